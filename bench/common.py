@@ -1,0 +1,239 @@
+"""Shared helpers for the throughput benchmarks.
+
+* machine details (CPU model, cores, memory, Python, date) for the report table,
+* compiling the workload contract ``tests/contracts/Storage.vy`` with vyper,
+* pre-signing the ``set(key, value)`` calls with eth-account,
+* a small table printer.
+
+Nothing here talks to the network; ``bench/throughput.py`` does that and only
+ever to a loopback address.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_PATH = REPO_ROOT / "tests" / "contracts" / "Storage.vy"
+
+# A fixed, well-known key used only by the in-memory ceiling benchmark (it is
+# the first hardhat/anvil test key; never use it for anything real).
+CEILING_PRIVATE_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+SET_SELECTOR = bytes.fromhex("1ab06ee5")  # keccak("set(uint256,uint256)")[:4]
+WRITES_SELECTOR = bytes.fromhex("c4b5c133")  # keccak("writes()")[:4]
+
+
+# --------------------------------------------------------------------------
+# machine details
+# --------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+                break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        usable = os.cpu_count()
+    try:
+        load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:  # pragma: no cover
+        load = "n/a"
+    return {
+        "cpu": cpu,
+        "load_avg_1_5_15": load,
+        "cores": usable,
+        "memory_gib": mem_gib,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "os": f"{platform.system()} {platform.release()}",
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "py_evm": _dist_version("py-evm"),
+    }
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:  # pragma: no cover
+        return None
+
+
+# --------------------------------------------------------------------------
+# contract
+# --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompiledContract:
+    bytecode: bytes
+    source_note: str  # how it was compiled (documented in the report)
+
+
+def _vyper_executable() -> str:
+    candidate = Path(sys.executable).parent / "vyper"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("vyper")
+    if not found:
+        raise RuntimeError("vyper not found (pip install -e '.[test]' installs vyper==0.4.3)")
+    return found
+
+
+def _compile_file(path: Path) -> bytes:
+    out = subprocess.run(
+        [_vyper_executable(), "--evm-version", "cancun", "-f", "bytecode", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return bytes.fromhex(out.stdout.strip().removeprefix("0x"))
+
+
+def compile_storage_contract(path: Path = CONTRACT_PATH) -> CompiledContract:
+    """Compile the workload contract with ``vyper --evm-version cancun``.
+
+    vyper 0.4.3 rejects ``value`` as a function parameter name (it is reserved).
+    If the checked-in source trips over exactly that, the parameter is renamed
+    to ``val`` in a temporary copy: the ABI (selector ``set(uint256,uint256)``),
+    the storage layout and the emitted event are unchanged, so the workload is
+    the same.  The report says which source was used.
+    """
+    try:
+        return CompiledContract(_compile_file(path), f"{path.relative_to(REPO_ROOT)} as-is")
+    except subprocess.CalledProcessError as exc:
+        err = (exc.stderr or "") + (exc.stdout or "")
+        if "Cannot use 'value' as a variable name" not in err:
+            raise RuntimeError(f"vyper failed on {path}:\n{err}") from exc
+    src = path.read_text()
+    fixed = re.sub(r"def set\(key: uint256, value: uint256\):", "def set(key: uint256, val: uint256):", src)
+    fixed = re.sub(r"(self\.\w+(\[key\])?\s*=\s*)value\b", r"\1val", fixed)
+    fixed = fixed.replace("value=value)", "value=val)")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp) / "Storage.vy"
+        tmp_path.write_text(fixed)
+        code = _compile_file(tmp_path)
+    return CompiledContract(
+        code,
+        f"{path.relative_to(REPO_ROOT)} with parameter `value` renamed to `val` "
+        "(vyper 0.4.3 reserves `value`; ABI and storage layout unchanged)",
+    )
+
+
+def set_calldata(key: int, value: int) -> bytes:
+    return SET_SELECTOR + key.to_bytes(32, "big") + value.to_bytes(32, "big")
+
+
+def contract_address(sender: str, nonce: int) -> str:
+    import rlp
+    from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+
+
+# --------------------------------------------------------------------------
+# signing
+# --------------------------------------------------------------------------
+def sign_deploy(private_key: str, bytecode: bytes, *, nonce: int, chain_id: int, gas_price: int, gas: int = 1_000_000) -> bytes:
+    from eth_account import Account
+
+    tx = {"nonce": nonce, "gas": gas, "gasPrice": gas_price, "data": bytecode, "value": 0, "chainId": chain_id}
+    return bytes(Account.sign_transaction(tx, private_key).raw_transaction)
+
+
+def sign_set_calls(
+    private_key: str,
+    to: str,
+    *,
+    n: int,
+    first_nonce: int,
+    chain_id: int,
+    gas_price: int,
+    gas: int,
+    key_offset: int = 0,
+) -> list[bytes]:
+    """Pre-sign ``n`` legacy (EIP-155) ``set(key, value)`` calls.
+
+    Every call writes a fresh mapping key, so each one stores a new slot.
+    Legacy transactions with ``gasPrice`` = the node's ``eth_gasPrice`` (0 on the
+    zero-base-fee ledger) are valid under Cancun rules while the base fee is 0.
+    """
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    acct = Account.from_key(private_key)
+    to = to_checksum_address(to)
+    raws = []
+    for i in range(n):
+        tx = {
+            "nonce": first_nonce + i,
+            "gas": gas,
+            "gasPrice": gas_price,
+            "to": to,
+            "value": 0,
+            "data": set_calldata(key_offset + i, i + 1),
+            "chainId": chain_id,
+        }
+        raws.append(bytes(acct.sign_transaction(tx).raw_transaction))
+    return raws
+
+
+# --------------------------------------------------------------------------
+# output
+# --------------------------------------------------------------------------
+def median(xs: Sequence[float]) -> float:
+    return statistics.median(xs)
+
+
+def print_table(title: str, rows: Iterable[tuple[str, Any]], file=sys.stdout) -> None:
+    rows = [(str(k), str(v)) for k, v in rows]
+    w1 = max(len(k) for k, _ in rows)
+    w2 = max(len(v) for _, v in rows)
+    print(f"\n{title}", file=file)
+    print(f"| {'metric'.ljust(w1)} | {'value'.ljust(w2)} |", file=file)
+    print(f"|{'-' * (w1 + 2)}|{'-' * (w2 + 2)}|", file=file)
+    for k, v in rows:
+        print(f"| {k.ljust(w1)} | {v.ljust(w2)} |", file=file)
+    file.flush()
+
+
+def machine_rows(info: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("CPU", info["cpu"]),
+        ("cores", info["cores"]),
+        ("memory", f"{info['memory_gib']} GiB"),
+        ("Python", info["python"]),
+        ("py-evm", info["py_evm"]),
+        ("OS", info["os"]),
+        ("date", info["date"]),
+        ("load average at start (1/5/15 min)", info["load_avg_1_5_15"]),
+    ]
+
+
+def print_json_line(tag: str, payload: dict[str, Any]) -> None:
+    print(f"{tag} " + json.dumps(payload, sort_keys=True), flush=True)

@@ -1,0 +1,1 @@
+"""System contracts deployed in genesis (Vyper sources, build, fixed addresses, ABIs)."""

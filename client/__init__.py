@@ -1,0 +1,1 @@
+"""Client SDK and the `ledger` command-line interface."""

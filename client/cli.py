@@ -1,0 +1,168 @@
+"""The `ledger` command line: node, keys and genesis (more families arrive with their issues).
+
+Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="evidence-ledger: node, keys, genesis.")
+node_app = typer.Typer(no_args_is_help=True, help="Run and initialise a ledger node.")
+keys_app = typer.Typer(no_args_is_help=True, help="secp256k1 keys for validators and accounts.")
+genesis_app = typer.Typer(no_args_is_help=True, help="Write genesis files.")
+app.add_typer(node_app, name="node")
+app.add_typer(keys_app, name="keys")
+app.add_typer(genesis_app, name="genesis")
+
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@node_app.command("init")
+def node_init(
+    genesis: Path = typer.Option(..., help="genesis.json to initialise the chain with"),
+    data_dir: Path = typer.Option(..., help="directory for LevelDB, the genesis copy and the node key"),
+    key: Optional[Path] = typer.Option(None, help="validator key file (hex) to copy in as the node key"),
+) -> None:
+    """Write the genesis block into a new data directory."""
+    from node.errors import LedgerError
+    from node.runner import init_data_dir
+
+    try:
+        g = init_data_dir(data_dir, genesis, key)
+    except LedgerError as exc:
+        fail(str(exc))
+    typer.echo(f"initialised {data_dir} for chain {g.chain_id} with {len(g.validators)} validator(s)")
+
+
+@node_app.command("start")
+def node_start(
+    dev: bool = typer.Option(False, "--dev", help="single-validator development chain; any sender may transact"),
+    data_dir: Optional[Path] = typer.Option(None, help="data directory (default ./data/dev with --dev)"),
+    rpc_host: str = typer.Option("127.0.0.1", help="address the JSON-RPC server binds"),
+    rpc_port: int = typer.Option(8545, help="JSON-RPC port"),
+    log_level: str = typer.Option("info", help="debug, info, warning or error"),
+) -> None:
+    """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
+    from node.errors import LedgerError
+    from node.runner import ensure_dev_data_dir, run_node
+    from node.service import NodeConfig
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if data_dir is None:
+        if not dev:
+            fail("--data-dir is required without --dev")
+        data_dir = Path("data/dev")
+    try:
+        if dev:
+            account = ensure_dev_data_dir(data_dir)
+            typer.echo("development chain (chain id 1337), any sender may transact")
+            typer.echo(f"dev account: {account.address}")
+            typer.echo(f"private key: {account.private_key}  (for development only; also in {data_dir}/dev-account.json)")
+        typer.echo(f"JSON-RPC: http://{rpc_host}:{rpc_port}  WebSocket: ws://{rpc_host}:{rpc_port}/ws", err=False)
+        sys.stdout.flush()
+        run_node(NodeConfig(data_dir=data_dir, dev=dev, open_permissioning=dev), rpc_host, rpc_port)
+    except LedgerError as exc:
+        fail(str(exc))
+
+
+@keys_app.command("new")
+def keys_new(
+    out: Optional[Path] = typer.Option(None, help="write the private key (hex, mode 0600) to this file"),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """Generate a secp256k1 key; prints the address (and the key only when no --out)."""
+    from evidence.qbft import address_of
+    from coincurve import PrivateKey
+
+    from node.runner import write_key_file
+
+    secret = secrets.token_bytes(32)
+    key = PrivateKey(secret)
+    address = "0x" + address_of(key.public_key.format(compressed=False)).hex()
+    from eth_utils import to_checksum_address
+
+    address = to_checksum_address(address)
+    doc = {"address": address, "publicKey": "0x" + key.public_key.format(compressed=False)[1:].hex()}
+    if out is not None:
+        if out.exists():
+            fail(f"{out} exists; refusing to overwrite a key")
+        write_key_file(out, secret)
+        doc["keyFile"] = str(out)
+    else:
+        doc["privateKey"] = "0x" + secret.hex()
+    typer.echo(json.dumps(doc, indent=2) if json_output else "\n".join(f"{k}: {v}" for k, v in doc.items()))
+
+
+@genesis_app.command("new")
+def genesis_new(
+    validators: int = typer.Option(1, min=1, max=64, help="number of validators (a key each)"),
+    out: Path = typer.Option(Path("network"), help="directory for genesis.json and validator-N/key"),
+    chain_id: int = typer.Option(1337, min=1),
+    block_period: int = typer.Option(1, min=1, help="seconds between blocks while transactions wait"),
+    empty_block_period: int = typer.Option(60, min=1, help="seconds between empty blocks"),
+    member: List[str] = typer.Option([], help="ADDRESS:ROLE permitted to transact (repeatable)"),
+    alloc: List[str] = typer.Option([], help="ADDRESS:WEI initial balance (repeatable)"),
+) -> None:
+    """Write a QBFT genesis and one key per validator."""
+    from node.genesis import ROLES, Genesis, build_genesis_document
+    from node.runner import write_key_file
+    from node.sealing import ValidatorKey
+
+    def parse_pairs(values: List[str], what: str) -> list[tuple[bytes, str]]:
+        pairs = []
+        for value in values:
+            address, _, rest = value.partition(":")
+            try:
+                raw = bytes.fromhex(address.removeprefix("0x"))
+            except ValueError:
+                raw = b""
+            if len(raw) != 20 or not rest:
+                fail(f"--{what} {value!r}: expected ADDRESS:VALUE")
+            pairs.append((raw, rest))
+        return pairs
+
+    members = parse_pairs(member, "member")
+    for _, role in members:
+        if role not in ROLES:
+            fail(f"--member role {role!r}: one of {', '.join(ROLES)}")
+    balances = {}
+    for address, amount in parse_pairs(alloc, "alloc"):
+        if not amount.isdigit():
+            fail(f"--alloc amount {amount!r}: wei as a decimal integer")
+        balances[address] = int(amount)
+    if (out / "genesis.json").exists():
+        fail(f"{out / 'genesis.json'} exists; refusing to overwrite")
+    keys = [secrets.token_bytes(32) for _ in range(validators)]
+    addresses = [ValidatorKey(k).address for k in keys]
+    document = build_genesis_document(
+        chain_id=chain_id, validators=addresses, alloc=balances, members=members,
+        block_period=block_period, empty_block_period=max(empty_block_period, block_period),
+    )
+    Genesis.parse(document)  # what we write must be what we accept
+    out.mkdir(parents=True, exist_ok=True)
+    for index, key in enumerate(keys):
+        write_key_file(out / f"validator-{index}" / "key", key)
+        (out / f"validator-{index}" / "address").write_text("0x" + addresses[index].hex() + "\n")
+    (out / "genesis.json").write_text(json.dumps(document, indent=2) + "\n")
+    typer.echo(f"wrote {out / 'genesis.json'} with {validators} validator(s); keys in {out}/validator-N/key")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure evidence formats and their verification; depends on nothing else of ours."""

@@ -1,0 +1,1 @@
+"""The evidence-ledger node: genesis, storage, execution, sealing, transaction pool and RPC."""

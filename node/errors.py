@@ -1,0 +1,53 @@
+"""The node's error hierarchy: one root, families under it, fields not only prose."""
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Root of every error the node raises on purpose."""
+
+
+class ConfigError(LedgerError):
+    """A configuration or genesis file is missing, malformed or inconsistent."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class InvalidTransaction(LedgerError):
+    """A transaction was refused; `message` is the geth/Besu-style reason clients match on."""
+
+
+class InvalidBlock(LedgerError):
+    """A block failed validation; `height` names where and `step` names which rule."""
+
+    def __init__(self, height: int, step: str, detail: str) -> None:
+        super().__init__(f"block {height}: {step}: {detail}")
+        self.height = height
+        self.step = step
+        self.detail = detail
+
+
+class NotFound(LedgerError):
+    """A block, transaction or key that was asked for does not exist."""
+
+
+class PermissionDenied(LedgerError):
+    """The caller or sender is not allowed to do this."""
+
+
+class StorageError(LedgerError):
+    """The data directory is unusable: locked, corrupt, or from another chain."""
+
+
+class InvalidParams(LedgerError):
+    """An RPC call's parameters are of the wrong shape or type."""
+
+
+class ExecutionReverted(LedgerError):
+    """eth_call / eth_estimateGas hit REVERT; `data` is the revert payload."""
+
+    def __init__(self, data: bytes, reason: str = "execution reverted") -> None:
+        super().__init__(reason)
+        self.data = data

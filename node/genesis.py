@@ -1,0 +1,265 @@
+"""genesis.json in Hyperledger Besu's QBFT shape, plus our `evidenceLedger` section.
+
+`Genesis.parse` is the only way to get a `Genesis`: a genesis that exists is valid, and a
+bad one is refused with a `ConfigError` naming the field (``config.qbft.blockperiodseconds``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from eth_utils import to_checksum_address
+
+from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
+from node.errors import ConfigError
+
+ROLES = ("ADMIN", "TRADING_CENTER", "PARTY", "REGULATOR", "COURT", "NOTARY", "AUDITOR")
+# Block gas limit used by `ledger genesis new`: Besu's QBFT examples use 0x1fffffffffffff;
+# we keep a bound that still caps one block's work (about 3,000 storage-writing calls).
+DEFAULT_GAS_LIMIT = 150_000_000
+MAX_VALIDATORS = 64  # bounds extraData size and seal checks per block
+
+
+@dataclass(frozen=True)
+class QBFTConfig:
+    block_period: int
+    empty_block_period: int
+    request_timeout: int
+    epoch_length: int
+
+
+@dataclass(frozen=True)
+class Account:
+    balance: int
+    nonce: int
+    code: bytes
+    storage: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class Member:
+    address: bytes
+    role: str
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: int
+    qbft: QBFTConfig
+    gas_limit: int
+    timestamp: int
+    extra_data: bytes
+    validators: tuple[bytes, ...]
+    alloc: Mapping[bytes, Account]
+    trusted_roots: tuple[str, ...]
+    members: tuple[Member, ...]
+    document: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Genesis:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read genesis: {exc.strerror}") from exc
+        return cls.parse_text(text)
+
+    @classmethod
+    def parse_text(cls, text: str) -> Genesis:
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError("genesis", f"not JSON: {exc}") from exc
+        return cls.parse(document)
+
+    @classmethod
+    def parse(cls, document: Any) -> Genesis:
+        _expect(isinstance(document, dict), "genesis", "must be a JSON object")
+        config = _field(document, "config", dict, "genesis")
+        chain_id = _int(_field(config, "chainId", (int, str), "config"), "config.chainId")
+        _expect(0 < chain_id < 2**63, "config.chainId", "must be between 1 and 2**63-1")
+        _expect(
+            config.get("zeroBaseFee") is True,
+            "config.zeroBaseFee",
+            "must be true: this ledger charges no gas fees",
+        )
+        qbft = _field(config, "qbft", dict, "config")
+        q = QBFTConfig(
+            block_period=_positive(qbft, "blockperiodseconds", "config.qbft"),
+            empty_block_period=_positive(qbft, "emptyblockperiodseconds", "config.qbft"),
+            request_timeout=_positive(qbft, "requesttimeoutseconds", "config.qbft"),
+            epoch_length=_positive(qbft, "epochlength", "config.qbft"),
+        )
+        _expect(
+            q.empty_block_period >= q.block_period,
+            "config.qbft.emptyblockperiodseconds",
+            "must not be shorter than blockperiodseconds",
+        )
+        gas_limit = _int(_field(document, "gasLimit", (int, str), "genesis"), "gasLimit")
+        _expect(21_000 <= gas_limit < 2**63, "gasLimit", "must be between 21000 and 2**63-1")
+        timestamp = _int(document.get("timestamp", "0x0"), "timestamp")
+        _expect(0 <= timestamp < 2**63, "timestamp", "must be a non-negative 64-bit integer")
+        if "mixHash" in document:
+            _expect(
+                _bytes(document["mixHash"], "mixHash") == MIX_HASH,
+                "mixHash",
+                f"must be the QBFT constant 0x{MIX_HASH.hex()}",
+            )
+        extra_data = _bytes(_field(document, "extraData", str, "genesis"), "extraData")
+        try:
+            extra = ExtraData.decode(extra_data)
+        except HeaderFormatError as exc:
+            raise ConfigError("extraData", str(exc)) from exc
+        _expect(len(extra.validators) > 0, "extraData", "names no validators")
+        _expect(len(extra.validators) <= MAX_VALIDATORS, "extraData", f"more than {MAX_VALIDATORS} validators")
+        _expect(len(set(extra.validators)) == len(extra.validators), "extraData", "repeats a validator")
+        _expect(extra.seals == () and extra.round == 0 and extra.vote is None, "extraData",
+                "genesis extraData must carry no vote, round 0 and no seals")
+        alloc = _parse_alloc(_field(document, "alloc", dict, "genesis"))
+        ledger = document.get("evidenceLedger", {})
+        _expect(isinstance(ledger, dict), "evidenceLedger", "must be an object")
+        roots = ledger.get("trustedRoots", [])
+        _expect(isinstance(roots, list) and all(isinstance(r, str) for r in roots),
+                "evidenceLedger.trustedRoots", "must be a list of PEM certificates")
+        members_doc = ledger.get("members", [])
+        _expect(isinstance(members_doc, list), "evidenceLedger.members", "must be a list")
+        members = []
+        for index, entry in enumerate(members_doc):
+            where = f"evidenceLedger.members[{index}]"
+            _expect(isinstance(entry, dict), where, "must be an object")
+            address = _address(_field(entry, "address", str, where), f"{where}.address")
+            role = _field(entry, "role", str, where)
+            _expect(role in ROLES, f"{where}.role", f"must be one of {', '.join(ROLES)}")
+            members.append(Member(address, role))
+        return cls(
+            chain_id=chain_id,
+            qbft=q,
+            gas_limit=gas_limit,
+            timestamp=timestamp,
+            extra_data=extra_data,
+            validators=extra.validators,
+            alloc=alloc,
+            trusted_roots=tuple(roots),
+            members=tuple(members),
+            document=document,
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.document, indent=2, sort_keys=False) + "\n"
+
+    def is_member(self, address: bytes) -> bool:
+        return any(m.address == address for m in self.members)
+
+
+def build_genesis_document(
+    *,
+    chain_id: int,
+    validators: list[bytes],
+    alloc: Mapping[bytes, int],
+    members: list[tuple[bytes, str]],
+    block_period: int = 1,
+    empty_block_period: int = 60,
+    timestamp: int = 0,
+    gas_limit: int = DEFAULT_GAS_LIMIT,
+) -> dict[str, Any]:
+    """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0."""
+    extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(validators), None, 0, ())
+    forks = [
+        "homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock",
+        "constantinopleBlock", "petersburgBlock", "istanbulBlock", "berlinBlock", "londonBlock",
+    ]
+    config: dict[str, Any] = {"chainId": chain_id}
+    config.update({name: 0 for name in forks})
+    config.update({"shanghaiTime": 0, "cancunTime": 0, "zeroBaseFee": True})
+    config["qbft"] = {
+        "blockperiodseconds": block_period,
+        "emptyblockperiodseconds": empty_block_period,
+        "requesttimeoutseconds": 4,
+        "epochlength": 30000,
+    }
+    return {
+        "config": config,
+        "nonce": "0x0",
+        "timestamp": hex(timestamp),
+        "gasLimit": hex(gas_limit),
+        "difficulty": "0x1",
+        "mixHash": "0x" + MIX_HASH.hex(),
+        "coinbase": "0x0000000000000000000000000000000000000000",
+        "extraData": "0x" + extra.encode().hex(),
+        "alloc": {to_checksum_address(a)[2:]: {"balance": hex(b)} for a, b in alloc.items()},
+        "evidenceLedger": {
+            "trustedRoots": [],
+            "members": [{"address": to_checksum_address(a), "role": r} for a, r in members],
+        },
+    }
+
+
+def _expect(condition: bool, field: str, reason: str) -> None:
+    if not condition:
+        raise ConfigError(field, reason)
+
+
+def _field(obj: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
+    path = f"{where}.{name}" if where != "genesis" else name
+    if name not in obj:
+        raise ConfigError(path, "missing")
+    value = obj[name]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(path, f"has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool):
+        raise ConfigError(field, "must be an integer or a 0x-hex string")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16) if value.lower().startswith("0x") else int(value, 10)
+        except ValueError:
+            pass
+    raise ConfigError(field, f"must be an integer or a 0x-hex string, got {value!r}")
+
+
+def _positive(obj: Mapping[str, Any], name: str, where: str) -> int:
+    value = _int(_field(obj, name, (int, str), where), f"{where}.{name}")
+    _expect(0 < value < 2**31, f"{where}.{name}", f"must be a positive integer, got {value}")
+    return value
+
+
+def _bytes(value: Any, field: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ConfigError(field, "must be a 0x-prefixed hex string")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as exc:
+        raise ConfigError(field, "is not valid hex") from exc
+
+
+def _address(value: str, field: str) -> bytes:
+    raw = _bytes(value if value.startswith("0x") else "0x" + value, field)
+    _expect(len(raw) == 20, field, "must be a 20-byte address")
+    return raw
+
+
+def _parse_alloc(alloc: Mapping[str, Any]) -> dict[bytes, Account]:
+    accounts: dict[bytes, Account] = {}
+    for key, entry in alloc.items():
+        where = f"alloc.{key}"
+        address = _address(key, where)
+        _expect(isinstance(entry, dict), where, "must be an object")
+        storage_doc = entry.get("storage", {})
+        _expect(isinstance(storage_doc, dict), f"{where}.storage", "must be an object")
+        storage = {
+            _int(k, f"{where}.storage"): _int(v, f"{where}.storage.{k}")
+            for k, v in storage_doc.items()
+        }
+        code = _bytes(entry["code"], f"{where}.code") if "code" in entry else b""
+        balance = _int(entry.get("balance", "0x0"), f"{where}.balance")
+        nonce = _int(entry.get("nonce", "0x0"), f"{where}.nonce")
+        _expect(0 <= balance < 2**256, f"{where}.balance", "out of range")
+        _expect(0 <= nonce < 2**64, f"{where}.nonce", "out of range")
+        accounts[address] = Account(balance, nonce, code, storage)
+    return accounts

@@ -1,0 +1,248 @@
+"""The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
+eth_subscribe, /healthz and /metrics. Errors are mapped to JSON-RPC codes here only."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from node.errors import (
+    ExecutionReverted,
+    InvalidParams,
+    InvalidTransaction,
+    LedgerError,
+    NotFound,
+    PermissionDenied,
+)
+from node.rpc import params as p
+from node.rpc.filters import FilterRegistry, LogCriteria
+from node.rpc.format import block_logs, header_json
+from node.rpc.methods import ROUTES, RpcContext
+from node.service import Node
+from node.vm import QBFTHeader
+
+log = logging.getLogger("ledger.rpc")
+
+# geth's limits: a 5 MiB request body and at most 1,000 calls in one batch.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_BATCH_CALLS = 1_000
+MAX_SUBSCRIPTIONS_PER_SOCKET = 100
+# Notifications a slow WebSocket client may have queued before it is disconnected.
+MAX_QUEUED_NOTIFICATIONS = 10_000
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
+    -32700, -32600, -32601, -32602, -32603,
+)
+SERVER_ERROR = -32000
+EXECUTION_REVERTED = 3
+
+
+def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": req_id, "error": error}
+
+
+def dispatch(ctx: RpcContext, call: Any) -> dict[str, Any] | None:
+    """Run one JSON-RPC call object; returns the response (None for a notification)."""
+    if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or not isinstance(call.get("method"), str):
+        req_id = call.get("id") if isinstance(call, dict) else None
+        return error_response(req_id, INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 call object")
+    req_id = call.get("id")
+    if req_id is not None and not isinstance(req_id, (str, int, float)):
+        return error_response(None, INVALID_REQUEST, "invalid request: id must be a string, number or null")
+    method = call["method"]
+    ctx.node.metrics.rpc_requests.labels(method if method in ROUTES else "unknown").inc()
+    route = ROUTES.get(method)
+    if route is None:
+        ctx.node.metrics.rpc_errors.labels(str(METHOD_NOT_FOUND)).inc()
+        return error_response(req_id, METHOD_NOT_FOUND, f"the method {method[:80]} does not exist/is not available")
+    handler, required, optional = route
+    params = call.get("params", [])
+    if not isinstance(params, list):
+        return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
+    if not required <= len(params) <= required + optional:
+        expected = str(required) if not optional else f"{required} to {required + optional}"
+        return error_response(req_id, INVALID_PARAMS, f"invalid params: expected {expected} arguments, got {len(params)}")
+    try:
+        result = handler(ctx, *params)
+    except InvalidParams as exc:
+        return _error(ctx, req_id, INVALID_PARAMS, f"invalid params: {exc}")
+    except ExecutionReverted as exc:
+        return _error(ctx, req_id, EXECUTION_REVERTED, str(exc), p.to_data(exc.data))
+    except (InvalidTransaction, PermissionDenied, NotFound) as exc:
+        return _error(ctx, req_id, SERVER_ERROR, str(exc))
+    except LedgerError as exc:
+        return _error(ctx, req_id, SERVER_ERROR, str(exc))
+    except Exception:
+        log.exception("internal error in %s", method)
+        return _error(ctx, req_id, INTERNAL_ERROR, "internal error")
+    if "id" not in call:
+        return None
+    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def _error(ctx: RpcContext, req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    ctx.node.metrics.rpc_errors.labels(str(code)).inc()
+    return error_response(req_id, code, message, data)
+
+
+def handle_payload(ctx: RpcContext, body: bytes) -> Any:
+    """A request body (single call or batch) to a response document (None: nothing to send)."""
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        return error_response(None, PARSE_ERROR, f"parse error: {str(exc)[:120]}")
+    if isinstance(payload, list):
+        if not payload:
+            return error_response(None, INVALID_REQUEST, "invalid request: empty batch")
+        if len(payload) > MAX_BATCH_CALLS:
+            return error_response(None, INVALID_REQUEST, f"batch too large: {len(payload)} calls, limit {MAX_BATCH_CALLS}")
+        responses = [r for r in (dispatch(ctx, call) for call in payload) if r is not None]
+        return responses or None
+    return dispatch(ctx, payload)
+
+
+class Subscriptions:
+    """Per-WebSocket eth_subscribe state, fed by the node's new-block events."""
+
+    def __init__(self, ctx: RpcContext, socket_queue: asyncio.Queue[str]) -> None:
+        self.ctx = ctx
+        self.queue = socket_queue
+        self.subs: dict[str, tuple[str, LogCriteria | None]] = {}
+
+    def subscribe(self, params: list[Any]) -> str:
+        import secrets
+
+        if not params or not isinstance(params[0], str):
+            raise InvalidParams("expected a subscription name")
+        kind = params[0]
+        if len(self.subs) >= MAX_SUBSCRIPTIONS_PER_SOCKET:
+            raise InvalidParams(f"too many subscriptions on this connection (limit {MAX_SUBSCRIPTIONS_PER_SOCKET})")
+        if kind == "newHeads":
+            criteria = None
+        elif kind == "logs":
+            criteria = LogCriteria.parse(p.obj(params[1], "filter") if len(params) > 1 else {})
+        else:
+            raise InvalidParams(f"unsupported subscription {kind[:40]!r} (newHeads, logs)")
+        sub_id = "0x" + secrets.token_hex(16)
+        self.subs[sub_id] = (kind, criteria)
+        return sub_id
+
+    def on_block(self, header: QBFTHeader) -> None:
+        if not self.subs:
+            return
+        logs = None
+        for sub_id, (kind, criteria) in list(self.subs.items()):
+            if kind == "newHeads":
+                self._send(sub_id, header_json(header))
+                continue
+            assert criteria is not None
+            if logs is None:
+                txs, _ = self.ctx.node.chain.block_transactions(header)
+                logs = block_logs(header, txs, self.ctx.node.chain.block_receipts(header))
+            for record in logs:
+                if criteria.matches(record):
+                    self._send(sub_id, record.to_json())
+
+    def _send(self, sub_id: str, result: Any) -> None:
+        if self.queue.qsize() >= MAX_QUEUED_NOTIFICATIONS:
+            self.subs.clear()  # the client is not reading; stop feeding it
+            return
+        message = {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": sub_id, "result": result}}
+        self.queue.put_nowait(json.dumps(message))
+
+
+def create_app(node: Node) -> FastAPI:
+    ctx = RpcContext(node, FilterRegistry())
+    listeners: set[Subscriptions] = set()
+
+    def fan_out(header: QBFTHeader) -> None:
+        for subs in list(listeners):
+            subs.on_block(header)
+
+    node.on_block(fan_out)
+    app = FastAPI(title="evidence-ledger node", version="0.1.0")
+
+    @app.post("/")
+    async def json_rpc(request: Request) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
+        result = handle_payload(ctx, bytes(body))
+        if result is None:
+            return Response(status_code=204)
+        return JSONResponse(result)
+
+    @app.websocket("/ws")
+    async def websocket(socket: WebSocket) -> None:
+        await socket.accept()
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        subs = Subscriptions(ctx, outbox)
+        listeners.add(subs)
+
+        async def writer() -> None:
+            while True:
+                await socket.send_text(await outbox.get())
+
+        writer_task = asyncio.create_task(writer())
+        try:
+            while True:
+                message = await socket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+                if len(text) > MAX_BODY_BYTES:
+                    outbox.put_nowait(json.dumps(error_response(None, INVALID_REQUEST, "message too large")))
+                    continue
+                outbox.put_nowait(json.dumps(_ws_call(ctx, subs, text)))
+        except WebSocketDisconnect:
+            pass
+        finally:
+            listeners.discard(subs)
+            writer_task.cancel()
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        head = node.chain.head
+        return {"status": "ok", "height": head.block_number, "hash": "0x" + head.hash.hex(),
+                "validator": node.is_validator, "chainId": node.genesis.chain_id}
+
+    @app.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        ready, queued = node.pool.counts()
+        node.metrics.pool_ready.set(ready)
+        node.metrics.pool_queued.set(queued)
+        return PlainTextResponse(node.metrics.render().decode(), media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _ws_call(ctx: RpcContext, subs: Subscriptions, text: str) -> Any:
+    try:
+        call = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        return error_response(None, PARSE_ERROR, f"parse error: {str(exc)[:120]}")
+    if isinstance(call, dict) and call.get("method") in ("eth_subscribe", "eth_unsubscribe"):
+        req_id = call.get("id")
+        params = call.get("params", [])
+        if not isinstance(params, list):
+            return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
+        try:
+            if call["method"] == "eth_subscribe":
+                return {"jsonrpc": "2.0", "id": req_id, "result": subs.subscribe(params)}
+            removed = bool(params) and subs.subs.pop(params[0], None) is not None if isinstance(params[0] if params else None, str) else False
+            return {"jsonrpc": "2.0", "id": req_id, "result": removed}
+        except InvalidParams as exc:
+            return error_response(req_id, INVALID_PARAMS, f"invalid params: {exc}")
+    return handle_payload(ctx, text.encode())

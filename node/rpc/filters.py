@@ -1,0 +1,114 @@
+"""Log filters (eth_getLogs criteria) and the filter registry behind eth_newFilter."""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from eth_bloom import BloomFilter
+
+from node.errors import InvalidParams, NotFound
+from node.rpc import params as p
+from node.rpc.format import LogRecord
+
+MAX_TOPIC_POSITIONS = 4
+MAX_ADDRESSES = 1_000
+# Idle filters are forgotten after this long, as geth does (5 minutes).
+FILTER_TIMEOUT_SECONDS = 300
+MAX_FILTERS = 10_000
+
+
+@dataclass(frozen=True)
+class LogCriteria:
+    addresses: frozenset[bytes]
+    topics: tuple[frozenset[bytes] | None, ...]  # None: any topic at that position
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> LogCriteria:
+        raw_address = spec.get("address")
+        if raw_address is None:
+            addresses: frozenset[bytes] = frozenset()
+        elif isinstance(raw_address, list):
+            if len(raw_address) > MAX_ADDRESSES:
+                raise InvalidParams(f"filter.address: more than {MAX_ADDRESSES} addresses")
+            addresses = frozenset(p.address(a, "filter.address") for a in raw_address)
+        else:
+            addresses = frozenset([p.address(raw_address, "filter.address")])
+        raw_topics = spec.get("topics") or []
+        if not isinstance(raw_topics, list) or len(raw_topics) > MAX_TOPIC_POSITIONS:
+            raise InvalidParams(f"filter.topics: expected a list of at most {MAX_TOPIC_POSITIONS} positions")
+        topics: list[frozenset[bytes] | None] = []
+        for position, entry in enumerate(raw_topics):
+            where = f"filter.topics[{position}]"
+            if entry is None:
+                topics.append(None)
+            elif isinstance(entry, list):
+                topics.append(frozenset(p.hash32(t, where) for t in entry) or None)
+            else:
+                topics.append(frozenset([p.hash32(entry, where)]))
+        return cls(addresses, tuple(topics))
+
+    def may_match_bloom(self, bloom: int) -> bool:
+        bf = BloomFilter(bloom)
+        if self.addresses and not any(a in bf for a in self.addresses):
+            return False
+        for options in self.topics:
+            if options is not None and not any(t in bf for t in options):
+                return False
+        return True
+
+    def matches(self, log: LogRecord) -> bool:
+        if self.addresses and log.address not in self.addresses:
+            return False
+        if len(self.topics) > len(log.topics):
+            return False
+        return all(options is None or log.topics[i] in options for i, options in enumerate(self.topics))
+
+
+@dataclass
+class Filter:
+    kind: str  # "logs" | "blocks" | "pending"
+    next_height: int
+    criteria: LogCriteria | None = None
+    to_block: int | None = None
+    last_poll: float = field(default_factory=time.monotonic)
+    pending_hashes: list[bytes] = field(default_factory=list)
+
+
+class FilterRegistry:
+    def __init__(self) -> None:
+        self._filters: dict[str, Filter] = {}
+        self._lock = threading.Lock()
+
+    def install(self, flt: Filter) -> str:
+        with self._lock:
+            self._expire()
+            if len(self._filters) >= MAX_FILTERS:
+                raise InvalidParams(f"too many filters installed (limit {MAX_FILTERS})")
+            filter_id = "0x" + secrets.token_hex(16)
+            self._filters[filter_id] = flt
+            return filter_id
+
+    def get(self, filter_id: Any) -> Filter:
+        with self._lock:
+            self._expire()
+            flt = self._filters.get(filter_id) if isinstance(filter_id, str) else None
+            if flt is None:
+                raise NotFound("filter not found")
+            flt.last_poll = time.monotonic()
+            return flt
+
+    def remove(self, filter_id: Any) -> bool:
+        with self._lock:
+            return self._filters.pop(filter_id, None) is not None if isinstance(filter_id, str) else False
+
+    def pending_filters(self) -> Iterable[Filter]:
+        with self._lock:
+            return [f for f in self._filters.values() if f.kind == "pending"]
+
+    def _expire(self) -> None:
+        deadline = time.monotonic() - FILTER_TIMEOUT_SECONDS
+        for key in [k for k, f in self._filters.items() if f.last_poll < deadline]:
+            del self._filters[key]

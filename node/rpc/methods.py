@@ -1,0 +1,547 @@
+"""The JSON-RPC route table: every method, its parameter count and its handler.
+
+Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ...);
+`node.rpc.app` maps them to JSON-RPC error codes in one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import rlp
+from eth.abc import SignedTransactionAPI
+from eth.constants import BLANK_ROOT_HASH
+from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
+from eth.exceptions import Revert
+from eth.vm.spoof import SpoofTransaction
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+from trie import HexaryTrie
+
+from node.errors import ExecutionReverted, InvalidParams, NotFound
+from node.rpc import params as p
+from node.rpc.filters import Filter, FilterRegistry, LogCriteria
+from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
+from node.service import Node
+from node.vm import QBFTHeader
+
+CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
+# Bounds on one eth_getLogs / filter poll: blocks scanned and logs returned.
+MAX_LOG_BLOCK_RANGE = 10_000
+MAX_LOG_RESULTS = 10_000
+MAX_FEE_HISTORY_BLOCKS = 1024
+MAX_PROOF_KEYS = 1_000
+
+
+@dataclass
+class RpcContext:
+    node: Node
+    filters: FilterRegistry
+
+
+Handler = Callable[..., Any]
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+def resolve_block(ctx: RpcContext, tag: Any = "latest") -> QBFTHeader:
+    chain = ctx.node.chain
+    if tag is None or tag in ("latest", "pending", "safe", "finalized"):
+        return chain.head  # QBFT finality is immediate: latest is final
+    if tag == "earliest":
+        return chain.header_by_number(0)
+    if isinstance(tag, dict):  # EIP-1898
+        if "blockHash" in tag:
+            return chain.header_by_hash(p.hash32(tag["blockHash"], "blockHash"))
+        if "blockNumber" in tag:
+            return resolve_block(ctx, tag["blockNumber"])
+        raise InvalidParams("block: expected blockHash or blockNumber")
+    height = p.quantity(tag, "block")
+    if height > chain.head.block_number:
+        raise NotFound(f"header for block {height} not found")
+    return chain.header_by_number(height)
+
+
+def block_number_of(ctx: RpcContext, tag: Any, default: int) -> int:
+    if tag is None:
+        return default
+    if tag in ("latest", "pending", "safe", "finalized"):
+        return ctx.node.chain.head.block_number
+    if tag == "earliest":
+        return 0
+    return p.quantity(tag, "block")
+
+
+def with_state(ctx: RpcContext, tag: Any, read: Callable[[Any], Any]) -> Any:
+    header = resolve_block(ctx, tag)
+    head = ctx.node.head_state()
+    if header.hash == head.header.hash:
+        with head.lock:
+            return read(head.state)
+    return read(ctx.node.chain.state_at(header))
+
+
+# -- web3 / net -----------------------------------------------------------------------
+
+def web3_client_version(ctx: RpcContext) -> str:
+    return CLIENT_VERSION
+
+
+def web3_sha3(ctx: RpcContext, value: Any) -> str:
+    return p.to_data(keccak(p.data(value, "data")))
+
+
+def net_version(ctx: RpcContext) -> str:
+    return str(ctx.node.genesis.chain_id)
+
+
+def net_listening(ctx: RpcContext) -> bool:
+    return True
+
+
+def net_peer_count(ctx: RpcContext) -> str:
+    return "0x0"
+
+
+# -- chain --------------------------------------------------------------------------------
+
+def eth_chain_id(ctx: RpcContext) -> str:
+    return p.to_hex(ctx.node.genesis.chain_id)
+
+
+def eth_block_number(ctx: RpcContext) -> str:
+    return p.to_hex(ctx.node.chain.head.block_number)
+
+
+def eth_syncing(ctx: RpcContext) -> bool:
+    return False
+
+
+def eth_accounts(ctx: RpcContext) -> list[str]:
+    return []  # the node holds no user keys: clients sign
+
+
+def eth_gas_price(ctx: RpcContext) -> str:
+    return "0x0"
+
+
+def eth_max_priority_fee(ctx: RpcContext) -> str:
+    return "0x0"
+
+
+def eth_blob_base_fee(ctx: RpcContext) -> str:
+    return "0x0"
+
+
+def eth_fee_history(ctx: RpcContext, count: Any, newest: Any, percentiles: Any = None) -> dict[str, Any]:
+    blocks = min(p.quantity(count, "blockCount"), MAX_FEE_HISTORY_BLOCKS)
+    newest_height = resolve_block(ctx, newest).block_number
+    oldest = max(0, newest_height - blocks + 1)
+    headers = [ctx.node.chain.header_by_number(h) for h in range(oldest, newest_height + 1)] if blocks else []
+    if percentiles is not None and not isinstance(percentiles, list):
+        raise InvalidParams("rewardPercentiles: expected a list")
+    result: dict[str, Any] = {
+        "oldestBlock": p.to_hex(oldest if blocks else newest_height),
+        "baseFeePerGas": ["0x0"] * (len(headers) + 1),
+        "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
+        "baseFeePerBlobGas": ["0x0"] * (len(headers) + 1),
+        "blobGasUsedRatio": [0.0] * len(headers),
+    }
+    if percentiles:
+        result["reward"] = [["0x0"] * len(percentiles) for _ in headers]
+    return result
+
+
+def eth_get_balance(ctx: RpcContext, address: Any, tag: Any = "latest") -> str:
+    account = p.address(address)
+    return p.to_hex(with_state(ctx, tag, lambda s: s.get_balance(account)))
+
+
+def eth_get_transaction_count(ctx: RpcContext, address: Any, tag: Any = "latest") -> str:
+    account = p.address(address)
+    if tag == "pending":
+        return p.to_hex(ctx.node.pool.pending_nonce(account))
+    return p.to_hex(with_state(ctx, tag, lambda s: s.get_nonce(account)))
+
+
+def eth_get_code(ctx: RpcContext, address: Any, tag: Any = "latest") -> str:
+    account = p.address(address)
+    return p.to_data(with_state(ctx, tag, lambda s: s.get_code(account)))
+
+
+def eth_get_storage_at(ctx: RpcContext, address: Any, slot: Any, tag: Any = "latest") -> str:
+    account = p.address(address)
+    key = p.storage_slot(slot)
+    value = with_state(ctx, tag, lambda s: s.get_storage(account, key))
+    return p.to_data(value.to_bytes(32, "big"))
+
+
+def _block_json(ctx: RpcContext, header: QBFTHeader, full: Any) -> dict[str, Any]:
+    txs, senders = ctx.node.chain.block_transactions(header)
+    return block_json(header, txs, senders, p.boolean(full, "fullTransactions"))
+
+
+def eth_get_block_by_number(ctx: RpcContext, tag: Any, full: Any = False) -> dict[str, Any] | None:
+    try:
+        header = resolve_block(ctx, tag)
+    except NotFound:
+        return None
+    return _block_json(ctx, header, full)
+
+
+def eth_get_block_by_hash(ctx: RpcContext, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
+    try:
+        header = ctx.node.chain.header_by_hash(p.hash32(block_hash, "blockHash"))
+    except NotFound:
+        return None
+    return _block_json(ctx, header, full)
+
+
+def eth_get_block_transaction_count_by_number(ctx: RpcContext, tag: Any) -> str | None:
+    try:
+        header = resolve_block(ctx, tag)
+    except NotFound:
+        return None
+    return p.to_hex(len(ctx.node.chain.block_transactions(header)[0]))
+
+
+def eth_get_uncle_count(ctx: RpcContext, _block: Any) -> str:
+    return "0x0"
+
+
+def _located(ctx: RpcContext, tx_hash: bytes) -> tuple[QBFTHeader, int] | None:
+    try:
+        height, index = ctx.node.chain.transaction_location(tx_hash)
+    except NotFound:
+        return None
+    return ctx.node.chain.header_by_number(height), index
+
+
+def eth_get_transaction_by_hash(ctx: RpcContext, tx_hash: Any) -> dict[str, Any] | None:
+    wanted = p.hash32(tx_hash, "transactionHash")
+    located = _located(ctx, wanted)
+    if located is None:
+        entry = ctx.node.pool.get(wanted)
+        return transaction_json(entry.tx, entry.sender, None, None) if entry else None
+    header, index = located
+    txs, senders = ctx.node.chain.block_transactions(header)
+    return transaction_json(txs[index], senders[index], header, index)
+
+
+def eth_get_transaction_by_block_number_and_index(ctx: RpcContext, tag: Any, index: Any) -> dict[str, Any] | None:
+    try:
+        header = resolve_block(ctx, tag)
+    except NotFound:
+        return None
+    position = p.quantity(index, "index")
+    txs, senders = ctx.node.chain.block_transactions(header)
+    if position >= len(txs):
+        return None
+    return transaction_json(txs[position], senders[position], header, position)
+
+
+def eth_get_transaction_receipt(ctx: RpcContext, tx_hash: Any) -> dict[str, Any] | None:
+    located = _located(ctx, p.hash32(tx_hash, "transactionHash"))
+    if located is None:
+        return None
+    header, index = located
+    txs, senders = ctx.node.chain.block_transactions(header)
+    receipts = ctx.node.chain.block_receipts(header)
+    return receipt_json(header, txs, senders, receipts, index)
+
+
+def eth_get_block_receipts(ctx: RpcContext, tag: Any) -> list[dict[str, Any]] | None:
+    try:
+        header = resolve_block(ctx, tag)
+    except NotFound:
+        return None
+    txs, senders = ctx.node.chain.block_transactions(header)
+    receipts = ctx.node.chain.block_receipts(header)
+    return [receipt_json(header, txs, senders, receipts, i) for i in range(len(txs))]
+
+
+# -- transactions ---------------------------------------------------------------------
+
+def eth_send_raw_transaction(ctx: RpcContext, raw: Any) -> str:
+    return p.to_data(ctx.node.submit(p.data(raw, "transaction")))
+
+
+def _call_transaction(ctx: RpcContext, spec: Any, header: QBFTHeader, state: Any) -> SignedTransactionAPI:
+    call = p.obj(spec, "transaction")
+    sender = p.address(call["from"], "from") if call.get("from") else b"\x00" * 20
+    to = p.address(call["to"], "to") if call.get("to") else b""
+    payload = call.get("input", call.get("data"))
+    data = p.data(payload, "input") if payload is not None else b""
+    gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else header.gas_limit
+    gas = min(gas, header.gas_limit)
+    value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
+    vm = ctx.node.chain.vm_at(header)
+    unsigned = vm.create_unsigned_transaction(
+        nonce=state.get_nonce(sender), gas_price=0, gas=gas, to=to, value=value, data=data
+    )
+    return SpoofTransaction(unsigned, from_=sender)
+
+
+def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
+    header = resolve_block(ctx, tag)
+    vm = ctx.node.chain.vm_at(header)
+    with vm.in_costless_state() as state:
+        tx = _call_transaction(ctx, spec, header, state)
+        _require_funds(state, tx)
+        computation = state.costless_execute_transaction(tx)
+    if computation.is_error:
+        _raise_execution_error(computation)
+    return p.to_data(computation.output)
+
+
+def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
+    header = resolve_block(ctx, tag)
+    vm = ctx.node.chain.vm_at(header)
+    with vm.in_costless_state() as state:
+        tx = _call_transaction(ctx, spec, header, state)
+        _require_funds(state, tx)
+        snapshot = state.snapshot()
+        computation = state.costless_execute_transaction(tx)
+        state.revert(snapshot)
+        if computation.is_error:
+            _raise_execution_error(computation)
+        try:
+            gas = binary_gas_search_intrinsic_tolerance(state, tx)
+        except Revert as exc:
+            raise ExecutionReverted(exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b"") from exc
+    return p.to_hex(gas)
+
+
+def _require_funds(state: Any, tx: Any) -> None:
+    from node.errors import InvalidTransaction
+
+    if tx.value > state.get_balance(tx.sender):
+        raise InvalidTransaction("insufficient funds for transfer")
+
+
+def _raise_execution_error(computation: Any) -> None:
+    error = computation.error
+    if isinstance(error, Revert):
+        output = computation.output
+        reason = "execution reverted"
+        # Error(string) selector 0x08c379a0: decode the message like geth does.
+        if output[:4] == bytes.fromhex("08c379a0") and len(output) >= 68:
+            try:
+                length = int.from_bytes(output[36:68], "big")
+                reason += ": " + output[68 : 68 + length].decode("utf-8")
+            except (UnicodeDecodeError, ValueError):
+                pass
+        raise ExecutionReverted(output, reason)
+    from node.errors import LedgerError
+
+    raise LedgerError(f"execution failed: {type(error).__name__}: {error}")
+
+
+# -- logs and filters -----------------------------------------------------------------
+
+def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -> list[LogRecord]:
+    if end < start:
+        return []
+    if end - start + 1 > MAX_LOG_BLOCK_RANGE:
+        raise InvalidParams(f"block range {start}..{end} exceeds the limit of {MAX_LOG_BLOCK_RANGE} blocks")
+    chain = ctx.node.chain
+    found: list[LogRecord] = []
+    for height in range(start, end + 1):
+        header = chain.header_by_number(height)
+        if not criteria.may_match_bloom(header.bloom):
+            continue
+        txs, _ = chain.block_transactions(header)
+        for log in block_logs(header, txs, chain.block_receipts(header)):
+            if criteria.matches(log):
+                found.append(log)
+                if len(found) > MAX_LOG_RESULTS:
+                    raise InvalidParams(f"query returned more than {MAX_LOG_RESULTS} results; narrow the range")
+    return found
+
+
+def eth_get_logs(ctx: RpcContext, spec: Any) -> list[dict[str, Any]]:
+    query = p.obj(spec, "filter")
+    criteria = LogCriteria.parse(query)
+    head = ctx.node.chain.head.block_number
+    if query.get("blockHash") is not None:
+        if query.get("fromBlock") is not None or query.get("toBlock") is not None:
+            raise InvalidParams("filter: blockHash excludes fromBlock/toBlock")
+        header = ctx.node.chain.header_by_hash(p.hash32(query["blockHash"], "blockHash"))
+        start = end = header.block_number
+    else:
+        start = block_number_of(ctx, query.get("fromBlock"), head)
+        end = min(block_number_of(ctx, query.get("toBlock"), head), head)
+    return [log.to_json() for log in collect_logs(ctx, criteria, start, end)]
+
+
+def eth_new_filter(ctx: RpcContext, spec: Any) -> str:
+    query = p.obj(spec, "filter")
+    criteria = LogCriteria.parse(query)
+    head = ctx.node.chain.head.block_number
+    start = block_number_of(ctx, query.get("fromBlock"), head + 1)
+    to_block = None if query.get("toBlock") in (None, "latest", "pending") else block_number_of(ctx, query["toBlock"], head)
+    return ctx.filters.install(Filter("logs", start, criteria, to_block))
+
+
+def eth_new_block_filter(ctx: RpcContext) -> str:
+    return ctx.filters.install(Filter("blocks", ctx.node.chain.head.block_number + 1))
+
+
+def eth_new_pending_transaction_filter(ctx: RpcContext) -> str:
+    return ctx.filters.install(Filter("pending", ctx.node.chain.head.block_number + 1))
+
+
+def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any]:
+    head = ctx.node.chain.head.block_number
+    end = head if flt.to_block is None else min(head, flt.to_block)
+    if flt.kind == "pending":
+        hashes, flt.pending_hashes = flt.pending_hashes, []
+        return [p.to_data(h) for h in hashes]
+    if flt.kind == "blocks":
+        result = [p.to_data(ctx.node.chain.hash_by_number(h)) for h in range(flt.next_height, head + 1)]
+    else:
+        assert flt.criteria is not None
+        end = min(end, flt.next_height + MAX_LOG_BLOCK_RANGE - 1)
+        result = [log.to_json() for log in collect_logs(ctx, flt.criteria, flt.next_height, end)]
+    if advance:
+        flt.next_height = max(flt.next_height, end + 1)
+    return result
+
+
+def eth_get_filter_changes(ctx: RpcContext, filter_id: Any) -> list[Any]:
+    return _filter_changes(ctx, ctx.filters.get(filter_id), advance=True)
+
+
+def eth_get_filter_logs(ctx: RpcContext, filter_id: Any) -> list[Any]:
+    flt = ctx.filters.get(filter_id)
+    if flt.kind != "logs":
+        raise InvalidParams("filter is not a log filter")
+    return _filter_changes(ctx, Filter("logs", flt.next_height, flt.criteria, flt.to_block), advance=False)
+
+
+def eth_uninstall_filter(ctx: RpcContext, filter_id: Any) -> bool:
+    return ctx.filters.remove(filter_id)
+
+
+# -- proofs --------------------------------------------------------------------------
+
+def eth_get_proof(ctx: RpcContext, address: Any, keys: Any, tag: Any = "latest") -> dict[str, Any]:
+    """EIP-1186 account and storage proofs against the block's stateRoot."""
+    account = p.address(address)
+    if not isinstance(keys, list) or len(keys) > MAX_PROOF_KEYS:
+        raise InvalidParams(f"storageKeys: expected a list of at most {MAX_PROOF_KEYS} keys")
+    slots = [p.storage_slot(k, "storageKey") for k in keys]
+    header = resolve_block(ctx, tag)
+    db = ctx.node.chain.read_overlay()
+    state_trie = HexaryTrie(db, header.state_root)
+    account_key = keccak(account)
+    encoded_account = state_trie.get(account_key)
+    if encoded_account:
+        nonce, balance, storage_root, code_hash = rlp.decode(encoded_account)
+        nonce_i, balance_i = int.from_bytes(nonce, "big"), int.from_bytes(balance, "big")
+    else:
+        nonce_i, balance_i, storage_root, code_hash = 0, 0, BLANK_ROOT_HASH, keccak(b"")
+    storage_trie = HexaryTrie(db, storage_root)
+    storage_proofs = []
+    for slot in slots:
+        slot_key = keccak(slot.to_bytes(32, "big"))
+        raw_value = storage_trie.get(slot_key)
+        value = int.from_bytes(rlp.decode(raw_value), "big") if raw_value else 0
+        storage_proofs.append({
+            "key": p.to_hex(slot),
+            "value": p.to_hex(value),
+            "proof": _proof_nodes(storage_trie, slot_key),
+        })
+    return {
+        "address": to_checksum_address(account),
+        "accountProof": _proof_nodes(state_trie, account_key),
+        "balance": p.to_hex(balance_i),
+        "nonce": p.to_hex(nonce_i),
+        "codeHash": p.to_data(code_hash),
+        "storageHash": p.to_data(storage_root),
+        "storageProof": storage_proofs,
+    }
+
+
+def _proof_nodes(trie: HexaryTrie, key: bytes) -> list[str]:
+    if trie.root_hash == BLANK_ROOT_HASH:
+        return []
+    nodes = [rlp.encode(n) for n in trie.get_proof(key)]
+    # Nodes shorter than 32 bytes are embedded in their parent; EIP-1186 lists only the
+    # nodes referenced by hash (the root always), as geth and Besu do.
+    return [p.to_data(n) for i, n in enumerate(nodes) if i == 0 or len(n) >= 32]
+
+
+# -- QBFT and debug ----------------------------------------------------------------------
+
+def qbft_get_validators_by_block_number(ctx: RpcContext, tag: Any) -> list[str]:
+    header = resolve_block(ctx, tag)
+    return [to_checksum_address(v) for v in ctx.node.chain.validators_after(header)]
+
+
+def qbft_get_validators_by_block_hash(ctx: RpcContext, block_hash: Any) -> list[str]:
+    header = ctx.node.chain.header_by_hash(p.hash32(block_hash, "blockHash"))
+    return [to_checksum_address(v) for v in ctx.node.chain.validators_after(header)]
+
+
+def debug_get_raw_header(ctx: RpcContext, tag: Any) -> str:
+    return p.to_data(rlp.encode(resolve_block(ctx, tag)))
+
+
+def debug_get_raw_block(ctx: RpcContext, tag: Any) -> str:
+    from node.vm import LedgerBlock
+
+    header = resolve_block(ctx, tag)
+    txs, _ = ctx.node.chain.block_transactions(header)
+    return p.to_data(rlp.encode(LedgerBlock(header, txs, [], [])))
+
+
+def debug_get_raw_receipts(ctx: RpcContext, tag: Any) -> list[str]:
+    header = resolve_block(ctx, tag)
+    return [p.to_data(r.encode()) for r in ctx.node.chain.block_receipts(header)]
+
+
+# The route table: method -> (handler, required params, optional params).
+ROUTES: dict[str, tuple[Handler, int, int]] = {
+    "web3_clientVersion": (web3_client_version, 0, 0),
+    "web3_sha3": (web3_sha3, 1, 0),
+    "net_version": (net_version, 0, 0),
+    "net_listening": (net_listening, 0, 0),
+    "net_peerCount": (net_peer_count, 0, 0),
+    "eth_chainId": (eth_chain_id, 0, 0),
+    "eth_blockNumber": (eth_block_number, 0, 0),
+    "eth_syncing": (eth_syncing, 0, 0),
+    "eth_accounts": (eth_accounts, 0, 0),
+    "eth_gasPrice": (eth_gas_price, 0, 0),
+    "eth_maxPriorityFeePerGas": (eth_max_priority_fee, 0, 0),
+    "eth_blobBaseFee": (eth_blob_base_fee, 0, 0),
+    "eth_feeHistory": (eth_fee_history, 2, 1),
+    "eth_getBalance": (eth_get_balance, 1, 1),
+    "eth_getTransactionCount": (eth_get_transaction_count, 1, 1),
+    "eth_getCode": (eth_get_code, 1, 1),
+    "eth_getStorageAt": (eth_get_storage_at, 2, 1),
+    "eth_getBlockByNumber": (eth_get_block_by_number, 1, 1),
+    "eth_getBlockByHash": (eth_get_block_by_hash, 1, 1),
+    "eth_getBlockTransactionCountByNumber": (eth_get_block_transaction_count_by_number, 1, 0),
+    "eth_getUncleCountByBlockNumber": (eth_get_uncle_count, 1, 0),
+    "eth_getTransactionByHash": (eth_get_transaction_by_hash, 1, 0),
+    "eth_getTransactionByBlockNumberAndIndex": (eth_get_transaction_by_block_number_and_index, 2, 0),
+    "eth_getTransactionReceipt": (eth_get_transaction_receipt, 1, 0),
+    "eth_getBlockReceipts": (eth_get_block_receipts, 1, 0),
+    "eth_sendRawTransaction": (eth_send_raw_transaction, 1, 0),
+    "eth_call": (eth_call, 1, 1),
+    "eth_estimateGas": (eth_estimate_gas, 1, 1),
+    "eth_getLogs": (eth_get_logs, 1, 0),
+    "eth_newFilter": (eth_new_filter, 1, 0),
+    "eth_newBlockFilter": (eth_new_block_filter, 0, 0),
+    "eth_newPendingTransactionFilter": (eth_new_pending_transaction_filter, 0, 0),
+    "eth_getFilterChanges": (eth_get_filter_changes, 1, 0),
+    "eth_getFilterLogs": (eth_get_filter_logs, 1, 0),
+    "eth_uninstallFilter": (eth_uninstall_filter, 1, 0),
+    "eth_getProof": (eth_get_proof, 2, 1),
+    "qbft_getValidatorsByBlockNumber": (qbft_get_validators_by_block_number, 1, 0),
+    "qbft_getValidatorsByBlockHash": (qbft_get_validators_by_block_hash, 1, 0),
+    "debug_getRawHeader": (debug_get_raw_header, 1, 0),
+    "debug_getRawBlock": (debug_get_raw_block, 1, 0),
+    "debug_getRawReceipts": (debug_get_raw_receipts, 1, 0),
+}

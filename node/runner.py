@@ -1,0 +1,113 @@
+"""Running a node process: data-directory set-up (init, --dev) and the serve loop."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from eth_account import Account
+
+from node.chain import Chain
+from node.errors import ConfigError, StorageError
+from node.genesis import Genesis, build_genesis_document
+from node.rpc.app import create_app
+from node.sealing import ValidatorKey
+from node.service import CHAIN_DIR, GENESIS_FILE, KEY_FILE, Node, NodeConfig, open_node
+from node.storage import LevelStore
+
+log = logging.getLogger("ledger.node")
+
+DEV_CHAIN_ID = 1337
+DEV_ACCOUNT_FILE = "dev-account.json"
+DEV_BALANCE = 10**9 * 10**18  # one billion ether: the dev chain charges no gas anyway
+
+
+@dataclass(frozen=True)
+class DevAccount:
+    address: str
+    private_key: str
+
+
+def write_key_file(path: Path, secret: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("0x" + secret.hex() + "\n")
+
+
+def init_data_dir(data_dir: Path, genesis_path: Path, key_path: Path | None = None) -> Genesis:
+    """Copy genesis (and a validator key) into `data_dir` and write the genesis block."""
+    genesis = Genesis.load(genesis_path)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = data_dir / GENESIS_FILE
+    if target.exists() and Genesis.load(target).document != genesis.document:
+        raise StorageError(f"{data_dir} already holds a different genesis.json")
+    if not target.exists():
+        shutil.copyfile(genesis_path, target)
+    if key_path is not None:
+        if (data_dir / KEY_FILE).exists():
+            raise StorageError(f"{data_dir / KEY_FILE} exists; refusing to overwrite a node key")
+        shutil.copyfile(key_path, data_dir / KEY_FILE)
+        os.chmod(data_dir / KEY_FILE, 0o600)
+    store = LevelStore(data_dir / CHAIN_DIR)
+    try:
+        Chain.initialise(store, genesis)
+    finally:
+        store.close()
+    return genesis
+
+
+def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
+    """First run: a validator key, a funded dev account and a 1-second genesis. Later: reuse."""
+    account_file = data_dir / DEV_ACCOUNT_FILE
+    if account_file.exists():
+        doc = json.loads(account_file.read_text())
+        return DevAccount(doc["address"], doc["private_key"])
+    if (data_dir / GENESIS_FILE).exists():
+        raise ConfigError(str(data_dir), "holds a non-dev chain; use another --data-dir for --dev")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    validator_secret = secrets.token_bytes(32)
+    write_key_file(data_dir / KEY_FILE, validator_secret)
+    dev = Account.create()
+    dev_address = bytes.fromhex(dev.address[2:])
+    document = build_genesis_document(
+        chain_id=DEV_CHAIN_ID,
+        validators=[ValidatorKey(validator_secret).address],
+        alloc={dev_address: DEV_BALANCE},
+        members=[(dev_address, "ADMIN")],
+    )
+    genesis_path = data_dir / GENESIS_FILE
+    genesis_path.write_text(json.dumps(document, indent=2) + "\n")
+    init_data_dir(data_dir, genesis_path)
+    account = DevAccount(dev.address, "0x" + bytes(dev.key).hex())
+    fd = os.open(account_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"address": account.address, "private_key": account.private_key}, handle, indent=2)
+    return account
+
+
+async def serve(node: Node, host: str, port: int) -> None:
+    """Serve RPC and produce blocks until SIGINT/SIGTERM; then finish the block in hand."""
+    app = create_app(node)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
+    server = uvicorn.Server(config)
+    producer = asyncio.create_task(node.run_producer())
+    try:
+        await server.serve()
+    finally:
+        node.stop()
+        await asyncio.wait_for(producer, timeout=30)
+
+
+def run_node(config: NodeConfig, host: str, port: int) -> None:
+    node = open_node(config)
+    try:
+        asyncio.run(serve(node, host, port))
+    finally:
+        node.close()

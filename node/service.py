@@ -1,0 +1,203 @@
+"""The running node: chain, pool and block producer wired to LevelDB, timers and events.
+
+This is the one place where the pure parts meet the wall clock and threads. Block
+building runs in a worker thread so the RPC stays responsive while a block executes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from eth.abc import StateAPI
+
+from node import schema
+from node.chain import Chain
+from node.errors import StorageError
+from node.genesis import Genesis
+from node.metrics import Metrics
+from node.sealing import ValidatorKey, proposal_extra, with_seals
+from node.storage import LevelStore
+from node.txpool import TxPool
+from node.vm import QBFTHeader
+
+log = logging.getLogger("ledger.node")
+
+CHAIN_DIR = "chain"
+GENESIS_FILE = "genesis.json"
+KEY_FILE = "key"
+
+
+@dataclass
+class NodeConfig:
+    data_dir: Path
+    dev: bool = False
+    # In --dev any sender may transact; otherwise only members named in genesis.
+    open_permissioning: bool = False
+
+
+@dataclass
+class HeadState:
+    header: QBFTHeader
+    state: StateAPI
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Node:
+    def __init__(self, config: NodeConfig, genesis: Genesis, key: ValidatorKey | None) -> None:
+        self.config = config
+        self.genesis = genesis
+        self.key = key
+        self.store = LevelStore(config.data_dir / CHAIN_DIR)
+        try:
+            self.chain = Chain(self.store, genesis)
+            self.chain.validate_recent()
+        except Exception:
+            self.store.close()
+            raise
+        self.metrics = Metrics()
+        self.metrics.height.set(self.chain.head.block_number)
+        self._head_state: HeadState | None = None
+        self.pool = TxPool(
+            chain_id=genesis.chain_id,
+            block_gas_limit=genesis.gas_limit,
+            read_account=self.read_account,
+            is_permitted=self.is_permitted,
+            is_committed=self.is_committed,
+        )
+        self._members = {m.address for m in genesis.members}
+        self._tx_arrived: asyncio.Event | None = None
+        self._stopping = False
+        self._block_listeners: list[Callable[[QBFTHeader], None]] = []
+
+    # -- reads used by the pool and the RPC -------------------------------------------
+
+    def head_state(self) -> HeadState:
+        """The state after the head block, cached until the head moves."""
+        cached = self._head_state
+        head = self.chain.head
+        if cached is None or cached.header.hash != head.hash:
+            cached = HeadState(head, self.chain.state_at(head))
+            self._head_state = cached
+        return cached
+
+    def read_account(self, address: bytes) -> tuple[int, int]:
+        head = self.head_state()
+        with head.lock:
+            return head.state.get_nonce(address), head.state.get_balance(address)
+
+    def is_permitted(self, address: bytes) -> bool:
+        return self.config.open_permissioning or address in self._members
+
+    def is_committed(self, tx_hash: bytes) -> bool:
+        return self.store.get(schema.tx_location_key(tx_hash)) is not None
+
+    @property
+    def is_validator(self) -> bool:
+        return self.key is not None and self.key.address in self.chain.validators_after(self.chain.head)
+
+    # -- writes ---------------------------------------------------------------------
+
+    def submit(self, raw: bytes) -> bytes:
+        tx = self.pool.add(raw)
+        self.metrics.tx_received.inc()
+        if self._tx_arrived is not None:
+            self._tx_arrived.set()
+        return tx.hash
+
+    def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
+        self._block_listeners.append(listener)
+
+    def produce_block(self, timestamp: int) -> QBFTHeader:
+        """Propose, execute, seal and commit one block (the 1-of-1 QBFT path)."""
+        assert self.key is not None
+        started = time.perf_counter()
+        parent = self.chain.head
+        entries = self.pool.select(parent.gas_limit)
+        built = self.chain.build_block(
+            [e.tx for e in entries],
+            timestamp=timestamp,
+            coinbase=self.key.address,
+            extra=proposal_extra(self.chain.validators_after(parent), 0),
+        )
+        sealed = with_seals(built.header, [self.key.commit_seal(built.header)])
+        senders = [tx.sender for tx in built.transactions]
+        self.chain.commit(sealed, built, senders)
+        self.pool.on_block(built.transactions, [r.transaction for r in built.rejected])
+        for rejected in built.rejected:
+            log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
+        self.metrics.block_committed(sealed, len(built.transactions), time.perf_counter() - started)
+        return sealed
+
+    async def run_producer(self) -> None:
+        """Produce a block every blockperiodseconds while transactions wait, else every
+        emptyblockperiodseconds; a transaction arriving in an idle period is sealed at the
+        next block period rather than waiting for the empty-block timer."""
+        self._tx_arrived = asyncio.Event()
+        period = self.genesis.qbft.block_period
+        empty_period = self.genesis.qbft.empty_block_period
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            if not self.is_validator:
+                await asyncio.sleep(1)  # observers follow peers (multi-node consensus issue)
+                continue
+            parent = self.chain.head
+            earliest = parent.timestamp + period
+            while not self._stopping:
+                now = time.time()
+                ready = self.pool.has_ready()
+                if now >= parent.timestamp + empty_period or (ready and now >= earliest):
+                    break
+                wait = (earliest - now) if ready else (parent.timestamp + empty_period - now)
+                self._tx_arrived.clear()
+                try:
+                    await asyncio.wait_for(self._tx_arrived.wait(), timeout=max(0.01, wait))
+                except asyncio.TimeoutError:
+                    pass
+            if self._stopping:
+                break
+            timestamp = max(earliest, int(time.time()))
+            try:
+                header = await asyncio.to_thread(self.produce_block, timestamp)
+            except Exception:
+                log.exception("block production failed; retrying after one block period")
+                await asyncio.sleep(period)
+                continue
+            for listener in list(self._block_listeners):
+                loop.call_soon(listener, header)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._tx_arrived is not None:
+            self._tx_arrived.set()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_node(config: NodeConfig) -> Node:
+    """Open an initialised data directory (genesis copy, LevelDB, optional validator key)."""
+    genesis_path = config.data_dir / GENESIS_FILE
+    if not genesis_path.exists():
+        raise StorageError(f"{config.data_dir} is not initialised: run `ledger node init` first")
+    genesis = Genesis.load(genesis_path)
+    key_path = config.data_dir / KEY_FILE
+    key = ValidatorKey(read_key_file(key_path)) if key_path.exists() else None
+    return Node(config, genesis, key)
+
+
+def read_key_file(path: Path) -> bytes:
+    """A Besu-style key file: the secp256k1 private key as (0x-)hex text."""
+    text = path.read_text().strip()
+    text = text[2:] if text.startswith("0x") else text
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError as exc:
+        raise StorageError(f"{path}: not a hex private key") from exc
+    if len(secret) != 32:
+        raise StorageError(f"{path}: private key must be 32 bytes, got {len(secret)}")
+    return secret

@@ -1,0 +1,100 @@
+"""LevelDB storage through plyvel, and the write overlay a block is built in.
+
+py-evm no longer ships a LevelDB backend, so the node owns this small layer. Nothing is
+written to LevelDB while a block is being executed: py-evm's state writes land in a
+`StateOverlay`, and the finished block commits the overlay together with its header,
+body, receipts, indexes and the head pointer in one synchronous write batch. A crash
+therefore leaves either the old head or the new one, never a mix.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import plyvel
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.atomic import AtomicDBWriteBatch
+from eth.db.backends.base import BaseAtomicDB
+
+from node import schema
+from node.errors import StorageError
+
+
+class LevelStore:
+    """The node's LevelDB. Reads are direct; writes only through `write_batch`."""
+
+    def __init__(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(str(path), create_if_missing=True)
+        except plyvel.IOError as exc:
+            raise StorageError(f"cannot open LevelDB at {path}: {exc}") from exc
+        except plyvel.CorruptionError as exc:
+            raise StorageError(f"LevelDB at {path} is corrupt: {exc}") from exc
+        version = self._db.get(schema.SCHEMA_VERSION_KEY)
+        if version is None:
+            self._db.put(schema.SCHEMA_VERSION_KEY, str(schema.SCHEMA_VERSION).encode(), sync=True)
+        elif int(version) != schema.SCHEMA_VERSION:
+            raise StorageError(
+                f"data directory has storage schema {int(version)}, this node reads {schema.SCHEMA_VERSION}"
+            )
+        self.path = path
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)
+
+    def write_batch(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """Apply all `writes` (None deletes) atomically and durably (fsync before returning)."""
+        with self._db.write_batch(transaction=True, sync=True) as batch:
+            for key, value in writes.items():
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+
+    def close(self) -> None:
+        if not self._db.closed:
+            self._db.close()
+
+
+class StateOverlay(BaseAtomicDB):
+    """py-evm's view of state: trie nodes and code under `schema.STATE_PREFIX`.
+
+    Writes stay in `pending` (read back by later lookups) until the block commits them.
+    A read-only overlay (for RPC reads) simply never has its `pending` committed.
+    """
+
+    def __init__(self, store: LevelStore) -> None:
+        self._store = store
+        self.pending: dict[bytes, bytes | None] = {}
+
+    def __getitem__(self, key: bytes) -> bytes:
+        if key in self.pending:
+            value = self.pending[key]
+        else:
+            value = self._store.get(schema.state_key(key))
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.pending[key] = value
+
+    def __delitem__(self, key: bytes) -> None:
+        if not self._exists(key):
+            raise KeyError(key)
+        self.pending[key] = None
+
+    def _exists(self, key: bytes) -> bool:
+        if key in self.pending:
+            return self.pending[key] is not None
+        return self._store.get(schema.state_key(key)) is not None
+
+    @contextlib.contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        with AtomicDBWriteBatch._commit_unless_raises(self) as batch:
+            yield batch
+
+    def prefixed_writes(self) -> dict[bytes, bytes | None]:
+        return {schema.state_key(k): v for k, v in self.pending.items()}

@@ -1,0 +1,219 @@
+"""The transaction pool: admission checks, nonce ordering, selection for the next block.
+
+Refusals raise `InvalidTransaction` with the wording geth and Besu clients already match
+on ("nonce too low", "already known", ...). Transactions with a nonce gap are held
+(queued), not dropped, and become ready when the gap fills.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
+
+import rlp
+from eth.abc import SignedTransactionAPI
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+
+from node.chain import TRANSACTION_BUILDER
+from node.errors import InvalidTransaction, PermissionDenied
+
+# geth's txMaxSize: room for the largest legal contract creation (48 KiB initcode, EIP-3860)
+# with calldata to spare, while one request cannot make the node hash megabytes.
+MAX_TX_BYTES = 128 * 1024
+# A pool bound so that a flood of valid transactions costs bounded memory (~2 GB worst case
+# at MAX_TX_BYTES each is prevented by MAX_POOL_BYTES).
+MAX_POOL_TXS = 20_000
+MAX_POOL_BYTES = 64 * 1024 * 1024
+# How far ahead of the account nonce a transaction may be held while it waits for the gap.
+MAX_NONCE_GAP = 64
+
+AccountReader = Callable[[bytes], "tuple[int, int]"]  # address -> (nonce, balance) at head
+
+
+@dataclass(frozen=True)
+class PoolEntry:
+    tx: SignedTransactionAPI
+    sender: bytes
+    size: int
+    seq: int
+
+
+class TxPool:
+    def __init__(
+        self,
+        *,
+        chain_id: int,
+        block_gas_limit: int,
+        read_account: AccountReader,
+        is_permitted: Callable[[bytes], bool],
+        is_committed: Callable[[bytes], bool],
+    ) -> None:
+        self._chain_id = chain_id
+        self._gas_limit = block_gas_limit
+        self._read_account = read_account
+        self._is_permitted = is_permitted
+        self._is_committed = is_committed
+        self._lock = threading.Lock()
+        self._seq = itertools.count()
+        self._by_sender: dict[bytes, dict[int, PoolEntry]] = {}
+        self._by_hash: dict[bytes, PoolEntry] = {}
+        self._nonces: dict[bytes, int] = {}  # account nonce at head, cached per sender
+        self._bytes = 0
+
+    # -- admission --------------------------------------------------------------
+
+    def add(self, raw: bytes) -> SignedTransactionAPI:
+        """Admit a raw signed transaction or raise InvalidTransaction / PermissionDenied."""
+        if len(raw) > MAX_TX_BYTES:
+            raise InvalidTransaction(f"oversized data: transaction size {len(raw)}, limit {MAX_TX_BYTES}")
+        tx = decode_transaction(raw)
+        if tx.type_id == BLOB_TX_TYPE:
+            raise InvalidTransaction("transaction type not supported: blob transactions need a blob pool")
+        if tx.chain_id is None:
+            raise InvalidTransaction("only replay-protected (EIP-155) transactions allowed over RPC")
+        if tx.chain_id != self._chain_id:
+            raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} want {self._chain_id}")
+        try:
+            tx.validate()
+            sender = tx.sender
+        except Exception as exc:  # py-evm raises ValidationError/BadSignature/ValueError alike
+            message = str(exc)
+            if "intrinsic" in message.lower():
+                raise InvalidTransaction(f"intrinsic gas too low: {message}") from exc
+            raise InvalidTransaction(f"invalid sender: {message}") from exc
+        if tx.gas > self._gas_limit:
+            raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {self._gas_limit}")
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
+        if not self._is_permitted(sender):
+            raise PermissionDenied(f"sender account 0x{sender.hex()} not authorized to send transactions")
+        with self._lock:
+            if tx.hash in self._by_hash:
+                raise InvalidTransaction("already known")
+            nonce, balance = self._account(sender)
+            if tx.nonce < nonce:
+                raise InvalidTransaction(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {nonce}")
+            if tx.nonce >= nonce + MAX_NONCE_GAP:
+                raise InvalidTransaction(
+                    f"nonce too high: tx {tx.nonce} is more than {MAX_NONCE_GAP} ahead of state {nonce}"
+                )
+            cost = tx.value + tx.gas * tx.max_fee_per_gas
+            if cost > balance:
+                raise InvalidTransaction(
+                    f"insufficient funds for gas * price + value: address 0x{sender.hex()} have {balance} want {cost}"
+                )
+            queue = self._by_sender.setdefault(sender, {})
+            if tx.nonce in queue:
+                raise InvalidTransaction("replacement transaction underpriced")
+            if len(self._by_hash) >= MAX_POOL_TXS or self._bytes + len(raw) > MAX_POOL_BYTES:
+                raise InvalidTransaction("txpool is full")
+            if self._is_committed(tx.hash):
+                raise InvalidTransaction("already known")
+            entry = PoolEntry(tx, sender, len(raw), next(self._seq))
+            queue[tx.nonce] = entry
+            self._by_hash[tx.hash] = entry
+            self._bytes += len(raw)
+        return tx
+
+    def _account(self, sender: bytes) -> tuple[int, int]:
+        nonce, balance = self._read_account(sender)
+        self._nonces[sender] = max(nonce, self._nonces.get(sender, 0))
+        return self._nonces[sender], balance
+
+    # -- queries -------------------------------------------------------------------
+
+    def pending_nonce(self, sender: bytes) -> int:
+        with self._lock:
+            nonce = self._account(sender)[0]
+            queue = self._by_sender.get(sender, {})
+            while nonce in queue:
+                nonce += 1
+            return nonce
+
+    def get(self, tx_hash: bytes) -> PoolEntry | None:
+        return self._by_hash.get(tx_hash)
+
+    def counts(self) -> tuple[int, int]:
+        """(ready, queued) transaction counts."""
+        with self._lock:
+            ready = sum(1 for _ in self._ready_iter())
+            return ready, len(self._by_hash) - ready
+
+    def has_ready(self) -> bool:
+        with self._lock:
+            return next(self._ready_iter(), None) is not None
+
+    def _ready_iter(self) -> Iterable[PoolEntry]:
+        for sender, queue in self._by_sender.items():
+            nonce = self._nonces.get(sender, 0)
+            while nonce in queue:
+                yield queue[nonce]
+                nonce += 1
+
+    def select(self, gas_budget: int) -> list[PoolEntry]:
+        """Ready transactions in arrival order (nonce order within a sender), within `gas_budget`."""
+        with self._lock:
+            heads: list[tuple[int, bytes, int]] = []
+            for sender, queue in self._by_sender.items():
+                nonce = self._nonces.get(sender, 0)
+                if nonce in queue:
+                    heads.append((queue[nonce].seq, sender, nonce))
+            heapq.heapify(heads)
+            chosen: list[PoolEntry] = []
+            while heads:
+                _, sender, nonce = heapq.heappop(heads)
+                entry = self._by_sender[sender][nonce]
+                if entry.tx.gas > gas_budget:
+                    continue  # this sender waits for the next block
+                gas_budget -= entry.tx.gas
+                chosen.append(entry)
+                following = self._by_sender[sender].get(nonce + 1)
+                if following is not None:
+                    heapq.heappush(heads, (following.seq, sender, nonce + 1))
+            return chosen
+
+    # -- after a block ---------------------------------------------------------------
+
+    def on_block(self, included: Sequence[SignedTransactionAPI], rejected: Sequence[SignedTransactionAPI]) -> None:
+        """Drop what a new block included or proved invalid; refresh nonces of those senders."""
+        with self._lock:
+            touched: set[bytes] = set()
+            for tx in itertools.chain(included, rejected):
+                entry = self._by_hash.get(tx.hash)
+                sender = entry.sender if entry else tx.sender
+                touched.add(sender)
+                if entry is not None:
+                    self._remove(entry)
+            for tx in included:
+                sender = tx.sender
+                self._nonces[sender] = max(self._nonces.get(sender, 0), tx.nonce + 1)
+            for sender in touched:
+                queue = self._by_sender.get(sender, {})
+                for stale in [e for n, e in queue.items() if n < self._nonces.get(sender, 0)]:
+                    self._remove(stale)
+
+    def _remove(self, entry: PoolEntry) -> None:
+        self._by_hash.pop(entry.tx.hash, None)
+        queue = self._by_sender.get(entry.sender)
+        if queue is not None and queue.get(entry.tx.nonce) is entry:
+            del queue[entry.tx.nonce]
+            if not queue:
+                del self._by_sender[entry.sender]
+        self._bytes -= entry.size
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+
+def decode_transaction(raw: bytes) -> SignedTransactionAPI:
+    """Decode a network-encoded signed transaction, or raise InvalidTransaction."""
+    if not raw:
+        raise InvalidTransaction("empty transaction")
+    try:
+        return TRANSACTION_BUILDER.decode(raw)
+    except (rlp.DecodingError, rlp.DeserializationError) as exc:
+        raise InvalidTransaction(f"rlp: {exc}") from exc
+    except Exception as exc:  # unknown type bytes and bad field widths surface as ValueError & co
+        raise InvalidTransaction(f"transaction could not be decoded: {exc}") from exc

@@ -1,0 +1,128 @@
+"""Our EVM: py-evm's Cancun rules with QBFT headers and a base fee fixed at zero.
+
+Only what differs from py-evm's `CancunVM` is overridden: the header's hash (QBFT rules,
+so the seals and round do not change a block's identity), header validation (QBFT's
+difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit) and the
+creation of child headers.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence, cast
+
+from eth.abc import BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader
+from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
+from eth.vm.forks.cancun.blocks import CountableList, Withdrawal  # type: ignore[attr-defined]
+from eth_typing import Address, Hash32
+from eth_utils import ValidationError
+
+from evidence import qbft
+
+QBFT_DIFFICULTY = 1
+QBFT_NONCE = b"\x00" * 8
+# Cap on a header's extraData: vanity + 64 validators + a vote + 64 seals fits in 6 KiB.
+MAX_EXTRA_DATA_BYTES = 8 * 1024
+
+
+class QBFTHeader(CancunBlockHeader):
+    """A Cancun header whose hash follows the QBFT rule (seals emptied, round 0)."""
+
+    @property
+    def hash(self) -> Hash32:
+        if self._hash is None:
+            self._hash = qbft.block_hash(self.fields_rlp())
+        return cast(Hash32, self._hash)
+
+    def fields_rlp(self) -> list[bytes]:
+        return cast("list[bytes]", type(self).serialize(self))
+
+    def __str__(self) -> str:
+        return f"<QBFTHeader #{self.block_number} 0x{self.hash.hex()[:8]}>"
+
+
+class LedgerBlock(CancunBlock):
+    fields = [
+        ("header", QBFTHeader),
+        ("transactions", CountableList(CancunBlock.transaction_builder)),
+        ("uncles", CountableList(None, max_length=0)),
+        ("withdrawals", CountableList(Withdrawal)),
+    ]
+
+
+def create_child_header(
+    parent: BlockHeaderAPI, *, coinbase: Address = Address(b"\x00" * 20),
+    timestamp: int | None = None, extra_data: bytes | None = None, **_: Any,
+) -> QBFTHeader:
+    """The header a QBFT proposer starts from: same gas limit, zero base fee."""
+    return QBFTHeader(
+        parent_hash=parent.hash,
+        uncles_hash=EMPTY_UNCLE_HASH,
+        coinbase=coinbase,
+        state_root=parent.state_root,
+        difficulty=QBFT_DIFFICULTY,
+        block_number=parent.block_number + 1,
+        gas_limit=parent.gas_limit,
+        timestamp=parent.timestamp + 1 if timestamp is None else timestamp,
+        extra_data=parent.extra_data if extra_data is None else extra_data,
+        mix_hash=qbft.MIX_HASH,
+        nonce=QBFT_NONCE,
+        base_fee_per_gas=0,
+        withdrawals_root=BLANK_ROOT_HASH,
+        blob_gas_used=0,
+        excess_blob_gas=calc_excess_blob_gas_cancun(parent),
+        parent_beacon_block_root=ZERO_HASH32,
+    )
+
+
+class LedgerVM(CancunVM):
+    fork = "cancun-qbft"
+    block_class = LedgerBlock
+    extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
+    create_header_from_parent = staticmethod(create_child_header)  # type: ignore[assignment]
+
+    applied_count = 0  # how many transactions of the current batch applied cleanly
+
+    @classmethod
+    def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
+        if parent_header is None:
+            raise ValidationError("a header needs its parent to be validated")
+        if len(header.extra_data) > cls.extra_data_max_bytes:
+            raise ValidationError(f"extraData longer than {cls.extra_data_max_bytes} bytes")
+        if header.block_number != parent_header.block_number + 1:
+            raise ValidationError(
+                f"block number {header.block_number} does not follow parent {parent_header.block_number}"
+            )
+        if header.timestamp <= parent_header.timestamp:
+            raise ValidationError(
+                f"timestamp {header.timestamp} not after parent's {parent_header.timestamp}"
+            )
+        if header.gas_limit != parent_header.gas_limit:
+            raise ValidationError(
+                f"gas limit {header.gas_limit} differs from parent's {parent_header.gas_limit}"
+            )
+        if header.gas_used > header.gas_limit:
+            raise ValidationError(f"gas used {header.gas_used} above limit {header.gas_limit}")
+        if header.base_fee_per_gas != 0:
+            raise ValidationError(f"base fee must be 0 (zeroBaseFee), got {header.base_fee_per_gas}")
+        if header.difficulty != QBFT_DIFFICULTY or header.nonce != QBFT_NONCE:
+            raise ValidationError("QBFT headers have difficulty 1 and a zero nonce")
+        if header.mix_hash != qbft.MIX_HASH:
+            raise ValidationError("mixHash is not the QBFT constant")
+        if header.uncles_hash != EMPTY_UNCLE_HASH:
+            raise ValidationError("QBFT blocks have no uncles")
+        if header.excess_blob_gas != calc_excess_blob_gas_cancun(parent_header):
+            raise ValidationError("excess blob gas does not follow the parent")
+
+    def apply_all_transactions(
+        self, transactions: Sequence[SignedTransactionAPI], base_header: BlockHeaderAPI
+    ) -> tuple[BlockHeaderAPI, tuple[ReceiptAPI, ...], tuple[ComputationAPI, ...]]:
+        self.applied_count = 0
+        return super().apply_all_transactions(transactions, base_header)
+
+    def transaction_applied_hook(self, transaction_index: int, *args: Any, **kwargs: Any) -> None:
+        # Lets the block builder tell which transaction of a batch was invalid.
+        self.applied_count = transaction_index + 1
+
+

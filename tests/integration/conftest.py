@@ -1,0 +1,19 @@
+"""Fixtures that run a real dev node process on a loopback port."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.integration.nodeproc import NodeProcess, free_port
+
+
+@pytest.fixture(scope="module")
+def dev_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
+    base: Path = tmp_path_factory.mktemp("devnode")
+    node = NodeProcess(base / "data", free_port()).start()
+    try:
+        yield node
+    finally:
+        node.stop()
