@@ -166,41 +166,78 @@ def sign_deploy(private_key: str, bytecode: bytes, *, nonce: int, chain_id: int,
     return bytes(Account.sign_transaction(tx, private_key).raw_transaction)
 
 
+def workload_keys(count: int) -> list[str]:
+    """Deterministic private keys of the benchmark's senders (test-only keys)."""
+    from eth_utils import keccak
+
+    return ["0x" + keccak(f"evidence-ledger bench sender {i}".encode()).hex() for i in range(count)]
+
+
+def default_senders(n: int, per_sender: int = 50) -> int:
+    """Senders for N transactions: at most ``per_sender`` in flight per sender.
+
+    A pool may hold only a bounded run of nonces per sender ahead of its
+    committed nonce (the ledger node: 64, like geth's per-account slots), so a
+    single sender cannot fill a 500-transaction block.
+    """
+    return max(1, -(-n // per_sender))
+
+
 def sign_set_calls(
-    private_key: str,
+    private_keys: Sequence[str],
     to: str,
     *,
     n: int,
-    first_nonce: int,
+    first_nonces: Sequence[int],
     chain_id: int,
     gas_price: int,
     gas: int,
     key_offset: int = 0,
 ) -> list[bytes]:
-    """Pre-sign ``n`` legacy (EIP-155) ``set(key, value)`` calls.
+    """Pre-sign ``n`` legacy (EIP-155) ``set(key, value)`` calls, round-robin over senders.
 
-    Every call writes a fresh mapping key, so each one stores a new slot.
-    Legacy transactions with ``gasPrice`` = the node's ``eth_gasPrice`` (0 on the
-    zero-base-fee ledger) are valid under Cancun rules while the base fee is 0.
+    Transaction ``j`` comes from sender ``j % K`` with that sender's next nonce, so
+    in sending order every sender's nonces are consecutive.  Every call writes a
+    fresh mapping key, i.e. stores a new slot.  ``gasPrice`` = the node's
+    ``eth_gasPrice`` (0 on the zero-base-fee ledger); legacy transactions are
+    valid under Cancun rules while the base fee is 0.
     """
     from eth_account import Account
     from eth_utils import to_checksum_address
 
-    acct = Account.from_key(private_key)
+    accounts = [Account.from_key(k) for k in private_keys]
+    nonces = list(first_nonces)
     to = to_checksum_address(to)
     raws = []
-    for i in range(n):
+    for j in range(n):
+        s = j % len(accounts)
         tx = {
-            "nonce": first_nonce + i,
+            "nonce": nonces[s],
             "gas": gas,
             "gasPrice": gas_price,
             "to": to,
             "value": 0,
-            "data": set_calldata(key_offset + i, i + 1),
+            "data": set_calldata(key_offset + j, j + 1),
             "chainId": chain_id,
         }
-        raws.append(bytes(acct.sign_transaction(tx).raw_transaction))
+        nonces[s] += 1
+        raws.append(bytes(accounts[s].sign_transaction(tx).raw_transaction))
     return raws
+
+
+def sign_transfers(private_key: str, recipients: Sequence[str], *, amount: int, nonce: int, chain_id: int, gas_price: int) -> list[bytes]:
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    acct = Account.from_key(private_key)
+    return [
+        bytes(
+            acct.sign_transaction(
+                {"nonce": nonce + i, "gas": 21_000, "gasPrice": gas_price, "to": to_checksum_address(r), "value": amount, "data": b"", "chainId": chain_id}
+            ).raw_transaction
+        )
+        for i, r in enumerate(recipients)
+    ]
 
 
 # --------------------------------------------------------------------------

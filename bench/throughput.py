@@ -11,12 +11,17 @@ What it does:
 1. starts ``ledger node start --dev --data-dir <tmp> --rpc-host 127.0.0.1
    --rpc-port <free port>`` as a child process and waits for ``GET /healthz``;
    the dev account's key comes from ``<data-dir>/dev-account.json``;
-2. deploys the contract and pre-signs N legacy ``set`` calls with fresh keys
-   (not timed; fee = the node's ``eth_gasPrice``);
+2. deploys the contract from the dev account; pre-signs N legacy ``set`` calls
+   with fresh keys from K senders, round-robin (not timed; fee = the node's
+   ``eth_gasPrice``; K = ceil(N/50) by default because the node's pool holds at
+   most 64 nonces ahead of a sender's committed nonce, so one sender alone could
+   never fill a block of more than 64 transactions);
 3. timed: sends them as JSON-RPC batch requests of ``eth_sendRawTransaction``
-   (one HTTP keep-alive connection, batches sent back to back) and polls
-   ``eth_getTransactionReceipt`` of the last transaction;
-   committed tx/s = N / (first send -> last transaction's receipt available);
+   (one HTTP keep-alive connection, batches sent back to back) and follows new
+   blocks (``eth_blockNumber`` every 25 ms, each new block read once) until
+   every one of the N transactions is in a block -- the 1-validator dev chain's
+   blocks are final when committed;
+   committed tx/s = N / (first send -> block holding the last of the N seen);
 4. checks every receipt (status 1) and that the contract counter grew by N;
 5. samples the node's resident memory (VmRSS of the node and its children every
    50 ms, and VmHWM) and its CPU time;
@@ -64,6 +69,9 @@ from bench.common import (  # noqa: E402
     set_calldata,
     sign_deploy,
     sign_set_calls,
+    sign_transfers,
+    default_senders,
+    workload_keys,
 )
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -317,11 +325,55 @@ class NodeProcess:
 # --------------------------------------------------------------------------
 # the benchmark
 # --------------------------------------------------------------------------
-def run_load(rpc: Rpc, private_key: str, address: str, *, n: int, batch_size: int, bytecode: bytes, pid: int | None, timeout: float) -> dict[str, Any]:
+def _send_all(rpc: Rpc, hex_raws: list[str], hashes: list[str], batch_size: int, deadline: float) -> None:
+    errors: list[str] = []
+    for start in range(0, len(hex_raws), batch_size):
+        if time.monotonic() > deadline:
+            raise TimeoutError("sending did not finish before the deadline")
+        resp = rpc.batch([("eth_sendRawTransaction", [r]) for r in hex_raws[start : start + batch_size]])
+        for i, r in enumerate(resp):
+            if r.get("error") is not None:
+                errors.append(f"tx {start + i}: {r['error']}")
+            elif str(r.get("result", "")).lower() != hashes[start + i]:
+                errors.append(f"tx {start + i}: unexpected result {r.get('result')!r}")
+        if errors:
+            raise RuntimeError("eth_sendRawTransaction errors:\n" + "\n".join(errors[:10]))
+
+
+def _wait_included(rpc: Rpc, hashes: list[str], from_block: int, deadline: float, poll: float = 0.025) -> tuple[dict[int, int], float]:
+    """Follow new blocks until every hash is in one; returns ({block: our tx count}, time seen).
+
+    Polls ``eth_blockNumber`` and reads each new block once (its transaction
+    hashes), so the load the poller adds to the node is one cheap call per
+    ``poll`` seconds plus one block read per block.
+    """
+    pending = set(hashes)
+    per_block: dict[int, int] = {}
+    next_block = from_block + 1
+    while time.monotonic() < deadline:
+        head = int(rpc.call("eth_blockNumber"), 16)
+        while next_block <= head:
+            blk = rpc.call("eth_getBlockByNumber", [hex(next_block), False])
+            ours = [h for h in blk["transactions"] if h.lower() in pending]
+            if ours:
+                per_block[next_block] = len(ours)
+                pending.difference_update(h.lower() for h in ours)
+            next_block += 1
+        if not pending:
+            return per_block, time.perf_counter()
+        time.sleep(poll)
+    raise TimeoutError(f"{len(pending)} of {len(hashes)} transactions not in a block before the deadline")
+
+
+def run_load(
+    rpc: Rpc, private_key: str, address: str, *, n: int, batch_size: int, senders: int, bytecode: bytes,
+    pid: int | None, timeout: float,
+) -> dict[str, Any]:
     from eth_account import Account
+    from eth_utils import keccak
 
     if Account.from_key(private_key).address.lower() != address.lower():
-        raise RuntimeError("dev-account.json: address does not match private_key")
+        raise RuntimeError("dev account: address does not match private key")
     chain_id = int(rpc.call("eth_chainId"), 16)
     gas_price = int(rpc.call("eth_gasPrice"), 16)
     nonce = int(rpc.call("eth_getTransactionCount", [address, "pending"]), 16)
@@ -344,83 +396,81 @@ def run_load(rpc: Rpc, private_key: str, address: str, *, n: int, batch_size: in
         tx_gas = 120_000
     writes_before = int(rpc.call("eth_call", [{"to": to, "data": "0x" + WRITES_SELECTOR.hex()}, "latest"]), 16)
 
-    t_sign = time.perf_counter()
-    raws = sign_set_calls(private_key, to, n=n, first_nonce=nonce, chain_id=chain_id, gas_price=gas_price, gas=tx_gas)
-    sign_s = time.perf_counter() - t_sign
-    from eth_utils import keccak
+    # senders: deterministic keys, funded by the dev account only if gas costs anything
+    keys = workload_keys(senders)
+    addrs = [Account.from_key(k).address for k in keys]
+    per_sender = -(-n // senders)
+    need = per_sender * tx_gas * gas_price
+    if need > 0:
+        for start in range(0, senders, 32):  # stays within any per-sender pool limit
+            chunk = addrs[start : start + 32]
+            raws = sign_transfers(private_key, chunk, amount=2 * need, nonce=nonce, chain_id=chain_id, gas_price=gas_price)
+            nonce += len(raws)
+            hs = [rpc.call("eth_sendRawTransaction", ["0x" + r.hex()]) for r in raws]
+            for h in hs:
+                if int(wait_receipt(rpc, h, time.monotonic() + 60)["status"], 16) != 1:
+                    raise RuntimeError("funding a sender failed")
+    first_nonces = [
+        int(r["result"], 16)
+        for r in rpc.batch([("eth_getTransactionCount", [a, "pending"]) for a in addrs])
+    ]
 
+    t_sign = time.perf_counter()
+    raws = sign_set_calls(keys, to, n=n, first_nonces=first_nonces, chain_id=chain_id, gas_price=gas_price, gas=tx_gas)
+    sign_s = time.perf_counter() - t_sign
     hashes = ["0x" + keccak(r).hex() for r in raws]
     hex_raws = ["0x" + r.hex() for r in raws]
     start_block = int(rpc.call("eth_blockNumber"), 16)
 
     cpu_pids = process_tree(pid) if pid else []
     cpu0 = cpu_seconds(cpu_pids)
-    send_errors: list[str] = []
     deadline = time.monotonic() + timeout
 
     # ---- timed section ---------------------------------------------------
     t0 = time.perf_counter()
-    for start in range(0, n, batch_size):
-        if time.monotonic() > deadline:
-            raise TimeoutError("sending did not finish before the deadline")
-        chunk = hex_raws[start : start + batch_size]
-        resp = rpc.batch([("eth_sendRawTransaction", [r]) for r in chunk])
-        for i, r in enumerate(resp):
-            if r.get("error") is not None:
-                send_errors.append(f"tx {start + i}: {r['error']}")
-            elif r.get("result") and r["result"].lower() != hashes[start + i]:
-                send_errors.append(f"tx {start + i}: hash mismatch {r['result']}")
-        if send_errors and len(send_errors) >= min(n, 10):
-            raise RuntimeError("eth_sendRawTransaction errors:\n" + "\n".join(send_errors[:10]))
+    _send_all(rpc, hex_raws, hashes, batch_size, deadline)
     t_sent = time.perf_counter()
-    if send_errors:
-        raise RuntimeError("eth_sendRawTransaction errors:\n" + "\n".join(send_errors[:10]))
-    last = wait_receipt(rpc, hashes[-1], deadline, poll=0.01)
-    t_done = time.perf_counter()
+    per_block, t_done = _wait_included(rpc, hashes, start_block, deadline)
     # ----------------------------------------------------------------------
     cpu1 = cpu_seconds(cpu_pids)
 
     # verification (untimed): every receipt present with status 1, counter grew by n
     ok = 0
-    per_block: dict[int, int] = {}
+    gas_used = 0
     for start in range(0, n, batch_size):
-        resp = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes[start : start + batch_size]])
-        for r in resp:
+        for r in rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes[start : start + batch_size]]):
             res = r.get("result")
             if res and int(res["status"], 16) == 1:
                 ok += 1
-                b = int(res["blockNumber"], 16)
-                per_block[b] = per_block.get(b, 0) + 1
+                gas_used += int(res["gasUsed"], 16)
     writes_after = int(rpc.call("eth_call", [{"to": to, "data": "0x" + WRITES_SELECTOR.hex()}, "latest"]), 16)
     if ok != n or writes_after - writes_before != n:
         raise RuntimeError(f"verification failed: {ok}/{n} successful receipts, counter +{writes_after - writes_before}")
-    last_block = int(last["blockNumber"], 16)
-    ts = {}
-    for b in (min(per_block), last_block):
-        blk = rpc.call("eth_getBlockByNumber", [hex(b), False])
-        ts[b] = int(blk["timestamp"], 16)
+    blocks = sorted(per_block)
+    stamps = [int(rpc.call("eth_getBlockByNumber", [hex(b), False])["timestamp"], 16) for b in (blocks[0], blocks[-1])]
 
     elapsed = t_done - t0
     return {
         "n": n,
         "batch_size": batch_size,
+        "senders": senders,
         "chain_id": chain_id,
         "gas_price": gas_price,
         "tx_gas_limit": tx_gas,
         "block_gas_limit": block_gas_limit,
-        "gas_used_per_tx": int(last["gasUsed"], 16),
+        "gas_used_per_tx": round(gas_used / n),
         "sign_s": sign_s,
         "send_s": t_sent - t0,
         "accepted_tx_per_s": n / (t_sent - t0),
         "commit_s": elapsed,
         "committed_tx_per_s": n / elapsed,
-        "blocks": len(per_block),
-        "first_block": min(per_block),
-        "last_block": last_block,
+        "blocks": len(blocks),
+        "first_block": blocks[0],
+        "last_block": blocks[-1],
         "start_block": start_block,
         "max_txs_per_block": max(per_block.values()),
-        "txs_per_block": [per_block[b] for b in sorted(per_block)],
-        "block_timestamp_span_s": ts[last_block] - ts[min(per_block)],
+        "txs_per_block": [per_block[b] for b in blocks],
+        "block_timestamp_span_s": stamps[1] - stamps[0],
         "node_cpu_s": cpu1 - cpu0 if pid else None,
     }
 
@@ -429,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--txs", type=int, default=2000, help="transactions to send (default 2000)")
     p.add_argument("--batch-size", type=int, default=100, help="eth_sendRawTransaction calls per JSON-RPC batch (default 100)")
+    p.add_argument("--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50): the node holds at most 64 nonces ahead per sender)")
     p.add_argument("--quick", action="store_true", help="smoke run: N=200, batch 50, ceiling N=200/B=100 x1")
     p.add_argument("--ceiling-block-size", type=int, default=500, help="txs per block in the py-evm ceiling (default 500)")
     p.add_argument("--ceiling-runs", type=int, default=3, help="ceiling runs, median reported (default 3)")
@@ -447,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         args.txs, args.batch_size, args.ceiling_block_size, args.ceiling_runs = 200, 50, 100, 1
     if args.txs < 1 or args.batch_size < 1:
         p.error("N and batch size must be >= 1")
+    args.senders = args.senders or default_senders(args.txs)
     if args.url and not args.private_key:
         p.error("--url needs --private-key")
 
@@ -473,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
         if pid:
             sampler = MemorySampler(pid)
             sampler.start()
-        res = run_load(rpc, key, address, n=args.txs, batch_size=args.batch_size, bytecode=contract.bytecode, pid=pid, timeout=args.timeout)
+        res = run_load(rpc, key, address, n=args.txs, batch_size=args.batch_size, senders=args.senders, bytecode=contract.bytecode, pid=pid, timeout=args.timeout)
         rpc.close()
         if sampler:
             sampler.stop()
@@ -502,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ceiling:
         from bench.evm_ceiling import run_ceiling
 
-        ceiling = run_ceiling(args.txs, args.ceiling_block_size, args.ceiling_runs)
+        ceiling = run_ceiling(args.txs, args.ceiling_block_size, args.ceiling_runs, args.senders)
     ratio = res["committed_tx_per_s"] / ceiling["tx_per_s_median"] if ceiling else None
 
     rows = machine_rows(info) + [
@@ -510,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         ("workload", "Storage.set(key, value), fresh key per tx, legacy txs"),
         ("contract", contract.source_note),
         ("N (txs)", res["n"]),
+        ("senders (round-robin)", res["senders"]),
         ("JSON-RPC batch size", res["batch_size"]),
         ("block period", args.block_period),
         ("tx gas limit / gas used", f"{res['tx_gas_limit']} / {res['gas_used_per_tx']}"),
@@ -517,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         ("blocks used", f"{res['blocks']} (#{res['first_block']}..#{res['last_block']}), max {res['max_txs_per_block']} txs/block"),
         ("txs per block", ", ".join(map(str, res["txs_per_block"][:20])) + (" ..." if len(res["txs_per_block"]) > 20 else "")),
         ("send phase", f"{res['send_s']:.2f} s ({res['accepted_tx_per_s']:.1f} tx/s accepted)"),
-        ("first send -> last receipt", f"{res['commit_s']:.2f} s"),
+        ("first send -> last tx in a block", f"{res['commit_s']:.2f} s"),
         ("committed tx/s", f"{res['committed_tx_per_s']:.1f}"),
     ]
     if res["node_cpu_s"] is not None:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import uvicorn
 from eth_account import Account
@@ -92,11 +95,23 @@ def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
     return account
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after shutting down, which would make a clean stop look
+    like a crash (exit -15); the node installs its own handlers instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(node: Node, host: str, port: int) -> None:
     """Serve RPC and produce blocks until SIGINT/SIGTERM; then finish the block in hand."""
     app = create_app(node)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
-    server = uvicorn.Server(config)
+    server = _Server(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     producer = asyncio.create_task(node.run_producer())
     try:
         await server.serve()

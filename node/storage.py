@@ -9,6 +9,7 @@ therefore leaves either the old head or the new one, never a mix.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -40,6 +41,8 @@ class LevelStore:
                 f"data directory has storage schema {int(version)}, this node reads {schema.SCHEMA_VERSION}"
             )
         self.path = path
+        # Close on interpreter exit too: plyvel's destructor fails noisily during teardown.
+        self._finalizer = weakref.finalize(self, self._db.close)
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
@@ -54,8 +57,7 @@ class LevelStore:
                     batch.put(key, value)
 
     def close(self) -> None:
-        if not self._db.closed:
-            self._db.close()
+        self._finalizer()
 
 
 class StateOverlay(BaseAtomicDB):

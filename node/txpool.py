@@ -76,13 +76,19 @@ class TxPool:
         if tx.chain_id != self._chain_id:
             raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} want {self._chain_id}")
         try:
+            intrinsic = tx.intrinsic_gas
+        except Exception as exc:
+            raise InvalidTransaction(f"invalid transaction: {exc}") from exc
+        if tx.gas < intrinsic:
+            raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
+        try:
             tx.validate()
+        except Exception as exc:  # py-evm raises ValidationError/ValueError alike
+            raise InvalidTransaction(f"invalid transaction: {exc}") from exc
+        try:
             sender = tx.sender
-        except Exception as exc:  # py-evm raises ValidationError/BadSignature/ValueError alike
-            message = str(exc)
-            if "intrinsic" in message.lower():
-                raise InvalidTransaction(f"intrinsic gas too low: {message}") from exc
-            raise InvalidTransaction(f"invalid sender: {message}") from exc
+        except Exception as exc:  # BadSignature, ValidationError, ValueError from recovery
+            raise InvalidTransaction(f"invalid sender: {exc}") from exc
         if tx.gas > self._gas_limit:
             raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {self._gas_limit}")
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:

@@ -1,0 +1,97 @@
+"""The chain on a real LevelDB in a temporary directory: build, seal, commit, validate, replay."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import rlp
+from eth_account import Account
+
+from node import schema
+from node.chain import TRANSACTION_BUILDER, Chain
+from node.errors import InvalidBlock, StorageError
+from node.genesis import Genesis, build_genesis_document
+from node.sealing import ValidatorKey, proposal_extra, with_seals
+from node.storage import LevelStore
+
+VALIDATOR = ValidatorKey(b"\x01" * 32)
+OTHER = ValidatorKey(b"\x03" * 32)
+RICH = Account.from_key(b"\x02" * 32)
+POOR = Account.from_key(b"\x04" * 32)
+SINK = "0x" + "11" * 20
+
+
+def make_genesis(chain_id: int = 1337) -> Genesis:
+    rich = bytes.fromhex(RICH.address[2:])
+    return Genesis.parse(build_genesis_document(
+        chain_id=chain_id, validators=[VALIDATOR.address], alloc={rich: 10**21}, members=[(rich, "ADMIN")]))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[LevelStore]:
+    s = LevelStore(tmp_path / "chain")
+    yield s
+    s.close()
+
+
+def transfer(account: Account, nonce: int, value: int = 1):  # type: ignore[no-untyped-def]
+    signed = account.sign_transaction({"nonce": nonce, "gas": 21_000, "gasPrice": 0, "to": SINK,
+                                       "value": value, "data": b"", "chainId": 1337})
+    return TRANSACTION_BUILDER.decode(bytes(signed.raw_transaction))
+
+
+def produce(chain: Chain, txs: list, key: ValidatorKey = VALIDATOR):  # type: ignore[no-untyped-def]
+    built = chain.build_block(txs, timestamp=chain.head.timestamp + 1, coinbase=key.address,
+                              extra=proposal_extra(chain.validators_after(chain.head), 0))
+    sealed = with_seals(built.header, [key.commit_seal(built.header)])
+    return built, sealed
+
+
+def test_commit_moves_head_and_replay_matches(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    built, sealed = produce(chain, [transfer(RICH, 0), transfer(RICH, 1)])
+    chain.commit(sealed, built, [RICH.address.encode()] * 0 + [bytes.fromhex(RICH.address[2:])] * 2)
+    assert chain.head.block_number == 1 and chain.head.hash == sealed.hash
+    assert chain.state_at(chain.head).get_balance(bytes.fromhex(SINK[2:])) == 2
+    assert chain.transaction_location(built.transactions[1].hash) == (1, 1)
+    replayed = chain.replay_block(chain.head)
+    assert (replayed.state_root, replayed.receipt_root, replayed.gas_used) == (
+        sealed.state_root, sealed.receipt_root, sealed.gas_used)
+    chain.validate_recent()
+
+
+def test_block_sealed_by_a_non_validator_writes_nothing(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    built, sealed = produce(chain, [transfer(RICH, 0)], key=OTHER)
+    with pytest.raises(InvalidBlock) as caught:
+        chain.commit(sealed, built, [bytes.fromhex(RICH.address[2:])])
+    assert caught.value.step == "commit seals"
+    assert chain.head.block_number == 0
+    assert store.get(schema.header_key(sealed.hash)) is None
+    assert store.get(schema.tx_location_key(built.transactions[0].hash)) is None
+
+
+def test_invalid_transaction_is_dropped_with_its_sender_followers(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    txs = [transfer(RICH, 0), transfer(POOR, 0, value=5), transfer(POOR, 1), transfer(RICH, 1)]
+    built, _ = produce(chain, txs)
+    assert [tx.hash for tx in built.transactions] == [txs[0].hash, txs[3].hash]
+    assert [r.transaction.hash for r in built.rejected] == [txs[1].hash]
+
+
+def test_tampered_body_on_disk_is_detected(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    built, sealed = produce(chain, [transfer(RICH, 0)])
+    chain.commit(sealed, built, [bytes.fromhex(RICH.address[2:])])
+    other = transfer(RICH, 0, value=999)
+    store.write_batch({schema.body_key(sealed.hash): rlp.encode([[other.encode()], [b"\x00" * 20]])})
+    with pytest.raises(InvalidBlock) as caught:
+        Chain(store, make_genesis()).validate_recent()
+    assert caught.value.step == "transactions root" and caught.value.height == 1
+
+
+def test_reopening_with_another_genesis_is_refused(store: LevelStore) -> None:
+    Chain.initialise(store, make_genesis())
+    with pytest.raises(StorageError):
+        Chain.initialise(store, make_genesis(chain_id=7))

@@ -1,0 +1,97 @@
+"""Transaction pool admission and ordering, against an in-memory account view."""
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+
+from node.errors import InvalidTransaction, PermissionDenied
+from node.txpool import MAX_NONCE_GAP, MAX_TX_BYTES, TxPool
+
+ALICE = Account.from_key(b"\x05" * 32)
+BOB = Account.from_key(b"\x06" * 32)
+STRANGER = Account.from_key(b"\x07" * 32)
+SINK = "0x" + "22" * 20
+
+
+def addr(account: Account) -> bytes:
+    return bytes.fromhex(account.address[2:])
+
+
+def raw(account: Account, nonce: int, **overrides: object) -> bytes:
+    tx = {"nonce": nonce, "gas": 21_000, "gasPrice": 0, "to": SINK, "value": 1, "data": b"", "chainId": 1337}
+    tx.update(overrides)
+    return bytes(account.sign_transaction(tx).raw_transaction)
+
+
+@pytest.fixture
+def pool() -> TxPool:
+    accounts = {addr(ALICE): (3, 10**18), addr(BOB): (0, 10**18)}
+    return TxPool(
+        chain_id=1337, block_gas_limit=1_000_000,
+        read_account=lambda a: accounts.get(a, (0, 0)),
+        is_permitted=lambda a: a in accounts,
+        is_committed=lambda h: False,
+    )
+
+
+def test_nonce_gap_is_held_then_released(pool: TxPool) -> None:
+    pool.add(raw(ALICE, 5))
+    assert pool.counts() == (0, 1) and not pool.has_ready()
+    pool.add(raw(ALICE, 3))
+    assert pool.counts() == (1, 1)
+    pool.add(raw(ALICE, 4))
+    assert pool.counts() == (3, 0)
+    assert [e.tx.nonce for e in pool.select(10**9)] == [3, 4, 5]
+    assert pool.pending_nonce(addr(ALICE)) == 6
+
+
+def test_selection_keeps_arrival_order_across_senders_and_the_gas_budget(pool: TxPool) -> None:
+    pool.add(raw(BOB, 0))
+    pool.add(raw(ALICE, 3))
+    pool.add(raw(BOB, 1))
+    assert [(e.sender, e.tx.nonce) for e in pool.select(10**9)] == [(addr(BOB), 0), (addr(ALICE), 3), (addr(BOB), 1)]
+    assert len(pool.select(2 * 21_000)) == 2
+
+
+def test_on_block_removes_included_and_stale(pool: TxPool) -> None:
+    a3 = pool.add(raw(ALICE, 3))
+    pool.add(raw(ALICE, 4))
+    pool.on_block([a3], [])
+    assert [e.tx.nonce for e in pool.select(10**9)] == [4]
+    with pytest.raises(InvalidTransaction, match="nonce too low"):
+        pool.add(raw(ALICE, 3, value=2))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: raw(ALICE, 2), "nonce too low"),
+        (lambda: raw(ALICE, 3 + MAX_NONCE_GAP), "nonce too high"),
+        (lambda: raw(ALICE, 3, chainId=1), "invalid chain id"),
+        (lambda: raw(ALICE, 3, gas=2_000_000), "exceeds block gas limit"),
+        (lambda: raw(ALICE, 3, gas=20_000), "intrinsic gas too low"),
+        (lambda: raw(ALICE, 3, value=10**19), "insufficient funds"),
+        (lambda: raw(ALICE, 3, data=b"\x01" * MAX_TX_BYTES), "oversized"),
+        (lambda: b"\xf8\x01\x02", "rlp|decoded"),
+        (lambda: b"", "empty"),
+    ],
+)
+def test_refusals_use_geth_wording(pool: TxPool, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidTransaction, match=message):
+        pool.add(make())
+    assert len(pool) == 0
+
+
+def test_unprotected_duplicate_replacement_and_stranger(pool: TxPool) -> None:
+    unprotected = ALICE.sign_transaction({"nonce": 3, "gas": 21_000, "gasPrice": 0, "to": SINK, "value": 1})
+    with pytest.raises(InvalidTransaction, match="replay-protected"):
+        pool.add(bytes(unprotected.raw_transaction))
+    first = raw(ALICE, 3)
+    pool.add(first)
+    with pytest.raises(InvalidTransaction, match="already known"):
+        pool.add(first)
+    with pytest.raises(InvalidTransaction, match="replacement transaction underpriced"):
+        pool.add(raw(ALICE, 3, value=7))
+    with pytest.raises(PermissionDenied, match="not authorized"):
+        pool.add(raw(STRANGER, 0, value=0))
+    assert len(pool) == 1
