@@ -5,8 +5,9 @@ Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ..
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import rlp
 from eth.abc import SignedTransactionAPI
@@ -18,12 +19,12 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from trie import HexaryTrie
 
-from node.errors import ExecutionReverted, InvalidParams, NotFound
+from node.errors import ExecutionReverted, InvalidParams, InvalidTransaction, LedgerError, NotFound
 from node.rpc import params as p
 from node.rpc.filters import Filter, FilterRegistry, LogCriteria
 from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
 from node.service import Node
-from node.vm import QBFTHeader
+from node.vm import LedgerBlock, QBFTHeader
 
 CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
 # Bounds on one eth_getLogs / filter poll: blocks scanned and logs returned.
@@ -282,12 +283,19 @@ def _call_transaction(ctx: RpcContext, spec: Any, header: QBFTHeader, state: Any
     return SpoofTransaction(unsigned, from_=sender)
 
 
-def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
+@contextlib.contextmanager
+def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> Iterator[tuple[Any, SignedTransactionAPI]]:
+    """A throw-away state on top of block `tag` and the call `spec` as a spoofed transaction."""
     header = resolve_block(ctx, tag)
-    vm = ctx.node.chain.vm_at(header)
-    with vm.in_costless_state() as state:
+    with ctx.node.chain.vm_at(header).in_costless_state() as state:
         tx = _call_transaction(ctx, spec, header, state)
-        _require_funds(state, tx)
+        if tx.value > state.get_balance(tx.sender):
+            raise InvalidTransaction("insufficient funds for transfer")
+        yield state, tx
+
+
+def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
+    with _simulation(ctx, spec, tag) as (state, tx):
         computation = state.costless_execute_transaction(tx)
     if computation.is_error:
         _raise_execution_error(computation)
@@ -295,11 +303,7 @@ def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
 
 
 def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
-    header = resolve_block(ctx, tag)
-    vm = ctx.node.chain.vm_at(header)
-    with vm.in_costless_state() as state:
-        tx = _call_transaction(ctx, spec, header, state)
-        _require_funds(state, tx)
+    with _simulation(ctx, spec, tag) as (state, tx):
         snapshot = state.snapshot()
         computation = state.costless_execute_transaction(tx)
         state.revert(snapshot)
@@ -310,13 +314,6 @@ def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
         except Revert as exc:
             raise ExecutionReverted(exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b"") from exc
     return p.to_hex(gas)
-
-
-def _require_funds(state: Any, tx: Any) -> None:
-    from node.errors import InvalidTransaction
-
-    if tx.value > state.get_balance(tx.sender):
-        raise InvalidTransaction("insufficient funds for transfer")
 
 
 def _raise_execution_error(computation: Any) -> None:
@@ -332,8 +329,6 @@ def _raise_execution_error(computation: Any) -> None:
             except (UnicodeDecodeError, ValueError):
                 pass
         raise ExecutionReverted(output, reason)
-    from node.errors import LedgerError
-
     raise LedgerError(f"execution failed: {type(error).__name__}: {error}")
 
 
@@ -489,8 +484,6 @@ def debug_get_raw_header(ctx: RpcContext, tag: Any) -> str:
 
 
 def debug_get_raw_block(ctx: RpcContext, tag: Any) -> str:
-    from node.vm import LedgerBlock
-
     header = resolve_block(ctx, tag)
     txs, _ = ctx.node.chain.block_transactions(header)
     return p.to_data(rlp.encode(LedgerBlock(header, txs, [], [])))

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 STARTUP_DEADLINE_SECONDS = 60
 STOP_DEADLINE_SECONDS = 30
@@ -95,3 +96,13 @@ class NodeProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.stop()
+
+
+def rpc(url: str, method: str, *params: object) -> Any:
+    """One raw JSON-RPC call; raises AssertionError carrying the error object on failure."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        reply = json.loads(response.read())
+    assert "error" not in reply, f"{method} failed: {reply.get('error')}"
+    return reply["result"]

@@ -7,9 +7,7 @@ only, so a bug shared by the node's trie code and its proof builder cannot hide 
 """
 from __future__ import annotations
 
-import json
 import os
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +21,7 @@ from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from tests.contracts import compile_contract
-from tests.integration.nodeproc import NodeProcess
+from tests.integration.nodeproc import NodeProcess, rpc
 
 pytestmark = pytest.mark.slow
 
@@ -43,13 +41,6 @@ def values_slot(key: int) -> int:
     return int.from_bytes(keccak(VALUES_SLOT.to_bytes(32, "big") + key.to_bytes(32, "big")), "big")
 
 
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        reply = json.loads(response.read())
-    assert "error" not in reply, f"{method} failed: {reply.get('error')}"
-    return reply["result"]
 
 
 def b(hex_str: str) -> bytes:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from eth_utils import keccak, to_canonical_address
 from web3 import Web3
 from web3.middleware import ExtraDataToPOAMiddleware
 
-from tests.integration.nodeproc import NodeProcess
+from tests.integration.nodeproc import NodeProcess, rpc
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +50,6 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 # -- the rules, written out ------------------------------------------------------------
 
-def rpc(url: str, method: str, *params: Any) -> Any:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        reply = json.loads(response.read())
-    assert "error" not in reply, f"{method} failed: {reply.get('error')}"
-    return reply["result"]
 
 
 def b(hex_str: str) -> bytes:

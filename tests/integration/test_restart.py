@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from tests.integration.nodeproc import NodeProcess, free_port
+from tests.integration.nodeproc import NodeProcess, free_port, rpc
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +24,6 @@ RECEIPT_DEADLINE_SECONDS = 20
 SINK = to_checksum_address("0x" + "ab" * 20)
 
 
-def rpc(url: str, method: str, *params: object) -> object:
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, body, {"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise RuntimeError(reply["error"])
-    return reply["result"]
 
 
 def send_batch(url: str, raws: list[str]) -> None:
