@@ -1,6 +1,7 @@
 """Start and stop real node processes on loopback ports for the integration tests."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -15,6 +16,17 @@ from typing import Any
 
 STARTUP_DEADLINE_SECONDS = 60
 STOP_DEADLINE_SECONDS = 30
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL the node if the test process dies without running its finalizers
+    (a test runner killed by a timeout), so no node outlives the test that started it."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -51,7 +63,7 @@ class NodeProcess:
         self.log_path = self.log_path or self.data_dir.parent / f"{self.data_dir.name}-node.log"
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
-                                     cwd=Path(__file__).resolve().parents[2])
+                                     cwd=Path(__file__).resolve().parents[2], preexec_fn=_die_with_parent)
         self.wait_healthy()
         account_file = self.data_dir / "dev-account.json"
         if account_file.exists():

@@ -79,7 +79,8 @@ async function runHttp() {
   provider.on("debug", recordDebug);
   try {
     const out = { ethersVersion };
-    const network = await provider.getNetwork();
+    // ethers retries network detection forever when eth_chainId fails: bound it.
+    const network = await withTimeout(provider.getNetwork(), 30000, "network detection (eth_chainId)");
     out.chainId = big(network.chainId);
 
     const wallet = new Wallet(input.privateKey, provider);
@@ -216,7 +217,7 @@ async function runWs() {
   http.on("debug", recordDebug);
   try {
     const out = { ethersVersion };
-    out.chainId = big((await ws.getNetwork()).chainId);
+    out.chainId = big((await withTimeout(ws.getNetwork(), 30000, "network detection over WebSocket")).chainId);
     out.blockNumber = await ws.getBlockNumber();
     const wallet = new Wallet(input.privateKey, http);
 
@@ -250,11 +251,7 @@ async function runWs() {
   }
 }
 
-try {
-  const out = mode === "ws" ? await runWs() : await runHttp();
-  process.stdout.write(JSON.stringify(out, jsonReplacer) + "\n");
-  process.exit(0);
-} catch (err) {
+function fail(err) {
   process.stderr.write(`ethers error: ${err && err.stack ? err.stack : err}\n`);
   for (const k of ["code", "shortMessage", "info", "error", "payload", "request", "response"]) {
     if (err && err[k] !== undefined) {
@@ -264,4 +261,20 @@ try {
   process.stderr.write("last JSON-RPC exchanges (oldest first):\n");
   for (const ev of rpcLog) process.stderr.write("  " + JSON.stringify(ev, jsonReplacer) + "\n");
   process.exit(1);
+}
+
+// e.g. a WebSocket "error" event ethers does not handle itself.
+process.on("uncaughtException", fail);
+process.on("unhandledRejection", fail);
+
+// Whole-run watchdog, below the Python side's subprocess timeout, so a hang
+// still reports the JSON-RPC exchanges that led to it.
+setTimeout(() => fail(new Error("ethers script watchdog: still running after 240 s")), 240000).unref();
+
+try {
+  const out = mode === "ws" ? await runWs() : await runHttp();
+  process.stdout.write(JSON.stringify(out, jsonReplacer) + "\n");
+  process.exit(0);
+} catch (err) {
+  fail(err);
 }
