@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
@@ -31,6 +32,10 @@ log = logging.getLogger("ledger.rpc")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 MAX_BATCH_CALLS = 1_000
 MAX_SUBSCRIPTIONS_PER_SOCKET = 100
+# Real calls nest a few levels (batch > call > params > filter > topics); 64 is generous.
+MAX_JSON_DEPTH = 64
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
 # Notifications a slow WebSocket client may have queued before it is disconnected.
 MAX_QUEUED_NOTIFICATIONS = 10_000
 
@@ -92,12 +97,47 @@ def _error(ctx: RpcContext, req_id: Any, code: int, message: str, data: Any = No
     return error_response(req_id, code, message, data)
 
 
+class ParseError(ValueError):
+    pass
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Strict JSON for untrusted bodies: bounded nesting, finite numbers only.
+
+    The nesting bound is checked before parsing: py-evm raises Python's recursion limit
+    so far that the C JSON parser would overflow the stack on deep input and crash the
+    process instead of raising RecursionError.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        depth = 0
+        for bracket in _BRACKETS.findall(_STRINGS.sub(b'""', raw)):
+            depth += 1 if bracket in (b"[", b"{") else -1
+            if depth > MAX_JSON_DEPTH:
+                raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+        raise ParseError(str(exc)[:120]) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
 def handle_payload(ctx: RpcContext, body: bytes) -> Any:
     """A request body (single call or batch) to a response document (None: nothing to send)."""
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        return error_response(None, PARSE_ERROR, f"parse error: {str(exc)[:120]}")
+        payload = parse_json(body)
+    except ParseError as exc:
+        return error_response(None, PARSE_ERROR, f"parse error: {exc}")
     if isinstance(payload, list):
         if not payload:
             return error_response(None, INVALID_REQUEST, "invalid request: empty batch")
@@ -230,9 +270,9 @@ def create_app(node: Node) -> FastAPI:
 
 def _ws_call(ctx: RpcContext, subs: Subscriptions, text: str) -> Any:
     try:
-        call = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return error_response(None, PARSE_ERROR, f"parse error: {str(exc)[:120]}")
+        call = parse_json(text)
+    except ParseError as exc:
+        return error_response(None, PARSE_ERROR, f"parse error: {exc}")
     if isinstance(call, dict) and call.get("method") in ("eth_subscribe", "eth_unsubscribe"):
         req_id = call.get("id")
         params = call.get("params", [])

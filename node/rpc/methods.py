@@ -289,6 +289,8 @@ def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> Iterator[tuple[Any, Sig
     header = resolve_block(ctx, tag)
     with ctx.node.chain.vm_at(header).in_costless_state() as state:
         tx = _call_transaction(ctx, spec, header, state)
+        if tx.gas < tx.intrinsic_gas:
+            raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
         if tx.value > state.get_balance(tx.sender):
             raise InvalidTransaction("insufficient funds for transfer")
         yield state, tx

@@ -1,11 +1,15 @@
 """Parsing JSON-RPC parameters at the door: hex quantities, data, addresses, block tags."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from node.errors import InvalidParams
 
 MAX_QUANTITY = 2**256 - 1
+# Python's int() and bytes.fromhex() accept '_' and whitespace; JSON-RPC hex does not.
+_QUANTITY = re.compile(r"0[xX][0-9a-fA-F]{1,64}")
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
 
 
 def quantity(value: Any, name: str = "quantity") -> int:
@@ -13,12 +17,9 @@ def quantity(value: Any, name: str = "quantity") -> int:
         raise InvalidParams(f"{name}: expected a hex quantity, got {value!r}")
     if isinstance(value, int) and 0 <= value <= MAX_QUANTITY:
         return value  # lenient like geth's decimal numbers in JSON
-    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) < 3 or len(value) > 66:
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise InvalidParams(f"{name}: expected a 0x-prefixed hex quantity, got {_show(value)}")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise InvalidParams(f"{name}: invalid hex quantity {_show(value)}") from None
+    return int(value[2:], 16)
 
 
 def data(value: Any, name: str = "data", length: int | None = None) -> bytes:
@@ -27,10 +28,9 @@ def data(value: Any, name: str = "data", length: int | None = None) -> bytes:
     body = value[2:]
     if len(body) % 2:
         raise InvalidParams(f"{name}: hex data has an odd number of digits")
-    try:
-        raw = bytes.fromhex(body)
-    except ValueError:
-        raise InvalidParams(f"{name}: invalid hex data") from None
+    if not _HEX_DIGITS.fullmatch(body):
+        raise InvalidParams(f"{name}: invalid hex data")
+    raw = bytes.fromhex(body)
     if length is not None and len(raw) != length:
         raise InvalidParams(f"{name}: expected {length} bytes, got {len(raw)}")
     return raw
