@@ -181,9 +181,18 @@ class Chain:
         """The state after `header`'s block."""
         return self.vm_at(header).state
 
-    def validators_after(self, header: QBFTHeader) -> tuple[bytes, ...]:
-        """The validator set that must seal the child of `header`."""
+    @staticmethod
+    def validators_of(header: QBFTHeader) -> tuple[bytes, ...]:
+        """The validator set that sealed `header`: its extraData list (Besu's rule)."""
         return qbft.extra_data_of(header.fields_rlp()).validators
+
+    def validators_after(self, header: QBFTHeader) -> tuple[bytes, ...]:
+        """The validator set that must seal the child of `header`.
+
+        Besu derives it from a tally of header votes; until validator votes land (the
+        consensus issue) a header carrying a vote is refused, so the set is `header`'s own.
+        """
+        return self.validators_of(header)
 
     # -- building and committing ------------------------------------------------------
 
@@ -238,10 +247,23 @@ class Chain:
     # -- validation ---------------------------------------------------------------
 
     def check_seals(self, header: QBFTHeader, parent: QBFTHeader) -> None:
+        """QBFT header rules against the parent: validator list, proposer, vote, seals."""
+        height = header.block_number
         try:
-            qbft.verify_commit_seals(header.fields_rlp(), self.validators_after(parent))
+            extra = qbft.extra_data_of(header.fields_rlp())
+        except qbft.HeaderFormatError as exc:
+            raise InvalidBlock(height, "extraData", str(exc)) from exc
+        expected = self.validators_after(parent)
+        if extra.validators != expected:
+            raise InvalidBlock(height, "validators", "extraData list differs from the set after the parent")
+        if extra.vote is not None:
+            raise InvalidBlock(height, "vote", "validator votes are not accepted yet")
+        if header.coinbase not in expected:
+            raise InvalidBlock(height, "proposer", f"coinbase 0x{header.coinbase.hex()} is not a validator")
+        try:
+            qbft.verify_commit_seals(header.fields_rlp(), extra.validators)
         except (qbft.SealError, qbft.HeaderFormatError) as exc:
-            raise InvalidBlock(header.block_number, "commit seals", str(exc)) from exc
+            raise InvalidBlock(height, "commit seals", str(exc)) from exc
 
     def validate_stored_block(self, header: QBFTHeader) -> None:
         """Check a block read from disk: link, header rules, seals, transaction and receipt roots."""

@@ -473,12 +473,12 @@ def _proof_nodes(trie: HexaryTrie, key: bytes) -> list[str]:
 
 def qbft_get_validators_by_block_number(ctx: RpcContext, tag: Any) -> list[str]:
     header = resolve_block(ctx, tag)
-    return [to_checksum_address(v) for v in ctx.node.chain.validators_after(header)]
+    return [to_checksum_address(v) for v in ctx.node.chain.validators_of(header)]
 
 
 def qbft_get_validators_by_block_hash(ctx: RpcContext, block_hash: Any) -> list[str]:
     header = ctx.node.chain.header_by_hash(p.hash32(block_hash, "blockHash"))
-    return [to_checksum_address(v) for v in ctx.node.chain.validators_after(header)]
+    return [to_checksum_address(v) for v in ctx.node.chain.validators_of(header)]
 
 
 def debug_get_raw_header(ctx: RpcContext, tag: Any) -> str:

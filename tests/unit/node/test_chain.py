@@ -41,17 +41,17 @@ def transfer(account: Account, nonce: int, value: int = 1):  # type: ignore[no-u
     return TRANSACTION_BUILDER.decode(bytes(signed.raw_transaction))
 
 
-def produce(chain: Chain, txs: list, key: ValidatorKey = VALIDATOR):  # type: ignore[no-untyped-def]
-    built = chain.build_block(txs, timestamp=chain.head.timestamp + 1, coinbase=key.address,
+def produce(chain: Chain, txs: list):  # type: ignore[no-untyped-def]
+    built = chain.build_block(txs, timestamp=chain.head.timestamp + 1, coinbase=VALIDATOR.address,
                               extra=proposal_extra(chain.validators_after(chain.head), 0))
-    sealed = with_seals(built.header, [key.commit_seal(built.header)])
+    sealed = with_seals(built.header, [VALIDATOR.commit_seal(built.header)])
     return built, sealed
 
 
 def test_commit_moves_head_and_replay_matches(store: LevelStore) -> None:
     chain = Chain.initialise(store, make_genesis())
     built, sealed = produce(chain, [transfer(RICH, 0), transfer(RICH, 1)])
-    chain.commit(sealed, built, [RICH.address.encode()] * 0 + [bytes.fromhex(RICH.address[2:])] * 2)
+    chain.commit(sealed, built, [bytes.fromhex(RICH.address[2:])] * 2)
     assert chain.head.block_number == 1 and chain.head.hash == sealed.hash
     assert chain.state_at(chain.head).get_balance(bytes.fromhex(SINK[2:])) == 2
     assert chain.transaction_location(built.transactions[1].hash) == (1, 1)
@@ -63,7 +63,8 @@ def test_commit_moves_head_and_replay_matches(store: LevelStore) -> None:
 
 def test_block_sealed_by_a_non_validator_writes_nothing(store: LevelStore) -> None:
     chain = Chain.initialise(store, make_genesis())
-    built, sealed = produce(chain, [transfer(RICH, 0)], key=OTHER)
+    built, _ = produce(chain, [transfer(RICH, 0)])
+    sealed = with_seals(built.header, [OTHER.commit_seal(built.header)])
     with pytest.raises(InvalidBlock) as caught:
         chain.commit(sealed, built, [bytes.fromhex(RICH.address[2:])])
     assert caught.value.step == "commit seals"
@@ -95,3 +96,23 @@ def test_reopening_with_another_genesis_is_refused(store: LevelStore) -> None:
     Chain.initialise(store, make_genesis())
     with pytest.raises(StorageError):
         Chain.initialise(store, make_genesis(chain_id=7))
+
+
+def test_header_naming_another_validator_set_is_refused(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    built = chain.build_block([], timestamp=chain.head.timestamp + 1, coinbase=VALIDATOR.address,
+                              extra=proposal_extra([VALIDATOR.address, OTHER.address], 0))
+    sealed = with_seals(built.header, [VALIDATOR.commit_seal(built.header), OTHER.commit_seal(built.header)])
+    with pytest.raises(InvalidBlock) as caught:
+        chain.commit(sealed, built, [])
+    assert caught.value.step == "validators"
+    assert chain.head.block_number == 0
+
+
+def test_proposer_must_be_a_validator(store: LevelStore) -> None:
+    chain = Chain.initialise(store, make_genesis())
+    built = chain.build_block([], timestamp=chain.head.timestamp + 1, coinbase=OTHER.address,
+                              extra=proposal_extra(chain.validators_after(chain.head), 0))
+    with pytest.raises(InvalidBlock) as caught:
+        chain.commit(with_seals(built.header, [VALIDATOR.commit_seal(built.header)]), built, [])
+    assert caught.value.step == "proposer"
