@@ -73,6 +73,7 @@ class Node:
         self._tx_arrived: asyncio.Event | None = None
         self._stopping = False
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
+        self._tx_listeners: list[Callable[[bytes], None]] = []
 
     # -- reads used by the pool and the RPC -------------------------------------------
 
@@ -105,12 +106,19 @@ class Node:
     def submit(self, raw: bytes) -> bytes:
         tx = self.pool.add(raw)
         self.metrics.tx_received.inc()
+        for listener in self._tx_listeners:
+            listener(tx.hash)
         if self._tx_arrived is not None:
             self._tx_arrived.set()
         return tx.hash
 
     def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
+        """Call `listener` on the event loop after each committed block."""
         self._block_listeners.append(listener)
+
+    def on_transaction(self, listener: Callable[[bytes], None]) -> None:
+        """Call `listener` with the hash of each transaction admitted to the pool."""
+        self._tx_listeners.append(listener)
 
     def produce_block(self, timestamp: int) -> QBFTHeader:
         """Propose, execute, seal and commit one block (the 1-of-1 QBFT path)."""

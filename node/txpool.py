@@ -199,6 +199,10 @@ class TxPool:
                 queue = self._by_sender.get(sender, {})
                 for stale in [e for n, e in queue.items() if n < self._nonces.get(sender, 0)]:
                     self._remove(stale)
+                if sender not in self._by_sender:
+                    # Nothing waits for this sender: forget its nonce (read from state next
+                    # time), so the cache is bounded by the pool, not by every sender ever.
+                    self._nonces.pop(sender, None)
 
     def _remove(self, entry: PoolEntry) -> None:
         self._by_hash.pop(entry.tx.hash, None)

@@ -207,6 +207,7 @@ def create_app(node: Node) -> FastAPI:
             subs.on_block(header)
 
     node.on_block(fan_out)
+    node.on_transaction(ctx.filters.on_pending_transaction)
     app = FastAPI(title="evidence-ledger node", version="0.1.0")
 
     @app.post("/")

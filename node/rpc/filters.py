@@ -5,7 +5,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from eth_bloom import BloomFilter
 
@@ -18,6 +18,8 @@ MAX_ADDRESSES = 1_000
 # Idle filters are forgotten after this long, as geth does (5 minutes).
 FILTER_TIMEOUT_SECONDS = 300
 MAX_FILTERS = 10_000
+# Hashes a pending-transaction filter keeps between polls; older ones are its client's loss.
+MAX_PENDING_PER_FILTER = 10_000
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,12 @@ class FilterRegistry:
         with self._lock:
             return self._filters.pop(filter_id, None) is not None if isinstance(filter_id, str) else False
 
-    def pending_filters(self) -> Iterable[Filter]:
+    def on_pending_transaction(self, tx_hash: bytes) -> None:
+        """Record a newly admitted transaction for every pending-transaction filter."""
         with self._lock:
-            return [f for f in self._filters.values() if f.kind == "pending"]
+            for flt in self._filters.values():
+                if flt.kind == "pending" and len(flt.pending_hashes) < MAX_PENDING_PER_FILTER:
+                    flt.pending_hashes.append(tx_hash)
 
     def _expire(self) -> None:
         deadline = time.monotonic() - FILTER_TIMEOUT_SECONDS

@@ -52,6 +52,8 @@ def test_chain_basics(w3: Web3, dev_node: NodeProcess) -> None:
 def test_deploy_transact_logs_filters_call(w3: Web3, storage, dev_node: NodeProcess) -> None:
     account = Account.from_key(dev_node.dev_key)
     log_filter = storage.events.Stored.create_filter(from_block="latest")
+    pending_filter = w3.eth.filter("pending")
+    block_filter = w3.eth.filter("latest")
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     hashes = []
     for i in range(5):
@@ -71,6 +73,10 @@ def test_deploy_transact_logs_filters_call(w3: Web3, storage, dev_node: NodeProc
     changes = log_filter.get_new_entries()
     assert sorted(e.args.value for e in changes) == [100, 101, 102, 103, 104]
     assert log_filter.get_new_entries() == []
+    assert set(pending_filter.get_new_entries()) == set(hashes)
+    new_blocks = block_filter.get_new_entries()
+    assert {r.blockHash for r in receipts} <= set(new_blocks)
+    assert w3.eth.uninstall_filter(pending_filter.filter_id)
     tx = w3.eth.get_transaction(hashes[0])
     assert tx["from"] == account.address and tx.blockNumber == receipts[0].blockNumber
 

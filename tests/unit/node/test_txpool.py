@@ -95,3 +95,12 @@ def test_unprotected_duplicate_replacement_and_stranger(pool: TxPool) -> None:
     with pytest.raises(PermissionDenied, match="not authorized"):
         pool.add(raw(STRANGER, 0, value=0))
     assert len(pool) == 1
+
+
+def test_nonce_cache_is_bounded_by_the_pool(pool: TxPool) -> None:
+    included = [pool.add(raw(ALICE, 3)), pool.add(raw(BOB, 0))]
+    pool.add(raw(BOB, 1))
+    pool.on_block(included, [])
+    # Bob still has a transaction waiting, Alice has none: only Bob's nonce stays cached.
+    assert set(pool._nonces) == {addr(BOB)}
+    assert pool.pending_nonce(addr(BOB)) == 2
