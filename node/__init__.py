@@ -1,1 +1,8 @@
 """The evidence-ledger node: genesis, storage, execution, sealing, transaction pool and RPC."""
+import os
+
+# keccak is the node's hottest hash (every trie node, address and log bloom). eth-hash
+# picks pycryptodome first when both are installed; the C pysha3 backend is ~8x faster
+# per call (1.1 vs 8.6 us for 100 bytes, measured here), so prefer it unless the
+# operator chose a backend. It must be set before eth-hash hashes anything.
+os.environ.setdefault("ETH_HASH_BACKEND", "pysha3")

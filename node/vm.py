@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence, cast
 
-from eth.abc import BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, WithdrawalAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader
@@ -19,6 +19,7 @@ from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
 from evidence import qbft
+from evidence.mpt import ordered_trie_root
 
 QBFT_DIFFICULTY = 1
 QBFT_NONCE = b"\x00" * 8
@@ -114,6 +115,23 @@ class LedgerVM(CancunVM):
             raise ValidationError("QBFT blocks have no uncles")
         if header.excess_blob_gas != calc_excess_blob_gas_cancun(parent_header):
             raise ValidationError("excess blob gas does not follow the parent")
+
+    def set_block_transactions_and_withdrawals(
+        self,
+        base_block: BlockAPI,
+        new_header: BlockHeaderAPI,
+        transactions: Sequence[SignedTransactionAPI],
+        receipts: Sequence[ReceiptAPI],
+        withdrawals: Sequence[WithdrawalAPI] | None = None,
+    ) -> BlockAPI:
+        # Same result as py-evm's, with the one-pass trie builder; QBFT has no withdrawals.
+        if withdrawals:
+            raise ValidationError("QBFT blocks carry no withdrawals")
+        header = new_header.copy(
+            transaction_root=ordered_trie_root([tx.encode() for tx in transactions]),
+            receipt_root=ordered_trie_root([r.encode() for r in receipts]),
+        )
+        return base_block.copy(transactions=transactions, header=header)
 
     def apply_all_transactions(
         self, transactions: Sequence[SignedTransactionAPI], base_header: BlockHeaderAPI
