@@ -26,7 +26,9 @@ MAX_TX_BYTES = 128 * 1024
 # at MAX_TX_BYTES each is prevented by MAX_POOL_BYTES).
 MAX_POOL_TXS = 20_000
 MAX_POOL_BYTES = 64 * 1024 * 1024
-# How far ahead of the account nonce a transaction may be held while it waits for the gap.
+# How far past a sender's next expected nonce a transaction may be held while it waits
+# for the gap to fill (geth's per-account queue is 64 too). Contiguous ones are bounded
+# only by the pool's size.
 MAX_NONCE_GAP = 64
 
 AccountReader = Callable[[bytes], "tuple[int, int]"]  # address -> (nonce, balance) at head
@@ -101,9 +103,13 @@ class TxPool:
             nonce, balance = self._account(sender)
             if tx.nonce < nonce:
                 raise InvalidTransaction(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {nonce}")
-            if tx.nonce >= nonce + MAX_NONCE_GAP:
+            queue = self._by_sender.get(sender, {})
+            next_nonce = nonce
+            while next_nonce in queue:
+                next_nonce += 1
+            if tx.nonce >= next_nonce + MAX_NONCE_GAP:
                 raise InvalidTransaction(
-                    f"nonce too high: tx {tx.nonce} is more than {MAX_NONCE_GAP} ahead of state {nonce}"
+                    f"nonce too high: tx {tx.nonce} leaves a gap of more than {MAX_NONCE_GAP} after {next_nonce}"
                 )
             cost = tx.value + tx.gas * tx.max_fee_per_gas
             if cost > balance:

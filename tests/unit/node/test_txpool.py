@@ -104,3 +104,13 @@ def test_nonce_cache_is_bounded_by_the_pool(pool: TxPool) -> None:
     # Bob still has a transaction waiting, Alice has none: only Bob's nonce stays cached.
     assert set(pool._nonces) == {addr(BOB)}
     assert pool.pending_nonce(addr(BOB)) == 2
+
+
+def test_long_contiguous_runs_are_accepted_but_gaps_are_bounded(pool: TxPool) -> None:
+    for nonce in range(3, 3 + 3 * MAX_NONCE_GAP):
+        pool.add(raw(ALICE, nonce))
+    assert pool.counts() == (3 * MAX_NONCE_GAP, 0)
+    next_nonce = 3 + 3 * MAX_NONCE_GAP
+    pool.add(raw(ALICE, next_nonce + MAX_NONCE_GAP - 1))  # the largest gap still held
+    with pytest.raises(InvalidTransaction, match="nonce too high"):
+        pool.add(raw(ALICE, next_nonce + MAX_NONCE_GAP))
