@@ -14,6 +14,7 @@ from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader
 from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
+from eth.vm.forks.cancun.state import get_total_blob_gas
 from eth.vm.forks.cancun.blocks import CountableList, Withdrawal  # type: ignore[attr-defined]
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
@@ -132,6 +133,12 @@ class LedgerVM(CancunVM):
             receipt_root=ordered_trie_root([r.encode() for r in receipts]),
         )
         return base_block.copy(transactions=transactions, header=header)
+
+    def increment_blob_gas_used(self, old_header: BlockHeaderAPI, transaction: SignedTransactionAPI) -> BlockHeaderAPI:
+        # The pool admits no blob transactions, and py-evm's version copies the whole
+        # header (an rlp Serializable deep copy) for every transaction to add zero.
+        blob_gas = get_total_blob_gas(transaction)
+        return old_header if blob_gas == 0 else old_header.copy(blob_gas_used=old_header.blob_gas_used + blob_gas)
 
     def apply_all_transactions(
         self, transactions: Sequence[SignedTransactionAPI], base_header: BlockHeaderAPI
