@@ -76,6 +76,46 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        with open("/proc/stat") as f:
+            vals = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    total = sum(vals[:8])  # guest time is already counted in user
+    return (total - idle) / tick, total / tick
+
+
+def wait_for_idle(max_wait: float, busy_below: float = 0.15, quiet_checks: int = 3) -> dict[str, Any]:
+    """Wait (at most ``max_wait`` s) until the whole machine is nearly idle.
+
+    On a shared 2-core machine another process on the other core slows this
+    one down a lot (measured: up to 2x), so the timed sections start only when
+    ``quiet_checks`` consecutive 1-second windows saw less than ``busy_below``
+    cores busy.  Returns what happened, for the report; never fails.
+    """
+    import time
+
+    if max_wait <= 0:
+        return {"waited_s": 0.0, "idle": None}
+    t0 = time.monotonic()
+    quiet = 0
+    frac = None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    while time.monotonic() - t0 < max_wait:
+        b0, tot0 = machine_cpu()
+        time.sleep(1.0)
+        b1, tot1 = machine_cpu()
+        frac = (b1 - b0) / (tot1 - tot0) * cores if tot1 > tot0 else 0.0
+        quiet = quiet + 1 if frac < busy_below else 0
+        if quiet >= quiet_checks:
+            return {"waited_s": round(time.monotonic() - t0, 1), "idle": True}
+    return {"waited_s": round(time.monotonic() - t0, 1), "idle": False, "last_busy_cores": round(frac or 0, 2)}
+
+
 def _dist_version(name: str) -> str | None:
     try:
         from importlib.metadata import version

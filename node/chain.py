@@ -11,6 +11,7 @@ Commit order for a block (as CometBFT's ApplyBlock documents its own):
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -36,6 +37,8 @@ TRANSACTION_BUILDER = LedgerBlock.get_transaction_builder()
 RECEIPT_BUILDER = LedgerBlock.get_receipt_builder()
 # Blocks re-validated from disk when a node opens its data directory.
 STARTUP_VALIDATION_DEPTH = 64
+# Decoded blocks kept in memory (bodies and receipts, each): ~64 full blocks is a few MB.
+DECODED_BLOCK_CACHE = 64
 
 
 @dataclass(frozen=True)
@@ -150,16 +153,27 @@ class Chain:
         return self.header_by_hash(self.hash_by_number(height))
 
     def block_transactions(self, header: QBFTHeader) -> tuple[tuple[SignedTransactionAPI, ...], tuple[bytes, ...]]:
-        raw = self._store.get(schema.body_key(header.hash))
+        return self._decoded_body(header.hash)
+
+    def block_receipts(self, header: QBFTHeader) -> tuple[ReceiptAPI, ...]:
+        return self._decoded_receipts(header.hash)
+
+    # Blocks never change once stored, so decoded bodies and receipts are cached by hash:
+    # clients polling receipts of a 1,000-transaction block would otherwise decode (and
+    # hash) the whole block on every call.
+    @functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)
+    def _decoded_body(self, block_hash: bytes) -> tuple[tuple[SignedTransactionAPI, ...], tuple[bytes, ...]]:
+        raw = self._store.get(schema.body_key(block_hash))
         if raw is None:
-            raise NotFound(f"no body for block {header.block_number}")
+            raise NotFound(f"no body for block 0x{block_hash.hex()}")
         encoded, senders = rlp.decode(raw)
         return tuple(TRANSACTION_BUILDER.decode(t) for t in encoded), tuple(senders)
 
-    def block_receipts(self, header: QBFTHeader) -> tuple[ReceiptAPI, ...]:
-        raw = self._store.get(schema.receipts_key(header.hash))
+    @functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)
+    def _decoded_receipts(self, block_hash: bytes) -> tuple[ReceiptAPI, ...]:
+        raw = self._store.get(schema.receipts_key(block_hash))
         if raw is None:
-            raise NotFound(f"no receipts for block {header.block_number}")
+            raise NotFound(f"no receipts for block 0x{block_hash.hex()}")
         return tuple(RECEIPT_BUILDER.decode(r) for r in rlp.decode(raw))
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int]:

@@ -42,23 +42,20 @@ def block_logs(
     header: QBFTHeader, transactions: Sequence[SignedTransactionAPI], receipts: Sequence[ReceiptAPI]
 ) -> list[LogRecord]:
     records: list[LogRecord] = []
-    log_index = 0
     for tx_index, (tx, receipt) in enumerate(zip(transactions, receipts)):
-        for log in receipt.logs:
-            records.append(
-                LogRecord(
-                    log.address,
-                    tuple(t.to_bytes(32, "big") for t in log.topics),
-                    log.data,
-                    header.block_number,
-                    header.hash,
-                    tx.hash,
-                    tx_index,
-                    log_index,
-                )
-            )
-            log_index += 1
+        records.extend(transaction_logs(header, tx, tx_index, receipt, len(records)))
     return records
+
+
+def transaction_logs(
+    header: QBFTHeader, tx: SignedTransactionAPI, tx_index: int, receipt: ReceiptAPI, first_log_index: int
+) -> list[LogRecord]:
+    """One transaction's logs; `first_log_index` is the count of logs before it in the block."""
+    return [
+        LogRecord(log.address, tuple(t.to_bytes(32, "big") for t in log.topics), log.data,
+                  header.block_number, header.hash, tx.hash, tx_index, first_log_index + offset)
+        for offset, log in enumerate(receipt.logs)
+    ]
 
 
 def header_json(header: QBFTHeader) -> dict[str, Any]:
@@ -157,7 +154,7 @@ def receipt_json(
 ) -> dict[str, Any]:
     tx, sender, receipt = transactions[index], senders[index], receipts[index]
     previous = receipts[index - 1].gas_used if index else 0
-    logs = block_logs(header, transactions, receipts)
+    logs = transaction_logs(header, tx, index, receipt, sum(len(r.logs) for r in receipts[:index]))
     type_id = tx.type_id or 0
     effective_price = tx.gas_price if type_id == 0 else min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas)
     return {
@@ -173,7 +170,7 @@ def receipt_json(
         "contractAddress": (
             to_checksum_address(generate_contract_address(sender, tx.nonce)) if not tx.to else None
         ),
-        "logs": [log.to_json() for log in logs if log.tx_index == index],
+        "logs": [log.to_json() for log in logs],
         "logsBloom": to_data(receipt.bloom.to_bytes(256, "big")),
         "type": to_hex(type_id),
         "status": "0x1" if receipt.state_root == b"\x01" else "0x0",

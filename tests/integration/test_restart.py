@@ -26,11 +26,12 @@ SINK = to_checksum_address("0x" + "ab" * 20)
 
 
 
-def send_batch(url: str, raws: list[str]) -> None:
+def send_batch(url: str, raws: list[str]) -> list[dict]:
+    """Send raw transactions in one batch; returns the error objects of refused ones."""
     calls = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]} for i, raw in enumerate(raws)]
     request = urllib.request.Request(url, json.dumps(calls).encode(), {"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=10) as response:
-        response.read()
+        return [r["error"] for r in json.loads(response.read()) if "error" in r]
 
 
 class Burst:
@@ -49,13 +50,14 @@ class Burst:
         self.seen: dict[str, tuple[int, str]] = {}  # tx hash -> (block number, block hash)
         self.first_receipt = threading.Event()
         self.stop = threading.Event()
+        self.refused: list[dict] = []
 
     def run(self) -> None:
         try:
             for i in range(0, len(self.raws), 10):
                 if self.stop.is_set():
                     return
-                send_batch(self.node.url, self.raws[i : i + 10])
+                self.refused += send_batch(self.node.url, self.raws[i : i + 10])
             while not self.stop.is_set():
                 self.poll()
                 time.sleep(0.05)
@@ -118,6 +120,7 @@ def test_kill_minus_nine_during_bursts_loses_nothing_seen(tmp_path: Path) -> Non
             burst.stop.set()
             sender.join(timeout=15)
             all_seen.update(burst.seen)
+            assert burst.refused == [], f"round {round_number}: the node refused {burst.refused[:3]}"
         finally:
             node.stop()
     node = NodeProcess(data_dir, port).start()
@@ -142,6 +145,7 @@ def test_sigterm_mid_burst_shuts_down_cleanly(tmp_path: Path) -> None:
         assert node.stop(signal.SIGTERM) == 0
         burst.stop.set()
         sender.join(timeout=15)
+        assert burst.refused == []
     finally:
         node.stop()
     node = NodeProcess(data_dir, node.port).start()
