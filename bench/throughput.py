@@ -13,9 +13,8 @@ What it does:
    the dev account's key comes from ``<data-dir>/dev-account.json``;
 2. deploys the contract from the dev account; pre-signs N legacy ``set`` calls
    with fresh keys from K senders, round-robin (not timed; fee = the node's
-   ``eth_gasPrice``; K = ceil(N/50) by default because the node's pool holds at
-   most 64 nonces ahead of a sender's committed nonce, so one sender alone could
-   never fill a block of more than 64 transactions);
+   ``eth_gasPrice``; K = ceil(N/50) by default, many users as a trading center
+   has them);
 3. timed: sends them as JSON-RPC batch requests of ``eth_sendRawTransaction``
    (one HTTP keep-alive connection, batches sent back to back) and follows new
    blocks (``eth_blockNumber`` every 25 ms, each new block read once) until
@@ -569,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-n", "--txs", type=int, default=2000, help="transactions to send (default 2000)")
     p.add_argument("--batch-size", type=int, default=100, help="eth_sendRawTransaction calls per JSON-RPC batch (default 100)")
-    p.add_argument("--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50): the node holds at most 64 nonces ahead per sender)")
+    p.add_argument("--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50))")
     p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed section wait up to this many s for an idle machine (default 30; 0 = off)")
     p.add_argument("--quick", action="store_true", help="smoke run: N=200, batch 50, ceiling N=200/B=100 x1, no idle wait")
     p.add_argument("--ceiling-block-size", type=int, default=500, help="txs per block in the py-evm ceiling (default 500)")
