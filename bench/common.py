@@ -15,12 +15,10 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -156,33 +154,11 @@ def _compile_file(path: Path) -> bytes:
 
 
 def compile_storage_contract(path: Path = CONTRACT_PATH) -> CompiledContract:
-    """Compile the workload contract with ``vyper --evm-version cancun``.
-
-    vyper 0.4.3 rejects ``value`` as a function parameter name (it is reserved).
-    If the checked-in source trips over exactly that, the parameter is renamed
-    to ``val`` in a temporary copy: the ABI (selector ``set(uint256,uint256)``),
-    the storage layout and the emitted event are unchanged, so the workload is
-    the same.  The report says which source was used.
-    """
+    """Compile the workload contract with ``vyper --evm-version cancun``."""
     try:
         return CompiledContract(_compile_file(path), f"{path.relative_to(REPO_ROOT)} as-is")
     except subprocess.CalledProcessError as exc:
-        err = (exc.stderr or "") + (exc.stdout or "")
-        if "Cannot use 'value' as a variable name" not in err:
-            raise RuntimeError(f"vyper failed on {path}:\n{err}") from exc
-    src = path.read_text()
-    fixed = re.sub(r"def set\(key: uint256, value: uint256\):", "def set(key: uint256, val: uint256):", src)
-    fixed = re.sub(r"(self\.\w+(\[key\])?\s*=\s*)value\b", r"\1val", fixed)
-    fixed = fixed.replace("value=value)", "value=val)")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp) / "Storage.vy"
-        tmp_path.write_text(fixed)
-        code = _compile_file(tmp_path)
-    return CompiledContract(
-        code,
-        f"{path.relative_to(REPO_ROOT)} with parameter `value` renamed to `val` "
-        "(vyper 0.4.3 reserves `value`; ABI and storage layout unchanged)",
-    )
+        raise RuntimeError(f"vyper failed on {path}:\n{exc.stderr or ''}{exc.stdout or ''}") from exc
 
 
 def set_calldata(key: int, value: int) -> bytes:
