@@ -2,6 +2,7 @@
 client saw, leave a valid head, and every stored block re-executes to its state root."""
 from __future__ import annotations
 
+import http.client
 import json
 import random
 import signal
@@ -61,8 +62,8 @@ class Burst:
             while not self.stop.is_set():
                 self.poll()
                 time.sleep(0.05)
-        except OSError:
-            return  # the node was killed under us: expected
+        except (OSError, http.client.HTTPException):
+            return  # the node was killed under us, mid-response or before: expected
 
     def poll(self) -> None:
         for tx_hash in self.hashes:
