@@ -20,7 +20,7 @@ import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.consensus.context import ConsensusContext
 from eth.constants import BLANK_ROOT_HASH, GENESIS_PARENT_HASH
-from eth.exceptions import HeaderNotFound
+from eth.exceptions import HeaderNotFound, VMError
 from eth.vm.chain_context import ChainContext
 from eth.vm.execution_context import ExecutionContext
 from eth_utils import ValidationError
@@ -235,7 +235,11 @@ class Chain:
             try:
                 vm.block_preprocessing(vm.get_block())
                 header, receipts, _ = vm.apply_all_transactions(remaining, base)
-            except ValidationError as exc:
+            except (ValidationError, VMError) as exc:
+                # Errors inside a transaction's execution are recorded in its receipt; these
+                # come from checks before it runs (nonce, balance, EIP-3860 initcode size...).
+                if vm.applied_count >= len(remaining):
+                    raise
                 bad = remaining[vm.applied_count]
                 rejected.append(Rejected(bad, str(exc)))
                 remaining = remaining[: vm.applied_count] + [

@@ -30,6 +30,8 @@ log = logging.getLogger("ledger.node")
 CHAIN_DIR = "chain"
 GENESIS_FILE = "genesis.json"
 KEY_FILE = "key"
+# Reads one cached head state serves before it is rebuilt (~5 KB retained per account read).
+HEAD_STATE_READS = 10_000
 
 
 @dataclass
@@ -45,6 +47,7 @@ class HeadState:
     header: QBFTHeader
     state: StateAPI
     lock: threading.Lock = field(default_factory=threading.Lock)
+    reads: int = 0
 
 
 class Node:
@@ -71,6 +74,7 @@ class Node:
         )
         self._members = {m.address for m in genesis.members}
         self._tx_arrived: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
@@ -78,12 +82,14 @@ class Node:
     # -- reads used by the pool and the RPC -------------------------------------------
 
     def head_state(self) -> HeadState:
-        """The state after the head block, cached until the head moves."""
+        """The state after the head block, cached until the head moves or it has served
+        HEAD_STATE_READS reads (py-evm keeps every account it read in memory)."""
         cached = self._head_state
         head = self.chain.head
-        if cached is None or cached.header.hash != head.hash:
+        if cached is None or cached.header.hash != head.hash or cached.reads >= HEAD_STATE_READS:
             cached = HeadState(head, self.chain.state_at(head))
             self._head_state = cached
+        cached.reads += 1
         return cached
 
     def read_account(self, address: bytes) -> tuple[int, int]:
@@ -108,8 +114,9 @@ class Node:
         self.metrics.tx_received.inc()
         for listener in self._tx_listeners:
             listener(tx.hash)
-        if self._tx_arrived is not None:
-            self._tx_arrived.set()
+        if self._tx_arrived is not None and self._loop is not None:
+            # RPC handlers run in worker threads; asyncio.Event is not thread-safe.
+            self._loop.call_soon_threadsafe(self._tx_arrived.set)
         return tx.hash
 
     def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
@@ -146,9 +153,10 @@ class Node:
         emptyblockperiodseconds; a transaction arriving in an idle period is sealed at the
         next block period rather than waiting for the empty-block timer."""
         self._tx_arrived = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         period = self.genesis.qbft.block_period
         empty_period = self.genesis.qbft.empty_block_period
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         while not self._stopping:
             if not self.is_validator:
                 await asyncio.sleep(1)  # observers follow peers (multi-node consensus issue)
@@ -180,8 +188,8 @@ class Node:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._tx_arrived is not None:
-            self._tx_arrived.set()
+        if self._tx_arrived is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._tx_arrived.set)
 
     def close(self) -> None:
         self.store.close()

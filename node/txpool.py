@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Sequence
 import rlp
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 
 from node.chain import TRANSACTION_BUILDER
 from node.errors import InvalidTransaction, PermissionDenied
@@ -91,6 +92,8 @@ class TxPool:
             sender = tx.sender
         except Exception as exc:  # BadSignature, ValidationError, ValueError from recovery
             raise InvalidTransaction(f"invalid sender: {exc}") from exc
+        if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
+            raise InvalidTransaction(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
         if tx.gas > self._gas_limit:
             raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {self._gas_limit}")
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
@@ -116,7 +119,6 @@ class TxPool:
                 raise InvalidTransaction(
                     f"insufficient funds for gas * price + value: address 0x{sender.hex()} have {balance} want {cost}"
                 )
-            queue = self._by_sender.setdefault(sender, {})
             if tx.nonce in queue:
                 raise InvalidTransaction("replacement transaction underpriced")
             if len(self._by_hash) >= MAX_POOL_TXS or self._bytes + len(raw) > MAX_POOL_BYTES:
@@ -124,15 +126,16 @@ class TxPool:
             if self._is_committed(tx.hash):
                 raise InvalidTransaction("already known")
             entry = PoolEntry(tx, sender, len(raw), next(self._seq))
-            queue[tx.nonce] = entry
+            self._nonces[sender] = nonce
+            self._by_sender.setdefault(sender, {})[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
             self._bytes += len(raw)
         return tx
 
     def _account(self, sender: bytes) -> tuple[int, int]:
+        """(nonce, balance) at head; the nonce is only cached for senders with pool entries."""
         nonce, balance = self._read_account(sender)
-        self._nonces[sender] = max(nonce, self._nonces.get(sender, 0))
-        return self._nonces[sender], balance
+        return max(nonce, self._nonces.get(sender, 0)), balance
 
     # -- queries -------------------------------------------------------------------
 

@@ -3,11 +3,13 @@ eth_subscribe, /healthz and /metrics. Errors are mapped to JSON-RPC codes here o
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import logging
 import re
 from typing import Any
 
+from eth.exceptions import VMError
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
@@ -34,10 +36,18 @@ MAX_BATCH_CALLS = 1_000
 MAX_SUBSCRIPTIONS_PER_SOCKET = 100
 # Real calls nest a few levels (batch > call > params > filter > topics); 64 is generous.
 MAX_JSON_DEPTH = 64
-_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
-# Notifications a slow WebSocket client may have queued before it is disconnected.
-MAX_QUEUED_NOTIFICATIONS = 10_000
+# A full batch (1,000 calls with filters, topics, access lists) has a few thousand arrays
+# and objects; the cap keeps the depth scan of a hostile 5 MiB body to milliseconds.
+MAX_JSON_CONTAINERS = 100_000
+_DEPTH_TOKENS = re.compile(
+    rb'(?P<string>"(?:[^"\\]|\\.)*+")|(?P<open>[\[{]+)|(?P<close>[\]}]+)|(?P<unterminated>")'
+)
+# Messages queued for a WebSocket client that does not read: notifications beyond this
+# end its subscriptions; responses wait (the socket's requests stop being read).
+MAX_QUEUED_MESSAGES = 10_000
+# Threads that run RPC handlers, so that a slow call (eth_call, eth_getLogs) does not stall
+# the event loop; block production has its own thread.
+RPC_WORKER_THREADS = 4
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
     -32700, -32600, -32601, -32602, -32603,
@@ -84,6 +94,8 @@ def dispatch(ctx: RpcContext, call: Any) -> dict[str, Any] | None:
         return _error(ctx, req_id, SERVER_ERROR, str(exc))
     except LedgerError as exc:
         return _error(ctx, req_id, SERVER_ERROR, str(exc))
+    except VMError as exc:  # a call that cannot start (initcode too large, ...)
+        return _error(ctx, req_id, SERVER_ERROR, f"execution failed: {exc}")
     except Exception:
         log.exception("internal error in %s", method)
         return _error(ctx, req_id, INTERNAL_ERROR, "internal error")
@@ -109,16 +121,35 @@ def parse_json(body: bytes | str) -> Any:
     process instead of raising RecursionError.
     """
     raw = body.encode() if isinstance(body, str) else body
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
-        depth = 0
-        for bracket in _BRACKETS.findall(_STRINGS.sub(b'""', raw)):
-            depth += 1 if bracket in (b"[", b"{") else -1
-            if depth > MAX_JSON_DEPTH:
-                raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    containers = raw.count(b"[") + raw.count(b"{")
+    if containers > MAX_JSON_CONTAINERS:
+        raise ParseError(f"more than {MAX_JSON_CONTAINERS} JSON arrays and objects")
+    if containers > MAX_JSON_DEPTH:
+        _check_depth(raw)
     try:
         return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
         raise ParseError(str(exc)[:120]) from None
+
+
+def _check_depth(raw: bytes) -> None:
+    """Raise ParseError if brackets outside strings nest deeper than MAX_JSON_DEPTH.
+
+    One left-to-right pass: a string token consumes its whole string, and a quote that
+    does not start a complete string ends the scan (the JSON is invalid anyway), so no
+    position is scanned twice, however the body is crafted.
+    """
+    depth = 0
+    for token in _DEPTH_TOKENS.finditer(raw):
+        kind = token.lastgroup
+        if kind == "open":
+            depth += len(token.group())
+            if depth > MAX_JSON_DEPTH:
+                raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        elif kind == "close":
+            depth -= len(token.group())
+        elif kind == "unterminated":
+            raise ParseError("unterminated string")
 
 
 def _reject_constant(name: str) -> Any:
@@ -138,6 +169,11 @@ def handle_payload(ctx: RpcContext, body: bytes) -> Any:
         payload = parse_json(body)
     except ParseError as exc:
         return error_response(None, PARSE_ERROR, f"parse error: {exc}")
+    return handle_document(ctx, payload)
+
+
+def handle_document(ctx: RpcContext, payload: Any) -> Any:
+    """A parsed request (single call or batch) to a response document."""
     if isinstance(payload, list):
         if not payload:
             return error_response(None, INVALID_REQUEST, "invalid request: empty batch")
@@ -174,6 +210,23 @@ class Subscriptions:
         self.subs[sub_id] = (kind, criteria)
         return sub_id
 
+    def handle(self, call: Any) -> dict[str, Any] | None:
+        """Answer eth_subscribe / eth_unsubscribe (on the event loop); None for other calls."""
+        if not isinstance(call, dict) or call.get("method") not in ("eth_subscribe", "eth_unsubscribe"):
+            return None
+        req_id = call.get("id")
+        params = call.get("params", [])
+        if not isinstance(params, list):
+            return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
+        try:
+            if call["method"] == "eth_subscribe":
+                return {"jsonrpc": "2.0", "id": req_id, "result": self.subscribe(params)}
+        except InvalidParams as exc:
+            return error_response(req_id, INVALID_PARAMS, f"invalid params: {exc}")
+        sub_id = params[0] if params else None
+        removed = isinstance(sub_id, str) and self.subs.pop(sub_id, None) is not None
+        return {"jsonrpc": "2.0", "id": req_id, "result": removed}
+
     def on_block(self, header: QBFTHeader) -> None:
         if not self.subs:
             return
@@ -191,7 +244,7 @@ class Subscriptions:
                     self._send(sub_id, record.to_json())
 
     def _send(self, sub_id: str, result: Any) -> None:
-        if self.queue.qsize() >= MAX_QUEUED_NOTIFICATIONS:
+        if self.queue.full():
             self.subs.clear()  # the client is not reading; stop feeding it
             return
         message = {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": sub_id, "result": result}}
@@ -209,6 +262,7 @@ def create_app(node: Node) -> FastAPI:
     node.on_block(fan_out)
     node.on_transaction(ctx.filters.on_pending_transaction)
     app = FastAPI(title="evidence-ledger node", version="0.1.0")
+    workers = ThreadPoolExecutor(max_workers=RPC_WORKER_THREADS, thread_name_prefix="rpc")
 
     @app.post("/")
     async def json_rpc(request: Request) -> Response:
@@ -220,7 +274,7 @@ def create_app(node: Node) -> FastAPI:
             body += chunk
             if len(body) > MAX_BODY_BYTES:
                 return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
-        result = handle_payload(ctx, bytes(body))
+        result = await asyncio.get_running_loop().run_in_executor(workers, handle_payload, ctx, bytes(body))
         if result is None:
             return Response(status_code=204)
         return JSONResponse(result)
@@ -228,8 +282,9 @@ def create_app(node: Node) -> FastAPI:
     @app.websocket("/ws")
     async def websocket(socket: WebSocket) -> None:
         await socket.accept()
-        outbox: asyncio.Queue[str] = asyncio.Queue()
+        outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=MAX_QUEUED_MESSAGES)
         subs = Subscriptions(ctx, outbox)
+        loop = asyncio.get_running_loop()
         listeners.add(subs)
 
         async def writer() -> None:
@@ -244,9 +299,18 @@ def create_app(node: Node) -> FastAPI:
                     break
                 text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
                 if len(text) > MAX_BODY_BYTES:
-                    outbox.put_nowait(json.dumps(error_response(None, INVALID_REQUEST, "message too large")))
-                    continue
-                outbox.put_nowait(json.dumps(_ws_call(ctx, subs, text)))
+                    response: Any = error_response(None, INVALID_REQUEST, "message too large")
+                else:
+                    try:
+                        call = parse_json(text)
+                    except ParseError as exc:
+                        call, response = None, error_response(None, PARSE_ERROR, f"parse error: {exc}")
+                    else:
+                        response = subs.handle(call)
+                        if response is None:
+                            response = await loop.run_in_executor(workers, handle_document, ctx, call)
+                if response is not None:  # a notification (no id) is not answered
+                    await outbox.put(json.dumps(response))
         except WebSocketDisconnect:
             pass
         finally:
@@ -267,23 +331,3 @@ def create_app(node: Node) -> FastAPI:
         return PlainTextResponse(node.metrics.render().decode(), media_type="text/plain; version=0.0.4")
 
     return app
-
-
-def _ws_call(ctx: RpcContext, subs: Subscriptions, text: str) -> Any:
-    try:
-        call = parse_json(text)
-    except ParseError as exc:
-        return error_response(None, PARSE_ERROR, f"parse error: {exc}")
-    if isinstance(call, dict) and call.get("method") in ("eth_subscribe", "eth_unsubscribe"):
-        req_id = call.get("id")
-        params = call.get("params", [])
-        if not isinstance(params, list):
-            return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
-        try:
-            if call["method"] == "eth_subscribe":
-                return {"jsonrpc": "2.0", "id": req_id, "result": subs.subscribe(params)}
-            removed = bool(params) and subs.subs.pop(params[0], None) is not None if isinstance(params[0] if params else None, str) else False
-            return {"jsonrpc": "2.0", "id": req_id, "result": removed}
-        except InvalidParams as exc:
-            return error_response(req_id, INVALID_PARAMS, f"invalid params: {exc}")
-    return handle_payload(ctx, text.encode())

@@ -75,8 +75,11 @@ class Filter:
     next_height: int
     criteria: LogCriteria | None = None
     to_block: int | None = None
+    from_block: int = 0  # where eth_getFilterLogs starts, however far polling has moved
     last_poll: float = field(default_factory=time.monotonic)
     pending_hashes: list[bytes] = field(default_factory=list)
+    # RPC handlers run in several threads; one poll of a filter at a time.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 class FilterRegistry:

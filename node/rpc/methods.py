@@ -32,6 +32,9 @@ MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOG_RESULTS = 10_000
 MAX_FEE_HISTORY_BLOCKS = 1024
 MAX_PROOF_KEYS = 1_000
+# Gas one eth_call / eth_estimateGas run may burn (geth's RPCGasCap is 50M; py-evm runs
+# ~3M gas/s here, so 10M bounds a hostile infinite loop to a few seconds of one worker).
+RPC_GAS_CAP = 10_000_000
 
 
 @dataclass
@@ -215,6 +218,8 @@ def _located(ctx: RpcContext, tx_hash: bytes) -> tuple[QBFTHeader, int] | None:
         height, index = ctx.node.chain.transaction_location(tx_hash)
     except NotFound:
         return None
+    if height > ctx.node.chain.head.block_number:
+        return None  # written, but the head moves only after the write: not visible yet
     return ctx.node.chain.header_by_number(height), index
 
 
@@ -273,8 +278,8 @@ def _call_transaction(ctx: RpcContext, spec: Any, header: QBFTHeader, state: Any
     to = p.address(call["to"], "to") if call.get("to") else b""
     payload = call.get("input", call.get("data"))
     data = p.data(payload, "input") if payload is not None else b""
-    gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else header.gas_limit
-    gas = min(gas, header.gas_limit)
+    gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else RPC_GAS_CAP
+    gas = min(gas, RPC_GAS_CAP, header.gas_limit)
     value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
     vm = ctx.node.chain.vm_at(header)
     unsigned = vm.create_unsigned_transaction(
@@ -285,15 +290,17 @@ def _call_transaction(ctx: RpcContext, spec: Any, header: QBFTHeader, state: Any
 
 @contextlib.contextmanager
 def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> Iterator[tuple[Any, SignedTransactionAPI]]:
-    """A throw-away state on top of block `tag` and the call `spec` as a spoofed transaction."""
+    """The state after block `tag`, in that block's context (NUMBER, TIMESTAMP, COINBASE
+    are block `tag`'s own, as geth and Besu run eth_call), and `spec` as a spoofed
+    transaction. Nothing written to the state is ever committed."""
     header = resolve_block(ctx, tag)
-    with ctx.node.chain.vm_at(header).in_costless_state() as state:
-        tx = _call_transaction(ctx, spec, header, state)
-        if tx.gas < tx.intrinsic_gas:
-            raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
-        if tx.value > state.get_balance(tx.sender):
-            raise InvalidTransaction("insufficient funds for transfer")
-        yield state, tx
+    state = ctx.node.chain.vm_at(header).state
+    tx = _call_transaction(ctx, spec, header, state)
+    if tx.gas < tx.intrinsic_gas:
+        raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
+    if tx.value > state.get_balance(tx.sender):
+        raise InvalidTransaction("insufficient funds for transfer")
+    yield state, tx
 
 
 def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
@@ -345,8 +352,8 @@ def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -
     found: list[LogRecord] = []
     for height in range(start, end + 1):
         header = chain.header_by_number(height)
-        if not criteria.may_match_bloom(header.bloom):
-            continue
+        if header.bloom == 0 or not criteria.may_match_bloom(header.bloom):
+            continue  # no logs at all, or none that can match: skip decoding the block
         txs, _ = chain.block_transactions(header)
         for log in block_logs(header, txs, chain.block_receipts(header)):
             if criteria.matches(log):
@@ -377,7 +384,7 @@ def eth_new_filter(ctx: RpcContext, spec: Any) -> str:
     head = ctx.node.chain.head.block_number
     start = block_number_of(ctx, query.get("fromBlock"), head + 1)
     to_block = None if query.get("toBlock") in (None, "latest", "pending") else block_number_of(ctx, query["toBlock"], head)
-    return ctx.filters.install(Filter("logs", start, criteria, to_block))
+    return ctx.filters.install(Filter("logs", start, criteria, to_block, from_block=start))
 
 
 def eth_new_block_filter(ctx: RpcContext) -> str:
@@ -406,14 +413,17 @@ def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any]:
 
 
 def eth_get_filter_changes(ctx: RpcContext, filter_id: Any) -> list[Any]:
-    return _filter_changes(ctx, ctx.filters.get(filter_id), advance=True)
+    flt = ctx.filters.get(filter_id)
+    with flt.lock:
+        return _filter_changes(ctx, flt, advance=True)
 
 
 def eth_get_filter_logs(ctx: RpcContext, filter_id: Any) -> list[Any]:
+    """Every log the filter matches from its fromBlock, however far polling has moved."""
     flt = ctx.filters.get(filter_id)
     if flt.kind != "logs":
         raise InvalidParams("filter is not a log filter")
-    return _filter_changes(ctx, Filter("logs", flt.next_height, flt.criteria, flt.to_block), advance=False)
+    return _filter_changes(ctx, Filter("logs", flt.from_block, flt.criteria, flt.to_block), advance=False)
 
 
 def eth_uninstall_filter(ctx: RpcContext, filter_id: Any) -> bool:

@@ -77,6 +77,8 @@ def test_deploy_transact_logs_filters_call(w3: Web3, storage, dev_node: NodeProc
     new_blocks = block_filter.get_new_entries()
     assert {r.blockHash for r in receipts} <= set(new_blocks)
     assert w3.eth.uninstall_filter(pending_filter.filter_id)
+    # eth_getFilterLogs starts at the filter's fromBlock however far polling has moved.
+    assert sorted(e.args.value for e in log_filter.get_all_entries()) == [100, 101, 102, 103, 104]
     tx = w3.eth.get_transaction(hashes[0])
     assert tx["from"] == account.address and tx.blockNumber == receipts[0].blockNumber
 
@@ -100,6 +102,10 @@ def test_websocket_new_heads_subscription(dev_node: NodeProcess, w3: Web3) -> No
             signed = account.sign_transaction({"to": account.address, "value": 1, "gas": 21000, "gasPrice": 0,
                                                "nonce": w3.eth.get_transaction_count(account.address, "pending"),
                                                "chainId": 1337})
+            # A notification (no id) gets no answer: the next message answers id 2.
+            await ws.send(json.dumps({"jsonrpc": "2.0", "method": "eth_blockNumber"}))
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_chainId"}))
+            assert json.loads(await ws.recv()) == {"jsonrpc": "2.0", "id": 2, "result": "0x539"}
             w3.eth.send_raw_transaction(signed.raw_transaction)
             message = json.loads(await asyncio.wait_for(ws.recv(), timeout=30))
             assert message["params"]["subscription"] == sub
@@ -107,3 +113,22 @@ def test_websocket_new_heads_subscription(dev_node: NodeProcess, w3: Web3) -> No
 
     head = asyncio.run(first_head())
     assert int(head["number"], 16) >= 1
+
+
+def test_eth_call_runs_in_the_requested_blocks_context(w3: Web3) -> None:
+    # init code: NUMBER PUSH1 0 MSTORE PUSH1 32 PUSH1 0 RETURN -> the block number as a word
+    number_code = "0x4360005260206000f3"
+    head = w3.eth.block_number
+    for height in (1, head):
+        assert int.from_bytes(w3.eth.call({"data": number_code}, height), "big") == height
+    # TIMESTAMP likewise: the block's own, not its successor's
+    timestamp_code = "0x4260005260206000f3"
+    assert int.from_bytes(w3.eth.call({"data": timestamp_code}, 1), "big") == w3.eth.get_block(1).timestamp
+
+
+def test_eth_call_gas_is_capped(w3: Web3) -> None:
+    from node.rpc.methods import RPC_GAS_CAP
+
+    # JUMPDEST PUSH1 0 JUMP: loops until it runs out of gas; the cap bounds how long that takes.
+    with pytest.raises(Exception, match="OutOfGas|out of gas"):
+        w3.eth.call({"data": "0x5b600056", "gas": hex(10 * RPC_GAS_CAP)})

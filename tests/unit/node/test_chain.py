@@ -116,3 +116,14 @@ def test_proposer_must_be_a_validator(store: LevelStore) -> None:
     with pytest.raises(InvalidBlock) as caught:
         chain.commit(with_seals(built.header, [VALIDATOR.commit_seal(built.header)]), built, [])
     assert caught.value.step == "proposer"
+
+
+def test_transaction_failing_before_execution_is_dropped_not_fatal(store: LevelStore) -> None:
+    # EIP-3860: py-evm raises OutOfGas (a VMError, not a ValidationError) for initcode
+    # over 48 KiB before the transaction runs; the block must still be built without it.
+    chain = Chain.initialise(store, make_genesis())
+    big = RICH.sign_transaction({"nonce": 0, "gas": 3_000_000, "gasPrice": 0, "value": 0, "chainId": 1337,
+                                 "data": b"\x00" * 50_000})
+    txs = [TRANSACTION_BUILDER.decode(bytes(big.raw_transaction)), transfer(Account.from_key(b"\x09" * 32), 0, 0)]
+    built, _ = produce(chain, txs)
+    assert [r.transaction.hash for r in built.rejected] == [txs[0].hash]

@@ -114,3 +114,20 @@ def test_long_contiguous_runs_are_accepted_but_gaps_are_bounded(pool: TxPool) ->
     pool.add(raw(ALICE, next_nonce + MAX_NONCE_GAP - 1))  # the largest gap still held
     with pytest.raises(InvalidTransaction, match="nonce too high"):
         pool.add(raw(ALICE, next_nonce + MAX_NONCE_GAP))
+
+
+def test_oversized_initcode_is_refused(pool: TxPool) -> None:
+    from node.txpool import MAX_INITCODE_SIZE
+
+    signed = ALICE.sign_transaction({"nonce": 3, "gas": 900_000, "gasPrice": 0, "value": 0, "chainId": 1337,
+                                     "data": b"\x00" * (MAX_INITCODE_SIZE + 1)})
+    with pytest.raises(InvalidTransaction, match="max initcode size exceeded"):
+        pool.add(bytes(signed.raw_transaction))
+
+
+def test_reads_and_refusals_leave_no_cached_state(pool: TxPool) -> None:
+    for i in range(50):
+        pool.pending_nonce(bytes([i]) * 20)
+    with pytest.raises(InvalidTransaction):
+        pool.add(raw(ALICE, 2))
+    assert pool._nonces == {} and pool._by_sender == {}
