@@ -12,10 +12,14 @@ from typing import Any, Sequence, cast
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, WithdrawalAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
-from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader
+from eth.vm.forks.cancun.blocks import (  # type: ignore[attr-defined]
+    CancunBlock,
+    CancunBlockHeader,
+    CountableList,
+    Withdrawal,
+)
 from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
 from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.cancun.blocks import CountableList, Withdrawal  # type: ignore[attr-defined]
 from eth_typing import Address, Hash32
 from eth_utils import ValidationError
 
