@@ -256,6 +256,8 @@ def _parse_alloc(alloc: Mapping[str, Any]) -> dict[bytes, Account]:
             _int(k, f"{where}.storage"): _int(v, f"{where}.storage.{k}")
             for k, v in storage_doc.items()
         }
+        _expect(all(0 <= k < 2**256 and 0 <= v < 2**256 for k, v in storage.items()),
+                f"{where}.storage", "keys and values must be 256-bit unsigned integers")
         code = _bytes(entry["code"], f"{where}.code") if "code" in entry else b""
         balance = _int(entry.get("balance", "0x0"), f"{where}.balance")
         nonce = _int(entry.get("nonce", "0x0"), f"{where}.nonce")

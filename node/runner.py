@@ -67,16 +67,22 @@ def init_data_dir(data_dir: Path, genesis_path: Path, key_path: Path | None = No
 
 
 def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
-    """First run: a validator key, a funded dev account and a 1-second genesis. Later: reuse."""
+    """First run: a validator key, a funded dev account and a 1-second genesis. Later: reuse.
+
+    The first run builds everything in a staging directory and renames it into place, so
+    an interrupted first run leaves nothing half-made behind.
+    """
     account_file = data_dir / DEV_ACCOUNT_FILE
     if account_file.exists():
         doc = json.loads(account_file.read_text())
         return DevAccount(doc["address"], doc["private_key"])
-    if (data_dir / GENESIS_FILE).exists():
-        raise ConfigError(str(data_dir), "holds a non-dev chain; use another --data-dir for --dev")
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise ConfigError(str(data_dir), "is not an empty or --dev data directory; use another --data-dir for --dev")
+    staging = data_dir.parent / f".{data_dir.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     validator_secret = secrets.token_bytes(32)
-    write_key_file(data_dir / KEY_FILE, validator_secret)
+    write_key_file(staging / KEY_FILE, validator_secret)
     dev = Account.create()
     dev_address = bytes.fromhex(dev.address[2:])
     document = build_genesis_document(
@@ -85,13 +91,16 @@ def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
         alloc={dev_address: DEV_BALANCE},
         members=[(dev_address, "ADMIN")],
     )
-    genesis_path = data_dir / GENESIS_FILE
+    genesis_path = staging / GENESIS_FILE
     genesis_path.write_text(json.dumps(document, indent=2) + "\n")
-    init_data_dir(data_dir, genesis_path)
+    init_data_dir(staging, genesis_path)
     account = DevAccount(dev.address, "0x" + bytes(dev.key).hex())
-    fd = os.open(account_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(staging / DEV_ACCOUNT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump({"address": account.address, "private_key": account.private_key}, handle, indent=2)
+    if data_dir.exists():
+        data_dir.rmdir()  # empty, checked above
+    staging.rename(data_dir)
     return account
 
 
@@ -110,8 +119,15 @@ async def serve(node: Node, host: str, port: int) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = _Server(config)
     loop = asyncio.get_running_loop()
+    def on_signal() -> None:
+        # First signal: finish the block in hand and stop. Second: stop without waiting
+        # for open requests (a committed block is never half-written either way).
+        if server.should_exit:
+            server.force_exit = True
+        server.should_exit = True
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        loop.add_signal_handler(sig, on_signal)
     producer = asyncio.create_task(node.run_producer())
     try:
         await server.serve()

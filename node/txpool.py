@@ -9,6 +9,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -31,6 +32,9 @@ MAX_POOL_BYTES = 64 * 1024 * 1024
 # for the gap to fill (geth's per-account queue is 64 too). Contiguous ones are bounded
 # only by the pool's size.
 MAX_NONCE_GAP = 64
+# A transaction still waiting for its nonce gap after this long is dropped (geth: 3 hours;
+# on a permissioned chain with 1-second blocks a gap that old is a client that gave up).
+QUEUED_LIFETIME_SECONDS = 15 * 60
 
 AccountReader = Callable[[bytes], "tuple[int, int]"]  # address -> (nonce, balance) at head
 
@@ -41,6 +45,7 @@ class PoolEntry:
     sender: bytes
     size: int
     seq: int
+    added_at: float
 
 
 class TxPool:
@@ -52,12 +57,14 @@ class TxPool:
         read_account: AccountReader,
         is_permitted: Callable[[bytes], bool],
         is_committed: Callable[[bytes], bool],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._chain_id = chain_id
         self._gas_limit = block_gas_limit
         self._read_account = read_account
         self._is_permitted = is_permitted
         self._is_committed = is_committed
+        self._clock = clock
         self._lock = threading.Lock()
         self._seq = itertools.count()
         self._by_sender: dict[bytes, dict[int, PoolEntry]] = {}
@@ -121,11 +128,16 @@ class TxPool:
                 )
             if tx.nonce in queue:
                 raise InvalidTransaction("replacement transaction underpriced")
-            if len(self._by_hash) >= MAX_POOL_TXS or self._bytes + len(raw) > MAX_POOL_BYTES:
-                raise InvalidTransaction("txpool is full")
             if self._is_committed(tx.hash):
                 raise InvalidTransaction("already known")
-            entry = PoolEntry(tx, sender, len(raw), next(self._seq))
+            while len(self._by_hash) >= MAX_POOL_TXS or self._bytes + len(raw) > MAX_POOL_BYTES:
+                # Full: an executable transaction displaces the oldest one that waits for
+                # a nonce gap; a gapped one is refused.
+                victim = self._oldest_queued() if tx.nonce == next_nonce else None
+                if victim is None:
+                    raise InvalidTransaction("txpool is full")
+                self._remove(victim)
+            entry = PoolEntry(tx, sender, len(raw), next(self._seq), self._clock())
             self._nonces[sender] = nonce
             self._by_sender.setdefault(sender, {})[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
@@ -204,6 +216,10 @@ class TxPool:
             for tx in included:
                 sender = tx.sender
                 self._nonces[sender] = max(self._nonces.get(sender, 0), tx.nonce + 1)
+            deadline = self._clock() - QUEUED_LIFETIME_SECONDS
+            for expired in [e for e in self._queued() if e.added_at < deadline]:
+                touched.add(expired.sender)
+                self._remove(expired)
             for sender in touched:
                 queue = self._by_sender.get(sender, {})
                 for stale in [e for n, e in queue.items() if n < self._nonces.get(sender, 0)]:
@@ -212,6 +228,19 @@ class TxPool:
                     # Nothing waits for this sender: forget its nonce (read from state next
                     # time), so the cache is bounded by the pool, not by every sender ever.
                     self._nonces.pop(sender, None)
+
+    def _queued(self) -> list[PoolEntry]:
+        """Entries waiting for a nonce gap to fill (not executable now)."""
+        waiting = []
+        for sender, queue in self._by_sender.items():
+            nonce = self._nonces.get(sender, 0)
+            while nonce in queue:
+                nonce += 1
+            waiting.extend(e for n, e in queue.items() if n > nonce)
+        return waiting
+
+    def _oldest_queued(self) -> PoolEntry | None:
+        return min(self._queued(), key=lambda e: e.seq, default=None)
 
     def _remove(self, entry: PoolEntry) -> None:
         self._by_hash.pop(entry.tx.hash, None)

@@ -63,3 +63,26 @@ def test_keys_new_writes_a_private_key_file(tmp_path: Path) -> None:
 
     assert "0x" + ValidatorKey(read_key_file(tmp_path / "k")).address.hex() == doc["address"].lower()
     assert runner.invoke(app, ["keys", "new", "--out", str(tmp_path / "k")]).exit_code == 2
+
+
+def test_dev_data_dir_is_made_whole_or_not_at_all(tmp_path: Path) -> None:
+    from node.errors import ConfigError
+    from node.runner import ensure_dev_data_dir
+
+    # A first run interrupted before the rename leaves only a staging directory behind.
+    stale = tmp_path / ".dev.partial"
+    stale.mkdir()
+    (stale / "key").write_text("0x" + "00" * 32)
+    account = ensure_dev_data_dir(tmp_path / "dev")
+    assert not stale.exists()
+    assert ensure_dev_data_dir(tmp_path / "dev") == account  # reused on later runs
+    Genesis.load(tmp_path / "dev" / "genesis.json")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "something").write_text("x")
+    try:
+        ensure_dev_data_dir(other)
+    except ConfigError as exc:
+        assert "not an empty or --dev data directory" in str(exc)
+    else:
+        raise AssertionError("a non-empty, non-dev directory was taken over")

@@ -55,6 +55,8 @@ CASES = [
     (_set(["mixHash"], "0x" + "00" * 32), "mixHash"),
     (_set(["alloc"], []), "alloc"),
     (_set(["alloc"], {"0x1234": {"balance": "0x1"}}), "alloc.0x1234"),
+    (_set(["alloc"], {"0x" + "11" * 20: {"storage": {"-1": "0x1"}}}), "alloc.0x" + "11" * 20 + ".storage"),
+    (_set(["alloc"], {"0x" + "11" * 20: {"storage": {"0x1": hex(2**256)}}}), "alloc.0x" + "11" * 20 + ".storage"),
     (_set(["evidenceLedger", "members"], [{"address": "0x" + "11" * 20, "role": "KING"}]), "evidenceLedger.members[0].role"),
     (_set(["evidenceLedger", "members"], [{"role": "ADMIN"}]), "evidenceLedger.members[0].address"),
 ]

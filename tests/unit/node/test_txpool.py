@@ -131,3 +131,31 @@ def test_reads_and_refusals_leave_no_cached_state(pool: TxPool) -> None:
     with pytest.raises(InvalidTransaction):
         pool.add(raw(ALICE, 2))
     assert pool._nonces == {} and pool._by_sender == {}
+
+
+def test_gapped_transactions_expire_but_executable_ones_stay() -> None:
+    from node.txpool import QUEUED_LIFETIME_SECONDS
+
+    now = [0.0]
+    pool = TxPool(chain_id=1337, block_gas_limit=1_000_000, read_account=lambda a: (3, 10**18),
+                  is_permitted=lambda a: True, is_committed=lambda h: False, clock=lambda: now[0])
+    pool.add(raw(ALICE, 3))
+    pool.add(raw(ALICE, 9))  # waits for nonces 4..8
+    now[0] = QUEUED_LIFETIME_SECONDS + 1
+    pool.on_block([], [])
+    assert pool.counts() == (1, 0)
+    assert [e.tx.nonce for e in pool.select(10**9)] == [3]
+
+
+def test_full_pool_makes_room_for_executable_transactions(pool: TxPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import node.txpool as txpool
+
+    monkeypatch.setattr(txpool, "MAX_POOL_TXS", 3)
+    pool.add(raw(ALICE, 10))
+    pool.add(raw(ALICE, 11))
+    pool.add(raw(BOB, 0))
+    with pytest.raises(InvalidTransaction, match="txpool is full"):
+        pool.add(raw(ALICE, 12))  # gapped: refused
+    pool.add(raw(ALICE, 3))  # executable: displaces the oldest gapped one (nonce 10)
+    assert sorted((e.sender, e.tx.nonce) for e in pool.select(10**9)) == sorted([(addr(ALICE), 3), (addr(BOB), 0)])
+    assert len(pool) == 3
