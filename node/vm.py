@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Sequence, cast
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, WithdrawalAPI
-from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, ZERO_HASH32
+from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import (  # type: ignore[attr-defined]
     CancunBlock,
@@ -20,7 +20,13 @@ from eth.vm.forks.cancun.blocks import (  # type: ignore[attr-defined]
 )
 from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
 from eth.vm.forks.cancun.state import get_total_blob_gas
+from eth.vm.forks.cancun.transactions import (
+    CancunLegacyTransaction,
+    CancunTransactionBuilder,
+    CancunTypedTransaction,
+)
 from eth_typing import Address, Hash32
+from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 
 from evidence import qbft
@@ -48,10 +54,48 @@ class QBFTHeader(CancunBlockHeader):
         return f"<QBFTHeader #{self.block_number} 0x{self.hash.hex()[:8]}>"
 
 
+def check_transaction_signature(tx: SignedTransactionAPI) -> None:
+    """The signature rules of every transaction type, at the cost of one recovery.
+
+    py-evm recovers a legacy transaction's key in `check_signature_validity`, verifies it
+    again, and recovers it once more for `sender`; it checks no signature of a typed
+    transaction at all beyond `sender` (high-s typed transactions pass). Here: EIP-2 low
+    s and y-parity 0/1 for all types, and the recovery that `sender` caches.
+    """
+    if not (0 < tx.r < SECPK1_N and 0 < tx.s <= SECPK1_N // 2):
+        raise ValidationError("invalid transaction v, r, s values")
+    if tx.y_parity not in (0, 1):
+        raise ValidationError("invalid transaction v, r, s values")
+    try:
+        tx.sender
+    except (BadSignature, ValueError) as exc:
+        raise ValidationError(f"Bad Signature: {exc}") from exc
+
+
+class LedgerLegacyTransaction(CancunLegacyTransaction):
+    def check_signature_validity(self) -> None:
+        check_transaction_signature(self)
+
+
+class LedgerTypedTransaction(CancunTypedTransaction):
+    def check_signature_validity(self) -> None:
+        check_transaction_signature(self)
+
+    def validate(self) -> None:
+        super().validate()
+        check_transaction_signature(self)
+
+
+class LedgerTransactionBuilder(CancunTransactionBuilder):
+    legacy_signed = LedgerLegacyTransaction
+    typed_transaction = LedgerTypedTransaction
+
+
 class LedgerBlock(CancunBlock):
+    transaction_builder = LedgerTransactionBuilder
     fields = [
         ("header", QBFTHeader),
-        ("transactions", CountableList(CancunBlock.transaction_builder)),
+        ("transactions", CountableList(LedgerTransactionBuilder)),
         ("uncles", CountableList(None, max_length=0)),
         ("withdrawals", CountableList(Withdrawal)),
     ]

@@ -159,3 +159,22 @@ def test_full_pool_makes_room_for_executable_transactions(pool: TxPool, monkeypa
     pool.add(raw(ALICE, 3))  # executable: displaces the oldest gapped one (nonce 10)
     assert sorted((e.sender, e.tx.nonce) for e in pool.select(10**9)) == sorted([(addr(ALICE), 3), (addr(BOB), 0)])
     assert len(pool) == 3
+
+
+def test_high_s_is_refused_for_typed_transactions_too(pool: TxPool) -> None:
+    # Stock py-evm checks EIP-2 low s only for legacy transactions.
+    from eth.constants import SECPK1_N
+
+    from node.chain import TRANSACTION_BUILDER
+
+    for fields in ({"gasPrice": 0}, {"maxFeePerGas": 0, "maxPriorityFeePerGas": 0}):
+        tx = {"nonce": 3, "gas": 21_000, "to": SINK, "value": 1, "chainId": 1337, **fields}
+        decoded = TRANSACTION_BUILDER.decode(bytes(ALICE.sign_transaction(tx).raw_transaction))
+        if decoded.type_id is None:
+            parity = (decoded.v - 35) % 2  # EIP-155: v = 35 + 2 * chain id + parity
+            flipped = decoded.copy(s=SECPK1_N - decoded.s, v=decoded.v + (1 if parity == 0 else -1))
+        else:
+            flipped = decoded.copy(s=SECPK1_N - decoded.s, y_parity=1 - decoded.y_parity)
+        with pytest.raises(InvalidTransaction, match="v, r, s"):
+            pool.add(flipped.encode())
+    assert len(pool) == 0
