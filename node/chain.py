@@ -101,6 +101,11 @@ class Chain:
         self.genesis = genesis
         self.chain_context = ChainContext(genesis.chain_id)
         self._write_lock = threading.Lock()
+        # Blocks never change once stored, so decoded bodies and receipts are cached by hash:
+        # clients polling receipts of a 1,000-transaction block would otherwise decode (and
+        # hash) the whole block on every call.
+        self._decoded_body = functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)(self._load_body)
+        self._decoded_receipts = functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)(self._load_receipts)
         head_hash = store.get(schema.HEAD_KEY)
         if head_hash is None:
             raise StorageError(f"{store.path} holds no chain: run `ledger node init` first")
@@ -158,19 +163,14 @@ class Chain:
     def block_receipts(self, header: QBFTHeader) -> tuple[ReceiptAPI, ...]:
         return self._decoded_receipts(header.hash)
 
-    # Blocks never change once stored, so decoded bodies and receipts are cached by hash:
-    # clients polling receipts of a 1,000-transaction block would otherwise decode (and
-    # hash) the whole block on every call.
-    @functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)
-    def _decoded_body(self, block_hash: bytes) -> tuple[tuple[SignedTransactionAPI, ...], tuple[bytes, ...]]:
+    def _load_body(self, block_hash: bytes) -> tuple[tuple[SignedTransactionAPI, ...], tuple[bytes, ...]]:
         raw = self._store.get(schema.body_key(block_hash))
         if raw is None:
             raise NotFound(f"no body for block 0x{block_hash.hex()}")
         encoded, senders = rlp.decode(raw)
         return tuple(TRANSACTION_BUILDER.decode(t) for t in encoded), tuple(senders)
 
-    @functools.lru_cache(maxsize=DECODED_BLOCK_CACHE)
-    def _decoded_receipts(self, block_hash: bytes) -> tuple[ReceiptAPI, ...]:
+    def _load_receipts(self, block_hash: bytes) -> tuple[ReceiptAPI, ...]:
         raw = self._store.get(schema.receipts_key(block_hash))
         if raw is None:
             raise NotFound(f"no receipts for block 0x{block_hash.hex()}")

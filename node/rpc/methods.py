@@ -5,9 +5,8 @@ Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ..
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import rlp
 from eth.abc import SignedTransactionAPI
@@ -272,56 +271,51 @@ def eth_send_raw_transaction(ctx: RpcContext, raw: Any) -> str:
     return p.to_data(ctx.node.submit(p.data(raw, "transaction")))
 
 
-def _call_transaction(ctx: RpcContext, spec: Any, header: QBFTHeader, state: Any) -> SignedTransactionAPI:
+def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> tuple[Any, SignedTransactionAPI]:
+    """The state after block `tag`, in that block's context (NUMBER, TIMESTAMP, COINBASE
+    are block `tag`'s own, as geth and Besu run eth_call), and the call `spec` as a spoofed
+    transaction. The state is a read overlay: nothing written to it is ever committed."""
     call = p.obj(spec, "transaction")
     sender = p.address(call["from"], "from") if call.get("from") else b"\x00" * 20
     to = p.address(call["to"], "to") if call.get("to") else b""
     payload = call.get("input", call.get("data"))
     data = p.data(payload, "input") if payload is not None else b""
     gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else RPC_GAS_CAP
-    gas = min(gas, RPC_GAS_CAP, header.gas_limit)
     value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
-    vm = ctx.node.chain.vm_at(header)
-    unsigned = vm.create_unsigned_transaction(
-        nonce=state.get_nonce(sender), gas_price=0, gas=gas, to=to, value=value, data=data
-    )
-    return SpoofTransaction(unsigned, from_=sender)
-
-
-@contextlib.contextmanager
-def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> Iterator[tuple[Any, SignedTransactionAPI]]:
-    """The state after block `tag`, in that block's context (NUMBER, TIMESTAMP, COINBASE
-    are block `tag`'s own, as geth and Besu run eth_call), and `spec` as a spoofed
-    transaction. Nothing written to the state is ever committed."""
     header = resolve_block(ctx, tag)
-    state = ctx.node.chain.vm_at(header).state
-    tx = _call_transaction(ctx, spec, header, state)
+    vm = ctx.node.chain.vm_at(header)
+    state = vm.state
+    unsigned = vm.create_unsigned_transaction(
+        nonce=state.get_nonce(sender), gas_price=0, gas=min(gas, RPC_GAS_CAP, header.gas_limit),
+        to=to, value=value, data=data,
+    )
+    tx = SpoofTransaction(unsigned, from_=sender)
     if tx.gas < tx.intrinsic_gas:
         raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
     if tx.value > state.get_balance(tx.sender):
         raise InvalidTransaction("insufficient funds for transfer")
-    yield state, tx
+    return state, tx
 
 
 def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
-    with _simulation(ctx, spec, tag) as (state, tx):
-        computation = state.costless_execute_transaction(tx)
+    state, tx = _simulation(ctx, spec, tag)
+    computation = state.costless_execute_transaction(tx)
     if computation.is_error:
         _raise_execution_error(computation)
     return p.to_data(computation.output)
 
 
 def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
-    with _simulation(ctx, spec, tag) as (state, tx):
-        snapshot = state.snapshot()
-        computation = state.costless_execute_transaction(tx)
-        state.revert(snapshot)
-        if computation.is_error:
-            _raise_execution_error(computation)
-        try:
-            gas = binary_gas_search_intrinsic_tolerance(state, tx)
-        except Revert as exc:
-            raise ExecutionReverted(exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b"") from exc
+    state, tx = _simulation(ctx, spec, tag)
+    snapshot = state.snapshot()
+    computation = state.costless_execute_transaction(tx)
+    state.revert(snapshot)
+    if computation.is_error:
+        _raise_execution_error(computation)
+    try:
+        gas = binary_gas_search_intrinsic_tolerance(state, tx)
+    except Revert as exc:
+        raise ExecutionReverted(exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b"") from exc
     return p.to_hex(gas)
 
 
