@@ -17,9 +17,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="evidence-led
 node_app = typer.Typer(no_args_is_help=True, help="Run and initialise a ledger node.")
 keys_app = typer.Typer(no_args_is_help=True, help="secp256k1 keys for validators and accounts.")
 genesis_app = typer.Typer(no_args_is_help=True, help="Write genesis files.")
+chaincode_app = typer.Typer(no_args_is_help=True, help="The system contracts (Vyper) deployed in genesis.")
 app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
 app.add_typer(genesis_app, name="genesis")
+app.add_typer(chaincode_app, name="chaincode")
 
 EXIT_INVALID = 1
 EXIT_USAGE = 2
@@ -115,9 +117,12 @@ def genesis_new(
     empty_block_period: int = typer.Option(60, min=1, help="seconds between empty blocks"),
     member: List[str] = typer.Option([], help="ADDRESS:ROLE permitted to transact (repeatable)"),
     alloc: List[str] = typer.Option([], help="ADDRESS:WEI initial balance (repeatable)"),
+    trusted_root: List[Path] = typer.Option([], help="PEM file of a CA root trusted from genesis (repeatable)"),
 ) -> None:
     """Write a QBFT genesis and one key per validator."""
-    from node.genesis import ROLES, Genesis, build_genesis_document
+    from chaincode import ROLES
+    from node.errors import ConfigError
+    from node.genesis import Genesis, build_genesis_document
     from node.runner import write_key_file
     from node.sealing import ValidatorKey
 
@@ -143,21 +148,71 @@ def genesis_new(
         if not amount.isdigit():
             fail(f"--alloc amount {amount!r}: wei as a decimal integer")
         balances[address] = int(amount)
+    roots = []
+    for path in trusted_root:
+        try:
+            roots.append(path.read_text())
+        except OSError as exc:
+            fail(f"--trusted-root {path}: {exc.strerror}")
     if (out / "genesis.json").exists():
         fail(f"{out / 'genesis.json'} exists; refusing to overwrite")
     keys = [secrets.token_bytes(32) for _ in range(validators)]
     addresses = [ValidatorKey(k).address for k in keys]
     document = build_genesis_document(
-        chain_id=chain_id, validators=addresses, alloc=balances, members=members,
+        chain_id=chain_id, validators=addresses, alloc=balances, members=members, trusted_roots=roots,
         block_period=block_period, empty_block_period=max(empty_block_period, block_period),
     )
-    Genesis.parse(document)  # what we write must be what we accept
+    try:
+        Genesis.parse(document)  # what we write must be what we accept
+    except ConfigError as exc:
+        fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)
     for index, key in enumerate(keys):
         write_key_file(out / f"validator-{index}" / "key", key)
         (out / f"validator-{index}" / "address").write_text("0x" + addresses[index].hex() + "\n")
     (out / "genesis.json").write_text(json.dumps(document, indent=2) + "\n")
     typer.echo(f"wrote {out / 'genesis.json'} with {validators} validator(s); keys in {out}/validator-N/key")
+
+
+@chaincode_app.command("build")
+def chaincode_build(
+    check: bool = typer.Option(False, "--check", help="only compare; exit 1 if an artifact is stale"),
+    genesis: Optional[Path] = typer.Option(
+        None, help="also rewrite this genesis.json's system-contract alloc from the artifacts"
+    ),
+) -> None:
+    """Compile chaincode/sources/*.vy (pinned Vyper) into the shipped artifacts."""
+    from chaincode.build import BuildError, build
+
+    try:
+        results = build(check=check)
+    except BuildError as exc:
+        fail(str(exc))
+    for r in results:
+        state = ("stale" if check else "written") if r.changed else "up to date"
+        typer.echo(f"{r.name:<20} {r.runtime_size:>6} bytes  {state}")
+    if check and any(r.changed for r in results):
+        fail("artifacts differ from the sources: run `ledger chaincode build`", EXIT_INVALID)
+    if genesis is not None and not check:
+        refresh_genesis(genesis)
+
+
+def refresh_genesis(path: Path) -> None:
+    """Rewrite a genesis file's system contracts (code and storage) from its evidenceLedger."""
+    from node.errors import ConfigError
+    from node.genesis import Genesis, with_system_contracts
+
+    try:
+        document = json.loads(path.read_text())
+        ledger = document.get("evidenceLedger", {})
+        members = [(bytes.fromhex(m["address"].removeprefix("0x")), m["role"]) for m in ledger.get("members", [])]
+        roots = [Genesis.parse_root(pem, "evidenceLedger.trustedRoots") for pem in ledger.get("trustedRoots", [])]
+        document["alloc"] = with_system_contracts(document["alloc"], members, roots)
+        Genesis.parse(document)
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+        fail(f"{path}: {exc}")
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    typer.echo(f"rewrote the system contracts in {path}")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from evidence.mpt import ordered_trie_root
 from node import schema
 from node.errors import InvalidBlock, NotFound, StorageError
 from node.genesis import Genesis
+from node.permissions import Membership
 from node.storage import LevelStore, StateOverlay
 from node.vm import QBFT_DIFFICULTY, QBFT_NONCE, LedgerBlock, LedgerVM, QBFTHeader, create_child_header
 
@@ -101,6 +102,8 @@ class Chain:
         self.genesis = genesis
         self.chain_context = ChainContext(genesis.chain_id)
         self._write_lock = threading.Lock()
+        # Set by the node on a permissioned chain; None (a --dev chain) admits any sender.
+        self.membership: Membership | None = None
         # Blocks never change once stored, so decoded bodies and receipts are cached by hash:
         # clients polling receipts of a 1,000-transaction block would otherwise decode (and
         # hash) the whole block on every call.
@@ -228,6 +231,15 @@ class Chain:
         parent = parent if parent is not None else self._head
         remaining = list(transactions)
         rejected: list[Rejected] = []
+        if self.membership is not None:
+            # The permissioning rule: senders are members at the parent's state.
+            admitted = []
+            for tx in remaining:
+                if self.membership.admits(parent, tx):
+                    admitted.append(tx)
+                else:
+                    rejected.append(Rejected(tx, f"sender 0x{tx.sender.hex()} is not a member"))
+            remaining = admitted
         while True:
             overlay = StateOverlay(self._store)
             base = create_child_header(parent, coinbase=coinbase, timestamp=timestamp, extra_data=extra.encode())

@@ -5,17 +5,21 @@ bad one is refused with a `ConfigError` naming the field (``config.qbft.blockper
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from eth_utils import to_checksum_address
 
+from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
+from chaincode.alloc import identity_storage, system_alloc
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
 from node.errors import ConfigError
 
-ROLES = ("ADMIN", "TRADING_CENTER", "PARTY", "REGULATOR", "COURT", "NOTARY", "AUDITOR")
 # Block gas limit used by `ledger genesis new`: Besu's QBFT examples use 0x1fffffffffffff;
 # we keep a bound that still caps one block's work (about 3,000 storage-writing calls).
 DEFAULT_GAS_LIMIT = 150_000_000
@@ -53,7 +57,7 @@ class Genesis:
     extra_data: bytes
     validators: tuple[bytes, ...]
     alloc: Mapping[bytes, Account]
-    trusted_roots: tuple[str, ...]
+    trusted_roots: tuple[bytes, ...]  # DER, from the PEM in evidenceLedger.trustedRoots
     members: tuple[Member, ...]
     document: Mapping[str, Any]
 
@@ -119,9 +123,10 @@ class Genesis:
         alloc = _parse_alloc(_field(document, "alloc", dict, "genesis"))
         ledger = document.get("evidenceLedger", {})
         _expect(isinstance(ledger, dict), "evidenceLedger", "must be an object")
-        roots = ledger.get("trustedRoots", [])
-        _expect(isinstance(roots, list) and all(isinstance(r, str) for r in roots),
+        roots_doc = ledger.get("trustedRoots", [])
+        _expect(isinstance(roots_doc, list) and all(isinstance(r, str) for r in roots_doc),
                 "evidenceLedger.trustedRoots", "must be a list of PEM certificates")
+        roots = tuple(_pem_certificate(pem, f"evidenceLedger.trustedRoots[{i}]") for i, pem in enumerate(roots_doc))
         members_doc = ledger.get("members", [])
         _expect(isinstance(members_doc, list), "evidenceLedger.members", "must be a list")
         members = []
@@ -132,6 +137,7 @@ class Genesis:
             role = _field(entry, "role", str, where)
             _expect(role in ROLES, f"{where}.role", f"must be one of {', '.join(ROLES)}")
             members.append(Member(address, role))
+        _check_system_contracts(alloc, members, roots)
         return cls(
             chain_id=chain_id,
             qbft=q,
@@ -140,16 +146,18 @@ class Genesis:
             extra_data=extra_data,
             validators=extra.validators,
             alloc=alloc,
-            trusted_roots=tuple(roots),
+            trusted_roots=roots,
             members=tuple(members),
             document=document,
         )
 
+    @staticmethod
+    def parse_root(pem: str, field: str) -> bytes:
+        """A trusted root's DER from its PEM, or ConfigError naming `field`."""
+        return _pem_certificate(pem, field)
+
     def to_json(self) -> str:
         return json.dumps(self.document, indent=2, sort_keys=False) + "\n"
-
-    def is_member(self, address: bytes) -> bool:
-        return any(m.address == address for m in self.members)
 
 
 def build_genesis_document(
@@ -158,12 +166,14 @@ def build_genesis_document(
     validators: list[bytes],
     alloc: Mapping[bytes, int],
     members: list[tuple[bytes, str]],
+    trusted_roots: list[str] | None = None,
     block_period: int = 1,
     empty_block_period: int = 60,
     timestamp: int = 0,
     gas_limit: int = DEFAULT_GAS_LIMIT,
 ) -> dict[str, Any]:
-    """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0."""
+    """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0, the
+    system contracts allocated with the members and trusted roots (PEM) in their storage."""
     extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(validators), None, 0, ())
     forks = [
         "homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock",
@@ -187,12 +197,58 @@ def build_genesis_document(
         "mixHash": "0x" + MIX_HASH.hex(),
         "coinbase": "0x0000000000000000000000000000000000000000",
         "extraData": "0x" + extra.encode().hex(),
-        "alloc": {to_checksum_address(a)[2:]: {"balance": hex(b)} for a, b in alloc.items()},
+        "alloc": with_system_contracts(
+            {to_checksum_address(a)[2:]: {"balance": hex(b)} for a, b in alloc.items()},
+            members,
+            [_pem_certificate(pem, "trusted_roots") for pem in trusted_roots or []],
+        ),
         "evidenceLedger": {
-            "trustedRoots": [],
+            "trustedRoots": list(trusted_roots or []),
             "members": [{"address": to_checksum_address(a), "role": r} for a, r in members],
         },
     }
+
+
+def with_system_contracts(
+    alloc: dict[str, Any], members: list[tuple[bytes, str]], roots: list[bytes]
+) -> dict[str, Any]:
+    """`alloc` (a genesis document's) with the system contracts' entries (re)written."""
+    out = dict(alloc)
+    fingerprints = [hashlib.sha256(der).digest() for der in roots]
+    for address, (code, storage) in system_alloc(members, fingerprints).items():
+        for key in list(out):
+            if key.lower().removeprefix("0x") == address.hex():
+                del out[key]
+        out[to_checksum_address(address)[2:]] = {
+            "balance": "0x0",
+            "code": "0x" + code.hex(),
+            "storage": {f"0x{k:064x}": f"0x{v:064x}" for k, v in sorted(storage.items())},
+        }
+    return out
+
+
+def _check_system_contracts(alloc: Mapping[bytes, Account], members: list[Member], roots: tuple[bytes, ...]) -> None:
+    """The system contracts must be allocated, and the identity registry's storage must
+    say what evidenceLedger says (a hand-edited member list would otherwise be ignored)."""
+    names = {address: name for name, address in SYSTEM_CONTRACTS.items()}
+    for address, name in names.items():
+        account = alloc.get(address)
+        _expect(account is not None and bool(account.code), "alloc",
+                f"system contract {name} missing at 0x{address.hex()}: write genesis with "
+                "`ledger genesis new` or refresh it with `ledger chaincode build --genesis FILE`")
+    expected = identity_storage([(m.address, m.role) for m in members], [hashlib.sha256(r).digest() for r in roots])
+    actual = {k: v for k, v in alloc[IDENTITY_REGISTRY].storage.items() if v != 0}
+    _expect(actual == expected, f"alloc.{IDENTITY_REGISTRY.hex()}.storage",
+            "does not match evidenceLedger.members/trustedRoots: refresh it with "
+            "`ledger chaincode build --genesis FILE`")
+
+
+def _pem_certificate(pem: str, field: str) -> bytes:
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(field, f"not a PEM certificate: {exc}") from exc
+    return certificate.public_bytes(serialization.Encoding.DER)
 
 
 def _expect(condition: bool, field: str, reason: str) -> None:

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from eth.abc import StateAPI
+from eth.abc import SignedTransactionAPI, StateAPI
 
 from node import schema
 from node.chain import Chain
-from node.errors import StorageError
+from node.errors import PermissionDenied, StorageError
 from node.genesis import Genesis
 from node.metrics import Metrics
+from node.permissions import Membership, is_registration
 from node.sealing import ValidatorKey, proposal_extra, with_seals
 from node.storage import LevelStore
 from node.txpool import TxPool
@@ -38,7 +39,8 @@ HEAD_STATE_READS = 10_000
 class NodeConfig:
     data_dir: Path
     dev: bool = False
-    # In --dev any sender may transact; otherwise only members named in genesis.
+    # In --dev any sender may transact; otherwise only active members of the identity
+    # registry (and non-members registering themselves).
     open_permissioning: bool = False
 
 
@@ -62,6 +64,8 @@ class Node:
         except Exception:
             self.store.close()
             raise
+        if not config.open_permissioning:
+            self.chain.membership = Membership(self.chain.state_at)
         self.metrics = Metrics()
         self.metrics.height.set(self.chain.head.block_number)
         self._head_state: HeadState | None = None
@@ -69,13 +73,13 @@ class Node:
             chain_id=genesis.chain_id,
             block_gas_limit=genesis.gas_limit,
             read_account=self.read_account,
-            is_permitted=self.is_permitted,
+            check_permission=self.check_permission,
             is_committed=self.is_committed,
         )
-        self._members = {m.address for m in genesis.members}
         self._tx_arrived: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.clock_offset = 0.0
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
 
@@ -97,8 +101,20 @@ class Node:
         with head.lock:
             return head.state.get_nonce(address), head.state.get_balance(address)
 
-    def is_permitted(self, address: bytes) -> bool:
-        return self.config.open_permissioning or address in self._members
+    def check_permission(self, tx: SignedTransactionAPI) -> None:
+        """The pool's permissioning: members at the head, or a registration that succeeds."""
+        membership = self.chain.membership
+        if membership is None:
+            return
+        head = self.chain.head
+        if membership.is_member(head, tx.sender):
+            return
+        if is_registration(tx):
+            reason = membership.check_registration(head, tx)
+            if reason is None:
+                return
+            raise PermissionDenied(f"registration from 0x{tx.sender.hex()} would fail: {reason}")
+        raise PermissionDenied(f"sender account 0x{tx.sender.hex()} not authorized to send transactions")
 
     def is_committed(self, tx_hash: bytes) -> bool:
         return self.store.get(schema.tx_location_key(tx_hash)) is not None
@@ -118,6 +134,20 @@ class Node:
             # RPC handlers run in worker threads; asyncio.Event is not thread-safe.
             self._loop.call_soon_threadsafe(self._tx_arrived.set)
         return tx.hash
+
+    def now(self) -> float:
+        """The producer's clock: wall time, plus the offset `evm_increaseTime` adds on --dev."""
+        return time.time() + self.clock_offset
+
+    def increase_time(self, seconds: int) -> int:
+        """Move a --dev chain's clock forward (Ganache's and anvil's evm_increaseTime), so
+        deadlines can be crossed in tests and demos; the next block carries the new time."""
+        if not self.config.dev:
+            raise PermissionDenied("evm_increaseTime is available on a --dev chain only")
+        self.clock_offset += seconds
+        if self._tx_arrived is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._tx_arrived.set)
+        return int(self.clock_offset)
 
     def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
         """Call `listener` on the event loop after each committed block."""
@@ -164,7 +194,7 @@ class Node:
             parent = self.chain.head
             earliest = parent.timestamp + period
             while not self._stopping:
-                now = time.time()
+                now = self.now()
                 ready = self.pool.has_ready()
                 if now >= parent.timestamp + empty_period or (ready and now >= earliest):
                     break
@@ -176,7 +206,7 @@ class Node:
                     pass
             if self._stopping:
                 break
-            timestamp = max(earliest, int(time.time()))
+            timestamp = max(earliest, int(self.now()))
             try:
                 header = await asyncio.to_thread(self.produce_block, timestamp)
             except Exception:

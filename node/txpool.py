@@ -19,7 +19,7 @@ from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 
 from node.chain import TRANSACTION_BUILDER
-from node.errors import InvalidTransaction, PermissionDenied
+from node.errors import InvalidTransaction
 
 # geth's txMaxSize: room for the largest legal contract creation (48 KiB initcode, EIP-3860)
 # with calldata to spare, while one request cannot make the node hash megabytes.
@@ -55,14 +55,14 @@ class TxPool:
         chain_id: int,
         block_gas_limit: int,
         read_account: AccountReader,
-        is_permitted: Callable[[bytes], bool],
+        check_permission: Callable[[SignedTransactionAPI], None],
         is_committed: Callable[[bytes], bool],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._chain_id = chain_id
         self._gas_limit = block_gas_limit
         self._read_account = read_account
-        self._is_permitted = is_permitted
+        self._check_permission = check_permission
         self._is_committed = is_committed
         self._clock = clock
         self._lock = threading.Lock()
@@ -105,8 +105,7 @@ class TxPool:
             raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {self._gas_limit}")
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
             raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
-        if not self._is_permitted(sender):
-            raise PermissionDenied(f"sender account 0x{sender.hex()} not authorized to send transactions")
+        self._check_permission(tx)  # raises PermissionDenied
         with self._lock:
             if tx.hash in self._by_hash:
                 raise InvalidTransaction("already known")

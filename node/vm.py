@@ -2,8 +2,8 @@
 
 Only what differs from py-evm's `CancunVM` is overridden: the header's hash (QBFT rules,
 so the seals and round do not change a block's identity), header validation (QBFT's
-difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit) and the
-creation of child headers.
+difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit), the
+creation of child headers, and the PKI precompile (`node.pki`) in the computation.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from typing import Any, Sequence, cast
 from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, WithdrawalAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.computation import CancunComputation
+from eth.vm.forks.cancun.state import CancunState
 from eth.vm.forks.cancun.blocks import (  # type: ignore[attr-defined]
     CancunBlock,
     CancunBlockHeader,
@@ -29,8 +31,10 @@ from eth_typing import Address, Hash32
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
 
+from chaincode import PKI_PRECOMPILE
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
+from node.pki import pki_precompile
 
 QBFT_DIFFICULTY = 1
 QBFT_NONCE = b"\x00" * 8
@@ -126,8 +130,19 @@ def create_child_header(
     )
 
 
+class LedgerComputation(CancunComputation):
+    """Cancun's computation plus the PKI precompile (X.509 work in Python)."""
+
+    _precompiles = {**CancunComputation.get_precompiles(), Address(PKI_PRECOMPILE): pki_precompile}
+
+
+class LedgerState(CancunState):
+    computation_class = LedgerComputation
+
+
 class LedgerVM(CancunVM):
     fork = "cancun-qbft"
+    _state_class = LedgerState
     block_class = LedgerBlock
     extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
     create_header_from_parent = staticmethod(create_child_header)  # type: ignore[assignment]

@@ -485,6 +485,13 @@ def qbft_get_validators_by_block_hash(ctx: RpcContext, block_hash: Any) -> list[
     return [to_checksum_address(v) for v in ctx.node.chain.validators_of(header)]
 
 
+def evm_increase_time(ctx: RpcContext, seconds: Any) -> str:
+    amount = p.quantity(seconds, "seconds") if isinstance(seconds, str) else seconds
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= 100 * 365 * 86400:
+        raise InvalidParams("seconds: a number of seconds between 0 and 100 years")
+    return p.to_hex(ctx.node.increase_time(amount))
+
+
 def debug_get_raw_header(ctx: RpcContext, tag: Any) -> str:
     return p.to_data(rlp.encode(resolve_block(ctx, tag)))
 
@@ -540,6 +547,7 @@ ROUTES: dict[str, tuple[Handler, int, int]] = {
     "eth_getProof": (eth_get_proof, 2, 1),
     "qbft_getValidatorsByBlockNumber": (qbft_get_validators_by_block_number, 1, 0),
     "qbft_getValidatorsByBlockHash": (qbft_get_validators_by_block_hash, 1, 0),
+    "evm_increaseTime": (evm_increase_time, 1, 0),
     "debug_getRawHeader": (debug_get_raw_header, 1, 0),
     "debug_getRawBlock": (debug_get_raw_block, 1, 0),
     "debug_getRawReceipts": (debug_get_raw_receipts, 1, 0),

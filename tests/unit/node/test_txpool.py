@@ -23,13 +23,18 @@ def raw(account: Account, nonce: int, **overrides: object) -> bytes:
     return bytes(account.sign_transaction(tx).raw_transaction)
 
 
+def permit(allowed: bool, tx: object) -> None:
+    if not allowed:
+        raise PermissionDenied("sender account not authorized to send transactions")
+
+
 @pytest.fixture
 def pool() -> TxPool:
     accounts = {addr(ALICE): (3, 10**18), addr(BOB): (0, 10**18)}
     return TxPool(
         chain_id=1337, block_gas_limit=1_000_000,
         read_account=lambda a: accounts.get(a, (0, 0)),
-        is_permitted=lambda a: a in accounts,
+        check_permission=lambda tx: permit(tx.sender in accounts, tx),
         is_committed=lambda h: False,
     )
 
@@ -138,7 +143,7 @@ def test_gapped_transactions_expire_but_executable_ones_stay() -> None:
 
     now = [0.0]
     pool = TxPool(chain_id=1337, block_gas_limit=1_000_000, read_account=lambda a: (3, 10**18),
-                  is_permitted=lambda a: True, is_committed=lambda h: False, clock=lambda: now[0])
+                  check_permission=lambda tx: None, is_committed=lambda h: False, clock=lambda: now[0])
     pool.add(raw(ALICE, 3))
     pool.add(raw(ALICE, 9))  # waits for nonces 4..8
     now[0] = QUEUED_LIFETIME_SECONDS + 1

@@ -1,0 +1,112 @@
+"""Credentials a user brings: a chain account key, and a CA certificate with its key.
+
+A certificate identity comes from a PEM chain plus a PEM/DER key, or from one PKCS#12
+file; either way it is the leaf certificate first, then its issuers up to the root —
+the order the PKI precompile wants.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from eth_account import Account
+from cryptography.hazmat.primitives import serialization
+
+from client import devpki
+
+
+class CredentialError(ValueError):
+    """A credential file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class CertificateIdentity:
+    """A certificate chain (leaf first, root last) and the leaf's private key."""
+
+    chain: tuple[x509.Certificate, ...]
+    key: devpki.PrivateKey
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        return self.chain[0]
+
+    @property
+    def chain_der(self) -> bytes:
+        return devpki.chain_der(self.chain)
+
+    @property
+    def fingerprint(self) -> bytes:
+        return hashlib.sha256(self.leaf.public_bytes(serialization.Encoding.DER)).digest()
+
+    @property
+    def root_fingerprint(self) -> bytes:
+        return hashlib.sha256(self.chain[-1].public_bytes(serialization.Encoding.DER)).digest()
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        return devpki.sign_digest(self.key, digest)
+
+
+def order_chain(certs: list[x509.Certificate], leaf: x509.Certificate | None = None) -> tuple[x509.Certificate, ...]:
+    """Order a bag of certificates leaf → root by issuer/subject names (files list them
+    in any order). Refuses a bag that is not one path."""
+    if not certs:
+        raise CredentialError("no certificates")
+    pool = list(certs)
+    if leaf is None:
+        issuers = {c.issuer for c in pool if c.issuer != c.subject}
+        leaves = [c for c in pool if c.subject not in issuers]
+        if len(leaves) != 1:
+            raise CredentialError("cannot tell the leaf certificate: give the chain leaf first or one path only")
+        leaf = leaves[0]
+    ordered = [leaf]
+    pool = [c for c in pool if c != leaf]
+    while ordered[-1].issuer != ordered[-1].subject:
+        nxt = [c for c in pool if c.subject == ordered[-1].issuer]
+        if not nxt:
+            raise CredentialError(f"the chain stops at {ordered[-1].issuer.rfc4514_string()}: its certificate is missing")
+        ordered.append(nxt[0])
+        pool.remove(nxt[0])
+    return tuple(ordered)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CredentialError(f"{path}: {exc.strerror}") from exc
+
+
+def load_identity(
+    *, cert: Path | None = None, key: Path | None = None, p12: Path | None = None, password: str | None = None
+) -> CertificateIdentity:
+    """A certificate identity from `cert` (PEM bundle, leaf + issuers) and `key`, or `p12`."""
+    secret = password.encode() if password else None
+    try:
+        if p12 is not None:
+            private, leaf, extra = devpki.load_pkcs12(_read(p12), secret)
+            chain = order_chain([leaf, *extra], leaf)
+        elif cert is not None and key is not None:
+            certs = devpki.load_certificates(_read(cert))
+            private = devpki.load_private_key(_read(key), secret)
+            chain = order_chain(certs, certs[0] if len(certs) == 1 else None)
+        else:
+            raise CredentialError("give --cert and --cert-key, or --p12")
+    except CredentialError:
+        raise
+    except ValueError as exc:
+        raise CredentialError(str(exc)) from exc
+    public = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    leaf_public = chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if public != leaf_public:
+        raise CredentialError("the private key does not belong to the leaf certificate")
+    return CertificateIdentity(chain, private)
+
+
+def load_account_key(path: Path) -> bytes:
+    """A chain account's secp256k1 key: (0x-)hex text (Besu's key file format)."""
+    try:
+        return bytes(Account.from_key(_read(path).decode(errors="replace").strip()).key)
+    except (ValueError, TypeError) as exc:  # eth-keys refuses anything but 32 bytes of hex
+        raise CredentialError(f"{path}: not a 32-byte hex private key") from exc

@@ -1,0 +1,352 @@
+"""The ledger SDK: identities, e-contracts and commitments over JSON-RPC (web3.py).
+
+One `Ledger` per node endpoint and account. Writes are checked first with a call (so a
+refusal comes back as the contract's reason, not as a failed receipt), signed locally
+with the account key at gas price 0, sent, and waited for: QBFT finality is immediate,
+so a receipt is final. Reads are view calls at the latest block.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence, cast
+
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.types import RPCEndpoint
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from chaincode import (
+    COMMITMENT_TRACKER,
+    CONTRACT_REGISTRY,
+    DIGEST_ALGORITHMS,
+    IDENTITY_REGISTRY,
+    ROLE_BITS,
+    load_artifact,
+)
+from client.credentials import CertificateIdentity
+
+# Gas limit a write gets when the caller gives none: eth_estimateGas, plus this share.
+GAS_MARGIN = 1.25
+RECEIPT_TIMEOUT_SECONDS = 60.0
+REPORT_PAGE = 100  # commitments per CommitmentTracker.report call (its MAX_PAGE is 200)
+ZERO32 = b"\x00" * 32
+
+
+class LedgerError(Exception):
+    """A refusal by the node or a contract, with its reason."""
+
+
+class Reverted(LedgerError):
+    """A contract refused the call; `reason` is the contract's own message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TxResult:
+    tx_hash: bytes
+    block_number: int
+    gas_used: int
+    events: dict[str, list[dict[str, Any]]]  # event name -> decoded args of each log
+
+
+def _reason(exc: Exception) -> str:
+    message = str(exc.args[0] if exc.args else exc)
+    return message.removeprefix("execution reverted: ")
+
+
+class Ledger:
+    """A connection to one node, acting as one account (reads need no account)."""
+
+    def __init__(self, rpc_url: str, account_key: bytes | None = None, *, timeout: float = RECEIPT_TIMEOUT_SECONDS) -> None:
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        self.account = Account.from_key(account_key) if account_key is not None else None
+        self.timeout = timeout
+        self.identity = self.w3.eth.contract(address=to_checksum_address(IDENTITY_REGISTRY), abi=load_artifact("IdentityRegistry").abi)
+        self.contracts = self.w3.eth.contract(address=to_checksum_address(CONTRACT_REGISTRY), abi=load_artifact("ContractRegistry").abi)
+        self.commitments = self.w3.eth.contract(address=to_checksum_address(COMMITMENT_TRACKER), abi=load_artifact("CommitmentTracker").abi)
+        self._chain_id: int | None = None
+        self._nonce: int | None = None
+        # (contract address, topic 0) -> (contract, event name), to decode receipts' logs
+        self._event_index: dict[tuple[str, bytes], tuple[Any, str]] = {}
+        for contract in (self.identity, self.contracts, self.commitments):
+            for item in cast("list[dict[str, Any]]", contract.abi):
+                if item.get("type") == "event":
+                    types = ",".join(i["type"] for i in item["inputs"])
+                    topic = keccak(text=f"{item['name']}({types})")
+                    self._event_index[(contract.address.lower(), topic)] = (contract, item["name"])
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        if self.account is None:
+            raise LedgerError("this command writes to the chain: give an account key (--key)")
+        return str(self.account.address)
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = int(self.w3.eth.chain_id)
+        return self._chain_id
+
+    def call(self, function: Any) -> Any:
+        try:
+            return function.call({"from": self.address} if self.account else {})
+        except ContractLogicError as exc:
+            raise Reverted(_reason(exc)) from exc
+
+    def send(self, function: Any, *, gas: int | None = None, nonce: int | None = None) -> bytes:
+        """Sign and send without waiting; checks with a call (estimate) unless `gas` is given."""
+        sender = self.address
+        if gas is None:
+            try:
+                gas = int(function.estimate_gas({"from": sender}) * GAS_MARGIN)
+            except ContractLogicError as exc:
+                raise Reverted(_reason(exc)) from exc
+        if nonce is None:
+            nonce = self._next_nonce()
+        tx = function.build_transaction({
+            "from": sender, "nonce": nonce, "gas": gas, "gasPrice": 0, "chainId": self.chain_id,
+        })
+        assert self.account is not None
+        signed = self.account.sign_transaction(tx)
+        try:
+            return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+        except Web3RPCError as exc:  # the node refused it (pool): its JSON-RPC error message
+            self._nonce = None
+            error = (exc.rpc_response or {}).get("error", {})
+            raise LedgerError(str(error.get("message", exc))) from exc
+
+    def _next_nonce(self) -> int:
+        if self._nonce is None:
+            self._nonce = int(self.w3.eth.get_transaction_count(to_checksum_address(self.address), "pending"))
+        nonce = self._nonce
+        self._nonce += 1
+        return nonce
+
+    def wait(self, tx_hash: bytes, function: Any = None) -> TxResult:
+        """The final receipt of `tx_hash`; a failed one raises with the revert reason."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)) if self._has_receipt(tx_hash) else None
+            if receipt is not None:
+                break
+            if time.monotonic() > deadline:
+                raise LedgerError(f"no receipt for 0x{tx_hash.hex()} after {self.timeout:.0f} s")
+            time.sleep(0.05)
+        if receipt["status"] != 1:
+            reason = "transaction failed"
+            if function is not None:
+                try:
+                    function.call({"from": self.address}, block_identifier=receipt["blockNumber"] - 1)
+                except ContractLogicError as exc:
+                    reason = _reason(exc)
+            raise Reverted(reason)
+        return TxResult(bytes(tx_hash), receipt["blockNumber"], receipt["gasUsed"], self._events(receipt))
+
+    def _has_receipt(self, tx_hash: bytes) -> bool:
+        response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + tx_hash.hex()])
+        return response.get("result") is not None
+
+    def _events(self, receipt: Any) -> dict[str, list[dict[str, Any]]]:
+        events: dict[str, list[dict[str, Any]]] = {}
+        for log in receipt["logs"]:
+            if not log["topics"]:
+                continue
+            found = self._event_index.get((str(log["address"]).lower(), bytes(log["topics"][0])))
+            if found is None:
+                continue
+            contract, name = found
+            decoded = getattr(contract.events, name)().process_log(log)
+            events.setdefault(name, []).append(dict(decoded["args"]))
+        return events
+
+    def transact(self, function: Any, *, gas: int | None = None) -> TxResult:
+        return self.wait(self.send(function, gas=gas), function)
+
+    # -- identity registry ----------------------------------------------------------------
+
+    def register_member(self, identity: CertificateIdentity) -> TxResult:
+        """Register this account with `identity`'s certificate (proof: a signature by its
+        key over the registry's registration digest for this address)."""
+        digest = self.call(self.identity.functions.registration_digest(self.address))
+        signature = identity.sign_digest(bytes(digest))
+        return self.transact(self.identity.functions.register(identity.chain_der, signature))
+
+    def propose_trust_root(self, root_der: bytes, ca_admin: str | None = None) -> TxResult:
+        admin = to_checksum_address(ca_admin) if ca_admin else "0x" + "00" * 20
+        return self.transact(self.identity.functions.propose_trust_root(root_der, admin))
+
+    def propose(self, action: int, subject: bytes, argument: int) -> TxResult:
+        return self.transact(self.identity.functions.propose(action, subject.rjust(32, b"\x00"), argument))
+
+    def approve(self, proposal: int) -> TxResult:
+        return self.transact(self.identity.functions.approve(proposal))
+
+    def pending_proposal(self, action: int, subject: bytes, argument: int | None = None) -> int | None:
+        """The newest unexecuted proposal with this action and subject, if any."""
+        count = self.call(self.identity.functions.proposal_count())
+        subject = subject.rjust(32, b"\x00")
+        for pid in range(count, 0, -1):
+            p = self.call(self.identity.functions.proposals(pid))
+            if p[0] == action and bytes(p[1]) == subject and not p[5] and (argument is None or p[2] == argument):
+                return pid
+        return None
+
+    def revoke(self, issuer_chain_der: bytes, serials: Sequence[int]) -> TxResult:
+        return self.transact(self.identity.functions.revoke(issuer_chain_der, list(serials)))
+
+    def submit_crl(self, crl_der: bytes, issuer_chain_der: bytes) -> TxResult:
+        return self.transact(self.identity.functions.submit_crl(crl_der, issuer_chain_der))
+
+    def member(self, address: str) -> dict[str, Any]:
+        m = self.call(self.identity.functions.members(to_checksum_address(address)))
+        roles, cert, key_hash, root, not_after, registered_at = m[:6]
+        return {
+            "address": to_checksum_address(address), "roles": roles, "active": self.call(self.identity.functions.is_active(to_checksum_address(address))),
+            "cert_fingerprint": bytes(cert), "root_fingerprint": bytes(root), "not_after": not_after, "registered_at": registered_at,
+        }
+
+    def root(self, fingerprint: bytes) -> dict[str, Any]:
+        trusted, ca_admin, key_hash, not_after, changed_at = self.call(self.identity.functions.roots(fingerprint))
+        return {"fingerprint": fingerprint, "trusted": trusted, "ca_admin": ca_admin, "not_after": not_after, "changed_at": changed_at}
+
+    # -- contract registry -----------------------------------------------------------------
+
+    def register_contract(
+        self, project_code: str, doc_digest: bytes, parties: Sequence[str], *, amount: int = 0,
+        metadata_digest: bytes = ZERO32, algorithm: str = "sha256", gas: int | None = None,
+    ) -> TxResult:
+        return self.transact(self.contracts.functions.register(
+            project_code, doc_digest, DIGEST_ALGORITHMS[algorithm],
+            [to_checksum_address(p) for p in parties], amount, metadata_digest,
+        ), gas=gas)
+
+    def sign_contract(self, contract_id: bytes, identity: CertificateIdentity, *, gas: int | None = None) -> TxResult:
+        """Sign the contract's document digest with `identity` and submit the signature."""
+        contract = self.contract(contract_id)
+        signature = identity.sign_digest(contract["doc_digest"])
+        return self.transact(self.contracts.functions.sign(contract_id, identity.chain_der, signature), gas=gas)
+
+    def amend_contract(
+        self, contract_id: bytes, doc_digest: bytes, *, amount: int | None = None,
+        metadata_digest: bytes | None = None, algorithm: str = "sha256",
+    ) -> TxResult:
+        current = self.contract(contract_id)
+        return self.transact(self.contracts.functions.amend(
+            contract_id, doc_digest, DIGEST_ALGORITHMS[algorithm],
+            current["amount"] if amount is None else amount,
+            current["metadata_digest"] if metadata_digest is None else metadata_digest,
+        ))
+
+    def void_contract(self, contract_id: bytes, reason_digest: bytes = ZERO32) -> TxResult:
+        return self.transact(self.contracts.functions.void(contract_id, reason_digest))
+
+    def contract_id(self, project_code: str, version: int = 1) -> bytes:
+        return keccak(keccak(text=project_code) + version.to_bytes(32, "big"))
+
+    def latest_contract(self, project_code: str) -> bytes:
+        latest = bytes(self.call(self.contracts.functions.latest(keccak(text=project_code))))
+        if latest == ZERO32:
+            raise LedgerError(f"no contract for project {project_code!r}")
+        return latest
+
+    def contract(self, contract_id: bytes) -> dict[str, Any]:
+        c = self.call(self.contracts.functions.get_contract(contract_id))
+        fields = ("project_code", "version", "previous", "next", "doc_digest", "digest_algorithm", "registrar",
+                  "parties", "amount", "metadata_digest", "status", "signed_mask", "void_mask",
+                  "registered_at", "effective_at")
+        record = dict(zip(fields, c))
+        for key in ("previous", "next", "doc_digest", "metadata_digest"):
+            record[key] = bytes(record[key])
+        record["id"] = contract_id
+        record["attestations"] = [
+            self._attestation(contract_id, i) for i in range(len(record["parties"])) if record["signed_mask"] >> i & 1
+        ]
+        return record
+
+    def _attestation(self, contract_id: bytes, index: int) -> dict[str, Any]:
+        signer, cert, root, signed_at = self.call(self.contracts.functions.attestation(contract_id, index))
+        return {"signer": signer, "cert_fingerprint": bytes(cert), "root_fingerprint": bytes(root), "signed_at": signed_at}
+
+    def contract_ids(self, start: int = 0, limit: int | None = None) -> list[bytes]:
+        count = self.call(self.contracts.functions.contract_count())
+        end = count if limit is None else min(count, start + limit)
+        return [bytes(self.call(self.contracts.functions.contract_at(i))) for i in range(start, end)]
+
+    def contract_history(self, project_code: str) -> list[dict[str, Any]]:
+        """Every version of a project's contract, oldest first, with its attestations."""
+        versions = []
+        version = 1
+        while True:
+            cid = self.contract_id(project_code, version)
+            try:
+                versions.append(self.contract(cid))
+            except Reverted:
+                break
+            version += 1
+        if not versions:
+            raise LedgerError(f"no contract for project {project_code!r}")
+        return versions
+
+    # -- commitment tracker ------------------------------------------------------------------
+
+    def add_commitment(
+        self, agreement: bytes, clause: str, side: int, responsible_unit: str, obligor: str,
+        counterparty: str, deadline: int, description_digest: bytes = ZERO32,
+    ) -> TxResult:
+        return self.transact(self.commitments.functions.add(
+            agreement, clause, side, responsible_unit, to_checksum_address(obligor),
+            to_checksum_address(counterparty), deadline, description_digest,
+        ))
+
+    def fulfil_commitment(self, commitment_id: int, evidence_digest: bytes) -> TxResult:
+        return self.transact(self.commitments.functions.fulfil(commitment_id, evidence_digest))
+
+    def confirm_commitment(self, commitment_id: int) -> TxResult:
+        return self.transact(self.commitments.functions.confirm(commitment_id))
+
+    def escalate_commitments(self, ids: Iterable[int] | None = None) -> TxResult:
+        ids = list(ids) if ids is not None else list(range(1, self.call(self.commitments.functions.commitment_count()) + 1))
+        return self.transact(self.commitments.functions.escalate(ids[:200]))
+
+    def commitment(self, commitment_id: int) -> dict[str, Any]:
+        c = self.call(self.commitments.functions.get_commitment(commitment_id))
+        fields = ("agreement", "clause", "side", "responsible_unit", "obligor", "counterparty", "deadline",
+                  "description_digest", "created_by", "created_at", "reported_at", "evidence_digest",
+                  "fulfilled_at", "confirmed_by", "escalation")
+        record = dict(zip(fields, c))
+        for key in ("agreement", "description_digest", "evidence_digest"):
+            record[key] = bytes(record[key])
+        record["id"] = commitment_id
+        record["status"] = self.call(self.commitments.functions.status(commitment_id))
+        return record
+
+    def commitment_count(self) -> int:
+        return int(self.call(self.commitments.functions.commitment_count()))
+
+    def commitment_report(self, unit: str | None = None) -> list[int]:
+        """Counts [on track, reminder, warning, demand, fulfilled] at the latest block."""
+        unit_hash = keccak(text=unit) if unit else ZERO32
+        total = self.call(self.commitments.functions.unit_count(unit_hash)) if unit else self.commitment_count()
+        counts = [0] * 5
+        for start in range(0, total, REPORT_PAGE):
+            page = self.call(self.commitments.functions.report(unit_hash, start, REPORT_PAGE))
+            counts = [a + b for a, b in zip(counts, page)]
+        return counts
+
+
+def role_bits(names: Iterable[str]) -> int:
+    bits = 0
+    for name in names:
+        key = name.upper()
+        if key not in ROLE_BITS:
+            raise LedgerError(f"unknown role {name!r}: one of {', '.join(ROLE_BITS)}")
+        bits |= ROLE_BITS[key]
+    return bits

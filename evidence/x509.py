@@ -1,0 +1,840 @@
+"""Deterministic X.509 chain, digest-signature and CRL checks for the PKI precompile.
+
+This is consensus code: every validator runs it inside an EVM precompile and must reach
+the same verdict on the same bytes. So it is a pure function of its arguments — the
+validation time arrives as a unix timestamp, trust in a root is the caller's decision
+(from ``root_fingerprint``), and nothing reads the clock, the network, the OS trust
+store or a random source. ``cryptography`` parses and checks signatures; the path rules
+are written out here rather than taken from ``cryptography.x509.verification``, whose
+Web PKI policy refuses secp256k1 signers and may change between releases.
+
+Rules (RFC 5280 §6 cut down to what a document-signing consortium needs):
+
+* every certificate: strict DER, v3, serial in 1..2^160-1, valid at ``at`` (both ends
+  inclusive), signed with SHA-256/384/512 (RSA PKCS#1 v1.5 or ECDSA), no critical
+  extension outside the ones listed in ``PROCESSED_EXTENSIONS``;
+* issuers (and a CRL issuer): basicConstraints cA=TRUE, pathLenConstraint respected,
+  keyUsage (when present) allows keyCertSign (cRLSign for a CRL issuer), RSA ≥ 2048 or
+  EC P-256/P-384;
+* a signer: not a CA, keyUsage present with digitalSignature or contentCommitment,
+  RSA ≥ 2048 or EC P-256/P-384/secp256k1;
+* names chain (exact comparison of the parsed names) and each certificate is signed by
+  the next one's key; the last is self-issued and self-signed.
+
+Every failure raises ``CertificateError`` whose ``reason`` is our own wording — never a
+library error message, though it may quote a name as cryptography renders it in RFC 4514
+— so the wording, like the verdict, does not follow the library's messages.
+"""
+from __future__ import annotations
+
+import calendar
+import enum
+import hashlib
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterator, NoReturn, Sequence
+
+from cryptography import x509
+from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
+
+# Leaf + up to 3 intermediates + root. Signing PKIs in use (national qualified CAs,
+# industry CAs) are 3-4 deep; each certificate costs every validator one signature
+# check for the precompile's fixed gas, so the depth is what bounds the work.
+MAX_CHAIN_LENGTH = 5
+# Real certificates are 1-2 KiB; 8 KiB leaves room for long policy and SAN extensions
+# while bounding what the parser is handed.
+MAX_CERTIFICATE_BYTES = 8192
+# A whole chain as one transaction argument; below 5 × MAX_CERTIFICATE_BYTES on purpose,
+# since a chain of five maximal certificates is never legitimate.
+MAX_CHAIN_BYTES = 24 * 1024
+# A CRL is posted on chain and each listed serial becomes a storage write: these two
+# keep one CRL submission within one transaction's gas. Larger CAs post partitioned CRLs.
+MAX_CRL_BYTES = 64 * 1024
+MAX_CRL_ENTRIES = 1000
+# RSA verification cost grows with the modulus and the precompile charges fixed gas;
+# 8192 bits covers every CA and signer key in use.
+MAX_RSA_BITS = 8192
+# An RSA-8192 signature is 1024 bytes; an ECDSA P-384 DER signature at most 104.
+MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
+# RFC 5280 §4.1.2.2: serials are at most 20 octets. We allow 160 bits of magnitude, which
+# tolerates CAs whose 20 random octets needed a 21st sign octet, and fits a uint256 slot.
+MAX_SERIAL_BITS = 160
+MIN_RSA_BITS = 2048
+DIGEST_LENGTH = 32  # SHA-256: the only digest the ledger signs
+
+# Extensions whose meaning we act on (or which, being informational, are safe to accept
+# when marked critical). Anything else marked critical refuses the certificate
+# (RFC 5280 §4.2: an application must reject a critical extension it does not process).
+PROCESSED_EXTENSIONS = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.CERTIFICATE_POLICIES,
+    }
+)
+# CRL extensions we understand. An indirect CRL (issuingDistributionPoint indirectCRL)
+# is refused separately, since its entries may belong to another issuer.
+PROCESSED_CRL_EXTENSIONS = frozenset(
+    {
+        ExtensionOID.CRL_NUMBER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.ISSUING_DISTRIBUTION_POINT,
+    }
+)
+
+_ALLOWED_SIGNATURE_ALGORITHMS = {
+    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
+}
+# Names for refusals people meet in practice, so the message says "sha1WithRSAEncryption"
+# rather than a dotted OID.
+_REFUSED_SIGNATURE_ALGORITHMS = {
+    SignatureAlgorithmOID.RSA_WITH_MD5: "md5WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
+    SignatureAlgorithmOID.RSA_WITH_SHA224: "sha224WithRSAEncryption",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
+    SignatureAlgorithmOID.RSASSA_PSS: "RSASSA-PSS",
+    SignatureAlgorithmOID.ED25519: "Ed25519",
+    SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa-with-SHA256",
+}
+_CA_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
+_SIGNER_CURVES = {**_CA_CURVES, "secp256k1": "secp256k1"}
+
+# What cryptography raises on malformed input: parse errors are ValueError, but several
+# of its exceptions derive from Exception directly. All become CertificateError.
+_LIBRARY_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    OverflowError,
+    UnsupportedAlgorithm,
+    InvalidSignature,
+    InternalError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.AttributeNotFound,
+)
+
+_TAG_SEQUENCE = 0x30
+_TAG_INTEGER = 0x02
+_TIME_TAGS = (0x17, 0x18)  # UTCTime, GeneralizedTime
+
+
+class CertificateError(ValueError):
+    """A certificate, chain, signature or CRL was refused; ``reason`` says which rule.
+
+    ``index`` is the certificate's position in the chain (0 = leaf) or None when the
+    failure is not about one chain position; ``subject`` its RFC 4514 subject when known.
+    """
+
+    def __init__(self, reason: str, index: int | None = None, subject: str | None = None) -> None:
+        self.reason = reason
+        self.index = index
+        self.subject = subject
+        super().__init__(_sentence(reason, index, subject))
+
+
+def _sentence(reason: str, index: int | None, subject: str | None) -> str:
+    if index is None and subject is None:
+        return reason
+    where = "certificate" if index is None else f"certificate {index}"
+    if subject is not None:
+        where += f" ({subject})"
+    return f"{where}: {reason}"
+
+
+class Purpose(enum.Enum):
+    """What the chain's first certificate is being accepted for."""
+
+    SIGNER = "signer"  # an end entity that signs digests; never a CA, never its own root
+    CRL_ISSUER = "CRL issuer"  # a CA whose CRLs are accepted; may be the root itself
+
+
+@dataclass(frozen=True)
+class Link:
+    """The on-chain revocation key of one non-root certificate: who issued it, and its serial."""
+
+    issuer_key_hash: bytes  # sha256 of the issuer's SubjectPublicKeyInfo DER
+    serial: int
+
+
+@dataclass(frozen=True)
+class ChainInfo:
+    """What the ledger records about a validated chain (trust of the root is the caller's)."""
+
+    leaf_fingerprint: bytes
+    leaf_key_hash: bytes
+    root_fingerprint: bytes
+    leaf_not_after: int
+    leaf_subject: str
+    links: tuple[Link, ...]  # leaf first, one per non-root certificate
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    """A certificate that passed the rules for becoming a trusted root."""
+
+    fingerprint: bytes
+    key_hash: bytes
+    subject: str
+    not_after: int
+
+
+@dataclass(frozen=True)
+class CRLInfo:
+    """The revocations of one verified CRL, keyed like ``Link``."""
+
+    issuer_key_hash: bytes
+    serials: tuple[int, ...]  # sorted, unique
+    this_update: int
+    next_update: int | None
+
+
+# --- DER framing -------------------------------------------------------------------
+
+
+def _read_element(data: bytes, offset: int, limit: int | None = None) -> tuple[int, int, int]:
+    """(tag, content start, element end) of the DER element at ``offset``; refuses BER forms.
+
+    The element must end by ``limit`` (default: the end of ``data``).
+    """
+    limit = len(data) if limit is None else limit
+    if offset + 2 > limit:
+        raise CertificateError("truncated DER: no room for a tag and length")
+    tag = data[offset]
+    if tag & 0x1F == 0x1F:
+        raise CertificateError("DER high-tag-number form is not used in certificates")
+    first = data[offset + 1]
+    if first < 0x80:
+        start, length = offset + 2, first
+    elif first == 0x80:
+        raise CertificateError("indefinite length is BER, not DER")
+    else:
+        count = first & 0x7F
+        # Four length octets already describe 4 GiB, far beyond every cap here.
+        if count > 4:
+            raise CertificateError("DER length field longer than 4 octets")
+        start = offset + 2 + count
+        if start > limit:
+            raise CertificateError("truncated DER: length field cut short")
+        length = int.from_bytes(data[offset + 2 : start], "big")
+        if length < 0x80 or data[offset + 2] == 0:
+            raise CertificateError("DER length is not minimally encoded")
+    end = start + length
+    if end > limit:
+        raise CertificateError(f"truncated DER: element needs {length} bytes, {limit - start} remain")
+    return tag, start, end
+
+
+def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
+    """The elements (tag, element start, element end) inside data[start:end]."""
+    out = []
+    offset = start
+    while offset < end:
+        tag, _, element_end = _read_element(data, offset, end)
+        out.append((tag, offset, element_end))
+        offset = element_end
+    return out
+
+
+def _check_single_element(der: bytes, what: str, index: int | None) -> None:
+    """Refuse anything but exactly one DER SEQUENCE, before handing bytes to the parser."""
+    try:
+        tag, _, end = _read_element(der, 0)
+    except CertificateError as exc:
+        raise CertificateError(f"not a DER {what}: {exc.reason}", index) from None
+    if tag != _TAG_SEQUENCE:
+        raise CertificateError(f"not a DER {what}: expected a SEQUENCE (0x30), found 0x{tag:02x}", index)
+    if end != len(der):
+        raise CertificateError(f"not a DER {what}: {len(der) - end} bytes of trailing data", index)
+
+
+def split_certificates(blob: bytes) -> list[bytes]:
+    """Cut concatenated DER certificates (leaf first, root last) into one bytes per certificate.
+
+    Only the outer SEQUENCE framing is read here; the contents are parsed by
+    ``validate_chain``. Empty input, BER indefinite lengths, trailing bytes and anything
+    over the caps are refused.
+    """
+    if not blob:
+        raise CertificateError("certificate chain is empty")
+    if len(blob) > MAX_CHAIN_BYTES:
+        raise CertificateError(f"certificate chain is {len(blob)} bytes, more than the {MAX_CHAIN_BYTES} allowed")
+    out: list[bytes] = []
+    offset = 0
+    while offset < len(blob):
+        index = len(out)
+        if index == MAX_CHAIN_LENGTH:
+            raise CertificateError(f"chain has more than {MAX_CHAIN_LENGTH} certificates")
+        try:
+            tag, _, end = _read_element(blob, offset)
+        except CertificateError as exc:
+            raise CertificateError(_framing_reason(index, exc.reason), index) from None
+        if tag != _TAG_SEQUENCE:
+            reason = f"expected a SEQUENCE (0x30), found 0x{tag:02x}"
+            raise CertificateError(_framing_reason(index, reason), index)
+        if end - offset > MAX_CERTIFICATE_BYTES:
+            raise CertificateError(
+                f"certificate is {end - offset} bytes, more than the {MAX_CERTIFICATE_BYTES} allowed", index
+            )
+        out.append(bytes(blob[offset:end]))
+        offset = end
+    return out
+
+
+def _framing_reason(index: int, reason: str) -> str:
+    if index == 0:
+        return f"not a DER certificate: {reason}"
+    return f"trailing bytes after certificate {index - 1} are not a DER certificate: {reason}"
+
+
+def fingerprint(der: bytes) -> bytes:
+    """SHA-256 of a certificate's DER: its identity on chain."""
+    return hashlib.sha256(der).digest()
+
+
+def spki_hash(cert: x509.Certificate) -> bytes:
+    """SHA-256 of the SubjectPublicKeyInfo DER exactly as the certificate carries it.
+
+    The bytes are cut from the TBSCertificate rather than re-encoded from the parsed key,
+    so the hash does not depend on how a library re-serialises keys (compressed EC
+    points, RSA NULL parameters).
+    """
+    return hashlib.sha256(_spki_der(cert)).digest()
+
+
+def _tbs_field(cert: x509.Certificate, position: int) -> bytes:
+    """The DER of a TBSCertificate field, counted after the optional [0] version:
+    0 serial, 1 signature algorithm, 2 issuer, 3 validity, 4 subject, 5 subjectPublicKeyInfo."""
+    tbs = cert.tbs_certificate_bytes
+    _, start, end = _read_element(tbs, 0)
+    fields = _children(tbs, start, end)
+    first = 1 if fields and fields[0][0] == 0xA0 else 0
+    if len(fields) < first + position + 1:
+        raise CertificateError("TBSCertificate has too few fields")
+    _, field_start, field_end = fields[first + position]
+    return tbs[field_start:field_end]
+
+
+def _spki_der(cert: x509.Certificate) -> bytes:
+    return _tbs_field(cert, 5)
+
+
+def _tbs_signature_algorithm(cert: x509.Certificate) -> bytes:
+    return _tbs_field(cert, 1)
+
+
+def _der_serial(der: bytes) -> int | None:
+    """The certificate's serial read from its DER, or None if the structure is not as expected.
+
+    Read before cryptography parses the certificate: cryptography 50 parses a zero or
+    negative serial with a deprecation warning and has announced it will raise instead,
+    so our own check keeps the verdict and its reason the same across library versions.
+    """
+    try:
+        _, start, end = _read_element(der, 0)
+        outer = _children(der, start, end)
+        if not outer or outer[0][0] != _TAG_SEQUENCE:
+            return None
+        _, tbs_start, tbs_end = outer[0]
+        _, content_start, _ = _read_element(der, tbs_start, tbs_end)
+        fields = _children(der, content_start, tbs_end)
+    except CertificateError:
+        return None
+    first = 1 if fields and fields[0][0] == 0xA0 else 0
+    if len(fields) <= first or fields[first][0] != _TAG_INTEGER:
+        return None
+    return _integer(der, fields[first][1], fields[first][2])
+
+
+def _integer(data: bytes, start: int, end: int) -> int | None:
+    _, content_start, _ = _read_element(data, start, end)
+    if content_start == end:
+        return None
+    return int.from_bytes(data[content_start:end], "big", signed=True)
+
+
+def _der_revoked_serials(crl_der: bytes) -> list[int] | None:
+    """The serials of a CRL's revokedCertificates read from its DER, or None if unexpected.
+
+    TBSCertList: version INTEGER OPTIONAL, signature, issuer, thisUpdate, nextUpdate
+    OPTIONAL, revokedCertificates SEQUENCE OF SEQUENCE {serial, date, ...} OPTIONAL,
+    [0] crlExtensions OPTIONAL. Walked before the library parses the entries, so the
+    entry cap holds before any per-entry work and serials are judged by our rules.
+    """
+    try:
+        _, start, end = _read_element(crl_der, 0)
+        outer = _children(crl_der, start, end)
+        if not outer or outer[0][0] != _TAG_SEQUENCE:
+            return None
+        _, tbs_start, tbs_end = outer[0]
+        _, content_start, _ = _read_element(crl_der, tbs_start, tbs_end)
+        fields = _children(crl_der, content_start, tbs_end)
+        position = 1 if fields and fields[0][0] == _TAG_INTEGER else 0
+        position += 3  # signature, issuer, thisUpdate
+        if position < len(fields) and fields[position][0] in _TIME_TAGS:
+            position += 1  # nextUpdate
+        if position >= len(fields) or fields[position][0] != _TAG_SEQUENCE:
+            return []
+        _, list_start, list_end = fields[position]
+        _, entries_start, _ = _read_element(crl_der, list_start, list_end)
+        serials = []
+        for _, entry_start, entry_end in _children(crl_der, entries_start, list_end):
+            _, entry_content, _ = _read_element(crl_der, entry_start, entry_end)
+            entry_fields = _children(crl_der, entry_content, entry_end)
+            if not entry_fields or entry_fields[0][0] != _TAG_INTEGER:
+                return None
+            serial = _integer(crl_der, entry_fields[0][1], entry_fields[0][2])
+            if serial is None:
+                return None
+            serials.append(serial)
+            # Stop walking once past the cap: the count is refused either way.
+            if len(serials) > MAX_CRL_ENTRIES:
+                break
+    except CertificateError:
+        return None
+    return serials
+
+
+def _outer_signature_algorithm(der: bytes) -> bytes:
+    _, start, end = _read_element(der, 0)
+    fields = _children(der, start, end)
+    if len(fields) != 3:
+        raise CertificateError("Certificate is not SEQUENCE {tbsCertificate, signatureAlgorithm, signature}")
+    _, alg_start, alg_end = fields[1]
+    return der[alg_start:alg_end]
+
+
+# --- one parsed certificate --------------------------------------------------------
+
+
+def _utc_timestamp(moment: datetime) -> int:
+    return calendar.timegm(moment.utctimetuple())
+
+
+def _format_time(timestamp: int) -> str:
+    # Formatted by hand: strftime's %Y does not zero-pad years below 1000 on every libc.
+    moment = datetime(1970, 1, 1) + timedelta(seconds=timestamp)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )
+
+
+@contextmanager
+def _library_errors(reason: str, index: int | None, subject: str | None = None) -> Iterator[None]:
+    """Turn whatever cryptography raises on malformed input into a CertificateError."""
+    try:
+        yield
+    except CertificateError:
+        raise
+    except _LIBRARY_ERRORS as exc:
+        raise CertificateError(reason, index, subject) from exc
+
+
+class _Parsed:
+    """A certificate parsed once, with its position and the fields the rules read."""
+
+    def __init__(self, der: bytes, index: int | None) -> None:
+        self.der = der
+        self.index = index
+        self.subject_text: str | None = None
+        if len(der) > MAX_CERTIFICATE_BYTES:
+            self.fail(f"certificate is {len(der)} bytes, more than the {MAX_CERTIFICATE_BYTES} allowed")
+        _check_single_element(der, "certificate", index)
+        serial = _der_serial(der)
+        if serial is not None and serial <= 0:
+            self.fail("serial number must be positive")
+        if serial is not None and serial.bit_length() > MAX_SERIAL_BITS:
+            self.fail("serial number is longer than 20 octets")
+        with _library_errors("not a DER X.509 certificate", index):
+            self.cert = x509.load_der_x509_certificate(der)
+        with _library_errors("subject name is malformed", index):
+            self.subject = self.cert.subject
+            self.subject_text = self.subject.rfc4514_string()
+        with _library_errors("issuer name is malformed", index, self.subject_text):
+            self.issuer = self.cert.issuer
+        with _library_errors("validity dates are malformed", index, self.subject_text):
+            self.not_before = _utc_timestamp(self.cert.not_valid_before_utc)
+            self.not_after = _utc_timestamp(self.cert.not_valid_after_utc)
+        self.basic_constraints: x509.BasicConstraints | None = None
+        self.key_usage: x509.KeyUsage | None = None
+        self.extensions: list[x509.Extension[x509.ExtensionType]] = []
+        with _library_errors("an extension is malformed", index, self.subject_text):
+            for extension in self.cert.extensions:
+                self.extensions.append(extension)
+                if isinstance(extension.value, x509.BasicConstraints):
+                    self.basic_constraints = extension.value
+                elif isinstance(extension.value, x509.KeyUsage):
+                    self.key_usage = extension.value
+
+    def fail(self, reason: str) -> NoReturn:
+        raise CertificateError(reason, self.index, self.subject_text)
+
+    def fail_from(self, reason: str, cause: BaseException) -> NoReturn:
+        raise CertificateError(reason, self.index, self.subject_text) from cause
+
+    def guard(self, reason: str) -> AbstractContextManager[None]:
+        return _library_errors(reason, self.index, self.subject_text)
+
+    @property
+    def fingerprint(self) -> bytes:
+        return fingerprint(self.der)
+
+    def key_hash(self) -> bytes:
+        with self.guard("SubjectPublicKeyInfo is malformed"):
+            return spki_hash(self.cert)
+
+    # 1. Rules for every certificate.
+    def check_common(self, at: int) -> None:
+        with self.guard("version is malformed"):
+            version = self.cert.version
+        if version is not x509.Version.v3:
+            self.fail(f"version must be v3, not {version.name}")
+        with self.guard("serial number is malformed"):
+            serial = self.cert.serial_number
+        if serial <= 0:
+            self.fail("serial number must be positive")
+        if serial.bit_length() > MAX_SERIAL_BITS:
+            self.fail("serial number is longer than 20 octets")
+        if at < self.not_before:
+            self.fail(f"not valid until {_format_time(self.not_before)}")
+        if at > self.not_after:
+            self.fail(f"expired at {_format_time(self.not_after)}")
+        self.check_signature_algorithm()
+        for extension in self.extensions:
+            if extension.critical and extension.oid not in PROCESSED_EXTENSIONS:
+                self.fail(f"unsupported critical extension {extension.oid.dotted_string}")
+
+    def check_signature_algorithm(self) -> None:
+        with self.guard("signature algorithm is malformed"):
+            oid = self.cert.signature_algorithm_oid
+            # RFC 5280 §4.1.1.2: the unsigned outer algorithm must repeat the signed one.
+            if _tbs_signature_algorithm(self.cert) != _outer_signature_algorithm(self.der):
+                self.fail("signature algorithm outside the signed part differs from the one inside")
+        if oid not in _ALLOWED_SIGNATURE_ALGORITHMS:
+            name = _REFUSED_SIGNATURE_ALGORITHMS.get(oid, oid.dotted_string)
+            self.fail(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
+
+    def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+        with self.guard("public key is malformed or of an unsupported type"):
+            key = self.cert.public_key()
+        if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+            algorithm = self.cert.public_key_algorithm_oid.dotted_string
+            self.fail(f"public key algorithm {algorithm} is not allowed (RSA or EC only)")
+        return key
+
+    def check_key(self, curves: dict[str, str], role: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+        key = self.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < MIN_RSA_BITS:
+                self.fail(f"RSA key of {key.key_size} bits is too short for a {role} (minimum {MIN_RSA_BITS})")
+            if key.key_size > MAX_RSA_BITS:
+                self.fail(f"RSA key of {key.key_size} bits is too long (maximum {MAX_RSA_BITS})")
+        elif key.curve.name not in curves:
+            allowed = ", ".join(curves.values())
+            self.fail(f"EC curve {key.curve.name} is not allowed for a {role} ({allowed} only)")
+        return key
+
+    # 2. Rules for a CA: an issuer in the chain, a root, or a CRL issuer.
+    def check_ca(self, cas_below: int, usage: str) -> None:
+        constraints = self.basic_constraints
+        if constraints is None:
+            self.fail("not a CA: basicConstraints is missing")
+        if not constraints.ca:
+            self.fail("not a CA: basicConstraints cA is false")
+        if constraints.path_length is not None and cas_below > constraints.path_length:
+            self.fail(
+                f"pathLenConstraint {constraints.path_length} exceeded: "
+                f"{cas_below} intermediate CA certificates below it"
+            )
+        if self.key_usage is not None:
+            if usage == "keyCertSign" and not self.key_usage.key_cert_sign:
+                self.fail("keyUsage does not allow keyCertSign")
+            if usage == "cRLSign" and not self.key_usage.crl_sign:
+                self.fail("keyUsage does not allow cRLSign")
+        self.check_key(_CA_CURVES, "CA")
+
+    # 3. Rules for the end entity that signs digests.
+    def check_signer(self) -> None:
+        constraints = self.basic_constraints
+        if constraints is not None and constraints.ca:
+            self.fail("a CA certificate cannot be a signer")
+        if self.key_usage is None:
+            self.fail("keyUsage is missing (a signer needs digitalSignature or contentCommitment)")
+        if not (self.key_usage.digital_signature or self.key_usage.content_commitment):
+            self.fail("keyUsage does not allow signing (needs digitalSignature or contentCommitment)")
+        self.check_key(_SIGNER_CURVES, "signer")
+
+    def check_issued_by(self, issuer: _Parsed) -> None:
+        if self.issuer != issuer.subject:
+            self.fail(f"issuer name ({self.issuer.rfc4514_string()}) is not the subject of the next certificate")
+        try:
+            self.cert.verify_directly_issued_by(issuer.cert)
+        except _LIBRARY_ERRORS as exc:
+            self.fail_from("signature is not made by the next certificate's key", exc)
+
+    def check_self_signed(self) -> None:
+        if self.issuer != self.subject:
+            self.fail("root is not self-issued (issuer differs from subject)")
+        try:
+            self.cert.verify_directly_issued_by(self.cert)
+        except _LIBRARY_ERRORS as exc:
+            self.fail_from("root is not self-signed", exc)
+
+
+def validate_chain(ders: Sequence[bytes], at: int, purpose: Purpose = Purpose.SIGNER) -> ChainInfo:
+    """Check a chain (index 0 the leaf, last a self-signed root) at unix time ``at``.
+
+    Steps, in order, the first failure raised: 1. shape and caps; 2. each certificate
+    parsed and its own rules (version, serial, validity, algorithms, critical
+    extensions); 3. its role — signer or CRL issuer at 0, CA above; 4. names and
+    signatures link each certificate to the next; 5. the root is self-issued and
+    self-signed. Whether the root is trusted is for the caller, from ``root_fingerprint``.
+    """
+    # 1. Shape: a signer is never its own root; a CRL issuer may be.
+    minimum = 2 if purpose is Purpose.SIGNER else 1
+    if not minimum <= len(ders) <= MAX_CHAIN_LENGTH:
+        raise CertificateError(
+            f"chain has {len(ders)} certificates; a {purpose.value} chain needs {minimum} to {MAX_CHAIN_LENGTH}"
+        )
+    total = sum(len(der) for der in ders)
+    if total > MAX_CHAIN_BYTES:
+        raise CertificateError(f"certificate chain is {total} bytes, more than the {MAX_CHAIN_BYTES} allowed")
+    # The per-step guards name the failing certificate; this one only guarantees that
+    # nothing but CertificateError leaves consensus code, whatever the bytes.
+    with _library_errors("malformed certificate chain", None):
+        return _validate_chain([bytes(der) for der in ders], at, purpose)
+
+
+def _validate_chain(ders: list[bytes], at: int, purpose: Purpose) -> ChainInfo:
+    # 2. Parse and check each certificate on its own.
+    chain = [_Parsed(der, index) for index, der in enumerate(ders)]
+    seen: dict[bytes, int] = {}
+    for parsed in chain:
+        assert parsed.index is not None
+        earlier = seen.setdefault(parsed.fingerprint, parsed.index)
+        if earlier != parsed.index:
+            parsed.fail(f"repeats certificate {earlier}")
+        parsed.check_common(at)
+
+    # 3. Roles. Below the CA at index i sit i-1 CA certificates that are not the leaf;
+    # those are what pathLenConstraint counts (RFC 5280 §4.2.1.9).
+    leaf = chain[0]
+    if purpose is Purpose.SIGNER:
+        leaf.check_signer()
+    else:
+        leaf.check_ca(0, "cRLSign")
+    for index in range(1, len(chain)):
+        chain[index].check_ca(index - 1, "keyCertSign")
+
+    # 4. Each certificate is issued by the next one.
+    for index in range(len(chain) - 1):
+        chain[index].check_issued_by(chain[index + 1])
+
+    # 5. The last certificate is a root.
+    root = chain[-1]
+    root.check_self_signed()
+
+    links = tuple(
+        Link(issuer_key_hash=chain[index + 1].key_hash(), serial=chain[index].cert.serial_number)
+        for index in range(len(chain) - 1)
+    )
+    assert leaf.subject_text is not None
+    return ChainInfo(
+        leaf_fingerprint=leaf.fingerprint,
+        leaf_key_hash=leaf.key_hash(),
+        root_fingerprint=root.fingerprint,
+        leaf_not_after=leaf.not_after,
+        leaf_subject=leaf.subject_text,
+        links=links,
+    )
+
+
+def verify_digest_signature(leaf_der: bytes, digest: bytes, signature: bytes) -> None:
+    """Check that ``signature`` over the SHA-256 ``digest`` was made by the leaf's key.
+
+    ECDSA signatures are DER ``Ecdsa-Sig-Value``; RSA ones PKCS#1 v1.5 over the digest
+    (with its DigestInfo), both as ``client.devpki.sign_digest`` makes them. The chain
+    itself is checked by ``validate_chain``; this only re-applies the signer key rules.
+    """
+    # 1. Sizes: the digest is SHA-256, the signature no longer than an RSA-8192 one.
+    if len(digest) != DIGEST_LENGTH:
+        raise CertificateError(f"digest must be {DIGEST_LENGTH} bytes (SHA-256), got {len(digest)}")
+    if not 0 < len(signature) <= MAX_SIGNATURE_BYTES:
+        raise CertificateError(f"signature must be 1 to {MAX_SIGNATURE_BYTES} bytes, got {len(signature)}")
+    with _library_errors("malformed signer certificate", 0):
+        # 2. The certificate and its key type.
+        leaf = _Parsed(bytes(leaf_der), 0)
+        key = leaf.check_key(_SIGNER_CURVES, "signer")
+        # 3. The signature.
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(bytes(signature), bytes(digest), ec.ECDSA(Prehashed(hashes.SHA256())))
+            else:
+                key.verify(bytes(signature), bytes(digest), padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        except _LIBRARY_ERRORS as exc:
+            # A malformed signature and a wrong one are the same verdict for the caller.
+            leaf.fail_from("signature does not match the certificate's key", exc)
+
+
+def inspect_root(der: bytes, at: int) -> RootInfo:
+    """Check a certificate proposed as a trusted root, valid at unix time ``at``.
+
+    Steps: 1. parsed, with the rules for every certificate; 2. a CA (basicConstraints
+    cA, keyCertSign if keyUsage is present, an allowed CA key); 3. self-issued and
+    self-signed.
+    """
+    with _library_errors("malformed root certificate", None):
+        # 1. Parsed and checked on its own.
+        root = _Parsed(bytes(der), None)
+        root.check_common(at)
+        # 2. A CA; pathLenConstraint has nothing below it to count.
+        root.check_ca(0, "keyCertSign")
+        # 3. Its own issuer.
+        root.check_self_signed()
+        assert root.subject_text is not None
+        return RootInfo(
+            fingerprint=root.fingerprint,
+            key_hash=root.key_hash(),
+            subject=root.subject_text,
+            not_after=root.not_after,
+        )
+
+
+def parse_crl(crl_der: bytes, issuer_der: bytes, at: int) -> CRLInfo:
+    """Verify a DER CRL against its issuer's certificate and return its revoked serials.
+
+    The issuer's own chain is checked separately (``validate_chain`` with
+    ``Purpose.CRL_ISSUER``). Steps: 1. size caps and framing; 2. the issuer certificate:
+    its own rules at ``at``, a CA allowed to sign CRLs; 3. the CRL parsed, signature
+    entries counted and serials checked from the DER, then parsed with an allowed
+    algorithm; 4. issued by that certificate (name, then signature); 5. issued
+    no later than ``at``; 6. extensions understood, not an indirect CRL; 7. entries
+    within the cap, serials positive, collected.
+    """
+    # 1. Caps and framing, before anything is parsed.
+    if len(crl_der) > MAX_CRL_BYTES:
+        raise CertificateError(f"CRL is {len(crl_der)} bytes, more than the {MAX_CRL_BYTES} allowed")
+    crl_der = bytes(crl_der)
+    _check_single_element(crl_der, "CRL", None)
+    with _library_errors("malformed CRL", None):
+        # 2. The issuer certificate.
+        issuer = _Parsed(bytes(issuer_der), None)
+        issuer.check_common(at)
+        issuer.check_ca(0, "cRLSign")
+        issuer_key = issuer.public_key()
+        return _parse_crl(crl_der, issuer, issuer_key, at)
+
+
+def _crl_error(reason: str) -> CertificateError:
+    return CertificateError(f"CRL refused: {reason}")
+
+
+def _parse_crl(
+    crl_der: bytes, issuer: _Parsed, issuer_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, at: int
+) -> CRLInfo:
+    # 3. Entries counted and serials judged from the DER, then the CRL parsed.
+    der_serials = _der_revoked_serials(crl_der)
+    if der_serials is not None:
+        if len(der_serials) > MAX_CRL_ENTRIES:
+            raise _crl_error(f"lists more than the {MAX_CRL_ENTRIES} revoked certificates allowed")
+        if any(serial <= 0 for serial in der_serials):
+            # RFC 5280 §5.2 forbids them, and cryptography has announced it will refuse them.
+            raise _crl_error("a revoked serial number is not positive")
+    try:
+        crl = x509.load_der_x509_crl(crl_der)
+        oid = crl.signature_algorithm_oid
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("not a DER X.509 CRL") from exc
+    if oid not in _ALLOWED_SIGNATURE_ALGORITHMS:
+        name = _REFUSED_SIGNATURE_ALGORITHMS.get(oid, oid.dotted_string)
+        raise _crl_error(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
+
+    # 4. Issued by this certificate: the name, then the signature.
+    try:
+        crl_issuer = crl.issuer
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("issuer name is malformed") from exc
+    if crl_issuer != issuer.subject:
+        raise _crl_error(
+            f"its issuer ({crl_issuer.rfc4514_string()}) is not the certificate's subject ({issuer.subject_text})"
+        )
+    try:
+        signed = crl.is_signature_valid(issuer_key)
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("signature cannot be checked with the issuer's key") from exc
+    if not signed:
+        raise _crl_error("signature is not made by the issuer's key")
+
+    # 5. Dates: thisUpdate no later than the validation time. A CRL past its nextUpdate
+    # still lists revocations that happened, so it is accepted.
+    try:
+        this_update = _utc_timestamp(crl.last_update_utc)
+        next_moment = crl.next_update_utc
+        next_update = None if next_moment is None else _utc_timestamp(next_moment)
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("update dates are malformed") from exc
+    if this_update > at:
+        raise _crl_error(f"issued in the future (thisUpdate {_format_time(this_update)})")
+    if next_update is not None and next_update < this_update:
+        raise _crl_error("nextUpdate is before thisUpdate")
+
+    # 6. Extensions. An indirect CRL lists certificates of other issuers, which our
+    # (issuer key, serial) revocation key would attribute to this one.
+    try:
+        extensions = list(crl.extensions)
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("an extension is malformed") from exc
+    for extension in extensions:
+        if extension.critical and extension.oid not in PROCESSED_CRL_EXTENSIONS:
+            raise _crl_error(f"unsupported critical extension {extension.oid.dotted_string}")
+        if isinstance(extension.value, x509.IssuingDistributionPoint) and extension.value.indirect_crl:
+            raise _crl_error("indirect CRLs are not supported")
+
+    # 7. Entries.
+    try:
+        count = len(crl)
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("revoked certificate list is malformed") from exc
+    if count > MAX_CRL_ENTRIES:
+        raise _crl_error(f"lists more than the {MAX_CRL_ENTRIES} revoked certificates allowed")
+    serials: set[int] = set()
+    try:
+        for entry in crl:
+            for extension in entry.extensions:
+                # certificateIssuer, the one standard critical entry extension, would
+                # move the entry to another issuer.
+                if extension.critical:
+                    raise _crl_error(f"unsupported critical entry extension {extension.oid.dotted_string}")
+            serial = entry.serial_number
+            if serial <= 0:
+                raise _crl_error("a revoked serial number is not positive")
+            # Over-long serials are refused in certificates, so can never match a link;
+            # ignoring them keeps a sloppy CA's CRL usable for the rest.
+            if serial.bit_length() <= MAX_SERIAL_BITS:
+                serials.add(serial)
+    except CertificateError:
+        raise
+    except _LIBRARY_ERRORS as exc:
+        raise _crl_error("a revoked certificate entry is malformed") from exc
+    return CRLInfo(
+        issuer_key_hash=issuer.key_hash(),
+        serials=tuple(sorted(serials)),
+        this_update=this_update,
+        next_update=next_update,
+    )

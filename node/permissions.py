@@ -1,0 +1,100 @@
+"""Who may transact: active members of the identity registry, read from chain state.
+
+The transaction pool asks at the head; block building (and so block validation, which
+re-executes) asks at the parent block's state, before the block's transactions run. A
+non-member may send exactly one kind of transaction: `IdentityRegistry.register`, which
+the registry itself checks (certificate chain from a trusted CA plus proof of the key),
+and which the pool simulates first so a non-member cannot fill blocks with failures.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from eth.abc import SignedTransactionAPI, StateAPI
+from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address
+from eth_utils import function_signature_to_4byte_selector
+
+from chaincode import IDENTITY_REGISTRY
+from node.vm import LedgerVM, QBFTHeader
+
+IS_ACTIVE = function_signature_to_4byte_selector("is_active(address)")
+REGISTER = function_signature_to_4byte_selector("register(bytes,bytes)")
+# Gas for one membership read (a few storage reads) and for simulating a registration.
+VIEW_GAS = 1_000_000
+ZERO_ADDRESS = Address(b"\x00" * 20)
+# Per-state answers kept; the cache is dropped whenever a new block's state is asked.
+CACHE_LIMIT = 100_000
+
+
+class MembershipError(Exception):
+    pass
+
+
+def is_registration(tx: SignedTransactionAPI) -> bool:
+    return tx.to == IDENTITY_REGISTRY and tx.data[:4] == REGISTER
+
+
+def read_is_active(state: StateAPI, address: bytes) -> bool:
+    """IdentityRegistry.is_active(address), executed on `state` and rolled back."""
+    unsigned = LedgerVM.create_unsigned_transaction(
+        nonce=state.get_nonce(ZERO_ADDRESS), gas_price=0, gas=VIEW_GAS,
+        to=Address(IDENTITY_REGISTRY), value=0, data=IS_ACTIVE + address.rjust(32, b"\x00"),
+    )
+    snapshot = state.snapshot()
+    try:
+        spoofed = SpoofTransaction(unsigned, from_=ZERO_ADDRESS)
+        computation = state.costless_execute_transaction(spoofed)  # type: ignore[arg-type]
+    finally:
+        state.revert(snapshot)
+    if computation.is_error:
+        raise MembershipError(f"identity registry is_active failed: {computation.error}")
+    return computation.output[-1:] == b"\x01"
+
+
+def simulate(state: StateAPI, tx: SignedTransactionAPI) -> str | None:
+    """Run `tx` on `state` and roll back: None if it succeeds, else the revert reason."""
+    snapshot = state.snapshot()
+    try:
+        computation = state.costless_execute_transaction(tx)
+    finally:
+        state.revert(snapshot)
+    if not computation.is_error:
+        return None
+    output = computation.output
+    if output[:4] == bytes.fromhex("08c379a0") and len(output) >= 68:
+        length = int.from_bytes(output[36:68], "big")
+        return output[68 : 68 + length].decode("utf-8", errors="replace")
+    return str(computation.error) or type(computation.error).__name__
+
+
+class Membership:
+    """Membership answers per block state, cached until the state asked for changes."""
+
+    def __init__(self, state_at: Callable[[QBFTHeader], StateAPI]) -> None:
+        self._state_at = state_at
+        self._lock = threading.Lock()
+        self._header_hash: bytes | None = None
+        self._state: StateAPI | None = None
+        self._answers: dict[bytes, bool] = {}
+
+    def is_member(self, header: QBFTHeader, address: bytes) -> bool:
+        with self._lock:
+            if header.hash != self._header_hash or len(self._answers) >= CACHE_LIMIT:
+                self._header_hash = header.hash
+                self._state = self._state_at(header)
+                self._answers = {}
+            answer = self._answers.get(address)
+            if answer is None:
+                assert self._state is not None
+                answer = self._answers[address] = read_is_active(self._state, address)
+            return answer
+
+    def admits(self, header: QBFTHeader, tx: SignedTransactionAPI) -> bool:
+        """The block rule: the sender is a member after `header`, or it is registering."""
+        return is_registration(tx) or self.is_member(header, tx.sender)
+
+    def check_registration(self, header: QBFTHeader, tx: SignedTransactionAPI) -> str | None:
+        """The pool's extra check of a non-member's registration: it must succeed."""
+        return simulate(self._state_at(header), tx)
