@@ -338,6 +338,21 @@ def _tbs_signature_algorithm(cert: x509.Certificate) -> bytes:
     return _tbs_field(cert, 1)
 
 
+def _signed_body_fields(der: bytes) -> list[tuple[int, int, int]] | None:
+    """The fields (tag, start, end) of a signed structure's body (TBSCertificate or
+    TBSCertList), or None when the outer framing is not as expected."""
+    try:
+        _, start, end = _read_element(der, 0)
+        outer = _children(der, start, end)
+        if not outer or outer[0][0] != _TAG_SEQUENCE:
+            return None
+        _, body_start, body_end = outer[0]
+        _, content_start, _ = _read_element(der, body_start, body_end)
+        return _children(der, content_start, body_end)
+    except CertificateError:
+        return None
+
+
 def _der_serial(der: bytes) -> int | None:
     """The certificate's serial read from its DER, or None if the structure is not as expected.
 
@@ -345,15 +360,8 @@ def _der_serial(der: bytes) -> int | None:
     negative serial with a deprecation warning and has announced it will raise instead,
     so our own check keeps the verdict and its reason the same across library versions.
     """
-    try:
-        _, start, end = _read_element(der, 0)
-        outer = _children(der, start, end)
-        if not outer or outer[0][0] != _TAG_SEQUENCE:
-            return None
-        _, tbs_start, tbs_end = outer[0]
-        _, content_start, _ = _read_element(der, tbs_start, tbs_end)
-        fields = _children(der, content_start, tbs_end)
-    except CertificateError:
+    fields = _signed_body_fields(der)
+    if fields is None:
         return None
     first = 1 if fields and fields[0][0] == 0xA0 else 0
     if len(fields) <= first or fields[first][0] != _TAG_INTEGER:
@@ -376,14 +384,10 @@ def _der_revoked_serials(crl_der: bytes) -> list[int] | None:
     [0] crlExtensions OPTIONAL. Walked before the library parses the entries, so the
     entry cap holds before any per-entry work and serials are judged by our rules.
     """
+    fields = _signed_body_fields(crl_der)
+    if fields is None:
+        return None
     try:
-        _, start, end = _read_element(crl_der, 0)
-        outer = _children(crl_der, start, end)
-        if not outer or outer[0][0] != _TAG_SEQUENCE:
-            return None
-        _, tbs_start, tbs_end = outer[0]
-        _, content_start, _ = _read_element(crl_der, tbs_start, tbs_end)
-        fields = _children(crl_der, content_start, tbs_end)
         position = 1 if fields and fields[0][0] == _TAG_INTEGER else 0
         position += 3  # signature, issuer, thisUpdate
         if position < len(fields) and fields[position][0] in _TIME_TAGS:
