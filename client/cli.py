@@ -1,4 +1,5 @@
-"""The `ledger` command line: node, keys and genesis (more families arrive with their issues).
+"""The `ledger` command line: node, keys, genesis and chaincode here; ca and member in
+cli_pki.py, contract and commitment in cli_business.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
 """
@@ -13,7 +14,14 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="evidence-ledger: node, keys, genesis.")
+from client.cli_business import commitment_app, contract_app
+from client.cli_pki import ca_app, member_app
+from client.render import EXIT_REFUSED, EXIT_USAGE, fail
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True,
+    help="evidence-ledger: node, keys, genesis, chaincode, CAs, members, contracts, commitments.",
+)
 node_app = typer.Typer(no_args_is_help=True, help="Run and initialise a ledger node.")
 keys_app = typer.Typer(no_args_is_help=True, help="secp256k1 keys for validators and accounts.")
 genesis_app = typer.Typer(no_args_is_help=True, help="Write genesis files.")
@@ -22,14 +30,12 @@ app.add_typer(node_app, name="node")
 app.add_typer(keys_app, name="keys")
 app.add_typer(genesis_app, name="genesis")
 app.add_typer(chaincode_app, name="chaincode")
+app.add_typer(ca_app, name="ca")
+app.add_typer(member_app, name="member")
+app.add_typer(contract_app, name="contract")
+app.add_typer(commitment_app, name="commitment")
 
-EXIT_INVALID = 1
-EXIT_USAGE = 2
-
-
-def fail(message: str, code: int = EXIT_USAGE) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+EXIT_INVALID = EXIT_REFUSED
 
 
 @node_app.command("init")

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from eth_account import Account
 from cryptography.hazmat.primitives import serialization
 
 from client import devpki
@@ -106,6 +105,8 @@ def load_identity(
 
 def load_account_key(path: Path) -> bytes:
     """A chain account's secp256k1 key: (0x-)hex text (Besu's key file format)."""
+    from eth_account import Account  # ~0.8 s to import: only when a key is read
+
     try:
         return bytes(Account.from_key(_read(path).decode(errors="replace").strip()).key)
     except (ValueError, TypeError) as exc:  # eth-keys refuses anything but 32 bytes of hex

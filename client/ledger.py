@@ -17,6 +17,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import RPCEndpoint
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.middleware import ExtraDataToPOAMiddleware
 
 from chaincode import (
     COMMITMENT_TRACKER,
@@ -32,6 +33,7 @@ from client.credentials import CertificateIdentity
 GAS_MARGIN = 1.25
 RECEIPT_TIMEOUT_SECONDS = 60.0
 REPORT_PAGE = 100  # commitments per CommitmentTracker.report call (its MAX_PAGE is 200)
+ESCALATE_PAGE = 200  # CommitmentTracker.escalate's DynArray bound
 ZERO32 = b"\x00" * 32
 
 
@@ -65,6 +67,8 @@ class Ledger:
 
     def __init__(self, rpc_url: str, account_key: bytes | None = None, *, timeout: float = RECEIPT_TIMEOUT_SECONDS) -> None:
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # QBFT's extraData is longer than 32 bytes, as on Besu: web3 needs this to read blocks.
+        self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         self.account = Account.from_key(account_key) if account_key is not None else None
         self.timeout = timeout
         self.identity = self.w3.eth.contract(address=to_checksum_address(IDENTITY_REGISTRY), abi=load_artifact("IdentityRegistry").abi)
@@ -281,19 +285,12 @@ class Ledger:
         return [bytes(self.call(self.contracts.functions.contract_at(i))) for i in range(start, end)]
 
     def contract_history(self, project_code: str) -> list[dict[str, Any]]:
-        """Every version of a project's contract, oldest first, with its attestations."""
-        versions = []
-        version = 1
-        while True:
-            cid = self.contract_id(project_code, version)
-            try:
-                versions.append(self.contract(cid))
-            except Reverted:
-                break
-            version += 1
-        if not versions:
+        """Every version of a project's contract (voided amendments too), oldest first,
+        with its attestations."""
+        count = int(self.call(self.contracts.functions.versions(keccak(text=project_code))))
+        if count == 0:
             raise LedgerError(f"no contract for project {project_code!r}")
-        return versions
+        return [self.contract(self.contract_id(project_code, version)) for version in range(1, count + 1)]
 
     # -- commitment tracker ------------------------------------------------------------------
 
@@ -312,9 +309,13 @@ class Ledger:
     def confirm_commitment(self, commitment_id: int) -> TxResult:
         return self.transact(self.commitments.functions.confirm(commitment_id))
 
-    def escalate_commitments(self, ids: Iterable[int] | None = None) -> TxResult:
-        ids = list(ids) if ids is not None else list(range(1, self.call(self.commitments.functions.commitment_count()) + 1))
-        return self.transact(self.commitments.functions.escalate(ids[:200]))
+    def escalate_commitments(self, ids: Iterable[int] | None = None) -> list[TxResult]:
+        """Raise due alerts (one transaction per ESCALATE_PAGE commitments; all by default)."""
+        chosen = list(ids) if ids is not None else list(range(1, self.commitment_count() + 1))
+        return [
+            self.transact(self.commitments.functions.escalate(chosen[start : start + ESCALATE_PAGE]))
+            for start in range(0, len(chosen), ESCALATE_PAGE)
+        ]
 
     def commitment(self, commitment_id: int) -> dict[str, Any]:
         c = self.call(self.commitments.functions.get_commitment(commitment_id))

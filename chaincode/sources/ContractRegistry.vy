@@ -61,6 +61,7 @@ struct Attestation:
 contracts: HashMap[bytes32, Contract]
 attestations: HashMap[bytes32, HashMap[uint256, Attestation]]
 latest: public(HashMap[bytes32, bytes32])
+versions: public(HashMap[bytes32, uint256])  # highest version number used per project
 contract_count: public(uint256)
 contract_at: public(HashMap[uint256, bytes32])
 
@@ -165,6 +166,7 @@ def _store(id: bytes32, c: Contract):
     self.contract_at[count] = id
     self.contract_count = count + 1
     self.latest[keccak256(c.project_code)] = id
+    self.versions[keccak256(c.project_code)] = c.version
     log ContractRegistered(
         id=id, project=keccak256(c.project_code), registrar=c.registrar, project_code=c.project_code,
         version=c.version, previous=c.previous, doc_digest=c.doc_digest, digest_algorithm=c.digest_algorithm,
@@ -256,7 +258,8 @@ def sign(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATUR
         if c.previous != empty(bytes32):
             self.contracts[c.previous].status = SUPERSEDED
             log ContractSuperseded(
-                id=c.previous, project=project, by=id, project_code=c.project_code, version=c.version - 1,
+                id=c.previous, project=project, by=id, project_code=c.project_code,
+                version=self.contracts[c.previous].version,
             )
 
 
@@ -270,7 +273,8 @@ def amend(id: bytes32, doc_digest: bytes32, digest_algorithm: uint8, amount: uin
     assert c.status == EFFECTIVE, "only an Effective contract can be amended"
     assert c.next == empty(bytes32), "an amendment of this contract is already pending"
     self._check_document(doc_digest, digest_algorithm)
-    version: uint256 = c.version + 1
+    # numbers are never reused: a voided amendment keeps its own
+    version: uint256 = self.versions[keccak256(c.project_code)] + 1
     new_id: bytes32 = self._id(keccak256(c.project_code), version)
     self.contracts[id].next = new_id
     self._store(new_id, Contract(
@@ -304,7 +308,7 @@ def void(id: bytes32, reason_digest: bytes32):
         if requests < len(c.parties):
             return
     self.contracts[id].status = VOIDED
-    if c.previous != empty(bytes32) and self.contracts[c.previous].next == id:
+    if c.status == PENDING and c.previous != empty(bytes32) and self.contracts[c.previous].next == id:
         # a voided amendment frees its predecessor (still Effective) for another one
         self.contracts[c.previous].next = empty(bytes32)
         self.latest[project] = c.previous

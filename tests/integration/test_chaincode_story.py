@@ -104,7 +104,10 @@ def test_story(network: Network) -> None:
     expected = ["ContractRegistered", "ContractSigned", "ContractSigned", "ContractEffective",
                 "ContractRegistered", "ContractSigned", "ContractSigned", "ContractEffective", "ContractSuperseded",
                 "ContractRegistered", "VoidRequested", "VoidRequested", "ContractVoided",
-                "ContractRegistered", "ContractVoided", "ContractRegistered"]
+                "ContractRegistered", "ContractVoided", "ContractRegistered",
+                "ContractRegistered", "ContractSigned", "ContractSigned", "ContractEffective",
+                "ContractRegistered", "ContractVoided", "ContractRegistered", "ContractSigned", "ContractSigned",
+                "ContractEffective", "ContractSuperseded", "ContractVoided"]
     assert seen == [topic_of(name) for name in expected]
 
 
@@ -213,3 +216,21 @@ def run_story(net: Network) -> None:
     applied = tenderer.submit_crl(crl.public_bytes(serialization.Encoding.DER), p384.issuer_chain_der)
     assert applied.events["CRLApplied"][0]["entries"] == 1
     assert not tenderer.member(address_of("trent"))["active"]
+
+    # 8. A voided pending amendment frees the Effective version for another one; voiding
+    #    an Effective amendment leaves the superseded version superseded.
+    code = "P-2026-006"
+    v1 = center.register_contract(code, digest("six v1"), parties).events["ContractRegistered"][0]["id"]
+    tenderer.sign_contract(v1, tenderer_id)
+    bidder.sign_contract(v1, bidder_id)
+    v2 = center.amend_contract(v1, digest("six v2")).events["ContractRegistered"][0]["id"]
+    ledger(net, "regulator").void_contract(v2, digest("bad amendment"))
+    assert center.contract(v1)["status"] == 2 and center.contract(v1)["next"] == b"\x00" * 32
+    assert center.latest_contract(code) == v1
+    v3 = center.amend_contract(v1, digest("six v3")).events["ContractRegistered"][0]["id"]
+    assert center.contract(v3)["version"] == 3
+    tenderer.sign_contract(v3, tenderer_id)
+    bidder.sign_contract(v3, bidder_id)
+    ledger(net, "regulator").void_contract(v3, digest("void the effective amendment"))
+    assert center.contract(v1)["status"] == 3 and center.contract(v1)["next"] == v3
+    assert center.latest_contract(code) == v3 and center.contract(v3)["status"] == 4
