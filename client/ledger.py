@@ -23,6 +23,7 @@ from chaincode import (
     COMMITMENT_TRACKER,
     CONTRACT_REGISTRY,
     DIGEST_ALGORITHMS,
+    EVIDENCE_REGISTRY,
     IDENTITY_REGISTRY,
     ROLE_BITS,
     load_artifact,
@@ -74,11 +75,13 @@ class Ledger:
         self.identity = self.w3.eth.contract(address=to_checksum_address(IDENTITY_REGISTRY), abi=load_artifact("IdentityRegistry").abi)
         self.contracts = self.w3.eth.contract(address=to_checksum_address(CONTRACT_REGISTRY), abi=load_artifact("ContractRegistry").abi)
         self.commitments = self.w3.eth.contract(address=to_checksum_address(COMMITMENT_TRACKER), abi=load_artifact("CommitmentTracker").abi)
+        self.evidence = self.w3.eth.contract(address=to_checksum_address(EVIDENCE_REGISTRY), abi=load_artifact("EvidenceRegistry").abi)
+        self.evidence_address_bytes = EVIDENCE_REGISTRY
         self._chain_id: int | None = None
         self._nonce: int | None = None
         # (contract address, topic 0) -> (contract, event name), to decode receipts' logs
         self._event_index: dict[tuple[str, bytes], tuple[Any, str]] = {}
-        for contract in (self.identity, self.contracts, self.commitments):
+        for contract in (self.identity, self.contracts, self.commitments, self.evidence):
             for item in cast("list[dict[str, Any]]", contract.abi):
                 if item.get("type") == "event":
                     types = ",".join(i["type"] for i in item["inputs"])
@@ -98,6 +101,13 @@ class Ledger:
         if self._chain_id is None:
             self._chain_id = int(self.w3.eth.chain_id)
         return self._chain_id
+
+    def rpc(self, method: str, params: list[Any]) -> Any:
+        """A raw JSON-RPC call (methods web3 does not wrap, e.g. debug_getRawBlock)."""
+        response = self.w3.provider.make_request(RPCEndpoint(method), params)
+        if "error" in response:
+            raise LedgerError(f"{method}: {response['error'].get('message')}")
+        return response["result"]
 
     def call(self, function: Any) -> Any:
         try:

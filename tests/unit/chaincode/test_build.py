@@ -49,3 +49,13 @@ def test_identity_storage_counts_admins_and_members_once() -> None:
     assert storage[layout.slot("admin_count")] == 1
     assert storage[layout.slot("member_count")] == 2
     assert storage[hashmap_slot(layout.slot("roots"), b"\x01" * 32)] == 1
+
+
+def test_the_offline_verifier_names_the_deployed_evidence_registry() -> None:
+    from chaincode import EVIDENCE_REGISTRY
+    from evidence.receipt import ANCHORED_SIGNATURE, EVIDENCE_REGISTRY as VERIFIER_REGISTRY
+
+    assert VERIFIER_REGISTRY == EVIDENCE_REGISTRY
+    abi = load_artifact("EvidenceRegistry").abi
+    event = next(e for e in abi if e.get("type") == "event" and e["name"] == "Anchored")
+    assert ANCHORED_SIGNATURE == f"Anchored({','.join(i['type'] for i in event['inputs'])})"

@@ -1,0 +1,417 @@
+"""Evidence receipts: the document a court verifies offline, and `verify_receipt`.
+
+A receipt proves, with no node and no network, that a file was anchored at a block time
+and witnessed by the consortium's validators. Every link is checked, in this order, and
+a failure raises `VerificationError` naming its step:
+
+1. file            the file's digest (SHA-256 or SM3) is the entry's digest;
+2. inclusion       the entry's digest is leaf `leafIndex` of the RFC 9162 tree of
+                   `treeSize` leaves whose root is the batch root (skipped for a single
+                   digest anchored on its own);
+3. header          the header hashes (QBFT rule) to `blockHash`, at `blockNumber` (its
+                   roots are what steps 4 and 5 prove against; its seals, step 9);
+4. transaction     the anchoring transaction is item `transactionIndex` of the block's
+                   transactions trie and hashes to `transactionHash`;
+5. receipt proof   the transaction's receipt is item `transactionIndex` of the block's
+                   receipts trie (Merkle-Patricia proof against the header's receiptsRoot);
+6. anchoring event the receipt succeeded and its log `logIndex` is the evidence
+                   registry's `Anchored` event for the batch root (or digest), with the
+                   entry's kind, case, algorithm, metadata digest and the batch's size;
+7. chain           the receipt's chain id is genesis.json's;
+8. validators      the header's validator list is the set genesis.json defines;
+9. commit seals    at least a quorum (ceil(2n/3)) of those validators sealed the header.
+
+The format is documented field by field in docs/receipt.md. Only `rlp`, `eth-hash`,
+`coincurve` (through qbft.py) and `cryptography` (through digest.py) are used.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import rlp
+from eth_hash.auto import keccak
+
+from evidence import digest as digests
+from evidence import merkle, qbft
+from evidence.mpt import ProofError, verify_trie_proof
+
+RECEIPT_VERSION = "evidence-ledger/receipt/v1"
+# chaincode.EVIDENCE_REGISTRY, repeated here so that a court needs only this package.
+EVIDENCE_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001004")
+ANCHORED_SIGNATURE = "Anchored(bytes32,address,bytes32,string,string,uint8,uint256,bytes32,uint256)"
+ANCHORED_TOPIC = keccak(ANCHORED_SIGNATURE.encode())
+# Header field positions (Ethereum header list): number, receiptsRoot, transactionsRoot, time.
+_TX_ROOT, _RECEIPT_ROOT, _NUMBER, _TIMESTAMP = 4, 5, 8, 11
+# Receipts larger than this are refused before parsing (a receipt document is attacker input).
+MAX_RECEIPT_DOCUMENT_BYTES = 1024 * 1024
+
+
+class VerificationError(ValueError):
+    """A receipt that does not prove what it claims; `step` names the link that failed."""
+
+    def __init__(self, step: str, reason: str) -> None:
+        super().__init__(f"{step}: {reason}")
+        self.step = step
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Batch:
+    root: bytes
+    leaf_index: int
+    tree_size: int
+    inclusion_path: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One anchored entry's receipt. Exists only parsed, so a Receipt is well-formed."""
+
+    chain_id: int
+    digest: bytes
+    algorithm: str
+    kind: str
+    case: str
+    metadata_digest: bytes
+    batch: Batch | None
+    registry: bytes
+    block_number: int
+    block_hash: bytes
+    transaction_index: int
+    transaction_hash: bytes
+    log_index: int
+    header: bytes
+    transaction: bytes
+    transaction_proof: tuple[bytes, ...]
+    receipt: bytes
+    receipt_proof: tuple[bytes, ...]
+
+    @property
+    def anchored(self) -> bytes:
+        """What the transaction anchored: the batch root, or the digest itself."""
+        return self.batch.root if self.batch is not None else self.digest
+
+    @classmethod
+    def parse(cls, document: Any) -> Receipt:
+        return _parse(document)
+
+    @classmethod
+    def parse_text(cls, text: str | bytes) -> Receipt:
+        if len(text) > MAX_RECEIPT_DOCUMENT_BYTES:
+            raise VerificationError("format", f"receipt larger than {MAX_RECEIPT_DOCUMENT_BYTES} bytes")
+        try:
+            return _parse(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise VerificationError("format", f"not JSON: {exc}") from exc
+
+    def to_document(self) -> dict[str, Any]:
+        def hx(b: bytes) -> str:
+            return "0x" + b.hex()
+
+        return {
+            "version": RECEIPT_VERSION,
+            "chainId": self.chain_id,
+            "entry": {
+                "digest": hx(self.digest), "algorithm": self.algorithm, "kind": self.kind,
+                "case": self.case, "metadataDigest": hx(self.metadata_digest),
+            },
+            "batch": None if self.batch is None else {
+                "root": hx(self.batch.root), "leafIndex": self.batch.leaf_index,
+                "treeSize": self.batch.tree_size, "inclusionPath": [hx(h) for h in self.batch.inclusion_path],
+            },
+            "anchor": {
+                "registry": hx(self.registry), "blockNumber": self.block_number, "blockHash": hx(self.block_hash),
+                "transactionIndex": self.transaction_index, "transactionHash": hx(self.transaction_hash),
+                "logIndex": self.log_index,
+            },
+            "proof": {
+                "header": hx(self.header), "transaction": hx(self.transaction),
+                "transactionProof": [hx(n) for n in self.transaction_proof],
+                "receipt": hx(self.receipt), "receiptProof": [hx(n) for n in self.receipt_proof],
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_document(), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class GenesisTrust:
+    """What a verifier takes from genesis.json: the chain id and the first validators."""
+
+    chain_id: int
+    validators: tuple[bytes, ...]
+
+    @classmethod
+    def from_document(cls, document: Any) -> GenesisTrust:
+        try:
+            chain_id = document["config"]["chainId"]
+            chain_id = int(chain_id, 0) if isinstance(chain_id, str) else int(chain_id)
+            extra = qbft.ExtraData.decode(bytes.fromhex(str(document["extraData"]).removeprefix("0x")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationError("genesis", f"not a QBFT genesis.json: {exc}") from exc
+        if not extra.validators:
+            raise VerificationError("genesis", "genesis names no validators")
+        return cls(chain_id, extra.validators)
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a valid receipt proves."""
+
+    digest: bytes
+    algorithm: str
+    kind: str
+    case: str
+    block_number: int
+    block_hash: bytes
+    timestamp: int
+    transaction_hash: bytes
+    signers: tuple[bytes, ...]
+    validators: tuple[bytes, ...]
+
+
+def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | None = None,
+                   content_digest: bytes | None = None) -> Verified:
+    """Check every link of `receipt` (module docstring); `content` is the file's bytes,
+    or `content_digest` its digest computed by the caller (e.g. streamed from disk)."""
+    # 1. file -> digest
+    if content is not None:
+        content_digest = digests.digest_bytes(content, receipt.algorithm)
+    if content_digest is not None and content_digest != receipt.digest:
+        raise VerificationError("file", f"the file's {receipt.algorithm} digest is 0x{content_digest.hex()}, "
+                                        f"the receipt's entry is 0x{receipt.digest.hex()}")
+    # 2. digest -> inclusion path -> batch root
+    if receipt.batch is not None:
+        b = receipt.batch
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(receipt.digest), b.leaf_index, b.tree_size,
+                                    list(b.inclusion_path), b.root)
+        except merkle.MerkleError as exc:
+            raise VerificationError("inclusion", str(exc)) from exc
+    # 3. the header, whose roots the next steps rely on
+    header = _header_fields(receipt.header)
+    try:
+        header_hash = qbft.block_hash(header)
+    except (qbft.HeaderFormatError, ValueError) as exc:
+        raise VerificationError("header", str(exc)) from exc
+    if header_hash != receipt.block_hash:
+        raise VerificationError("header", "the header does not hash to blockHash")
+    if _int(header[_NUMBER]) != receipt.block_number:
+        raise VerificationError("header", f"the header is block {_int(header[_NUMBER])}, not {receipt.block_number}")
+    key = rlp.encode(receipt.transaction_index)
+    # 4. the anchoring transaction, in the block's transactions trie
+    if keccak(receipt.transaction) != receipt.transaction_hash:
+        raise VerificationError("transaction", "the transaction does not hash to transactionHash")
+    try:
+        proven = verify_trie_proof(header[_TX_ROOT], key, receipt.transaction_proof)
+    except ProofError as exc:
+        raise VerificationError("transaction", f"transactions-trie proof: {exc}") from exc
+    if proven != receipt.transaction:  # the trie holds the network encoding
+        raise VerificationError("transaction", "the transactions trie holds another transaction at this index")
+    # 5. its receipt, in the block's receipts trie
+    try:
+        proven = verify_trie_proof(header[_RECEIPT_ROOT], key, receipt.receipt_proof)
+    except ProofError as exc:
+        raise VerificationError("receipt proof", str(exc)) from exc
+    if proven != receipt.receipt:
+        raise VerificationError("receipt proof", "the receipts trie holds another receipt at this index")
+    # 6. the anchoring event in that receipt
+    _check_event(receipt)
+    # 7. the chain
+    if receipt.chain_id != genesis.chain_id:
+        raise VerificationError("chain", f"receipt is for chain {receipt.chain_id}, genesis.json is chain {genesis.chain_id}")
+    # 8. the validator set (genesis.json's; validator votes arrive with multi-validator consensus)
+    try:
+        extra = qbft.extra_data_of(header)
+    except qbft.HeaderFormatError as exc:
+        raise VerificationError("validators", str(exc)) from exc
+    if extra.validators != genesis.validators:
+        raise VerificationError("validators", "the header's validator set is not the one genesis.json defines")
+    # 9. commit seals of a quorum of them
+    try:
+        signers = qbft.verify_commit_seals(header, genesis.validators)
+    except (qbft.SealError, qbft.HeaderFormatError, ValueError) as exc:
+        raise VerificationError("commit seals", str(exc)) from exc
+    return Verified(
+        digest=receipt.digest, algorithm=receipt.algorithm, kind=receipt.kind, case=receipt.case,
+        block_number=receipt.block_number, block_hash=receipt.block_hash, timestamp=_int(header[_TIMESTAMP]),
+        transaction_hash=receipt.transaction_hash, signers=signers, validators=genesis.validators,
+    )
+
+
+def _check_event(receipt: Receipt) -> None:
+    step = "anchoring event"
+    body = receipt.receipt
+    if body[:1] and body[0] < 0x80:  # EIP-2718 typed receipt: type byte, then the RLP list
+        body = body[1:]
+    try:
+        fields = rlp.decode(body, strict=True)
+        status, _, _, logs = fields
+    except (rlp.DecodingError, ValueError, TypeError) as exc:
+        raise VerificationError(step, f"the transaction receipt is not a receipt: {exc}") from exc
+    if status != b"\x01":
+        raise VerificationError(step, "the anchoring transaction failed")
+    if not isinstance(logs, list) or not 0 <= receipt.log_index < len(logs):
+        raise VerificationError(step, f"the receipt has no log {receipt.log_index}")
+    try:
+        address, topics, data = logs[receipt.log_index]
+    except (ValueError, TypeError) as exc:
+        raise VerificationError(step, "malformed log") from exc
+    if receipt.registry != EVIDENCE_REGISTRY or address != EVIDENCE_REGISTRY:
+        raise VerificationError(step, "the log is not from the evidence registry")
+    if len(topics) != 4 or topics[0] != ANCHORED_TOPIC:
+        raise VerificationError(step, "the log is not an Anchored event")
+    if topics[1] != receipt.anchored:
+        raise VerificationError(step, "the event anchors another digest")
+    if topics[3] != keccak(receipt.case.encode()):
+        raise VerificationError(step, "the event names another case")
+    try:
+        kind, case, algorithm, leaf_count, metadata, _ = _decode_event_data(data)
+    except (ValueError, IndexError, UnicodeDecodeError) as exc:
+        raise VerificationError(step, f"malformed event data: {exc}") from exc
+    expected_count = receipt.batch.tree_size if receipt.batch is not None else 1
+    for name, got, want in (
+        ("kind", kind, receipt.kind), ("case", case, receipt.case),
+        ("digest algorithm", algorithm, digests.algorithm_id(receipt.algorithm)),
+        ("leaf count", leaf_count, expected_count), ("metadata digest", metadata, receipt.metadata_digest),
+    ):
+        if got != want:
+            raise VerificationError(step, f"the event's {name} is {got!r}, the receipt says {want!r}")
+
+
+def _decode_event_data(data: bytes) -> tuple[str, str, int, int, bytes, int]:
+    """ABI-decode (string kind, string case_ref, uint8, uint256, bytes32, uint256)."""
+    def word(i: int) -> int:
+        chunk = data[32 * i : 32 * i + 32]
+        if len(chunk) != 32:
+            raise ValueError("event data too short")
+        return int.from_bytes(chunk, "big")
+
+    def string(offset: int) -> str:
+        if offset + 32 > len(data):
+            raise ValueError("string offset out of range")
+        length = int.from_bytes(data[offset : offset + 32], "big")
+        if offset + 32 + length > len(data):
+            raise ValueError("string runs past the data")
+        return data[offset + 32 : offset + 32 + length].decode("utf-8")
+
+    return string(word(0)), string(word(1)), word(2), word(3), data[128:160], word(5)
+
+
+def _header_fields(encoded: bytes) -> list[bytes]:
+    try:
+        fields = rlp.decode(encoded, strict=True)
+    except rlp.DecodingError as exc:
+        raise VerificationError("header", f"not an RLP header: {exc}") from exc
+    if not isinstance(fields, list) or len(fields) < 15 or not all(isinstance(f, bytes) for f in fields):
+        raise VerificationError("header", "not a block header")
+    return fields
+
+
+def _int(value: bytes) -> int:
+    return int.from_bytes(value, "big")
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+def _parse(doc: Any) -> Receipt:
+    step = "format"
+
+    def need(obj: Any, name: str, kind: type | tuple[type, ...], where: str) -> Any:
+        if not isinstance(obj, Mapping) or name not in obj:
+            raise VerificationError(step, f"{where}.{name} is missing")
+        value = obj[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise VerificationError(step, f"{where}.{name} has the wrong type")
+        return value
+
+    def hexbytes(obj: Any, name: str, where: str, length: int | None = None) -> bytes:
+        text = need(obj, name, str, where)
+        if not text.startswith("0x"):
+            raise VerificationError(step, f"{where}.{name} must be 0x-hex")
+        try:
+            raw = bytes.fromhex(text[2:])
+        except ValueError as exc:
+            raise VerificationError(step, f"{where}.{name} is not hex") from exc
+        if length is not None and len(raw) != length:
+            raise VerificationError(step, f"{where}.{name} must be {length} bytes")
+        return raw
+
+    def hexlist(obj: Any, name: str, where: str, length: int | None = None) -> tuple[bytes, ...]:
+        items = need(obj, name, list, where)
+        return tuple(hexbytes({"x": item}, "x", f"{where}.{name}[{i}]", length) for i, item in enumerate(items))
+
+    def natural(obj: Any, name: str, where: str) -> int:
+        value = need(obj, name, int, where)
+        if value < 0:
+            raise VerificationError(step, f"{where}.{name} must not be negative")
+        return int(value)
+
+    if not isinstance(doc, Mapping):
+        raise VerificationError(step, "a receipt is a JSON object")
+    if doc.get("version") != RECEIPT_VERSION:
+        raise VerificationError(step, f"version must be {RECEIPT_VERSION!r}")
+    entry = need(doc, "entry", dict, "receipt")
+    algorithm = need(entry, "algorithm", str, "entry")
+    try:
+        digests.algorithm_id(algorithm)
+    except ValueError as exc:
+        raise VerificationError(step, f"entry.algorithm: {exc}") from exc
+    batch_doc = doc.get("batch")
+    batch = None
+    if batch_doc is not None:
+        batch = Batch(
+            root=hexbytes(batch_doc, "root", "batch", 32),
+            leaf_index=natural(batch_doc, "leafIndex", "batch"),
+            tree_size=natural(batch_doc, "treeSize", "batch"),
+            inclusion_path=hexlist(batch_doc, "inclusionPath", "batch", 32),
+        )
+    anchor = need(doc, "anchor", dict, "receipt")
+    proof = need(doc, "proof", dict, "receipt")
+    return Receipt(
+        chain_id=natural(doc, "chainId", "receipt"),
+        digest=hexbytes(entry, "digest", "entry", 32),
+        algorithm=algorithm,
+        kind=need(entry, "kind", str, "entry"),
+        case=need(entry, "case", str, "entry"),
+        metadata_digest=hexbytes(entry, "metadataDigest", "entry", 32),
+        batch=batch,
+        registry=hexbytes(anchor, "registry", "anchor", 20),
+        block_number=natural(anchor, "blockNumber", "anchor"),
+        block_hash=hexbytes(anchor, "blockHash", "anchor", 32),
+        transaction_index=natural(anchor, "transactionIndex", "anchor"),
+        transaction_hash=hexbytes(anchor, "transactionHash", "anchor", 32),
+        log_index=natural(anchor, "logIndex", "anchor"),
+        header=hexbytes(proof, "header", "proof"),
+        transaction=hexbytes(proof, "transaction", "proof"),
+        transaction_proof=hexlist(proof, "transactionProof", "proof"),
+        receipt=hexbytes(proof, "receipt", "proof"),
+        receipt_proof=hexlist(proof, "receiptProof", "proof"),
+    )
+
+
+def build_receipts(
+    *, chain_id: int, digests_: Sequence[bytes], algorithm: str, kind: str, case: str, metadata_digest: bytes,
+    batched: bool, block_number: int, block_hash: bytes, transaction_index: int, transaction_hash: bytes,
+    log_index: int, header: bytes, transaction: bytes, transaction_proof: Sequence[bytes], receipt: bytes,
+    receipt_proof: Sequence[bytes],
+) -> list[Receipt]:
+    """One receipt per digest of an anchoring (a batch, or a single digest)."""
+    common = dict(
+        chain_id=chain_id, algorithm=algorithm, kind=kind, case=case, metadata_digest=metadata_digest,
+        registry=EVIDENCE_REGISTRY, block_number=block_number, block_hash=block_hash,
+        transaction_index=transaction_index, transaction_hash=transaction_hash, log_index=log_index,
+        header=header, transaction=transaction, transaction_proof=tuple(transaction_proof),
+        receipt=receipt, receipt_proof=tuple(receipt_proof),
+    )
+    if not batched:
+        (only,) = digests_
+        return [Receipt(digest=only, batch=None, **common)]  # type: ignore[arg-type]
+    tree = merkle.MerkleTree([merkle.leaf_hash(d) for d in digests_])
+    return [
+        Receipt(digest=d, batch=Batch(tree.root, i, tree.size, tuple(tree.inclusion_proof(i))), **common)  # type: ignore[arg-type]
+        for i, d in enumerate(digests_)
+    ]
