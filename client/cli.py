@@ -15,12 +15,13 @@ from typing import List, Optional
 import typer
 
 from client.cli_business import commitment_app, contract_app
+from client.cli_evidence import evidence_app
 from client.cli_pki import ca_app, member_app
 from client.render import EXIT_REFUSED, EXIT_USAGE, fail
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True,
-    help="evidence-ledger: node, keys, genesis, chaincode, CAs, members, contracts, commitments.",
+    help="evidence-ledger: node, keys, genesis, chaincode, CAs, members, contracts, commitments, evidence.",
 )
 node_app = typer.Typer(no_args_is_help=True, help="Run and initialise a ledger node.")
 keys_app = typer.Typer(no_args_is_help=True, help="secp256k1 keys for validators and accounts.")
@@ -34,6 +35,7 @@ app.add_typer(ca_app, name="ca")
 app.add_typer(member_app, name="member")
 app.add_typer(contract_app, name="contract")
 app.add_typer(commitment_app, name="commitment")
+app.add_typer(evidence_app, name="evidence")
 
 EXIT_INVALID = EXIT_REFUSED
 

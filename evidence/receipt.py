@@ -44,6 +44,10 @@ ANCHORED_SIGNATURE = "Anchored(bytes32,address,bytes32,string,string,uint8,uint2
 ANCHORED_TOPIC = keccak(ANCHORED_SIGNATURE.encode())
 # Header field positions (Ethereum header list): number, receiptsRoot, transactionsRoot, time.
 _TX_ROOT, _RECEIPT_ROOT, _NUMBER, _TIMESTAMP = 4, 5, 8, 11
+# The links verify_receipt checks, in order (VerificationError.step is one of these, or
+# "format" / "genesis" for a document that cannot be read at all).
+STEPS = ("file", "inclusion", "header", "transaction", "receipt proof", "anchoring event",
+         "chain", "validators", "commit seals")
 # Receipts larger than this are refused before parsing (a receipt document is attacker input).
 MAX_RECEIPT_DOCUMENT_BYTES = 1024 * 1024
 
