@@ -1,5 +1,6 @@
 """The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
-eth_subscribe, /healthz and /metrics. Errors are mapped to JSON-RPC codes here only."""
+eth_subscribe, /v1/blobs (node/blobs.py), /healthz and /metrics. Errors are mapped to
+JSON-RPC codes here only."""
 from __future__ import annotations
 
 import asyncio
@@ -13,6 +14,7 @@ from eth.exceptions import VMError
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from node.blobs import BLOB_DIR, BlobStore, add_blob_routes
 from node.errors import (
     ExecutionReverted,
     InvalidParams,
@@ -316,6 +318,9 @@ def create_app(node: Node) -> FastAPI:
         finally:
             listeners.discard(subs)
             writer_task.cancel()
+
+    # Content-addressed ciphertext (sealed envelopes) under the data directory.
+    add_blob_routes(app, BlobStore(node.config.data_dir / BLOB_DIR))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -1,0 +1,407 @@
+"""Sealed envelopes: content encrypted with AES-256-GCM, its key wrapped for each recipient certificate.
+
+The format is specified field by field in docs/sealing.md; this module is the reference
+implementation. In short:
+
+    envelope = MAGIC "ELSEAL" | version (1 byte) | header length (uint32 BE) | header | ciphertext‖tag
+
+The header is compact JSON naming the content cipher, its nonce and one entry per
+recipient (SHA-256 fingerprint of the certificate DER, wrapped data key). Everything
+before the ciphertext, followed by the caller's `aad`, is the AES-GCM associated data, so
+no header field can be changed or swapped without `open_envelope` failing.
+
+Recipients' data keys are wrapped with ephemeral ECDH + HKDF-SHA256 + AES key wrap
+(RFC 3394) for EC keys (P-256, P-384, secp256k1) and RSA-OAEP (SHA-256, MGF1-SHA-256) for
+RSA keys. The envelope hides the content; it does not say who made it — sign with
+`client.cms.sign` for that.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, Union
+
+from cryptography import x509
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+MAGIC = b"ELSEAL"
+VERSION = 1
+# magic, version, header length: the fixed prefix every envelope starts with.
+_PREFIX = struct.Struct(">6sBI")
+PREFIX_BYTES = _PREFIX.size
+
+CONTENT_CIPHER = "A256GCM"
+ECDH_WRAP = "ECDH-ES+HKDF-SHA256+A256KW"
+RSA_WRAP = "RSA-OAEP-256"
+# The HKDF info starts with this label, then 0x00, the version byte, the recipient's
+# certificate fingerprint and the ephemeral public key (see docs/sealing.md).
+HKDF_LABEL = b"evidence-ledger/seal/" + ECDH_WRAP.encode()
+
+DATA_KEY_BYTES = 32          # AES-256
+NONCE_BYTES = 12             # the 96-bit GCM nonce (random: one data key per envelope anyway)
+TAG_BYTES = 16
+FINGERPRINT_BYTES = 32       # SHA-256 of the certificate DER
+WRAPPED_KEY_BYTES = DATA_KEY_BYTES + 8  # RFC 3394 adds one 64-bit block
+
+# Caps. Streaming is not supported: content and envelope are held in memory, so the
+# content cap keeps a whole envelope (content + a maximal header) under the node's
+# 64 MiB blob cap. The header cap bounds what `open_envelope` parses from an untrusted
+# envelope; 64 recipients with 8192-bit RSA keys need about 100 KiB.
+MAX_RECIPIENTS = 64
+MAX_CONTENT_BYTES = 63 * 1024 * 1024
+MAX_HEADER_BYTES = 256 * 1024
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 8192
+
+# Header curve names -> curves. secp256k1 is supported like the NIST curves: ledger
+# members may hold secp256k1 certificates and ECDH on it is sound.
+CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "secp256k1": ec.SECP256K1(),
+}
+_CURVE_NAMES = {curve.name: name for name, curve in CURVES.items()}
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+class SealError(ValueError):
+    """Sealing or opening an envelope failed; the subclasses say how."""
+
+
+class UnsupportedRecipient(SealError):
+    """`seal` refused a recipient certificate (key type, curve or size)."""
+
+    def __init__(self, fingerprint: bytes, reason: str) -> None:
+        super().__init__(f"recipient {fingerprint.hex()}: {reason}")
+        self.fingerprint = fingerprint
+        self.reason = reason
+
+
+class MalformedEnvelope(SealError):
+    """The bytes are not a well-formed envelope; `field` names what is wrong."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"malformed envelope: {field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class UnsupportedVersion(SealError):
+    """An envelope of a version this SDK cannot open."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"envelope version {version} is not supported (this SDK opens version {VERSION})")
+        self.version = version
+
+
+class NotARecipient(SealError):
+    """The certificate is not one the envelope was sealed for."""
+
+    def __init__(self, fingerprint: bytes) -> None:
+        super().__init__(f"not a recipient: the envelope was not sealed for certificate {fingerprint.hex()}")
+        self.fingerprint = fingerprint
+
+
+class EnvelopeTampered(SealError):
+    """Authentication failed at `step`: the envelope was altered, or the aad differs."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"authentication failed: {step}: {detail}")
+        self.step = step
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One header entry: who (certificate fingerprint) and the data key wrapped for them."""
+
+    fingerprint: bytes
+    algorithm: str                   # ECDH_WRAP or RSA_WRAP
+    wrapped_key: bytes
+    curve: str | None = None         # ECDH_WRAP only: a key of CURVES
+    ephemeral_key: bytes | None = None  # ECDH_WRAP only: X9.62 uncompressed point
+
+    def to_json(self) -> dict[str, str]:
+        entry = {"alg": self.algorithm, "fp": self.fingerprint.hex(), "wk": _b64(self.wrapped_key)}
+        if self.algorithm == ECDH_WRAP:
+            assert self.curve is not None and self.ephemeral_key is not None
+            entry["crv"] = self.curve
+            entry["epk"] = _b64(self.ephemeral_key)
+        return entry
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A parsed envelope. One that exists has a known version, a well-formed header and
+    room for the GCM tag; whether it decrypts is `open_envelope`'s business."""
+
+    version: int
+    nonce: bytes
+    recipients: tuple[Recipient, ...]
+    prefix: bytes       # magic ‖ version ‖ header length ‖ header: the GCM associated data
+    ciphertext: bytes   # ciphertext ‖ 16-byte tag
+
+    @classmethod
+    def parse(cls, data: bytes) -> Envelope:
+        # 1. Fixed prefix: magic, version, header length.
+        if len(data) < PREFIX_BYTES:
+            raise MalformedEnvelope("prefix", f"{len(data)} bytes is shorter than the {PREFIX_BYTES}-byte prefix")
+        magic, version, header_length = _PREFIX.unpack_from(data)
+        if magic != MAGIC:
+            raise MalformedEnvelope("magic", "not a sealed envelope (expected it to start with b'ELSEAL')")
+        if version != VERSION:
+            raise UnsupportedVersion(version)
+        if header_length > MAX_HEADER_BYTES:
+            raise MalformedEnvelope("header length", f"{header_length} bytes exceeds the cap of {MAX_HEADER_BYTES}")
+        end = PREFIX_BYTES + header_length
+        if len(data) < end + TAG_BYTES:
+            raise MalformedEnvelope("length", f"{len(data)} bytes cannot hold a {header_length}-byte header and the GCM tag")
+        # 2. Header: strict JSON of a fixed shape.
+        header = _parse_header(data[PREFIX_BYTES:end])
+        return cls(VERSION, header[0], header[1], data[:end], data[end:])
+
+    def recipient(self, fingerprint: bytes) -> Recipient:
+        for entry in self.recipients:
+            if entry.fingerprint == fingerprint:
+                return entry
+        raise NotARecipient(fingerprint)
+
+
+def fingerprint(certificate: x509.Certificate) -> bytes:
+    """How envelopes name a recipient: SHA-256 of the certificate's DER encoding."""
+    return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+
+
+def seal(content: bytes, recipients: Sequence[x509.Certificate], *, aad: bytes = b"") -> bytes:
+    """Encrypt `content` so that only the holders of the recipients' private keys can open it.
+
+    `aad` is authenticated but neither encrypted nor stored: `open_envelope` needs the same
+    bytes (bind an envelope to, say, a contract id this way). Raises SealError for no
+    recipients, too many, duplicates, an unsupported key, or content over MAX_CONTENT_BYTES.
+    """
+    return seal_with(
+        content, recipients, aad=aad,
+        data_key=AESGCM.generate_key(bit_length=8 * DATA_KEY_BYTES),
+        nonce=os.urandom(NONCE_BYTES),
+        ephemeral_key=ec.generate_private_key,
+    )
+
+
+def seal_with(
+    content: bytes,
+    recipients: Sequence[x509.Certificate],
+    *,
+    aad: bytes,
+    data_key: bytes,
+    nonce: bytes,
+    ephemeral_key: Callable[[ec.EllipticCurve], ec.EllipticCurvePrivateKey],
+) -> bytes:
+    """`seal` with its randomness passed in (the data key, the nonce, a source of ephemeral
+    EC keys), for known-answer tests. Never reuse a data key or an ephemeral key."""
+    if len(data_key) != DATA_KEY_BYTES or len(nonce) != NONCE_BYTES:
+        raise SealError(f"the data key must be {DATA_KEY_BYTES} bytes and the nonce {NONCE_BYTES}")
+    if len(content) > MAX_CONTENT_BYTES:
+        raise SealError(f"content of {len(content)} bytes exceeds the cap of {MAX_CONTENT_BYTES} bytes")
+    if not recipients:
+        raise SealError("no recipients: an envelope nobody can open is refused")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise SealError(f"{len(recipients)} recipients exceeds the cap of {MAX_RECIPIENTS}")
+    entries: list[Recipient] = []
+    seen: set[bytes] = set()
+    for certificate in recipients:
+        fp = fingerprint(certificate)
+        if fp in seen:
+            raise SealError(f"recipient {fp.hex()} is listed twice")
+        seen.add(fp)
+        entries.append(_wrap(data_key, fp, certificate.public_key(), ephemeral_key))
+    header = json.dumps(
+        {"enc": CONTENT_CIPHER, "iv": _b64(nonce), "recipients": [e.to_json() for e in entries]},
+        separators=(",", ":"), sort_keys=True,
+    ).encode()
+    prefix = _PREFIX.pack(MAGIC, VERSION, len(header)) + header
+    return prefix + AESGCM(data_key).encrypt(nonce, content, prefix + aad)
+
+
+def open_envelope(envelope: bytes, private_key: PrivateKey, certificate: x509.Certificate, *, aad: bytes = b"") -> bytes:
+    """Decrypt an envelope with one recipient's certificate and private key.
+
+    Raises MalformedEnvelope, UnsupportedVersion, NotARecipient or EnvelopeTampered (all
+    SealError); the message names the step that failed.
+    """
+    # 1. Parse the framing and header.
+    parsed = Envelope.parse(envelope)
+    # 2. Find this certificate's entry, and check the key is the certificate's.
+    entry = parsed.recipient(fingerprint(certificate))
+    if _spki(private_key.public_key()) != _spki(certificate.public_key()):
+        raise SealError("the private key does not belong to the certificate")
+    # 3. Unwrap the data key.
+    data_key = _unwrap(entry, private_key)
+    # 4. Decrypt and authenticate content, header and aad together.
+    try:
+        return AESGCM(data_key).decrypt(parsed.nonce, parsed.ciphertext, parsed.prefix + aad)
+    except InvalidTag:
+        raise EnvelopeTampered("decrypt content", "the GCM tag does not match: the envelope was altered or the aad differs") from None
+
+
+open = open_envelope  # noqa: A001 - the SDK's verb; the builtin stays reachable as builtins.open
+
+
+def envelope_recipients(envelope: bytes) -> list[bytes]:
+    """The SHA-256 certificate fingerprints an envelope was sealed for, in header order."""
+    return [entry.fingerprint for entry in Envelope.parse(envelope).recipients]
+
+
+# -- key wrapping ---------------------------------------------------------------------
+
+
+def _wrap(
+    data_key: bytes,
+    fp: bytes,
+    public_key: object,
+    ephemeral_key: Callable[[ec.EllipticCurve], ec.EllipticCurvePrivateKey],
+) -> Recipient:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        if not MIN_RSA_BITS <= public_key.key_size <= MAX_RSA_BITS:
+            raise UnsupportedRecipient(fp, f"RSA keys of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits only, got {public_key.key_size}")
+        return Recipient(fp, RSA_WRAP, public_key.encrypt(data_key, _OAEP))
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        curve = _CURVE_NAMES.get(public_key.curve.name)
+        if curve is None:
+            raise UnsupportedRecipient(fp, f"EC curve {public_key.curve.name} is not supported ({', '.join(CURVES)})")
+        ephemeral = ephemeral_key(CURVES[curve])
+        if ephemeral.curve.name != public_key.curve.name:
+            raise SealError("the ephemeral key is not on the recipient's curve")
+        epk = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        kek = _kek(ephemeral.exchange(ec.ECDH(), public_key), fp, epk)
+        return Recipient(fp, ECDH_WRAP, aes_key_wrap(kek, data_key), curve, epk)
+    raise UnsupportedRecipient(fp, f"{type(public_key).__name__} keys cannot receive envelopes (RSA or EC only)")
+
+
+def _kek(shared_secret: bytes, fp: bytes, epk: bytes) -> bytes:
+    info = HKDF_LABEL + b"\x00" + bytes([VERSION]) + fp + epk
+    return HKDF(algorithm=hashes.SHA256(), length=DATA_KEY_BYTES, salt=None, info=info).derive(shared_secret)
+
+
+def _unwrap(entry: Recipient, private_key: PrivateKey) -> bytes:
+    if entry.algorithm == RSA_WRAP:
+        if not isinstance(private_key, rsa.RSAPrivateKey):
+            raise MalformedEnvelope("recipients", "an RSA-OAEP entry for a certificate without an RSA key")
+        if len(entry.wrapped_key) != (private_key.key_size + 7) // 8:
+            raise MalformedEnvelope("recipients.wk", "the RSA-wrapped key is not the modulus length")
+        try:
+            data_key = private_key.decrypt(entry.wrapped_key, _OAEP)
+        except ValueError:
+            raise EnvelopeTampered("unwrap data key", "RSA-OAEP decryption failed") from None
+        if len(data_key) != DATA_KEY_BYTES:
+            raise EnvelopeTampered("unwrap data key", f"the unwrapped key is {len(data_key)} bytes, not {DATA_KEY_BYTES}")
+        return data_key
+    if not isinstance(private_key, ec.EllipticCurvePrivateKey):
+        raise MalformedEnvelope("recipients", "an ECDH entry for a certificate without an EC key")
+    assert entry.curve is not None and entry.ephemeral_key is not None  # parse guarantees both
+    if CURVES[entry.curve].name != private_key.curve.name:
+        raise MalformedEnvelope("recipients.crv", f"{entry.curve} is not the certificate's curve {private_key.curve.name}")
+    try:
+        ephemeral = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[entry.curve], entry.ephemeral_key)
+    except ValueError:
+        raise MalformedEnvelope("recipients.epk", f"not a point on {entry.curve}") from None
+    kek = _kek(private_key.exchange(ec.ECDH(), ephemeral), entry.fingerprint, entry.ephemeral_key)
+    try:
+        return aes_key_unwrap(kek, entry.wrapped_key)
+    except InvalidUnwrap:
+        raise EnvelopeTampered("unwrap data key", "AES key unwrap failed its integrity check") from None
+
+
+def _spki(public_key: Any) -> bytes:
+    return bytes(public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+# -- header encoding ------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: Any, field: str) -> bytes:
+    """Strict base64url without padding: the alphabet only, and the canonical encoding."""
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise MalformedEnvelope(field, "expected unpadded base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise MalformedEnvelope(field, "not the canonical base64url encoding")
+    return data
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MalformedEnvelope("header", "a JSON object repeats a key")
+    return obj
+
+
+def _parse_header(raw: bytes) -> tuple[bytes, tuple[Recipient, ...]]:
+    # A valid header has one object per recipient plus two containers, and no string in it
+    # can hold a bracket; counting first keeps json.loads away from hostile nesting.
+    if raw.count(b"{") + raw.count(b"[") > MAX_RECIPIENTS + 2:
+        raise MalformedEnvelope("header", "more JSON objects and arrays than a header can have")
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedEnvelope("header", f"not JSON: {str(exc)[:80]}") from None
+    if not isinstance(header, dict) or set(header) != {"enc", "iv", "recipients"}:
+        raise MalformedEnvelope("header", "expected exactly the keys enc, iv, recipients")
+    if header["enc"] != CONTENT_CIPHER:
+        raise MalformedEnvelope("enc", f"unsupported content cipher {str(header['enc'])[:40]!r} (expected {CONTENT_CIPHER})")
+    nonce = _unb64(header["iv"], "iv")
+    if len(nonce) != NONCE_BYTES:
+        raise MalformedEnvelope("iv", f"{len(nonce)} bytes, expected {NONCE_BYTES}")
+    entries = header["recipients"]
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_RECIPIENTS:
+        raise MalformedEnvelope("recipients", f"expected a list of 1 to {MAX_RECIPIENTS} entries")
+    recipients = tuple(_parse_recipient(entry) for entry in entries)
+    if len({r.fingerprint for r in recipients}) != len(recipients):
+        raise MalformedEnvelope("recipients", "a fingerprint is listed twice")
+    return nonce, recipients
+
+
+def _parse_recipient(entry: Any) -> Recipient:
+    if not isinstance(entry, dict):
+        raise MalformedEnvelope("recipients", "an entry is not an object")
+    algorithm = entry.get("alg")
+    keys = {"alg", "fp", "wk", "crv", "epk"} if algorithm == ECDH_WRAP else {"alg", "fp", "wk"}
+    if algorithm not in (ECDH_WRAP, RSA_WRAP):
+        raise MalformedEnvelope("recipients.alg", f"unsupported key wrap {str(algorithm)[:40]!r} ({ECDH_WRAP}, {RSA_WRAP})")
+    if set(entry) != keys:
+        raise MalformedEnvelope("recipients", f"a {algorithm} entry has exactly the keys {', '.join(sorted(keys))}")
+    fp = entry["fp"]
+    if not isinstance(fp, str) or not _HEX64.fullmatch(fp):
+        raise MalformedEnvelope("recipients.fp", "expected 64 lowercase hex digits")
+    wrapped = _unb64(entry["wk"], "recipients.wk")
+    if algorithm == RSA_WRAP:
+        if not MIN_RSA_BITS // 8 <= len(wrapped) <= MAX_RSA_BITS // 8:
+            raise MalformedEnvelope("recipients.wk", f"{len(wrapped)} bytes is no RSA modulus length this format allows")
+        return Recipient(bytes.fromhex(fp), RSA_WRAP, wrapped)
+    if len(wrapped) != WRAPPED_KEY_BYTES:
+        raise MalformedEnvelope("recipients.wk", f"{len(wrapped)} bytes, expected {WRAPPED_KEY_BYTES}")
+    curve = entry["crv"]
+    if curve not in CURVES:
+        raise MalformedEnvelope("recipients.crv", f"unsupported curve {str(curve)[:40]!r} ({', '.join(CURVES)})")
+    epk = _unb64(entry["epk"], "recipients.epk")
+    if len(epk) != 1 + 2 * ((CURVES[curve].key_size + 7) // 8) or epk[0] != 0x04:
+        raise MalformedEnvelope("recipients.epk", f"expected an uncompressed {curve} point")
+    return Recipient(bytes.fromhex(fp), ECDH_WRAP, wrapped, curve, epk)
