@@ -15,6 +15,7 @@ from client.render import EXIT_REFUSED, console, emit_json, fail, fields, hex0x,
 evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files, verify receipts offline, look digests up.")
 
 RECEIPT_SUFFIX = ".receipt.json"
+SEALED_SUFFIX = ".sealed.json"  # where the envelope of an --encrypt-to file is stored
 BUNDLE_NAME = "bundle.receipts.jsonl"
 
 
@@ -38,6 +39,18 @@ def _collect(paths: list[Path]) -> list[tuple[Path, Path]]:
     return found
 
 
+def _recipients(paths: list[Path]) -> list[Any]:
+    from cryptography import x509
+
+    certificates = []
+    for path in paths:
+        try:
+            certificates.append(x509.load_pem_x509_certificate(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            fail(f"--encrypt-to {path}: not a readable PEM certificate ({exc})")
+    return certificates
+
+
 @evidence_app.command("anchor")
 def evidence_anchor(
     paths: Annotated[List[Path], typer.Argument(help="files or directories (walked recursively)")],
@@ -45,6 +58,8 @@ def evidence_anchor(
     case: Annotated[str, typer.Option(help="case or project reference")] = "",
     algorithm: Annotated[str, typer.Option(help="digest algorithm: sha256 or sm3")] = "sha256",
     out: Annotated[Path, typer.Option(help="directory for the receipts")] = Path("receipts"),
+    encrypt_to: Annotated[Optional[List[Path]], typer.Option(
+        "--encrypt-to", help="recipient certificate (PEM): seal each file for it and store the ciphertext on the node")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -62,6 +77,7 @@ def evidence_anchor(
     if len(kind.encode()) > 32 or len(case.encode()) > 64 or not kind:
         fail("--kind is 1 to 32 bytes and --case at most 64 (the registry's bounds)")
     files = _collect(paths)
+    recipients = _recipients(encrypt_to or [])
     ledger = writer(rpc, key)
     total = sum(path.stat().st_size for path, _ in files)
     hashed: list[bytes] = []
@@ -82,6 +98,19 @@ def evidence_anchor(
                 fail(f"{path}: {exc.strerror}")
     from client.anchoring import anchor_batch
 
+    sealed: dict[Path, dict[str, Any]] = {}
+    if recipients:
+        # The ciphertext goes to the node's blob store, never on chain; the receipt proves
+        # the plaintext's digest, so whoever opens the envelope can verify what they read.
+        from client.blobs import BlobError, put_blob
+        from client.seal import SealError, fingerprint, seal
+
+        for path, relative in files:
+            try:
+                blob = put_blob(rpc, seal(path.read_bytes(), recipients))
+            except (SealError, BlobError, OSError) as exc:
+                fail(f"{path}: cannot seal and store it: {exc}", EXIT_REFUSED)
+            sealed[relative] = {"sha256": blob, "recipients": [hex0x(fingerprint(c)) for c in recipients], "node": rpc}
     with on_chain(rpc):
         anchoring = anchor_batch(ledger, hashed, kind=kind, case=case, algorithm=algorithm)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +121,12 @@ def evidence_anchor(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(receipt.to_json())
             bundle.write(json.dumps(receipt.to_document()) + "\n")
-            written.append({"file": str(relative), "digest": hex0x(receipt.digest), "receipt": str(target)})
+            record: dict[str, Any] = {"file": str(relative), "digest": hex0x(receipt.digest), "receipt": str(target)}
+            if relative in sealed:
+                sealed_path = out / (str(relative) + SEALED_SUFFIX)
+                sealed_path.write_text(json.dumps(sealed[relative], indent=2) + "\n")
+                record["sealed"] = sealed[relative]
+            written.append(record)
     result = anchoring.result
     root = anchoring.receipts[0].anchored
     if json_output:

@@ -61,3 +61,36 @@ def test_anchor_show_and_verify_offline(tmp_path: Path) -> None:
     bad = json.loads(ledger("evidence", "verify", str(changed), "--genesis", genesis, "--json", check=1).stdout)
     assert bad["receipts"][0]["failedStep"] == "header"
     assert ledger("evidence", "verify", str(tmp_path / "none.json"), "--genesis", genesis, check=2)
+
+
+def test_encrypt_to_stores_sealed_content_that_only_the_recipient_opens(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from client.blobs import get_blob
+    from client.seal import NotARecipient, open_envelope
+    from evidence.receipt import Receipt
+    from tests import pki
+
+    court = pki.p256_ca().issue("Intermediate People's Court", "p256")
+    outsider = pki.rsa_ca().issue("Someone Else", "rsa2048")
+    recipient_pem = tmp_path / "court.pem"
+    recipient_pem.write_bytes(court.leaf.public_bytes(serialization.Encoding.PEM))
+    secret = tmp_path / "bid.pdf"
+    secret.write_bytes(b"%PDF-1.7 sealed bid, not for the public\n" * 50)
+    node = NodeProcess(tmp_path / "data", free_port()).start()
+    try:
+        key = tmp_path / "admin.key"
+        key.write_text(node.dev_key)
+        done = json.loads(ledger("evidence", "anchor", str(secret), "--kind", "document", "--encrypt-to", str(recipient_pem),
+                                 "--out", str(tmp_path / "r"), "--key", str(key), "--rpc", node.url, "--json").stdout)
+        sealed = done["files"][0]["sealed"]
+        envelope = get_blob(node.url, sealed["sha256"])
+    finally:
+        node.stop()
+    assert secret.read_bytes() not in envelope
+    opened = open_envelope(envelope, court.key, court.leaf)
+    receipt = Receipt.parse_text((tmp_path / "r" / "bid.pdf.receipt.json").read_text())
+    import hashlib
+    assert hashlib.sha256(opened).digest() == receipt.digest
+    with pytest.raises(NotARecipient):
+        open_envelope(envelope, outsider.key, outsider.leaf)
