@@ -20,12 +20,10 @@ class CredentialError(ValueError):
     """A credential file that cannot be used, with the reason."""
 
 
-@dataclass(frozen=True)
-class CertificateIdentity:
-    """A certificate chain (leaf first, root last) and the leaf's private key."""
+class ChainFacts:
+    """What any holder of a certificate chain (leaf first, root last) can say about it."""
 
     chain: tuple[x509.Certificate, ...]
-    key: devpki.PrivateKey
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -42,6 +40,14 @@ class CertificateIdentity:
     @property
     def root_fingerprint(self) -> bytes:
         return hashlib.sha256(self.chain[-1].public_bytes(serialization.Encoding.DER)).digest()
+
+
+@dataclass(frozen=True)
+class CertificateIdentity(ChainFacts):
+    """A certificate chain (leaf first, root last) and the leaf's private key."""
+
+    chain: tuple[x509.Certificate, ...]
+    key: devpki.PrivateKey
 
     def sign_digest(self, digest: bytes) -> bytes:
         return devpki.sign_digest(self.key, digest)

@@ -28,7 +28,7 @@ from chaincode import (
     ROLE_BITS,
     load_artifact,
 )
-from client.credentials import CertificateIdentity
+from client.signers import Signer
 
 # Gas limit a write gets when the caller gives none: eth_estimateGas, plus this share.
 GAS_MARGIN = 1.25
@@ -186,7 +186,7 @@ class Ledger:
 
     # -- identity registry ----------------------------------------------------------------
 
-    def register_member(self, identity: CertificateIdentity) -> TxResult:
+    def register_member(self, identity: Signer) -> TxResult:
         """Register this account with `identity`'s certificate (proof: a signature by its
         key over the registry's registration digest for this address)."""
         digest = self.call(self.identity.functions.registration_digest(self.address))
@@ -242,7 +242,7 @@ class Ledger:
             [to_checksum_address(p) for p in parties], amount, metadata_digest,
         ), gas=gas)
 
-    def sign_contract(self, contract_id: bytes, identity: CertificateIdentity, *, gas: int | None = None) -> TxResult:
+    def sign_contract(self, contract_id: bytes, identity: Signer, *, gas: int | None = None) -> TxResult:
         """Sign the contract's document digest with `identity` and submit the signature."""
         contract = self.contract(contract_id)
         signature = identity.sign_digest(contract["doc_digest"])
