@@ -27,6 +27,9 @@ from client.cli_pki import (
     PasswordOption,
     RpcOption,
     file_digest,
+    KeystoreOption,
+    SignerUrlOption,
+    SignerUserOption,
     identity_from,
     latest_head,
     on_chain,
@@ -193,6 +196,9 @@ def contract_sign(
     cert: CertOption = None,
     cert_key: CertKeyOption = None,
     p12: P12Option = None,
+    keystore: KeystoreOption = None,
+    signer_url: SignerUrlOption = None,
+    signer_user: SignerUserOption = None,
     password: PasswordOption = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
@@ -200,7 +206,7 @@ def contract_sign(
 ) -> None:
     """Sign a contract's document digest with your registered certificate (a party)."""
     check_contract_ref(contract_id, project)
-    identity = identity_from(cert, cert_key, p12, password)
+    identity = identity_from(cert, cert_key, p12, password, keystore, signer_url, signer_user)
     ledger = writer(rpc, key)
     with on_chain(rpc):
         cid = resolve_contract(ledger, contract_id, project)

@@ -27,7 +27,7 @@ from client import devpki
 from client.render import EXIT_REFUSED, EXIT_USAGE, emit_json, fail, fields, hex0x, line, table, timestamp
 
 if TYPE_CHECKING:
-    from client.credentials import CertificateIdentity
+    from client.signers import Signer
     from client.ledger import Ledger, TxResult
 
 ca_app = typer.Typer(no_args_is_help=True, help="A development PKI, and trusting or revoking a CA by admin quorum.")
@@ -51,7 +51,12 @@ CertOption = Annotated[Optional[Path], typer.Option("--cert", help="certificate 
 CertKeyOption = Annotated[Optional[Path], typer.Option("--cert-key", help="the certificate's private key (PEM or DER)")]
 P12Option = Annotated[Optional[Path], typer.Option("--p12", help="PKCS#12 file with the key and chain (instead of --cert)")]
 PasswordOption = Annotated[Optional[str], typer.Option(
-    "--password", envvar="LEDGER_CERT_PASSWORD", help="password of --cert-key or --p12")]
+    "--password", envvar="LEDGER_CERT_PASSWORD", help="password of --cert-key, --p12 or --keystore")]
+KeystoreOption = Annotated[Optional[Path], typer.Option(
+    "--keystore", help="encrypted keystore JSON of the certificate's secp256k1 key (with --cert)")]
+SignerUrlOption = Annotated[Optional[str], typer.Option(
+    "--signer-url", help="hosted signing service holding the certificate key (token in $LEDGER_SIGNER_TOKEN)")]
+SignerUserOption = Annotated[Optional[str], typer.Option("--signer-user", help="your user at --signer-url")]
 
 
 @dataclass(frozen=True)
@@ -70,9 +75,12 @@ def on_chain(rpc: str) -> Iterator[None]:
     from web3.exceptions import Web3Exception
 
     from client.ledger import LedgerError, Reverted
+    from client.signers import SignerError
 
     try:
         yield
+    except SignerError as exc:
+        fail(str(exc), EXIT_REFUSED)
     except Reverted as exc:
         fail(exc.reason, EXIT_REFUSED)
     except LedgerError as exc:
@@ -166,16 +174,30 @@ def parse_serial(text: str) -> int:
     return value
 
 
-def identity_from(cert: Optional[Path], cert_key: Optional[Path], p12: Optional[Path], password: Optional[str]) -> CertificateIdentity:
-    """The certificate identity of `--cert/--cert-key` or `--p12`; exit 2 if unusable."""
-    from client.credentials import CredentialError, load_identity
+def identity_from(
+    cert: Optional[Path], cert_key: Optional[Path], p12: Optional[Path], password: Optional[str],
+    keystore: Optional[Path] = None, signer_url: Optional[str] = None, signer_user: Optional[str] = None,
+) -> Signer:
+    """The signer of `--cert/--cert-key`, `--p12`, `--cert/--keystore` or a hosted
+    `--signer-url/--signer-user` (token from $LEDGER_SIGNER_TOKEN); exit 2 if unusable,
+    1 if the signing service refuses."""
+    from client.credentials import CredentialError
+    from client.signers import CloudSigner, SignerError, load_signer
 
-    if p12 is not None and (cert is not None or cert_key is not None):
-        fail("give --cert with --cert-key, or --p12, not both")
-    if p12 is None and (cert is None or cert_key is None):
-        fail("give --cert CHAIN.pem with --cert-key KEY.pem, or --p12 FILE")
+    if signer_url is not None or signer_user is not None:
+        if signer_url is None or signer_user is None or any(v is not None for v in (cert, cert_key, p12, keystore)):
+            fail("a hosted signer takes --signer-url and --signer-user, and no key files")
+        token = os.environ.get("LEDGER_SIGNER_TOKEN")
+        if not token:
+            fail("set LEDGER_SIGNER_TOKEN to your signing-service token")
+        try:
+            return CloudSigner(signer_url, signer_user, token)
+        except SignerError as exc:
+            fail(str(exc), EXIT_REFUSED)
+    if sum(v is not None for v in (cert_key, p12, keystore)) != 1 or (p12 is None and cert is None):
+        fail("give --cert CHAIN.pem with --cert-key KEY.pem or --keystore KEY.json, or --p12 FILE, or a hosted signer")
     try:
-        return load_identity(cert=cert, key=cert_key, p12=p12, password=password)
+        return load_signer(cert=cert, key=cert_key, p12=p12, keystore=keystore, password=password)
     except CredentialError as exc:
         fail(f"certificate identity: {exc}")
 
@@ -549,6 +571,9 @@ def member_register(
     cert: CertOption = None,
     cert_key: CertKeyOption = None,
     p12: P12Option = None,
+    keystore: KeystoreOption = None,
+    signer_url: SignerUrlOption = None,
+    signer_user: SignerUserOption = None,
     password: PasswordOption = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
@@ -558,7 +583,7 @@ def member_register(
 
     The certificate's key signs the registry's registration digest for the account, so
     whoever registers holds both keys. A new member gets the PARTY role."""
-    identity = identity_from(cert, cert_key, p12, password)
+    identity = identity_from(cert, cert_key, p12, password, keystore, signer_url, signer_user)
     ledger = writer(rpc, key)
     with on_chain(rpc):
         result = ledger.register_member(identity)

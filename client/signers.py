@@ -19,7 +19,6 @@ Two kinds exist:
 """
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import urllib.error

@@ -142,8 +142,15 @@ def run(node: NodeProcess, url: str, token: str, identity: CertificateIdentity, 
     doc_digest = hashlib.sha256(b"cloud-signed contract v1").digest()
     registered_contract = admin.register_contract("CS-2026-001", doc_digest, [party.address, bidder.address])
     contract_id = registered_contract.events["ContractRegistered"][0]["id"]
-    signed = party.sign_contract(contract_id, signer).events["ContractSigned"][0]
-    assert signed["cert_fingerprint"] == identity.fingerprint
+    # the party signs through the CLI this time: `ledger contract sign --signer-url`
+    party_key = directory.parent / "party.key"
+    party_key.write_text("0x" + PARTY_KEY.hex())
+    env = {**os.environ, "LEDGER_SIGNER_TOKEN": token}
+    signed_doc = json.loads(ledger_cli("contract", "sign", "0x" + contract_id.hex(), "--signer-url", url,
+                                       "--signer-user", "tenderer", "--key", str(party_key), "--rpc", node.url,
+                                       "--json", env=env).stdout)
+    signed = signed_doc["events"]["ContractSigned"][0]
+    assert signed["cert_fingerprint"] == "0x" + identity.fingerprint.hex()
     assert (signed["signatures"], signed["required"]) == (1, 2)
     assert "ContractEffective" in bidder.sign_contract(contract_id, bidder_signer).events
     assert CONTRACT_STATUS[admin.contract(contract_id)["status"]] == "Effective"
