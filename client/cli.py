@@ -1,6 +1,6 @@
 """The `ledger` command line: node, keys, genesis and chaincode here; ca and member in
 cli_pki.py, contract and commitment in cli_business.py, evidence in cli_evidence.py,
-signer (the hosted signing service) in cli_signer.py.
+signer (the hosted signing service) in cli_signer.py, chain verify in cli_chain.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
 """
@@ -16,6 +16,7 @@ from typing import List, Optional
 import typer
 
 from client.cli_business import commitment_app, contract_app
+from client.cli_chain import chain_app
 from client.cli_evidence import evidence_app
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
@@ -39,6 +40,7 @@ app.add_typer(contract_app, name="contract")
 app.add_typer(commitment_app, name="commitment")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(signer_app, name="signer")
+app.add_typer(chain_app, name="chain")
 
 EXIT_INVALID = EXIT_REFUSED
 

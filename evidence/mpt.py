@@ -31,7 +31,7 @@ def ordered_trie_root(values: Sequence[bytes]) -> bytes:
         return BLANK_ROOT
     items = sorted((rlp.encode(index), value) for index, value in enumerate(values))
     nibbled = [(_nibbles(key), value) for key, value in items]
-    return keccak(rlp.encode(_build(nibbled, 0)))
+    return keccak(_encode_node(_build(nibbled, 0)))
 
 
 class OrderedTrie:
@@ -43,7 +43,7 @@ class OrderedTrie:
         if values:
             items = sorted((rlp.encode(i), value) for i, value in enumerate(values))
             self._root_node: Node = _build([(_nibbles(key), value) for key, value in items], 0, self._nodes)
-            self.root = keccak(rlp.encode(self._root_node))
+            self.root = keccak(_encode_node(self._root_node))
         else:
             self._root_node, self.root = b"", BLANK_ROOT
 
@@ -52,7 +52,7 @@ class OrderedTrie:
         root first (the node list eth_getProof returns for accounts)."""
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} outside 0..{self.size - 1}")
-        proof = [rlp.encode(self._root_node)]
+        proof = [_encode_node(self._root_node)]
         node, key = self._root_node, _nibbles(rlp.encode(index))
         while True:
             child, key = _step(node, key)
@@ -137,6 +137,12 @@ def _step(node: Node, key: Sequence[int]) -> tuple[Node | None, tuple[int, ...]]
     return node[1], key[len(path):]
 
 
+def _encode_node(node: Node) -> bytes:
+    # Nodes are bytes and nested lists only: the `raw` sedes skips rlp's type inference,
+    # which is most of the cost of hashing a block's tries.
+    return rlp.encode(node, sedes=rlp.sedes.raw)
+
+
 def _nibbles(key: bytes) -> tuple[int, ...]:
     out: list[int] = []
     for byte in key:
@@ -154,7 +160,7 @@ def _hex_prefix(nibbles: Sequence[int], leaf: bool) -> bytes:
 def _reference(node: Node, nodes: dict[bytes, bytes] | None) -> Node:
     """How a parent refers to a child: inline below 32 bytes of RLP, else by hash
     (recorded in `nodes` when a proof is being made)."""
-    encoded = rlp.encode(node)
+    encoded = _encode_node(node)
     if len(encoded) < 32:
         return node
     digest = keccak(encoded)

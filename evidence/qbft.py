@@ -56,8 +56,11 @@ class ExtraData:
         vote: list[bytes] = []
         if self.vote is not None:
             vote = [self.vote.recipient, VOTE_ADD if self.vote.add else VOTE_DROP]
+        # `raw` sedes: the items are already bytes and lists, so rlp skips type inference
+        # (hashing headers is on the node's and the verifiers' hot paths).
+        round_bytes = self.round.to_bytes((self.round.bit_length() + 7) // 8, "big")
         return rlp.encode(
-            [self.vanity, list(self.validators), vote, self.round, list(self.seals)]
+            [self.vanity, list(self.validators), vote, round_bytes, list(self.seals)], sedes=rlp.sedes.raw
         )
 
     @classmethod
@@ -104,7 +107,7 @@ def _hash_with_extra(fields: Sequence[bytes], extra: ExtraData) -> bytes:
         raise HeaderFormatError("header must be a list of byte-string fields")
     patched = list(fields)
     patched[EXTRA_DATA_INDEX] = extra.encode()
-    return keccak(rlp.encode(patched))
+    return keccak(rlp.encode(patched, sedes=rlp.sedes.raw))
 
 
 def extra_data_of(fields: Sequence[bytes]) -> ExtraData:
