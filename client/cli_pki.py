@@ -151,16 +151,14 @@ def parse_digest(text: str, what: str) -> bytes:
     return raw
 
 
-def file_digest(path: Path, what: str) -> bytes:
-    """SHA-256 of a file's bytes; exit 2 if it cannot be read."""
-    h = hashlib.sha256()
+def file_digest(path: Path, what: str, algorithm: str = "sha256") -> bytes:
+    """A file's digest (evidence.digest, streamed); exit 2 if it cannot be read."""
+    from evidence.digest import digest_file
+
     try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
+        return digest_file(path, algorithm)
     except OSError as exc:
         fail(f"{what} {path}: {exc.strerror}")
-    return h.digest()
 
 
 def parse_serial(text: str) -> int:
