@@ -1,0 +1,1 @@
+"""QBFT consensus: the message codec (`messages`) and the pure protocol state machine (`machine`)."""
