@@ -1,5 +1,6 @@
 """Anchoring evidence from the SDK: digests and batch roots into the evidence registry,
-and the offline receipts (evidence/receipt.py) built from the node's raw block data."""
+and the offline receipts (evidence/receipt.py) built from the node's raw block data and
+the vote-carrying headers that carry the validator set from genesis to the block."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,9 +71,11 @@ def receipts_for(
     ledger: Ledger, result: TxResult, batch: list[bytes], *, batched: bool, kind: str, case: str,
     algorithm: str, metadata_digest: bytes,
 ) -> list[Receipt]:
-    """Receipts of an anchoring transaction, from the raw header, block and receipts."""
+    """Receipts of an anchoring transaction, from the raw header, block and receipts, and
+    the validator history up to the block's parent (ledger_getValidatorHistory)."""
     block = result.block_number
     raw_header = _raw(ledger, "debug_getRawHeader", block)
+    history = [bytes.fromhex(h[2:]) for h in ledger.rpc("ledger_getValidatorHistory", [hex(block - 1)])]
     raw_block = _raw(ledger, "debug_getRawBlock", block)
     raw_receipts = [bytes.fromhex(r[2:]) for r in ledger.rpc("debug_getRawReceipts", [hex(block)])]
     _, transactions, _, _ = rlp.decode(raw_block)
@@ -88,7 +91,7 @@ def receipts_for(
         block_hash=_block_hash(raw_header), transaction_index=index, transaction_hash=keccak(encoded[index]),
         log_index=log_index, header=raw_header, transaction=encoded[index],
         transaction_proof=OrderedTrie(encoded).proof(index), receipt=raw_receipts[index],
-        receipt_proof=OrderedTrie(raw_receipts).proof(index),
+        receipt_proof=OrderedTrie(raw_receipts).proof(index), validator_history=history,
     )
 
 

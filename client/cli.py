@@ -17,6 +17,7 @@ import typer
 
 from client.cli_business import commitment_app, contract_app
 from client.cli_chain import chain_app
+from client.cli_cluster import cluster_app
 from client.cli_evidence import evidence_app
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
@@ -41,6 +42,7 @@ app.add_typer(commitment_app, name="commitment")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(signer_app, name="signer")
 app.add_typer(chain_app, name="chain")
+app.add_typer(cluster_app, name="cluster")
 
 EXIT_INVALID = EXIT_REFUSED
 
@@ -131,6 +133,8 @@ def genesis_new(
     member: List[str] = typer.Option([], help="ADDRESS:ROLE permitted to transact (repeatable)"),
     alloc: List[str] = typer.Option([], help="ADDRESS:WEI initial balance (repeatable)"),
     trusted_root: List[Path] = typer.Option([], help="PEM file of a CA root trusted from genesis (repeatable)"),
+    consortium_ca: Optional[Path] = typer.Option(
+        None, "--consortium-ca", help="PEM certificate of the CA that issues the nodes' TLS certificates"),
 ) -> None:
     """Write a QBFT genesis and one key per validator."""
     from chaincode import ROLES
@@ -167,15 +171,23 @@ def genesis_new(
             roots.append(path.read_text())
         except OSError as exc:
             fail(f"--trusted-root {path}: {exc.strerror}")
+    consortium_pem = None
+    if consortium_ca is not None:
+        try:
+            consortium_pem = consortium_ca.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--consortium-ca {consortium_ca}: {getattr(exc, 'strerror', None) or exc}")
     if (out / "genesis.json").exists():
         fail(f"{out / 'genesis.json'} exists; refusing to overwrite")
-    keys = [secrets.token_bytes(32) for _ in range(validators)]
+    # validator-N in the order the genesis lists them (ascending address, as Besu sorts them)
+    keys = sorted((secrets.token_bytes(32) for _ in range(validators)), key=lambda k: ValidatorKey(k).address)
     addresses = [ValidatorKey(k).address for k in keys]
-    document = build_genesis_document(
-        chain_id=chain_id, validators=addresses, alloc=balances, members=members, trusted_roots=roots,
-        block_period=block_period, empty_block_period=max(empty_block_period, block_period),
-    )
     try:
+        document = build_genesis_document(
+            chain_id=chain_id, validators=addresses, alloc=balances, members=members, trusted_roots=roots,
+            block_period=block_period, empty_block_period=max(empty_block_period, block_period),
+            consortium_ca=consortium_pem,
+        )
         Genesis.parse(document)  # what we write must be what we accept
     except ConfigError as exc:
         fail(str(exc))

@@ -8,13 +8,27 @@ Header rules (EEA QBFT v1 as implemented by Hyperledger Besu):
 * commit-seal digest = keccak(RLP(header)) with the seals emptied (the round kept);
 * a commit seal is a 65-byte secp256k1 signature ``r ‖ s ‖ recovery id (0/1)`` of that digest.
 
+Validator set changes by header votes (Besu's block-based validator provider, used by QBFT
+when validators are not read from a contract):
+
+* a header carries at most one vote, cast by its proposer (the header's coinbase);
+* `VoteTally` counts ballots per (recipient, add|drop); a voter's later ballot about the
+  same recipient replaces its earlier one; when more than half of the current validators
+  (``n // 2 + 1``) agree, the recipient is added or removed and every ballot about it is
+  cleared; a removed validator's own ballots are discarded;
+* at each epoch (``epochlength`` blocks) all pending ballots are discarded: Besu does it
+  when it processes the block *before* an epoch block, whose own vote is ignored; a vote
+  in an epoch block itself counts;
+* the validator list is kept sorted ascending; a header lists the set that must seal it,
+  which is the set after its parent.
+
 Everything here is a pure function of its inputs so that a court can verify headers offline.
 Headers are handled as their list of RLP field encodings, so this module needs no EVM.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import rlp
 from coincurve import PublicKey
@@ -24,6 +38,10 @@ MIX_HASH = bytes.fromhex("63746963616c2062797a616e74696e65206661756c7420746f6c65
 VANITY_LENGTH = 32
 SEAL_LENGTH = 65
 EXTRA_DATA_INDEX = 12  # position of extraData in an Ethereum header's field list
+COINBASE_INDEX = 2  # the proposer, whose vote the header carries
+NUMBER_INDEX = 8
+# Besu's epoch length when the genesis config names none (JsonBftConfigOptions).
+DEFAULT_EPOCH_LENGTH = 30_000
 VOTE_ADD = b"\xff"
 VOTE_DROP = b"\x00"
 # secp256k1 group order; seals with s above half of it are malleated copies and are refused.
@@ -31,7 +49,12 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class HeaderFormatError(ValueError):
-    """A header or its extraData does not follow the QBFT format."""
+    """A header or its extraData does not follow the QBFT format; `field` names the part
+    ("extraData", or "vote" for a malformed vote)."""
+
+    def __init__(self, message: str, field: str = "extraData") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class SealError(ValueError):
@@ -80,14 +103,14 @@ class ExtraData:
             raise HeaderFormatError("extraData validators must be a list of 20-byte addresses")
         parsed_vote: Vote | None = None
         if not isinstance(vote, list) or len(vote) not in (0, 2):
-            raise HeaderFormatError("extraData vote must be [] or [recipient, 0xff|0x00]")
+            raise HeaderFormatError("extraData vote must be [] or [recipient, 0xff|0x00]", "vote")
         if vote:
             recipient, kind = vote
             if not isinstance(recipient, bytes) or len(recipient) != 20 or kind not in (
                 VOTE_ADD,
                 VOTE_DROP,
             ):
-                raise HeaderFormatError("extraData vote must be [recipient(20), 0xff|0x00]")
+                raise HeaderFormatError("extraData vote must be [recipient(20), 0xff|0x00]", "vote")
             parsed_vote = Vote(recipient, kind == VOTE_ADD)
         if not isinstance(round_bytes, bytes) or round_bytes.startswith(b"\x00") or len(
             round_bytes
@@ -172,3 +195,131 @@ def verify_commit_seals(fields: Sequence[bytes], validators: Sequence[bytes]) ->
     if len(signers) < needed:
         raise SealError(f"{len(signers)} commit seals, quorum of {len(validators)} is {needed}")
     return tuple(signers)
+
+
+# -- validator set changes by header votes ---------------------------------------------------
+
+
+class ValidatorSetError(ValueError):
+    """A header does not carry the validator set forward: item `index` of the headers given,
+    at block `height` (-1 if its number cannot be read)."""
+
+    def __init__(self, index: int, height: int, reason: str) -> None:
+        super().__init__(f"header {index} (block {height}): {reason}")
+        self.index = index
+        self.height = height
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One validator's pending vote about one recipient."""
+
+    voter: bytes
+    recipient: bytes
+    add: bool
+
+
+@dataclass(frozen=True)
+class VoteTally:
+    """The validator set and the pending ballots, as Besu's `VoteTally` keeps them.
+
+    Immutable: `apply` returns the tally after one more block. `next_height` is the first
+    block not yet accounted for; blocks must be applied in height order, and blocks
+    without a vote may be skipped (only epoch resets happen in them, and `apply` accounts
+    for every epoch boundary crossed since the last block it saw).
+    """
+
+    validators: tuple[bytes, ...]  # sorted ascending
+    epoch_length: int
+    next_height: int
+    ballots: frozenset[Ballot]
+
+    @classmethod
+    def start(cls, validators: Iterable[bytes], epoch_length: int, height: int = 0) -> VoteTally:
+        """The tally in force at epoch block `height` (0: genesis), before that block's own
+        vote: its header's validators and no pending ballots."""
+        if epoch_length < 1:
+            raise ValueError(f"epoch length must be positive, got {epoch_length}")
+        if height < 0 or height % epoch_length:
+            raise ValueError(f"a tally starts at an epoch block, not at {height}")
+        return cls(tuple(sorted(set(validators))), epoch_length, height, frozenset())
+
+    @property
+    def pending(self) -> dict[bytes, dict[bytes, bool]]:
+        """recipient -> {voter: add} of the ballots not yet decided."""
+        out: dict[bytes, dict[bytes, bool]] = {}
+        for ballot in sorted(self.ballots, key=lambda b: (b.recipient, b.voter)):
+            out.setdefault(ballot.recipient, {})[ballot.voter] = ballot.add
+        return out
+
+    def ballots_by(self, voter: bytes) -> dict[bytes, bool]:
+        """recipient -> add of `voter`'s pending ballots."""
+        return {b.recipient: b.add for b in self.ballots if b.voter == voter}
+
+    def apply(self, number: int, proposer: bytes, vote: Vote | None) -> VoteTally:
+        """The tally after block `number`, proposed by `proposer` and carrying `vote`."""
+        if number < self.next_height:
+            raise ValueError(f"block {number} is already accounted for (next is {self.next_height})")
+        ballots = self.ballots
+        # Pending ballots are reset at every block that precedes an epoch block (Besu's
+        # VoteTallyUpdater: isEpochBlock(number + 1)); those between the last block seen and
+        # this one included.
+        if (number + 1) // self.epoch_length > self.next_height // self.epoch_length:
+            ballots = frozenset()
+        if vote is None or (number + 1) % self.epoch_length == 0:
+            return replace(self, next_height=number + 1, ballots=ballots)
+        if proposer not in self.validators:
+            raise ValueError(f"block {number}'s proposer 0x{proposer.hex()} is not a validator")
+        recipient = vote.recipient
+        kept = {b for b in ballots if not (b.voter == proposer and b.recipient == recipient)}
+        kept.add(Ballot(proposer, recipient, vote.add))
+        # Both counts against the limit of the set before this vote, as Besu does.
+        limit = len(self.validators) // 2 + 1
+        adds = sum(1 for b in kept if b.recipient == recipient and b.add)
+        drops = sum(1 for b in kept if b.recipient == recipient and not b.add)
+        validators = set(self.validators)
+        if adds >= limit:
+            validators.add(recipient)
+            kept = {b for b in kept if b.recipient != recipient}
+        if drops >= limit:
+            validators.discard(recipient)
+            kept = {b for b in kept if b.recipient != recipient and b.voter != recipient}
+        return VoteTally(tuple(sorted(validators)), self.epoch_length, number + 1, frozenset(kept))
+
+
+def follow_validator_set(tally: VoteTally, headers: Iterable[Sequence[bytes]]) -> VoteTally:
+    """Carry `tally` across sealed headers (RLP field lists) in height order.
+
+    Each header must come after the blocks already accounted for, list exactly the set in
+    force (`tally.validators`), be proposed by one of them and sealed by a quorum of them;
+    its vote is then counted. Headers left out must carry no vote for the result to be the
+    chain's: a light client follows the set through the vote-carrying headers alone.
+    Raises ValidatorSetError naming the header.
+    """
+    for index, fields in enumerate(headers):
+        height = -1
+        try:
+            if len(fields) <= EXTRA_DATA_INDEX or not all(isinstance(f, bytes) for f in fields):
+                raise HeaderFormatError("not a list of header fields")
+            if len(fields[COINBASE_INDEX]) != 20:
+                raise HeaderFormatError("coinbase is not 20 bytes")
+            height = int.from_bytes(fields[NUMBER_INDEX], "big")
+            extra = extra_data_of(fields)
+        except HeaderFormatError as exc:
+            raise ValidatorSetError(index, height, f"not a QBFT header: {exc}") from exc
+        if height < tally.next_height:
+            raise ValidatorSetError(index, height, f"out of order: blocks up to {tally.next_height - 1} are "
+                                                   "already accounted for")
+        if extra.validators != tally.validators:
+            raise ValidatorSetError(index, height, "its validator list is not the set the votes before it give")
+        proposer = fields[COINBASE_INDEX]
+        if proposer not in tally.validators:
+            raise ValidatorSetError(index, height, f"proposer 0x{proposer.hex()} is not a validator")
+        try:
+            verify_commit_seals(fields, tally.validators)
+        except (SealError, HeaderFormatError) as exc:
+            raise ValidatorSetError(index, height, f"commit seals: {exc}") from exc
+        tally = tally.apply(height, proposer, extra.vote)
+    return tally
+

@@ -1,8 +1,9 @@
 """Evidence receipts: the document a court verifies offline, and `verify_receipt`.
 
 A receipt proves, with no node and no network, that a file was anchored at a block time
-and witnessed by the consortium's validators. Every link is checked, in this order, and
-a failure raises `VerificationError` naming its step:
+and witnessed by the consortium's validators - the genesis set, or the set that header
+votes (carried in the receipt) made of it. Every link is checked, in this order, and a
+failure raises `VerificationError` naming its step:
 
 1. file            the file's digest (SHA-256 or SM3) is the entry's digest;
 2. inclusion       the entry's digest is leaf `leafIndex` of the RFC 9162 tree of
@@ -18,8 +19,13 @@ a failure raises `VerificationError` naming its step:
                    registry's `Anchored` event for the batch root (or digest), with the
                    entry's kind, case, algorithm, metadata digest and the batch's size;
 7. chain           the receipt's chain id is genesis.json's;
-8. validators      the header's validator list is the set genesis.json defines;
-9. commit seals    at least a quorum (ceil(2n/3)) of those validators sealed the header.
+8. validator history  from genesis.json's validators, the vote-carrying headers before
+                   the anchoring block are followed in height order: each lists the set in
+                   force, was proposed by and sealed by a quorum of it, and its vote is
+                   tallied (Besu's rules, evidence.qbft.VoteTally, with genesis.json's
+                   epoch length); no history means no votes: the genesis set;
+9. validators      the header's validator list is the set step 8 gives;
+10. commit seals   at least a quorum (ceil(2n/3)) of those validators sealed the header.
 
 The format is documented field by field in docs/receipt.md. Only `rlp`, `eth-hash`,
 `coincurve` (through qbft.py) and `cryptography` (through digest.py) are used.
@@ -47,9 +53,15 @@ _TX_ROOT, _RECEIPT_ROOT, _NUMBER, _TIMESTAMP = 4, 5, 8, 11
 # The links verify_receipt checks, in order (VerificationError.step is one of these, or
 # "format" / "genesis" for a document that cannot be read at all).
 STEPS = ("file", "inclusion", "header", "transaction", "receipt proof", "anchoring event",
-         "chain", "validators", "commit seals")
-# Receipts larger than this are refused before parsing (a receipt document is attacker input).
-MAX_RECEIPT_DOCUMENT_BYTES = 1024 * 1024
+         "chain", "validator history", "validators", "commit seals")
+# Vote-carrying headers a receipt may carry. A set change takes a majority's votes, so
+# this is hundreds of changes; a sealed header of a 64-validator set is ~12 KB in hex.
+MAX_VALIDATOR_HISTORY = 1024
+# Receipts larger than this are refused before parsing (a receipt document is attacker
+# input); room for the entry, proofs and a validator history of typical headers (~2.5 KB
+# each in hex for a handful of validators).
+MAX_RECEIPT_DOCUMENT_BYTES = 8 * 1024 * 1024
+DEFAULT_EPOCH_LENGTH = qbft.DEFAULT_EPOCH_LENGTH  # when genesis.json's config.qbft names none
 
 
 class VerificationError(ValueError):
@@ -91,6 +103,9 @@ class Receipt:
     transaction_proof: tuple[bytes, ...]
     receipt: bytes
     receipt_proof: tuple[bytes, ...]
+    # RLP headers (seals included) of every block before the anchoring one whose header
+    # carries a validator vote, ascending; empty on a chain whose set never changed.
+    validator_history: tuple[bytes, ...] = ()
 
     @property
     def anchored(self) -> bytes:
@@ -134,6 +149,7 @@ class Receipt:
                 "header": hx(self.header), "transaction": hx(self.transaction),
                 "transactionProof": [hx(n) for n in self.transaction_proof],
                 "receipt": hx(self.receipt), "receiptProof": [hx(n) for n in self.receipt_proof],
+                "validatorHistory": [hx(h) for h in self.validator_history],
             },
         }
 
@@ -143,10 +159,12 @@ class Receipt:
 
 @dataclass(frozen=True)
 class GenesisTrust:
-    """What a verifier takes from genesis.json: the chain id and the first validators."""
+    """What a verifier takes from genesis.json: the chain id, the first validators and the
+    epoch length (after which pending validator votes are discarded)."""
 
     chain_id: int
     validators: tuple[bytes, ...]
+    epoch_length: int = DEFAULT_EPOCH_LENGTH
 
     @classmethod
     def from_document(cls, document: Any) -> GenesisTrust:
@@ -154,11 +172,15 @@ class GenesisTrust:
             chain_id = document["config"]["chainId"]
             chain_id = int(chain_id, 0) if isinstance(chain_id, str) else int(chain_id)
             extra = qbft.ExtraData.decode(bytes.fromhex(str(document["extraData"]).removeprefix("0x")))
-        except (KeyError, TypeError, ValueError) as exc:
+            epoch = document["config"].get("qbft", {}).get("epochlength", DEFAULT_EPOCH_LENGTH)
+            epoch_length = int(epoch, 0) if isinstance(epoch, str) else int(epoch)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise VerificationError("genesis", f"not a QBFT genesis.json: {exc}") from exc
         if not extra.validators:
             raise VerificationError("genesis", "genesis names no validators")
-        return cls(chain_id, extra.validators)
+        if epoch_length < 1 or isinstance(epoch, bool):
+            raise VerificationError("genesis", f"config.qbft.epochlength must be positive, got {epoch!r}")
+        return cls(chain_id, extra.validators, epoch_length)
 
 
 @dataclass(frozen=True)
@@ -227,23 +249,51 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
     # 7. the chain
     if receipt.chain_id != genesis.chain_id:
         raise VerificationError("chain", f"receipt is for chain {receipt.chain_id}, genesis.json is chain {genesis.chain_id}")
-    # 8. the validator set (genesis.json's; validator votes arrive with multi-validator consensus)
+    # 8. the validator set in force at the block: genesis.json's, carried through the votes
+    validators = _follow_history(receipt, genesis)
+    # 9. the header lists that set
     try:
         extra = qbft.extra_data_of(header)
     except qbft.HeaderFormatError as exc:
         raise VerificationError("validators", str(exc)) from exc
-    if extra.validators != genesis.validators:
-        raise VerificationError("validators", "the header's validator set is not the one genesis.json defines")
-    # 9. commit seals of a quorum of them
+    if extra.validators != validators:
+        raise VerificationError("validators", "the header's validator set is not the one genesis.json and "
+                                              "the validator history give")
+    # 10. commit seals of a quorum of them
     try:
-        signers = qbft.verify_commit_seals(header, genesis.validators)
+        signers = qbft.verify_commit_seals(header, validators)
     except (qbft.SealError, qbft.HeaderFormatError, ValueError) as exc:
         raise VerificationError("commit seals", str(exc)) from exc
     return Verified(
         digest=receipt.digest, algorithm=receipt.algorithm, kind=receipt.kind, case=receipt.case,
         block_number=receipt.block_number, block_hash=receipt.block_hash, timestamp=_int(header[_TIMESTAMP]),
-        transaction_hash=receipt.transaction_hash, signers=signers, validators=genesis.validators,
+        transaction_hash=receipt.transaction_hash, signers=signers, validators=validators,
     )
+
+
+def _follow_history(receipt: Receipt, genesis: GenesisTrust) -> tuple[bytes, ...]:
+    """Step 8: the set after following `receipt.validator_history` from genesis.json's."""
+    step = "validator history"
+    headers = []
+    for index, encoded in enumerate(receipt.validator_history):
+        try:
+            fields = _header_fields(encoded)
+            extra = qbft.extra_data_of(fields)
+        except (VerificationError, qbft.HeaderFormatError) as exc:
+            reason = exc.reason if isinstance(exc, VerificationError) else str(exc)
+            raise VerificationError(step, f"header {index}: {reason}") from exc
+        height = _int(fields[_NUMBER])
+        if extra.vote is None:
+            raise VerificationError(step, f"header {index} (block {height}) carries no vote")
+        if height >= receipt.block_number:
+            raise VerificationError(step, f"header {index} is block {height}, not before the anchoring block "
+                                          f"{receipt.block_number}")
+        headers.append(fields)
+    try:
+        tally = qbft.VoteTally.start(genesis.validators, genesis.epoch_length)
+        return qbft.follow_validator_set(tally, headers).validators
+    except qbft.ValidatorSetError as exc:
+        raise VerificationError(step, str(exc)) from exc
 
 
 def _check_event(receipt: Receipt) -> None:
@@ -375,6 +425,11 @@ def _parse(doc: Any) -> Receipt:
         )
     anchor = need(doc, "anchor", dict, "receipt")
     proof = need(doc, "proof", dict, "receipt")
+    history: tuple[bytes, ...] = ()
+    if "validatorHistory" in proof:  # absent in receipts from before validator votes: no votes
+        history = hexlist(proof, "validatorHistory", "proof")
+        if len(history) > MAX_VALIDATOR_HISTORY:
+            raise VerificationError(step, f"proof.validatorHistory holds more than {MAX_VALIDATOR_HISTORY} headers")
     return Receipt(
         chain_id=natural(doc, "chainId", "receipt"),
         digest=hexbytes(entry, "digest", "entry", 32),
@@ -394,6 +449,7 @@ def _parse(doc: Any) -> Receipt:
         transaction_proof=hexlist(proof, "transactionProof", "proof"),
         receipt=hexbytes(proof, "receipt", "proof"),
         receipt_proof=hexlist(proof, "receiptProof", "proof"),
+        validator_history=history,
     )
 
 
@@ -401,15 +457,16 @@ def build_receipts(
     *, chain_id: int, digests_: Sequence[bytes], algorithm: str, kind: str, case: str, metadata_digest: bytes,
     batched: bool, block_number: int, block_hash: bytes, transaction_index: int, transaction_hash: bytes,
     log_index: int, header: bytes, transaction: bytes, transaction_proof: Sequence[bytes], receipt: bytes,
-    receipt_proof: Sequence[bytes],
+    receipt_proof: Sequence[bytes], validator_history: Sequence[bytes] = (),
 ) -> list[Receipt]:
-    """One receipt per digest of an anchoring (a batch, or a single digest)."""
+    """One receipt per digest of an anchoring (a batch, or a single digest);
+    `validator_history` is what ledger_getValidatorHistory gives up to the block's parent."""
     common = dict(
         chain_id=chain_id, algorithm=algorithm, kind=kind, case=case, metadata_digest=metadata_digest,
         registry=EVIDENCE_REGISTRY, block_number=block_number, block_hash=block_hash,
         transaction_index=transaction_index, transaction_hash=transaction_hash, log_index=log_index,
         header=header, transaction=transaction, transaction_proof=tuple(transaction_proof),
-        receipt=receipt, receipt_proof=tuple(receipt_proof),
+        receipt=receipt, receipt_proof=tuple(receipt_proof), validator_history=tuple(validator_history),
     )
     if not batched:
         (only,) = digests_

@@ -2,7 +2,8 @@
 
 Commit order for a block (as CometBFT's ApplyBlock documents its own):
 
-1. validate  - the header against its parent, the seals against the parent's validators;
+1. validate  - the header against its parent, the seals against the set after the parent
+               (the parent's validators with the votes since the last epoch applied);
 2. execute   - every transaction in one `apply_all_transactions` batch, in a write overlay;
 3. save      - state, header, body, receipts, indexes and the head pointer in ONE
                synchronous LevelDB write batch;
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -40,6 +42,9 @@ RECEIPT_BUILDER = LedgerBlock.get_receipt_builder()
 STARTUP_VALIDATION_DEPTH = 64
 # Decoded blocks kept in memory (bodies and receipts, each): ~64 full blocks is a few MB.
 DECODED_BLOCK_CACHE = 64
+# Vote tallies kept by block hash (Besu keeps 100): the head's and its recent ancestors',
+# so the next block's set is one `apply` away. A tally is the set plus pending ballots.
+TALLY_CACHE = 128
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,10 @@ class Chain:
             raise StorageError(f"{store.path} was initialised with a different genesis")
         self._head = self.header_by_hash(head_hash)
         self.genesis_header = self.header_by_number(0)
+        self._tallies: OrderedDict[bytes, qbft.VoteTally] = OrderedDict()
+        self._tally_lock = threading.Lock()
+        last_vote = store.get(schema.LAST_VOTE_KEY)
+        self._last_vote: int | None = None if last_vote is None else int.from_bytes(last_vote, "big")
 
     # -- initialisation -------------------------------------------------------------
 
@@ -203,13 +212,82 @@ class Chain:
         """The validator set that sealed `header`: its extraData list (Besu's rule)."""
         return qbft.extra_data_of(header.fields_rlp()).validators
 
-    def validators_after(self, header: QBFTHeader) -> tuple[bytes, ...]:
-        """The validator set that must seal the child of `header`.
+    @staticmethod
+    def vote_of(header: QBFTHeader) -> qbft.Vote | None:
+        """The validator vote `header` carries (cast by its proposer, the coinbase), if any."""
+        return qbft.extra_data_of(header.fields_rlp()).vote
 
-        Besu derives it from a tally of header votes; until validator votes land (the
-        consensus issue) a header carrying a vote is refused, so the set is `header`'s own.
+    def validators_after(self, header: QBFTHeader) -> tuple[bytes, ...]:
+        """The validator set that must seal the child of `header`: the tally after it."""
+        return self.tally_after(header).validators
+
+    def tally_after(self, header: QBFTHeader) -> qbft.VoteTally:
+        """The vote tally after stored block `header`: the set for its child and the pending
+        ballots (Besu's VoteTallyCache.getVoteTallyAfterBlock).
+
+        Cached by hash: the head's child costs one `apply` on the head's tally. Otherwise
+        the tally is rebuilt from the last epoch block's list and the vote-carrying headers
+        since (the vote index), never by replaying every header.
         """
-        return self.validators_of(header)
+        cached = self._cached_tally(header.hash)
+        if cached is not None:
+            return cached
+        number = header.block_number
+        before: qbft.VoteTally | None
+        if number % self.genesis.qbft.epoch_length == 0:
+            # An epoch block starts afresh from its own list (Besu's getValidatorsAfter),
+            # which the header rules made the set after its parent.
+            before = qbft.VoteTally.start(self.validators_of(header), self.genesis.qbft.epoch_length, number)
+        else:
+            before = self._cached_tally(header.parent_hash)
+            if before is None:
+                before = self._tally_before(header)
+        tally = before.apply(number, header.coinbase, self.vote_of(header))
+        with self._tally_lock:
+            self._tallies[header.hash] = tally
+            while len(self._tallies) > TALLY_CACHE:
+                self._tallies.popitem(last=False)
+        return tally
+
+    def _cached_tally(self, block_hash: bytes) -> qbft.VoteTally | None:
+        with self._tally_lock:
+            tally = self._tallies.get(block_hash)
+            if tally is not None:
+                self._tallies.move_to_end(block_hash)
+            return tally
+
+    def _tally_before(self, header: QBFTHeader) -> qbft.VoteTally:
+        """The tally in force at `header` (not an epoch block) before its own vote: the last
+        epoch block's validators, and the votes of the canonical blocks since."""
+        number = header.block_number
+        if self.hash_by_number(number - 1) != header.parent_hash:
+            raise NotFound(f"block {number} 0x{header.hash.hex()} is not on the stored chain")
+        epoch_length = self.genesis.qbft.epoch_length
+        epoch_block = number - number % epoch_length
+        tally = qbft.VoteTally.start(self.validators_of(self.header_by_number(epoch_block)), epoch_length, epoch_block)
+        for height in self.vote_heights(epoch_block, number - 1):
+            voter = self.header_by_number(height)
+            tally = tally.apply(height, voter.coinbase, self.vote_of(voter))
+        return tally
+
+    def vote_heights(self, first: int = 0, last: int | None = None) -> list[int]:
+        """Heights `first`..`last` (default: the head) whose header carries a validator vote,
+        ascending, from the vote index (newest to oldest links: O(votes after `first`))."""
+        last = self._head.block_number if last is None else min(last, self._head.block_number)
+        heights: list[int] = []
+        height = self._last_vote
+        while height is not None and height >= first:
+            link = self._store.get(schema.vote_key(height))
+            if link is None:
+                raise StorageError(f"{self._store.path}: vote index names block {height} but holds no entry for it")
+            if height <= last:
+                heights.append(height)
+            previous = int.from_bytes(link, "big") if link else None
+            if previous is not None and previous >= height:
+                raise StorageError(f"{self._store.path}: vote index entry {height} links forward to {previous}")
+            height = previous
+        heights.reverse()
+        return heights
 
     # -- building and committing ------------------------------------------------------
 
@@ -272,31 +350,46 @@ class Chain:
             if header.parent_hash != parent.hash:
                 raise InvalidBlock(header.block_number, "parent", "does not extend the current head")
             self.check_seals(header, parent)
+            carries_vote = self.vote_of(header) is not None
+            # One `apply` on the parent's cached tally: the next block's set is then ready.
+            self.tally_after(header)
             writes = built.overlay.prefixed_writes()
-            writes.update(_block_writes(header, built.transactions, senders, built.receipts))
+            writes.update(_block_writes(header, built.transactions, senders, built.receipts,
+                                        previous_vote=self._last_vote))
             self._store.write_batch(writes)
+            if carries_vote:
+                self._last_vote = header.block_number
             self._head = header
 
     # -- validation ---------------------------------------------------------------
 
-    def check_seals(self, header: QBFTHeader, parent: QBFTHeader) -> None:
-        """QBFT header rules against the parent: validator list, proposer, vote, seals."""
+    def check_header_extra(self, header: QBFTHeader, parent: QBFTHeader) -> None:
+        """QBFT header rules against the parent, seals aside (a proposal is not sealed yet).
+
+        Steps, each named in the InvalidBlock it raises:
+        1. extraData / vote - the extraData decodes; a vote is [recipient(20), 0xff|0x00];
+        2. validators       - the list is the set after the parent (sorted ascending);
+        3. proposer         - the coinbase, who casts the header's vote, is one of them.
+        """
         height = header.block_number
         try:
             extra = qbft.extra_data_of(header.fields_rlp())
         except qbft.HeaderFormatError as exc:
-            raise InvalidBlock(height, "extraData", str(exc)) from exc
+            raise InvalidBlock(height, exc.field, str(exc)) from exc
         expected = self.validators_after(parent)
         if extra.validators != expected:
             raise InvalidBlock(height, "validators", "extraData list differs from the set after the parent")
-        if extra.vote is not None:
-            raise InvalidBlock(height, "vote", "validator votes are not accepted yet")
         if header.coinbase not in expected:
             raise InvalidBlock(height, "proposer", f"coinbase 0x{header.coinbase.hex()} is not a validator")
+
+    def check_seals(self, header: QBFTHeader, parent: QBFTHeader) -> None:
+        """QBFT header rules against the parent (`check_header_extra`), then the commit
+        seals: a quorum of distinct validators of the set after the parent."""
+        self.check_header_extra(header, parent)
         try:
-            qbft.verify_commit_seals(header.fields_rlp(), extra.validators)
+            qbft.verify_commit_seals(header.fields_rlp(), self.validators_after(parent))
         except (qbft.SealError, qbft.HeaderFormatError) as exc:
-            raise InvalidBlock(height, "commit seals", str(exc)) from exc
+            raise InvalidBlock(header.block_number, "commit seals", str(exc)) from exc
 
     def validate_stored_block(self, header: QBFTHeader) -> None:
         """Check a block read from disk: link, header rules, seals, transaction and receipt roots."""
@@ -313,6 +406,10 @@ class Chain:
         except ValidationError as exc:
             raise InvalidBlock(height, "header", str(exc)) from exc
         self.check_seals(header, parent)
+        indexed = self._store.get(schema.vote_key(height)) is not None
+        if indexed != (self.vote_of(header) is not None):
+            raise InvalidBlock(height, "vote index", "the header carries a vote" if not indexed
+                               else "indexed as carrying a vote, the header carries none")
         transactions, senders = self.block_transactions(header)
         if ordered_trie_root([tx.encode() for tx in transactions]) != header.transaction_root:
             raise InvalidBlock(height, "transactions root", "body does not match header")
@@ -324,12 +421,13 @@ class Chain:
             raise InvalidBlock(height, "state root", "state trie root node missing")
 
     def validate_recent(self, depth: int = STARTUP_VALIDATION_DEPTH) -> None:
-        header = self._head
-        for _ in range(min(depth, header.block_number + 1)):
+        """Validate the newest `depth` blocks, oldest first (each parent's tally is then
+        cached when its child is checked)."""
+        recent = [self._head]
+        while len(recent) < depth and recent[-1].block_number > 0:
+            recent.append(self.header_by_hash(recent[-1].parent_hash))
+        for header in reversed(recent):
             self.validate_stored_block(header)
-            if header.block_number == 0:
-                break
-            header = self.header_by_hash(header.parent_hash)
 
     def replay_block(self, header: QBFTHeader) -> QBFTHeader:
         """Re-execute a stored block on its parent's state; returns the header re-execution yields.
@@ -352,7 +450,11 @@ def _block_writes(
     transactions: Iterable[SignedTransactionAPI],
     senders: Sequence[bytes],
     receipts: Iterable[ReceiptAPI],
+    *,
+    previous_vote: int | None = None,
 ) -> dict[bytes, bytes | None]:
+    """Every key a block writes; `previous_vote` is the newest vote-carrying height before
+    it (the vote index links to it when this header carries a vote)."""
     block_hash = header.hash
     transactions = list(transactions)
     writes: dict[bytes, bytes | None] = {
@@ -364,6 +466,10 @@ def _block_writes(
     }
     for index, tx in enumerate(transactions):
         writes[schema.tx_location_key(tx.hash)] = rlp.encode([header.block_number, index])
+    if Chain.vote_of(header) is not None:
+        writes[schema.vote_key(header.block_number)] = (
+            b"" if previous_vote is None else schema.height_bytes(previous_vote))
+        writes[schema.LAST_VOTE_KEY] = schema.height_bytes(header.block_number)
     return writes
 
 

@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
 from chaincode.alloc import identity_storage, system_alloc
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
+from node.config import typed_field
 from node.errors import ConfigError
 
 # Block gas limit used by `ledger genesis new`: Besu's QBFT examples use 0x1fffffffffffff;
@@ -60,6 +61,9 @@ class Genesis:
     trusted_roots: tuple[bytes, ...]  # DER, from the PEM in evidenceLedger.trustedRoots
     members: tuple[Member, ...]
     document: Mapping[str, Any]
+    # PEM of the CA that issues the validators' and observers' TLS certificates
+    # (evidenceLedger.consortiumCA); None on a chain that runs no peer-to-peer network.
+    consortium_ca: bytes | None = None
 
     @classmethod
     def load(cls, path: Path) -> Genesis:
@@ -138,6 +142,11 @@ class Genesis:
             _expect(role in ROLES, f"{where}.role", f"must be one of {', '.join(ROLES)}")
             members.append(Member(address, role))
         _check_system_contracts(alloc, members, roots)
+        consortium_ca = None
+        if "consortiumCA" in ledger:
+            _expect(isinstance(ledger["consortiumCA"], str), "evidenceLedger.consortiumCA",
+                    "must be a PEM certificate")
+            consortium_ca = _consortium_ca(ledger["consortiumCA"], "evidenceLedger.consortiumCA")
         return cls(
             chain_id=chain_id,
             qbft=q,
@@ -149,6 +158,7 @@ class Genesis:
             trusted_roots=roots,
             members=tuple(members),
             document=document,
+            consortium_ca=consortium_ca,
         )
 
     @staticmethod
@@ -171,10 +181,13 @@ def build_genesis_document(
     empty_block_period: int = 60,
     timestamp: int = 0,
     gas_limit: int = DEFAULT_GAS_LIMIT,
+    consortium_ca: str | None = None,
 ) -> dict[str, Any]:
     """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0, the
-    system contracts allocated with the members and trusted roots (PEM) in their storage."""
-    extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(validators), None, 0, ())
+    system contracts allocated with the members and trusted roots (PEM) in their storage,
+    and the consortium CA (PEM) that issues node TLS certificates when one is given."""
+    # Sorted ascending, as Besu keeps every validator list (each block's must be).
+    extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(sorted(validators)), None, 0, ())
     forks = [
         "homesteadBlock", "eip150Block", "eip155Block", "eip158Block", "byzantiumBlock",
         "constantinopleBlock", "petersburgBlock", "istanbulBlock", "berlinBlock", "londonBlock",
@@ -205,6 +218,8 @@ def build_genesis_document(
         "evidenceLedger": {
             "trustedRoots": list(trusted_roots or []),
             "members": [{"address": to_checksum_address(a), "role": r} for a, r in members],
+            **({} if consortium_ca is None else
+               {"consortiumCA": _consortium_ca(consortium_ca, "consortium_ca").decode()}),
         },
     }
 
@@ -251,19 +266,28 @@ def _pem_certificate(pem: str, field: str) -> bytes:
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
+def _consortium_ca(pem: str, field: str) -> bytes:
+    """The consortium CA as canonical PEM: exactly one certificate, and a CA's."""
+    try:
+        certificates = x509.load_pem_x509_certificates(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(field, f"not a PEM certificate: {exc}") from exc
+    _expect(len(certificates) == 1, field, f"must hold one certificate, found {len(certificates)}")
+    try:
+        constraints = certificates[0].extensions.get_extension_for_class(x509.BasicConstraints).value
+    except (x509.ExtensionNotFound, ValueError) as exc:
+        raise ConfigError(field, "is not a CA certificate (no basicConstraints cA)") from exc
+    _expect(constraints.ca, field, "is not a CA certificate (basicConstraints cA is false)")
+    return certificates[0].public_bytes(serialization.Encoding.PEM)
+
+
 def _expect(condition: bool, field: str, reason: str) -> None:
     if not condition:
         raise ConfigError(field, reason)
 
 
 def _field(obj: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
-    path = f"{where}.{name}" if where != "genesis" else name
-    if name not in obj:
-        raise ConfigError(path, "missing")
-    value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise ConfigError(path, f"has the wrong type ({type(value).__name__})")
-    return value
+    return typed_field(obj, name, kind, f"{where}.{name}" if where != "genesis" else name)
 
 
 def _int(value: Any, field: str) -> int:

@@ -22,6 +22,14 @@ class Metrics:
         self.rpc_errors = Counter("ledger_rpc_errors", "JSON-RPC calls that returned an error", ["code"], registry=r)
         self.pool_ready = Gauge("ledger_txpool_ready", "Pool transactions executable now", registry=r)
         self.pool_queued = Gauge("ledger_txpool_queued", "Pool transactions waiting for a nonce gap", registry=r)
+        self.consensus_round = Gauge("ledger_consensus_round", "QBFT round of the height in progress", registry=r)
+        self.round_timeouts = Counter("ledger_consensus_round_timeouts", "QBFT rounds that timed out", registry=r)
+        self.messages_ignored = Counter(
+            "ledger_consensus_messages_ignored", "QBFT messages refused (bad signature, non-validator, "
+            "wrong digest, invalid proposal or seal, duplicate...)", registry=r,
+        )
+        self.peers = Gauge("ledger_peers", "Connected peers", registry=r)
+        self.blocks_synced = Counter("ledger_blocks_synced", "Blocks imported from peers by sync", registry=r)
 
     def block_committed(self, header: QBFTHeader, tx_count: int, seconds: float) -> None:
         self.height.set(header.block_number)

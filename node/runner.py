@@ -17,6 +17,9 @@ import uvicorn
 from eth_account import Account
 
 from node.chain import Chain
+from node.config import FAULTS_ENV, load_node_config
+from node.consensus.driver import ConsensusDriver
+from node.p2p import Faults, Hello, PeerNetwork, tls_contexts
 from node.errors import ConfigError, StorageError
 from node.genesis import Genesis, build_genesis_document
 from node.rpc.app import create_app
@@ -113,8 +116,56 @@ class _Server(uvicorn.Server):
         yield
 
 
+def consensus_driver(node: Node) -> ConsensusDriver:
+    """The node's consensus, wired to peers when `<data-dir>/node.json` configures p2p.
+
+    Fault injection (node.json "faults") is test-only: it is honoured only when the
+    environment variable LEDGER_TEST_FAULTS is "1", and then logged loudly.
+    """
+    file_config = load_node_config(node.config.data_dir)
+    faults = file_config.faults
+    if faults is not None and os.environ.get(FAULTS_ENV) != "1":
+        log.warning("node.json configures faults but %s is not set: ignoring them", FAULTS_ENV)
+        faults = None
+    if faults is not None:
+        log.warning("TEST FAULT INJECTION ACTIVE: %s", faults)
+    p2p = file_config.p2p
+    if p2p is None:
+        return ConsensusDriver(node, None, faults)
+    ca = node.genesis.consortium_ca
+    if ca is None:
+        raise ConfigError("evidenceLedger.consortiumCA", "node.json configures p2p, so genesis must name the consortium CA")
+    server_ssl, client_ssl = tls_contexts(p2p.tls_cert, p2p.tls_key, ca)
+    genesis_hash = node.chain.genesis_header.hash
+    chain_id = node.genesis.chain_id
+
+    def network(driver: ConsensusDriver) -> PeerNetwork:
+        def hello() -> Hello:
+            height, head_hash = driver.hello_fields()
+            validator = node.key.address if node.key is not None else None
+            return Hello(chain_id, genesis_hash, p2p.name, validator, height, head_hash)
+
+        transport_faults = None
+        if faults is not None:
+            transport_faults = Faults(drop=faults.drop, delay=faults.delay, duplicate=faults.duplicate, seed=faults.seed)
+        return PeerNetwork(
+            hello=hello,
+            listen=(p2p.listen_host, p2p.listen_port),
+            peers=p2p.peers,
+            server_ssl=server_ssl,
+            client_ssl=client_ssl,
+            on_message=driver.on_message,
+            on_request=driver.on_request,
+            on_peer_status=driver.on_peer_status,
+            faults=transport_faults,
+        )
+
+    return ConsensusDriver(node, network, faults)
+
+
 async def serve(node: Node, host: str, port: int) -> None:
-    """Serve RPC and produce blocks until SIGINT/SIGTERM; then finish the block in hand."""
+    """Serve RPC and run consensus until SIGINT/SIGTERM; then finish the block in hand."""
+    driver = consensus_driver(node)
     app = create_app(node)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = _Server(config)
@@ -128,12 +179,12 @@ async def serve(node: Node, host: str, port: int) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    producer = asyncio.create_task(node.run_producer())
+    consensus = asyncio.create_task(driver.run())
     try:
         await server.serve()
     finally:
         node.stop()
-        await asyncio.wait_for(producer, timeout=30)
+        await asyncio.wait_for(consensus, timeout=30)
 
 
 def run_node(config: NodeConfig, host: str, port: int) -> None:

@@ -1,8 +1,8 @@
 """Every LevelDB key the node writes, in one place.
 
 Schema version 1. Heights are 8-byte big-endian so that iteration is in height order.
-A block's writes (header, body, receipts, canonical index, transaction locations, state
-trie nodes and the head pointer) always travel in one atomic write batch.
+A block's writes (header, body, receipts, canonical index, transaction locations, the
+vote index, state trie nodes and the head pointer) always travel in one atomic write batch.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ SCHEMA_VERSION = 1
 SCHEMA_VERSION_KEY = b"\x00schema-version"
 HEAD_KEY = b"\x00head"  # -> hash of the newest committed block
 GENESIS_KEY = b"\x00genesis"  # -> the genesis.json this data directory was initialised with
+LAST_VOTE_KEY = b"\x00last-vote"  # -> height(8) of the newest block whose header carries a vote
 
 _HEADER = b"h"  # h ‖ block hash -> RLP(header)
 _BODY = b"b"  # b ‖ block hash -> RLP([[tx encoding...], [sender...]])
@@ -19,6 +20,10 @@ _RECEIPTS = b"r"  # r ‖ block hash -> RLP([receipt encoding...])
 _CANONICAL = b"n"  # n ‖ height(8, big-endian) -> block hash
 _TX_LOCATION = b"t"  # t ‖ tx hash -> RLP([height, index])
 STATE_PREFIX = b"s"  # s ‖ node hash -> state/storage trie node or contract code
+# v ‖ height(8) -> height(8) of the previous vote-carrying block, or b"" for the first: the
+# heights whose header carries a validator vote, linked newest to oldest from LAST_VOTE_KEY,
+# so the validator history is read without scanning headers (and without an iterator).
+_VOTE = b"v"
 
 
 def height_bytes(height: int) -> bytes:
@@ -47,3 +52,7 @@ def tx_location_key(tx_hash: bytes) -> bytes:
 
 def state_key(node_hash: bytes) -> bytes:
     return STATE_PREFIX + node_hash
+
+
+def vote_key(height: int) -> bytes:
+    return _VOTE + height_bytes(height)

@@ -1,8 +1,6 @@
-"""Sealing blocks as a QBFT validator: the proposal's extraData and commit seals.
-
-A lone validator is a 1-of-1 QBFT network: it proposes, and its own commit seal is a
-quorum. The multi-validator consensus collects the other validators' seals and adds them
-with the same `with_seals`.
+"""Sealing blocks as a QBFT validator: the validator key, the proposal's extraData and
+commit seals. The consensus (node/consensus/) collects a quorum of commit seals and adds
+them with `with_seals`; a lone validator's own seal is a quorum of one.
 """
 from __future__ import annotations
 
@@ -24,9 +22,12 @@ class ValidatorKey:
         self._key = PrivateKey(secret)
         self.address = qbft.address_of(self._key.public_key.format(compressed=False))
 
-    def commit_seal(self, header: QBFTHeader) -> bytes:
-        digest = qbft.commit_seal_digest(header.fields_rlp())
+    def sign(self, digest: bytes) -> bytes:
+        """A 65-byte recoverable signature (r, s, v in 0/1) of a 32-byte digest."""
         return self._key.sign_recoverable(digest, hasher=None)
+
+    def commit_seal(self, header: QBFTHeader) -> bytes:
+        return self.sign(qbft.commit_seal_digest(header.fields_rlp()))
 
 
 def proposal_extra(validators: Sequence[bytes], round_number: int) -> qbft.ExtraData:

@@ -1,7 +1,8 @@
-"""The running node: chain, pool and block producer wired to LevelDB, timers and events.
+"""The running node: chain and pool on LevelDB, the reads the RPC serves, and the hooks
+the consensus driver (node/consensus/driver.py) uses to propose, commit and gossip.
 
-This is the one place where the pure parts meet the wall clock and threads. Block
-building runs in a worker thread so the RPC stays responsive while a block executes.
+Blocks are built and committed on the driver's consensus thread, so the RPC stays
+responsive while a block executes.
 """
 from __future__ import annotations
 
@@ -11,20 +12,24 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from eth.abc import SignedTransactionAPI, StateAPI
 
 from node import schema
 from node.chain import Chain
-from node.errors import PermissionDenied, StorageError
+from node.errors import LedgerError, PermissionDenied, StorageError
 from node.genesis import Genesis
 from node.metrics import Metrics
 from node.permissions import Membership, is_registration
-from node.sealing import ValidatorKey, proposal_extra, with_seals
+from node.sealing import ValidatorKey
 from node.storage import LevelStore
 from node.txpool import TxPool
 from node.vm import QBFTHeader
+from node.votes import PendingVotes
+
+if TYPE_CHECKING:
+    from node.consensus.driver import ConsensusDriver
 
 log = logging.getLogger("ledger.node")
 
@@ -76,10 +81,13 @@ class Node:
             check_permission=self.check_permission,
             is_committed=self.is_committed,
         )
-        self._tx_arrived: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = False
+        self._stop_event = asyncio.Event()
+        # Hooks the consensus driver sets (node/consensus/driver.py); thread-safe callables.
+        self._wake: Callable[[], None] = lambda: None
+        self._gossip: Callable[[bytes], None] = lambda raw: None
+        self.consensus: ConsensusDriver | None = None
         self.clock_offset = 0.0
+        self.votes = PendingVotes()  # qbft_proposeValidatorVote's, for the next proposals
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
 
@@ -130,9 +138,8 @@ class Node:
         self.metrics.tx_received.inc()
         for listener in self._tx_listeners:
             listener(tx.hash)
-        if self._tx_arrived is not None and self._loop is not None:
-            # RPC handlers run in worker threads; asyncio.Event is not thread-safe.
-            self._loop.call_soon_threadsafe(self._tx_arrived.set)
+        self._gossip(raw)
+        self._wake()
         return tx.hash
 
     def now(self) -> float:
@@ -145,8 +152,7 @@ class Node:
         if not self.config.dev:
             raise PermissionDenied("evm_increaseTime is available on a --dev chain only")
         self.clock_offset += seconds
-        if self._tx_arrived is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._tx_arrived.set)
+        self._wake()
         return int(self.clock_offset)
 
     def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
@@ -157,69 +163,42 @@ class Node:
         """Call `listener` with the hash of each transaction admitted to the pool."""
         self._tx_listeners.append(listener)
 
-    def produce_block(self, timestamp: int) -> QBFTHeader:
-        """Propose, execute, seal and commit one block (the 1-of-1 QBFT path)."""
-        assert self.key is not None
-        started = time.perf_counter()
-        parent = self.chain.head
-        entries = self.pool.select(parent.gas_limit)
-        built = self.chain.build_block(
-            [e.tx for e in entries],
-            timestamp=timestamp,
-            coinbase=self.key.address,
-            extra=proposal_extra(self.chain.validators_after(parent), 0),
-        )
-        sealed = with_seals(built.header, [self.key.commit_seal(built.header)])
-        senders = [tx.sender for tx in built.transactions]
-        self.chain.commit(sealed, built, senders)
-        self.pool.on_block(built.transactions, [r.transaction for r in built.rejected])
-        for rejected in built.rejected:
-            log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
-        self.metrics.block_committed(sealed, len(built.transactions), time.perf_counter() - started)
-        return sealed
+    def block_committed(self, header: QBFTHeader) -> None:
+        """Called on the event loop after each stored block (decided here or synced)."""
+        for listener in list(self._block_listeners):
+            listener(header)
 
-    async def run_producer(self) -> None:
-        """Produce a block every blockperiodseconds while transactions wait, else every
-        emptyblockperiodseconds; a transaction arriving in an idle period is sealed at the
-        next block period rather than waiting for the empty-block timer."""
-        self._tx_arrived = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
-        period = self.genesis.qbft.block_period
-        empty_period = self.genesis.qbft.empty_block_period
-        loop = self._loop
-        while not self._stopping:
-            if not self.is_validator:
-                await asyncio.sleep(1)  # observers follow peers (multi-node consensus issue)
-                continue
-            parent = self.chain.head
-            earliest = parent.timestamp + period
-            while not self._stopping:
-                now = self.now()
-                ready = self.pool.has_ready()
-                if now >= parent.timestamp + empty_period or (ready and now >= earliest):
-                    break
-                wait = (earliest - now) if ready else (parent.timestamp + empty_period - now)
-                self._tx_arrived.clear()
-                try:
-                    await asyncio.wait_for(self._tx_arrived.wait(), timeout=max(0.01, wait))
-                except asyncio.TimeoutError:
-                    pass
-            if self._stopping:
-                break
-            timestamp = max(earliest, int(self.now()))
+    def set_wake(self, wake: Callable[[], None]) -> None:
+        """The consensus driver's hook: called when a transaction arrives or the clock moves."""
+        self._wake = wake
+
+    def set_gossip(self, gossip: Callable[[bytes], None]) -> None:
+        """The consensus driver's hook: passes transactions submitted here on to peers."""
+        self._gossip = gossip
+
+    def add_from_peer(self, raws: Sequence[bytes]) -> int:
+        """Admit transactions a peer gossiped (not passed on again); returns how many were new."""
+        added = 0
+        for raw in raws:
             try:
-                header = await asyncio.to_thread(self.produce_block, timestamp)
-            except Exception:
-                log.exception("block production failed; retrying after one block period")
-                await asyncio.sleep(period)
-                continue
-            for listener in list(self._block_listeners):
-                loop.call_soon(listener, header)
+                tx = self.pool.add(raw)
+            except LedgerError:
+                continue  # already known, nonce too low, not a member...: the peer's pool differs
+            added += 1
+            self.metrics.tx_received.inc()
+            for listener in self._tx_listeners:
+                listener(tx.hash)
+        if added:
+            self._wake()
+        return added
+
+    async def stopped(self) -> None:
+        """Return once stop() has been called."""
+        await self._stop_event.wait()
 
     def stop(self) -> None:
-        self._stopping = True
-        if self._tx_arrived is not None and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._tx_arrived.set)
+        """Ask the node to stop (signal handlers call this on the event loop)."""
+        self._stop_event.set()
 
     def close(self) -> None:
         self.store.close()

@@ -19,22 +19,27 @@ Checks of block n (the step names are what an `InvalidBlock` carries):
 2. link        - "number", "parent hash": n, and the hash of block n-1 as parentHash;
 3. header      - "timestamp", "gas limit", "gas used", "header": after the parent's, the
                  parent's, within it, and QBFT's constant fields (`LedgerVM.validate_header`);
-4. validators  - "validators", "proposer", "vote": extraData lists the set after the parent,
-                 a validator proposed, no vote (votes are not supported yet);
+4. validators  - "validators", "proposer": extraData lists the set after the parent - the
+                 validator set followed from genesis through the header votes with Besu's
+                 rules (`evidence.qbft.VoteTally`, the genesis file's epoch length) - and
+                 one of them proposed (and cast the header's vote, if any);
 5. seals       - "commit seals": a quorum of distinct validators sealed the header;
 6. body        - "transactions root", then (data directory) "senders", recovered from the
                  signatures, and "transaction index";
 7. receipts    - "receipts root", "gas used", "logs bloom";
-8. storage     - "canonical index", "state root" (data directory): the index names the
-                 block, the state trie's root node is stored;
+8. storage     - "canonical index", "vote index", "state root" (data directory): the
+                 indexes name the block (and, for a vote-carrying header, link to the
+                 previous one), the state trie's root node is stored;
 9. replay      - "re-execution: ..." with a `Replayer`: the same state root, receipts, gas.
 
 Block 0 is checked against the genesis file: its hash must be that of the block
 `node.chain.build_genesis_block` builds from it. The first failure ends the walk.
 
-Every step but the link (2), the state root lookup (8) and the replay (9) depends on
-nothing but the block and the validator set: an `InspectionPool` runs those inspections
-in worker processes while the walk does the rest in height order.
+Every step but the link (2), the validator set (4), the vote index link and state root
+lookup (8) and the replay (9) depends on nothing but the block: an `InspectionPool` runs
+those inspections in worker processes while the walk does the rest in height order. A
+worker checks the seals against the set the header itself lists; the walk then requires
+that list to be the set the votes give, which makes the two checks one.
 """
 from __future__ import annotations
 
@@ -119,6 +124,7 @@ class StoredIndex:
     canonical_hash: bytes  # n ‖ height -> this hash; the header, body and receipts are stored under it
     senders: tuple[bytes, ...]  # the body's sender list (the `from` the RPC serves)
     tx_locations: tuple[bytes | None, ...]  # t ‖ tx hash -> RLP([height, index]), per transaction
+    vote_link: bytes | None = None  # v ‖ height -> the previous vote-carrying height; None: no entry
 
 
 @dataclass(frozen=True)
@@ -176,6 +182,7 @@ class HeaderFacts:
     blob_gas_used: int
     state_root: bytes
     validators: tuple[bytes, ...]
+    proposer: bytes
     vote: qbft.Vote | None
     transactions: int
 
@@ -183,11 +190,13 @@ class HeaderFacts:
 @dataclass(frozen=True)
 class Inspection:
     """The block-local steps of one block: its facts (None if it does not decode) and the
-    first failed step as (step, detail). Plain data: it travels back from worker processes."""
+    first failed step as (step, detail), with the number of the check it belongs to (the
+    module docstring's). Plain data: it travels back from worker processes."""
 
     height: int
     facts: HeaderFacts | None
     failure: tuple[str, str] | None
+    check: int = 0
 
 
 @dataclass(frozen=True)
@@ -203,28 +212,6 @@ class ChainSummary:
     genesis_checked: bool  # against a genesis file, not only for its own shape
     reexecuted: bool
     source: str
-
-
-class ValidatorTally:
-    """The validator set that must seal each height.
-
-    Besu derives it from a tally of header votes. The node refuses headers carrying a vote
-    until validator votes land (the consensus issue), so the set is the genesis one and a
-    vote fails the walk; counting votes goes here. (The set is then no longer constant:
-    inspections in worker processes will need it per chunk, from a pass over the headers'
-    extraData ahead of the seals.)
-    """
-
-    def __init__(self, genesis_validators: Sequence[bytes]) -> None:
-        self._validators = tuple(genesis_validators)
-
-    def expected(self) -> tuple[bytes, ...]:
-        return self._validators
-
-    def apply(self, height: int, vote: qbft.Vote | None) -> None:
-        """Account for the vote (if any) block `height` carries."""
-        if vote is not None:
-            raise InvalidBlock(height, "vote", "the header carries a validator vote: votes are not supported yet")
 
 
 # -- checks of one block (pure) ---------------------------------------------------------
@@ -264,18 +251,21 @@ def _decode(height: int, raw: bytes) -> tuple[list[bytes], qbft.ExtraData, Heade
         number=_integer(fields[NUMBER]), hash=block_hash, parent_hash=fields[PARENT_HASH],
         timestamp=_integer(fields[TIMESTAMP]), gas_limit=_integer(fields[GAS_LIMIT]),
         excess_blob_gas=_integer(fields[EXCESS_BLOB_GAS]), blob_gas_used=_integer(fields[BLOB_GAS_USED]),
-        state_root=fields[STATE_ROOT], validators=extra.validators, vote=extra.vote, transactions=0,
+        state_root=fields[STATE_ROOT], validators=extra.validators, proposer=fields[COINBASE], vote=extra.vote,
+        transactions=0,
     )
     return fields, extra, facts
 
 
-def inspect_block(block: RawBlock, validators: tuple[bytes, ...]) -> Inspection:
-    """The steps of `block` that need no other block (1, 3-7, the canonical index of 8),
-    against the validator set that must seal it."""
-    height, facts = block.height, None
+def inspect_block(block: RawBlock) -> Inspection:
+    """The steps of `block` that need no other block (1, 3-7, the indexes of 8), the
+    proposer and seals against the validator list the header carries (the walk checks
+    that list)."""
+    height, facts, check = block.height, None, 1
     try:
         # 1. decode
         fields, extra, facts = _decode(height, block.header)
+        check = 3
         facts = replace(facts, transactions=len(block.transactions))
         # 3. header rules that need no parent (LedgerVM.validate_header's, on the raw fields)
         gas_limit, gas_used = _integer(fields[GAS_LIMIT]), _integer(fields[GAS_USED])
@@ -286,39 +276,46 @@ def inspect_block(block: RawBlock, validators: tuple[bytes, ...]) -> Inspection:
         for index, value in CONSTANT_FIELDS.items():
             if fields[index] != value:
                 raise InvalidBlock(height, "header", f"{FIELD_NAMES[index]} 0x{fields[index].hex()} is not QBFT's 0x{value.hex()}")
-        # 4. validators: extraData lists the set after the parent, and a validator proposed
-        if extra.validators != validators:
-            raise InvalidBlock(height, "validators", "extraData list differs from the set after the parent")
+        # 4. a validator (of the list the header carries) proposed
+        check = 4
+        validators = extra.validators
         if fields[COINBASE] not in validators:
             raise InvalidBlock(height, "proposer", f"coinbase 0x{fields[COINBASE].hex()} is not a validator")
         # 5. commit seals: a quorum of distinct validators over this header
+        check = 5
         try:
             qbft.verify_commit_seals(fields, validators)
         except (qbft.SealError, qbft.HeaderFormatError) as exc:
             raise InvalidBlock(height, "commit seals", str(exc)) from exc
+        check = 6
         # 6. body: the transactions root, then what a data directory stores beside the body
         if ordered_trie_root(block.transactions) != fields[TRANSACTIONS_ROOT]:
             raise InvalidBlock(height, "transactions root", "the transactions do not match the header")
         if block.stored is not None:
             check_stored_body(height, block.transactions, block.stored)
         # 7. receipts: the root, then the header's gas used and bloom against them
+        check = 7
         if ordered_trie_root(block.receipts) != fields[RECEIPTS_ROOT]:
             raise InvalidBlock(height, "receipts root", "the receipts do not match the header")
         check_receipts(height, block.receipts, gas_used, fields[BLOOM])
-        # 8. storage: the canonical index names this block
+        # 8. storage: the canonical index names this block, the vote index its vote
+        check = 8
         if block.stored is not None and block.stored.canonical_hash != facts.hash:
             raise InvalidBlock(height, "canonical index", f"indexed as 0x{block.stored.canonical_hash.hex()}, "
                                                            f"the stored header hashes to 0x{facts.hash.hex()}")
+        if block.stored is not None and (block.stored.vote_link is not None) != (extra.vote is not None):
+            raise InvalidBlock(height, "vote index", "the header carries a vote the index does not list"
+                               if extra.vote is not None else "indexed as carrying a vote, the header carries none")
     except InvalidBlock as exc:
-        return Inspection(height, facts, (exc.step, exc.detail))
+        return Inspection(height, facts, (exc.step, exc.detail), check)
     return Inspection(height, facts, None)
 
 
-def inspect_chunk(blocks: Sequence[RawBlock], validators: tuple[bytes, ...]) -> list[Inspection]:
+def inspect_chunk(blocks: Sequence[RawBlock]) -> list[Inspection]:
     """`inspect_block` over consecutive blocks, up to and including the first that fails."""
     inspections = []
     for block in blocks:
-        inspections.append(inspect_block(block, validators))
+        inspections.append(inspect_block(block))
         if inspections[-1].failure is not None:
             break
     return inspections
@@ -504,8 +501,11 @@ def verify_chain(
 ) -> ChainSummary:
     """Check blocks `first`..`last` (default: to the source's head), and block 0.
 
-    Block 0 is always checked (against `genesis` when given): it fixes the validator set.
-    A walk from `first` > 1 takes block `first - 1` as its parent without checking it.
+    Block 0 is always checked (against `genesis` when given): it fixes the first validator
+    set, and the genesis file the epoch length (without one, a vote ends the walk with a
+    SourceError). A walk from `first` > 1 takes block `first - 1` as its parent, and the
+    validator set from the headers since the last epoch block before it (since genesis
+    without a genesis file), without checking them.
     Raises InvalidBlock at the first block that fails, naming the step; ValueError for
     heights outside the chain.
     """
@@ -514,31 +514,55 @@ def verify_chain(
     if not 0 <= first <= last <= head:
         raise ValueError(f"heights {first}..{last} are outside the chain 0..{head}")
     genesis_facts = check_genesis(next(source.blocks(0, 0)), None if genesis is None else genesis_block_hash(genesis))
-    tally = ValidatorTally(genesis_facts.validators)
+    # Without the genesis file the epoch length is unknown: the set is followed until the
+    # first vote, which then needs it.
+    epoch_length = genesis.qbft.epoch_length if genesis is not None else None
+    tally = qbft.VoteTally.start(genesis_facts.validators, epoch_length or qbft.DEFAULT_EPOCH_LENGTH)
+    tally = tally.apply(0, genesis_facts.proposer, None)
     parent = genesis_facts
+    # The newest vote-carrying height seen, for the vote index links (a data directory);
+    # unknown after a range's unchecked prefix until a vote is seen.
+    last_vote: int | None = None
+    last_vote_known = True
     if first > 1:
-        anchor = next(source.blocks(first - 1, first - 1))
-        parent = _decode(anchor.height, anchor.header)[2]
+        parent, tally, last_vote, last_vote_known = _set_before(source, first, tally, epoch_length)
     checked = 1 if first == 0 else 0
     transactions = 0
     start = max(first, 1)
     blocks = source.blocks(start, last) if start <= last else iter(())
-    for block, inspection in _inspections(blocks, tally.expected(), pool):
+    for block, inspection in _inspections(blocks, pool):
         height = inspection.height
         if inspection.facts is None:  # 1. decode failed
             assert inspection.failure is not None
             raise InvalidBlock(height, *inspection.failure)
-        link_block(height, inspection.facts, parent)  # 2, and 3 against the parent
-        if inspection.failure is not None:  # 3-8, found by the inspection
+        facts = inspection.facts
+        link_block(height, facts, parent)  # 2, and 3 against the parent
+        if inspection.failure is not None and inspection.check < 4:  # 3, found by the inspection
             raise InvalidBlock(height, *inspection.failure)
-        tally.apply(height, inspection.facts.vote)  # 4. the vote
+        # 4. validators: the list is the set the votes so far give
+        if facts.validators != tally.validators:
+            raise InvalidBlock(height, "validators", "extraData list differs from the set after the parent")
+        if inspection.failure is not None:  # 4-8, found by the inspection
+            raise InvalidBlock(height, *inspection.failure)
+        if facts.vote is not None:
+            if epoch_length is None:
+                raise SourceError(f"block {height} carries a validator vote: following the validator set past it "
+                                  "needs the genesis file's epoch length (pass the genesis file)")
+            # 8. storage: the vote index links this vote to the previous one
+            if block is not None and block.stored is not None and last_vote_known:
+                expected = b"" if last_vote is None else schema.height_bytes(last_vote)
+                if block.stored.vote_link != expected:
+                    raise InvalidBlock(height, "vote index", f"links to {_vote_link(block.stored.vote_link)}, "
+                                                             f"the previous vote is {_vote_link(expected)}")
+            last_vote, last_vote_known = height, True
+        tally = tally.apply(height, facts.proposer, facts.vote)
         # 8. storage: the state after the block is there to build on
-        if source.state_root_stored(inspection.facts.state_root) is False:
-            raise InvalidBlock(height, "state root", f"state trie root node 0x{inspection.facts.state_root.hex()} missing")
+        if source.state_root_stored(facts.state_root) is False:
+            raise InvalidBlock(height, "state root", f"state trie root node 0x{facts.state_root.hex()} missing")
         # 9. replay
         if replayer is not None and block is not None:
             replayer.replay(height, block.header)
-        parent = inspection.facts
+        parent = facts
         transactions += parent.transactions
         checked += 1
         if on_progress is not None and checked % PROGRESS_EVERY == 0:
@@ -552,11 +576,47 @@ def verify_chain(
     )
 
 
+def _set_before(
+    source: BlockSource, first: int, tally: qbft.VoteTally, epoch_length: int | None
+) -> tuple[HeaderFacts, qbft.VoteTally, int | None, bool]:
+    """For a walk from `first` > 1: the facts of block `first - 1` and the tally after it,
+    taken unchecked from the headers since the last epoch block (the whole prefix without
+    a genesis file), with the newest vote height seen and whether that is known to be the
+    newest of the chain."""
+    epoch_block = 0 if epoch_length is None else (first - 1) - (first - 1) % epoch_length
+    last_vote: int | None = None
+    parent: HeaderFacts | None = None
+    for raw_block in source.blocks(max(epoch_block, 1), first - 1):
+        height = raw_block.height
+        facts = _decode(height, raw_block.header)[2]
+        if height == epoch_block:
+            assert epoch_length is not None
+            tally = qbft.VoteTally.start(facts.validators, epoch_length, height)
+        if facts.vote is not None:
+            if epoch_length is None:
+                raise SourceError(f"block {height} carries a validator vote: following the validator set past it "
+                                  "needs the genesis file's epoch length (pass the genesis file)")
+            last_vote = height
+        try:
+            tally = tally.apply(height, facts.proposer, facts.vote)
+        except ValueError as exc:
+            raise InvalidBlock(height, "proposer", str(exc)) from exc
+        parent = facts
+    assert parent is not None
+    return parent, tally, last_vote, epoch_block == 0 or last_vote is not None
+
+
+def _vote_link(link: bytes | None) -> str:
+    if link is None:
+        return "nothing (no entry)"
+    return "no earlier vote" if link == b"" else f"block {_integer(link)}"
+
+
 Pending = tuple[list[RawBlock], "Future[list[Inspection]] | list[Inspection]"]
 
 
 def _inspections(
-    blocks: Iterator[RawBlock], validators: tuple[bytes, ...], pool: InspectionPool | None
+    blocks: Iterator[RawBlock], pool: InspectionPool | None
 ) -> Iterator[tuple[RawBlock | None, Inspection]]:
     """(block, its inspection) in height order. A block the source cannot produce becomes
     a failed inspection (without a block) in its place, so a read failure ahead of the
@@ -566,7 +626,7 @@ def _inspections(
     try:
         for chunk, unreadable in _chunks(blocks, INSPECT_CHUNK_BLOCKS):
             if chunk:
-                work = pool.executor.submit(inspect_chunk, chunk, tuple(validators)) if pool else inspect_chunk(chunk, validators)
+                work = pool.executor.submit(inspect_chunk, chunk) if pool else inspect_chunk(chunk)
                 pending.append((chunk, work))
             if unreadable is not None:
                 pending.append(([], [Inspection(unreadable.height, None, (unreadable.step, unreadable.detail))]))
@@ -678,7 +738,7 @@ class DataDirSource:
             raise InvalidBlock(height, "body", f"the stored body or receipts do not decode: {exc}") from exc
         locations = tuple(get(schema.tx_location_key(keccak(tx))) for tx in transactions)
         return RawBlock(height, stored["header"], tuple(transactions), tuple(receipts),
-                        StoredIndex(block_hash, tuple(senders), locations))
+                        StoredIndex(block_hash, tuple(senders), locations, get(schema.vote_key(height))))
 
     def state_root_stored(self, root: bytes) -> bool | None:
         return self.store.get(schema.state_key(root)) is not None

@@ -6,7 +6,7 @@ Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ..
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import rlp
 from eth.abc import SignedTransactionAPI
@@ -18,6 +18,7 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from trie import HexaryTrie
 
+from evidence.receipt import MAX_VALIDATOR_HISTORY
 from node.errors import ExecutionReverted, InvalidParams, InvalidTransaction, LedgerError, NotFound
 from node.rpc import params as p
 from node.rpc.filters import Filter, FilterRegistry, LogCriteria
@@ -103,7 +104,9 @@ def net_listening(ctx: RpcContext) -> bool:
 
 
 def net_peer_count(ctx: RpcContext) -> str:
-    return "0x0"
+    driver = ctx.node.consensus
+    network = driver.network if driver is not None else None
+    return p.to_hex(len(network.peers()) if network is not None else 0)
 
 
 # -- chain --------------------------------------------------------------------------------
@@ -116,8 +119,14 @@ def eth_block_number(ctx: RpcContext) -> str:
     return p.to_hex(ctx.node.chain.head.block_number)
 
 
-def eth_syncing(ctx: RpcContext) -> bool:
-    return False
+def eth_syncing(ctx: RpcContext) -> bool | dict[str, str]:
+    """False, or (while blocks are fetched from a peer that is ahead) geth's progress object."""
+    driver = ctx.node.consensus
+    progress = driver.sync_progress() if driver is not None else None
+    if progress is None:
+        return False
+    starting, current, highest = progress
+    return {"startingBlock": p.to_hex(starting), "currentBlock": p.to_hex(current), "highestBlock": p.to_hex(highest)}
 
 
 def eth_accounts(ctx: RpcContext) -> list[str]:
@@ -475,14 +484,81 @@ def _proof_nodes(trie: HexaryTrie, key: bytes) -> list[str]:
 
 # -- QBFT and debug ----------------------------------------------------------------------
 
-def qbft_get_validators_by_block_number(ctx: RpcContext, tag: Any) -> list[str]:
-    header = resolve_block(ctx, tag)
-    return [to_checksum_address(v) for v in ctx.node.chain.validators_of(header)]
+def _validator_list(validators: Sequence[bytes]) -> list[str]:
+    # Besu answers lower-case hex addresses (Address.toString), in ascending order.
+    return ["0x" + v.hex() for v in sorted(validators)]
 
 
-def qbft_get_validators_by_block_hash(ctx: RpcContext, block_hash: Any) -> list[str]:
-    header = ctx.node.chain.header_by_hash(p.hash32(block_hash, "blockHash"))
-    return [to_checksum_address(v) for v in ctx.node.chain.validators_of(header)]
+def qbft_get_validators_by_block_number(ctx: RpcContext, tag: Any) -> list[str] | None:
+    """The validators a block's header lists (the set that sealed it), as Besu answers;
+    "pending" is the set after the head, which will seal the next block; null for a block
+    not (yet) in the chain."""
+    chain = ctx.node.chain
+    if tag == "pending":
+        return _validator_list(chain.validators_after(chain.head))
+    try:
+        header = resolve_block(ctx, tag)
+    except NotFound:
+        return None
+    return _validator_list(chain.validators_of(header))
+
+
+def qbft_get_validators_by_block_hash(ctx: RpcContext, block_hash: Any) -> list[str] | None:
+    """The validators the header with this hash lists; null for an unknown hash."""
+    try:
+        header = ctx.node.chain.header_by_hash(p.hash32(block_hash, "blockHash"))
+    except NotFound:
+        return None
+    return _validator_list(ctx.node.chain.validators_of(header))
+
+
+def qbft_propose_validator_vote(ctx: RpcContext, address: Any, add: Any) -> bool:
+    """Have this validator vote, in the blocks it proposes, to add (true) or drop (false)
+    `address` until the proposal is discarded (Besu's qbft_proposeValidatorVote)."""
+    recipient = p.address(address)
+    direction = p.boolean(add, "add")
+    try:
+        ctx.node.votes.propose(recipient, direction)
+    except ValueError as exc:
+        raise InvalidParams(str(exc)) from exc
+    return True
+
+
+def qbft_discard_validator_vote(ctx: RpcContext, address: Any) -> bool:
+    ctx.node.votes.discard(p.address(address))
+    return True
+
+
+def qbft_get_pending_votes(ctx: RpcContext) -> dict[str, bool]:
+    """This validator's proposals: address -> true (add) or false (drop)."""
+    return {"0x" + address.hex(): add for address, add in ctx.node.votes.pending().items()}
+
+
+def ledger_get_validator_history(ctx: RpcContext, to_block: Any) -> list[str]:
+    """The raw RLP headers (seals included) of every block up to `to_block` whose header
+    carries a validator vote, ascending: with genesis, all a light client needs to follow
+    the validator set (evidence receipts carry them). Read from the vote index."""
+    chain = ctx.node.chain
+    head = chain.head.block_number
+    last = block_number_of(ctx, to_block, head)
+    if last > head:
+        raise NotFound(f"header for block {last} not found")
+    heights = chain.vote_heights(0, last)
+    if len(heights) > MAX_VALIDATOR_HISTORY:
+        raise InvalidParams(f"{len(heights)} vote-carrying headers up to block {last}: more than the "
+                            f"{MAX_VALIDATOR_HISTORY} a receipt may carry")
+    return [p.to_data(rlp.encode(chain.header_by_number(height))) for height in heights]
+
+
+def ledger_node_status(ctx: RpcContext) -> dict[str, Any]:
+    """Height, consensus round, peers and role of this node (`ledger cluster status`)."""
+    driver = ctx.node.consensus
+    if driver is not None:
+        return driver.status()
+    head = ctx.node.chain.head
+    key = ctx.node.key
+    return {"height": head.block_number, "round": None, "validator": ctx.node.is_validator,
+            "address": "0x" + key.address.hex() if key else None, "syncing": False, "peers": []}
 
 
 def evm_increase_time(ctx: RpcContext, seconds: Any) -> str:
@@ -547,6 +623,11 @@ ROUTES: dict[str, tuple[Handler, int, int]] = {
     "eth_getProof": (eth_get_proof, 2, 1),
     "qbft_getValidatorsByBlockNumber": (qbft_get_validators_by_block_number, 1, 0),
     "qbft_getValidatorsByBlockHash": (qbft_get_validators_by_block_hash, 1, 0),
+    "qbft_proposeValidatorVote": (qbft_propose_validator_vote, 2, 0),
+    "qbft_discardValidatorVote": (qbft_discard_validator_vote, 1, 0),
+    "qbft_getPendingVotes": (qbft_get_pending_votes, 0, 0),
+    "ledger_getValidatorHistory": (ledger_get_validator_history, 1, 0),
+    "ledger_nodeStatus": (ledger_node_status, 0, 0),
     "evm_increaseTime": (evm_increase_time, 1, 0),
     "debug_getRawHeader": (debug_get_raw_header, 1, 0),
     "debug_getRawBlock": (debug_get_raw_block, 1, 0),

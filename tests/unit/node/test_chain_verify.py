@@ -294,17 +294,6 @@ def test_the_next_block_no_longer_links_to_a_replaced_one(chain_dir: Built) -> N
     assert (caught.height, caught.step) == (DAMAGED + 1, "parent hash")
 
 
-def test_header_carrying_a_vote_is_refused(chain_dir: Built) -> None:
-    def with_vote(chain: Chain, old: QBFTHeader) -> QBFTHeader:
-        extra = qbft.extra_data_of(old.fields_rlp())
-        voting = replace(extra, vote=qbft.Vote(OTHER.address, True), seals=())
-        return resealed(old, extra_data=voting.encode())
-    rewrite_block(chain_dir.path, DAMAGED, with_vote)
-    caught = failure(chain_dir.path)
-    assert (caught.height, caught.step) == (DAMAGED, "vote")
-    assert "not supported yet" in caught.detail
-
-
 def test_timestamp_must_increase(chain_dir: Built) -> None:
     rewrite_block(chain_dir.path, DAMAGED, lambda chain, old: resealed(old, timestamp=old.timestamp - 1))
     caught = failure(chain_dir.path)
@@ -419,7 +408,7 @@ def test_header_field_positions_are_py_evms() -> None:
 
 
 def test_inspection_of_an_undecodable_header_carries_no_facts() -> None:
-    inspection = verify.inspect_block(verify.RawBlock(3, b"\xff\x00", (), ()), (VALIDATOR.address,))
+    inspection = verify.inspect_block(verify.RawBlock(3, b"\xff\x00", (), ()))
     assert inspection.facts is None and inspection.failure is not None and inspection.failure[0] == "header"
 
 
@@ -496,3 +485,95 @@ def test_rpc_batches_too_large_are_asked_again_in_halves(node_chain: Chain, monk
     monkeypatch.setattr(verify, "MAX_RPC_RESPONSE_BYTES", 0)
     with pytest.raises(SourceError, match="eth_blockNumber"):
         verify_chain(FakeNode(node_chain), genesis=None)
+
+
+# -- validator set changes by header votes ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def voted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 validators vote X in (blocks 1-3) and D out (5-7); block 8 is sealed by the new set."""
+    from tests.unit.node import votechain
+
+    path = tmp_path_factory.mktemp("voted") / "chain"
+    store = LevelStore(path)
+    try:
+        chain = Chain.initialise(store, votechain.make_genesis())
+        votechain.vote_in_x_then_out_d(chain)
+        votechain.commit(chain, votechain.X)
+    finally:
+        store.close()
+    return path
+
+
+@pytest.fixture
+def voted_dir(voted: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    shutil.copytree(voted, tmp_path / "chain")
+    return tmp_path / "chain"
+
+
+def run_voted(path: Path, **kwargs: Any) -> verify.ChainSummary:
+    from tests.unit.node import votechain
+
+    source = DataDirSource(path)
+    try:
+        return verify_chain(source, **{"genesis": votechain.make_genesis(), **kwargs})
+    finally:
+        source.close()
+
+
+def test_a_chain_whose_set_changed_by_votes_verifies(voted: Path) -> None:
+    assert run_voted(voted).blocks == 9
+    pool = InspectionPool(2)
+    try:
+        assert run_voted(voted, pool=pool).blocks == 9
+    finally:
+        pool.close()
+    # a range inside the change: the set at block 5 is taken from the headers before it
+    summary = run_voted(voted, first=5, last=8)
+    assert (summary.first, summary.blocks) == (5, 4)
+
+
+def test_the_set_after_a_vote_is_enforced(voted_dir: Path) -> None:
+    from tests.unit.node import votechain
+
+    five = tuple(sorted(k.address for k in (votechain.A, votechain.B, votechain.C, votechain.D, votechain.X)))
+
+    def old_set(store: LevelStore) -> None:
+        # Block 8 (the head) re-made as if D had not been voted out: listing and sealed by the five.
+        chain = Chain(store, votechain.make_genesis())
+        old = chain.header_by_number(8)
+        extra = qbft.extra_data_of(old.fields_rlp())
+        unsealed = cast(QBFTHeader, old.copy(extra_data=replace(extra, validators=five, seals=()).encode()))
+        keys = (votechain.A, votechain.B, votechain.C, votechain.D, votechain.X)
+        writes = _block_writes(with_seals(unsealed, [k.commit_seal(unsealed) for k in keys]), (), (),
+                               chain.block_receipts(old))
+        store.write_batch(writes)
+    edit(voted_dir, old_set)
+    caught = failure(voted_dir, genesis=votechain.make_genesis())
+    assert (caught.height, caught.step) == (8, "validators")
+
+
+def test_without_the_genesis_file_a_vote_ends_the_walk(voted: Path) -> None:
+    source = DataDirSource(voted)
+    try:
+        with pytest.raises(SourceError, match="epoch length"):
+            verify_chain(source, genesis=None)
+    finally:
+        source.close()
+
+
+def test_the_vote_index_is_checked(voted_dir: Path) -> None:
+    from tests.unit.node import votechain
+
+    edit(voted_dir, lambda store: store.write_batch({schema.vote_key(6): schema.height_bytes(3)}))
+    caught = failure(voted_dir, genesis=votechain.make_genesis())
+    assert (caught.height, caught.step) == (6, "vote index") and "block 5" in caught.detail
+    edit(voted_dir, lambda store: store.write_batch({schema.vote_key(2): None}))
+    caught = failure(voted_dir, genesis=votechain.make_genesis())
+    assert (caught.height, caught.step) == (2, "vote index")
+    edit(voted_dir, lambda store: store.write_batch({schema.vote_key(4): b""}))
+    caught = failure(voted_dir, genesis=votechain.make_genesis(), first=3)
+    assert (caught.height, caught.step) == (4, "vote index")

@@ -74,3 +74,100 @@ def test_malformed_genesis_names_the_field(mutate: Callable[[dict[str, Any]], No
 def test_not_json_is_refused() -> None:
     with pytest.raises(ConfigError, match="not JSON"):
         Genesis.parse_text("{")
+
+
+# -- evidenceLedger.consortiumCA: the CA of the nodes' TLS certificates ---------------------
+
+
+def _consortium_ca_pem() -> tuple[str, str]:
+    """A consortium CA's PEM and a node certificate it issued (not a CA)."""
+    from datetime import datetime, timezone
+
+    from node.tlscerts import issue_node_certificate, make_consortium_ca
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ca = make_consortium_ca("consortium", now=now)
+    node = issue_node_certificate(ca, "validator-0", now=now)
+    from cryptography.hazmat.primitives import serialization
+
+    return ca.certificate_pem().decode(), node.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _build(**kwargs: Any) -> dict[str, Any]:
+    from node.genesis import build_genesis_document
+
+    return build_genesis_document(chain_id=99, validators=[b"\x11" * 20], alloc={}, members=[], **kwargs)
+
+
+def test_genesis_without_consortium_ca_has_none() -> None:
+    assert Genesis.load(REPO_GENESIS).consortium_ca is None
+    assert "consortiumCA" not in _build()["evidenceLedger"]
+
+
+def test_consortium_ca_is_parsed_as_pem() -> None:
+    from cryptography import x509
+
+    ca_pem, _ = _consortium_ca_pem()
+    document = _build(consortium_ca=ca_pem)
+    assert document["evidenceLedger"]["consortiumCA"] == ca_pem
+    genesis = Genesis.parse(json.loads(json.dumps(document)))
+    assert genesis.consortium_ca == ca_pem.encode()
+    assert x509.load_pem_x509_certificate(genesis.consortium_ca).subject.rfc4514_string().startswith("CN=consortium")
+
+
+def test_consortium_ca_with_text_around_the_pem_is_stored_canonical() -> None:
+    ca_pem, _ = _consortium_ca_pem()
+    document = _build(consortium_ca=ca_pem)
+    document["evidenceLedger"]["consortiumCA"] = "the consortium's CA:\n" + ca_pem + "\n"
+    assert Genesis.parse(document).consortium_ca == ca_pem.encode()
+
+
+def _bad_consortium_cas() -> list[tuple[Any, str]]:
+    ca_pem, node_pem = _consortium_ca_pem()
+    return [
+        ("not a certificate", "not a PEM certificate"),
+        ("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a PEM certificate"),
+        (ca_pem + ca_pem, "one certificate"),
+        (node_pem, "not a CA certificate"),
+        (42, "must be a PEM certificate"),
+        (None, "must be a PEM certificate"),
+    ]
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_bad_consortium_ca_is_refused_naming_the_field(index: int) -> None:
+    value, reason = _bad_consortium_cas()[index]
+    ca_pem, _ = _consortium_ca_pem()
+    document = _build(consortium_ca=ca_pem)
+    Genesis.parse(copy.deepcopy(document))  # valid before the mutation
+    document["evidenceLedger"]["consortiumCA"] = value
+    with pytest.raises(ConfigError) as caught:
+        Genesis.parse(document)
+    assert caught.value.field == "evidenceLedger.consortiumCA"
+    assert reason in caught.value.reason
+
+
+def test_build_refuses_a_bad_consortium_ca() -> None:
+    _, node_pem = _consortium_ca_pem()
+    for bad in ("garbage", node_pem):
+        with pytest.raises(ConfigError) as caught:
+            _build(consortium_ca=bad)
+        assert caught.value.field == "consortium_ca"
+
+
+def test_cli_genesis_new_writes_the_consortium_ca(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from client.cli import app
+
+    ca_pem, node_pem = _consortium_ca_pem()
+    (tmp_path / "ca.pem").write_text(ca_pem)
+    (tmp_path / "node.pem").write_text(node_pem)
+    runner = CliRunner()
+    result = runner.invoke(app, ["genesis", "new", "--out", str(tmp_path / "net"), "--consortium-ca", str(tmp_path / "ca.pem")])
+    assert result.exit_code == 0, result.output
+    assert Genesis.load(tmp_path / "net" / "genesis.json").consortium_ca == ca_pem.encode()
+    for bad in (tmp_path / "node.pem", tmp_path / "missing.pem"):
+        result = runner.invoke(app, ["genesis", "new", "--out", str(tmp_path / "bad"), "--consortium-ca", str(bad)])
+        assert result.exit_code == 2, result.output
+        assert not (tmp_path / "bad" / "genesis.json").exists()

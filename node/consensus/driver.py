@@ -1,0 +1,635 @@
+"""The consensus driver: where the pure QBFT machine meets the chain, the pool, timers and peers.
+
+One thread (the "consensus" executor) owns every chain write and every call into the
+machine, so a decision, a synced block and a proposal can never interleave. The event
+loop owns the sockets and the timers and only hands work to that thread.
+
+Per height:
+
+1. start   - the machine starts height ``head + 1`` with the set after the head and the
+             head's proposer (node/chain.py follows votes);
+2. timer   - the block timer fires once ``blockperiodseconds`` after the parent while
+             transactions wait (``emptyblockperiodseconds`` when none do); the round-0
+             proposer proposes and everyone starts the round-0 timer;
+3. agree   - PROPOSAL / PREPARE / COMMIT / ROUND-CHANGE, from the network, into the machine;
+4. commit  - on a decision the block is sealed with the quorum's commit seals and stored
+             in one write batch (node/chain.py); then listeners fire on the loop and the
+             new head is announced to peers;
+5. sync    - when a peer is ahead, sealed blocks are fetched from it and imported
+             (seals checked, every transaction re-executed) before the machine moves on.
+
+A lone validator is a 1-of-1 network: same machine, no peers, it decides alone.
+Observers run no machine; they only sync and serve.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+
+import rlp
+from eth_hash.auto import keccak
+
+from evidence import qbft
+from node import importer
+from node.chain import BuiltBlock
+from node.consensus import messages
+from node.consensus.machine import (
+    Backend,
+    Broadcast,
+    Decided,
+    Ignored,
+    InvalidProposal,
+    QBFTMachine,
+    ScheduleTimeout,
+)
+from node.errors import InvalidBlock, LedgerError, NotFound
+from node.sealing import VANITY, with_seals
+from node.vm import QBFTHeader
+
+if TYPE_CHECKING:
+    from node.config import FaultConfig
+    from node.p2p import Peer, PeerNetwork
+    from node.service import Node
+
+log = logging.getLogger("ledger.consensus")
+
+# Message codes outside QBFT's own (0x12-0x15) on the node-to-node link.
+TX_BATCH = 0x01
+GET_BLOCKS = 0x21
+CONSENSUS_CODES = frozenset({messages.PROPOSAL, messages.PREPARE, messages.COMMIT, messages.ROUND_CHANGE})
+# Sync: blocks per request, and the response size we stop adding blocks at.
+SYNC_BATCH_BLOCKS = 64
+SYNC_RESPONSE_BYTES = 8 * 1024 * 1024
+SYNC_REQUEST_TIMEOUT = 15.0
+# How often the sync loop looks at peers even when nobody announced anything.
+SYNC_POLL_SECONDS = 1.0
+# A peer one block ahead is left this long to let our own commit land before we sync.
+SYNC_GRACE_SECONDS = 0.5
+# Transactions gossiped to peers are batched for at most this long (or this many).
+TX_GOSSIP_DELAY = 0.01
+TX_GOSSIP_BATCH = 512
+MAX_TX_BATCH = 4096  # transactions accepted in one incoming batch
+# Decoded blocks kept per height (the proposal, re-proposals, conflicting proposals).
+DECODE_CACHE = 16
+# Block size in a multi-validator network is bounded by execution time, not only gas:
+# a proposal must be executed by the proposer and then by every other validator (on
+# machines that may be busy) before the round timer runs out, or the round changes and
+# the work is lost. One execution is kept to this share of requesttimeoutseconds.
+EXECUTION_SHARE_OF_TIMEOUT = 0.25
+FIRST_BLOCK_TRANSACTIONS = 200   # before anything was measured
+MIN_BLOCK_TRANSACTIONS = 20
+MIN_BUDGET_SAMPLE = 10           # blocks with fewer transactions are not measured
+BUDGET_WEIGHT = 0.3
+
+
+class ExecutionBudget:
+    """How many transactions one block may carry so that executing it takes about
+    `seconds` here: learnt from this node's own block builds and proposal checks
+    (an exponentially weighted average of seconds per transaction)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.per_transaction: float | None = None
+
+    def observe(self, transactions: int, seconds: float) -> None:
+        if transactions < MIN_BUDGET_SAMPLE:
+            return  # empty and tiny blocks are mostly fixed cost; they say little per tx
+        sample = seconds / transactions
+        previous = self.per_transaction
+        self.per_transaction = sample if previous is None else previous + BUDGET_WEIGHT * (sample - previous)
+
+    def max_transactions(self) -> int:
+        if self.per_transaction is None:
+            return FIRST_BLOCK_TRANSACTIONS
+        return max(MIN_BLOCK_TRANSACTIONS, int(self.seconds / self.per_transaction))
+
+
+@dataclass
+class _Outcome:
+    actions: list[Any] = field(default_factory=list)
+    committed: list[QBFTHeader] = field(default_factory=list)
+
+
+class NodeBackend(Backend):
+    """What the machine asks of the chain. Runs on the consensus thread only."""
+
+    def __init__(self, driver: ConsensusDriver) -> None:
+        self._driver = driver
+        self._node = driver.node
+        self._built: dict[bytes, BuiltBlock] = {}  # by commit-seal digest, this height only
+        self._decode = functools.lru_cache(maxsize=DECODE_CACHE)(importer.decode_block)
+        self.forge_seals = False
+        self.execution_budget = ExecutionBudget(
+            EXECUTION_SHARE_OF_TIMEOUT * driver.node.genesis.qbft.request_timeout
+        )
+
+    def new_height(self) -> None:
+        self._built.clear()
+
+    def block(self, data: bytes) -> importer.WireBlock:
+        return self._decode(data)
+
+    def create_block(self, height: int, round: int) -> bytes:
+        node = self._node
+        chain = node.chain
+        parent = chain.head
+        if parent.block_number + 1 != height:
+            raise InvalidProposal(f"asked to build height {height} on head {parent.block_number}")
+        assert node.key is not None
+        tally = chain.tally_after(parent)
+        validators = tally.validators
+        entries = node.pool.select(parent.gas_limit)
+        if len(validators) > 1:
+            # Every other validator re-executes the block before it prepares, within the
+            # round timer: keep the work of one execution inside a share of it.
+            entries = entries[: self.execution_budget.max_transactions()]
+        timestamp = max(parent.timestamp + node.genesis.qbft.block_period, int(node.now()))
+        vote = node.votes.vote_for_proposal(validators, tally.ballots_by(node.key.address))
+        extra = qbft.ExtraData(VANITY, tuple(validators), vote, round, ())
+        started = time.perf_counter()
+        built = chain.build_block(
+            [e.tx for e in entries], timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
+        )
+        self.execution_budget.observe(len(built.transactions), time.perf_counter() - started)
+        if built.rejected:
+            node.pool.on_block((), [r.transaction for r in built.rejected])
+            for rejected in built.rejected:
+                log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
+        self._built[qbft.commit_seal_digest(built.header.fields_rlp())] = built
+        return importer.encode_block(built.header, built.transactions)
+
+    def validate_block(self, block: bytes, height: int, round: int, proposer: bytes) -> None:
+        node = self._node
+        try:
+            wire = self.block(block)
+        except InvalidBlock as exc:
+            raise InvalidProposal(str(exc)) from exc
+        header = wire.header
+        parent = node.chain.head
+        if header.block_number != height or parent.block_number + 1 != height:
+            raise InvalidProposal(f"block {header.block_number} proposed for height {height} on head {parent.block_number}")
+        if importer.round_of(header) != round:
+            raise InvalidProposal(f"block carries round {importer.round_of(header)}, proposed in round {round}")
+        if header.coinbase != proposer:
+            raise InvalidProposal(f"coinbase 0x{header.coinbase.hex()} is not the round's proposer 0x{proposer.hex()}")
+        if header.timestamp < parent.timestamp + node.genesis.qbft.block_period:
+            raise InvalidProposal(f"timestamp {header.timestamp} earlier than parent + block period")
+        if header.timestamp > node.now() + importer.MAX_FUTURE_SECONDS:
+            raise InvalidProposal(f"timestamp {header.timestamp} is in the future")
+        digest = qbft.commit_seal_digest(header.fields_rlp())
+        if digest in self._built:
+            return  # our own proposal, or one we already executed
+        started = time.perf_counter()
+        try:
+            self._built[digest] = importer.execute(node.chain, wire, parent)
+            self.execution_budget.observe(len(wire.transactions), time.perf_counter() - started)
+        except InvalidBlock as exc:
+            raise InvalidProposal(f"{exc.step}: {exc.detail}") from exc
+
+    def block_digest(self, block: bytes) -> bytes:
+        return self.block(block).header.hash
+
+    def with_round(self, block: bytes, round: int) -> bytes:
+        return importer.with_round(self.block(block), round).encode()
+
+    def seal_digest(self, block: bytes) -> bytes:
+        digest = qbft.commit_seal_digest(self.block(block).header.fields_rlp())
+        if self.forge_seals:
+            # Test-only fault: a validator whose commit seals sign something else. Honest
+            # validators must refuse its commits (and so must every verifier of the block).
+            return keccak(b"forged commit seal" + digest)
+        return digest
+
+    def commit(self, decided: Decided) -> QBFTHeader:
+        """Seal the decided block with the quorum's seals and store it (one write batch)."""
+        node = self._node
+        started = time.perf_counter()
+        wire = self.block(decided.block)
+        sealed = with_seals(wire.header, decided.seals)
+        digest = qbft.commit_seal_digest(wire.header.fields_rlp())
+        built = self._built.get(digest)
+        if built is None:
+            built = importer.execute(node.chain, wire, node.chain.head)
+        node.chain.commit(sealed, built, [tx.sender for tx in built.transactions])
+        node.pool.on_block(built.transactions, [r.transaction for r in built.rejected])
+        node.metrics.block_committed(sealed, len(built.transactions), time.perf_counter() - started)
+        return sealed
+
+
+class ConsensusDriver:
+    def __init__(
+        self,
+        node: Node,
+        network_factory: Callable[[ConsensusDriver], PeerNetwork] | None = None,
+        faults: FaultConfig | None = None,
+    ) -> None:
+        self.node = node
+        self.faults = faults
+        self.backend = NodeBackend(self)
+        self.backend.forge_seals = bool(faults and faults.forge_seals)
+        self._equivocate = bool(faults and faults.equivocate)
+        self._random = random.Random(faults.seed if faults else 0)
+        key = node.key
+        self.machine: QBFTMachine | None = None
+        if key is not None:
+            self.machine = QBFTMachine(
+                address=key.address,
+                sign=key.sign,
+                backend=self.backend,
+                request_timeout=float(node.genesis.qbft.request_timeout),
+            )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consensus")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._sync_wake: asyncio.Event | None = None
+        self._stopping = False
+        self._timers: dict[tuple[int, int], asyncio.TimerHandle] = {}
+        self._tx_outbox: list[bytes] = []
+        self._tx_flush: asyncio.TimerHandle | None = None
+        self._block_timer_fired_for = -1
+        self.syncing = False
+        self._sync_started_at = 0
+        self._outcome = _Outcome()  # of the step running on the consensus thread
+        self.network: PeerNetwork | None = network_factory(self) if network_factory else None
+        node.consensus = self
+
+    # -- status -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        machine = self.machine
+        peers = self.network.peers() if self.network is not None else []
+        return {
+            "height": self.node.chain.head.block_number,
+            "round": machine.round if machine is not None else None,
+            "validator": self.node.is_validator,
+            "address": "0x" + self.node.key.address.hex() if self.node.key else None,
+            "syncing": self.syncing,
+            "peers": [
+                {"name": p.name, "address": "0x" + p.address.hex() if p.address else None, "height": p.height}
+                for p in peers
+            ],
+        }
+
+    def sync_progress(self) -> tuple[int, int, int] | None:
+        """(starting, current, highest) block while syncing, else None (eth_syncing)."""
+        if not self.syncing or self.network is None:
+            return None
+        current = self.node.chain.head.block_number
+        highest = max([p.height for p in self.network.peers()] + [current])
+        return self._sync_started_at, current, highest
+
+    def hello_fields(self) -> tuple[int, bytes]:
+        head = self.node.chain.head
+        return head.block_number, head.hash
+
+    # -- running --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Until node.stop(): drive heights, sync, gossip. Always leaves the executor idle."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._wake = asyncio.Event()
+        self._sync_wake = asyncio.Event()
+        self.node.set_wake(self.wake)
+        if self.network is not None:
+            self.node.set_gossip(self.gossip_transaction)
+            await self.network.start()
+        tasks = [asyncio.create_task(self._block_timer_loop(), name="block-timer")]
+        if self.network is not None:
+            tasks.append(asyncio.create_task(self._sync_loop(), name="sync"))
+        try:
+            if self.machine is not None:
+                await self._run(self._start_height)
+            await self.node.stopped()
+        finally:
+            self._stopping = True
+            self.wake()
+            for timer in self._timers.values():
+                timer.cancel()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.network is not None:
+                await self.network.stop()
+            # A block being committed finishes; nothing new starts.
+            await loop.run_in_executor(self._executor, lambda: None)
+            self._executor.shutdown(wait=True)
+
+    def wake(self) -> None:
+        """Something changed (a transaction, the clock, a new head): re-check the block timer."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None:
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:
+            pass  # loop closed during shutdown
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn` on the consensus thread, then carry out what it returned on the loop."""
+        if self._stopping:
+            return
+        assert self._loop is not None
+        try:
+            outcome = await self._loop.run_in_executor(self._executor, self._on_thread, fn, args)
+        except Exception:
+            log.exception("consensus step %s failed", getattr(fn, "__name__", fn))
+            return
+        self._carry_out(outcome)
+
+    def _on_thread(self, fn: Callable[..., Any], args: Sequence[Any]) -> _Outcome:
+        outcome = self._outcome = _Outcome()
+        pending = list(fn(*args) or [])
+        while pending:
+            action = pending.pop(0)
+            if isinstance(action, Decided):
+                if action.height != self.node.chain.head.block_number + 1:
+                    continue  # already imported by sync
+                try:
+                    header = self.backend.commit(action)
+                except LedgerError as exc:
+                    log.error("decided block %d could not be committed: %s", action.height, exc)
+                    continue
+                log.info("committed block %d (round %d, %d seals)", header.block_number, action.round, len(action.seals))
+                outcome.committed.append(header)
+                pending.extend(self._start_height())
+            else:
+                outcome.actions.append(action)
+        return outcome
+
+    def _start_height(self) -> list[Any]:
+        if self.machine is None:
+            return []
+        head = self.node.chain.head
+        self.backend.new_height()
+        validators = self.node.chain.validators_after(head)
+        return list(self.machine.start_height(head.block_number + 1, validators, head.coinbase))
+
+    def _carry_out(self, outcome: _Outcome) -> None:
+        if outcome.committed:
+            head = outcome.committed[-1].block_number
+            for key in [k for k in self._timers if k[0] <= head]:
+                self._timers.pop(key).cancel()
+        for header in outcome.committed:
+            self.node.block_committed(header)
+            if self.network is not None:
+                self.network.announce(header.block_number, header.hash)
+        if outcome.committed:
+            self.wake()
+        for action in outcome.actions:
+            if isinstance(action, Broadcast):
+                self._broadcast(action)
+            elif isinstance(action, ScheduleTimeout):
+                self._schedule(action)
+            elif isinstance(action, Ignored):
+                self.node.metrics.messages_ignored.inc()
+                log.debug("ignored message from %s: %s", _hex(action.author), action.reason)
+        if self.machine is not None:
+            self.node.metrics.consensus_round.set(self.machine.round)
+
+    def _broadcast(self, action: Broadcast) -> None:
+        if self.network is None:
+            return
+        if self._equivocate and action.code == messages.PROPOSAL:
+            self._equivocating_broadcast(action)
+            return
+        self.network.broadcast(action.code, action.data)
+
+    def _schedule(self, action: ScheduleTimeout) -> None:
+        assert self._loop is not None
+        key = (action.height, action.round)
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        # Timers of heights below the head are useless; drop them so the table stays small.
+        for stale in [k for k in self._timers if k[0] < action.height]:
+            self._timers.pop(stale).cancel()
+        self._timers[key] = self._loop.call_later(
+            action.seconds, lambda: asyncio.ensure_future(self._timeout(*key))
+        )
+
+    async def _timeout(self, height: int, round_number: int) -> None:
+        self._timers.pop((height, round_number), None)
+        machine = self.machine
+        if machine is not None:
+            if (height, round_number) == (machine.height, machine.round):
+                log.info("round %d of height %d timed out", round_number, height)
+                self.node.metrics.round_timeouts.inc()
+            await self._run(machine.on_timeout, height, round_number)
+
+    async def _block_timer_loop(self) -> None:
+        """Fire the machine's block timer once per height, as the block period rules say."""
+        assert self._wake is not None
+        genesis = self.node.genesis
+        period, empty_period = genesis.qbft.block_period, genesis.qbft.empty_block_period
+        while not self._stopping:
+            self._wake.clear()
+            head = self.node.chain.head
+            height = head.block_number + 1
+            wait: float | None = None
+            if self.machine is not None and self._block_timer_fired_for != height and self.node.is_validator:
+                now = self.node.now()
+                ready = self.node.pool.has_ready()
+                if now >= head.timestamp + empty_period or (ready and now >= head.timestamp + period):
+                    self._block_timer_fired_for = height
+                    await self._run(self.machine.on_block_timer)
+                    continue
+                wait = (head.timestamp + period - now) if ready else (head.timestamp + empty_period - now)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wait) if wait is not None else None)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- network input ---------------------------------------------------------------
+
+    def on_message(self, peer: Peer, code: int, payload: bytes) -> None:
+        if self._stopping:
+            return
+        if code in CONSENSUS_CODES:
+            if self.machine is None:
+                return
+            # Re-gossip, so a validator that lost its link to the author still hears it
+            # (the transport's seen-set stops the echo).
+            if self.network is not None:
+                self.network.broadcast(code, payload, exclude=peer)
+            asyncio.ensure_future(self._run(self.machine.on_message, code, payload))
+        elif code == TX_BATCH:
+            asyncio.ensure_future(self._add_gossiped(peer, payload))
+        else:
+            log.debug("peer %s sent unknown message code 0x%02x", peer.name, code)
+
+    async def _add_gossiped(self, peer: Peer, payload: bytes) -> None:
+        try:
+            raws = rlp.decode(payload)
+            if not isinstance(raws, list) or len(raws) > MAX_TX_BATCH or not all(isinstance(r, bytes) for r in raws):
+                raise ValueError("not a list of transactions")
+        except Exception as exc:
+            log.info("peer %s sent a malformed transaction batch: %s", peer.name, exc)
+            return
+        await asyncio.to_thread(self.node.add_from_peer, raws)
+
+    def gossip_transaction(self, raw: bytes) -> None:
+        """Called from RPC threads with each transaction submitted here."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            loop.call_soon_threadsafe(self._queue_tx, raw)
+        except RuntimeError:
+            pass
+
+    def _queue_tx(self, raw: bytes) -> None:
+        self._tx_outbox.append(raw)
+        if len(self._tx_outbox) >= TX_GOSSIP_BATCH:
+            self._flush_txs()
+        elif self._tx_flush is None and self._loop is not None:
+            self._tx_flush = self._loop.call_later(TX_GOSSIP_DELAY, self._flush_txs)
+
+    def _flush_txs(self) -> None:
+        if self._tx_flush is not None:
+            self._tx_flush.cancel()
+            self._tx_flush = None
+        batch, self._tx_outbox = self._tx_outbox, []
+        if batch and self.network is not None:
+            self.network.broadcast(TX_BATCH, rlp.encode(batch))
+
+    def on_peer_status(self, peer: Peer) -> None:
+        if self.network is not None:
+            self.node.metrics.peers.set(len(self.network.peers()))
+        if peer.height > self.node.chain.head.block_number and self._sync_wake is not None:
+            self._sync_wake.set()
+
+    async def on_request(self, peer: Peer, code: int, payload: bytes) -> bytes:
+        if code != GET_BLOCKS:
+            raise LedgerError(f"unknown request code 0x{code:02x}")
+        try:
+            start_raw, count_raw = rlp.decode(payload)
+            start, count = int.from_bytes(start_raw, "big"), int.from_bytes(count_raw, "big")
+        except Exception as exc:
+            raise LedgerError(f"malformed block request: {exc}") from exc
+        return await asyncio.to_thread(self._read_blocks, start, min(count, SYNC_BATCH_BLOCKS))
+
+    def _read_blocks(self, start: int, count: int) -> bytes:
+        chain = self.node.chain
+        blocks: list[bytes] = []
+        size = 0
+        for height in range(start, start + count):
+            try:
+                header = chain.header_by_number(height)
+            except NotFound:
+                break
+            transactions, _ = chain.block_transactions(header)
+            encoded = importer.encode_block(header, transactions)
+            if blocks and size + len(encoded) > SYNC_RESPONSE_BYTES:
+                break
+            blocks.append(encoded)
+            size += len(encoded)
+        return rlp.encode(blocks)
+
+    # -- sync -------------------------------------------------------------------------
+
+    async def _sync_loop(self) -> None:
+        assert self._sync_wake is not None and self.network is not None
+        while not self._stopping:
+            try:
+                await asyncio.wait_for(self._sync_wake.wait(), timeout=SYNC_POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+            self._sync_wake.clear()
+            while not self._stopping:
+                head = self.node.chain.head.block_number
+                ahead = [p for p in self.network.peers() if p.height > head]
+                if not ahead:
+                    break
+                if not self.syncing and max(p.height for p in ahead) == head + 1:
+                    # One block behind is the normal state for a moment after each block:
+                    # our own decision is usually milliseconds away. Sync only if it stays.
+                    await asyncio.sleep(SYNC_GRACE_SECONDS)
+                    if self.node.chain.head.block_number > head:
+                        continue
+                if not self.syncing:
+                    self._sync_started_at = head
+                self.syncing = True
+                peer = max(ahead, key=lambda p: (p.height, self._random.random()))
+                count = min(SYNC_BATCH_BLOCKS, peer.height - head)
+                try:
+                    payload = await self.network.request(
+                        peer, GET_BLOCKS, rlp.encode([head + 1, count]), timeout=SYNC_REQUEST_TIMEOUT
+                    )
+                    blocks = rlp.decode(payload)
+                    if not isinstance(blocks, list) or not all(isinstance(b, bytes) for b in blocks):
+                        raise ValueError("response is not a list of blocks")
+                except Exception as exc:
+                    log.info("sync from %s failed: %s", peer.name, exc)
+                    await asyncio.sleep(0.2)  # another peer, or this one again, next pass
+                    break
+                if not blocks:
+                    break
+                imported = await self._import(peer, blocks)
+                if not imported:
+                    break
+            self.syncing = False
+
+    async def _import(self, peer: Peer, blocks: list[bytes]) -> int:
+        before = self.node.chain.head.block_number
+        await self._run(self._import_on_thread, peer.name, blocks)
+        return self.node.chain.head.block_number - before
+
+    def _import_on_thread(self, peer_name: str, blocks: list[bytes]) -> list[Any]:
+        chain = self.node.chain
+        outcome: list[Any] = []
+        imported = 0
+        for data in blocks:
+            try:
+                wire = importer.decode_block(data)
+                if wire.header.block_number != chain.head.block_number + 1:
+                    continue
+                started = time.perf_counter()
+                header = importer.import_sealed(chain, wire)
+            except InvalidBlock as exc:
+                log.warning("refused block from %s: %s", peer_name, exc)
+                break
+            self.node.pool.on_block(wire.transactions, ())
+            self.node.metrics.block_committed(header, len(wire.transactions), time.perf_counter() - started)
+            self.node.metrics.blocks_synced.inc()
+            self._outcome.committed.append(header)
+            imported += 1
+        if imported:
+            log.info("synced %d blocks from %s, head %d", imported, peer_name, chain.head.block_number)
+            outcome.extend(self._start_height())
+        return outcome
+
+    # -- test-only faults -----------------------------------------------------------
+
+    def _equivocating_broadcast(self, action: Broadcast) -> None:
+        """Send the real proposal to half the peers and a conflicting one to the rest."""
+        assert self.network is not None and self.node.key is not None
+        peers = self.network.peers()
+        try:
+            other = self._conflicting_proposal(action.data)
+        except Exception:
+            log.exception("could not build a conflicting proposal")
+            other = action.data
+        log.warning("TEST FAULT: equivocating, conflicting proposals sent to %d peers", len(peers) // 2)
+        for index, peer in enumerate(sorted(peers, key=lambda p: p.name)):
+            self.network.send(peer, action.code, action.data if index % 2 == 0 else other)
+
+    def _conflicting_proposal(self, data: bytes) -> bytes:
+        assert self.node.key is not None
+        proposal = messages.decode(messages.PROPOSAL, data)
+        assert isinstance(proposal, messages.Proposal)
+        block = self.backend.block(proposal.block)
+        # The same parent, a different block: one second later, so a different hash.
+        header = block.header.copy(timestamp=block.header.timestamp + 1)
+        conflicting = importer.encode_block(cast(QBFTHeader, header), block.transactions)
+        return messages.resign_proposal(proposal, conflicting, self.node.key.sign).encode()
+
+
+def _hex(value: bytes | None) -> str:
+    return "0x" + value.hex() if value else "-"
