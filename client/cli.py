@@ -19,6 +19,7 @@ from client.cli_business import commitment_app, contract_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app
 from client.cli_evidence import evidence_app
+from client.cli_network import register as register_network_commands
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
 from client.render import EXIT_REFUSED, EXIT_USAGE, fail
@@ -43,6 +44,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(signer_app, name="signer")
 app.add_typer(chain_app, name="chain")
 app.add_typer(cluster_app, name="cluster")
+
+register_network_commands(node_app)
 
 EXIT_INVALID = EXIT_REFUSED
 

@@ -17,13 +17,18 @@ from eth.abc import SignedTransactionAPI
 from eth_utils import ValidationError
 
 from evidence import qbft
+from evidence.mpt import ordered_trie_root
 from node.chain import BuiltBlock, Chain
 from node.errors import InvalidBlock
 from node.vm import LedgerBlock, LedgerVM, QBFTHeader
 
-# A block's encoding is bounded by the gas limit (calldata costs gas); 16 MiB is far above
-# what DEFAULT_GAS_LIMIT (150M gas) can buy and caps what a peer can make us decode.
-MAX_BLOCK_BYTES = 16 * 1024 * 1024
+# A block's encoding is bounded in bytes, not only by gas: 150M gas of zero-byte calldata
+# buys ~37 MB, more than a consensus message or sync frame may carry (node/p2p.py
+# MAX_FRAME, 16 MiB). Proposers pack at most this much (transactions plus a header margin)
+# and a larger block is refused from anyone, so every block that can be decided can also
+# be sent, re-proposed in a round change and synced.
+MAX_BLOCK_BYTES = 4 * 1024 * 1024
+BLOCK_OVERHEAD_BYTES = 64 * 1024  # header with 64 seals, list prefixes: well below this
 # How far ahead of our clock a proposed block's timestamp may be (Besu allows a small
 # drift for clock skew between validators' machines).
 MAX_FUTURE_SECONDS = 2
@@ -50,9 +55,15 @@ def decode_block(data: bytes, height: int = -1) -> WireBlock:
         block = rlp.decode(data, sedes=LedgerBlock, strict=True)
     except Exception as exc:  # rlp raises several families; all mean "not a block"
         raise InvalidBlock(height, "encoding", f"not a block: {exc}") from exc
+    header = block.header
     if block.uncles or block.withdrawals:
-        raise InvalidBlock(block.header.block_number, "encoding", "QBFT blocks carry no ommers or withdrawals")
-    return WireBlock(block.header, tuple(block.transactions))
+        raise InvalidBlock(header.block_number, "encoding", "QBFT blocks carry no ommers or withdrawals")
+    # The body must be the one the header commits to: consensus compares digests (header
+    # hashes) only, so a block whose transaction list was swapped in transit (a round
+    # change's prepared block is not covered by its signature) is caught here.
+    if ordered_trie_root([tx.encode() for tx in block.transactions]) != header.transaction_root:
+        raise InvalidBlock(header.block_number, "transactions root", "body does not match the header")
+    return WireBlock(header, tuple(block.transactions))
 
 
 def with_round(block: WireBlock, round_number: int) -> WireBlock:
@@ -92,9 +103,14 @@ def execute(chain: Chain, block: WireBlock, parent: QBFTHeader) -> BuiltBlock:
     # 4. execute
     extra = qbft.extra_data_of(header.fields_rlp())
     unsealed = qbft.ExtraData(extra.vanity, extra.validators, extra.vote, extra.round, ())
-    built = chain.build_block(
-        block.transactions, timestamp=header.timestamp, coinbase=header.coinbase, extra=unsealed, parent=parent
-    )
+    try:
+        built = chain.build_block(
+            block.transactions, timestamp=header.timestamp, coinbase=header.coinbase, extra=unsealed, parent=parent
+        )
+    except InvalidBlock:
+        raise
+    except Exception as exc:  # e.g. a transaction whose signature recovers to nobody
+        raise InvalidBlock(height, "execution", f"{type(exc).__name__}: {exc}") from exc
     if built.rejected:
         first = built.rejected[0]
         raise InvalidBlock(height, "execution", f"transaction 0x{first.transaction.hash.hex()}: {first.reason}")

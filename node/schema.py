@@ -13,6 +13,9 @@ SCHEMA_VERSION_KEY = b"\x00schema-version"
 HEAD_KEY = b"\x00head"  # -> hash of the newest committed block
 GENESIS_KEY = b"\x00genesis"  # -> the genesis.json this data directory was initialised with
 LAST_VOTE_KEY = b"\x00last-vote"  # -> height(8) of the newest block whose header carries a vote
+# -> this validator's QBFT lock for the height in progress (node/consensus/driver.py):
+#    RLP [height, round, prepared round + 1 (0: none), prepared block, [PREPARE...]]
+CONSENSUS_LOCK_KEY = b"\x00consensus-lock"
 
 _HEADER = b"h"  # h ‖ block hash -> RLP(header)
 _BODY = b"b"  # b ‖ block hash -> RLP([[tx encoding...], [sender...]])

@@ -36,7 +36,7 @@ import rlp
 from eth_hash.auto import keccak
 
 from evidence import qbft
-from node import importer
+from node import importer, schema
 from node.chain import BuiltBlock
 from node.consensus import messages
 from node.consensus.machine import (
@@ -45,11 +45,13 @@ from node.consensus.machine import (
     Decided,
     Ignored,
     InvalidProposal,
+    Lock,
     QBFTMachine,
     ScheduleTimeout,
 )
 from node.errors import InvalidBlock, LedgerError, NotFound
 from node.sealing import VANITY, with_seals
+from node.txpool import PoolEntry
 from node.vm import QBFTHeader
 
 if TYPE_CHECKING:
@@ -82,32 +84,41 @@ DECODE_CACHE = 16
 # machines that may be busy) before the round timer runs out, or the round changes and
 # the work is lost. One execution is kept to this share of requesttimeoutseconds.
 EXECUTION_SHARE_OF_TIMEOUT = 0.25
-FIRST_BLOCK_TRANSACTIONS = 200   # before anything was measured
-MIN_BLOCK_TRANSACTIONS = 20
-MIN_BUDGET_SAMPLE = 10           # blocks with fewer transactions are not measured
+FIRST_BLOCK_GAS = 20_000_000     # before anything was measured (~200 contract calls)
+MIN_BLOCK_GAS = 2_000_000
+MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less are not measured
 BUDGET_WEIGHT = 0.3
+# Consensus jobs (messages, timeouts) waiting for the consensus thread: beyond this,
+# incoming messages are dropped (counted) rather than queued without bound.
+MAX_CONSENSUS_BACKLOG = 4096
+# Round timers double each round; past this multiple of requesttimeoutseconds they stop
+# growing, so a chain that stalled for long recovers within a bounded time.
+MAX_ROUND_TIMEOUT_FACTOR = 32
+# A peer that served a bad or no sync answer is not asked again for this long.
+SYNC_PEER_PENALTY_SECONDS = 10.0
 
 
 class ExecutionBudget:
-    """How many transactions one block may carry so that executing it takes about
-    `seconds` here: learnt from this node's own block builds and proposal checks
-    (an exponentially weighted average of seconds per transaction)."""
+    """How much gas one block may carry so that executing it takes about `seconds` here:
+    learnt from this node's own block builds and proposal checks (an exponentially
+    weighted average of seconds per unit of the transactions' gas limits, which is what
+    the pool selects by)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.per_transaction: float | None = None
+        self.per_gas: float | None = None
 
-    def observe(self, transactions: int, seconds: float) -> None:
-        if transactions < MIN_BUDGET_SAMPLE:
-            return  # empty and tiny blocks are mostly fixed cost; they say little per tx
-        sample = seconds / transactions
-        previous = self.per_transaction
-        self.per_transaction = sample if previous is None else previous + BUDGET_WEIGHT * (sample - previous)
+    def observe(self, gas: int, seconds: float) -> None:
+        if gas < MIN_BUDGET_SAMPLE_GAS:
+            return  # empty and tiny blocks are mostly fixed cost; they say little per gas
+        sample = seconds / gas
+        previous = self.per_gas
+        self.per_gas = sample if previous is None else previous + BUDGET_WEIGHT * (sample - previous)
 
-    def max_transactions(self) -> int:
-        if self.per_transaction is None:
-            return FIRST_BLOCK_TRANSACTIONS
-        return max(MIN_BLOCK_TRANSACTIONS, int(self.seconds / self.per_transaction))
+    def max_gas(self) -> int:
+        if self.per_gas is None:
+            return FIRST_BLOCK_GAS
+        return max(MIN_BLOCK_GAS, int(self.seconds / self.per_gas))
 
 
 @dataclass
@@ -144,11 +155,15 @@ class NodeBackend(Backend):
         assert node.key is not None
         tally = chain.tally_after(parent)
         validators = tally.validators
-        entries = node.pool.select(parent.gas_limit)
+        gas_budget = parent.gas_limit
         if len(validators) > 1:
             # Every other validator re-executes the block before it prepares, within the
             # round timer: keep the work of one execution inside a share of it.
-            entries = entries[: self.execution_budget.max_transactions()]
+            gas_budget = min(gas_budget, self.execution_budget.max_gas())
+        entries = node.pool.select(gas_budget)
+        if not entries and gas_budget < parent.gas_limit:
+            entries = node.pool.select(parent.gas_limit)[:1]  # one large transaction still goes
+        entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
         timestamp = max(parent.timestamp + node.genesis.qbft.block_period, int(node.now()))
         vote = node.votes.vote_for_proposal(validators, tally.ballots_by(node.key.address))
         extra = qbft.ExtraData(VANITY, tuple(validators), vote, round, ())
@@ -156,18 +171,18 @@ class NodeBackend(Backend):
         built = chain.build_block(
             [e.tx for e in entries], timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
         )
-        self.execution_budget.observe(len(built.transactions), time.perf_counter() - started)
+        self.execution_budget.observe(sum(tx.gas for tx in built.transactions), time.perf_counter() - started)
         if built.rejected:
             node.pool.on_block((), [r.transaction for r in built.rejected])
             for rejected in built.rejected:
                 log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
-        self._built[qbft.commit_seal_digest(built.header.fields_rlp())] = built
+        self._built[built.header.hash] = built
         return importer.encode_block(built.header, built.transactions)
 
     def validate_block(self, block: bytes, height: int, round: int, proposer: bytes) -> None:
         node = self._node
         try:
-            wire = self.block(block)
+            wire = self.block(block)  # size, encoding, body against the header's root
         except InvalidBlock as exc:
             raise InvalidProposal(str(exc)) from exc
         header = wire.header
@@ -182,13 +197,14 @@ class NodeBackend(Backend):
             raise InvalidProposal(f"timestamp {header.timestamp} earlier than parent + block period")
         if header.timestamp > node.now() + importer.MAX_FUTURE_SECONDS:
             raise InvalidProposal(f"timestamp {header.timestamp} is in the future")
-        digest = qbft.commit_seal_digest(header.fields_rlp())
-        if digest in self._built:
+        # Executed blocks are kept by block hash, which ignores the round: a block
+        # re-proposed in a later round has the same transactions, state and receipts.
+        if header.hash in self._built:
             return  # our own proposal, or one we already executed
         started = time.perf_counter()
         try:
-            self._built[digest] = importer.execute(node.chain, wire, parent)
-            self.execution_budget.observe(len(wire.transactions), time.perf_counter() - started)
+            self._built[header.hash] = importer.execute(node.chain, wire, parent)
+            self.execution_budget.observe(sum(tx.gas for tx in wire.transactions), time.perf_counter() - started)
         except InvalidBlock as exc:
             raise InvalidProposal(f"{exc.step}: {exc.detail}") from exc
 
@@ -212,8 +228,7 @@ class NodeBackend(Backend):
         started = time.perf_counter()
         wire = self.block(decided.block)
         sealed = with_seals(wire.header, decided.seals)
-        digest = qbft.commit_seal_digest(wire.header.fields_rlp())
-        built = self._built.get(digest)
+        built = self._built.get(wire.header.hash)
         if built is None:
             built = importer.execute(node.chain, wire, node.chain.head)
         node.chain.commit(sealed, built, [tx.sender for tx in built.transactions])
@@ -253,6 +268,9 @@ class ConsensusDriver:
         self._tx_outbox: list[bytes] = []
         self._tx_flush: asyncio.TimerHandle | None = None
         self._block_timer_fired_for = -1
+        self._backlog = 0
+        self._saved_lock: tuple[int, int, int | None] | None = None
+        self._sync_penalties: dict[str, float] = {}
         self.syncing = False
         self._sync_started_at = 0
         self._outcome = _Outcome()  # of the step running on the consensus thread
@@ -353,14 +371,20 @@ class ConsensusDriver:
                     continue  # already imported by sync
                 try:
                     header = self.backend.commit(action)
-                except LedgerError as exc:
+                except Exception as exc:
+                    # Should not happen (the block was validated before we prepared); if it
+                    # does, a machine left "decided" would ignore everything: start the
+                    # height again and look for the block at our peers.
                     log.error("decided block %d could not be committed: %s", action.height, exc)
+                    pending.extend(self._start_height())
+                    self._wake_sync()
                     continue
                 log.info("committed block %d (round %d, %d seals)", header.block_number, action.round, len(action.seals))
                 outcome.committed.append(header)
                 pending.extend(self._start_height())
             else:
                 outcome.actions.append(action)
+        self._save_lock()
         return outcome
 
     def _start_height(self) -> list[Any]:
@@ -369,7 +393,50 @@ class ConsensusDriver:
         head = self.node.chain.head
         self.backend.new_height()
         validators = self.node.chain.validators_after(head)
-        return list(self.machine.start_height(head.block_number + 1, validators, head.coinbase))
+        height = head.block_number + 1
+        resume = self._load_lock()
+        if resume is not None and resume.height != height:
+            resume = None
+        if resume is not None:
+            log.info("resuming height %d after round %d (prepared round %s)", height, resume.round, resume.prepared_round)
+        return list(self.machine.start_height(height, validators, head.coinbase, resume))
+
+    # The lock (see machine.Lock) is stored in the node's LevelDB with a synchronous write
+    # at the end of every consensus step that changed it, before the step's messages are
+    # handed to the network: a validator never forgets, across a crash, a round it spoke
+    # in or a block it prepared.
+
+    def _save_lock(self) -> None:
+        machine = self.machine
+        lock = machine.lock() if machine is not None else None
+        if lock is None:
+            return
+        key = (lock.height, lock.round, lock.prepared_round)
+        if key == self._saved_lock:
+            return
+        encoded = rlp.encode([
+            lock.height, lock.round, 0 if lock.prepared_round is None else lock.prepared_round + 1,
+            lock.prepared_block or b"", [messages.Prepare(p).encode() for p in lock.prepares],
+        ])
+        self.node.store.write_batch({schema.CONSENSUS_LOCK_KEY: encoded})
+        self._saved_lock = key
+
+    def _load_lock(self) -> Lock | None:
+        raw = self.node.store.get(schema.CONSENSUS_LOCK_KEY)
+        if raw is None:
+            return None
+        try:
+            height, round_number, prepared_plus_one, block, prepares = rlp.decode(raw)
+            prepared = int.from_bytes(prepared_plus_one, "big") - 1
+            decoded = [messages.decode(messages.PREPARE, p) for p in prepares]
+            return Lock(
+                int.from_bytes(height, "big"), int.from_bytes(round_number, "big"),
+                prepared if prepared >= 0 else None, block if prepared >= 0 else None,
+                tuple(d.signed for d in decoded if isinstance(d, messages.Prepare)),
+            )
+        except Exception as exc:  # our own record; unreadable means a bug or a damaged disk
+            log.error("stored consensus lock is unreadable (%s); starting the height afresh", exc)
+            return None
 
     def _carry_out(self, outcome: _Outcome) -> None:
         if outcome.committed:
@@ -383,13 +450,16 @@ class ConsensusDriver:
         if outcome.committed:
             self.wake()
         for action in outcome.actions:
-            if isinstance(action, Broadcast):
-                self._broadcast(action)
-            elif isinstance(action, ScheduleTimeout):
-                self._schedule(action)
-            elif isinstance(action, Ignored):
-                self.node.metrics.messages_ignored.inc()
-                log.debug("ignored message from %s: %s", _hex(action.author), action.reason)
+            try:
+                if isinstance(action, Broadcast):
+                    self._broadcast(action)
+                elif isinstance(action, ScheduleTimeout):
+                    self._schedule(action)
+                elif isinstance(action, Ignored):
+                    self.node.metrics.messages_ignored.inc()
+                    log.debug("ignored message from %s: %s", _hex(action.author), action.reason)
+            except Exception:
+                log.exception("could not carry out %s", type(action).__name__)
         if self.machine is not None:
             self.node.metrics.consensus_round.set(self.machine.round)
 
@@ -410,9 +480,8 @@ class ConsensusDriver:
         # Timers of heights below the head are useless; drop them so the table stays small.
         for stale in [k for k in self._timers if k[0] < action.height]:
             self._timers.pop(stale).cancel()
-        self._timers[key] = self._loop.call_later(
-            action.seconds, lambda: asyncio.ensure_future(self._timeout(*key))
-        )
+        seconds = min(action.seconds, MAX_ROUND_TIMEOUT_FACTOR * self.node.genesis.qbft.request_timeout)
+        self._timers[key] = self._loop.call_later(seconds, lambda: asyncio.ensure_future(self._timeout(*key)))
 
     async def _timeout(self, height: int, round_number: int) -> None:
         self._timers.pop((height, round_number), None)
@@ -425,6 +494,14 @@ class ConsensusDriver:
 
     async def _block_timer_loop(self) -> None:
         """Fire the machine's block timer once per height, as the block period rules say."""
+        while not self._stopping:
+            try:
+                await self._block_timer()
+            except Exception:
+                log.exception("block timer failed; restarting it")
+                await asyncio.sleep(0.1)
+
+    async def _block_timer(self) -> None:
         assert self._wake is not None
         genesis = self.node.genesis
         period, empty_period = genesis.qbft.block_period, genesis.qbft.empty_block_period
@@ -454,15 +531,33 @@ class ConsensusDriver:
         if code in CONSENSUS_CODES:
             if self.machine is None:
                 return
-            # Re-gossip, so a validator that lost its link to the author still hears it
-            # (the transport's seen-set stops the echo).
-            if self.network is not None:
-                self.network.broadcast(code, payload, exclude=peer)
-            asyncio.ensure_future(self._run(self.machine.on_message, code, payload))
+            if self._backlog >= MAX_CONSENSUS_BACKLOG:
+                self.node.metrics.messages_ignored.inc()
+                log.debug("consensus backlog full: dropped a message from %s", peer.name)
+                return
+            self._backlog += 1
+            asyncio.ensure_future(self._consensus_message(peer, code, payload))
         elif code == TX_BATCH:
             asyncio.ensure_future(self._add_gossiped(peer, payload))
         else:
             log.debug("peer %s sent unknown message code 0x%02x", peer.name, code)
+
+    async def _consensus_message(self, peer: Peer, code: int, payload: bytes) -> None:
+        try:
+            await self._run(self._on_consensus_message, peer, code, payload)
+        finally:
+            self._backlog -= 1  # on the loop, like the increment
+
+    def _on_consensus_message(self, peer: Peer, code: int, payload: bytes) -> list[Any]:
+        """On the consensus thread: the machine checks the message; only one it did not
+        refuse is relayed to the other peers (so a validator that lost its link to the
+        author still hears it, and junk is not amplified; the transport's seen-set stops
+        echoes)."""
+        assert self.machine is not None
+        actions = list(self.machine.on_message(code, payload))
+        if self.network is not None and not any(isinstance(a, Ignored) for a in actions):
+            self.network.broadcast(code, payload, exclude=peer)
+        return actions
 
     async def _add_gossiped(self, peer: Peer, payload: bytes) -> None:
         try:
@@ -534,47 +629,63 @@ class ConsensusDriver:
 
     # -- sync -------------------------------------------------------------------------
 
+    def _wake_sync(self) -> None:
+        loop, wake = self._loop, self._sync_wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
     async def _sync_loop(self) -> None:
-        assert self._sync_wake is not None and self.network is not None
+        assert self._sync_wake is not None
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._sync_wake.wait(), timeout=SYNC_POLL_SECONDS)
             except asyncio.TimeoutError:
                 pass
             self._sync_wake.clear()
-            while not self._stopping:
-                head = self.node.chain.head.block_number
-                ahead = [p for p in self.network.peers() if p.height > head]
-                if not ahead:
-                    break
-                if not self.syncing and max(p.height for p in ahead) == head + 1:
-                    # One block behind is the normal state for a moment after each block:
-                    # our own decision is usually milliseconds away. Sync only if it stays.
-                    await asyncio.sleep(SYNC_GRACE_SECONDS)
-                    if self.node.chain.head.block_number > head:
-                        continue
-                if not self.syncing:
-                    self._sync_started_at = head
-                self.syncing = True
-                peer = max(ahead, key=lambda p: (p.height, self._random.random()))
-                count = min(SYNC_BATCH_BLOCKS, peer.height - head)
-                try:
-                    payload = await self.network.request(
-                        peer, GET_BLOCKS, rlp.encode([head + 1, count]), timeout=SYNC_REQUEST_TIMEOUT
-                    )
-                    blocks = rlp.decode(payload)
-                    if not isinstance(blocks, list) or not all(isinstance(b, bytes) for b in blocks):
-                        raise ValueError("response is not a list of blocks")
-                except Exception as exc:
-                    log.info("sync from %s failed: %s", peer.name, exc)
-                    await asyncio.sleep(0.2)  # another peer, or this one again, next pass
-                    break
-                if not blocks:
-                    break
-                imported = await self._import(peer, blocks)
-                if not imported:
-                    break
-            self.syncing = False
+            try:
+                await self._sync_from_peers()
+            except Exception:
+                log.exception("sync pass failed")
+            finally:
+                self.syncing = False
+
+    async def _sync_from_peers(self) -> None:
+        """Fetch blocks while a peer claims to be ahead. A peer whose answer fails or is
+        refused is not asked again for SYNC_PEER_PENALTY_SECONDS, so a peer that lies about
+        its height cannot keep us from syncing from the honest ones."""
+        assert self.network is not None
+        while not self._stopping:
+            head = self.node.chain.head.block_number
+            now = time.monotonic()
+            ahead = [p for p in self.network.peers()
+                     if p.height > head and self._sync_penalties.get(p.name, 0.0) <= now]
+            if not ahead:
+                return
+            if not self.syncing and max(p.height for p in ahead) == head + 1:
+                # One block behind is the normal state for a moment after each block:
+                # our own decision is usually milliseconds away. Sync only if it stays.
+                await asyncio.sleep(SYNC_GRACE_SECONDS)
+                if self.node.chain.head.block_number > head:
+                    continue
+            if not self.syncing:
+                self._sync_started_at = head
+            self.syncing = True
+            peer = max(ahead, key=lambda p: (p.height, self._random.random()))
+            count = min(SYNC_BATCH_BLOCKS, peer.height - head)
+            try:
+                payload = await self.network.request(
+                    peer, GET_BLOCKS, rlp.encode([head + 1, count]), timeout=SYNC_REQUEST_TIMEOUT
+                )
+                blocks = rlp.decode(payload)
+                if not isinstance(blocks, list) or not blocks or not all(isinstance(b, bytes) for b in blocks):
+                    raise ValueError("response is not a non-empty list of blocks")
+            except Exception as exc:
+                log.info("sync from %s failed: %s", peer.name, exc)
+                self._sync_penalties[peer.name] = time.monotonic() + SYNC_PEER_PENALTY_SECONDS
+                continue
+            imported = await self._import(peer, blocks)
+            if not imported:
+                self._sync_penalties[peer.name] = time.monotonic() + SYNC_PEER_PENALTY_SECONDS
 
     async def _import(self, peer: Peer, blocks: list[bytes]) -> int:
         before = self.node.chain.head.block_number
@@ -583,27 +694,28 @@ class ConsensusDriver:
 
     def _import_on_thread(self, peer_name: str, blocks: list[bytes]) -> list[Any]:
         chain = self.node.chain
-        outcome: list[Any] = []
         imported = 0
-        for data in blocks:
-            try:
-                wire = importer.decode_block(data)
-                if wire.header.block_number != chain.head.block_number + 1:
-                    continue
-                started = time.perf_counter()
-                header = importer.import_sealed(chain, wire)
-            except InvalidBlock as exc:
-                log.warning("refused block from %s: %s", peer_name, exc)
-                break
-            self.node.pool.on_block(wire.transactions, ())
-            self.node.metrics.block_committed(header, len(wire.transactions), time.perf_counter() - started)
-            self.node.metrics.blocks_synced.inc()
-            self._outcome.committed.append(header)
-            imported += 1
-        if imported:
-            log.info("synced %d blocks from %s, head %d", imported, peer_name, chain.head.block_number)
-            outcome.extend(self._start_height())
-        return outcome
+        try:
+            for data in blocks:
+                try:
+                    wire = importer.decode_block(data)
+                    if wire.header.block_number != chain.head.block_number + 1:
+                        continue
+                    started = time.perf_counter()
+                    header = importer.import_sealed(chain, wire)
+                except Exception as exc:  # InvalidBlock, or anything a hostile block provokes
+                    log.warning("refused block from %s: %s", peer_name, exc)
+                    break
+                self.node.pool.on_block(wire.transactions, ())
+                self.node.metrics.block_committed(header, len(wire.transactions), time.perf_counter() - started)
+                self.node.metrics.blocks_synced.inc()
+                self._outcome.committed.append(header)
+                imported += 1
+        finally:
+            if imported:
+                log.info("synced %d blocks from %s, head %d", imported, peer_name, chain.head.block_number)
+        # Whatever happened, the machine follows the head it has now.
+        return self._start_height() if imported else []
 
     # -- test-only faults -----------------------------------------------------------
 
@@ -629,6 +741,16 @@ class ConsensusDriver:
         header = block.header.copy(timestamp=block.header.timestamp + 1)
         conflicting = importer.encode_block(cast(QBFTHeader, header), block.transactions)
         return messages.resign_proposal(proposal, conflicting, self.node.key.sign).encode()
+
+
+def _within_bytes(entries: list[PoolEntry], limit: int) -> list[PoolEntry]:
+    """The longest prefix of `entries` whose raw transactions fit in `limit` bytes."""
+    total = 0
+    for index, entry in enumerate(entries):
+        total += entry.size
+        if total > limit:
+            return entries[:index]
+    return entries
 
 
 def _hex(value: bytes | None) -> str:

@@ -239,6 +239,25 @@ class _PreparedCertificate:
     prepares: tuple[Signed[PreparePayload], ...]
 
 
+@dataclass(frozen=True)
+class Lock:
+    """What a validator must not forget across a restart, for one height: the highest
+    round it took part in (it may have sent PREPARE or COMMIT there) and its latest
+    prepared certificate (round, block, the quorum of prepares).
+
+    Without it, validators that committed a block but crashed before storing it would,
+    on restart, start the height afresh at round 0 and could decide a different block
+    than one a quorum already committed elsewhere. The driver stores the lock durably
+    before any message of the step that changed it leaves the node.
+    """
+
+    height: int
+    round: int
+    prepared_round: int | None = None
+    prepared_block: bytes | None = None
+    prepares: tuple[Signed[PreparePayload], ...] = ()
+
+
 @dataclass
 class _Buffered:
     message: Message
@@ -306,10 +325,26 @@ class QBFTMachine:
     def decision(self) -> Decided | None:
         return self._decided
 
+    def lock(self) -> Lock | None:
+        """The state to store durably before this step's messages leave (see Lock)."""
+        if self._height == 0 or not self._is_local_validator():
+            return None
+        prepared = self._latest_prepared
+        if prepared is None:
+            return Lock(self._height, self._round)
+        return Lock(self._height, self._round, prepared.round, prepared.block, prepared.prepares)
+
     def start_height(
-        self, height: int, validators: Sequence[bytes], previous_proposer: bytes
+        self, height: int, validators: Sequence[bytes], previous_proposer: bytes, resume: Lock | None = None
     ) -> list[Action]:
-        """Begin deciding `height` at round 0; replays messages buffered for it."""
+        """Begin deciding `height` at round 0; replays messages buffered for it.
+
+        With `resume` (the Lock stored for this height before a restart) the machine
+        keeps the prepared certificate and continues in the round after the one it was
+        in, with a ROUND-CHANGE carrying that certificate: it never sends a second,
+        different message in a round it may already have spoken in, and a block it may
+        have committed can only be replaced by a re-proposal of that same block.
+        """
         if not isinstance(height, int) or not 1 <= height <= messages.MAX_HEIGHT:
             raise ValueError(f"height must be in [1, {messages.MAX_HEIGHT}]")
         members = tuple(validators)
@@ -328,6 +363,14 @@ class QBFTMachine:
         self._quorum = qbft.quorum(len(members))
         self._f = max_faulty(len(members))
         self._reset_height_state()
+        actions: list[Action] = []
+        if resume is not None and resume.height == height and self._is_local_validator():
+            if resume.prepared_round is not None and resume.prepared_block is not None:
+                self._latest_prepared = _PreparedCertificate(
+                    resume.prepared_round, resume.prepared_block,
+                    self._backend.block_digest(resume.prepared_block), resume.prepares,
+                )
+            actions.extend(self._enter_round(resume.round + 1, send_round_change=True))
 
         replay = self._future.pop(height, [])
         for stale in [h for h in self._future if h < height or h > height + self._window]:
@@ -337,7 +380,6 @@ class QBFTMachine:
             for entry in entries:
                 self._charge(entry.bucket, entry.size)
 
-        actions: list[Action] = []
         for entry in replay:
             actions.extend(self._dispatch(entry.message, entry.size))
         return actions

@@ -8,9 +8,11 @@ import pytest
 import rlp
 
 from evidence import qbft
+from evidence.mpt import ordered_trie_root
 from node import importer
 from node.chain import Chain
 from node.errors import InvalidBlock
+from node.permissions import Membership
 from node.sealing import VANITY, with_seals
 from node.storage import LevelStore
 from tests.unit.node.test_chain import RICH, transfer
@@ -125,3 +127,52 @@ def test_import_sealed_refuses_a_gap(chains: tuple[Chain, Chain]) -> None:
     with pytest.raises(InvalidBlock) as info:
         importer.import_sealed(follower, second)
     assert info.value.step == "parent"
+
+
+def test_a_swapped_body_is_refused_at_decoding(chains: tuple[Chain, Chain]) -> None:
+    """Consensus compares header hashes only; a round change's prepared block is not under
+    its author's signature, so a relaying peer could swap the transactions. The body must
+    match the header's transaction root before anything else looks at it."""
+    proposer, _ = chains
+    block = proposal(proposer, [transfer(RICH, 0)])
+    swapped = importer.WireBlock(block.header, (transfer(RICH, 1),)).encode()
+    with pytest.raises(InvalidBlock) as info:
+        importer.decode_block(swapped)
+    assert info.value.step == "transactions root"
+
+
+def test_a_transaction_with_an_unrecoverable_signature_fails_the_block(chains: tuple[Chain, Chain]) -> None:
+    proposer, follower = chains
+    follower.membership = Membership(follower.state_at)  # the block rule recovers every sender
+    good = transfer(RICH, 0)
+    broken = good.copy(r=5, s=12345)  # no curve point: recovery raises BadSignature, not a ValidationError
+    block = proposal(proposer, [good])
+    header = block.header.copy(transaction_root=ordered_trie_root([broken.encode()]))
+    with pytest.raises(InvalidBlock) as info:
+        importer.execute(follower, importer.WireBlock(header, (broken,)), follower.head)
+    assert info.value.step == "execution"
+    assert follower.head.block_number == 0
+
+
+def test_blocks_are_packed_within_the_byte_cap() -> None:
+    from node.consensus.driver import _within_bytes
+    from node.txpool import PoolEntry
+
+    entries = [PoolEntry(None, b"", size, i, 0.0) for i, size in enumerate([400, 300, 200, 100])]  # type: ignore[arg-type]
+    assert [e.seq for e in _within_bytes(entries, 700)] == [0, 1]
+    assert [e.seq for e in _within_bytes(entries, 10_000)] == [0, 1, 2, 3]
+    assert _within_bytes(entries, 100) == []
+
+
+def test_execution_budget_learns_seconds_per_gas() -> None:
+    from node.consensus.driver import FIRST_BLOCK_GAS, MIN_BLOCK_GAS, ExecutionBudget
+
+    budget = ExecutionBudget(seconds=1.0)
+    assert budget.max_gas() == FIRST_BLOCK_GAS
+    budget.observe(100, 5.0)  # too small a block to say anything
+    assert budget.max_gas() == FIRST_BLOCK_GAS
+    budget.observe(10_000_000, 0.5)  # 2e7 gas per second
+    assert budget.max_gas() == 20_000_000
+    for _ in range(50):
+        budget.observe(10_000_000, 100.0)  # a very slow machine: never below the floor
+    assert budget.max_gas() == MIN_BLOCK_GAS

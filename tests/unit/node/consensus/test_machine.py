@@ -1010,3 +1010,85 @@ def test_randomized_safety_and_liveness(seed: int) -> None:
     for node in honest:
         for decided in node.decisions:
             check_seals(decided, net.validators)
+
+
+# -- restart with and without the stored lock ----------------------------------------------
+
+def _exchange(machines: dict[int, QBFTMachine], pending: list[tuple[int, qm.Action]], limit: int = 10_000) -> None:
+    """Deliver every broadcast to every other machine in `machines` until none is left."""
+    for _ in range(limit):
+        if not pending:
+            return
+        sender, action = pending.pop(0)
+        if not isinstance(action, Broadcast):
+            continue
+        for index, machine in machines.items():
+            if index != sender:
+                pending.extend((index, a) for a in machine.on_message(action.code, action.data))
+    raise AssertionError("messages did not settle")
+
+
+def _committed_everywhere_but_stored_once() -> tuple[bytes, dict[int, qm.Lock]]:
+    """Height 1: all four prepare and send COMMIT, but only the round-0 proposer receives the
+    commits and decides (and stores) block A before the others crash. Returns A's digest and
+    the locks the three others had stored."""
+    machines = {i: make_machine(i) for i in range(4)}
+    for machine in machines.values():
+        machine.start_height(1, V4, ZERO)
+    pending = [(P0, a) for a in machines[P0].on_block_timer()]
+    commits: list[tuple[int, qm.Action]] = []
+    for _ in range(10_000):
+        if not pending:
+            break
+        sender, action = pending.pop(0)
+        if not isinstance(action, Broadcast):
+            continue
+        if action.code == m.COMMIT:
+            commits.append((sender, action))  # held back: only P0 will get them
+            continue
+        for index, machine in machines.items():
+            if index != sender:
+                pending.extend((index, a) for a in machine.on_message(action.code, action.data))
+    for sender, action in commits:
+        if sender != P0:
+            assert isinstance(action, Broadcast)
+            machines[P0].on_message(action.code, action.data)
+    decided = machines[P0].decision
+    assert decided is not None
+    locks = {i: machines[i].lock() for i in range(4) if i != P0}
+    assert all(lock is not None and lock.prepared_round == 0 for lock in locks.values())
+    return BACKEND.block_digest(decided.block), locks  # type: ignore[return-value]
+
+
+def _restart_without(p0_down: dict[int, qm.Lock] | None) -> bytes:
+    """The three others restart (with their stored locks, or without) while P0 stays down,
+    and decide height 1 among themselves; returns the digest they decide."""
+    machines = {i: make_machine(i) for i in range(4) if i != P0}
+    pending: list[tuple[int, qm.Action]] = []
+    for index, machine in machines.items():
+        resume = p0_down[index] if p0_down is not None else None
+        pending.extend((index, a) for a in machine.start_height(1, V4, ZERO, resume))
+    for index, machine in machines.items():
+        pending.extend((index, a) for a in machine.on_block_timer())
+    _exchange(machines, pending)
+    for _ in range(6):  # rounds time out until a proposer among the three gets a quorum
+        if all(machine.decision is not None for machine in machines.values()):
+            break
+        pending = []
+        for index, machine in machines.items():
+            pending.extend((index, a) for a in machine.on_timeout(1, machine.round))
+        _exchange(machines, pending)
+    digests = {BACKEND.block_digest(x.decision.block) for x in machines.values() if x.decision is not None}
+    assert len(digests) == 1, digests
+    return digests.pop()
+
+
+def test_a_restart_with_the_stored_lock_cannot_replace_a_committed_block() -> None:
+    committed, locks = _committed_everywhere_but_stored_once()
+    assert _restart_without(locks) == committed
+
+
+def test_without_the_lock_a_restart_would_fork() -> None:
+    """The control: what the stored lock prevents (two blocks decided at height 1)."""
+    committed, _ = _committed_everywhere_but_stored_once()
+    assert _restart_without(None) != committed
