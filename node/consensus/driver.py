@@ -269,6 +269,7 @@ class ConsensusDriver:
         self._tx_flush: asyncio.TimerHandle | None = None
         self._block_timer_fired_for = -1
         self._backlog = 0
+        self._connections: dict[str, Peer] = {}  # the connection each peer name was last seen on
         self._saved_lock: tuple[int, int, int | None] | None = None
         self._sync_penalties: dict[str, float] = {}
         self.syncing = False
@@ -531,6 +532,15 @@ class ConsensusDriver:
         if code in CONSENSUS_CODES:
             if self.machine is None:
                 return
+            try:
+                height, _, author = messages.peek(code, payload)
+            except messages.MessageError as exc:
+                self.node.metrics.messages_ignored.inc()
+                log.debug("undecodable consensus message from %s: %s", peer.name, exc)
+                return
+            if not self.machine.worth_decoding(height, author):
+                self.node.metrics.messages_ignored.inc()
+                return
             if self._backlog >= MAX_CONSENSUS_BACKLOG:
                 self.node.metrics.messages_ignored.inc()
                 log.debug("consensus backlog full: dropped a message from %s", peer.name)
@@ -597,8 +607,20 @@ class ConsensusDriver:
     def on_peer_status(self, peer: Peer) -> None:
         if self.network is not None:
             self.node.metrics.peers.set(len(self.network.peers()))
+        if self._connections.get(peer.name) is not peer:
+            # A peer (re)connected: it may have missed our round change while it was away.
+            self._connections[peer.name] = peer
+            if self.machine is not None:
+                asyncio.ensure_future(self._run(self._resend_round_change, peer))
         if peer.height > self.node.chain.head.block_number and self._sync_wake is not None:
             self._sync_wake.set()
+
+    def _resend_round_change(self, peer: Peer) -> list[Any]:
+        assert self.machine is not None
+        own = self.machine.own_round_change()
+        if own is not None and self.network is not None:
+            self.network.send(peer, messages.ROUND_CHANGE, own)
+        return []
 
     async def on_request(self, peer: Peer, code: int, payload: bytes) -> bytes:
         if code != GET_BLOCKS:

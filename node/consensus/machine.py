@@ -325,6 +325,23 @@ class QBFTMachine:
     def decision(self) -> Decided | None:
         return self._decided
 
+    def worth_decoding(self, height: int, author: bytes) -> bool:
+        """Whether a message `peek` says is from `author` for `height` could be used: not
+        a past height, not beyond the future window, and at the current height only from
+        a validator. A subset of on_message's own checks, for dropping junk cheaply."""
+        if height < self._height or height > self._height + self._window:
+            return False
+        return height != self._height or author in self._validator_set
+
+    def own_round_change(self) -> bytes | None:
+        """Our ROUND-CHANGE for the current round, encoded, if we sent one: re-sent to a
+        peer that (re)connects, so a validator back from an outage hears that we moved on
+        without waiting for our next round timer."""
+        if self._address is None or self._decided is not None:
+            return None
+        own = self._round_changes.get(self._round, {}).get(self._address)
+        return own.encode() if own is not None else None
+
     def lock(self) -> Lock | None:
         """The state to store durably before this step's messages leave (see Lock)."""
         if self._height == 0 or not self._is_local_validator():

@@ -430,6 +430,30 @@ def decode(code: int, data: bytes) -> Message:
     return _decode_proposal(data)
 
 
+def peek(code: int, data: bytes) -> tuple[int, int, bytes]:
+    """(height, round, author) from the outer signed payload only.
+
+    One signature recovery instead of up to 129 for a PROPOSAL's justification, so a
+    receiver can drop a message from a non-validator or for a height it will not use
+    before decoding the rest (`decode` still checks everything afterwards).
+    """
+    if code not in MESSAGE_CODES:
+        raise MessageError(f"unknown QBFT message code {code!r}")
+    if not isinstance(data, bytes) or len(data) > MAX_MESSAGE_SIZE:
+        raise MessageError("message data must be bytes of at most MAX_MESSAGE_SIZE")
+    name = MESSAGE_NAMES[code]
+    signed: Signed[Any]
+    if code == PREPARE:
+        signed = _decode_signed(data, _decode_prepare_payload, name)
+    elif code == COMMIT:
+        signed = _decode_signed(data, _decode_commit_payload, name)
+    elif code == ROUND_CHANGE:
+        signed = _decode_signed(_items(data, name, 3)[0], _decode_round_change_payload, name)
+    else:
+        signed = _decode_signed(_items(data, name, 2)[0], _decode_proposal_payload, name)
+    return signed.payload.height, signed.payload.round, signed.author
+
+
 def _decode_round_change(data: bytes) -> RoundChange:
     signed_raw, block_raw, prepares_raw = _items(data, "ROUND-CHANGE", 3)
     signed = _decode_signed(signed_raw, _decode_round_change_payload, "ROUND-CHANGE")

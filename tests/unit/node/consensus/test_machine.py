@@ -1092,3 +1092,26 @@ def test_without_the_lock_a_restart_would_fork() -> None:
     """The control: what the stored lock prevents (two blocks decided at height 1)."""
     committed, _ = _committed_everywhere_but_stored_once()
     assert _restart_without(None) != committed
+
+
+def test_worth_decoding_screens_heights_and_non_validators() -> None:
+    machine = make_machine(0)
+    machine.start_height(3, V4, ZERO)
+    outsider = ADDRESSES[6]
+    assert machine.worth_decoding(3, ADDRESSES[1])
+    assert not machine.worth_decoding(3, outsider)      # not a validator of this height
+    assert not machine.worth_decoding(2, ADDRESSES[1])  # past
+    assert machine.worth_decoding(4, outsider)          # the next height's set may differ
+    assert not machine.worth_decoding(3 + 11, ADDRESSES[1])  # beyond the future window (10)
+
+
+def test_own_round_change_is_kept_for_peers_that_reconnect() -> None:
+    machine = make_machine(NON)
+    machine.start_height(1, V4, ZERO)
+    machine.on_block_timer()
+    assert machine.own_round_change() is None  # round 0: nothing sent
+    actions = machine.on_timeout(1, 0)
+    (sent,) = broadcasts(actions, m.ROUND_CHANGE)
+    assert machine.own_round_change() == sent.data
+    decoded = m.decode(m.ROUND_CHANGE, sent.data)
+    assert (decoded.height, decoded.round, decoded.author) == (1, 1, ADDRESSES[NON])

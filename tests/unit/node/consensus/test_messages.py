@@ -401,3 +401,18 @@ def test_reference_vector_block_is_a_besu_qbft_block() -> None:
     header, transactions, ommers = rlp.decode(block)
     assert len(header) == 15 and transactions == [] and ommers == []
     assert header[13] == qbft.MIX_HASH
+
+
+@pytest.mark.parametrize("message", all_messages(), ids=lambda msg: type(msg).__name__)
+def test_peek_reads_height_round_and_author_of_the_outer_payload(message: m.Message) -> None:
+    assert m.peek(message.code, message.encode()) == (message.height, message.round, message.author)
+
+
+def test_peek_refuses_what_decode_refuses_at_the_outer_layer() -> None:
+    good = prepare().encode()
+    with pytest.raises(m.MessageError):
+        m.peek(0x99, good)
+    with pytest.raises(m.MessageError):
+        m.peek(m.PREPARE, good[:-1])
+    with pytest.raises(m.MessageError):
+        m.peek(m.PROPOSAL, good)  # a PREPARE is not a PROPOSAL's shape
