@@ -88,6 +88,10 @@ FIRST_BLOCK_GAS = 20_000_000     # before anything was measured (~200 contract c
 MIN_BLOCK_GAS = 2_000_000
 MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less are not measured
 BUDGET_WEIGHT = 0.3
+# Threads for work peers ask of us (gossiped transactions, sync reads) and the jobs that
+# may wait for them; more is refused (a TX_BATCH dropped, a GET_BLOCKS answered "busy").
+PEER_WORKERS = 2
+PEER_WORK_QUEUE = 64
 # Consensus jobs (messages, timeouts) waiting for the consensus thread: beyond this,
 # incoming messages are dropped (counted) rather than queued without bound.
 MAX_CONSENSUS_BACKLOG = 4096
@@ -260,6 +264,8 @@ class ConsensusDriver:
                 request_timeout=float(node.genesis.qbft.request_timeout),
             )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="consensus")
+        self._peer_executor = ThreadPoolExecutor(max_workers=PEER_WORKERS, thread_name_prefix="peer-work")
+        self._peer_jobs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._sync_wake: asyncio.Event | None = None
@@ -339,6 +345,7 @@ class ConsensusDriver:
             # A block being committed finishes; nothing new starts.
             await loop.run_in_executor(self._executor, lambda: None)
             self._executor.shutdown(wait=True)
+            self._peer_executor.shutdown(wait=True, cancel_futures=True)
 
     def wake(self) -> None:
         """Something changed (a transaction, the clock, a new head): re-check the block timer."""
@@ -577,7 +584,10 @@ class ConsensusDriver:
         except Exception as exc:
             log.info("peer %s sent a malformed transaction batch: %s", peer.name, exc)
             return
-        await asyncio.to_thread(self.node.add_from_peer, raws)
+        try:
+            await self._peer_work(self.node.add_from_peer, raws)
+        except LedgerError as exc:
+            log.info("dropped a transaction batch from %s: %s", peer.name, exc)
 
     def gossip_transaction(self, raw: bytes) -> None:
         """Called from RPC threads with each transaction submitted here."""
@@ -630,7 +640,21 @@ class ConsensusDriver:
             start, count = int.from_bytes(start_raw, "big"), int.from_bytes(count_raw, "big")
         except Exception as exc:
             raise LedgerError(f"malformed block request: {exc}") from exc
-        return await asyncio.to_thread(self._read_blocks, start, min(count, SYNC_BATCH_BLOCKS))
+        return await self._peer_work(self._read_blocks, start, min(count, SYNC_BATCH_BLOCKS))
+
+    async def _peer_work(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Work peers ask of us (admitting their transactions, reading blocks for their
+        sync) runs in PEER_WORKERS threads of its own, at most PEER_WORK_QUEUE jobs waiting:
+        beyond that it is refused, so peers cannot queue unbounded work or starve the
+        RPC's threads."""
+        if self._peer_jobs >= PEER_WORK_QUEUE:
+            raise LedgerError("busy: too much peer work queued")
+        self._peer_jobs += 1
+        try:
+            assert self._loop is not None
+            return await self._loop.run_in_executor(self._peer_executor, lambda: fn(*args))
+        finally:
+            self._peer_jobs -= 1
 
     def _read_blocks(self, start: int, count: int) -> bytes:
         chain = self.node.chain
