@@ -135,9 +135,10 @@ class NodeBackend(Backend):
     """What the machine asks of the chain. Runs on the consensus thread only."""
 
     def __init__(self, driver: ConsensusDriver) -> None:
-        self._driver = driver
         self._node = driver.node
-        self._built: dict[bytes, BuiltBlock] = {}  # by commit-seal digest, this height only
+        # Executed blocks of this height by block hash (which ignores the round, so a
+        # re-proposal finds the execution of the original proposal).
+        self._built: dict[bytes, BuiltBlock] = {}
         self._decode = functools.lru_cache(maxsize=DECODE_CACHE)(importer.decode_block)
         self.forge_seals = False
         self.execution_budget = ExecutionBudget(
