@@ -40,6 +40,13 @@ def started(data_dir: Path) -> tuple[Node, ConsensusDriver]:
     return node, driver
 
 
+def into_round_one(driver: ConsensusDriver) -> None:
+    """Height 1 starts, and its round 0 times out (no peers: nobody else prepares)."""
+    assert driver.machine is not None
+    driver._on_thread(driver.machine.on_block_timer, ())
+    driver._on_thread(driver.machine.on_timeout, (1, 0))
+
+
 def sealed_block(peer: Chain) -> bytes:
     header, built = propose(peer, A, signers=[A, B, C])
     peer.commit(header, built, [])  # type: ignore[arg-type]
@@ -65,8 +72,7 @@ def test_a_decision_that_cannot_be_stored_restarts_the_height(setup: tuple[Path,
     node, driver = started(data_dir)
     try:
         assert driver.machine is not None
-        driver._on_thread(driver.machine.on_block_timer, ())
-        driver._on_thread(driver.machine.on_timeout, (1, 0))
+        into_round_one(driver)
         assert driver.machine.round == 1
         good = importer.decode_block(sealed_block(peer))
         unstorable = importer.encode_block(good.header.copy(state_root=b"\x01" * 32), ())
@@ -84,8 +90,7 @@ def test_the_lock_is_stored_and_a_restart_resumes_after_its_round(setup: tuple[P
     node, driver = started(data_dir)
     try:
         assert driver.machine is not None
-        driver._on_thread(driver.machine.on_block_timer, ())
-        driver._on_thread(driver.machine.on_timeout, (1, 0))  # round 0 times out: round 1
+        into_round_one(driver)
         assert driver.machine.round == 1
         assert driver._load_lock() is not None and driver._load_lock().round == 1  # type: ignore[union-attr]
         assert node.store.get(schema.CONSENSUS_LOCK_KEY) is not None
