@@ -51,13 +51,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def measure_latency(urls: list[str], private_key: str, *, rate: float, seconds: float, chain_id: int) -> dict[str, Any]:
+def measure_latency(
+    urls: list[str], private_key: str, *, rate: float, seconds: float, chain_id: int, token: str | None = None,
+) -> dict[str, Any]:
     """Steady load at `rate` tx/s; per transaction, submit -> seen in a block on its node."""
     from eth_account import Account
     from eth_utils import keccak
 
     account = Account.from_key(private_key)
-    rpcs = [Rpc(u) for u in urls]
+    rpcs = [Rpc(u, token=token) for u in urls]
     nonce = int(rpcs[0].call("eth_getTransactionCount", [account.address, "pending"]), 16)
     count = int(rate * seconds)
     raws = [
@@ -74,7 +76,7 @@ def measure_latency(urls: list[str], private_key: str, *, rate: float, seconds: 
     def follow() -> None:
         # One follower per node would be fairer to round-robin submission; blocks are final
         # everywhere within milliseconds of each other, so following validator-0 suffices.
-        rpc = Rpc(urls[0])
+        rpc = Rpc(urls[0], token=token)
         next_block = start_block + 1
         deadline = time.monotonic() + seconds + 120
         while time.monotonic() < deadline and not (stop.is_set() and len(seen) == count):
@@ -113,7 +115,9 @@ def measure_latency(urls: list[str], private_key: str, *, rate: float, seconds: 
 def run(validators: int, args: argparse.Namespace, contract: Any) -> dict[str, Any]:
     from eth_account import Account
 
-    from node.cluster import create_cluster, load_admin_account, load_cluster, start_cluster, stop_cluster
+    from node.cluster import (
+        create_cluster, load_admin_account, load_admin_token, load_cluster, start_cluster, stop_cluster,
+    )
 
     senders = args.senders or default_senders(args.txs)
     keys = workload_keys(senders + 1)
@@ -127,12 +131,14 @@ def run(validators: int, args: argparse.Namespace, contract: Any) -> dict[str, A
             layout = load_cluster(directory)
             urls = [n.rpc_url for n in layout.validators]
             admin = load_admin_account(directory)
-            rpc = Rpc(urls[0], timeout=120)
+            token = load_admin_token(directory)  # cluster nodes require a role token
+            rpc = Rpc(urls[0], timeout=120, token=token)
             load = run_load(
                 rpc, admin.private_key, admin.address, n=args.txs, batch_size=args.batch_size, senders=senders,
                 bytecode=contract.bytecode, pid=None, timeout=args.timeout,
             )
-            latency = measure_latency(urls, keys[-1], rate=args.rate, seconds=args.seconds, chain_id=layout.chain_id)
+            latency = measure_latency(urls, keys[-1], rate=args.rate, seconds=args.seconds, chain_id=layout.chain_id,
+                                      token=token)
         finally:
             stop_cluster(directory)
     return {"validators": validators, "throughput": load, "latency": latency}

@@ -88,13 +88,19 @@ class RpcError(RuntimeError):
 
 
 class Rpc:
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, token: str | None = None) -> None:
         u = urlparse(url)
         host = u.hostname or "127.0.0.1"
         if host not in LOOPBACK_HOSTS and not host.startswith("127."):
             raise SystemExit(f"refusing non-loopback RPC target {host!r}")
         self.host, self.port, self.path = host, u.port or 80, u.path or "/"
         self.timeout = timeout
+        # A role token (node/access.py) for nodes that require one (a cluster's admin.token;
+        # --url against another node: $LEDGER_TOKEN).
+        token = token or os.environ.get("LEDGER_TOKEN")
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
         self._conn: http.client.HTTPConnection | None = None
         self._id = 0
 
@@ -108,7 +114,7 @@ class Rpc:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
-                self._conn.request("POST", self.path, body, {"Content-Type": "application/json"})
+                self._conn.request("POST", self.path, body, self.headers)
                 resp = self._conn.getresponse()
                 data = resp.read()
             except (ConnectionError, http.client.HTTPException, socket.timeout):

@@ -2,6 +2,7 @@
 
 The node names a blob by the SHA-256 of its bytes; both directions are checked here, so
 a node (or anything between) that returns other bytes than were asked for is caught.
+Requests carry the access token (`token`, else $LEDGER_TOKEN / $LEDGER_TOKEN_FILE).
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import re
 import urllib.error
 import urllib.request
 from typing import IO
+
+from client.auth import NEEDS_TOKEN, TokenError, auth_headers, current_token
 
 # The node's cap (node/blobs.py MAX_BLOB_BYTES). Refusing bigger uploads here gives a clear
 # message instead of a connection the node resets mid-upload; downloads are read up to
@@ -40,14 +43,14 @@ class BlobMismatch(BlobError):
     """The bytes or hash the node returned do not match what was asked for."""
 
 
-def put_blob(rpc_url: str, data: bytes, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> str:
+def put_blob(rpc_url: str, data: bytes, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, token: str | None = None) -> str:
     """Store `data` on the node; returns its SHA-256 (lowercase hex). Idempotent."""
     if len(data) > MAX_BLOB_BYTES:
         raise BlobError(f"blob of {len(data)} bytes exceeds the node's limit of {MAX_BLOB_BYTES} bytes", 413)
     expected = hashlib.sha256(data).hexdigest()
     request = urllib.request.Request(
         _base(rpc_url) + "/v1/blobs", data=data, method="PUT",
-        headers={"Content-Type": "application/octet-stream"},
+        headers={"Content-Type": "application/octet-stream", **_auth(token)},
     )
     body = _send(request, timeout, f"PUT blob {expected}")
     try:
@@ -60,17 +63,24 @@ def put_blob(rpc_url: str, data: bytes, *, timeout: float = DEFAULT_TIMEOUT_SECO
     return expected
 
 
-def get_blob(rpc_url: str, sha256: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> bytes:
+def get_blob(rpc_url: str, sha256: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS, token: str | None = None) -> bytes:
     """The blob named `sha256`, after checking that its bytes hash to that name."""
     sha256 = sha256.lower()
     if not _SHA256_HEX.fullmatch(sha256):
         raise BlobError(f"not a SHA-256 hex digest: {sha256[:80]!r}")
-    request = urllib.request.Request(_base(rpc_url) + "/v1/blobs/" + sha256, method="GET")
+    request = urllib.request.Request(_base(rpc_url) + "/v1/blobs/" + sha256, method="GET", headers=_auth(token))
     data = _send(request, timeout, f"GET blob {sha256}", limit=MAX_BLOB_BYTES)
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         raise BlobMismatch(f"the node returned {len(data)} bytes hashing to {got}, not {sha256}")
     return data
+
+
+def _auth(token: str | None) -> dict[str, str]:
+    try:
+        return auth_headers(current_token(token))
+    except TokenError as exc:
+        raise BlobError(str(exc)) from None
 
 
 def _base(rpc_url: str) -> str:
@@ -85,6 +95,8 @@ def _send(request: urllib.request.Request, timeout: float, what: str, limit: int
         reason = _detail(exc)
         if exc.code == 404:
             raise BlobNotFound(f"{what}: {reason}", 404) from None
+        if exc.code == 401:
+            raise BlobError(f"{what}: {NEEDS_TOKEN} (HTTP 401: {reason})", 401) from None
         raise BlobError(f"{what}: HTTP {exc.code}: {reason}", exc.code) from None
     except (urllib.error.URLError, OSError) as exc:
         cause: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc

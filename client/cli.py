@@ -1,6 +1,8 @@
 """The `ledger` command line: node, keys, genesis and chaincode here; ca and member in
 cli_pki.py, contract and commitment in cli_business.py, evidence in cli_evidence.py,
-signer (the hosted signing service) in cli_signer.py, chain verify in cli_chain.py.
+signer (the hosted signing service) in cli_signer.py, chain verify in cli_chain.py, token
+(role tokens for the node's RPC) in cli_token.py, feed follow in cli_feed.py, audit in
+cli_audit.py, cluster in cli_cluster.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
 """
@@ -16,12 +18,15 @@ from typing import List, Optional
 import typer
 
 from client.cli_business import commitment_app, contract_app
+from client.cli_audit import audit_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app
 from client.cli_evidence import evidence_app
+from client.cli_feed import feed_app
 from client.cli_network import register as register_network_commands
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
+from client.cli_token import token_app
 from client.render import EXIT_REFUSED, EXIT_USAGE, fail
 
 app = typer.Typer(
@@ -44,6 +49,9 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(signer_app, name="signer")
 app.add_typer(chain_app, name="chain")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(token_app, name="token")
+app.add_typer(feed_app, name="feed")
+app.add_typer(audit_app, name="audit")
 
 register_network_commands(node_app)
 
@@ -74,8 +82,13 @@ def node_start(
     rpc_host: str = typer.Option("127.0.0.1", help="address the JSON-RPC server binds"),
     rpc_port: int = typer.Option(8545, help="JSON-RPC port"),
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
+    auth: Optional[str] = typer.Option(
+        None, "--auth", help="bearer tokens: auto (off only with --dev on loopback), required or off "
+        "(default: node.json's rpc.auth, else auto); see `ledger token`"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
+    from node.access import AUTH_MODES
+    from node.config import load_node_config
     from node.errors import LedgerError
     from node.runner import ensure_dev_data_dir, run_node
     from node.service import NodeConfig
@@ -85,15 +98,27 @@ def node_start(
         if not dev:
             fail("--data-dir is required without --dev")
         data_dir = Path("data/dev")
+    if auth is not None and auth not in AUTH_MODES:
+        fail(f"--auth {auth!r}: one of {', '.join(AUTH_MODES)}")
     try:
         if dev:
             account = ensure_dev_data_dir(data_dir)
             typer.echo("development chain (chain id 1337), any sender may transact")
             typer.echo(f"dev account: {account.address}")
             typer.echo(f"private key: {account.private_key}  (for development only; also in {data_dir}/dev-account.json)")
+        rpc_file = load_node_config(data_dir).rpc
+        config = NodeConfig(
+            data_dir=data_dir, dev=dev, open_permissioning=dev,
+            auth=auth or (rpc_file.auth if rpc_file is not None else "auto"),
+            token_issuers=rpc_file.token_issuers if rpc_file is not None else (), rpc_host=rpc_host,
+        )
         typer.echo(f"JSON-RPC: http://{rpc_host}:{rpc_port}  WebSocket: ws://{rpc_host}:{rpc_port}/ws", err=False)
+        if config.auth_mode() == "required":
+            typer.echo(f"access tokens: required (issue them with `ledger token issue --data-dir {data_dir} --role ROLE`)")
+        else:
+            typer.echo("access tokens: off (a request without a token acts as ADMIN; a presented token still applies)")
         sys.stdout.flush()
-        run_node(NodeConfig(data_dir=data_dir, dev=dev, open_permissioning=dev), rpc_host, rpc_port)
+        run_node(config, rpc_host, rpc_port)
     except LedgerError as exc:
         fail(str(exc))
 

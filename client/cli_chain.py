@@ -3,7 +3,8 @@ commit seals, transactions and receipts roots, optionally re-execution - from a 
 JSON-RPC or from a (copied) data directory, and print one verdict.
 
 Exit codes: 0 the chain is valid, 1 a block is not (the first bad height is printed),
-2 bad usage (no such directory, no node at --rpc, a locked directory).
+2 bad usage (no such directory, no node at --rpc, no access token where the node wants one,
+a locked directory). With --rpc the reads carry $LEDGER_TOKEN (a role with rpc:read).
 """
 from __future__ import annotations
 
@@ -92,7 +93,13 @@ def chain_verify(
                 replayer = ChainReplayer(data_source.store, stored_genesis(data_source.store), permissioned=permissioned)
         else:
             assert rpc is not None
-            source = RpcSource(rpc)
+            from client.auth import TokenError, current_token
+
+            try:
+                token = current_token()  # $LEDGER_TOKEN or $LEDGER_TOKEN_FILE
+            except TokenError as exc:
+                fail(str(exc))
+            source = RpcSource(rpc, token=token)
             replayer = None
         head = source.head()
         last = head if last is None else last

@@ -95,7 +95,7 @@ def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
 
 @cluster_app.command("status")
 def cluster_status_command(dir: DirOption, json_output: JsonOption = False) -> None:
-    """Each node's process, height, QBFT round and peers."""
+    """Each node's process, height, QBFT round and peers (asked with the cluster's admin.token)."""
     from dataclasses import asdict
 
     from node.cluster import cluster_status
@@ -166,6 +166,7 @@ def _print_layout(layout: ClusterLayout, verb: str) -> None:
         ("genesis", str(layout.genesis_path)),
         ("admin account", layout.account),
         ("admin key", f"{layout.admin_key_path}  (use --key {layout.admin_key_path})"),
+        ("admin token", f"{layout.admin_token_path}  (export LEDGER_TOKEN_FILE={layout.admin_token_path})"),
     ])
 
 

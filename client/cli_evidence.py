@@ -10,7 +10,7 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from client.cli_pki import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
-from client.render import EXIT_REFUSED, console, emit_json, fail, fields, hex0x, line, table, timestamp
+from client.render import EXIT_REFUSED, EXIT_USAGE, console, emit_json, fail, fields, hex0x, line, table, timestamp
 
 evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files, verify receipts offline, look digests up.")
 
@@ -108,7 +108,9 @@ def evidence_anchor(
         for path, relative in files:
             try:
                 blob = put_blob(rpc, seal(path.read_bytes(), recipients))
-            except (SealError, BlobError, OSError) as exc:
+            except BlobError as exc:  # 401/403: no token, or a role without blobs:write
+                fail(f"{path}: cannot store it: {exc}", EXIT_USAGE if exc.status in (401, 403) else EXIT_REFUSED)
+            except (SealError, OSError) as exc:
                 fail(f"{path}: cannot seal and store it: {exc}", EXIT_REFUSED)
             sealed[relative] = {"sha256": blob, "recipients": [hex0x(fingerprint(c)) for c in recipients], "node": rpc}
     with on_chain(rpc):

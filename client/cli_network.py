@@ -93,7 +93,7 @@ def peers(
         (tls / "node.key").chmod(0o600)
         existing = load_node_config(data_dir)
         p2p = P2PConfig(name, listen_host, listen_port, targets, tls / "node.crt", tls / "node.key")
-        write_node_config(data_dir, NodeFileConfig(p2p, existing.faults))
+        write_node_config(data_dir, NodeFileConfig(p2p, existing.faults, existing.rpc))
     except (ConfigError, OSError) as exc:
         fail(str(exc))
     line(f"{data_dir / 'node.json'}: {name} on {listen_host}:{listen_port}, {len(targets)} peer(s)")

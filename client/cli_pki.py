@@ -70,11 +70,13 @@ class Head:
 @contextmanager
 def on_chain(rpc: str) -> Iterator[None]:
     """Map what the node and the contracts say to exit codes: a refusal or revert is 1
-    (with its reason), no node at `rpc` is 2."""
-    from requests.exceptions import RequestException
-    from web3.exceptions import Web3Exception
+    (with its reason); no node at `rpc`, no valid access token (HTTP 401) or a call the
+    token's role may not make (-40100) is 2."""
+    from requests.exceptions import HTTPError, RequestException
+    from web3.exceptions import Web3Exception, Web3RPCError
 
-    from client.ledger import LedgerError, Reverted
+    from client.auth import NEEDS_TOKEN, is_unauthorized, refusal_message
+    from client.ledger import LedgerError, Reverted, Unauthorized
     from client.signers import SignerError
 
     try:
@@ -83,12 +85,31 @@ def on_chain(rpc: str) -> Iterator[None]:
         fail(str(exc), EXIT_REFUSED)
     except Reverted as exc:
         fail(exc.reason, EXIT_REFUSED)
+    except Unauthorized as exc:
+        fail(str(exc), EXIT_USAGE)
     except LedgerError as exc:
         fail(str(exc), EXIT_REFUSED)
+    except HTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 401:
+            fail(f"{NEEDS_TOKEN} ({rpc} answered 401: {_rpc_error_message(exc.response)})", EXIT_USAGE)
+        fail(f"cannot reach the node at {rpc}: {type(exc).__name__}", EXIT_USAGE)
     except RequestException as exc:
         fail(f"cannot reach the node at {rpc}: {type(exc).__name__}", EXIT_USAGE)
+    except Web3RPCError as exc:
+        error: Any = (exc.rpc_response or {}).get("error")
+        if is_unauthorized(error):
+            fail(refusal_message(str(error.get("message"))), EXIT_USAGE)
+        fail(str(exc), EXIT_REFUSED)
     except Web3Exception as exc:
         fail(str(exc), EXIT_REFUSED)
+
+
+def _rpc_error_message(response: Any) -> str:
+    """The message of a JSON-RPC error body (the node's 401 carries one)."""
+    try:
+        return str(response.json()["error"]["message"])[:200]
+    except (ValueError, KeyError, TypeError):
+        return str(response.reason)
 
 
 def writer(rpc: str, key: Optional[Path]) -> Ledger:
@@ -101,28 +122,39 @@ def writer(rpc: str, key: Optional[Path]) -> Ledger:
         secret = load_account_key(key)
     except CredentialError as exc:
         fail(f"--key {exc}")
+    from client.auth import TokenError
     from client.ledger import Ledger  # web3: a second to import, so after the checks that need none
 
-    return Ledger(rpc, secret)
+    try:
+        return Ledger(rpc, secret)
+    except TokenError as exc:
+        fail(str(exc))
 
 
 def reader(rpc: str) -> tuple[Ledger, Head]:
     """The SDK without an account, its reads pinned to the latest block (so a report's
     parts agree with each other even when a block arrives meanwhile)."""
+    from client.auth import TokenError
     from client.ledger import Ledger
 
-    ledger = Ledger(rpc)
+    try:
+        ledger = Ledger(rpc)
+    except TokenError as exc:
+        fail(str(exc))
     head = latest_head(ledger)
     ledger.w3.eth.default_block = head.number
     return ledger, head
 
 
 def latest_head(ledger: Ledger) -> Head:
-    from client.ledger import LedgerError
+    from client.auth import is_unauthorized, refusal_message
+    from client.ledger import LedgerError, Unauthorized
 
     # A raw request: web3's block formatter refuses QBFT's extraData (longer than 32 bytes).
     reply = ledger.w3.provider.make_request("eth_getBlockByNumber", ["latest", False])  # type: ignore[arg-type]
     block = reply.get("result")
+    if is_unauthorized(reply.get("error")):
+        raise Unauthorized(refusal_message(f"eth_getBlockByNumber: {reply['error'].get('message')}"))
     if not isinstance(block, dict):
         raise LedgerError(f"the node returned no latest block: {reply.get('error')}")
     return Head(int(block["number"], 16), int(block["timestamp"], 16))

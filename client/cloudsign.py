@@ -49,6 +49,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from client import devpki
+from client.atomicfile import write_atomic
 from client.credentials import CertificateIdentity, CredentialError, order_chain
 
 log = logging.getLogger("ledger.signer")
@@ -325,21 +326,6 @@ def utc_text(moment: datetime) -> str:
 # -- the directory --------------------------------------------------------------------------
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write atomically (temp file, fsync, rename) with mode 0600."""
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-
-
 def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_bytes())
@@ -398,7 +384,7 @@ class SignerStore:
                 "kdf": {"name": "scrypt", "n": scrypt.n, "r": scrypt.r, "p": scrypt.p, "salt": _hex(salt)},
                 "check": {"nonce": _hex(nonce), "tag": _hex(passphrase_tag(master, nonce))},
             }
-            _write_private(service, json.dumps(document, indent=2).encode() + b"\n")
+            write_atomic(service, json.dumps(document, indent=2).encode() + b"\n")
             return cls(directory, master)
         # 1. service.json
         document = _read_json(service, SERVICE_FILE)
@@ -433,7 +419,7 @@ class SignerStore:
             salt=secrets.token_bytes(SALT_BYTES), nonce=secrets.token_bytes(NONCE_BYTES), created_at=utc_text(now),
         )
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        _write_private(path, json.dumps(record.to_document(), indent=2).encode() + b"\n")
+        write_atomic(path, json.dumps(record.to_document(), indent=2).encode() + b"\n")
         return token
 
     def record(self, user: str) -> UserRecord:

@@ -1,6 +1,7 @@
 """The ledger SDK: identities, e-contracts and commitments over JSON-RPC (web3.py).
 
-One `Ledger` per node endpoint and account. Writes are checked first with a call (so a
+One `Ledger` per node endpoint and account; every call carries the access token
+(`token`, else $LEDGER_TOKEN or $LEDGER_TOKEN_FILE: client/auth.py) as a bearer header. Writes are checked first with a call (so a
 refusal comes back as the contract's reason, not as a failed receipt), signed locally
 with the account key at gas price 0, sent, and waited for: QBFT finality is immediate,
 so a receipt is final. Reads are view calls at the latest block.
@@ -28,6 +29,7 @@ from chaincode import (
     ROLE_BITS,
     load_artifact,
 )
+from client.auth import auth_headers, current_token, is_unauthorized, refusal_message
 from client.signers import Signer
 
 # Gas limit a write gets when the caller gives none: eth_estimateGas, plus this share.
@@ -40,6 +42,10 @@ ZERO32 = b"\x00" * 32
 
 class LedgerError(Exception):
     """A refusal by the node or a contract, with its reason."""
+
+
+class Unauthorized(LedgerError):
+    """The node refused the call for the access token's role (JSON-RPC -40100)."""
 
 
 class Reverted(LedgerError):
@@ -66,8 +72,16 @@ def _reason(exc: Exception) -> str:
 class Ledger:
     """A connection to one node, acting as one account (reads need no account)."""
 
-    def __init__(self, rpc_url: str, account_key: bytes | None = None, *, timeout: float = RECEIPT_TIMEOUT_SECONDS) -> None:
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    def __init__(
+        self,
+        rpc_url: str,
+        account_key: bytes | None = None,
+        *,
+        token: str | None = None,
+        timeout: float = RECEIPT_TIMEOUT_SECONDS,
+    ) -> None:
+        headers = {**Web3.HTTPProvider.get_request_headers(), **auth_headers(current_token(token))}
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout, "headers": headers}))
         # QBFT's extraData is longer than 32 bytes, as on Besu: web3 needs this to read blocks.
         self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         self.account = Account.from_key(account_key) if account_key is not None else None
@@ -106,6 +120,8 @@ class Ledger:
         """A raw JSON-RPC call (methods web3 does not wrap, e.g. debug_getRawBlock)."""
         response = self.w3.provider.make_request(RPCEndpoint(method), params)
         if "error" in response:
+            if is_unauthorized(response["error"]):
+                raise Unauthorized(refusal_message(f"{method}: {response['error'].get('message')}"))
             raise LedgerError(f"{method}: {response['error'].get('message')}")
         return response["result"]
 
@@ -135,6 +151,8 @@ class Ledger:
         except Web3RPCError as exc:  # the node refused it (pool): its JSON-RPC error message
             self._nonce = None
             error = (exc.rpc_response or {}).get("error", {})
+            if is_unauthorized(error):
+                raise Unauthorized(refusal_message(str(error.get("message", exc)))) from exc
             raise LedgerError(str(error.get("message", exc))) from exc
 
     def _next_nonce(self) -> int:
@@ -166,6 +184,8 @@ class Ledger:
 
     def _has_receipt(self, tx_hash: bytes) -> bool:
         response = self.w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), ["0x" + tx_hash.hex()])
+        if is_unauthorized(response.get("error")):
+            raise Unauthorized(refusal_message(f"eth_getTransactionReceipt: {response['error'].get('message')}"))
         return response.get("result") is not None
 
     def _events(self, receipt: Any) -> dict[str, list[dict[str, Any]]]:

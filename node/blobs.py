@@ -7,7 +7,9 @@ chain. Layout: `blobs/ab/cdef…` (the first two hex digits of the hash shard, t
 and its directory fsynced, so a blob under its final name is always complete; leftovers
 in `.tmp/` from a crash are removed when the store opens.
 
-Routes (docs/sealing.md): PUT /v1/blobs, GET and HEAD /v1/blobs/{sha256}.
+Routes (docs/sealing.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
+/v1/blobs/{sha256} (need blobs:read); no valid token is 401, a role without the
+permission 403 (node/access.py, docs/access.md).
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from node.errors import InvalidParams, LedgerError, NotFound
+from node.access import BLOBS_READ, BLOBS_WRITE, Authorizer
+from node.errors import InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
 
 log = logging.getLogger("ledger.blobs")
 
@@ -179,14 +182,27 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def add_blob_routes(app: FastAPI, store: BlobStore) -> None:
-    """Mount PUT /v1/blobs and GET/HEAD /v1/blobs/{sha256} on `app`.
+def _refusal(authorizer: Authorizer, request: Request, permission: str) -> JSONResponse | None:
+    """401 without a valid token, 403 for a role without `permission`; None to go ahead."""
+    try:
+        authorizer.for_request(request).require(permission)
+    except Unauthenticated as exc:
+        return JSONResponse({"detail": f"Unauthorized: {exc.reason}"}, status_code=401,
+                            headers={"WWW-Authenticate": 'Bearer realm="evidence-ledger"'})
+    except PermissionDenied as exc:
+        return _error(403, f"Forbidden: {exc}")
+    return None
 
-    Writes need no credentials yet; see docs/sealing.md.
-    """
+
+def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> None:
+    """Mount PUT /v1/blobs and GET/HEAD /v1/blobs/{sha256} on `app`, asking `authorizer`
+    for blobs:write and blobs:read."""
 
     @app.put("/v1/blobs", status_code=201, responses={200: {"description": "already stored"}})
     async def put_blob(request: Request) -> Response:
+        refused = _refusal(authorizer, request, BLOBS_WRITE)
+        if refused is not None:
+            return refused  # before the body is read
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > store.max_bytes:
             return _error(413, str(BlobTooLarge(int(declared), store.max_bytes)))
@@ -212,7 +228,10 @@ def add_blob_routes(app: FastAPI, store: BlobStore) -> None:
         return JSONResponse(info.to_json(), status_code=201 if info.created else 200, headers=headers)
 
     @app.api_route("/v1/blobs/{sha256}", methods=["GET", "HEAD"])
-    async def get_blob(sha256: str) -> Response:
+    async def get_blob(sha256: str, request: Request) -> Response:
+        refused = _refusal(authorizer, request, BLOBS_READ)
+        if refused is not None:
+            return refused
         try:
             path = store.path(sha256)
         except BadBlobHash as exc:

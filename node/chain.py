@@ -16,7 +16,7 @@ import functools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import rlp
 from eth.abc import ReceiptAPI, SignedTransactionAPI, StateAPI
@@ -32,6 +32,7 @@ from evidence.mpt import ordered_trie_root
 from node import schema
 from node.errors import InvalidBlock, NotFound, StorageError
 from node.genesis import Genesis
+from node.indexes import IndexBatch, Indexes, index_block, index_genesis
 from node.permissions import Membership
 from node.storage import LevelStore, StateOverlay
 from node.vm import QBFT_DIFFICULTY, QBFT_NONCE, LedgerBlock, LedgerVM, QBFTHeader, create_child_header
@@ -45,6 +46,9 @@ DECODED_BLOCK_CACHE = 64
 # Vote tallies kept by block hash (Besu keeps 100): the head's and its recent ancestors',
 # so the next block's set is one `apply` away. A tally is the set plus pending ballots.
 TALLY_CACHE = 128
+# Blocks indexed per write batch when a data directory written before the indexes existed
+# is brought up to date.
+INDEX_CATCH_UP_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ class Chain:
         self._tally_lock = threading.Lock()
         last_vote = store.get(schema.LAST_VOTE_KEY)
         self._last_vote: int | None = None if last_vote is None else int.from_bytes(last_vote, "big")
+        self.indexes = Indexes(store)
 
     # -- initialisation -------------------------------------------------------------
 
@@ -143,6 +148,8 @@ class Chain:
         writes = overlay.prefixed_writes()
         writes.update(_block_writes(header, (), (), ()))
         writes[schema.GENESIS_KEY] = genesis.to_json().encode()
+        index_genesis(IndexBatch(store.get, writes), [(m.address, m.role) for m in genesis.members],
+                      len(genesis.trusted_roots), genesis.timestamp)
         store.write_batch(writes)
         return cls(store, genesis)
 
@@ -356,10 +363,40 @@ class Chain:
             writes = built.overlay.prefixed_writes()
             writes.update(_block_writes(header, built.transactions, senders, built.receipts,
                                         previous_vote=self._last_vote))
+            if self.indexes.height() != parent.block_number:
+                raise StorageError(f"{self._store.path}: event indexes stop at block {self.indexes.height()}, "
+                                   f"the head is {parent.block_number}")
+            index_block(IndexBatch(self._store.get, writes), header.block_number, header.hash, header.timestamp,
+                        built.transactions, built.receipts)
             self._store.write_batch(writes)
             if carries_vote:
                 self._last_vote = header.block_number
             self._head = header
+
+    def index_forward(self, progress: Callable[[int, int], None] | None = None) -> int:
+        """Index the blocks after the indexes' height up to the head (a data directory
+        written before the indexes existed); returns how many blocks were indexed.
+        Each batch of blocks' entries and the new index height are written atomically, so
+        an interrupted catch-up resumes where it stopped."""
+        with self._write_lock:
+            head = self._head.block_number
+            start = self.indexes.height() + 1
+            if self._store.get(schema.INDEX_HEIGHT_KEY) is None:
+                writes: dict[bytes, bytes | None] = {}
+                index_genesis(IndexBatch(self._store.get, writes), [(m.address, m.role) for m in self.genesis.members],
+                              len(self.genesis.trusted_roots), self.genesis.timestamp)
+                self._store.write_batch(writes)
+            for first in range(start, head + 1, INDEX_CATCH_UP_BATCH):
+                writes = {}
+                batch = IndexBatch(self._store.get, writes)
+                for height in range(first, min(first + INDEX_CATCH_UP_BATCH, head + 1)):
+                    header = self.header_by_number(height)
+                    transactions, _ = self.block_transactions(header)
+                    index_block(batch, height, header.hash, header.timestamp, transactions, self.block_receipts(header))
+                self._store.write_batch(writes)
+                if progress is not None:
+                    progress(min(first + INDEX_CATCH_UP_BATCH, head + 1) - 1, head)
+            return max(0, head + 1 - start)
 
     # -- validation ---------------------------------------------------------------
 

@@ -10,6 +10,10 @@ D/cluster.json          chain id, host, the admin account's address, every node 
 D/genesis.json          the chain's genesis (validators sorted, evidenceLedger.consortiumCA)
 D/accounts.json         the funded ADMIN account: address and private key (mode 0600)
 D/admin.key             the same key as a hex key file for `--key` (mode 0600)
+D/admin.token           an ADMIN role token (365 days) every node accepts: the nodes are
+                        not --dev, so their RPC wants one (LEDGER_TOKEN; docs/access.md)
+D/tokens/               the cluster's token issuer (`ledger token issue --data-dir D`); its
+                        key is copied into every node's tokens/, so one token works on all
 D/ca/ca.crt, ca.key     the consortium CA; its key issues certificates for added nodes
 D/nodes/<name>/         one node's data directory: genesis.json, key (validators only),
                         chain/, node.json, tls/node.crt, tls/node.key, node.log
@@ -36,6 +40,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -64,6 +69,10 @@ CLUSTER_FILE = "cluster.json"
 GENESIS_FILE = "genesis.json"  # the cluster's genesis, the file receipts are verified against
 ACCOUNTS_FILE = "accounts.json"
 ADMIN_KEY_FILE = "admin.key"
+ADMIN_TOKEN_FILE = "admin.token"
+ADMIN_TOKEN_TTL_SECONDS = 365 * 86400
+TOKENS_DIR = "tokens"        # node.access.TOKENS_DIR (status and down do not import it)
+ISSUER_KEY_FILE = "issuer.key"  # node.access.ISSUER_KEY_FILE
 CA_CERT_FILE = "ca/ca.crt"
 CA_KEY_FILE = "ca/ca.key"
 NODES_DIR = "nodes"
@@ -152,6 +161,10 @@ class ClusterLayout:
         return self.dir / ADMIN_KEY_FILE
 
     @property
+    def admin_token_path(self) -> Path:
+        return self.dir / ADMIN_TOKEN_FILE
+
+    @property
     def validators(self) -> tuple[ClusterNode, ...]:
         return tuple(n for n in self.nodes if n.kind == "validator")
 
@@ -226,6 +239,7 @@ def create_cluster(
     """
     from eth_account import Account
 
+    from node.access import TokenStore, private_pem
     from node.genesis import Genesis, build_genesis_document
     from node.runner import DEV_BALANCE, write_key_file
     from node.sealing import ValidatorKey
@@ -273,6 +287,11 @@ def create_cluster(
             "name": "admin", "role": "ADMIN", "address": admin.address,
             "private_key": "0x" + bytes(admin.key).hex(), "key_file": ADMIN_KEY_FILE,
         }]})
+        # One token issuer for the whole testnet: its key goes into every node's tokens/.
+        issuer = TokenStore(staging)
+        issuer_pem = private_pem(issuer.issuer_key())
+        admin_token, _ = issuer.issue("ADMIN", f"cluster {dir.name} admin", None, ADMIN_TOKEN_TTL_SECONDS)
+        _write_private_text(staging / ADMIN_TOKEN_FILE, admin_token + "\n")
         names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
         ports = _free_ports(host, 2 * len(names), avoid=set())
         nodes = [
@@ -284,7 +303,8 @@ def create_cluster(
         for index, node in enumerate(nodes):
             peers = [other for other in nodes if other.name != node.name]
             _make_node_dir(staging / NODES_DIR / node.name, node, genesis_path,
-                           keys[index] if index < validators else None, ca, peers, faults.get(index), now)
+                           keys[index] if index < validators else None, ca, peers, faults.get(index), now,
+                           issuer_pem)
         layout = ClusterLayout(dir, chain_id, host, admin.address, tuple(nodes))
         _write_layout(layout, staging)
         if dir.exists():
@@ -329,9 +349,11 @@ def add_node(
                            layout.dir / NODES_DIR / name, layout.host, rpc_port, p2p_port, None)
         staging = layout.dir / NODES_DIR / f".{name}.partial"
         shutil.rmtree(staging, ignore_errors=True)
+        issuer_key = layout.dir / TOKENS_DIR / ISSUER_KEY_FILE
+        issuer_pem = issuer_key.read_bytes() if issuer_key.exists() else None  # older clusters have none
         try:
             _make_node_dir(staging, node, layout.genesis_path, secret, ca, list(layout.nodes), faults,
-                           now or datetime.now(timezone.utc))
+                           now or datetime.now(timezone.utc), issuer_pem)
             staging.rename(node.data_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -353,14 +375,19 @@ def _make_node_dir(
     peers: list[ClusterNode],
     faults: FaultConfig | None,
     now: datetime,
+    issuer_pem: bytes | None = None,
 ) -> None:
-    """A node's initialised data directory, TLS key and certificate, and node.json."""
+    """A node's initialised data directory, TLS key and certificate, node.json, and (given
+    `issuer_pem`) the cluster's token issuer key."""
+    from node.access import TokenStore
     from node.runner import init_data_dir, write_key_file
     from node.service import KEY_FILE
 
     data_dir.mkdir(parents=True)
     if secret is not None:
         write_key_file(data_dir / KEY_FILE, secret)
+    if issuer_pem is not None:
+        TokenStore(data_dir).install_issuer_key(issuer_pem)
     init_data_dir(data_dir, genesis_path)
     extra_hosts = () if node.host in ("127.0.0.1", "localhost") else (node.host,)
     issued = issue_node_certificate(ca, node.name, now=now, hosts=extra_hosts)
@@ -426,6 +453,14 @@ def load_cluster(dir: Path) -> ClusterLayout:
         ))
     _expect(len({n.name for n in nodes}) == len(nodes), "nodes", "repeats a node name")
     return ClusterLayout(dir, chain_id, host, account, tuple(nodes))
+
+
+def load_admin_token(dir: Path) -> str | None:
+    """The cluster's ADMIN role token (`admin.token`); None for a cluster made before tokens."""
+    try:
+        return (dir / ADMIN_TOKEN_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def load_admin_account(dir: Path) -> AdminAccount:
@@ -710,16 +745,17 @@ def cluster_status(dir: Path) -> tuple[NodeStatus, ...]:
     `eth_blockNumber` instead, and round and peers are unknown.
     """
     layout = load_cluster(dir)
+    token = load_admin_token(layout.dir)
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(layout.nodes))) as pool:
-        return tuple(pool.map(_node_status, layout.nodes))
+        return tuple(pool.map(lambda node: _node_status(node, token), layout.nodes))
 
 
-def _node_status(node: ClusterNode) -> NodeStatus:
+def _node_status(node: ClusterNode, token: str | None = None) -> NodeStatus:
     base = NodeStatus(node.name, node.kind, node.pid, _alive(node), node.rpc_url, reachable=False, source="-")
     try:
-        reply = _rpc(node.rpc_url, "ledger_nodeStatus")
+        reply = _rpc(node.rpc_url, "ledger_nodeStatus", token=token)
         if "error" in reply and isinstance(reply["error"], dict) and reply["error"].get("code") == METHOD_NOT_FOUND:
-            fallback = _rpc(node.rpc_url, "eth_blockNumber")
+            fallback = _rpc(node.rpc_url, "eth_blockNumber", token=token)
             if "result" not in fallback:
                 return replace(base, reachable=True, error=f"eth_blockNumber: {fallback.get('error')}")
             return replace(base, reachable=True, source="eth_blockNumber",
@@ -727,6 +763,9 @@ def _node_status(node: ClusterNode) -> NodeStatus:
         if "result" not in reply:
             return replace(base, reachable=True, error=f"ledger_nodeStatus: {reply.get('error')}")
         return _parse_node_status(replace(base, reachable=True, source="ledger_nodeStatus"), reply["result"])
+    except urllib.error.HTTPError as exc:  # it answered, but not to us
+        reason = "the node refused the cluster's admin.token" if exc.code == 401 else str(exc.reason)
+        return replace(base, reachable=True, error=f"HTTP {exc.code}: {reason}")
     except (OSError, ValueError) as exc:
         return replace(base, error=f"no answer: {exc}")
 
@@ -760,9 +799,12 @@ def _quantity(value: Any) -> int:
     raise ValueError(f"not a quantity: {value!r}")
 
 
-def _rpc(url: str, method: str, *params: Any) -> dict[str, Any]:
+def _rpc(url: str, method: str, *params: Any, token: str | None = None) -> dict[str, Any]:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=RPC_TIMEOUT_SECONDS) as response:
         reply = json.loads(response.read())
     if not isinstance(reply, dict):
@@ -821,6 +863,12 @@ def _log_tail(path: Path, offset: int) -> str:
             return handle.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def _write_private_text(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def _write_private_json(path: Path, document: Any) -> None:

@@ -1,5 +1,5 @@
 """A node's own settings file, `<data-dir>/node.json`: its peer-to-peer identity and peers,
-and (test-only) the faults it injects into consensus messages.
+its RPC token settings, and (test-only) the faults it injects into consensus messages.
 
 `load_node_config` is the only way to read one: a config that exists is valid, and a bad
 file is refused with a `ConfigError` naming the field (``p2p.peers[2].port``). Genesis
@@ -16,11 +16,15 @@ says what the chain is; node.json says how this one node joins it.
     "tls_key": "tls/node.key"
   },
   "faults": {"drop": 0.1, "delay": 0.5, "duplicate": false, "equivocate": false,
-             "forge_seals": false, "seed": 7}
+             "forge_seals": false, "seed": 7},
+  "rpc": {"auth": "required", "token_issuers": ["issuers/trading-center.pub"]}
 }
 ```
 
-Relative `tls_cert`/`tls_key` paths are resolved against the data directory. The peers'
+Relative `tls_cert`/`tls_key` and `token_issuers` paths are resolved against the data
+directory. `rpc.auth` ("auto", "required", "off") is the node's token mode unless
+`ledger node start --auth` overrides it; `rpc.token_issuers` are Ed25519 public keys
+(PEM) of other token issuers the node trusts besides its own (docs/access.md). The peers'
 certificates are checked against the consortium CA named in genesis.json
 (`evidenceLedger.consortiumCA`), not against anything here.
 
@@ -55,6 +59,8 @@ MAX_HOST_LENGTH = 253
 # appears in logs and file names, so it is kept to a plain alphabet.
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_SEED = 2**64 - 1
+# One issuer per organisation of the consortium is plenty (MAX_VALIDATORS organisations).
+MAX_TOKEN_ISSUERS = 64
 MAX_CONFIG_BYTES = 1 << 20  # a node.json is a few hundred bytes; refuse to parse a blob
 
 
@@ -81,9 +87,16 @@ class P2PConfig:
 
 
 @dataclass(frozen=True)
+class RpcConfig:
+    auth: str = "auto"                       # node.access.AUTH_MODES
+    token_issuers: tuple[Path, ...] = ()     # absolute: resolved against the data directory
+
+
+@dataclass(frozen=True)
 class NodeFileConfig:
     p2p: P2PConfig | None = None
     faults: FaultConfig | None = None
+    rpc: RpcConfig | None = None
 
 
 def load_node_config(data_dir: Path) -> NodeFileConfig:
@@ -108,10 +121,11 @@ def load_node_config(data_dir: Path) -> NodeFileConfig:
 def parse_node_config(document: Any, data_dir: Path) -> NodeFileConfig:
     """A node.json document, validated; relative paths resolved against `data_dir`."""
     _expect(isinstance(document, dict), "node.json", "must be a JSON object")
-    _only(document, {"p2p", "faults"}, "node.json")
+    _only(document, {"p2p", "faults", "rpc"}, "node.json")
     p2p = None if document.get("p2p") is None else _parse_p2p(document["p2p"], data_dir)
     faults = None if document.get("faults") is None else _parse_faults(document["faults"])
-    return NodeFileConfig(p2p, faults)
+    rpc = None if document.get("rpc") is None else _parse_rpc(document["rpc"], data_dir)
+    return NodeFileConfig(p2p, faults, rpc)
 
 
 def write_node_config(data_dir: Path, config: NodeFileConfig) -> None:
@@ -147,6 +161,11 @@ def node_config_document(config: NodeFileConfig, data_dir: Path) -> dict[str, An
         document["faults"] = {
             "drop": f.drop, "delay": f.delay, "duplicate": f.duplicate, "equivocate": f.equivocate,
             "forge_seals": f.forge_seals, "seed": f.seed,
+        }
+    if config.rpc is not None:
+        document["rpc"] = {
+            "auth": config.rpc.auth,
+            "token_issuers": [_relative(path, data_dir) for path in config.rpc.token_issuers],
         }
     return document
 
@@ -214,6 +233,24 @@ def _parse_faults(doc: Any) -> FaultConfig:
         forge_seals=_bool(doc, "forge_seals", defaults.forge_seals),
         seed=seed,
     )
+
+
+def _parse_rpc(doc: Any, data_dir: Path) -> RpcConfig:
+    from node.access import AUTH_MODES
+
+    _expect(isinstance(doc, dict), "rpc", "must be an object")
+    _only(doc, {"auth", "token_issuers"}, "rpc")
+    auth = doc.get("auth", "auto")
+    _expect(isinstance(auth, str) and auth in AUTH_MODES, "rpc.auth", f"must be one of {', '.join(AUTH_MODES)}")
+    issuers_doc = doc.get("token_issuers", [])
+    _expect(isinstance(issuers_doc, list), "rpc.token_issuers", "must be a list of PEM public key paths")
+    _expect(len(issuers_doc) <= MAX_TOKEN_ISSUERS, "rpc.token_issuers", f"more than {MAX_TOKEN_ISSUERS} issuers")
+    issuers = []
+    for index, value in enumerate(issuers_doc):
+        where = f"rpc.token_issuers[{index}]"
+        _expect(isinstance(value, str), where, "must be a file path")
+        issuers.append(_path(value, where, data_dir))
+    return RpcConfig(auth, tuple(issuers))
 
 
 def _expect(condition: bool, field: str, reason: str) -> None:

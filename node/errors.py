@@ -37,6 +37,16 @@ class PermissionDenied(LedgerError):
     """The caller or sender is not allowed to do this."""
 
 
+class Unauthenticated(LedgerError):
+    """No credentials where the node requires them, or a token that does not verify
+    (malformed, bad signature, unknown issuer, expired, revoked). HTTP 401; not a
+    PermissionDenied, which is a known caller asking for more than its role allows."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class StorageError(LedgerError):
     """The data directory is unusable: locked, corrupt, or from another chain."""
 

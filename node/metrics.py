@@ -30,6 +30,7 @@ class Metrics:
         )
         self.peers = Gauge("ledger_peers", "Connected peers", registry=r)
         self.blocks_synced = Counter("ledger_blocks_synced", "Blocks imported from peers by sync", registry=r)
+        self.feed_streams = Gauge("ledger_feed_streams", "Open /v1/feed (Server-Sent Events) streams", registry=r)
 
     def block_committed(self, header: QBFTHeader, tx_count: int, seconds: float) -> None:
         self.height.set(header.block_number)

@@ -176,6 +176,7 @@ async def serve(node: Node, host: str, port: int) -> None:
         if server.should_exit:
             server.force_exit = True
         server.should_exit = True
+        app.state.closing.set()  # open feed streams end (node/rpc/rest.py)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)

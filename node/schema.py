@@ -2,7 +2,8 @@
 
 Schema version 1. Heights are 8-byte big-endian so that iteration is in height order.
 A block's writes (header, body, receipts, canonical index, transaction locations, the
-vote index, state trie nodes and the head pointer) always travel in one atomic write batch.
+vote index, the event indexes, state trie nodes and the head pointer) always travel in one
+atomic write batch.
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ LAST_VOTE_KEY = b"\x00last-vote"  # -> height(8) of the newest block whose heade
 # -> this validator's QBFT lock for the height in progress (node/consensus/driver.py):
 #    RLP [height, round, prepared round + 1 (0: none), prepared block, [PREPARE...]]
 CONSENSUS_LOCK_KEY = b"\x00consensus-lock"
+# -> height(8) of the newest block whose events are indexed (node/indexes.py). Equal to the
+#    head's height after every commit; lower only in a data directory written before the
+#    indexes existed, which the node indexes forward when it opens.
+INDEX_HEIGHT_KEY = b"\x00index-height"
 
 _HEADER = b"h"  # h ‖ block hash -> RLP(header)
 _BODY = b"b"  # b ‖ block hash -> RLP([[tx encoding...], [sender...]])
@@ -59,3 +64,34 @@ def state_key(node_hash: bytes) -> bytes:
 
 def vote_key(height: int) -> bytes:
     return _VOTE + height_bytes(height)
+
+
+# -- event indexes (node/indexes.py) ------------------------------------------------------
+# Every prefix is 3 bytes and none is a prefix of another, so a scan never strays into a
+# neighbouring index. A cursor is (height, log index) as 8 + 4 bytes big-endian: the log's
+# Ethereum coordinates, so keys ending in a cursor iterate in chain order.
+EVENT = b"xev"  # xev ‖ cursor(12) -> the decoded event (JSON): every system-contract event
+FEED = b"xfd"  # xfd ‖ topic(1) ‖ cursor(12) -> event name: the events of one topic (contracts, ...)
+CONTRACT = b"xcr"  # xcr ‖ contract id(32) -> the contract's record (JSON)
+CONTRACT_BY_PROJECT = b"xcp"  # xcp ‖ keccak(project code)(32) ‖ cursor(12) -> contract id
+CONTRACT_BY_PARTY = b"xcy"  # xcy ‖ party(20) ‖ cursor(12) -> contract id
+CONTRACT_BY_STATUS = b"xcs"  # xcs ‖ status(1) ‖ cursor(12) -> contract id (moved on change)
+CONTRACT_BY_DATE = b"xcd"  # xcd ‖ registration time(8) ‖ cursor(12) -> contract id
+CONTRACT_EVENTS = b"xce"  # xce ‖ contract id(32) ‖ cursor(12) -> b""
+EVIDENCE_ALL = b"xea"  # xea ‖ cursor(12) -> b"": every anchoring, in chain order
+EVIDENCE_BY_DIGEST = b"xed"  # xed ‖ digest(32) ‖ cursor(12) -> b""
+EVIDENCE_BY_CASE = b"xec"  # xec ‖ keccak(case reference)(32) ‖ cursor(12) -> b""
+EVIDENCE_BY_KIND = b"xek"  # xek ‖ keccak(kind)(32) ‖ cursor(12) -> b""
+COMMITMENT = b"xmr"  # xmr ‖ id(8) -> the commitment's record (JSON)
+COMMITMENT_BY_RAISED = b"xms"  # xms ‖ level raised(1) ‖ id(8) -> b"" (moved on alert/confirm)
+COMMITMENT_BY_UNIT = b"xmu"  # xmu ‖ keccak(responsible unit)(32) ‖ id(8) -> b""
+COMMITMENT_BY_DEADLINE = b"xmd"  # xmd ‖ deadline(8) ‖ id(8) -> b""
+COMMITMENT_OPEN = b"xmo"  # xmo ‖ deadline(8) ‖ id(8) -> b"": not fulfilled yet (deleted then)
+COMMITMENT_EVENTS = b"xme"  # xme ‖ id(8) ‖ cursor(12) -> b""
+UNIT_NAME = b"xmn"  # xmn ‖ keccak(responsible unit)(32) -> the unit's name
+MEMBER = b"xir"  # xir ‖ address(20) -> the member's record (JSON)
+COUNTER = b"xkc"  # xkc ‖ name -> count(8)
+
+
+def cursor_bytes(height: int, log_index: int) -> bytes:
+    return height.to_bytes(8, "big") + log_index.to_bytes(4, "big")

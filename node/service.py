@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from eth.abc import SignedTransactionAPI, StateAPI
 
 from node import schema
+from node.access import resolve_auth_mode
 from node.chain import Chain
 from node.errors import LedgerError, PermissionDenied, StorageError
 from node.genesis import Genesis
@@ -47,6 +48,17 @@ class NodeConfig:
     # In --dev any sender may transact; otherwise only active members of the identity
     # registry (and non-members registering themselves).
     open_permissioning: bool = False
+    # Bearer tokens on the HTTP surface (node/access.py): "required", "off", or "auto" —
+    # off only for a --dev node whose RPC listens on loopback.
+    auth: str = "auto"
+    # Public keys (PEM) of other token issuers this node trusts besides its own.
+    token_issuers: tuple[Path, ...] = ()
+    # The address the RPC binds: what "auto" looks at.
+    rpc_host: str = "127.0.0.1"
+
+    def auth_mode(self) -> str:
+        """The resolved authentication mode, "required" or "off"."""
+        return resolve_auth_mode(self.auth, dev=self.dev, host=self.rpc_host)
 
 
 @dataclass
@@ -66,6 +78,9 @@ class Node:
         try:
             self.chain = Chain(self.store, genesis)
             self.chain.validate_recent()
+            indexed = self.chain.index_forward()
+            if indexed:
+                log.info("indexed the events of %d blocks stored before the indexes existed", indexed)
         except Exception:
             self.store.close()
             raise

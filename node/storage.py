@@ -9,6 +9,7 @@ therefore leaves either the old head or the new one, never a mix.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import weakref
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -46,6 +47,24 @@ class LevelStore:
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
+
+    def scan(
+        self, lower: bytes, upper: bytes, *, after: bytes | None = None, reverse: bool = False, limit: int,
+    ) -> list[tuple[bytes, bytes]]:
+        """Up to `limit` (key, value) pairs with lower <= key < upper, in key order (or
+        reverse), strictly after `after` in that order. One seek, then `limit` steps: the
+        cost does not depend on how many keys lie outside the page."""
+        if limit <= 0:
+            return []
+        if after is not None:
+            if reverse:
+                upper = min(upper, after)
+            else:
+                lower = max(lower, after + b"\x00")
+        if lower >= upper:
+            return []
+        with self._db.iterator(start=lower, stop=upper, reverse=reverse) as iterator:
+            return list(itertools.islice(iterator, limit))
 
     def write_batch(self, writes: Mapping[bytes, bytes | None]) -> None:
         """Apply all `writes` (None deletes) atomically and durably (fsync before returning)."""

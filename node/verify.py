@@ -113,6 +113,9 @@ LEGACY_V_BASE = 27
 EIP155_V_BASE = 35
 
 
+UNAUTHORIZED = -40100  # node.rpc.app.UNAUTHORIZED: the token's role may not make the call
+
+
 class SourceError(StorageError):
     """The block source cannot be read at all: no node at the URL, a missing or locked directory."""
 
@@ -750,19 +753,24 @@ class DataDirSource:
 class RpcSource:
     """Blocks from a node's debug_getRaw* methods, 3 calls a block in JSON-RPC batches."""
 
-    def __init__(self, url: str, *, batch_blocks: int = RPC_BATCH_BLOCKS) -> None:
+    def __init__(self, url: str, *, batch_blocks: int = RPC_BATCH_BLOCKS, token: str | None = None) -> None:
         import requests
 
         self.url = url
         self.description = f"node {url}"
         self._batch = batch_blocks
         self._session = requests.Session()
+        if token:  # the node's role token (node/access.py): the debug_getRaw* reads need rpc:read
+            self._session.headers["Authorization"] = f"Bearer {token}"
 
     def _post(self, calls: list[dict[str, Any]]) -> Any:
         import requests
 
         try:
             with self._session.post(self.url, json=calls, stream=True, timeout=RPC_TIMEOUT_SECONDS) as response:
+                if response.status_code == 401:
+                    raise SourceError(f"{self.url} requires an access token (HTTP 401): set LEDGER_TOKEN to a "
+                                      "token whose role has rpc:read (`ledger token issue`)")
                 response.raise_for_status()
                 body = bytearray()
                 for piece in response.iter_content(1 << 20):
@@ -814,6 +822,9 @@ class RpcSource:
         for name, item in zip(("header", "block", "receipts"), replies):
             if not isinstance(item, dict) or "result" not in item:
                 error = item.get("error") if isinstance(item, dict) else "no answer"
+                if isinstance(error, dict) and error.get("code") == UNAUTHORIZED:  # a refusal, not a bad block
+                    raise SourceError(f"{self.url} refused the raw block reads: {str(error.get('message'))[:160]} "
+                                      "(they need a token whose role has rpc:read)")
                 raise InvalidBlock(height, "rpc", f"the node did not serve the raw {name}: {error}")
             results.append(item["result"])
         try:

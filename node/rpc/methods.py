@@ -231,6 +231,18 @@ def _located(ctx: RpcContext, tx_hash: bytes) -> tuple[QBFTHeader, int] | None:
     return ctx.node.chain.header_by_number(height), index
 
 
+def transaction_sender(ctx: RpcContext, tx_hash: bytes) -> bytes | None:
+    """The sender of a committed or pooled transaction, None for one this node does not
+    know (node.access asks it whether an address-bound token reads its own transaction)."""
+    located = _located(ctx, tx_hash)
+    if located is None:
+        entry = ctx.node.pool.get(tx_hash)
+        return bytes(entry.sender) if entry else None
+    header, index = located
+    _, senders = ctx.node.chain.block_transactions(header)
+    return bytes(senders[index])
+
+
 def eth_get_transaction_by_hash(ctx: RpcContext, tx_hash: Any) -> dict[str, Any] | None:
     wanted = p.hash32(tx_hash, "transactionHash")
     located = _located(ctx, wanted)

@@ -1,10 +1,12 @@
 """Driving a real local cluster (node/cluster.py) from tests: JSON-RPC, transactions from the
 cluster's admin account, waits with deadlines, and the safety checker that compares every
-node's chain after every scenario."""
+node's chain after every scenario. Cluster nodes require a role token: the harness sends the
+cluster's admin.token (Cluster.token) with its calls and to the `ledger` commands it runs."""
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,6 +23,7 @@ from node.cluster import (
     add_node,
     create_cluster,
     load_admin_account,
+    load_admin_token,
     load_cluster,
     start_cluster,
     start_node,
@@ -37,9 +40,16 @@ class RpcError(Exception):
     pass
 
 
-def rpc(url: str, method: str, *params: Any, timeout: float = RPC_TIMEOUT) -> Any:
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def rpc(url: str, method: str, *params: Any, timeout: float = RPC_TIMEOUT, token: str | None = None) -> Any:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers=_headers(token))
     with urllib.request.urlopen(request, timeout=timeout) as response:
         reply = json.loads(response.read())
     if "error" in reply:
@@ -47,11 +57,12 @@ def rpc(url: str, method: str, *params: Any, timeout: float = RPC_TIMEOUT) -> An
     return reply["result"]
 
 
-def rpc_batch(url: str, calls: list[tuple[str, list[Any]]], timeout: float = RPC_TIMEOUT) -> list[Any]:
+def rpc_batch(url: str, calls: list[tuple[str, list[Any]]], timeout: float = RPC_TIMEOUT,
+              token: str | None = None) -> list[Any]:
     body = json.dumps([
         {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
     ]).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(url, data=body, headers=_headers(token))
     with urllib.request.urlopen(request, timeout=timeout) as response:
         replies = sorted(json.loads(response.read()), key=lambda r: r["id"])
     for reply in replies:
@@ -99,6 +110,11 @@ class Cluster:
         return load_cluster(self.dir)
 
     @property
+    def token(self) -> str | None:
+        """The cluster's ADMIN role token (admin.token)."""
+        return load_admin_token(self.dir)
+
+    @property
     def names(self) -> list[str]:
         return [n.name for n in self.layout.nodes]
 
@@ -110,7 +126,7 @@ class Cluster:
         return str(self.layout.node(name).rpc_url)
 
     def call(self, name: str, method: str, *params: Any) -> Any:
-        return rpc(self.url(name), method, *params)
+        return rpc(self.url(name), method, *params, token=self.token)
 
     def height(self, name: str) -> int:
         return int(self.call(name, "eth_blockNumber"), 16)
@@ -161,7 +177,7 @@ class Cluster:
 
     def receipts(self, hashes: list[str], via: str, deadline: float) -> list[dict[str, Any]]:
         def mined() -> list[dict[str, Any]] | None:
-            results = rpc_batch(self.url(via), [("eth_getTransactionReceipt", [h]) for h in hashes])
+            results = rpc_batch(self.url(via), [("eth_getTransactionReceipt", [h]) for h in hashes], token=self.token)
             return results if all(r is not None for r in results) else None
         return wait_for(f"{len(hashes)} receipts on {via}", mined, deadline)
 
@@ -171,7 +187,7 @@ class Cluster:
         hashes: list[str] = []
         for start in range(0, upto + 1, 500):
             calls = [("eth_getBlockByNumber", [hex(h), False]) for h in range(start, min(upto, start + 499) + 1)]
-            hashes.extend(block["hash"] for block in rpc_batch(self.url(name), calls, timeout=60))
+            hashes.extend(block["hash"] for block in rpc_batch(self.url(name), calls, timeout=60, token=self.token))
         return hashes
 
     def assert_safety(self, names: Iterable[str] | None = None) -> int:
@@ -205,6 +221,10 @@ def running_cluster(tmp_path_factory: Any, name: str, validators: int, **options
         cluster.stop()
 
 
-def ledger(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run the `ledger` CLI as a user would."""
-    return subprocess.run([sys.executable, "-m", "client.cli", *args], capture_output=True, text=True, timeout=timeout)
+def ledger(*args: str, timeout: float = 120, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the `ledger` CLI as a user would (with LEDGER_TOKEN set to `token`, if given)."""
+    env = dict(os.environ)
+    if token is not None:
+        env["LEDGER_TOKEN"] = token
+    return subprocess.run([sys.executable, "-m", "client.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)

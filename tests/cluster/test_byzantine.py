@@ -64,5 +64,6 @@ def test_equivocation_and_forged_seals_never_fork_the_chain(cluster: Cluster) ->
         fields = rlp.decode(bytes.fromhex(cluster.call("validator-1", "debug_getRawHeader", hex(height))[2:]))
         signers = qbft.verify_commit_seals(fields, genesis_set)
         assert byzantine not in signers, f"block {height} carries a forged seal"
-    result = ledger("chain", "verify", "--rpc", cluster.url("validator-3"), "--genesis", str(cluster.dir / "genesis.json"))
+    result = ledger("chain", "verify", "--rpc", cluster.url("validator-3"), "--genesis", str(cluster.dir / "genesis.json"),
+                    token=cluster.token)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -108,5 +108,6 @@ def test_observer_syncs_from_zero_and_verifies_every_seal(cluster: Cluster) -> N
     assert all(int(r["status"], 16) == 1 for r in receipts)
     cluster.assert_safety(cluster.names)
     # A court's check: walk the observer's chain from genesis, every seal against the set.
-    result = ledger("chain", "verify", "--rpc", cluster.url(observer), "--genesis", str(cluster.dir / "genesis.json"))
+    result = ledger("chain", "verify", "--rpc", cluster.url(observer), "--genesis", str(cluster.dir / "genesis.json"),
+                    token=cluster.token)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -28,7 +28,7 @@ def anchor(cluster: Cluster, via: str, path: Path, text: str) -> Path:
     path.write_text(text)
     out = path.parent / (path.name + ".receipts")
     result = ledger("evidence", "anchor", str(path), "--out", str(out), "--key", str(cluster.dir / "admin.key"),
-                    "--rpc", cluster.url(via))
+                    "--rpc", cluster.url(via), token=cluster.token)
     assert result.returncode == 0, result.stdout + result.stderr
     (receipt,) = out.glob("*.receipt.json")
     return receipt
@@ -76,5 +76,6 @@ def test_vote_in_vote_out_and_receipts_of_both_eras(cluster: Cluster, tmp_path: 
     # the second receipt's headers).
     verify_offline(cluster, first_era, tmp_path / "before.txt")
     verify_offline(cluster, second_era, tmp_path / "after.txt")
-    result = ledger("chain", "verify", "--rpc", cluster.url(newcomer), "--genesis", str(cluster.dir / "genesis.json"))
+    result = ledger("chain", "verify", "--rpc", cluster.url(newcomer), "--genesis", str(cluster.dir / "genesis.json"),
+                    token=cluster.token)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -40,6 +40,9 @@ class NodeProcess:
     data_dir: Path
     port: int
     dev: bool = True
+    # `--auth` mode; None: the node's default with --dev (off on loopback), else "off" —
+    # these tests exercise chaincode, not access control (tests/integration/test_access.py does).
+    auth: str | None = None
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     chain_id: int = 1337
@@ -60,6 +63,10 @@ class NodeProcess:
                 "--rpc-host", "127.0.0.1", "--rpc-port", str(self.port)]
         if self.dev:
             args.append("--dev")
+        if self.auth is not None:
+            args += ["--auth", self.auth]
+        elif not self.dev:
+            args += ["--auth", "off"]
         self.log_path = self.log_path or self.data_dir.parent / f"{self.data_dir.name}-node.log"
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,

@@ -3,6 +3,8 @@ admin, regulator and party accounts, genesis written with `build_genesis_documen
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +38,11 @@ class Network:
         return self.node.url
 
 
-def start_network(base: Path, members: list[tuple[str, str]], trusted_roots: list[str] | None = None) -> Network:
-    """Write a genesis whose members are (account name, role) and start its validator."""
+def start_network(
+    base: Path, members: list[tuple[str, str]], trusted_roots: list[str] | None = None, *, auth: str | None = None,
+) -> Network:
+    """Write a genesis whose members are (account name, role) and start its validator
+    (`auth`: its --auth mode; default off, see NodeProcess)."""
     base.mkdir(parents=True, exist_ok=True)
     validator = account_key("validator")
     document = build_genesis_document(
@@ -55,5 +60,22 @@ def start_network(base: Path, members: list[tuple[str, str]], trusted_roots: lis
     write_key_file(key_path, validator)
     data_dir = base / "data"
     init_data_dir(data_dir, genesis_path, key_path)
-    node = NodeProcess(data_dir, free_port(), dev=False, chain_id=CHAIN_ID).start()
+    node = NodeProcess(data_dir, free_port(), dev=False, chain_id=CHAIN_ID, auth=auth).start()
     return Network(node, genesis_path)
+
+
+def issue_tokens(data_dir: Path, requests: dict[str, list[str]]) -> dict[str, str]:
+    """`ledger token issue --data-dir DATA_DIR ARGS` (the real CLI) for each name, run
+    concurrently: name -> token."""
+    procs = {
+        name: subprocess.Popen([sys.executable, "-m", "client.cli", "token", "issue", "--data-dir", str(data_dir),
+                                *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parents[2])
+        for name, args in requests.items()
+    }
+    tokens = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f"token issue {name}: {err}"
+        tokens[name] = out.strip()
+    return tokens

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +19,7 @@ import pytest
 import websockets
 from eth_utils import keccak, to_checksum_address
 
-from chaincode import CONTRACT_REGISTRY, ROLE_BITS, load_artifact
+from chaincode import CONTRACT_REGISTRY, CONTRACT_STATUS, ROLE_BITS, load_artifact
 from client.ledger import Ledger, LedgerError, Reverted
 from tests import pki
 from tests.integration.permissioned import Network, account_key, address_of, start_network
@@ -109,6 +110,39 @@ def test_story(network: Network) -> None:
                 "ContractRegistered", "ContractVoided", "ContractRegistered", "ContractSigned", "ContractSigned",
                 "ContractEffective", "ContractSuperseded", "ContractVoided"]
     assert seen == [topic_of(name) for name in expected]
+    check_indexes(net, len(expected))
+
+
+def check_indexes(net: Network, events: int) -> None:
+    """The node's event indexes (GET /v1/...) say what the registry's own views say, for
+    every contract of the story: status, versions, and each attestation's certificate."""
+    center = ledger(net, "admin-1")
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(net.url + path, timeout=30) as response:
+            return json.loads(response.read())
+
+    ids = center.contract_ids()
+    listed = get("/v1/contracts?limit=1000")["items"]
+    assert [c["id"] for c in listed] == ["0x" + i.hex() for i in ids]  # by registration time, then order
+    for contract_id in ids:
+        on_chain = center.contract(contract_id)
+        indexed = get(f"/v1/contracts/0x{contract_id.hex()}")
+        assert indexed["status"] == CONTRACT_STATUS[on_chain["status"]], indexed["projectCode"]
+        assert (indexed["projectCode"], indexed["version"]) == (on_chain["project_code"], on_chain["version"])
+        assert [(a["signer"], a["certFingerprint"]) for a in indexed["signatures"]] == [
+            (a["signer"], "0x" + a["cert_fingerprint"].hex()) for a in on_chain["attestations"]]
+        history = get(f"/v1/contracts/0x{contract_id.hex()}/events")["items"]
+        assert history[0]["event"] == "ContractRegistered"
+        assert sum(e["event"] == "ContractSigned" for e in history) == len(on_chain["attestations"])
+    versions = get("/v1/contracts?project=P-2026-006")["items"]
+    assert [(c["version"], c["status"]) for c in versions] == [(1, "Superseded"), (2, "Voided"), (3, "Voided")]
+    summary = get("/v1/summary")["counts"]
+    assert summary["contracts"]["total"] == len(ids)
+    assert summary["contracts"]["Voided"] == sum(center.contract(i)["status"] == 4 for i in ids)
+    # the feed of contract events is the regulator's subscription, event for event
+    feed = get("/v1/events?topics=contracts&limit=1000")["items"]
+    assert len(feed) == events
 
 
 def run_story(net: Network) -> None:

@@ -9,6 +9,8 @@ transaction before statuses are read: its block carries the new time.
 """
 from __future__ import annotations
 
+import json
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -201,3 +203,24 @@ def test_commitments_escalate_with_block_time(desk: Desk, tmp_path: Path) -> Non
     assert "5 commitments, 2 alerts, 2 supervisions" in human
     # the unit's row: total, on track, reminder, warning, demand, fulfilled
     assert human.split(INVESTMENT, 1)[1].split()[:6] == ["2", "0", "0", "0", "1", "1"], human
+
+    # 8. The node's indexes (GET /v1/commitments...) agree with the tracker's own views.
+    indexed = get_json(desk.node.url + "/v1/commitments/report")
+    assert (indexed["totals"]["total"], indexed["totals"]["alerts"], indexed["totals"]["supervisions"]) == (5, 2, 2)
+    # (the CLI writes "on-track" where the tracker's names have a space)
+    assert {u["unit"]: {k: u[k.replace("-", " ")] for k in final["counts"]} for u in indexed["units"]} == {
+        u["unit"]: u["counts"] for u in final["units"]}
+    # every alert the escalations raised: 2 reminders, 2 warnings, 2 demands
+    assert (indexed["totals"]["alertsRaised"], indexed["totals"]["demandsRaised"]) == (6, 2)
+    assert {c["id"] for c in get_json(desk.node.url + "/v1/commitments?status=demand")["items"]} == {
+        c_land_delivery, c_zoning}
+    assert [c["id"] for c in get_json(desk.node.url + "/v1/commitments?raised=fulfilled")["items"]] == sorted(
+        [c_plant, c_road])
+    land = get_json(desk.node.url + f"/v1/commitments/{c_land_delivery}")
+    assert (land["status"], land["raised"], [a["level"] for a in land["alerts"]]) == (
+        "demand", "demand", ["reminder", "warning", "demand"])
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())

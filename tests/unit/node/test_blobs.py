@@ -16,6 +16,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from fastapi.testclient import TestClient
 
 from node import blobs
+from node.access import Authorizer
 from node.blobs import BadBlobHash, BlobNotFound, BlobStore, BlobTooLarge
 
 SMALL_CAP = 4096
@@ -133,7 +134,7 @@ def test_commit_fsyncs_the_file_before_renaming_and_the_directory_after(store: B
 @pytest.fixture
 def client(store: BlobStore) -> Iterator[TestClient]:
     app = FastAPI()
-    blobs.add_blob_routes(app, store)
+    blobs.add_blob_routes(app, store, Authorizer.open())  # access: tests/unit/node/test_access.py
     with TestClient(app) as test_client:
         yield test_client
 

@@ -25,12 +25,14 @@ from eth_account import Account
 
 from node import cluster as cluster_module
 from node.cluster import (
-    ACCOUNTS_FILE, ADMIN_KEY_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, TLS_CERT_FILE, TLS_KEY_FILE,
-    NodeStatus, add_node, cluster_status, create_cluster, load_admin_account, load_cluster, stop_cluster,
+    ACCOUNTS_FILE, ADMIN_KEY_FILE, ADMIN_TOKEN_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, TLS_CERT_FILE,
+    TLS_KEY_FILE, NodeStatus, add_node, cluster_status, create_cluster, load_admin_account, load_admin_token,
+    load_cluster, stop_cluster,
     stop_node,
 )
 from node.config import FAULTS_ENV, FaultConfig, load_node_config
-from node.errors import ConfigError
+from node.access import Authorizer, TokenStore
+from node.errors import ConfigError, Unauthenticated
 from node.genesis import MAX_VALIDATORS, Genesis
 from node.sealing import ValidatorKey
 from node.service import read_key_file
@@ -337,6 +339,31 @@ def test_add_node_joins_without_reconfiguring_the_others(tmp_path: Path) -> None
     assert (added.data_dir / "genesis.json").read_text() == (directory / "genesis.json").read_text()
     with pytest.raises(ConfigError):
         add_node(directory, "archiver")  # type: ignore[arg-type]
+    # The added node trusts the cluster's token issuer like the others.
+    assert TokenStore(added.data_dir).key_path.read_bytes() == TokenStore(directory).key_path.read_bytes()
+
+
+def test_admin_token_is_accepted_by_every_node_and_nothing_else(made: Path) -> None:
+    token = load_admin_token(made)
+    assert token is not None and _mode(made / ADMIN_TOKEN_FILE) == 0o600
+    keys = set()
+    for node in load_cluster(made).nodes:
+        store = TokenStore(node.data_dir)
+        assert _mode(store.key_path) == 0o600
+        keys.add(store.key_path.read_bytes())
+        authorizer = Authorizer.from_data_dir(node.data_dir, "required")
+        principal = authorizer.authenticate(f"Bearer {token}", None)
+        assert (principal.role, principal.anonymous) == ("ADMIN", False)
+    assert keys == {TokenStore(made).key_path.read_bytes()}  # one issuer for the testnet
+    assert [r["role"] for r in TokenStore(made).records()] == ["ADMIN"]
+    other = _fresh_authorizer(made.parent / "elsewhere")
+    with pytest.raises(Unauthenticated, match="unknown issuer"):
+        other.authenticate(f"Bearer {token}", None)
+
+
+def _fresh_authorizer(data_dir: Path) -> Authorizer:
+    data_dir.mkdir()
+    return Authorizer.from_data_dir(data_dir, "required")  # a fresh issuer key of its own
 
 
 def test_a_moved_cluster_directory_still_loads(tmp_path: Path) -> None:

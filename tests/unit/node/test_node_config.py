@@ -10,7 +10,8 @@ from typing import Any, Callable
 import pytest
 
 from node.config import (
-    FAULTS_ENV, MAX_PEERS, NODE_CONFIG_FILE, FaultConfig, NodeFileConfig, P2PConfig, active_faults,
+    FAULTS_ENV, MAX_PEERS, MAX_TOKEN_ISSUERS, NODE_CONFIG_FILE, FaultConfig, NodeFileConfig, P2PConfig, RpcConfig,
+    active_faults,
     load_node_config, node_config_document, parse_node_config, write_node_config,
 )
 from node.errors import ConfigError
@@ -28,6 +29,7 @@ def full_document() -> dict[str, Any]:
         },
         "faults": {"drop": 0.25, "delay": 1.5, "duplicate": True, "equivocate": False,
                    "forge_seals": True, "seed": 7},
+        "rpc": {"auth": "required", "token_issuers": ["issuers/center.pub"]},
     }
 
 
@@ -45,6 +47,7 @@ def test_full_config_parses_with_paths_resolved_against_the_data_dir(tmp_path: P
     )
     assert config.faults == FaultConfig(drop=0.25, delay=1.5, duplicate=True, equivocate=False,
                                         forge_seals=True, seed=7)
+    assert config.rpc == RpcConfig("required", ((tmp_path / "issuers" / "center.pub").resolve(),))
 
 
 def test_absolute_tls_paths_are_kept(tmp_path: Path) -> None:
@@ -56,6 +59,7 @@ def test_absolute_tls_paths_are_kept(tmp_path: Path) -> None:
 def test_fault_fields_default_and_sections_are_optional(tmp_path: Path) -> None:
     assert parse_node_config({"faults": {"drop": 1}}, tmp_path) == NodeFileConfig(None, FaultConfig(drop=1.0))
     assert parse_node_config({}, tmp_path) == NodeFileConfig(None, None)
+    assert parse_node_config({"rpc": {}}, tmp_path) == NodeFileConfig(None, None, RpcConfig("auto", ()))
     only_p2p = parse_node_config({"p2p": full_document()["p2p"]}, tmp_path)
     assert only_p2p.p2p is not None and only_p2p.faults is None
 
@@ -151,6 +155,14 @@ CASES = [
     (_set(["faults", "seed"], -1), "faults.seed"),
     (_set(["faults", "seed"], 2**64), "faults.seed"),
     (_set(["faults", "seed"], 1.5), "faults.seed"),
+    (_set(["rpc"], "required"), "rpc"),
+    (_set(["rpc", "auth"], "none"), "rpc.auth"),
+    (_set(["rpc", "auth"], True), "rpc.auth"),
+    (_set(["rpc", "tokens"], []), "rpc.tokens"),
+    (_set(["rpc", "token_issuers"], "a.pub"), "rpc.token_issuers"),
+    (_set(["rpc", "token_issuers"], ["a.pub"] * (MAX_TOKEN_ISSUERS + 1)), "rpc.token_issuers"),
+    (_set(["rpc", "token_issuers", 0], 7), "rpc.token_issuers[0]"),
+    (_set(["rpc", "token_issuers", 0], ""), "rpc.token_issuers[0]"),
 ]
 
 

@@ -1,0 +1,292 @@
+"""REST queries, the feed and resumable log subscriptions on a real permissioned node that
+requires tokens: what each role may read, what a party sees of others' contracts, a feed
+and an eth_subscribe resumed from a cursor, and indexes rebuilt for an old data directory.
+
+(What each role may *write* over JSON-RPC is tests/integration/test_access.py.)
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import plyvel
+import pytest
+import websockets
+from eth_utils import to_checksum_address
+
+from chaincode import CONTRACT_REGISTRY
+from client.anchoring import anchor
+from client.ledger import Ledger
+from node import schema
+from node.access import TokenStore
+from tests.integration.permissioned import Network, account_key, address_of, start_network
+
+pytestmark = pytest.mark.slow
+
+MEMBERS = [("admin", "ADMIN"), ("center", "TRADING_CENTER"), ("regulator", "REGULATOR"), ("auditor", "AUDITOR"),
+           ("court", "COURT"), ("notary", "NOTARY"), ("party-a", "PARTY"), ("party-b", "PARTY"), ("party-c", "PARTY")]
+ROLE_ACCOUNT = {role: name for name, role in MEMBERS if role != "PARTY"} | {"PARTY": "party-a"}
+
+
+@dataclass
+class Desk:
+    net: Network
+    tokens: dict[str, str]
+    contracts: dict[str, str]  # project code -> id (0x)
+
+    def get(self, path: str, role: str | None = None, *, token: str | None = None) -> tuple[int, Any]:
+        token = token if token is not None else (self.tokens[role] if role else None)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.net.url + path, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def ok(self, path: str, role: str = "ADMIN") -> Any:
+        status, body = self.get(path, role)
+        assert status == 200, (path, role, body)
+        return body
+
+    def ledger(self, name: str, role: str) -> Ledger:
+        return Ledger(self.net.url, account_key(name), token=self.tokens[role])
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    net = start_network(tmp_path_factory.mktemp("rest"), MEMBERS, auth="required")
+    try:
+        store = TokenStore(net.node.data_dir)
+        tokens = {}
+        for role, name in ROLE_ACCOUNT.items():
+            address = bytes.fromhex(address_of(name)[2:]) if role == "PARTY" else None
+            tokens[role], _ = store.issue(role, f"test {role.lower()}", address, 3600)
+        d = Desk(net, tokens, {})
+        center = d.ledger("center", "TRADING_CENTER")
+        a, b, c = (address_of(n) for n in ("party-a", "party-b", "party-c"))
+        for code, parties in (("P-1", [a, b]), ("P-2", [b, c]), ("P-3", [a, c])):
+            event = center.register_contract(code, hashlib.sha256(code.encode()).digest(), parties).events
+            d.contracts[code] = "0x" + event["ContractRegistered"][0]["id"].hex()
+        d.ledger("regulator", "REGULATOR").void_contract(bytes.fromhex(d.contracts["P-3"][2:]), b"\x01" * 32)
+        court = d.ledger("court", "COURT")
+        for n in range(3):
+            anchor(court, hashlib.sha256(f"page {n}".encode()).digest(), kind="webpage", case="IP-2026-1")
+        center.add_commitment(b"\x02" * 32, "deliver land", 1, "Land Bureau", a, b, int(time.time()) + 3 * 86400)
+        yield d
+    finally:
+        net.node.stop()
+
+
+ENDPOINTS = {
+    "summary": "/v1/summary",
+    "contracts": "/v1/contracts",
+    "contract P-2": "/v1/contracts/{P-2}",
+    "evidence": "/v1/evidence?case=IP-2026-1",
+    "commitments": "/v1/commitments",
+    "report": "/v1/commitments/report",
+    "regulator feed": "/v1/events?role=regulator",
+    "evidence feed": "/v1/events?topics=evidence",
+    "member": "/v1/members/{center}",
+}
+DENIED = {
+    "ADMIN": set(),
+    "TRADING_CENTER": set(),
+    "COURT": set(),
+    "AUDITOR": set(),
+    "NOTARY": {"commitments", "report", "regulator feed"},
+    "REGULATOR": {"evidence", "evidence feed"},
+    "PARTY": {"contract P-2", "evidence", "commitments", "report", "regulator feed", "evidence feed"},
+}
+
+
+def endpoint(desk: Desk, name: str) -> str:
+    return ENDPOINTS[name].replace("{P-2}", desk.contracts["P-2"]).replace("{center}", address_of("center"))
+
+
+@pytest.mark.parametrize("role", sorted(DENIED))
+def test_each_role_reads_what_it_may_and_nothing_else(desk: Desk, role: str) -> None:
+    for name in ENDPOINTS:
+        status, body = desk.get(endpoint(desk, name), role)
+        expected = 403 if name in DENIED[role] else 200
+        assert status == expected, (role, name, body)
+        if status == 403:
+            assert role in body["error"], body
+
+
+def test_no_token_or_a_bad_one_is_401(desk: Desk) -> None:
+    forged = desk.tokens["AUDITOR"][:-4] + ("AAAA" if not desk.tokens["AUDITOR"].endswith("AAAA") else "BBBB")
+    for name in ENDPOINTS:
+        assert desk.get(endpoint(desk, name))[0] == 401, name
+        assert desk.get(endpoint(desk, name), token=forged)[0] == 401, name
+    # the OpenAPI document stays open and lists the routes
+    with urllib.request.urlopen(desk.net.url + "/openapi.json", timeout=30) as response:
+        paths = json.loads(response.read())["paths"]
+    assert {"/v1/contracts", "/v1/evidence", "/v1/commitments/report", "/v1/feed", "/v1/events"} <= set(paths)
+
+
+def test_a_party_sees_only_its_own_contracts(desk: Desk) -> None:
+    listed = desk.ok("/v1/contracts", "PARTY")["items"]
+    assert sorted(c["projectCode"] for c in listed) == ["P-1", "P-3"]
+    assert desk.ok(f"/v1/contracts/{desk.contracts['P-1']}", "PARTY")["status"] == "Pending"
+    assert desk.get(f"/v1/contracts?party={address_of('party-b')}", "PARTY")[0] == 403
+    assert desk.get("/v1/contracts?status=Pending", "PARTY")[0] == 403
+    events = desk.ok("/v1/events?topics=contracts", "PARTY")["items"]
+    assert {e["args"]["projectCode"] for e in events} == {"P-1", "P-3"}
+    # everyone who reads contracts sees all three
+    assert len(desk.ok("/v1/contracts", "REGULATOR")["items"]) == 3
+
+
+def test_queries_answer_from_the_indexes(desk: Desk) -> None:
+    summary = desk.ok("/v1/summary", "AUDITOR")
+    assert summary["indexedHeight"] == summary["height"]
+    counts = summary["counts"]
+    assert counts["members"] == len(MEMBERS)  # genesis members are indexed too
+    assert (counts["contracts"]["total"], counts["contracts"]["Voided"], counts["evidence"]) == (3, 1, 3)
+    assert [c["projectCode"] for c in desk.ok("/v1/contracts?status=Voided")["items"]] == ["P-3"]
+    voided = desk.ok(f"/v1/contracts/{desk.contracts['P-3']}")["voided"]
+    assert voided["byRegulator"] is True and voided["by"] == to_checksum_address(address_of("regulator"))
+    page1 = desk.ok("/v1/evidence?kind=webpage&limit=2")
+    page2 = desk.ok(f"/v1/evidence?kind=webpage&limit=2&after={page1['next']}")
+    assert len(page1["items"]) == 2 and len(page2["items"]) == 1 and page2["next"] is None
+    newest = desk.ok("/v1/evidence?kind=webpage&limit=1&order=desc")["items"][0]
+    assert newest == page2["items"][0]
+    (commitment,) = desk.ok("/v1/commitments?unit=Land%20Bureau")["items"]
+    assert (commitment["status"], commitment["raised"]) == ("reminder", "on track")
+    assert desk.ok("/v1/commitments?status=reminder")["items"] == [commitment]
+    assert desk.ok("/v1/commitments?status=on-track")["items"] == []
+    for bad in ("/v1/contracts?status=Signed", "/v1/contracts?project=P-1&status=Pending", "/v1/evidence?digest=0x12",
+                "/v1/contracts?after=zz", "/v1/contracts?limit=5000", "/v1/events?since=yesterday"):
+        assert desk.get(bad, "ADMIN")[0] in (400, 422), bad
+    assert desk.get("/v1/contracts/0x" + "00" * 32, "ADMIN")[0] == 404
+
+
+def read_sse(url: str, path: str, token: str, count: int, headers: dict[str, str] | None = None,
+             deadline: float = 30.0) -> list[tuple[str, str, dict[str, Any]]]:
+    """The first `count` events of an SSE stream as (id, event, data)."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=deadline)
+    try:
+        connection.request("GET", path, headers={"Authorization": f"Bearer {token}", **(headers or {})})
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+        assert response.getheader("content-type", "").startswith("text/event-stream")
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        fields: dict[str, str] = {}
+        while len(events) < count:
+            line = response.readline().decode().rstrip("\r\n")
+            if line == "":
+                if "data" in fields:
+                    events.append((fields["id"], fields["event"], json.loads(fields["data"])))
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(": ")
+                fields[name] = value
+        return events
+    finally:
+        connection.close()
+
+
+def test_the_feed_resumes_after_a_cursor_with_nothing_missed_or_repeated(desk: Desk) -> None:
+    token = desk.tokens["REGULATOR"]
+    every = desk.ok("/v1/events?role=regulator", "REGULATOR")["items"]
+    assert {e["topic"] for e in every} == {"contracts", "commitments"} and len(every) >= 5
+    first = read_sse(desk.net.url, "/v1/feed?role=regulator", token, 2)
+    assert [i for i, _, _ in first] == [e["cursor"] for e in every[:2]]
+    assert first[0][2] == every[0] and first[0][1] == every[0]["event"]
+    # resume after the second: by ?since= and by the EventSource header
+    rest = read_sse(desk.net.url, f"/v1/feed?role=regulator&since={first[-1][0]}", token, len(every) - 2)
+    assert [e for _, _, e in rest] == every[2:]
+    again = read_sse(desk.net.url, "/v1/feed?role=regulator", token, len(every) - 2,
+                     headers={"Last-Event-ID": first[-1][0]})
+    assert [e for _, _, e in again] == every[2:]
+    # live: a stream waiting at the head gets the next block's event
+    center = desk.ledger("center", "TRADING_CENTER")
+    result: list[Any] = []
+
+    async def wait_live() -> None:
+        result.extend(await asyncio.to_thread(
+            read_sse, desk.net.url, f"/v1/feed?topics=contracts&since={every[-1]['cursor']}", token, 1))
+
+    async def both() -> None:
+        waiter = asyncio.create_task(wait_live())
+        await asyncio.sleep(0.5)  # let the stream reach the head before the block exists
+        with urllib.request.urlopen(desk.net.url + "/metrics", timeout=30) as response:
+            assert "ledger_feed_streams 1.0" in response.read().decode()
+        await asyncio.to_thread(center.register_contract, "P-live", b"\x05" * 32,
+                                [address_of("party-a"), address_of("party-b")])
+        await asyncio.wait_for(waiter, 30)
+
+    asyncio.run(both())
+    assert result[0][1] == "ContractRegistered" and result[0][2]["args"]["projectCode"] == "P-live"
+    # a regulator may not follow evidence
+    assert desk.get("/v1/events?topics=evidence", "REGULATOR")[0] == 403
+
+
+def test_eth_subscribe_logs_resumes_from_a_cursor(desk: Desk) -> None:
+    admin = desk.tokens["ADMIN"]
+    registry = to_checksum_address(CONTRACT_REGISTRY)
+    logs = desk.ledger("admin", "ADMIN").rpc("eth_getLogs", [{"address": registry, "fromBlock": "0x0"}])
+    assert len(logs) >= 4
+    cursor = f"{int(logs[1]['blockNumber'], 16)}-{int(logs[1]['logIndex'], 16)}"
+    center = desk.ledger("center", "TRADING_CENTER")
+
+    async def run() -> list[dict[str, Any]]:
+        async with websockets.connect(desk.net.url.replace("http", "ws") + "/ws",
+                                      additional_headers={"Authorization": f"Bearer {admin}"}) as ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                                      "params": ["logs", {"address": registry, "since": cursor}]}))
+            reply = json.loads(await ws.recv())
+            assert "result" in reply, reply
+            received = []
+            for _ in range(len(logs) - 2):
+                received.append(json.loads(await asyncio.wait_for(ws.recv(), 30))["params"]["result"])
+            # then live: the next registration arrives after the replay
+            await asyncio.to_thread(center.register_contract, "P-ws", b"\x06" * 32,
+                                    [address_of("party-b"), address_of("party-c")])
+            received.append(json.loads(await asyncio.wait_for(ws.recv(), 30))["params"]["result"])
+            # a cursor that is not one is refused with a reason
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_subscribe",
+                                      "params": ["logs", {"since": "12"}]}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert refused["error"]["code"] == -32602 and "HEIGHT-LOGINDEX" in refused["error"]["message"]
+            return received
+
+    received = asyncio.run(run())
+    assert [(r["blockNumber"], r["logIndex"]) for r in received[:-1]] == [
+        (log["blockNumber"], log["logIndex"]) for log in logs[2:]]
+    assert int(received[-1]["blockNumber"], 16) > int(logs[-1]["blockNumber"], 16)
+
+
+def test_an_old_data_directory_is_indexed_when_the_node_opens_it(desk: Desk) -> None:
+    """A data directory from before the indexes: every index key gone. The node indexes
+    the stored blocks forward when it starts and answers as before. (Runs last: it
+    restarts the module's node.)"""
+    before = {path: desk.ok(path) for path in ("/v1/summary", "/v1/contracts", "/v1/evidence?case=IP-2026-1",
+                                               "/v1/commitments/report", "/v1/events?limit=1000")}
+    desk.net.node.stop()
+    db = plyvel.DB(str(desk.net.node.data_dir / "chain"))
+    try:
+        doomed = [key for key, _ in db.iterator(prefix=b"x")] + [schema.INDEX_HEIGHT_KEY]
+        assert len(doomed) > 50
+        with db.write_batch() as batch:
+            for key in doomed:
+                batch.delete(key)
+        assert db.get(schema.INDEX_HEIGHT_KEY) is None
+    finally:
+        db.close()
+    desk.net.node.start()
+    assert "indexed the events of" in desk.net.node.log_text()
+    for path, answer in before.items():
+        after = desk.ok(path)
+        for volatile in ("height", "head", "indexedHeight", "at"):  # the node may have sealed a block since
+            answer.pop(volatile, None), after.pop(volatile, None)
+        assert after == answer, path

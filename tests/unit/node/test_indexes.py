@@ -1,0 +1,269 @@
+"""Event indexes on a real LevelDB: what each event does to the records and indexes,
+paging, the feed's cursors, commitment statuses by deadline range, and the cost of a
+query counted in storage reads at two sizes."""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from node.errors import InvalidParams, NotFound
+from node.indexes import EVENT_TYPES, Cursor, Indexes, commitment_status, decode_log, encode_log
+from tests.unit.node.indexlogs import (
+    Block,
+    CountingStore,
+    address,
+    anchored,
+    commitment_added,
+    commitment_alert,
+    commitment_confirmed,
+    contract_id,
+    digest,
+    effective,
+    open_store,
+    registered,
+    signed,
+    store_blocks,
+    voided,
+)
+
+T0 = 1_700_000_000  # block time = T0 + height
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CountingStore]:
+    s = open_store(tmp_path / "chain")
+    yield s
+    s.close()
+
+
+def test_every_system_event_round_trips_through_the_abi() -> None:
+    for event in (anchored(1), registered("P-1", [2, 3]), signed("P-1", 2), commitment_added(1, "Unit A", T0 + 99)):
+        address_bytes, topics, data = encode_log(*event)
+        decoded = decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data, height=5, log_index=2,
+                             block_hash=b"\x01" * 32, tx_hash=b"\x02" * 32, tx_index=0, timestamp=T0)
+        assert decoded is not None and decoded["event"] == event[1] and decoded["cursor"] == "5-2"
+    # another contract's log with the same topic is not a system event
+    address_bytes, topics, data = encode_log(*anchored(1))
+    assert decode_log(b"\x99" * 20, [t.to_bytes(32, "big") for t in topics], data, height=1, log_index=0,
+                      block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
+    # a log that does not decode is left out, not an error
+    assert decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], b"\x00", height=1, log_index=0,
+                      block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
+
+
+def random_value(rng: random.Random, abi_type: str) -> Any:
+    if abi_type == "address[]":
+        return ["0x" + rng.randbytes(20).hex() for _ in range(rng.randrange(0, 6))]
+    if abi_type == "address":
+        return "0x" + rng.randbytes(20).hex()
+    if abi_type == "bool":
+        return rng.random() < 0.5
+    if abi_type == "bytes32":
+        return rng.randbytes(32)
+    if abi_type == "bytes":
+        return rng.randbytes(rng.randrange(0, 300))
+    if abi_type == "string":
+        return "".join(rng.choice("ab工程合同 €") for _ in range(rng.randrange(0, 80)))
+    return rng.randrange(0, 2 ** int(abi_type[4:]))
+
+
+def test_the_log_decoder_agrees_with_eth_abi_on_every_event_type() -> None:
+    """decode_log has its own ABI decoder (eth_abi costs ~10x, in every block commit):
+    for random values of every system event, it must read what eth_abi reads."""
+    from eth_abi import decode as abi_decode
+    from eth_utils import to_checksum_address
+
+    def plain(abi_type: str, value: Any) -> Any:
+        if abi_type == "address[]":
+            return [to_checksum_address(v) for v in value]
+        if abi_type == "address":
+            return to_checksum_address(value)
+        return "0x" + value.hex() if isinstance(value, bytes) else value
+
+    rng = random.Random(11)
+    for (address_bytes, _), event_type in EVENT_TYPES.items():
+        for _ in range(20):
+            args = {name: random_value(rng, t) for name, t in event_type.indexed + event_type.data}
+            _, topics, data = encode_log(event_type.contract, event_type.name, args)
+            decoded = decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data, height=1,
+                                 log_index=0, block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0)
+            assert decoded is not None, event_type.name
+            reference = abi_decode([t for _, t in event_type.data], data)
+            for (name, abi_type), value in zip(event_type.data, reference):
+                assert decoded["args"][name] == plain(abi_type, value), (event_type.name, name)
+            # truncated data is refused, never mis-read
+            assert decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data[:-1], height=1,
+                              log_index=0, block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
+
+
+def test_contract_lifecycle_moves_its_status_index(store: CountingStore) -> None:
+    blocks = [
+        Block().tx(registered("P-1", [2, 3])).tx(registered("P-2", [3, 4])),
+        Block().tx(signed("P-1", 2)),
+        Block().tx(signed("P-1", 3, signatures=2), effective("P-1", [2, 3])),
+        Block().tx(voided("P-2", [3, 4])),
+    ]
+    store_blocks(store, blocks, first_height=1)
+    idx = Indexes(store)
+    assert idx.height() == 4
+    record = idx.contract(contract_id("P-1", 1))
+    assert record["status"] == "Effective" and [s["signer"] for s in record["signatures"]] == [
+        address(2), address(3)]
+    assert record["effective"]["cursor"] == "3-1"
+    assert [c["projectCode"] for c in idx.contracts(status="Effective").items] == ["P-1"]
+    assert [c["projectCode"] for c in idx.contracts(status="Voided").items] == ["P-2"]
+    assert idx.contracts(status="Pending").items == []
+    assert [c["projectCode"] for c in idx.contracts(party=bytes.fromhex(address(3)[2:])).items] == ["P-1", "P-2"]
+    assert [c["projectCode"] for c in idx.contracts(project="P-2").items] == ["P-2"]
+    counters = idx.counters()
+    assert counters["contracts"] == 2 and counters["contracts.Effective"] == 1 and counters["contracts.Voided"] == 1
+    assert counters["contracts.Pending"] == 0
+    history = idx.contract_events(contract_id("P-1", 1)).items
+    assert [e["event"] for e in history] == ["ContractRegistered", "ContractSigned", "ContractSigned", "ContractEffective"]
+    with pytest.raises(NotFound):
+        idx.contract(b"\x00" * 32)
+
+
+def test_contracts_by_registration_date_range(store: CountingStore) -> None:
+    store_blocks(store, [Block().tx(registered(f"P-{h}", [2])) for h in range(1, 11)], first_height=1)
+    idx = Indexes(store)
+    # block h has time T0 + h
+    assert [c["projectCode"] for c in idx.contracts(since=T0 + 3, until=T0 + 5).items] == ["P-3", "P-4", "P-5"]
+    assert [c["projectCode"] for c in idx.contracts(since=T0 + 9).items] == ["P-9", "P-10"]
+    with pytest.raises(InvalidParams):
+        idx.contracts(project="P-1", since=T0)
+
+
+def test_pages_cover_an_index_exactly_once_both_ways(store: CountingStore) -> None:
+    store_blocks(store, [Block().tx(*(anchored(h * 10 + i, case="big case") for i in range(10))) for h in range(1, 26)],
+                 first_height=1, per_batch=5)
+    idx = Indexes(store)
+    for reverse in (False, True):
+        seen, after = [], None
+        while True:
+            page = idx.evidence(case="big case", after=after, limit=7, reverse=reverse)
+            seen.extend(e["anchored"]["cursor"] for e in page.items)
+            after = page.next
+            if after is None:
+                break
+        cursors = [Cursor.parse(c) for c in seen]
+        assert len(seen) == 250 and len(set(seen)) == 250
+        assert cursors == sorted(cursors, reverse=reverse)
+    with pytest.raises(InvalidParams):
+        idx.evidence(after="zz")
+    with pytest.raises(InvalidParams):
+        idx.evidence(limit=0)
+
+
+def test_evidence_by_digest_kind_and_case(store: CountingStore) -> None:
+    store_blocks(store, [
+        Block().tx(anchored(1, case="IP-7", kind="webpage")).tx(anchored(2, case="IP-8", kind="contract-pdf")),
+        Block().tx(anchored(1, case="IP-7", kind="webpage")),  # anchored again
+    ], first_height=1)
+    idx = Indexes(store)
+    assert [e["anchored"]["block"] for e in idx.evidence(digest=digest(1, "evidence")).items] == [1, 2]
+    assert [e["caseRef"] for e in idx.evidence(kind="contract-pdf").items] == ["IP-8"]
+    assert len(idx.evidence(case="IP-7").items) == 2 and idx.evidence(case="nothing").items == []
+    assert idx.counters()["evidence"] == 3
+
+
+def test_feed_merges_topics_in_chain_order_and_resumes_after_a_cursor(store: CountingStore) -> None:
+    store_blocks(store, [
+        Block().tx(registered("P-1", [2]), anchored(1)).tx(commitment_added(1, "Unit A", T0 + 10**6)),
+        Block().tx(anchored(2)).tx(signed("P-1", 2)),
+    ], first_height=1)
+    idx = Indexes(store)
+    every = idx.feed(["contracts", "evidence", "commitments"], after=None)
+    assert [e["cursor"] for e in every] == ["1-0", "1-1", "1-2", "2-0", "2-1"]
+    regulator = idx.feed(["contracts", "commitments"], after=None)
+    assert [e["event"] for e in regulator] == ["ContractRegistered", "CommitmentAdded", "ContractSigned"]
+    assert [e["cursor"] for e in idx.feed(["contracts", "commitments"], after=Cursor(1, 2))] == ["2-1"]
+    assert idx.feed(["contracts"], after=Cursor(2, 1)) == []
+    assert [e["cursor"] for e in idx.feed(["evidence", "contracts"], after=None, limit=2)] == ["1-0", "1-1"]
+    with pytest.raises(InvalidParams):
+        idx.feed(["gossip"], after=None)
+
+
+def test_cursor_text_form() -> None:
+    assert str(Cursor.parse("1042-3")) == "1042-3" and Cursor.parse("2-0") > Cursor.parse("1-9")
+    for bad in ("", "12", "a-1", "1-", "-1", "1-2-3", "99999999999999999999999-0"):
+        with pytest.raises(InvalidParams):
+            Cursor.parse(bad)
+
+
+def test_commitment_status_queries_agree_with_the_tracker_rule(store: CountingStore) -> None:
+    rng = random.Random(7)
+    deadlines = {i: T0 + rng.randrange(-60 * 86400, 60 * 86400) for i in range(1, 201)}
+    blocks = [Block().tx(*(commitment_added(i, f"Unit {i % 3}", deadlines[i]) for i in range(1, 201)))]
+    fulfilled = {5, 17, 99}
+    blocks.append(Block().tx(*(commitment_confirmed(i) for i in fulfilled)))
+    blocks.append(Block().tx(commitment_alert(8, "Unit 2", 3, deadlines[8])))
+    store_blocks(store, blocks, first_height=1)
+    idx = Indexes(store)
+    now = T0
+    expected: dict[str, set[int]] = {}
+    for i in deadlines:
+        record = idx.commitment(i)
+        expected.setdefault(commitment_status(record, now, idx.policy()), set()).add(i)
+    assert expected["fulfilled"] == fulfilled
+    for status in ("on track", "reminder", "warning", "demand", "fulfilled"):
+        found = {c["id"] for c in idx.commitments(now=now, status=status, limit=1000).items}
+        assert found == expected.get(status, set()), status
+        assert all(c["status"] == status for c in idx.commitments(now=now, status=status, limit=1000).items)
+    assert [c["id"] for c in idx.commitments(now=now, raised="demand").items] == [8]
+    counters = idx.counters()
+    assert counters["commitments"] == 200 and counters["commitments.open"] == 197 and counters["supervisions"] == 1
+    report = idx.report(now=now)
+    assert report["totals"]["total"] == 200 and report["totals"]["fulfilled"] == 3
+    assert report["totals"]["alertsRaised"] == 1 and report["totals"]["demandsRaised"] == 1
+    open_alerts = {i for s in ("reminder", "warning", "demand") for i in expected.get(s, set())}
+    assert report["totals"]["alerts"] == len(open_alerts)
+    assert report["totals"]["supervisions"] == len(expected.get("demand", set()))
+    assert sorted(row["unit"] for row in report["units"]) == ["Unit 0", "Unit 1", "Unit 2"]
+    unit2 = idx.report(now=now, unit="Unit 2")["units"][0]
+    assert unit2["total"] == len([i for i in deadlines if i % 3 == 2])
+
+
+def test_index_queries_cost_the_same_at_ten_times_the_size(tmp_path: Path) -> None:
+    """The issue's scale test: 100,000 evidence entries and 10,000 contracts, against a
+    tenth of that. A lookup's storage reads (point reads + one seek + rows stepped over)
+    must not grow with the size of the index: a scan would read ten times more."""
+
+    def seed(path: Path, scale: int) -> CountingStore:
+        store = open_store(path)
+        evidence_per_block, contracts_per_block = 100, 10
+        blocks = []
+        for b in range(scale):
+            tx = [anchored(b * evidence_per_block + i, case=f"case-{(b * evidence_per_block + i) % 97}",
+                           kind=("webpage", "pdf", "video")[i % 3]) for i in range(evidence_per_block)]
+            tx += [registered(f"P-{b}-{i}", [100 + (b * 10 + i) % 37, 2]) for i in range(contracts_per_block)]
+            blocks.append(Block().tx(*tx))
+        store_blocks(store, blocks, first_height=1, per_batch=50)
+        return store
+
+    costs = {}
+    for scale in (100, 1000):  # 10,000 / 100,000 evidence entries; 1,000 / 10,000 contracts
+        store = seed(tmp_path / f"s{scale}", scale)
+        idx = Indexes(store)
+        counters = idx.counters()
+        assert counters["evidence"] == scale * 100 and counters["contracts"] == scale * 10
+        probe = (scale // 2) * 100 + 42
+        queries = {
+            "evidence by digest": lambda: idx.evidence(digest=digest(probe, "evidence")).items,
+            "evidence by case, page of 20": lambda: idx.evidence(case="case-5", limit=20).items,
+            "contract by project": lambda: idx.contracts(project=f"P-{scale // 2}-3").items,
+            "contracts by party, page of 20": lambda: idx.contracts(party=bytes.fromhex(address(117)[2:]), limit=20).items,
+            "contracts by status, page of 20": lambda: idx.contracts(status="Pending", limit=20).items,
+        }
+        costs[scale] = {}
+        for name, query in queries.items():
+            store.reset()
+            assert query(), name
+            costs[scale][name] = store.reads
+        store.close()
+    for name in costs[100]:
+        assert costs[1000][name] == costs[100][name], (name, costs)
+        assert costs[1000][name] <= 2 * 20 + 2, (name, costs)
