@@ -146,14 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = tmp / "data"
         chain = build_chain(data_dir, blocks=args.blocks, tx_every=args.tx_every, txs_per_block=args.txs)
         print_json_line("CHAIN", chain)
+        replay_runs = args.runs if args.replay_runs is None else args.replay_runs  # 0: skip re-execution
         results = [
             measure("without re-execution, 1 process", args.runs, args.idle_wait,
                     lambda: time_walk(data_dir, pool=None, reexecute=False)),
             measure(f"without re-execution, {workers} worker processes", args.runs, args.idle_wait,
                     lambda: time_walk(data_dir, pool=pool, reexecute=False)),
-            measure("with --reexecute", args.replay_runs or args.runs, args.idle_wait,
-                    lambda: time_walk(data_dir, pool=pool, reexecute=True)),
         ]
+        if replay_runs:
+            results.append(measure("with --reexecute", replay_runs, args.idle_wait,
+                                   lambda: time_walk(data_dir, pool=pool, reexecute=True)))
         if args.keep is not None:
             shutil.copytree(data_dir, args.keep)
     finally:

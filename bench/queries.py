@@ -1,0 +1,571 @@
+"""Latency of the event-index queries (node/indexes.py) at N evidence entries, in process and over HTTP.
+
+What it does, for each size N (``--entries``, default 1,000,000):
+
+1. Creates a ``--dev`` node's data directory (not timed): ``ledger node start --dev`` once, which
+   writes genesis and block 1, then SIGTERM.
+2. Seeds that node's LevelDB (``DATA/chain``) with N evidence anchorings and N/10 contracts
+   through ``node.indexes.index_block``, the function ``Chain.commit`` calls, into one write
+   dict per 50 blocks written with ``LevelStore.write_batch`` (fsync'd, as the node writes).
+   Each synthetic block holds 115 logs, one per transaction: 100 ``Anchored``, 10
+   ``ContractRegistered`` and 5 ``ContractEffective`` (every other contract becomes
+   Effective), ABI-encoded with the shipped ABIs by the helpers of
+   ``tests/unit/node/indexlogs.py``. The blocks sit at heights from 1,000,000,000 up, above
+   any block the dev chain makes, and ``index_block``'s write of ``schema.INDEX_HEIGHT_KEY`` is
+   dropped, so the index height stays equal to the head and the node opens the directory as
+   its own chain. Timed apart: the ABI encoding (the benchmark's cost, not the node's),
+   ``index_block`` (the node's indexing cost per event) and the write batches.
+
+   The data: evidence i has digest sha256("evidence" + i), case "case-(i mod N/1000)" (1,000
+   anchorings per case at every N, spread over the whole chain) and one of 5 kinds (N/5 per
+   kind). Contract k has project "P-k" and two of N/1000 parties (200 contracts per party
+   at every N). So every per-key page below reads the same number of entries at every N;
+   only the size of the indexes around them grows.
+3. In process (node stopped): ``Indexes`` over the node's ``LevelStore``, each query timed
+   from call to returned page (LevelDB seek and walk, event/record reads, JSON decoding;
+   the feed page is ``Indexes.feed_raw``, the stored JSON that GET /v1/events sends unparsed).
+4. Over HTTP: the node started again on the same directory; each query a ``GET /v1/...`` on
+   one keep-alive ``http.client`` connection from this process, timed from sending the
+   request to reading the whole body (routing, the index read, pydantic validation of the
+   response model and JSON encoding in the node; loopback TCP). The node is checked to
+   report the seeded counts in ``/v1/summary`` first.
+
+Each query type runs ``--queries`` times (default 2,000) with random keys from a fixed seed
+(the same keys in process and over HTTP), after 100 untimed warm-up queries with other keys,
+and after waiting for an idle machine (``--idle-wait``). The CPU used by other processes
+during each timed batch is reported next to it. Every reply's item count is checked.
+LevelDB's files are in the OS page cache (they were just written or read; 23 GiB of RAM):
+these are warm-cache figures.
+
+Target (issue 6): query latency at 1M evidence entries p99 <= 20 ms.
+
+    .venv/bin/python -m bench.queries --entries 100000 1000000 --dir /tmp/qbench --keep   # ~15 min
+    .venv/bin/python -m bench.queries --entries 30000 --queries 200 --idle-wait 0         # smoke, ~1 min
+    .venv/bin/python -m bench.queries --entries 1000000 --dir /tmp/qbench --keep --profile feed
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import http.client
+import io
+import json
+import math
+import pstats
+import random
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import quote
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import machine_cpu, machine_info, machine_rows, print_json_line, print_table, wait_for_idle  # noqa: E402
+
+TARGET_P99_MS = 20.0
+FIRST_HEIGHT = 1_000_000_000  # synthetic blocks start here: far above the dev chain's own
+EVIDENCE_PER_BLOCK = 100
+CONTRACTS_PER_BLOCK = 10
+KINDS = ("webpage", "contract-pdf", "email", "chat-log", "video")
+PER_CASE = 1_000  # anchorings per case reference
+PER_PARTY_DIVISOR = 1_000  # N / this = number of parties (200 contracts each)
+WARM_UP = 100
+MIN_ENTRIES = 50 * 100 * len(KINDS) + 1_000  # page 50 of 100 of every kind, and one more entry
+LAYOUT = 1  # bump when the seeded data changes, so --keep directories are re-seeded
+
+
+# -- the synthetic chain ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shape:
+    entries: int
+
+    @property
+    def blocks(self) -> int:
+        return self.entries // EVIDENCE_PER_BLOCK
+
+    @property
+    def contracts(self) -> int:
+        return self.blocks * CONTRACTS_PER_BLOCK
+
+    @property
+    def cases(self) -> int:
+        return self.entries // PER_CASE
+
+    @property
+    def parties(self) -> int:
+        return self.entries // PER_PARTY_DIVISOR
+
+    def case(self, i: int) -> str:
+        return f"case-{i % self.cases}"
+
+    def party_index(self, k: int) -> tuple[int, int]:
+        return k % self.parties, (k + 1) % self.parties
+
+    def party(self, p: int) -> bytes:
+        from tests.unit.node.indexlogs import address
+
+        return bytes.fromhex(address(1_000 + p)[2:])
+
+
+def project(k: int) -> str:
+    return f"P-{k}"
+
+
+def build_block(shape: Shape, b: int) -> tuple[list[Any], list[Any]]:
+    """Transactions and receipts (one log each) of synthetic block b."""
+    from node.indexes import encode_log
+    from tests.unit.node.indexlogs import Log, Receipt, Tx, anchored, effective, registered
+
+    events = []
+    for i in range(b * EVIDENCE_PER_BLOCK, (b + 1) * EVIDENCE_PER_BLOCK):
+        events.append(anchored(i, case=shape.case(i), kind=KINDS[i % len(KINDS)], submitter=7 + i % 50))
+    first = b * CONTRACTS_PER_BLOCK
+    for k in range(first, first + CONTRACTS_PER_BLOCK):
+        a, c = shape.party_index(k)
+        events.append(registered(project(k), [1_000 + a, 1_000 + c]))
+    for k in range(first, first + CONTRACTS_PER_BLOCK, 2):
+        a, c = shape.party_index(k)
+        events.append(effective(project(k), [1_000 + a, 1_000 + c]))
+    height = FIRST_HEIGHT + b
+    txs = [Tx(hashlib.sha256(f"{height}/{j}".encode()).digest()) for j in range(len(events))]
+    receipts = [Receipt([Log(*encode_log(contract, name, args))]) for contract, name, args in events]
+    return txs, receipts
+
+
+def seed(chain_dir: Path, shape: Shape, *, batch_blocks: int) -> dict[str, Any]:
+    """Index the synthetic blocks into the node's LevelDB at `chain_dir`."""
+    from node import schema
+    from node.indexes import IndexBatch, index_block
+    from node.storage import LevelStore
+
+    store = LevelStore(chain_dir)
+    t_encode = t_index = t_write = 0.0
+    events = batches = 0
+    started = time.perf_counter()
+    cpu0 = time.process_time()
+    try:
+        index_height = store.get(schema.INDEX_HEIGHT_KEY)
+        if index_height is None:
+            raise RuntimeError(f"{chain_dir} is not a node's data directory (no index height)")
+        writes: dict[bytes, bytes | None] = {}
+        for b in range(shape.blocks):
+            t0 = time.perf_counter()
+            txs, receipts = build_block(shape, b)
+            t1 = time.perf_counter()
+            height = FIRST_HEIGHT + b
+            events += index_block(IndexBatch(store.get, writes), height, hashlib.sha256(f"block {height}".encode()).digest(),
+                                  1_700_000_000 + b, txs, receipts)
+            t2 = time.perf_counter()
+            t_encode += t1 - t0
+            t_index += t2 - t1
+            if (b + 1) % batch_blocks == 0 or b + 1 == shape.blocks:
+                # The synthetic blocks are not on the chain: the index height stays the head's.
+                writes.pop(schema.INDEX_HEIGHT_KEY, None)
+                t3 = time.perf_counter()
+                store.write_batch(writes)
+                t_write += time.perf_counter() - t3
+                writes = {}
+                batches += 1
+            if (b + 1) % max(1, shape.blocks // 10) == 0:
+                print(f"  seeded {b + 1:,}/{shape.blocks:,} blocks ({time.perf_counter() - started:.0f} s)",
+                      file=sys.stderr, flush=True)
+        if store.get(schema.INDEX_HEIGHT_KEY) != index_height:
+            raise RuntimeError("seeding moved the index height")
+    finally:
+        store.close()
+    wall = time.perf_counter() - started
+    return {
+        "entries": shape.entries, "contracts": shape.contracts, "blocks": shape.blocks, "events": events,
+        "batches": batches, "batch_blocks": batch_blocks, "wall_s": round(wall, 1),
+        "cpu_s": round(time.process_time() - cpu0, 1),
+        "encode_s": round(t_encode, 1), "index_s": round(t_index, 1), "write_s": round(t_write, 1),
+        "index_events_per_s": round(events / t_index), "index_us_per_event": round(t_index / events * 1e6, 1),
+        "index_and_write_events_per_s": round(events / (t_index + t_write)),
+        "seeded_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# -- the queries --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryType:
+    name: str
+    label: str
+    params: Callable[[random.Random], dict[str, Any]]  # random keys of one query
+    call: Callable[[Any, dict[str, Any]], int]  # in process: items returned
+    path: Callable[[dict[str, Any]], str]  # over HTTP
+    items: Callable[[dict[str, Any]], int]  # the count every reply must hold
+
+
+def query_types(shape: Shape, tokens: dict[str, str]) -> list[QueryType]:
+    """`tokens`: the `next` token of page 49 of each kind (pages of 100), found by walking."""
+    from node.indexes import TOPICS, Cursor
+    from tests.unit.node.indexlogs import digest
+
+    def present(rng: random.Random) -> dict[str, Any]:
+        return {"digest": digest(rng.randrange(shape.entries), "evidence")}
+
+    def absent(rng: random.Random) -> dict[str, Any]:
+        return {"digest": digest(rng.randrange(shape.entries), "absent")}
+
+    def party(rng: random.Random) -> dict[str, Any]:
+        return {"party": shape.party(rng.randrange(shape.parties))}
+
+    def feed_cursor(rng: random.Random) -> dict[str, Any]:
+        return {"cursor": Cursor(FIRST_HEIGHT + rng.randrange(shape.blocks - 10), 0)}
+
+    # What GET /v1/events reads for an ADMIN (auth off on the --dev node): the stored JSON of
+    # each event, sent on unparsed (Indexes.feed_raw).
+    topics = list(TOPICS)
+    return [
+        QueryType("digest", "evidence by digest (present)", present,
+                  lambda ix, p: len(ix.evidence(digest=p["digest"]).items),
+                  lambda p: f"/v1/evidence?digest=0x{p['digest'].hex()}", lambda p: 1),
+        QueryType("digest-absent", "evidence by digest (absent)", absent,
+                  lambda ix, p: len(ix.evidence(digest=p["digest"]).items),
+                  lambda p: f"/v1/evidence?digest=0x{p['digest'].hex()}", lambda p: 0),
+        QueryType("case", "evidence by case, page of 100", lambda rng: {"case": f"case-{rng.randrange(shape.cases)}"},
+                  lambda ix, p: len(ix.evidence(case=p["case"], limit=100).items),
+                  lambda p: f"/v1/evidence?case={quote(p['case'])}&limit=100", lambda p: 100),
+        QueryType("kind", "evidence by kind, page 1 of 100", lambda rng: {"kind": rng.choice(KINDS)},
+                  lambda ix, p: len(ix.evidence(kind=p["kind"], limit=100).items),
+                  lambda p: f"/v1/evidence?kind={quote(p['kind'])}&limit=100", lambda p: 100),
+        QueryType("kind-50", "evidence by kind, page 50 (`after` token)", lambda rng: {"kind": rng.choice(KINDS)},
+                  lambda ix, p: len(ix.evidence(kind=p["kind"], after=tokens[p["kind"]], limit=100).items),
+                  lambda p: f"/v1/evidence?kind={quote(p['kind'])}&limit=100&after={tokens[p['kind']]}", lambda p: 100),
+        QueryType("party", "contracts by party, page of 20", party,
+                  lambda ix, p: len(ix.contracts(party=p["party"], limit=20).items),
+                  lambda p: f"/v1/contracts?party=0x{p['party'].hex()}&limit=20", lambda p: 20),
+        QueryType("status", "contracts by status, page of 100", lambda rng: {"status": rng.choice(("Pending", "Effective"))},
+                  lambda ix, p: len(ix.contracts(status=p["status"], limit=100).items),
+                  lambda p: f"/v1/contracts?status={p['status']}&limit=100", lambda p: 100),
+        QueryType("project", "contract by project", lambda rng: {"project": project(rng.randrange(shape.contracts))},
+                  lambda ix, p: len(ix.contracts(project=p["project"]).items),
+                  lambda p: f"/v1/contracts?project={quote(p['project'])}", lambda p: 1),
+        QueryType("feed", "feed, page of 500 from a random cursor", feed_cursor,
+                  lambda ix, p: len(ix.feed_raw(topics, after=p["cursor"], limit=500)),
+                  lambda p: f"/v1/events?since={p['cursor']}&limit=500", lambda p: 500),
+    ]
+
+
+def kind_tokens(indexes: Any, pages_before: int = 49) -> dict[str, str]:
+    tokens: dict[str, str] = {}
+    for kind in KINDS:
+        after: str | None = None
+        for _ in range(pages_before):
+            after = indexes.evidence(kind=kind, after=after, limit=100).next
+            assert after is not None, f"kind {kind} has fewer than {pages_before + 1} pages"
+        assert after is not None
+        tokens[kind] = after
+    return tokens
+
+
+def percentiles(samples_ns: list[int]) -> dict[str, float]:
+    xs = sorted(samples_ns)
+
+    def rank(p: int) -> float:  # nearest rank
+        return xs[max(0, math.ceil(len(xs) * p / 100) - 1)] / 1e6
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": xs[-1] / 1e6, "n": len(xs)}
+
+
+def timed_batch(run: Callable[[dict[str, Any]], None], params: list[dict[str, Any]], *, idle_wait: float,
+                other_pids: Callable[[], list[int]] = list, prime: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Run `run` over `params` timing each call; with the CPU every process used meanwhile.
+    `prime` runs after the idle wait, before the clock starts."""
+    from bench.throughput import cpu_seconds
+
+    idle = wait_for_idle(idle_wait)
+    prime()
+    samples = []
+    busy0, _ = machine_cpu()
+    own0 = time.process_time()
+    others0 = cpu_seconds(other_pids())
+    t0 = time.perf_counter()
+    for p in params:
+        start = time.perf_counter_ns()
+        run(p)
+        samples.append(time.perf_counter_ns() - start)
+    wall = time.perf_counter() - t0
+    busy1, _ = machine_cpu()
+    own = time.process_time() - own0
+    node_cpu = cpu_seconds(other_pids()) - others0
+    return {**percentiles(samples), "wall_s": round(wall, 2), "idle_before": idle,
+            "own_cpu_cores": round(own / wall, 2), "node_cpu_cores": round(node_cpu / wall, 2),
+            "others_cpu_cores": round(max(0.0, (busy1 - busy0) - own - node_cpu) / wall, 2)}
+
+
+def in_process(chain_dir: Path, shape: Shape, args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    from node.indexes import Indexes
+    from node.storage import LevelStore
+
+    store = LevelStore(chain_dir)
+    results: dict[str, Any] = {}
+    try:
+        indexes = Indexes(store)
+        tokens = kind_tokens(indexes)
+        for qt in query_types(shape, tokens):
+            if args.only and qt.name not in args.only:
+                continue
+            warm = random.Random(f"warm {qt.name}")
+            for _ in range(WARM_UP):
+                qt.call(indexes, qt.params(warm))
+            rng = random.Random(f"{args.seed} {qt.name}")
+            params = [qt.params(rng) for _ in range(args.queries)]
+
+            def run(p: dict[str, Any], qt: QueryType = qt) -> None:
+                got = qt.call(indexes, p)
+                if got != qt.items(p):
+                    raise RuntimeError(f"{qt.label}: {got} items for {p}, expected {qt.items(p)}")
+
+            results[qt.name] = timed_batch(run, params, idle_wait=args.idle_wait)
+            print_json_line("INPROC", {"entries": shape.entries, "query": qt.name, **results[qt.name]})
+            if args.profile == qt.name:
+                profile(run, params[:200], qt.label)
+    finally:
+        store.close()
+    return results, tokens
+
+
+def profile(run: Callable[[dict[str, Any]], None], params: list[dict[str, Any]], label: str) -> None:
+    prof = cProfile.Profile()
+    prof.enable()
+    for p in params:
+        run(p)
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(25)
+    print(f"\ncProfile of {len(params)} in-process queries: {label}\n{out.getvalue()}", flush=True)
+
+
+def over_http(data_dir: Path, shape: Shape, tokens: dict[str, str], args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    from bench.throughput import NodeProcess, free_port, process_tree
+
+    node = NodeProcess(args.ledger, data_dir, free_port(), [])
+    results: dict[str, Any] = {}
+    try:
+        started = time.perf_counter()
+        node.start(ready_timeout=120)
+        start_s = time.perf_counter() - started
+        assert node.proc is not None
+        pid = node.proc.pid
+        conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
+
+        def get(path: str) -> tuple[int, bytes]:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read()
+
+        def reconnect(path: str) -> None:
+            """A fresh connection, used once untimed: uvicorn closes one idle for 5 s, and
+            the idle wait before a timed batch is longer."""
+            conn.close()
+            get(path)
+
+        status, body = get("/v1/summary")
+        summary = json.loads(body)
+        counts = summary["counts"]
+        if status != 200 or counts["evidence"] != shape.entries or counts["contracts"]["total"] != shape.contracts:
+            raise RuntimeError(f"the node does not serve the seeded indexes: {status} {body[:500]!r}")
+        node_info = {"start_s": round(start_s, 1), "height": summary["height"], "indexedHeight": summary["indexedHeight"],
+                     "evidence": counts["evidence"], "contracts": counts["contracts"]}
+        for qt in query_types(shape, tokens):
+            if args.only and qt.name not in args.only:
+                continue
+            warm = random.Random(f"warm {qt.name}")
+            for _ in range(WARM_UP):
+                get(qt.path(qt.params(warm)))
+            rng = random.Random(f"{args.seed} {qt.name}")
+            params = [qt.params(rng) for _ in range(args.queries)]
+            replies: list[tuple[int, bytes]] = []
+
+            def run(p: dict[str, Any], qt: QueryType = qt) -> None:
+                replies.append(get(qt.path(p)))
+
+            def prime(qt: QueryType = qt, warm: random.Random = warm) -> None:
+                reconnect(qt.path(qt.params(warm)))
+
+            results[qt.name] = timed_batch(run, params, idle_wait=args.idle_wait, other_pids=lambda: process_tree(pid),
+                                           prime=prime)
+            for p, (status, body) in zip(params, replies):  # checked after the clock stopped
+                got = len(json.loads(body)["items"]) if status == 200 else -1
+                if got != qt.items(p):
+                    raise RuntimeError(f"HTTP {qt.label}: status {status}, {got} items, expected {qt.items(p)}: {body[:300]!r}")
+            results[qt.name]["reply_bytes_median"] = sorted(len(b) for _, b in replies)[len(replies) // 2]
+            print_json_line("HTTP", {"entries": shape.entries, "query": qt.name, **results[qt.name]})
+        conn.close()
+    finally:
+        code = node.stop()
+    if code not in (0, None, -15):
+        print(f"warning: node exited with {code}:\n{node.log_tail()}", file=sys.stderr)
+    return results, node_info
+
+
+def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
+    """The seeded data directory of this size (reused if a previous run left it)."""
+    from bench.throughput import NodeProcess, free_port
+    from node.service import CHAIN_DIR
+
+    root = base / f"n{shape.entries}"
+    data_dir = root / "data"
+    marker = root / "seeded.json"
+    if marker.exists() and not args.reseed:
+        stats = json.loads(marker.read_text())
+        if stats.get("layout") == LAYOUT and stats.get("entries") == shape.entries:
+            stats["reused"] = True
+            stats["index_code_changed"] = stats.get("index_code") != index_code()
+            return data_dir, stats
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    node = NodeProcess(args.ledger, data_dir, free_port(), [])
+    try:
+        node.start(ready_timeout=120)
+    finally:
+        node.stop()
+    print(f"seeding {shape.entries:,} evidence entries into {data_dir / CHAIN_DIR} ...", file=sys.stderr, flush=True)
+    stats = seed(data_dir / CHAIN_DIR, shape, batch_blocks=args.batch_blocks)
+    stats["bytes"] = dir_bytes(data_dir / CHAIN_DIR)
+    stats["layout"] = LAYOUT
+    stats["index_code"] = index_code()
+    marker.write_text(json.dumps(stats, indent=1))
+    stats["reused"] = False
+    stats["index_code_changed"] = False
+    return data_dir, stats
+
+
+def index_code() -> str:
+    """A fingerprint of the code that decides what the seeded keys hold."""
+    from bench.common import REPO_ROOT
+
+    digest = hashlib.sha256()
+    for name in ("node/schema.py", "node/indexes.py"):
+        digest.update((REPO_ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def print_grid(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+    sys.stdout.flush()
+
+
+def fmt(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    return f"{r['p50']:.2f} / {r['p95']:.2f} / {r['p99']:.2f} / {r['max']:.2f}"
+
+
+def idle_text(r: dict[str, Any]) -> str:
+    idle = r["idle_before"]
+    if idle.get("idle") is None:
+        return "not waited"
+    return "yes" if idle["idle"] else f"no ({idle['last_busy_cores']} busy)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--entries", type=int, nargs="+", default=[1_000_000],
+                   help="evidence entries; several sizes are measured one after another (default 1000000)")
+    p.add_argument("--queries", type=int, default=2_000, help="timed queries per type (default 2000)")
+    p.add_argument("--seed", type=int, default=6, help="seed of the random keys (default 6)")
+    p.add_argument("--dir", type=Path, default=None, help="where the seeded data directories live (default: a new temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep --dir at the end (a later run reuses what it holds)")
+    p.add_argument("--reseed", action="store_true", help="seed again even if --dir holds this size")
+    p.add_argument("--batch-blocks", type=int, default=50, help="synthetic blocks per LevelDB write batch (default 50)")
+    p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed batch wait up to this many s for an idle machine (0 = off)")
+    p.add_argument("--no-http", action="store_true", help="in process only")
+    p.add_argument("--only", nargs="+", default=None, help="only these query types (names as in the JSON lines)")
+    p.add_argument("--profile", default=None, help="cProfile 200 in-process queries of this type and print the top")
+    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
+    p.add_argument("--json-out", type=Path, default=None)
+    args = p.parse_args(argv)
+    for n in args.entries:
+        if n % PER_CASE or n < MIN_ENTRIES:
+            p.error(f"--entries {n}: use a multiple of {PER_CASE} of at least {MIN_ENTRIES:,} (page 50 of each kind)")
+
+    info = machine_info()
+    base = args.dir or Path(tempfile.mkdtemp(prefix="queries-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    report: list[dict[str, Any]] = []
+    try:
+        for n in args.entries:
+            shape = Shape(n)
+            t0 = time.perf_counter()
+            data_dir, seeding = prepare(base, shape, args)
+            t1 = time.perf_counter()
+            from node.service import CHAIN_DIR
+
+            inproc, tokens = in_process(data_dir / CHAIN_DIR, shape, args)
+            t2 = time.perf_counter()
+            http_results, node_info = ({}, {}) if args.no_http else over_http(data_dir, shape, tokens, args)
+            t3 = time.perf_counter()
+            report.append({"entries": n, "seeding": seeding, "in_process": inproc, "http": http_results, "node": node_info,
+                           "bytes_after": dir_bytes(data_dir / CHAIN_DIR),
+                           "phase_s": {"prepare": round(t1 - t0), "in_process": round(t2 - t1), "http": round(t3 - t2)}})
+    finally:
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+    print_table("machine", machine_rows(info) + [("queries per type", f"{args.queries:,} (+{WARM_UP} warm-up), seed {args.seed}")])
+    labels = {qt.name: qt.label for qt in query_types(Shape(1_000_000), {})}
+    for r in report:
+        s = r["seeding"]
+        print_table(f"{r['entries']:,} evidence entries: seeding", [
+            ("data", f"{s['entries']:,} anchorings, {s['contracts']:,} contracts ({s['contracts'] // 2:,} Effective), "
+                     f"{s['events']:,} events in {s['blocks']:,} blocks, {s['batches']:,} write batches of {s['batch_blocks']} blocks"),
+            ("seeded", f"{s['seeded_at']}{' (reused)' if s['reused'] else ''}, {s['wall_s']:,} s wall"
+                       + ("; WARNING: node/schema.py or node/indexes.py changed since (--reseed)" if s["index_code_changed"] else "")),
+            ("ABI encoding (benchmark only)", f"{s['encode_s']} s"),
+            ("index_block (the node's cost)", f"{s['index_s']} s = {s['index_us_per_event']} µs/event = {s['index_events_per_s']:,} events/s"),
+            ("LevelDB write batches (fsync)", f"{s['write_s']} s; index + write {s['index_and_write_events_per_s']:,} events/s"),
+            ("LevelDB on disk", f"{s['bytes'] / 1e6:,.0f} MB after seeding, {r['bytes_after'] / 1e6:,.0f} MB after the queries"),
+            ("node over HTTP", "not run" if not r["node"] else
+             f"started in {r['node']['start_s']} s; head {r['node']['height']}, indexed {r['node']['indexedHeight']}, "
+             f"reports {r['node']['evidence']:,} evidence, {r['node']['contracts']['total']:,} contracts"),
+        ])
+        rows = []
+        for name, res in r["in_process"].items():
+            h = r["http"].get(name)
+            rows.append([labels[name], fmt(res), fmt(h),
+                         f"{res['others_cpu_cores']:.2f}" + (f" / {h['others_cpu_cores']:.2f}" if h else ""),
+                         f"{idle_text(res)} / {idle_text(h)}" if h else idle_text(res)])
+        print_grid(f"{r['entries']:,} entries: latency in ms, p50 / p95 / p99 / max",
+                   ["query", "in process", "HTTP (keep-alive)", "others' CPU, cores (in proc / HTTP)", "idle before (in proc / HTTP)"], rows)
+    if len(report) > 1:
+        names = list(report[0]["in_process"])
+        header = ["query"] + [f"p99 in process at {r['entries']:,}" for r in report] + [f"p99 HTTP at {r['entries']:,}" for r in report]
+        rows = [[labels[n]] + [f"{r['in_process'][n]['p99']:.2f}" for r in report]
+                + [f"{r['http'][n]['p99']:.2f}" if n in r["http"] else "-" for r in report] for n in names]
+        print_grid("p99 (ms) by size", header, rows)
+    last = report[-1]
+    worst = max([v["p99"] for v in last["in_process"].values()] + [v["p99"] for v in last["http"].values()])
+    print_table(f"target: p99 <= {TARGET_P99_MS:g} ms at {last['entries']:,} entries", [
+        ("worst p99 of any query (in process and HTTP)", f"{worst:.2f} ms: {'met' if worst <= TARGET_P99_MS else 'NOT met'}")])
+    print_json_line("QUERIES_JSON", {"machine": info, "queries": args.queries, "seed": args.seed, "report": report})
+    if args.json_out:
+        args.json_out.write_text(json.dumps({"machine": info, "report": report}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
