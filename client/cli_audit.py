@@ -683,15 +683,23 @@ def audit_report(
 # -- export -----------------------------------------------------------------------------
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula. On-chain text
+# (project codes, case references, clauses) is anyone's to write, so such a cell gets a
+# leading apostrophe (OWASP's CSV-injection advice); JSON lines are written unaltered.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def csv_cell(value: Any) -> str:
-    """A CSV cell: text and numbers as they are, nothing as empty, the rest as JSON."""
+    """A CSV cell: text and numbers as they are (text that a spreadsheet would run as a
+    formula prefixed with '), nothing as empty, the rest as JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
+    if isinstance(value, (int, float)):
         return str(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def _export_source(api: NodeApi, kind: ExportKind, options: dict[str, Any]) -> tuple[Callable[[], Iterator[dict[str, Any]]], int | None]:

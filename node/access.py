@@ -129,7 +129,9 @@ METHOD_PERMISSIONS: dict[str, str] = {
 # auditor reads everything and writes nothing; a regulator follows contracts and
 # commitments (not evidence, not raw chain reads, not blobs) and may send its own
 # transactions (voiding a contract); a party sends its own transactions, reads the
-# ciphertext it was given and only the contracts it is a party to.
+# ciphertext it was given and only the contracts it is a party to. The read limits hold on
+# the REST routes and the feed; rpc:send's eth_call and receipts reach further (see
+# docs/access.md).
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "ADMIN": frozenset(PERMISSIONS),
     "TRADING_CENTER": frozenset({RPC_PUBLIC, RPC_SEND, RPC_READ, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
@@ -703,6 +705,7 @@ class Authorizer:
         revoked: Container[str] = frozenset(),
         *,
         clock: Callable[[], float] = time.time,
+        admin_issuers: Iterable[str] | None = None,
     ) -> None:
         if mode not in ("required", "off"):
             raise ConfigError("auth", f"an authorizer is 'required' or 'off', not {mode!r}")
@@ -710,6 +713,10 @@ class Authorizer:
         self.issuers = dict(issuers)
         self.revoked = revoked
         self.clock = clock
+        # The issuers whose ADMIN tokens count (default: all). A node trusts other
+        # organisations' issuers for their users' roles, never to administer it (ADMIN
+        # holds rpc:admin: this validator's votes).
+        self.admin_issuers = frozenset(self.issuers if admin_issuers is None else admin_issuers)
 
     @classmethod
     def open(cls) -> Authorizer:
@@ -722,11 +729,16 @@ class Authorizer:
         """The node's authorizer: its own issuer key (created if absent) and the extra
         issuer public keys its configuration lists; revocations from `tokens/revoked`."""
         store = TokenStore(data_dir)
-        keys = [store.public_key(), *(load_public_key(path) for path in extra_issuers)]
-        return cls(mode, {key_id(k): k for k in keys}, RevocationList(store.revoked_path))
+        own = store.public_key()
+        keys = [own, *(load_public_key(path) for path in extra_issuers)]
+        return cls(mode, {key_id(k): k for k in keys}, RevocationList(store.revoked_path),
+                   admin_issuers=[key_id(own)])
 
     def verify(self, token: str) -> Principal:
-        return verify_token(token, self.issuers, now=self.clock(), revoked=self.revoked)
+        principal = verify_token(token, self.issuers, now=self.clock(), revoked=self.revoked)
+        if principal.role == "ADMIN" and jwt.get_unverified_header(token).get("kid") not in self.admin_issuers:
+            raise Unauthenticated("an ADMIN token counts only from this node's own issuer, not a trusted outside one")
+        return principal
 
     def identify(self, authorization: str | None, query_token: str | None) -> Principal | None:
         """The presented token's principal; with none presented, the anonymous ADMIN when

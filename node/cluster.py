@@ -872,10 +872,7 @@ def _write_private_text(path: Path, text: str) -> None:
 
 
 def _write_private_json(path: Path, document: Any) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(document, handle, indent=2)
-        handle.write("\n")
+    _write_private_text(path, json.dumps(document, indent=2) + "\n")
 
 
 def _check_count(field: str, value: int, low: int, high: int) -> None:

@@ -15,10 +15,11 @@ opaque `next` token (the last key's suffix, hex), or None on the last page.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from eth_utils import keccak, to_checksum_address
 
@@ -75,7 +76,7 @@ class Cursor:
     @classmethod
     def parse(cls, text: str) -> Cursor:
         height, sep, log_index = text.strip().partition("-")
-        if not sep or not height.isdigit() or not log_index.isdigit() or len(text) > 32:
+        if not sep or len(text) > 32 or not text.isascii() or not height.isdigit() or not log_index.isdigit():
             raise InvalidParams(f"cursor {text[:40]!r} is not HEIGHT-LOGINDEX (e.g. 1042-3)")
         cursor = cls(int(height), int(log_index))
         if cursor.height >= 2**64 or cursor.log_index >= 2**32:
@@ -587,6 +588,14 @@ class Indexes:
 
     def __init__(self, store: Any) -> None:
         self._store = store
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Indexes]:
+        """These indexes over one consistent view of the store: every read of a query (the
+        topic scans of a feed page, a page's index rows and then its records) sees the same
+        committed blocks, however many commit meanwhile."""
+        with self._store.snapshot() as view:
+            yield Indexes(view)
 
     # -- plumbing
 

@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import weakref
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import plyvel
 from eth.abc import AtomicWriteBatchAPI
@@ -54,17 +54,12 @@ class LevelStore:
         """Up to `limit` (key, value) pairs with lower <= key < upper, in key order (or
         reverse), strictly after `after` in that order. One seek, then `limit` steps: the
         cost does not depend on how many keys lie outside the page."""
-        if limit <= 0:
-            return []
-        if after is not None:
-            if reverse:
-                upper = min(upper, after)
-            else:
-                lower = max(lower, after + b"\x00")
-        if lower >= upper:
-            return []
-        with self._db.iterator(start=lower, stop=upper, reverse=reverse) as iterator:
-            return list(itertools.islice(iterator, limit))
+        return scan_range(self._db, lower, upper, after=after, reverse=reverse, limit=limit)
+
+    def snapshot(self) -> LevelSnapshot:
+        """A consistent read-only view of the store as it is now (`get`, `scan`): a query
+        that reads several keys sees one committed state, whatever commits meanwhile."""
+        return LevelSnapshot(self._db.snapshot())
 
     def write_batch(self, writes: Mapping[bytes, bytes | None]) -> None:
         """Apply all `writes` (None deletes) atomically and durably (fsync before returning)."""
@@ -77,6 +72,52 @@ class LevelStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+class LevelSnapshot:
+    """A LevelDB snapshot with LevelStore's read methods; `close` (or `with`) releases it."""
+
+    def __init__(self, snapshot: Any) -> None:
+        self._snapshot = snapshot
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._snapshot.get(key)
+
+    def scan(
+        self, lower: bytes, upper: bytes, *, after: bytes | None = None, reverse: bool = False, limit: int,
+    ) -> list[tuple[bytes, bytes]]:
+        return scan_range(self._snapshot, lower, upper, after=after, reverse=reverse, limit=limit)
+
+    def close(self) -> None:
+        self._snapshot.close()
+
+    def __enter__(self) -> LevelSnapshot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def scan_range(
+    source: Any, lower: bytes, upper: bytes, *, after: bytes | None, reverse: bool, limit: int,
+) -> list[tuple[bytes, bytes]]:
+    """LevelStore.scan over a plyvel DB or snapshot."""
+    if limit <= 0:
+        return []
+    if after is not None:
+        if reverse:
+            upper = min(upper, after)
+        else:
+            lower = max(lower, after + b"\x00")
+    if lower >= upper:
+        return []
+    if not reverse:
+        with source.iterator(start=lower, stop=upper) as iterator:
+            return list(itertools.islice(iterator, limit))
+    # Reverse iterators with both bounds skip the range when `start` is an existing key
+    # and the range holds one key (plyvel 1.5): bound only the top, stop at `lower` here.
+    with source.iterator(stop=upper, reverse=True) as iterator:
+        return list(itertools.islice(itertools.takewhile(lambda row: row[0] >= lower, iterator), limit))
 
 
 class StateOverlay(BaseAtomicDB):

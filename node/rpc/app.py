@@ -301,18 +301,24 @@ class Subscriptions:
         assert subscription.criteria is not None and subscription.replay_until is not None
         loop = asyncio.get_running_loop()
         height = after.height
-        while height <= subscription.replay_until:
-            last = min(height + REPLAY_BLOCKS_PER_READ - 1, subscription.replay_until)
-            records = await loop.run_in_executor(
-                self.workers, self._logs_between, height, last, subscription.criteria, after)
-            for record in records:
+        try:
+            while height <= subscription.replay_until:
+                last = min(height + REPLAY_BLOCKS_PER_READ - 1, subscription.replay_until)
+                records = await loop.run_in_executor(
+                    self.workers, self._logs_between, height, last, subscription.criteria, after)
+                for record in records:
+                    if self.subs.get(sub_id) is not subscription:
+                        return  # unsubscribed meanwhile
+                    await self.queue.put(self._notification(sub_id, record))
+                height = last + 1
+            while subscription.held:
                 if self.subs.get(sub_id) is not subscription:
-                    return  # unsubscribed meanwhile
-                await self.queue.put(self._notification(sub_id, record))
-            height = last + 1
-        while subscription.held:
-            await self.queue.put(self._notification(sub_id, subscription.held.pop(0)))
-        subscription.replay_until = None  # no await since the last check: nothing slips in
+                    return
+                await self.queue.put(self._notification(sub_id, subscription.held.pop(0)))
+            subscription.replay_until = None  # no await since the last check: nothing slips in
+        except Exception:  # a storage error mid-replay: end this subscription, never the socket
+            log.exception("replay of log subscription %s from %s failed; subscription ended", sub_id, after)
+            self.subs.pop(sub_id, None)
 
     def _logs_between(self, first: int, last: int, criteria: LogCriteria, after: Cursor) -> list[dict[str, Any]]:
         chain = self.ctx.node.chain
@@ -363,7 +369,10 @@ class Subscriptions:
                     self._send(sub_id, record.to_json())
                 elif header.block_number > subscription.replay_until:
                     if len(subscription.held) >= MAX_QUEUED_MESSAGES:
-                        self.subs.pop(sub_id, None)  # replay cannot keep up with the chain
+                        # the replay cannot keep up with the chain: end it rather than hold more
+                        log.warning("log subscription %s ended: %d live logs held behind its replay",
+                                    sub_id, MAX_QUEUED_MESSAGES)
+                        self.subs.pop(sub_id, None)
                         break
                     subscription.held.append(record.to_json())
 

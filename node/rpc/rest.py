@@ -18,6 +18,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Literal, Optional, Se
 
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -207,7 +208,9 @@ def _time(text: str | None, what: str, *, end_of_day: bool = False) -> int | Non
     unless it names an offset). A bare date as an upper bound means its last second."""
     if text is None:
         return None
-    if text.isdigit():
+    if len(text) > 40:
+        raise InvalidParams(f"{what} must be seconds since 1970 or an ISO 8601 date/time")
+    if text.isascii() and text.isdigit():
         return int(text)
     try:
         if len(text) == 10:
@@ -255,6 +258,14 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's parameter checks (limit out of range, a non-numeric id...): 400 with
+        the same {"error": ...} body as every other refusal, not 422."""
+        problems = "; ".join(f"{'.'.join(str(part) for part in error['loc'][1:]) or 'request'}: {error['msg']}"
+                             for error in exc.errors()[:5])
+        return JSONResponse({"error": problems[:500]}, status_code=400)
+
     def principal(request: Request, *permissions: str) -> access.Principal:
         """The caller, who must hold one of `permissions`."""
         with _errors():
@@ -279,10 +290,11 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
         """Height, validators, members and counts of contracts, evidence and commitments."""
         principal(request, access.CHAIN_READ)
         head = node.chain.head
-        c = indexes.counters()
+        with indexes.snapshot() as idx:
+            c, indexed = idx.counters(), idx.height()
         return {
             "chainId": node.genesis.chain_id, "height": head.block_number, "head": "0x" + head.hash.hex(),
-            "indexedHeight": indexes.height(),
+            "indexedHeight": indexed,
             "validators": [to_checksum_address(v) for v in node.chain.validators_after(head)],
             "counts": {
                 "members": c.get("members", 0), "trustedRoots": c.get("roots", 0),
@@ -308,14 +320,14 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     ) -> dict[str, Any]:
         """Contracts by project code, party, status or registration date (one index per query)."""
         who = principal(request, access.CONTRACTS_READ, access.CONTRACTS_READ_OWN)
-        with _errors():
+        with _errors(), indexes.snapshot() as idx:
             party_bytes = _hex_bytes(party, 20, "party") if party is not None else None
             own = own_contracts_only(who)
             if own is not None:
                 if party_bytes not in (None, own) or any(v is not None for v in (project, status, since, until)):
                     raise ApiError(403, f"role {who.role} lists only the contracts of its own address (party=0x{own.hex()})")
                 party_bytes = own
-            return indexes.contracts(
+            return idx.contracts(
                 project=project, party=party_bytes, status=_status(status, list(CONTRACT_STATUS.values()), "status"),
                 since=_time(since, "since"), until=_time(until, "until", end_of_day=True),
                 after=after, limit=limit, reverse=order == "desc").to_json()
@@ -339,10 +351,10 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
                         after: Optional[str] = AFTER) -> dict[str, Any]:
         """A contract's history: registration, each signature, effective, void requests, voiding."""
         who = principal(request, access.CONTRACTS_READ, access.CONTRACTS_READ_OWN)
-        with _errors():
+        with _errors(), indexes.snapshot() as idx:
             key = _hex_bytes(contract_id, 32, "contract id")
             visible_contract(who, key)
-            return indexes.contract_events(key, after=after, limit=limit).to_json()
+            return idx.contract_events(key, after=after, limit=limit).to_json()
 
     @router.get("/evidence", response_model=EvidencePage, tags=["evidence"])
     def evidence(
@@ -354,18 +366,18 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     ) -> dict[str, Any]:
         """Evidence anchorings by digest, case or kind (or all, in chain order)."""
         principal(request, access.EVIDENCE_READ)
-        with _errors():
+        with _errors(), indexes.snapshot() as idx:
             digest_bytes = _hex_bytes(digest, 32, "digest") if digest is not None else None
-            return indexes.evidence(digest=digest_bytes, case=case, kind=kind, after=after, limit=limit,
+            return idx.evidence(digest=digest_bytes, case=case, kind=kind, after=after, limit=limit,
                                     reverse=order == "desc").to_json()
 
     @router.get("/evidence/{digest}", response_model=EvidencePage, tags=["evidence"])
     def evidence_by_digest(request: Request, digest: str, limit: int = LIMIT, after: Optional[str] = AFTER) -> dict[str, Any]:
         """Every anchoring of one digest (404 if it was never anchored)."""
         principal(request, access.EVIDENCE_READ)
-        with _errors():
+        with _errors(), indexes.snapshot() as idx:
             key = _hex_bytes(digest, 32, "digest")
-            page = indexes.evidence(digest=key, after=after, limit=limit)
+            page = idx.evidence(digest=key, after=after, limit=limit)
             if not page.items and after is None:
                 raise NotFound(f"digest 0x{key.hex()} was never anchored")
             return page.to_json()
@@ -383,8 +395,8 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
         """Commitments by status at the head block's time, raised level, responsible unit or deadline."""
         principal(request, access.COMMITMENTS_READ)
         statuses = list(COMMITMENT_STATUS.values())
-        with _errors():
-            return indexes.commitments(
+        with _errors(), indexes.snapshot() as idx:
+            return idx.commitments(
                 now=now(), status=_status(status, statuses, "status"), raised=_status(raised, statuses, "raised"),
                 unit=unit, due_after=_time(due_after, "due_after"),
                 due_before=_time(due_before, "due_before", end_of_day=True),
@@ -394,15 +406,15 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     def commitment_report(request: Request, unit: Optional[str] = Query(None, max_length=200)) -> dict[str, Any]:
         """Per responsible unit: commitments by status now, alerts and supervisions raised."""
         principal(request, access.COMMITMENTS_READ)
-        with _errors():
-            return indexes.report(now=now(), unit=unit)
+        with _errors(), indexes.snapshot() as idx:
+            return idx.report(now=now(), unit=unit)
 
     @router.get("/commitments/{commitment_id}", response_model=CommitmentRecord, tags=["commitments"])
     def commitment(request: Request, commitment_id: int) -> dict[str, Any]:
         principal(request, access.COMMITMENTS_READ)
-        with _errors():
-            record = indexes.commitment(commitment_id)
-            record["status"] = commitment_status(record, now(), indexes.policy())
+        with _errors(), indexes.snapshot() as idx:
+            record = idx.commitment(commitment_id)
+            record["status"] = commitment_status(record, now(), idx.policy())
             return record
 
     @router.get("/commitments/{commitment_id}/events", response_model=EventPage, tags=["commitments"])
@@ -410,14 +422,14 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
                           after: Optional[str] = AFTER) -> dict[str, Any]:
         """A commitment's history: added, reported, confirmed, each alert raised."""
         principal(request, access.COMMITMENTS_READ)
-        with _errors():
-            return indexes.commitment_events(commitment_id, after=after, limit=limit).to_json()
+        with _errors(), indexes.snapshot() as idx:
+            return idx.commitment_events(commitment_id, after=after, limit=limit).to_json()
 
     @router.get("/members/{address}", response_model=Member, tags=["chain"])
     def member(request: Request, address: str) -> dict[str, Any]:
         principal(request, access.CHAIN_READ)
-        with _errors():
-            return indexes.member(_hex_bytes(address, 20, "address"))
+        with _errors(), indexes.snapshot() as idx:
+            return idx.member(_hex_bytes(address, 20, "address"))
 
     def feed_selection(who: access.Principal, topics: str | None, role: str | None) -> tuple[list[str], Callable[[FeedEntry], bool]]:
         """The topics a feed carries (asked for, a role's, or all the caller may read) and
@@ -455,6 +467,10 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
 
         return wanted, visible
 
+    def read_feed(topics: list[str], after: Cursor | None) -> list[FeedEntry]:
+        with indexes.snapshot() as idx:  # every topic's scan sees the same blocks
+            return idx.feed_raw(topics, after=after, limit=FEED_BATCH)
+
     def since_cursor(request: Request, since: str | None) -> Cursor | None:
         text = since if since is not None else request.headers.get("last-event-id")
         return None if text in (None, "") else Cursor.parse(text)
@@ -469,10 +485,10 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     ) -> Response:
         """One page of the feed: the events after `since`, in chain order."""
         who = principal(request)
-        with _errors():
+        with _errors(), indexes.snapshot() as idx:
             wanted, visible = feed_selection(who, topics, role)
             cursor = since_cursor(request, since)
-            found = indexes.feed_raw(wanted, after=cursor, limit=limit)
+            found = idx.feed_raw(wanted, after=cursor, limit=limit)
         last = str(found[-1].cursor) if found else (str(cursor) if cursor else None)
         # The stored JSON goes out as it is (no parse, no re-encoding): pages of the feed are
         # what a regulator catching up reads most.
@@ -514,8 +530,13 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
         async def events_after(position: Cursor | None) -> AsyncIterator[str]:
             yield f"retry: {FEED_RETRY_MS}\n\n"
             while not closing.is_set():
+                try:  # a token revoked or expired while the stream is open ends it
+                    access.principal_for(request)
+                except Unauthenticated as exc:
+                    yield f": {str(exc)[:200]}\n\n"
+                    return
                 stored = signal.current()  # taken before reading: a block stored meanwhile still wakes us
-                batch = await run_in_threadpool(indexes.feed_raw, wanted, after=position, limit=FEED_BATCH)
+                batch = await run_in_threadpool(read_feed, wanted, position)
                 for entry in batch:
                     position = entry.cursor
                     if visible(entry):
@@ -564,9 +585,11 @@ class BlockSignal:
         """True once `event` is set (a block was stored) or the node is closing; False
         after `timeout` seconds."""
         waiters = {asyncio.ensure_future(event.wait()), asyncio.ensure_future(closing.wait())}
-        done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # also when the stream is cancelled (its client went away): leave no waiter behind
+            for task in waiters:
+                task.cancel()
         return bool(done)
 
 

@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import plyvel
@@ -96,20 +95,28 @@ ENDPOINTS = {
     "regulator feed": "/v1/events?role=regulator",
     "evidence feed": "/v1/events?topics=evidence",
     "member": "/v1/members/{center}",
+    "contract P-2 events": "/v1/contracts/{P-2}/events",
+    "evidence by digest": "/v1/evidence/{page 0}",
+    "commitment": "/v1/commitments/1",
+    "commitment events": "/v1/commitments/1/events",
 }
+COMMITMENT_ROUTES = {"commitments", "report", "commitment", "commitment events"}
 DENIED = {
     "ADMIN": set(),
     "TRADING_CENTER": set(),
     "COURT": set(),
     "AUDITOR": set(),
-    "NOTARY": {"commitments", "report", "regulator feed"},
-    "REGULATOR": {"evidence", "evidence feed"},
-    "PARTY": {"contract P-2", "evidence", "commitments", "report", "regulator feed", "evidence feed"},
+    "NOTARY": COMMITMENT_ROUTES | {"regulator feed"},
+    "REGULATOR": {"evidence", "evidence feed", "evidence by digest"},
+    "PARTY": COMMITMENT_ROUTES | {"contract P-2", "contract P-2 events", "evidence", "evidence by digest",
+                                  "regulator feed", "evidence feed"},
 }
 
 
 def endpoint(desk: Desk, name: str) -> str:
-    return ENDPOINTS[name].replace("{P-2}", desk.contracts["P-2"]).replace("{center}", address_of("center"))
+    page0 = "0x" + hashlib.sha256(b"page 0").hexdigest()
+    return (ENDPOINTS[name].replace("{P-2}", desk.contracts["P-2"]).replace("{center}", address_of("center"))
+            .replace("{page 0}", page0))
 
 
 @pytest.mark.parametrize("role", sorted(DENIED))
@@ -164,8 +171,11 @@ def test_queries_answer_from_the_indexes(desk: Desk) -> None:
     assert desk.ok("/v1/commitments?status=reminder")["items"] == [commitment]
     assert desk.ok("/v1/commitments?status=on-track")["items"] == []
     for bad in ("/v1/contracts?status=Signed", "/v1/contracts?project=P-1&status=Pending", "/v1/evidence?digest=0x12",
-                "/v1/contracts?after=zz", "/v1/contracts?limit=5000", "/v1/events?since=yesterday"):
-        assert desk.get(bad, "ADMIN")[0] in (400, 422), bad
+                "/v1/contracts?after=zz", "/v1/contracts?limit=5000", "/v1/events?since=yesterday",
+                "/v1/events?since=%C2%B2-1", "/v1/contracts?since=%C2%B2", "/v1/contracts?until=" + "9" * 5000,
+                "/v1/commitments/abc", "/v1/contracts?order=up"):
+        status, body = desk.get(bad, "ADMIN")
+        assert status == 400 and body["error"], (bad, status, body)
     assert desk.get("/v1/contracts/0x" + "00" * 32, "ADMIN")[0] == 404
 
 
@@ -216,11 +226,16 @@ def test_the_feed_resumes_after_a_cursor_with_nothing_missed_or_repeated(desk: D
         result.extend(await asyncio.to_thread(
             read_sse, desk.net.url, f"/v1/feed?topics=contracts&since={every[-1]['cursor']}", token, 1))
 
+    def streams_open() -> str:
+        with urllib.request.urlopen(desk.net.url + "/metrics", timeout=30) as response:
+            return response.read().decode()
+
     async def both() -> None:
         waiter = asyncio.create_task(wait_live())
-        await asyncio.sleep(0.5)  # let the stream reach the head before the block exists
-        with urllib.request.urlopen(desk.net.url + "/metrics", timeout=30) as response:
-            assert "ledger_feed_streams 1.0" in response.read().decode()
+        deadline = time.monotonic() + 30  # the stream is open (and past its catch-up) before the block exists
+        while "ledger_feed_streams 1.0" not in await asyncio.to_thread(streams_open):
+            assert time.monotonic() < deadline, "the feed stream never opened"
+            await asyncio.sleep(0.05)
         await asyncio.to_thread(center.register_contract, "P-live", b"\x05" * 32,
                                 [address_of("party-a"), address_of("party-b")])
         await asyncio.wait_for(waiter, 30)
@@ -229,6 +244,49 @@ def test_the_feed_resumes_after_a_cursor_with_nothing_missed_or_repeated(desk: D
     assert result[0][1] == "ContractRegistered" and result[0][2]["args"]["projectCode"] == "P-live"
     # a regulator may not follow evidence
     assert desk.get("/v1/events?topics=evidence", "REGULATOR")[0] == 403
+
+
+def test_the_feed_stream_is_held_to_the_token_role(desk: Desk) -> None:
+    def status(path: str, role: str | None) -> int:
+        host, port = desk.net.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            headers = {"Authorization": f"Bearer {desk.tokens[role]}"} if role else {}
+            connection.request("GET", path, headers=headers)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert status("/v1/feed?role=regulator", None) == 401
+    assert status("/v1/feed?topics=evidence", "REGULATOR") == 403
+    assert status("/v1/feed?role=regulator", "PARTY") == 403  # commitments are not a party's to read
+    # a party's stream carries only its own contracts' events (P-1 and P-3: registered, P-3 voided)
+    own = [e for e in desk.ok("/v1/events?topics=contracts")["items"]
+           if address_of("party-a").lower() in {p.lower() for p in e["args"].get("parties", [])}
+           or e["args"]["id"] == desk.contracts["P-3"]]
+    streamed = read_sse(desk.net.url, "/v1/feed?topics=contracts", desk.tokens["PARTY"], len(own))
+    assert [e for _, _, e in streamed] == own
+    assert {e["args"]["projectCode"] for _, _, e in streamed} <= {"P-1", "P-3", "P-live"}
+
+
+def test_a_revoked_token_ends_its_open_stream(desk: Desk) -> None:
+    store = TokenStore(desk.net.node.data_dir)
+    token, claims = store.issue("REGULATOR", "soon revoked", None, 3600)
+    host, port = desk.net.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        head = desk.ok("/v1/events?topics=contracts&limit=1000")["items"][-1]["cursor"]
+        connection.request("GET", f"/v1/feed?topics=contracts&since={head}", headers={"Authorization": f"Bearer {token}"})
+        response = connection.getresponse()
+        assert response.status == 200 and response.readline().startswith(b"retry:")
+        store.revoke(claims.token_id)
+        # a block wakes the stream; it checks its token and ends, without that block's event
+        desk.ledger("center", "TRADING_CENTER").register_contract(
+            "P-after-revoke", b"\x07" * 32, [address_of("party-a"), address_of("party-b")])
+        rest = response.read().decode()  # returns at the end of the stream (or times out)
+    finally:
+        connection.close()
+    assert "revoked" in rest and "P-after-revoke" not in rest, rest
 
 
 def test_eth_subscribe_logs_resumes_from_a_cursor(desk: Desk) -> None:

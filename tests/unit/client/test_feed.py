@@ -480,19 +480,20 @@ def test_follow_since_applies_to_an_empty_file(fake: FakeFeed, tmp_path: Path) -
 
 def test_follow_exec_saves_the_cursor_only_after_success(fake: FakeFeed, tmp_path: Path) -> None:
     seen, state, flag = tmp_path / "seen.txt", tmp_path / "follower.state", tmp_path / "fail-on-5-2"
+    failed = tmp_path / "failed-5-2"
     flag.touch()
-    # Appends "cursor event project" per event; fails (exit 3) on 5-2 while the flag file exists.
+    # Appends "cursor event project" per event; fails (exit 3, noted in `failed`) on 5-2
+    # while the flag file exists.
     script = ("import json, os, sys, pathlib; e = json.load(sys.stdin); c = os.environ['LEDGER_FEED_CURSOR']; "
               f"flag = pathlib.Path({str(flag)!r}); "
-              "sys.exit(3) if c == '5-2' and flag.exists() else None; "
+              f"(open({str(failed)!r}, 'a').write('x'), sys.exit(3)) if c == '5-2' and flag.exists() else None; "
               f"open({str(seen)!r}, 'a').write(c + ' ' + os.environ['LEDGER_FEED_EVENT'] + ' ' + e['cursor'] + '\\n')")
     command = shlex.join([sys.executable, "-c", script])
 
     def remove_flag_after_failures() -> None:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (seen.exists() and seen.read_text().count("\n") >= 3):
+        while time.monotonic() < deadline and not failed.exists():  # 5-2 has failed at least once
             time.sleep(0.02)
-        time.sleep(0.3)  # 5-2 has failed by now (it runs right after the third line)
         flag.unlink()
 
     helper = threading.Thread(target=remove_flag_after_failures)

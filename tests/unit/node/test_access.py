@@ -489,3 +489,17 @@ def test_blob_routes_check_blobs_read_and_write(http: tuple[TestClient, TokenSto
     for role, address in (("auditor", None), ("party", ALICE_ADDRESS), ("court", None)):
         reply = client.get(f"/v1/blobs/{name}", headers=bearer(store, role, address))
         assert reply.status_code == 200 and reply.content == data, role
+
+
+def test_an_outside_issuer_cannot_mint_admin_tokens(tmp_path: Path) -> None:
+    """A node trusts other organisations' issuers for their users' roles, never to
+    administer it: their ADMIN tokens are refused, other roles pass."""
+    other_pub = tmp_path / "other.pub"
+    other_pub.write_bytes(access.public_pem(OTHER.public_key()))
+    authorizer = Authorizer.from_data_dir(tmp_path / "data", "required", [other_pub])
+    authorizer.clock = lambda: NOW
+    assert authorizer.verify(token("REGULATOR", key=OTHER)).role == "REGULATOR"
+    with pytest.raises(Unauthenticated, match="own issuer"):
+        authorizer.verify(token("ADMIN", key=OTHER))
+    own, _ = access.TokenStore(tmp_path / "data").issue("ADMIN", "operator", None, 3600, now=NOW)
+    assert authorizer.verify(own).role == "ADMIN"

@@ -9,8 +9,9 @@ from typing import Any, Iterator
 
 import pytest
 
+from node import schema
 from node.errors import InvalidParams, NotFound
-from node.indexes import EVENT_TYPES, Cursor, Indexes, commitment_status, decode_log, encode_log
+from node.indexes import EVENT_TYPES, TOPICS, Cursor, Indexes, commitment_status, decode_log, encode_log
 from tests.unit.node.indexlogs import (
     Block,
     CountingStore,
@@ -187,6 +188,46 @@ def test_feed_merges_topics_in_chain_order_and_resumes_after_a_cursor(store: Cou
         idx.feed(["gossip"], after=None)
 
 
+def test_a_feed_page_read_from_a_snapshot_misses_no_block_stored_meanwhile(store: CountingStore) -> None:
+    """Chain.commit runs in another thread: a block stored between a page's per-topic
+    scans must not show up in one topic and not the other (the page would move past an
+    event the next page never returns). Pages are read from one snapshot."""
+    store_blocks(store, [Block().tx(registered("P-1", [2]))], first_height=1)  # 1-0 contracts
+    contracts_prefix = schema.FEED + bytes([TOPICS["contracts"]])
+
+    class CommitBetweenScans:
+        def __init__(self, view: Any) -> None:
+            self.view, self.done = view, False
+
+        def get(self, key: bytes) -> bytes | None:
+            return self.view.get(key)
+
+        def scan(self, lower: bytes, upper: bytes, **kwargs: Any) -> list[tuple[bytes, bytes]]:
+            rows = self.view.scan(lower, upper, **kwargs)
+            if not self.done and lower.startswith(contracts_prefix):
+                self.done = True  # block 2 lands: 2-0 contracts, 2-1 commitments
+                store_blocks(store, [Block().tx(registered("P-2", [2]), commitment_added(1, "U", T0 + 10**6))],
+                             first_height=2)
+            return rows
+
+    with store.snapshot() as view:
+        page1 = Indexes(CommitBetweenScans(view)).feed(["contracts", "commitments"], after=None)
+    assert [e["cursor"] for e in page1] == ["1-0"]
+    page2 = Indexes(store).feed(["contracts", "commitments"], after=Cursor.parse(page1[-1]["cursor"]))
+    assert [e["cursor"] for e in page2] == ["2-0", "2-1"]
+
+
+def test_store_scan_bounds_both_ways(store: CountingStore) -> None:
+    store.write_batch({b"a\x02": b"2", b"a\x03": b"3", b"a\x04": b"4"})
+    keys = lambda rows: [k for k, _ in rows]  # noqa: E731
+    assert keys(store.scan(b"a\x02", b"a\x05", after=b"a\x03", reverse=True, limit=9)) == [b"a\x02"]
+    assert keys(store.scan(b"a\x02", b"a\x03", reverse=True, limit=9)) == [b"a\x02"]
+    assert keys(store.scan(b"a\x02", b"a\x05", reverse=True, limit=2)) == [b"a\x04", b"a\x03"]
+    assert keys(store.scan(b"a\x02", b"a\x05", after=b"a\x02", limit=9)) == [b"a\x03", b"a\x04"]
+    assert keys(store.scan(b"a\x03", b"a\x04", limit=9)) == [b"a\x03"]
+    assert store.scan(b"a\x03", b"a\x03", limit=9) == [] and store.scan(b"a", b"b", limit=0) == []
+
+
 def test_cursor_text_form() -> None:
     assert str(Cursor.parse("1042-3")) == "1042-3" and Cursor.parse("2-0") > Cursor.parse("1-9")
     for bad in ("", "12", "a-1", "1-", "-1", "1-2-3", "99999999999999999999999-0"):
@@ -197,7 +238,11 @@ def test_cursor_text_form() -> None:
 def test_commitment_status_queries_agree_with_the_tracker_rule(store: CountingStore) -> None:
     rng = random.Random(7)
     deadlines = {i: T0 + rng.randrange(-60 * 86400, 60 * 86400) for i in range(1, 201)}
-    blocks = [Block().tx(*(commitment_added(i, f"Unit {i % 3}", deadlines[i]) for i in range(1, 201)))]
+    # and every edge of the rule (default policy: 7-day reminder window, 30-day demand delay)
+    window, delay = 7 * 86400, 30 * 86400
+    for offset in (0, 1, -1, window, window + 1, window - 1, -delay, -delay - 1, -delay + 1):
+        deadlines[len(deadlines) + 1] = T0 + offset
+    blocks = [Block().tx(*(commitment_added(i, f"Unit {i % 3}", deadlines[i]) for i in deadlines))]
     fulfilled = {5, 17, 99}
     blocks.append(Block().tx(*(commitment_confirmed(i) for i in fulfilled)))
     blocks.append(Block().tx(commitment_alert(8, "Unit 2", 3, deadlines[8])))
@@ -215,9 +260,10 @@ def test_commitment_status_queries_agree_with_the_tracker_rule(store: CountingSt
         assert all(c["status"] == status for c in idx.commitments(now=now, status=status, limit=1000).items)
     assert [c["id"] for c in idx.commitments(now=now, raised="demand").items] == [8]
     counters = idx.counters()
-    assert counters["commitments"] == 200 and counters["commitments.open"] == 197 and counters["supervisions"] == 1
+    assert counters["commitments"] == len(deadlines) and counters["commitments.open"] == len(deadlines) - 3
+    assert counters["supervisions"] == 1
     report = idx.report(now=now)
-    assert report["totals"]["total"] == 200 and report["totals"]["fulfilled"] == 3
+    assert report["totals"]["total"] == len(deadlines) and report["totals"]["fulfilled"] == 3
     assert report["totals"]["alertsRaised"] == 1 and report["totals"]["demandsRaised"] == 1
     open_alerts = {i for s in ("reminder", "warning", "demand") for i in expected.get(s, set())}
     assert report["totals"]["alerts"] == len(open_alerts)
