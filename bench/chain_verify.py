@@ -39,7 +39,9 @@ from typing import Any, Callable
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine_info, machine_rows, median, print_json_line, print_table, wait_for_idle  # noqa: E402
+from bench.common import (  # noqa: E402
+    figure, machine_info, machine_rows, median, print_json_line, print_table, wait_for_idle, write_figures,
+)
 
 CHAIN_ID = 1337
 # Fixed test-only keys: the validator and the funded sender.
@@ -110,13 +112,14 @@ def time_walk(data_dir: Path, *, pool: Any, reexecute: bool) -> tuple[float, int
     return time.perf_counter() - started, summary.blocks
 
 
-def measure(label: str, runs: int, idle_wait: float, walk: Callable[[], tuple[float, int]]) -> dict[str, Any]:
+def measure(key: str, label: str, runs: int, idle_wait: float, walk: Callable[[], tuple[float, int]]) -> dict[str, Any]:
     rates, idle = [], []
     for _ in range(runs):
         idle.append(wait_for_idle(idle_wait))
         seconds, blocks = walk()
         rates.append(blocks / seconds)
-    result = {"label": label, "blocks_per_s": median(rates), "runs": [round(r) for r in rates], "idle": idle}
+    result = {"key": key, "label": label, "blocks_per_s": median(rates), "runs": [round(r) for r in rates], "idle": idle,
+              "rates": rates}
     print_json_line("RESULT", result)
     return result
 
@@ -132,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-wait", type=float, default=30.0, help="before each run wait up to this many s for an idle machine (0 = off)")
     p.add_argument("--keep", type=Path, default=None, help="copy the data directory here at the end")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 blocks, 1 run each, no idle wait")
+    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
     args = p.parse_args(argv)
     if args.quick:
         args.blocks, args.runs, args.idle_wait = 500, 1, 0.0
@@ -148,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         print_json_line("CHAIN", chain)
         replay_runs = args.runs if args.replay_runs is None else args.replay_runs  # 0: skip re-execution
         results = [
-            measure("without re-execution, 1 process", args.runs, args.idle_wait,
+            measure("one_process", "without re-execution, 1 process", args.runs, args.idle_wait,
                     lambda: time_walk(data_dir, pool=None, reexecute=False)),
-            measure(f"without re-execution, {workers} worker processes", args.runs, args.idle_wait,
+            measure("workers", f"without re-execution, {workers} worker processes", args.runs, args.idle_wait,
                     lambda: time_walk(data_dir, pool=pool, reexecute=False)),
         ]
         if replay_runs:
-            results.append(measure("with --reexecute", replay_runs, args.idle_wait,
+            results.append(measure("reexecute", "with --reexecute", replay_runs, args.idle_wait,
                                    lambda: time_walk(data_dir, pool=pool, reexecute=True)))
         if args.keep is not None:
             shutil.copytree(data_dir, args.keep)
@@ -171,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     rows += [(f"verify, {r['label']} (median of {len(r['runs'])})", f"{r['blocks_per_s']:,.0f} blocks/s  runs {r['runs']}")
              for r in results]
     print_table("ledger chain verify --data-dir: blocks per second", rows)
+    if args.figures_out:
+        chain_text = f"{chain['blocks'] + 1:,} blocks, {chain['transactions']:,} transfers"
+        write_figures(args.figures_out, "chain_verify", [
+            figure(f"chain_verify.{r['key']}.blocks_per_s", "blocks/s", r["rates"], group="ledger chain verify --data-dir",
+                   note=f"{r['label']}; {chain_text}") for r in results], chain=chain, workers=workers)
     best = max(r["blocks_per_s"] for r in results[:2])
     print_table(f"target: >= {TARGET_BLOCKS_PER_S:,} blocks/s without re-execution",
                 [("best configuration", f"{best:,.0f} blocks/s: {'met' if best >= TARGET_BLOCKS_PER_S else 'NOT met'}")])

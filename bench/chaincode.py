@@ -70,14 +70,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import machine_cpu, machine_info, machine_rows, print_json_line, print_table, wait_for_idle  # noqa: E402
+from bench.common import (  # noqa: E402
+    figure, machine_cpu, machine_info, machine_rows, print_json_line, print_table, wait_for_idle, write_figures,
+)
 from bench.throughput import (  # noqa: E402
     MemorySampler,
     NodeProcess,
     PySpy,
     Rpc,
-    _send_all,
-    _status_kib,
+    send_all,
+    status_kib,
     cpu_seconds,
     free_port,
     process_tree,
@@ -437,7 +439,7 @@ def run_once(
             hashes[kind][i] = h
             if kind == "register":
                 submitted[i] = now
-        _send_all(rpc, hexes, hs, len(hexes), deadline)
+        send_all(rpc, hexes, hs, len(hexes), deadline)
 
     start_block = int(rpc.call("eth_blockNumber"), 16)
     idle = wait_for_idle(idle_wait)
@@ -536,7 +538,7 @@ def node_rss_mib(pid: int | None) -> float | None:
     """VmRSS of the node and its children now."""
     if not pid:
         return None
-    return round(sum(_status_kib(q, "VmRSS") or 0 for q in process_tree(pid)) / 1024, 1)
+    return round(sum(status_kib(q, "VmRSS") or 0 for q in process_tree(pid)) / 1024, 1)
 
 
 def percentile(sorted_xs: Sequence[float], p: float) -> float:
@@ -664,6 +666,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--py-spy-run", type=int, default=1, help="the run whose node-only section --py-spy profiles (default 1)")
     p.add_argument("--py-spy-bin", default="py-spy", help="py-spy executable (pip install py-spy)")
     p.add_argument("--json-out", type=Path, help="write the full results as JSON here")
+    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
     p.add_argument("--keep-data", action="store_true", help="keep the node's temporary data dir and log")
     args = p.parse_args(argv)
     if args.smoke:
@@ -756,6 +759,18 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.json_out:
         args.json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    if args.figures_out:
+        group = "e-contracts: register + 2 certificate signatures"
+        note = f"{args.contracts} contracts (3 transactions each) per run, {args.flow} flow, one --dev node"
+        figures = []
+        for mode, rs in runs.items():
+            figures += [
+                figure(f"chaincode.{mode}.contracts_per_s", "contracts/s", [r["contracts_per_s"] for r in rs], group=group,
+                       note=f"{mode}: {note}"),
+                figure(f"chaincode.{mode}.latency_p99_s", "s", [r["latency_p99_s"] for r in rs], better="lower", group=group,
+                       note=f"{mode}: submit to final receipt, p99 of a run"),
+            ]
+        write_figures(args.figures_out, "chaincode", figures, config=result["config"], memory=mem)
     print_json_line("CHAINCODE_JSON", {k: v for k, v in result.items() if k != "runs"})
     return 0
 

@@ -142,9 +142,9 @@ def _vyper_executable() -> str:
     return found
 
 
-def _compile_file(path: Path) -> bytes:
+def _compile_file(path: Path, evm_version: str = "cancun") -> bytes:
     out = subprocess.run(
-        [_vyper_executable(), "--evm-version", "cancun", "-f", "bytecode", str(path)],
+        [_vyper_executable(), "--evm-version", evm_version, "-f", "bytecode", str(path)],
         check=True,
         capture_output=True,
         text=True,
@@ -153,10 +153,11 @@ def _compile_file(path: Path) -> bytes:
     return bytes.fromhex(out.stdout.strip().removeprefix("0x"))
 
 
-def compile_storage_contract(path: Path = CONTRACT_PATH) -> CompiledContract:
-    """Compile the workload contract with ``vyper --evm-version cancun``."""
+def compile_storage_contract(path: Path = CONTRACT_PATH, *, evm_version: str = "cancun") -> CompiledContract:
+    """Compile the workload contract with ``vyper --evm-version <evm_version>`` (default cancun)."""
     try:
-        return CompiledContract(_compile_file(path), f"{path.relative_to(REPO_ROOT)} as-is")
+        note = f"{path.relative_to(REPO_ROOT)} as-is" + ("" if evm_version == "cancun" else f", --evm-version {evm_version}")
+        return CompiledContract(_compile_file(path, evm_version), note)
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"vyper failed on {path}:\n{exc.stderr or ''}{exc.stdout or ''}") from exc
 
@@ -290,3 +291,53 @@ def machine_rows(info: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def print_json_line(tag: str, payload: dict[str, Any]) -> None:
     print(f"{tag} " + json.dumps(payload, sort_keys=True), flush=True)
+
+
+# --------------------------------------------------------------------------
+# figures: what every benchmark hands to bench/run_all
+# --------------------------------------------------------------------------
+def figure(
+    name: str,
+    unit: str,
+    runs: Sequence[float],
+    *,
+    better: str = "higher",
+    group: str = "",
+    note: str = "",
+) -> dict[str, Any]:
+    """One reported figure: every run's value, their median and spread.
+
+    ``better`` is "higher" (rates) or "lower" (latencies, sizes), so a reader and
+    ``bench/run_all`` know which way a ratio points.  The spread is
+    (max - min) / median in percent; 0 runs raise, 1 run has spread 0.
+    """
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', not {better!r}")
+    values = [float(v) for v in runs]
+    if not values:
+        raise ValueError(f"figure {name!r} has no runs")
+    mid = statistics.median(values)
+    spread = (max(values) - min(values)) / abs(mid) * 100 if mid else 0.0
+    return {
+        "name": name,
+        "group": group,
+        "unit": unit,
+        "better": better,
+        "runs": values,
+        "median": mid,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": round(spread, 1),
+        "note": note,
+    }
+
+
+def write_figures(path: Path | str | None, bench: str, figures: Sequence[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Write ``{"bench", "machine", "figures", ...extra}`` as JSON to ``path`` (if given).
+
+    ``bench/run_all`` passes ``--figures-out PATH`` to each benchmark and merges the files.
+    """
+    doc = {"bench": bench, "machine": machine_info(), "figures": list(figures), **extra}
+    if path is not None:
+        Path(path).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return doc

@@ -37,10 +37,12 @@ from bench.common import (  # noqa: E402
     compile_storage_contract,
     default_senders,
     machine_info,
+    figure,
     machine_rows,
     print_json_line,
     print_table,
     workload_keys,
+    write_figures,
 )
 from bench.throughput import Rpc, run_load  # noqa: E402
 
@@ -133,15 +135,22 @@ def run(validators: int, args: argparse.Namespace, contract: Any) -> dict[str, A
             admin = load_admin_account(directory)
             token = load_admin_token(directory)  # cluster nodes require a role token
             rpc = Rpc(urls[0], timeout=120, token=token)
-            load = run_load(
-                rpc, admin.private_key, admin.address, n=args.txs, batch_size=args.batch_size, senders=senders,
-                bytecode=contract.bytecode, pid=None, timeout=args.timeout,
-            )
-            latency = measure_latency(urls, keys[-1], rate=args.rate, seconds=args.seconds, chain_id=layout.chain_id,
-                                      token=token)
+            loads, latencies = [], []
+            for _ in range(args.runs):  # each run deploys its own contract on the same cluster
+                loads.append(run_load(
+                    rpc, admin.private_key, admin.address, n=args.txs, batch_size=args.batch_size, senders=senders,
+                    bytecode=contract.bytecode, pid=None, timeout=args.timeout,
+                ))
+                latencies.append(measure_latency(urls, keys[-1], rate=args.rate, seconds=args.seconds,
+                                                 chain_id=layout.chain_id, token=token))
         finally:
             stop_cluster(directory)
-    return {"validators": validators, "throughput": load, "latency": latency}
+
+    def middle(results: list[dict[str, Any]], key: str) -> dict[str, Any]:
+        return sorted(results, key=lambda r: r[key])[(len(results) - 1) // 2]
+
+    return {"validators": validators, "throughput": middle(loads, "committed_tx_per_s"), "latency": middle(latencies, "p50_s"),
+            "throughput_runs": loads, "latency_runs": latencies}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--request-timeout", type=int, default=4)
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--quick", action="store_true", help="smoke run: N=200, 10 s of latency")
+    p.add_argument("--runs", type=int, default=1, help="throughput and latency runs on each cluster; tables show the median run (default 1)")
+    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
     args = p.parse_args(argv)
     if args.quick:
         args.txs, args.batch_size, args.seconds = 200, 50, 10.0
@@ -174,6 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     print_table("QBFT cluster (1-second block period)", rows)
     for r in results:
         print_json_line("consensus", r)
+    if args.figures_out:
+        figures = []
+        for r in results:
+            v, group = r["validators"], "QBFT cluster on loopback, 1-second block period"
+            figures += [
+                figure(f"consensus.v{v}.committed_tx_per_s", "tx/s", [t["committed_tx_per_s"] for t in r["throughput_runs"]],
+                       group=group, note=f"{v} validator(s), N = {args.txs} Storage.set calls sent to validator-0"),
+                figure(f"consensus.v{v}.finality_p50_s", "s", [t["p50_s"] for t in r["latency_runs"]], better="lower",
+                       group=group, note=f"{v} validator(s): submit -> in a committed block, {args.rate:g} tx/s for {args.seconds:g} s"),
+                figure(f"consensus.v{v}.finality_p99_s", "s", [t["p99_s"] for t in r["latency_runs"]], better="lower",
+                       group=group, note=f"{v} validator(s), p99 of a run"),
+            ]
+        write_figures(args.figures_out, "consensus", figures, txs=args.txs, rate=args.rate, seconds=args.seconds)
     return 0
 
 

@@ -75,6 +75,8 @@ from bench.common import (  # noqa: E402
     machine_cpu,
     wait_for_idle,
     workload_keys,
+    write_figures,
+    figure,
 )
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -177,7 +179,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _status_kib(pid: int, field_name: str) -> int | None:
+def status_kib(pid: int, field_name: str) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -238,7 +240,7 @@ class MemorySampler:
 
     def sample(self) -> None:
         pids = process_tree(self.pid)
-        rss = [_status_kib(p, "VmRSS") or 0 for p in pids]
+        rss = [status_kib(p, "VmRSS") or 0 for p in pids]
         self.peak_tree_kib = max(self.peak_tree_kib, sum(rss))
         self.peak_main_kib = max(self.peak_main_kib, rss[0] if rss else 0)
         self.samples += 1
@@ -260,7 +262,7 @@ class MemorySampler:
 
     def hwm_kib(self) -> int:
         """Peak resident set (VmHWM) of the node and its children, as the kernel saw it."""
-        return max((_status_kib(p, "VmHWM") or 0) for p in process_tree(self.pid))
+        return max((status_kib(p, "VmHWM") or 0) for p in process_tree(self.pid))
 
 
 class NodeProcess:
@@ -403,7 +405,7 @@ def top_functions(collapsed: Path, limit: int = 20) -> list[tuple[str, float, fl
     return [(f, 100 * c / total, 100 * self_.get(f, 0) / total) for f, c in ranked]
 
 
-def _send_all(rpc: Rpc, hex_raws: list[str], hashes: list[str], batch_size: int, deadline: float) -> None:
+def send_all(rpc: Rpc, hex_raws: list[str], hashes: list[str], batch_size: int, deadline: float) -> None:
     errors: list[str] = []
     for start in range(0, len(hex_raws), batch_size):
         if time.monotonic() > deadline:
@@ -418,7 +420,7 @@ def _send_all(rpc: Rpc, hex_raws: list[str], hashes: list[str], batch_size: int,
             raise RuntimeError("eth_sendRawTransaction errors:\n" + "\n".join(errors[:10]))
 
 
-def _wait_included(rpc: Rpc, hashes: list[str], from_block: int, deadline: float, poll: float = 0.025) -> tuple[dict[int, int], float]:
+def wait_included(rpc: Rpc, hashes: list[str], from_block: int, deadline: float, poll: float = 0.025) -> tuple[dict[int, int], float]:
     """Follow new blocks until every hash is in one; returns ({block: our tx count}, time seen).
 
     Polls ``eth_blockNumber`` and reads each new block once (its transaction
@@ -511,9 +513,9 @@ def run_load(
     try:
         # ---- timed section -----------------------------------------------
         t0 = time.perf_counter()
-        _send_all(rpc, hex_raws, hashes, batch_size, deadline)
+        send_all(rpc, hex_raws, hashes, batch_size, deadline)
         t_sent = time.perf_counter()
-        per_block, t_done = _wait_included(rpc, hashes, start_block, deadline)
+        per_block, t_done = wait_included(rpc, hashes, start_block, deadline)
         # ------------------------------------------------------------------
     finally:
         if profiler:
@@ -570,38 +572,29 @@ def run_load(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-n", "--txs", type=int, default=2000, help="transactions to send (default 2000)")
-    p.add_argument("--batch-size", type=int, default=100, help="eth_sendRawTransaction calls per JSON-RPC batch (default 100)")
-    p.add_argument("--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50))")
-    p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed section wait up to this many s for an idle machine (default 30; 0 = off)")
-    p.add_argument("--quick", action="store_true", help="smoke run: N=200, batch 50, ceiling N=200/B=100 x1, no idle wait")
-    p.add_argument("--ceiling-block-size", type=int, default=500, help="txs per block in the py-evm ceiling (default 500)")
-    p.add_argument("--ceiling-runs", type=int, default=3, help="ceiling runs, median reported (default 3)")
-    p.add_argument("--no-ceiling", action="store_true", help="skip the py-evm ceiling")
-    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
-    p.add_argument("--node-arg", action="append", default=[], help="extra argument for `ledger node start` (repeatable)")
-    p.add_argument("--block-period", default=None, help="block period to report with --url (read from the data dir's genesis.json otherwise)")
-    p.add_argument("--url", help="benchmark an already running loopback endpoint instead of starting a node")
-    p.add_argument("--private-key", help="funded key for --url")
-    p.add_argument("--pid", type=int, help="pid of the --url endpoint's process, for memory/CPU sampling")
-    p.add_argument("--timeout", type=float, default=300.0, help="deadline for the timed section, seconds (default 300)")
-    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, seconds (default 90)")
-    p.add_argument("--py-spy", metavar="OUT", help="profile the node with py-spy during the timed section; raw stacks to OUT (figures are then not representative)")
-    p.add_argument("--py-spy-bin", default="py-spy", help="py-spy executable (pip install py-spy)")
-    p.add_argument("--keep-data", action="store_true", help="keep the node's temporary data dir and log")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.txs, args.batch_size, args.ceiling_block_size, args.ceiling_runs, args.idle_wait = 200, 50, 100, 1, 0.0
-    if args.txs < 1 or args.batch_size < 1:
-        p.error("N and batch size must be >= 1")
-    args.senders = args.senders or default_senders(args.txs)
-    if args.url and not args.private_key:
-        p.error("--url needs --private-key")
+def throughput_figures(runs: list[tuple[dict[str, Any], dict[str, Any], str]], ceiling: dict[str, Any] | None,
+                       args: argparse.Namespace) -> list[dict[str, Any]]:
+    group = "single node: Storage.set through JSON-RPC"
+    work = f"N = {args.txs}, {args.senders} senders, JSON-RPC batches of {args.batch_size}, a fresh --dev node per run"
+    out = [
+        figure("throughput.node.committed_tx_per_s", "tx/s", [r["committed_tx_per_s"] for r, _, _ in runs], group=group, note=work),
+        figure("throughput.node.accepted_tx_per_s", "tx/s", [r["accepted_tx_per_s"] for r, _, _ in runs], group=group,
+               note="eth_sendRawTransaction batches accepted while blocks build"),
+    ]
+    if all(m for _, m, _ in runs):
+        out.append(figure("throughput.node.peak_rss_mib", "MiB", [m["peak_rss_mib"] for _, m, _ in runs], better="lower",
+                          group=group, note="VmHWM of the node's process tree, start-up included"))
+    if ceiling:
+        out.append(figure("throughput.ceiling.tx_per_s", "tx/s", ceiling["tx_per_s_runs"], group=group,
+                          note=f"the same signed workload in stock py-evm, no node (blocks of {ceiling['block_size']})"))
+        out.append(figure("throughput.node_over_ceiling", "%",
+                          [100 * r["committed_tx_per_s"] / ceiling["tx_per_s_median"] for r, _, _ in runs], group=group,
+                          note="each node run / the ceiling's median"))
+    return out
 
-    info = machine_info()
-    contract = compile_storage_contract()
+
+def node_run(args: argparse.Namespace, contract: Any) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """One timed run against a fresh node (or the --url endpoint): (result, memory, target)."""
     node: NodeProcess | None = None
     sampler: MemorySampler | None = None
     tmp = None
@@ -655,6 +648,47 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp is not None:
             print(f"node data and log kept in {tmp}", file=sys.stderr)
+
+    return res, mem, target
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-n", "--txs", type=int, default=2000, help="transactions to send (default 2000)")
+    p.add_argument("--batch-size", type=int, default=100, help="eth_sendRawTransaction calls per JSON-RPC batch (default 100)")
+    p.add_argument("--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50))")
+    p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed section wait up to this many s for an idle machine (default 30; 0 = off)")
+    p.add_argument("--quick", action="store_true", help="smoke run: N=200, batch 50, ceiling N=200/B=100 x1, no idle wait")
+    p.add_argument("--ceiling-block-size", type=int, default=500, help="txs per block in the py-evm ceiling (default 500)")
+    p.add_argument("--ceiling-runs", type=int, default=3, help="ceiling runs, median reported (default 3)")
+    p.add_argument("--no-ceiling", action="store_true", help="skip the py-evm ceiling")
+    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
+    p.add_argument("--node-arg", action="append", default=[], help="extra argument for `ledger node start` (repeatable)")
+    p.add_argument("--block-period", default=None, help="block period to report with --url (read from the data dir's genesis.json otherwise)")
+    p.add_argument("--url", help="benchmark an already running loopback endpoint instead of starting a node")
+    p.add_argument("--private-key", help="funded key for --url")
+    p.add_argument("--pid", type=int, help="pid of the --url endpoint's process, for memory/CPU sampling")
+    p.add_argument("--timeout", type=float, default=300.0, help="deadline for the timed section, seconds (default 300)")
+    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, seconds (default 90)")
+    p.add_argument("--py-spy", metavar="OUT", help="profile the node with py-spy during the timed section; raw stacks to OUT (figures are then not representative)")
+    p.add_argument("--py-spy-bin", default="py-spy", help="py-spy executable (pip install py-spy)")
+    p.add_argument("--keep-data", action="store_true", help="keep the node's temporary data dir and log")
+    p.add_argument("--runs", type=int, default=1, help="timed runs, each on a fresh node; the tables show the median run (default 1)")
+    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.txs, args.batch_size, args.ceiling_block_size, args.ceiling_runs, args.idle_wait = 200, 50, 100, 1, 0.0
+    if args.txs < 1 or args.batch_size < 1:
+        p.error("N and batch size must be >= 1")
+    args.senders = args.senders or default_senders(args.txs)
+    if args.url and not args.private_key:
+        p.error("--url needs --private-key")
+
+    info = machine_info()
+    contract = compile_storage_contract()
+    runs = [node_run(args, contract) for _ in range(args.runs)]
+    # The tables below show the run with the median committed tx/s; the figures keep every run.
+    res, mem, target = sorted(runs, key=lambda r: r[0]["committed_tx_per_s"])[(len(runs) - 1) // 2]
 
     ceiling = None
     if not args.no_ceiling:
@@ -712,6 +746,9 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_lt_300mb": (mem["peak_rss_mib"] * 2**20 < 300e6) if mem else None,
     }
     print_table("targets", [(k, {True: "met", False: "NOT met", None: "n/a"}[v]) for k, v in targets.items()])
+    if args.figures_out:
+        write_figures(args.figures_out, "throughput", throughput_figures(runs, ceiling, args),
+                      n=args.txs, senders=args.senders, batch_size=args.batch_size, block_period=args.block_period)
     print_json_line(
         "THROUGHPUT_JSON",
         {"machine": info, "node": {k: v for k, v in res.items() if k != "txs_per_block"} | {"txs_per_block": res["txs_per_block"]}, "memory": mem, "ceiling": ceiling, "ratio": ratio, "targets": targets},

@@ -6,27 +6,21 @@ work against an evidence-ledger node.  This module
 
 * installs them from ``tests/integration/js/package.json`` (exact versions)
   into ``tests/integration/js/node_modules`` (git-ignored) with
-  ``npm install --prefix``, at most once per test session and only when that
-  directory is missing or was installed from a different package.json (a
-  stamp file in node_modules records the package.json it came from);
+  ``bench/npm.py`` (``npm install --prefix``, a stamp of the package.json it
+  came from, a lock, a time-out), at most once per test session;
 * ``pytest.skip``s with a clear reason when ``node``/``npm`` are not on PATH
-  or the npm registry cannot be reached (DNS failure, refused connection,
-  time-out); any other npm failure fails the test;
+  or the npm registry cannot be reached (``NpmUnavailable``: DNS failure,
+  refused connection, time-out); any other npm failure (``NpmFailed``) fails
+  the test;
 * locates the native ``cast`` executable that ``@foundry-rs/cast`` ships; and
 * compiles ``tests/contracts/Storage.vy`` with the installed Vyper.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import hashlib
-import json
-import os
-import platform
-import re
-import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,23 +30,15 @@ HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
 JS_DIR = HERE / "js"
 NODE_MODULES = JS_DIR / "node_modules"
-STAMP_FILE = NODE_MODULES / ".evidence-ledger-install-stamp"
-LOCK_FILE = JS_DIR / ".npm-install.lock"
 STORAGE_VY = REPO_ROOT / "tests" / "contracts" / "Storage.vy"
 
-# Upper bound for one `npm install`/`npm ci` (the install itself takes ~10 s
-# with a warm npm cache; the cast binary is a ~60 MB tarball).
-NPM_INSTALL_TIMEOUT = int(os.environ.get("EVIDENCE_LEDGER_NPM_TIMEOUT", "300"))
+try:
+    from bench import npm as _npm
+except ImportError:  # imported as a loose module: the repo root is not on sys.path
+    sys.path.insert(0, str(REPO_ROOT))
+    from bench import npm as _npm
 
-# npm error codes / messages that mean "the registry is not reachable from
-# here" rather than "the install is broken".
-_NETWORK_ERROR_RE = re.compile(
-    r"\b(ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ESOCKETTIMEDOUT|"
-    r"ENETUNREACH|EHOSTUNREACH|ENETDOWN|ERR_SOCKET_TIMEOUT|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|"
-    r"SELF_SIGNED_CERT_IN_CHAIN|CERT_HAS_EXPIRED)\b"
-    r"|network request to .* failed|getaddrinfo|This is a problem related to network connectivity",
-    re.IGNORECASE,
-)
+WHAT = "ethers/@foundry-rs/cast"
 
 
 @dataclass(frozen=True)
@@ -70,145 +56,34 @@ class NpmTools:
         return [self.node, str(script)]
 
 
-def _install_fingerprint() -> str:
-    h = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        p = JS_DIR / name
-        if p.exists():
-            h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _platform_package_suffix() -> str | None:
-    """The `<os>-<arch>` suffix of @foundry-rs's per-platform binary packages."""
-    system = {"Linux": "linux", "Darwin": "darwin", "Windows": "win32"}.get(platform.system())
-    machine = platform.machine().lower()
-    arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine)
-    if system is None or arch is None:
-        return None
-    return f"{system}-{arch}"
-
-
 def find_foundry_binary(tool: str, node_modules: Path = NODE_MODULES) -> Path | None:
-    """Locate the native executable shipped by ``@foundry-rs/<tool>``.
+    """Locate the native executable shipped by ``@foundry-rs/<tool>`` (see ``bench/npm.py``)."""
+    return _npm.find_foundry_binary(tool, node_modules)
 
-    ``@foundry-rs/<tool>`` itself only contains a node wrapper (``bin.mjs``,
-    linked as ``node_modules/.bin/<tool>``).  The real binary comes in the
-    per-platform optional dependency ``@foundry-rs/<tool>-<os>-<arch>`` as
-    ``bin/<tool>``; when npm skipped optional dependencies, the package's
-    postinstall script downloads the same tarball and unpacks the binary next
-    to itself (``@foundry-rs/<tool>/<tool>``), while the wrapper also looks at
-    ``@foundry-rs/dist/<tool>``.  Check those places in that order.
-    """
-    exe = f"{tool}.exe" if platform.system() == "Windows" else tool
-    scope = node_modules / "@foundry-rs"
-    candidates: list[Path] = []
-    suffix = _platform_package_suffix()
-    if suffix:
-        candidates.append(scope / f"{tool}-{suffix}" / "bin" / exe)
-    candidates += [scope / tool / exe, scope / "dist" / exe, scope / tool / "dist" / exe]
-    for c in candidates:
-        if c.is_file() and os.access(c, os.X_OK):
-            return c
+
+def _check_tools(node_modules: Path) -> str | None:
+    """None if ethers v6 and a native cast binary are installed, else what is missing."""
+    version = _npm.package_version(node_modules, "ethers")
+    if not (version or "").startswith("6."):
+        return f"expected ethers v6, found {version!r}"
+    if find_foundry_binary("cast", node_modules) is None:
+        scope = node_modules / "@foundry-rs"
+        listing = sorted(str(p.relative_to(node_modules)) for p in scope.glob("**/*")) if scope.exists() else []
+        return f"no native cast binary for this platform; node_modules/@foundry-rs has: {listing}"
     return None
 
 
-def _package_version(name: str) -> str | None:
-    pj = NODE_MODULES / name / "package.json"
-    try:
-        return json.loads(pj.read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _installed_ok() -> bool:
-    try:
-        stamp = STAMP_FILE.read_text().strip()
-    except OSError:
-        return False
-    version = _package_version("ethers") or ""
-    return (
-        stamp == _install_fingerprint()
-        and version.startswith("6.")
-        and find_foundry_binary("cast") is not None
-    )
-
-
-def _run_npm_install(npm: str) -> None:
-    # package.json pins exact versions (ethers pins its own dependencies
-    # exactly too), so no lock file is kept: `--no-package-lock` neither reads
-    # nor writes one.  Optional dependencies must be included: the native cast
-    # binary is one of them.
-    verb = "install"
-    cmd = [
-        npm, verb, "--prefix", str(JS_DIR), "--no-package-lock",
-        "--include=optional", "--no-audit", "--no-fund", "--prefer-offline",
-        "--loglevel=error",
-    ]
-    env = dict(os.environ)
-    env.update({
-        "npm_config_update_notifier": "false",
-        "npm_config_fetch_retries": "1",
-        "npm_config_fetch_timeout": "60000",
-    })
-    try:
-        proc = subprocess.run(
-            cmd, cwd=JS_DIR, env=env, capture_output=True, text=True,
-            timeout=NPM_INSTALL_TIMEOUT, stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.skip(
-            f"`npm {verb}` of ethers/@foundry-rs/cast did not finish within "
-            f"{NPM_INSTALL_TIMEOUT}s: npm registry unreachable or too slow"
-        )
-    if proc.returncode != 0:
-        output = (proc.stdout or "") + "\n" + (proc.stderr or "")
-        if _NETWORK_ERROR_RE.search(output):
-            lines = [ln.strip() for ln in output.splitlines()
-                     if _NETWORK_ERROR_RE.search(ln) or ln.startswith("npm error code")]
-            pytest.skip(
-                "npm registry unreachable, cannot install ethers/@foundry-rs/cast: "
-                + " | ".join(dict.fromkeys(lines))[:600]
-            )
-        pytest.fail(
-            f"`{' '.join(cmd)}` failed with exit code {proc.returncode}:\n{output.strip()[-4000:]}",
-            pytrace=False,
-        )
-
-
 def _ensure_installed() -> NpmTools:
-    node = shutil.which("node")
-    npm = shutil.which("npm")
-    if node is None or npm is None:
-        missing = " and ".join(n for n, p in (("node", node), ("npm", npm)) if p is None)
-        pytest.skip(f"{missing} not found on PATH: cannot run ethers/cast compatibility tests")
-
-    JS_DIR.mkdir(parents=True, exist_ok=True)
-    # Serialise concurrent test processes installing into the same directory.
-    with open(LOCK_FILE, "w") as lock_fh:
-        fcntl.flock(lock_fh, fcntl.LOCK_EX)
-        try:
-            if not _installed_ok():
-                _run_npm_install(npm)
-                cast_path = find_foundry_binary("cast")
-                if cast_path is None:
-                    listing = sorted(
-                        str(p.relative_to(NODE_MODULES))
-                        for p in (NODE_MODULES / "@foundry-rs").glob("**/*")
-                    ) if (NODE_MODULES / "@foundry-rs").exists() else []
-                    pytest.fail(
-                        "npm installed @foundry-rs/cast but no native cast binary was found "
-                        f"for {platform.system()}/{platform.machine()}; node_modules/@foundry-rs has: {listing}",
-                        pytrace=False,
-                    )
-                STAMP_FILE.write_text(_install_fingerprint() + "\n")
-        finally:
-            fcntl.flock(lock_fh, fcntl.LOCK_UN)
+    try:
+        installed = _npm.ensure_installed(JS_DIR, what=WHAT, check=_check_tools)
+    except _npm.NpmUnavailable as exc:
+        pytest.skip(f"{exc.reason}: cannot run the ethers/cast compatibility tests")
+    except _npm.NpmFailed as exc:
+        pytest.fail(str(exc), pytrace=False)
 
     cast_path = find_foundry_binary("cast")
     assert cast_path is not None
-    ethers_version = _package_version("ethers") or ""
-    assert ethers_version.startswith("6."), f"expected ethers v6, found {ethers_version!r}"
+    ethers_version = _npm.package_version(NODE_MODULES, "ethers") or ""
     out = subprocess.run(
         [str(cast_path), "--version"], capture_output=True, text=True, timeout=60,
         stdin=subprocess.DEVNULL,
@@ -217,7 +92,7 @@ def _ensure_installed() -> NpmTools:
         f"{cast_path} --version failed: rc={out.returncode} {out.stdout!r} {out.stderr!r}"
     )
     return NpmTools(
-        node=node,
+        node=installed.node,
         js_dir=JS_DIR,
         cast=str(cast_path),
         ethers_version=ethers_version,

@@ -1,0 +1,600 @@
+"""Scaling curves of evidence anchoring: entries/s, receipt size and verify time, disk and memory, against batch size.
+
+For each batch size B (``--batch-sizes``, default 1, 100, 10,000, 100,000) with N_B
+transactions (``--txs-per-size``, default 2,000, 200, 20, 10, i.e. 2,000, 20,000, 200,000
+and 1,000,000 entries), and for each of ``--runs`` runs (default 3; a run is one pass over
+every B):
+
+1. starts a fresh ``ledger node start --dev`` (bench/throughput.py's ``NodeProcess``, a
+   fresh data dir, a free loopback port) -- one node per (run, B), so the disk a batch size
+   used is the growth of its own data dir; the dev account anchors (it is a member of the
+   identity registry on a --dev chain);
+2. untimed: makes the N_B * B entry digests (SHAKE-256 of a seed, cut into 32-byte
+   digests: evidence digests are uniformly random bytes, how they were made is not what is
+   measured), estimates the gas of one ``EvidenceRegistry.anchor`` call (+25 %, as the SDK's
+   ``GAS_MARGIN``) and records the node's RSS and data dir size;
+3. waits for an idle machine (``--idle-wait``), then anchors the entries in two halves
+   (N_B // 2 transactions, then the rest), each half timed in two parts:
+
+   * client: per transaction, what ``client/anchoring.py`` computes -- for B = 1 the digest
+     itself (``anchor``: a single digest is anchored as is, no tree), for B > 1 the RFC
+     9162 leaf hashes and root of the B digests (``anchor_batch``) -- then the ABI-encoded
+     ``anchor(root, B, kind, case, 1, 0)`` call, signed with eth-account by the dev account
+     with consecutive nonces (the pool holds a contiguous run of nonces, bounded only by
+     its size of 20,000);
+   * node: the signed transactions sent as JSON-RPC batches of 100 ``eth_sendRawTransaction``
+     and new blocks followed until all are in a block (``send_all`` / ``wait_included``
+     of bench/throughput.py; a block of the one-validator dev chain is final when it is
+     committed): first send -> the block holding the last one seen.
+
+   entries/s = entries / (client + node); tx/s likewise; "node entries/s" = entries / node.
+   Between the halves (clock stopped) the node's RSS and data dir size are read, so the
+   footprint is measured at N/2 and N: the per-entry growth of each half shows whether it
+   is linear. The registry's ``entry_count`` must have grown by N_B (every anchoring
+   succeeded, each a new digest) and the sampled transactions' statuses must be 1;
+4. receipts: for the middle transaction, ``client.anchoring.receipts_for`` -- the SDK's own
+   code: debug_getRawHeader / debug_getRawBlock / debug_getRawReceipts /
+   ledger_getValidatorHistory, then ``build_receipts`` for *all* B entries of that batch --
+   is timed ("build s": one whole batch's receipts). The receipts of the batch's first,
+   middle and last entries are written with ``to_json()`` (their size, and the size of each
+   part: the Merkle inclusion path is the ``batch`` member; the rest -- header, transaction
+   and receipt with their Patricia proofs, validator history -- is the same for every
+   entry of a block), parsed back and verified with ``verify_receipt`` against the data
+   dir's genesis.json; a receipt that does not verify stops the benchmark;
+5. stops the node (SIGTERM), reads the data dir size again, and times ``verify_receipt``
+   of the parsed sample receipts offline (``--verifications`` calls per run, default 200,
+   round-robin over the samples; the median call is the run's figure; parsing
+   ``Receipt.parse_text`` is timed apart).
+
+Disk per million entries = (data dir bytes after the node stopped - bytes just before the
+timed section) / entries * 10^6, in MB (10^6 bytes). LevelDB's close does not compact the
+memtable, so the write-ahead log is counted as it was written, as on a running node (the
+live size at N is in the report too). Below 10^6 entries the figure is extrapolated
+linearly from the entries measured (the figure's note says so); at B = 100,000 the
+10^6 entries are measured. The growth includes everything a block stores: the
+transactions, receipts, state (a new registry entry per anchoring, its kind and case
+strings) and the event indexes, and the blocks themselves (one a second while busy) --
+so it follows transactions (~3.5-5 KB each), not entries. The live sizes at N/2 and N
+are lumpy at small N: LevelDB moves its 4 MB write-ahead log into compressed tables at
+some point, before or after the midpoint.
+
+Memory: the node's process tree (``MemorySampler`` of bench/throughput.py): VmHWM (the
+kernel's peak, since the node started) at the end of the anchoring, the final VmRSS, and
+the VmRSS growth over the second half of the anchoring per 10^6 entries (the first half
+also fills caches; extrapolated below 10^6). Like the disk, it follows transactions and
+blocks rather than entries, so the B = 1 extrapolation is an upper bound of a trend, not
+a measurement: read it next to the absolute VmHWM.
+
+Each figure is the median of the runs, with their spread (``bench.common.figure``);
+``--figures-out`` writes them for bench/run_all. Everything stays on 127.0.0.1; every loop
+is bounded by a count and a deadline; every node is stopped in ``finally``.
+
+    .venv/bin/python -m bench.scaling                        # full: 3 runs, 4-5 min on 2 cores
+    .venv/bin/python -m bench.scaling --quick                # smoke: B = 1, 10, 100, 1 run, < 30 s
+    .venv/bin/python -m bench.scaling --batch-sizes 1 1000 --txs-per-size 500 10 --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    figure,
+    machine_info,
+    machine_rows,
+    print_table,
+    wait_for_idle,
+    write_figures,
+)
+
+DEFAULT_BATCH_SIZES = (1, 100, 10_000, 100_000)
+DEFAULT_TXS = (2_000, 200, 20, 10)
+QUICK_BATCH_SIZES = (1, 10, 100)
+QUICK_TXS = (10, 10, 4)
+SEND_BATCH = 100  # eth_sendRawTransaction calls per JSON-RPC batch (as bench/throughput.py)
+KIND = "bench-scaling"
+CASE = "(2026) Bench Scaling 0001"
+ALGORITHM = "sha256"
+METADATA_DIGEST = b"\x00" * 32
+MILLION = 1_000_000
+
+
+# --------------------------------------------------------------------------
+# the anchoring transactions (pure)
+# --------------------------------------------------------------------------
+def make_digests(seed: str, count: int) -> list[bytes]:
+    """`count` distinct-with-overwhelming-probability 32-byte digests from a seed (untimed)."""
+    stream = hashlib.shake_256(seed.encode()).digest(32 * count)
+    return [stream[i : i + 32] for i in range(0, len(stream), 32)]
+
+
+@functools.lru_cache(maxsize=None)
+def _registry_function(name: str) -> tuple[bytes, list[str]]:
+    """(selector, argument types) of an EvidenceRegistry function, from the shipped ABI."""
+    from chaincode import load_artifact
+    from eth_utils import function_signature_to_4byte_selector
+
+    for item in load_artifact("EvidenceRegistry").abi:
+        if item.get("type") == "function" and item["name"] == name:
+            types = [i["type"] for i in item["inputs"]]
+            return function_signature_to_4byte_selector(f"{name}({','.join(types)})"), types
+    raise KeyError(f"EvidenceRegistry has no function {name!r}")
+
+
+@dataclass(frozen=True)
+class Anchorer:
+    """Signs ``EvidenceRegistry.anchor`` calls from one account with consecutive nonces."""
+
+    private_key: str
+    chain_id: int
+    gas_price: int
+    gas: int
+    registry: str
+
+    def calldata(self, anchored: bytes, leaf_count: int) -> bytes:
+        from eth_abi import encode
+
+        from evidence import digest as digests
+
+        selector, types = _registry_function("anchor")
+        return selector + encode(types, [anchored, leaf_count, KIND, CASE, digests.algorithm_id(ALGORITHM), METADATA_DIGEST])
+
+    def sign_all(self, batches: Sequence[Sequence[bytes]], first_nonce: int) -> tuple[list[bytes], float, float]:
+        """(raw transactions, hashing seconds, encoding+signing seconds) for `batches`.
+
+        What the SDK anchors (client/anchoring.py): a batch of one is its digest itself
+        (``anchor``), a larger one the RFC 9162 root of its leaf hashes (``anchor_batch``).
+        """
+        from eth_account import Account
+
+        from evidence import merkle
+
+        account = Account.from_key(self.private_key)
+        raws: list[bytes] = []
+        hash_s = sign_s = 0.0
+        for j, batch in enumerate(batches):
+            t0 = time.perf_counter()
+            if len(batch) == 1:
+                anchored = batch[0]
+            else:
+                anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
+            t1 = time.perf_counter()
+            tx = {
+                "nonce": first_nonce + j, "gas": self.gas, "gasPrice": self.gas_price, "to": self.registry,
+                "value": 0, "data": self.calldata(anchored, len(batch)), "chainId": self.chain_id,
+            }
+            raws.append(bytes(account.sign_transaction(tx).raw_transaction))
+            t2 = time.perf_counter()
+            hash_s += t1 - t0
+            sign_s += t2 - t1
+        return raws, hash_s, sign_s
+
+
+# --------------------------------------------------------------------------
+# one (run, batch size): a fresh node, the timed anchoring, receipts, footprint
+# --------------------------------------------------------------------------
+def _tree_kib(pid: int, field_name: str) -> int:
+    from bench.throughput import status_kib, process_tree
+
+    return sum(status_kib(p, field_name) or 0 for p in process_tree(pid))
+
+
+def _entry_count(rpc: Any, registry: str) -> int:
+    selector, _ = _registry_function("entry_count")
+    return int(rpc.call("eth_call", [{"to": registry, "data": "0x" + selector.hex()}, "latest"]), 16)
+
+
+def _footprint(node: Any) -> dict[str, int]:
+    from bench.queries import dir_bytes
+
+    return {"disk_bytes": dir_bytes(node.data_dir), "rss_kib": _tree_kib(node.proc.pid, "VmRSS")}
+
+
+def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base: Path) -> dict[str, Any]:
+    """Anchor `txs` batches of `batch_size` entries on a fresh node; see the module docstring."""
+    from eth_utils import keccak, to_checksum_address
+
+    from bench.queries import dir_bytes
+    from bench.throughput import MemorySampler, NodeProcess, Rpc, send_all, wait_included, free_port
+    from client.anchoring import receipts_for
+    from client.ledger import GAS_MARGIN, Ledger, TxResult
+    from evidence.receipt import EVIDENCE_REGISTRY, GenesisTrust, Receipt, verify_receipt
+
+    entries = txs * batch_size
+    digests = make_digests(f"bench.scaling run {run} B {batch_size}", entries)
+    batches = [digests[j * batch_size : (j + 1) * batch_size] for j in range(txs)]
+    registry = to_checksum_address(EVIDENCE_REGISTRY)
+    root = base / f"run{run}-b{batch_size}"
+    root.mkdir(parents=True)
+    node = NodeProcess(args.ledger, root / "data", free_port(), [])
+    sampler: MemorySampler | None = None
+    res: dict[str, Any] = {"run": run, "batch_size": batch_size, "txs": txs, "entries": entries}
+    try:
+        t_start = time.perf_counter()
+        node.start(args.ready_timeout)
+        res["node_start_s"] = time.perf_counter() - t_start
+        address, key = node.dev_key()
+        assert node.proc is not None
+        sampler = MemorySampler(node.proc.pid)
+        sampler.start()
+        rpc = Rpc(node.url)
+        chain_id = int(rpc.call("eth_chainId"), 16)
+        gas_price = int(rpc.call("eth_gasPrice"), 16)
+        probe = Anchorer(key, chain_id, gas_price, 0, registry)
+        estimate = int(rpc.call("eth_estimateGas", [{
+            "from": address, "to": registry,
+            "data": "0x" + probe.calldata(make_digests(f"probe {run} {batch_size}", 1)[0], batch_size).hex(),
+        }]), 16)
+        anchorer = Anchorer(key, chain_id, gas_price, int(estimate * GAS_MARGIN), registry)
+        nonce = int(rpc.call("eth_getTransactionCount", [address, "pending"]), 16)
+        # warm-up (untimed): one anchoring through the same path, so the node's first-call
+        # costs (lazy imports, caches) fall outside the timed section and the RSS baseline
+        warm_up, _, _ = anchorer.sign_all([make_digests(f"warm-up {run} {batch_size}", 1)], nonce)
+        warm_hash = "0x" + keccak(warm_up[0]).hex()
+        warm_from = int(rpc.call("eth_blockNumber"), 16)
+        send_all(rpc, ["0x" + warm_up[0].hex()], [warm_hash], SEND_BATCH, time.monotonic() + args.timeout)
+        wait_included(rpc, [warm_hash], warm_from, time.monotonic() + args.timeout)
+        nonce += 1
+        count_before = _entry_count(rpc, registry)
+        before = _footprint(node)
+        res["idle_wait"] = wait_for_idle(args.idle_wait)
+
+        # ---- timed: two halves, the footprint read between them (clock stopped) -----------
+        halves = [(0, txs // 2), (txs // 2, txs)] if txs >= 2 else [(0, txs)]
+        phases: list[dict[str, Any]] = []
+        all_hashes: list[str] = []
+        for lo, hi in halves:
+            deadline = time.monotonic() + args.timeout
+            t0 = time.perf_counter()
+            raws, hash_s, sign_s = anchorer.sign_all(batches[lo:hi], nonce + lo)
+            hashes = ["0x" + keccak(r).hex() for r in raws]
+            hex_raws = ["0x" + r.hex() for r in raws]
+            t1 = time.perf_counter()
+            start_block = int(rpc.call("eth_blockNumber"), 16)
+            t2 = time.perf_counter()
+            send_all(rpc, hex_raws, hashes, SEND_BATCH, deadline)
+            t_sent = time.perf_counter()
+            per_block, t_done = wait_included(rpc, hashes, start_block, deadline)
+            phases.append({
+                "txs": hi - lo, "entries": (hi - lo) * batch_size, "client_s": t1 - t0, "hash_s": hash_s,
+                "sign_s": sign_s, "send_s": t_sent - t2, "node_s": t_done - t2, "blocks": len(per_block),
+                "max_txs_per_block": max(per_block.values()), **_footprint(node),
+            })
+            all_hashes += hashes
+        # --------------------------------------------------------------------------------
+        res["phases"] = phases
+        res["client_s"] = sum(p["client_s"] for p in phases)
+        res["hash_s"] = sum(p["hash_s"] for p in phases)
+        res["sign_s"] = sum(p["sign_s"] for p in phases)
+        res["node_s"] = sum(p["node_s"] for p in phases)
+        res["total_s"] = res["client_s"] + res["node_s"]
+        res["entries_per_s"] = entries / res["total_s"]
+        res["tx_per_s"] = txs / res["total_s"]
+        res["node_entries_per_s"] = entries / res["node_s"]
+        res["client_us_per_entry"] = res["client_s"] / entries * 1e6
+        res["tx_gas_limit"] = anchorer.gas
+        res["before"] = before
+        res["vmhwm_kib"] = sampler.hwm_kib()
+        res["rss_end_kib"] = phases[-1]["rss_kib"]
+
+        # ---- checks: every anchoring succeeded ------------------------------------------
+        grew = _entry_count(rpc, registry) - count_before
+        if grew != txs:
+            raise RuntimeError(f"EvidenceRegistry.entry_count grew by {grew}, expected {txs}")
+        middle = txs // 2
+        sample_txs = sorted({0, middle, txs - 1})
+        tx_receipts = {j: rpc.call("eth_getTransactionReceipt", [all_hashes[j]]) for j in sample_txs}
+        for j, r in tx_receipts.items():
+            if not r or int(r["status"], 16) != 1:
+                raise RuntimeError(f"anchoring transaction {j} failed: {r}")
+        res["gas_used_per_tx"] = int(tx_receipts[middle]["gasUsed"], 16)
+        rpc.close()
+
+        # ---- receipts of the middle transaction's batch, with the SDK's code ----------------
+        ledger = Ledger(node.url, bytes.fromhex(key.removeprefix("0x")))
+        result = TxResult(
+            tx_hash=bytes.fromhex(all_hashes[middle][2:]), block_number=int(tx_receipts[middle]["blockNumber"], 16),
+            gas_used=res["gas_used_per_tx"], events={},
+        )
+        t0 = time.perf_counter()
+        receipts = receipts_for(ledger, result, list(batches[middle]), batched=batch_size > 1, kind=KIND, case=CASE,
+                                algorithm=ALGORITHM, metadata_digest=METADATA_DIGEST)
+        res["build_s"] = time.perf_counter() - t0
+        if len(receipts) != batch_size:
+            raise RuntimeError(f"receipts_for gave {len(receipts)} receipts for a batch of {batch_size}")
+        picks = sorted({0, batch_size // 2, batch_size - 1})
+        documents = [receipts[i].to_json() for i in picks]
+        del receipts
+        res["receipt_block_txs"] = len(ledger.rpc("eth_getBlockByNumber", [hex(result.block_number), False])["transactions"])
+        sampler.stop()
+    except BaseException:
+        print(f"---- node log (run {run}, B={batch_size}, tail) ----\n{node.log_tail()}", file=sys.stderr)
+        raise
+    finally:
+        if sampler is not None:
+            sampler.stop()
+        code = node.stop()
+        if code not in (0, None, -15):
+            print(f"warning: node (run {run}, B={batch_size}) exited with {code}", file=sys.stderr)
+    res["disk_stopped_bytes"] = dir_bytes(node.data_dir)
+
+    # ---- offline: parse and verify the sampled receipts (the node is stopped) ----------------
+    genesis = GenesisTrust.from_document(json.loads((node.data_dir / "genesis.json").read_text()))
+    parsed = []
+    parse_times = []
+    for i, doc in zip(picks, documents):
+        t0 = time.perf_counter()
+        receipt = Receipt.parse_text(doc)
+        parse_times.append(time.perf_counter() - t0)
+        verified = verify_receipt(receipt, genesis, content_digest=batches[middle][i])  # raises if it does not verify
+        if verified.block_number != result.block_number or not verified.signers:
+            raise RuntimeError(f"receipt of entry {i} verified for block {verified.block_number}, signers {verified.signers}")
+        parsed.append((receipt, batches[middle][i]))
+    verify_times = []
+    for k in range(args.verifications):
+        receipt, digest = parsed[k % len(parsed)]
+        t0 = time.perf_counter()
+        verify_receipt(receipt, genesis, content_digest=digest)
+        verify_times.append(time.perf_counter() - t0)
+    res["receipts_verified"] = len(parsed) + args.verifications
+    res["verify_ms"] = statistics.median(verify_times) * 1e3 if verify_times else float("nan")
+    res["parse_ms"] = statistics.median(parse_times) * 1e3
+    res["receipt"] = receipt_sizes(documents)
+    if args.receipts_out:
+        out = Path(args.receipts_out)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(node.data_dir / "genesis.json", out / f"run{run}-b{batch_size}-genesis.json")
+        for i, doc in zip(picks, documents):
+            (out / f"run{run}-b{batch_size}-entry{i}.json").write_text(doc)
+    if not args.keep_data:
+        shutil.rmtree(root, ignore_errors=True)
+    return res
+
+
+def receipt_sizes(documents: Sequence[str]) -> dict[str, Any]:
+    """Bytes of each sampled receipt's JSON and of its parts (the median sample's)."""
+    sizes = [len(d.encode()) for d in documents]
+    median_doc = json.loads(sorted(documents, key=len)[len(documents) // 2])
+    proof = median_doc["proof"]
+    batch = median_doc["batch"]
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, indent=2).encode())
+
+    return {
+        "bytes": statistics.median(sizes),
+        "bytes_min": min(sizes),
+        "bytes_max": max(sizes),
+        "merkle_bytes": size(batch) if batch is not None else 0,
+        "path_hashes": len(batch["inclusionPath"]) if batch is not None else 0,
+        "parts": {
+            "batch (Merkle path)": size(batch) if batch is not None else 0,
+            "header": size(proof["header"]),
+            "transaction + trie proof": size(proof["transaction"]) + size(proof["transactionProof"]),
+            "receipt + trie proof": size(proof["receipt"]) + size(proof["receiptProof"]),
+            "validator history": size(proof["validatorHistory"]),
+            "validator history headers": len(proof["validatorHistory"]),
+        },
+    }
+
+
+# --------------------------------------------------------------------------
+# figures and report
+# --------------------------------------------------------------------------
+def _extrapolated(entries: int) -> str:
+    return "measured" if entries >= MILLION else f"extrapolated linearly from {entries:,} entries"
+
+
+def _rss_growth_per_million(r: dict[str, Any]) -> float:
+    """VmRSS growth per 10^6 entries over the last half (the first may still fill caches)."""
+    ph = r["phases"]
+    start = ph[-2]["rss_kib"] if len(ph) > 1 else r["before"]["rss_kib"]
+    return (ph[-1]["rss_kib"] - start) / 1024 * MILLION / ph[-1]["entries"]
+
+
+def _per_entry_halves(r: dict[str, Any], key: str, scale: float = 1.0) -> str:
+    """Growth of `key` per entry in each half, "first/second"."""
+    prev = [r["before"][key]] + [p[key] for p in r["phases"][:-1]]
+    return "/".join(_num((p[key] - q) * scale / p["entries"]) for p, q in zip(r["phases"], prev))
+
+
+def build_figures(results: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    figures = []
+    for b, runs in results.items():
+        entries, txs = runs[0]["entries"], runs[0]["txs"]
+        how = f"{txs:,} txs x {b:,} entries"
+        per_million = [MILLION / r["entries"] for r in runs]
+        anchor_what = "the digest itself (anchor)" if b == 1 else "RFC 9162 root (anchor_batch)"
+        figures += [
+            figure(f"scaling.anchor.entries_per_s.b{b}", "entries/s", [r["entries_per_s"] for r in runs], group="anchoring",
+                   note=f"{how}; {anchor_what}; client (root + sign) + node (first send -> last tx in a block)"),
+            figure(f"scaling.anchor.tx_per_s.b{b}", "tx/s", [r["tx_per_s"] for r in runs], group="anchoring",
+                   note=f"{how}; client + node time"),
+            figure(f"scaling.anchor.node_entries_per_s.b{b}", "entries/s", [r["node_entries_per_s"] for r in runs],
+                   group="anchoring", note=f"{how}; node only: first send -> last tx in a block"),
+            figure(f"scaling.anchor.client_us_per_entry.b{b}", "us/entry", [r["client_us_per_entry"] for r in runs],
+                   better="lower", group="anchoring", note=f"{how}; leaf hashes + root + ABI encoding + eth-account signing"),
+            figure(f"scaling.receipt.bytes.b{b}", "bytes", [r["receipt"]["bytes"] for r in runs], better="lower",
+                   group="receipts", note="to_json() of the batch's first/middle/last entry's receipt, median"),
+        ]
+        if b > 1:
+            figures.append(figure(f"scaling.receipt.merkle_bytes.b{b}", "bytes", [r["receipt"]["merkle_bytes"] for r in runs],
+                                  better="lower", group="receipts",
+                                  note=f"the receipt's batch member (root, index, size, {runs[0]['receipt']['path_hashes']} path hashes)"))
+        figures += [
+            figure(f"scaling.receipt.verify_ms.b{b}", "ms", [r["verify_ms"] for r in runs], better="lower", group="receipts",
+                   note="verify_receipt offline (parsed receipt, digest given), median call of each run"),
+            figure(f"scaling.receipt.build_s.b{b}", "s", [r["build_s"] for r in runs], better="lower", group="receipts",
+                   note=f"client.anchoring.receipts_for: the {b:,} receipts of one batch (4 RPC reads + build_receipts)"),
+            figure(f"scaling.disk_mb_per_million.b{b}", "MB", [(r["disk_stopped_bytes"] - r["before"]["disk_bytes"]) / 1e6 * m
+                                                               for r, m in zip(runs, per_million)],
+                   better="lower", group="footprint",
+                   note=f"data dir growth, node stopped, per 10^6 entries; {_extrapolated(entries)}"),
+            figure(f"scaling.rss_mb.b{b}", "MiB", [r["vmhwm_kib"] / 1024 for r in runs], better="lower", group="footprint",
+                   note=f"node VmHWM after anchoring {entries:,} entries (absolute, not scaled)"),
+            figure(f"scaling.rss_final_mb.b{b}", "MiB", [r["rss_end_kib"] / 1024 for r in runs], better="lower",
+                   group="footprint", note=f"node VmRSS after anchoring {entries:,} entries (absolute, not scaled)"),
+            figure(f"scaling.rss_growth_mb_per_million.b{b}", "MiB", [_rss_growth_per_million(r) for r in runs],
+                   better="lower", group="footprint",
+                   note=f"node VmRSS growth per 10^6 entries over the 2nd half of the anchoring "
+                        f"({entries - entries // 2:,} entries; {_extrapolated(entries)})"),
+        ]
+    return figures
+
+
+def _num(x: float) -> str:
+    """3 significant digits below 100, whole numbers with separators above."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def _mid(fig: dict[str, Any]) -> str:
+    cell = _num(fig["median"])
+    if len(fig["runs"]) > 1:
+        cell += f" ±{fig['spread_pct']:.0f}%"
+    return cell
+
+
+def print_report(results: dict[int, list[dict[str, Any]]], figures: list[dict[str, Any]], info: dict[str, Any],
+                 args: argparse.Namespace, elapsed: float) -> None:
+    from bench.queries import print_grid
+
+    by_name = {f["name"]: f for f in figures}
+    print_table("machine", machine_rows(info) + [
+        ("runs (median of, spread = (max-min)/median)", args.runs),
+        ("idle wait before each batch size", f"{args.idle_wait} s"),
+        ("wall time of the benchmark", f"{elapsed:.0f} s"),
+    ])
+    rows = []
+    for b, runs in results.items():
+        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
+        rows.append([
+            f"{b:,}", f"{runs[0]['txs']:,}", f"{runs[0]['entries']:,}",
+            g("anchor.entries_per_s"), g("anchor.tx_per_s"), g("anchor.node_entries_per_s"),
+            g("anchor.client_us_per_entry"),
+        ])
+    print_grid("anchoring (median of runs ±spread)", ["B", "txs", "entries", "entries/s", "tx/s", "node-only entries/s",
+                                                       "client µs/entry"], rows)
+    rows = []
+    for b, runs in results.items():
+        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
+        rec = runs[0]["receipt"]
+        rows.append([
+            f"{b:,}", g("receipt.bytes"),
+            (g("receipt.merkle_bytes") + f" ({rec['path_hashes']} hashes)") if b > 1 else "- (no tree)",
+            g("receipt.verify_ms"), f"{statistics.median(r['parse_ms'] for r in runs):.2f}",
+            g("receipt.build_s"), f"{runs[0]['receipt_block_txs']:,}",
+        ])
+    print_grid("receipts (median of runs ±spread)", ["B", "receipt bytes", "Merkle path bytes", "verify ms", "parse ms",
+                                                      "build s (whole batch)", "txs in its block"], rows)
+    parts = [[f"{b:,}"] + [str(v) for v in runs[0]["receipt"]["parts"].values()] for b, runs in results.items()]
+    print_grid("receipt parts, bytes of JSON (run 1, median sample)",
+               ["B"] + list(next(iter(results.values()))[0]["receipt"]["parts"]), parts)
+    rows = []
+    for b, runs in results.items():
+        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
+        rows.append([
+            f"{b:,}", f"{runs[0]['entries']:,}", g("disk_mb_per_million"),
+            ", ".join(_per_entry_halves(r, "disk_bytes") for r in runs),
+            f"{statistics.median(r['disk_stopped_bytes'] - r['phases'][-1]['disk_bytes'] for r in runs):,}",
+            g("rss_mb"), g("rss_final_mb"), ", ".join(_per_entry_halves(r, "rss_kib", 1024) for r in runs),
+            g("rss_growth_mb_per_million"),
+        ])
+    print_grid("footprint (median of runs ±spread; per-run values comma-separated)",
+               ["B", "entries", "disk MB / 10^6 entries", "live disk bytes/entry, 1st/2nd half",
+                "stop - live bytes", "RSS HWM MiB", "RSS final MiB", "RSS bytes/entry, 1st/2nd half",
+                "RSS growth MiB / 10^6 (2nd half)"], rows)
+    rows = []
+    for b, runs in results.items():
+        for r in runs:
+            rows.append([
+                f"{b:,}", str(r["run"]), f"{r['hash_s']:.2f}", f"{r['sign_s']:.2f}", f"{r['node_s']:.2f}",
+                " + ".join(f"{p['blocks']}" for p in r["phases"]), f"{max(p['max_txs_per_block'] for p in r['phases'])}",
+                f"{r['gas_used_per_tx']:,}", f"{r['node_start_s']:.1f}",
+                "-" if r["idle_wait"]["idle"] is None else ("yes" if r["idle_wait"]["idle"] else "NO"),
+            ])
+    print_grid("where the time went, per run", ["B", "run", "hash s", "sign s", "node s", "blocks (halves)",
+                                                "max txs/block", "gas used/tx", "node start s", "idle before"], rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="entries per transaction (default 1 100 10000 100000)")
+    p.add_argument("--txs-per-size", type=int, nargs="+", default=None, help="transactions per batch size (default 2000 200 20 10)")
+    p.add_argument("--runs", type=int, default=3, help="runs, each over every batch size with fresh nodes (default 3)")
+    p.add_argument("--idle-wait", type=float, default=5.0, help="wait up to this many s for an idle machine before each batch size (default 5; 0 = off)")
+    p.add_argument("--verifications", type=int, default=200, help="timed verify_receipt calls per batch size and run (default 200)")
+    p.add_argument("--quick", action="store_true", help="smoke run: B = 1, 10, 100 with 10, 10, 4 txs, 1 run, no idle wait, 20 verifications")
+    p.add_argument("--figures-out", help="write the figures (bench/run_all's format) to this JSON file")
+    p.add_argument("--keep-data", action="store_true", help="keep the nodes' data dirs and logs")
+    p.add_argument("--receipts-out", help="write the sampled receipts and each node's genesis.json to this directory")
+    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
+    p.add_argument("--timeout", type=float, default=300.0, help="deadline of each timed half, seconds (default 300)")
+    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, seconds (default 90)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.batch_sizes = args.batch_sizes or list(QUICK_BATCH_SIZES)
+        args.txs_per_size = args.txs_per_size or list(QUICK_TXS)
+        args.runs, args.idle_wait, args.verifications = 1, 0.0, 20
+    args.batch_sizes = args.batch_sizes or list(DEFAULT_BATCH_SIZES)
+    args.txs_per_size = args.txs_per_size or list(DEFAULT_TXS)
+    if len(args.batch_sizes) != len(args.txs_per_size):
+        p.error("--txs-per-size needs one count per batch size")
+    if len(set(args.batch_sizes)) != len(args.batch_sizes):
+        p.error("batch sizes must differ")
+    if min(args.batch_sizes) < 1 or min(args.txs_per_size) < 1 or args.runs < 1 or args.verifications < 0:
+        p.error("batch sizes, transaction counts and runs must be >= 1")
+    from client.anchoring import MAX_BATCH
+
+    if max(args.batch_sizes) > MAX_BATCH:
+        p.error(f"the SDK anchors at most {MAX_BATCH:,} entries per batch (client.anchoring.MAX_BATCH)")
+    args.ledger = str(Path(args.ledger).resolve()) if Path(args.ledger).exists() else shutil.which(args.ledger)
+    if not args.ledger:
+        raise SystemExit("ledger CLI not found (pip install -e '.[test]')")
+
+    info = machine_info()
+    started = time.perf_counter()
+    base = Path(tempfile.mkdtemp(prefix="ledger-scaling-"))
+    results: dict[int, list[dict[str, Any]]] = {b: [] for b in args.batch_sizes}
+    try:
+        for run in range(1, args.runs + 1):
+            for b, n in zip(args.batch_sizes, args.txs_per_size):
+                r = run_size(args, run, b, n, base)
+                results[b].append(r)
+                print(f"run {run} B={b:,}: {r['entries_per_s']:,.0f} entries/s ({r['tx_per_s']:.1f} tx/s; client "
+                      f"{r['client_s']:.2f} s + node {r['node_s']:.2f} s), receipt {r['receipt']['bytes']:,.0f} B, "
+                      f"verify {r['verify_ms']:.2f} ms, build {r['build_s']:.3f} s", file=sys.stderr, flush=True)
+    finally:
+        if args.keep_data:
+            print(f"node data dirs and logs kept in {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+    figures = build_figures(results)
+    print_report(results, figures, info, args, elapsed)
+    write_figures(
+        args.figures_out, "scaling", figures,
+        config={"batch_sizes": args.batch_sizes, "txs_per_size": args.txs_per_size, "runs": args.runs,
+                "idle_wait": args.idle_wait, "verifications": args.verifications, "quick": args.quick},
+        receipts_verified=sum(r["receipts_verified"] for runs in results.values() for r in runs),
+        elapsed_s=round(elapsed, 1),
+        runs_detail={str(b): runs for b, runs in results.items()},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
