@@ -87,13 +87,13 @@ def machine_cpu() -> tuple[float, float]:
     return (total - idle) / tick, total / tick
 
 
-def wait_for_idle(max_wait: float, busy_below: float = 0.15, quiet_checks: int = 3) -> dict[str, Any]:
+def wait_for_idle(max_wait: float, busy_below: float = 0.15, quiet_checks: int = 3, window: float = 0.5) -> dict[str, Any]:
     """Wait (at most ``max_wait`` s) until the whole machine is nearly idle.
 
     On a shared 2-core machine another process on the other core slows this
     one down a lot (measured: up to 2x), so the timed sections start only when
-    ``quiet_checks`` consecutive 1-second windows saw less than ``busy_below``
-    cores busy.  Returns what happened, for the report; never fails.
+    ``quiet_checks`` consecutive ``window``-second windows saw less than
+    ``busy_below`` cores busy.  Returns what happened, for the report; never fails.
     """
     import time
 
@@ -105,7 +105,7 @@ def wait_for_idle(max_wait: float, busy_below: float = 0.15, quiet_checks: int =
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     while time.monotonic() - t0 < max_wait:
         b0, tot0 = machine_cpu()
-        time.sleep(1.0)
+        time.sleep(window)
         b1, tot1 = machine_cpu()
         frac = (b1 - b0) / (tot1 - tot0) * cores if tot1 > tot0 else 0.0
         quiet = quiet + 1 if frac < busy_below else 0

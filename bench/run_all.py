@@ -11,7 +11,10 @@ throughput committed tx/s of ``Storage.set`` through JSON-RPC on a ``--dev`` nod
 chaincode  e-contracts per second: registration + two certificate signatures
 consensus  a 4-validator QBFT cluster: committed tx/s and submit -> final latency
 verify     ``ledger chain verify`` blocks/s, with and without re-execution
-queries    event-index query latency over HTTP at 10k, 100k and 1M evidence entries
+queries    event-index query latency over HTTP at 10k, 100k and 1M evidence entries; the
+           seeded data directories are kept in ``--out``/qbench and reused by the next run
+           (re-seeded when node/schema.py or node/indexes.py changed): seeding 1.1M
+           entries is 4-5.5 of a first run's minutes
 scaling    evidence anchored per second at batch sizes 1 to 100,000; receipt size and
            offline verify time against batch size; node RSS and disk per million entries
 peers      the same web3.py client against our ``--dev`` node, Ganache and anvil:
@@ -30,7 +33,7 @@ Output, in ``--out`` (default ``bench/results``): ``run_all.md`` (the tables),
 its runs), and each step's own log and figures file.  ``--update-benchmarks-md`` also puts
 the tables into ``BENCHMARKS.md`` between its ``run_all`` markers.
 
-    bench/run_all                          # everything, about 15 minutes on 2 cores
+    bench/run_all                          # everything: ~20 min the first time, ~16 min after
     bench/run_all --quick                  # smoke: tiny sizes, 1 run each
     bench/run_all --only peers scaling     # some steps
     bench/run_all --update-benchmarks-md   # and refresh BENCHMARKS.md
@@ -40,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -71,21 +75,21 @@ def steps(idle_wait: float) -> list[Step]:
     return [
         Step("throughput", "bench.throughput", ("--runs", "3", *w), ("--quick", "--runs", "1"), 420,
              "single --dev node, N = 2,000 Storage.set calls, 3 fresh nodes; py-evm ceiling x3"),
-        Step("chaincode", "bench.chaincode", ("--contracts", "100", "--runs", "3", *w), ("--smoke",), 420,
-             "100 e-contracts (register + 2 signatures) per run, end-to-end and node-only, 3 runs"),
-        Step("consensus", "bench.consensus", ("--validators", "4", "-n", "1000", "--seconds", "10", "--runs", "3"),
+        Step("chaincode", "bench.chaincode", ("--contracts", "60", "--runs", "3", *w), ("--smoke",), 420,
+             "60 e-contracts (register + 2 signatures) per run, end-to-end and node-only, 3 runs"),
+        Step("consensus", "bench.consensus", ("--validators", "4", "-n", "600", "--seconds", "8", "--runs", "3"),
              ("--validators", "4", "-n", "100", "--batch-size", "50", "--seconds", "3", "--rate", "10", "--runs", "1"), 480,
-             "4 validators: 1,000 txs then 10 s at 20 tx/s, 3 runs on one cluster"),
-        Step("verify", "bench.chain_verify", ("--blocks", "3000", "--runs", "3", *w), ("--quick",), 300,
-             "3,000 blocks, 3 runs per configuration"),
+             "4 validators: 600 txs then 8 s at 20 tx/s, 3 runs on one cluster"),
+        Step("verify", "bench.chain_verify", ("--blocks", "1500", "--runs", "3", *w), ("--quick",), 300,
+             "1,500 blocks, 3 runs per configuration"),
         Step("queries", "bench.queries",
              ("--entries", "10000", "100000", "1000000", "--queries", "200", "--runs", "3", "--no-in-process",
-              "--only", "digest", "case", "kind-50", "status", "party", "feed", *w),
+              "--only", "digest", "case", "kind-50", "status", "party", "feed", "--dir", "{out}/qbench", "--keep", *w),
              ("--entries", "10000", "--queries", "20", "--runs", "1", "--no-in-process", "--idle-wait", "0",
               "--only", "digest", "case", "feed"), 900,
              "HTTP p50/p99 of 6 query types at 10k, 100k, 1M entries, 200 queries x 3 runs"),
-        Step("scaling", "bench.scaling", ("--runs", "3", *w), ("--quick",), 600,
-             "anchoring at batch sizes 1, 100, 10,000, 100,000; receipts; RSS and disk"),
+        Step("scaling", "bench.scaling", ("--txs-per-size", "1000", "200", "20", "10", "--runs", "3", *w), ("--quick",), 600,
+             "anchoring at batch sizes 1 (1,000 txs), 100, 10,000, 100,000 (10 txs); receipts; RSS and disk"),
         Step("peers", "bench.peers", ("--runs", "3", *w), ("--quick",), 600,
              "ours vs Ganache vs anvil through web3.py: 2,000 writes, getLogs over 10,000 events, eth_call/s"),
     ]
@@ -98,7 +102,8 @@ def run_step(step: Step, out: Path, *, quick: bool) -> dict[str, Any]:
     figures_path = out / f"{step.name}.json"
     log_path = out / f"{step.name}.log"
     figures_path.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", step.module, *(step.quick if quick else step.full), "--figures-out", str(figures_path)]
+    args = [a.replace("{out}", str(out)) for a in (step.quick if quick else step.full)]
+    argv = [sys.executable, "-m", step.module, *args, "--figures-out", str(figures_path)]
     timeout = max(120.0, step.timeout_s / 4) if quick else step.timeout_s
     print(f"[run_all] {step.name}: {' '.join(argv[1:])}", file=sys.stderr, flush=True)
     started = time.monotonic()
@@ -196,12 +201,29 @@ PEER_METRICS = (
 PEERS = ("ganache", "anvil")
 
 
-def peers_table(figures: dict[str, dict[str, Any]]) -> list[str]:
-    """Side by side: each metric's median for ours, Ganache and anvil, and ours / theirs."""
+def peers_table(figures: dict[str, dict[str, Any]], details: dict[str, Any]) -> list[str]:
+    """Side by side: each metric's median for ours, Ganache and anvil, and ours / theirs;
+    then how each node ran (status, sealing, fee, peak memory) from the step's details."""
     if not any(name.startswith("peers.") for name in figures):
         return []
+    nodes = details.get("peers", {})
     lines = ["| workload | ours (ledger --dev) | Ganache | anvil | ours / Ganache | ours / anvil |",
              "|---|---|---|---|---|---|"]
+    for key, label in (("client_version", "version"), ("sealing", "sealing"), ("fee", "gas price"),
+                       ("peak_rss_mib", "peak RSS, MiB")):
+        cells = []
+        for node in ("ledger", *PEERS):
+            info = nodes.get(node, {})
+            value = info.get(key) if info.get("status") == "ran" else info.get("status", "not run")
+            cells.append(str(value) if value is not None else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | | |")
+    for key, part, label in (("client_cpu_ms_per_query", "logs", "web3.py's own CPU per getLogs query, ms"),
+                             ("client_cpu_ms_per_call", "calls", "web3.py's own CPU per eth_call, ms")):
+        cells = []
+        for node in ("ledger", *PEERS):
+            runs = [r[key] for r in nodes.get(node, {}).get(part, []) if key in r]
+            cells.append(number(statistics.median(runs)) if runs else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " | | |")
     for key, label in PEER_METRICS:
         cells = []
         for node in ("ledger", *PEERS):
@@ -213,7 +235,8 @@ def peers_table(figures: dict[str, dict[str, Any]]) -> list[str]:
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Medians of the runs, ± the spread (max - min) / median. A ratio is the median of per-run "
-                 "ratios; for getLogs (lower is better) a ratio above 1 means ours is slower.")
+                 "ratios; for getLogs (lower is better) a ratio above 1 means ours is slower. The client's own "
+                 "CPU (web3.py decoding and formatting) is part of (b) and (c) on every node.")
     return lines
 
 
@@ -240,20 +263,21 @@ def markdown(report: dict[str, Any]) -> str:
         status = s["status"] if s["status"] == "ok" else f"**{s['status']}**: {s['error'].splitlines()[0]}"
         out.append(f"| {s['name']} | {status} | {s['seconds']:.0f} s | {s['what']} |")
     by_name = {f["name"]: f for s in report["steps"] for f in s["figures"]}
-    side = peers_table(by_name)
+    peers = next((s for s in report["steps"] if s["name"] == "peers"), {})
+    side = peers_table(by_name, peers.get("details", {}))
     if side:
-        out += ["", "### Side by side: the same web3.py client against three nodes", "", *side]
+        out += ["", "#### Side by side: the same web3.py client against three nodes", "", *side]
     for s in report["steps"]:
         if not s["figures"]:
             continue
-        out += ["", f"### {s['name']}", "", "| figure | median | unit | spread | runs | what |", "|---|---|---|---|---|---|"]
+        out += ["", f"#### {s['name']}", "", "| figure | median | unit | spread | runs | what |", "|---|---|---|---|---|---|"]
         for f in s["figures"]:
             better = "↑" if f["better"] == "higher" else "↓"
             out.append(f"| `{f['name']}` | **{number(f['median'])}** | {f['unit']} {better} | {f['spread_pct']:.0f} % | "
                        f"{runs_text(f['runs'])} | {f['note']} |")
     failed = [s for s in report["steps"] if s["status"] != "ok"]
     for s in failed:
-        out += ["", f"### {s['name']} failed", "", "```", s["error"], "```"]
+        out += ["", f"#### {s['name']} failed", "", "```", s["error"], "```"]
     out += ["", "↑ higher is better, ↓ lower is better. Spread = (max - min) / median of the runs."]
     return "\n".join(out) + "\n"
 

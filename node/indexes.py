@@ -225,7 +225,7 @@ def decode_log(
         "transactionIndex": tx_index,
         "topic": CONTRACT_TOPIC[event_type.contract],
         "contract": event_type.contract,
-        "address": to_checksum_address(address),
+        "address": _checksum(address),
         "event": event_type.name,
         "args": args,
     }

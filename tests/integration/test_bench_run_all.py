@@ -55,7 +55,7 @@ def test_run_all_quick_writes_every_figure(tmp_path: Path) -> None:
 
     text = (out / "run_all.md").read_text()
     assert "| CPU |" in text and "| memory |" in text
-    assert "### Side by side" in text
+    assert "#### Side by side" in text
     for row in ("| (a) deploy", "| (b) eth_getLogs", "| (c) eth_call"):
         assert row in text
     for step in STEPS:

@@ -91,6 +91,7 @@ class Cli:
         if key is not None:
             argv += ["--key", str(self.keys[key])]
         env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+        env["COLUMNS"] = "320"  # rich tables fold long hashes at the width it finds (80 without a terminal)
         if self.rpc is not None:
             env["LEDGER_RPC_URL"] = self.rpc
         if env_key is not None:
