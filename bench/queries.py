@@ -505,6 +505,8 @@ def index_code() -> str:
 
 
 def print_grid(title: str, header: list[str], rows: list[list[str]]) -> None:
+    if not rows:
+        return
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
     print(f"\n{title}")
     print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
@@ -552,7 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--entries {n}: use a multiple of {PER_CASE} of at least {MIN_ENTRIES:,}")
 
     info = machine_info()
-    base = args.dir or Path(tempfile.mkdtemp(prefix="queries-bench-"))
+    base = (args.dir or Path(tempfile.mkdtemp(prefix="queries-bench-"))).resolve()  # the node starts elsewhere
     base.mkdir(parents=True, exist_ok=True)
     report: list[dict[str, Any]] = []
     try:

@@ -315,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if name not in names:
             p.error(f"unknown step {name!r}; the steps are: {', '.join(names)}")
     plan = [s for s in plan if (not args.only or s.name in args.only) and s.name not in args.skip]
+    args.out = args.out.resolve()  # the steps run with the repository as their directory
     args.out.mkdir(parents=True, exist_ok=True)
 
     command = " ".join(["bench/run_all", *(argv if argv is not None else sys.argv[1:])])
