@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=1, help="throughput and latency runs on each cluster; tables show the median run (default 1)")
     p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
     args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
     if args.quick:
         args.txs, args.batch_size, args.seconds = 200, 50, 10.0
     counts = args.validators or [4, 1]

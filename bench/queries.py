@@ -549,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
     p.add_argument("--json-out", type=Path, default=None)
     args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
     for n in args.entries:
         if n % PER_CASE or n < MIN_ENTRIES:
             p.error(f"--entries {n}: use a multiple of {PER_CASE} of at least {MIN_ENTRIES:,}")

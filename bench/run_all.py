@@ -33,7 +33,7 @@ Output, in ``--out`` (default ``bench/results``): ``run_all.md`` (the tables),
 its runs), and each step's own log and figures file.  ``--update-benchmarks-md`` also puts
 the tables into ``BENCHMARKS.md`` between its ``run_all`` markers.
 
-    bench/run_all                          # everything: ~20 min the first time, ~16 min after
+    bench/run_all                          # everything: ~22 min the first time, less after (see BENCHMARKS.md)
     bench/run_all --quick                  # smoke: tiny sizes, 1 run each
     bench/run_all --only peers scaling     # some steps
     bench/run_all --update-benchmarks-md   # and refresh BENCHMARKS.md
@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -116,6 +117,9 @@ def run_step(step: Step, out: Path, *, quick: bool) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             code, status, error = None, "failed", f"timed out after {timeout:.0f} s"
+        except BaseException:  # Ctrl-C, or SIGTERM (main turns it into SystemExit): the step goes too
+            _kill_group(proc)
+            raise
     seconds = time.monotonic() - started
     if code not in (0, None):
         status, error = "failed", f"exit code {code}"
@@ -139,8 +143,6 @@ def run_step(step: Step, out: Path, *, quick: bool) -> dict[str, Any]:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """Stop a step and every process it started (nodes, peers): SIGTERM, then SIGKILL."""
-    import signal
-
     for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
         try:
             os.killpg(proc.pid, sig)
@@ -194,7 +196,7 @@ def runs_text(runs: Sequence[float]) -> str:
 
 
 PEER_METRICS = (
-    ("committed_tx_per_s", "(a) deploy + Storage.set calls, committed tx/s"),
+    ("committed_tx_per_s", "(a) Storage.set calls after a deploy, committed tx/s"),
     ("get_logs_ms", "(b) eth_getLogs over all events, ms per query"),
     ("eth_call_per_s", "(c) eth_call per second"),
 )
@@ -309,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-benchmarks-md", action="store_true", help="write the tables into BENCHMARKS.md too")
     args = p.parse_args(argv)
 
+    def terminated(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminated)  # a stopped run_all stops its running step (run_step)
     plan = steps(args.idle_wait)
     names = [s.name for s in plan]
     for name in (args.only or []) + args.skip:

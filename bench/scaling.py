@@ -555,8 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--txs-per-size needs one count per batch size")
     if len(set(args.batch_sizes)) != len(args.batch_sizes):
         p.error("batch sizes must differ")
-    if min(args.batch_sizes) < 1 or min(args.txs_per_size) < 1 or args.runs < 1 or args.verifications < 0:
-        p.error("batch sizes, transaction counts and runs must be >= 1")
+    if min(args.batch_sizes) < 1 or min(args.txs_per_size) < 1 or args.runs < 1 or args.verifications < 1:
+        p.error("batch sizes, transaction counts, runs and verifications must be >= 1")
     from client.anchoring import MAX_BATCH
 
     if max(args.batch_sizes) > MAX_BATCH:

@@ -676,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=1, help="timed runs, each on a fresh node; the tables show the median run (default 1)")
     p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
     args = p.parse_args(argv)
+    if args.runs < 1:
+        p.error("--runs must be >= 1")
     if args.quick:
         args.txs, args.batch_size, args.ceiling_block_size, args.ceiling_runs, args.idle_wait = 200, 50, 100, 1, 0.0
     if args.txs < 1 or args.batch_size < 1:

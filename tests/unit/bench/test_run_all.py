@@ -56,7 +56,7 @@ def test_markdown_side_by_side_ratios_and_failures() -> None:
     ]
     text = run_all.markdown(_report([_step("peers", peers), _step("queries", [], "failed", "exit code 1\nTraceback: boom")]))
     assert "| CPU |" in text and "| cores |" in text and "| memory |" in text and "| Python |" in text
-    row = next(line for line in text.splitlines() if line.startswith("| (a) deploy"))
+    row = next(line for line in text.splitlines() if line.startswith("| (a) Storage.set calls"))
     assert "100 (±20 %)" in row and "200 (±10 %)" in row and "1,000 (±20 %)" in row
     assert "**0.50×**" in row and "**0.10×**" in row
     # a peer that did not run is said so, not left blank
@@ -119,3 +119,35 @@ def test_profile_parts_count_within_their_parent(tmp_path: Path) -> None:
     cross = dict(cross_shares(stacks))
     assert cross["trie library (HexaryTrie: state and storage tries)"] == 60.0
     assert self_top(stacks, 1) == [("HexaryTrie.get (trie/hexary.py)", 60.0)]
+
+
+def test_a_stopped_run_all_stops_its_running_step(tmp_path: Path) -> None:
+    # run_all runs each step in a session of its own; SIGTERM to run_all must not orphan it.
+    import os
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "slow_step.py"
+    pid_file = tmp_path / "step.pid"
+    script.write_text(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
+    code = (
+        "import sys; from pathlib import Path; from bench import run_all\n"
+        f"step = run_all.Step('slow', 'x', (), (), 300, 'sleeps')\n"
+        "import signal\n"
+        "signal.signal(signal.SIGTERM, lambda s, f: (_ for _ in ()).throw(SystemExit(143)))\n"
+        "orig = run_all.subprocess.Popen\n"
+        f"run_all.subprocess.Popen = lambda argv, **kw: orig([sys.executable, {str(script)!r}], **kw)\n"
+        f"run_all.run_step(step, Path({str(tmp_path)!r}), quick=False)\n"
+    )
+    runner = subprocess.Popen([sys.executable, "-c", code], cwd=Path(run_all.__file__).parent.parent)
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    step_pid = int(pid_file.read_text())
+    runner.send_signal(signal.SIGTERM)
+    assert runner.wait(timeout=60) == 143
+    with pytest.raises(ProcessLookupError):  # the step is gone, not orphaned
+        for _ in range(100):
+            os.kill(step_pid, 0)
+            time.sleep(0.05)
