@@ -152,7 +152,7 @@ from bench.common import (  # noqa: E402
     workload_keys,
     write_figures,
 )
-from bench.throughput import MemorySampler, NodeProcess, free_port  # noqa: E402
+from bench.throughput import LoggedProcess, MemorySampler, NodeProcess, free_port  # noqa: E402
 
 PEERS_DIR = REPO_ROOT / "bench" / "peers"
 EMITTER_PATH = REPO_ROOT / "bench" / "contracts" / "Emitter.vy"
@@ -226,7 +226,7 @@ def _rpc_answers(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-class PeerProcess:
+class PeerProcess(LoggedProcess):
     """A Ganache or anvil process on a loopback port, its output in a log file."""
 
     def __init__(self, argv: list[str], port: int, log_path: Path) -> None:
@@ -252,25 +252,6 @@ class PeerProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"no JSON-RPC answer on port {self.port} within {ready_timeout:.0f} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
 
 
 @dataclass

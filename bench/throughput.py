@@ -265,7 +265,35 @@ class MemorySampler:
         return max((status_kib(p, "VmHWM") or 0) for p in process_tree(self.pid))
 
 
-class NodeProcess:
+class LoggedProcess:
+    """A child process whose output goes to ``log_path`` (through the open file ``_log``):
+    the tail of its log, and a stop that escalates from SIGTERM to SIGKILL."""
+
+    proc: subprocess.Popen | None
+    log_path: Path
+    _log: Any
+
+    def log_tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+        return self.proc.returncode
+
+
+class NodeProcess(LoggedProcess):
     """``ledger node start --dev`` in a temporary data dir, on a free loopback port."""
 
     def __init__(self, ledger: str, data_dir: Path, port: int, extra_args: list[str]) -> None:
@@ -320,24 +348,6 @@ class NodeProcess:
         except (OSError, ValueError, KeyError, TypeError):
             return "unknown"
 
-    def log_tail(self, n: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self._log.close()
-        return self.proc.returncode
 
 
 # --------------------------------------------------------------------------
