@@ -162,9 +162,10 @@ def seed(chain_dir: Path, shape: Shape, *, batch_blocks: int) -> dict[str, Any]:
         if index_height is None:
             raise RuntimeError(f"{chain_dir} is not a node's data directory (no index height)")
         writes: dict[bytes, bytes | None] = {}
-        # The ABI encoding (the benchmark's cost, ~150 µs an event with eth_abi) runs in a
-        # second process, ahead of the indexing, so seeding 1M entries takes the indexing's
-        # time, not both.  `encode_s` is the time the indexing waited for encoded blocks.
+        # Building the blocks (the benchmark's cost: ~25 µs an event with encode_log's own
+        # ABI encoder, ~100 with eth_abi) runs in a second process, ahead of the indexing,
+        # so seeding takes the indexing's time, not both.  `encode_s` is the time the
+        # indexing waited for built blocks.
         pool = multiprocessing.get_context("fork").Pool(1)
         encoded = pool.imap(functools.partial(build_block, shape), range(shape.blocks), chunksize=5)
         for b in range(shape.blocks):
