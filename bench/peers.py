@@ -694,7 +694,7 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--txs", type=int, default=2000, help="(a) set() calls per run (default 2000)")
-    p.add_argument("--events", type=int, default=10_000, help="(b) events per run (default 10000)")
+    p.add_argument("--events", type=int, default=10_000, help="(b) events emitted once per node, read by every run (default 10000)")
     p.add_argument("--events-per-tx", type=int, default=EVENTS_PER_TX, help=f"(b) events per emit_many call (default {EVENTS_PER_TX}, at most 5000)")
     p.add_argument("--queries", type=int, default=2, help="(b) eth_getLogs queries per run (default 2)")
     p.add_argument("--calls", type=int, default=500, help="(c) eth_calls per run (default 500)")

@@ -327,6 +327,8 @@ class IndexBatch:
         self._counts: dict[str, list[int]] = {}  # counter -> its changes since the last flush, in order
 
     def get(self, key: bytes) -> bytes | None:
+        if self._counts and key.startswith(schema.COUNTER):
+            self.flush()  # a counter read sees every change made so far
         if key in self.writes:
             return self.writes[key]
         return self._get(key)
@@ -352,14 +354,14 @@ class IndexBatch:
     def flush(self) -> None:
         """Write the counters changed since the last flush (one read and write per counter
         and block, not per event). A counter never goes below zero."""
-        for name, changes in self._counts.items():
+        counts, self._counts = self._counts, {}
+        for name, changes in counts.items():
             key = schema.COUNTER + name.encode()
             raw = self.get(key)
             value = int.from_bytes(raw, "big") if raw else 0
             for delta in changes:
                 value = max(0, value + delta)
             self.put(key, value.to_bytes(8, "big"))
-        self._counts.clear()
 
 
 def index_block(batch: IndexBatch, height: int, block_hash: bytes, timestamp: int,

@@ -115,6 +115,25 @@ def test_the_log_encoder_refuses_what_the_abi_cannot_carry() -> None:
         encode_log(contract, "NoSuchEvent", args)
 
 
+def test_counter_changes_are_written_once_per_block_and_never_below_zero() -> None:
+    from node import schema
+    from node.indexes import IndexBatch
+
+    stored = {schema.COUNTER + b"roots": (1).to_bytes(8, "big")}
+    writes: dict[bytes, bytes | None] = {}
+    batch = IndexBatch(stored.get, writes)
+    for delta in (-1, -1, 1, 2):  # in order, clamped at zero: 1 -> 0 -> 0 -> 1 -> 3
+        batch.count("roots", delta)
+    batch.count("events")
+    assert writes == {}  # pending until the block's end
+    # a read of a counter sees every change made so far
+    assert int.from_bytes(batch.get(schema.COUNTER + b"roots") or b"", "big") == 3
+    assert int.from_bytes(writes[schema.COUNTER + b"events"] or b"", "big") == 1
+    batch.count("events", -5)
+    batch.flush()
+    assert writes[schema.COUNTER + b"events"] == (0).to_bytes(8, "big")
+
+
 def test_contract_lifecycle_moves_its_status_index(store: CountingStore) -> None:
     blocks = [
         Block().tx(registered("P-1", [2, 3])).tx(registered("P-2", [3, 4])),
