@@ -143,7 +143,7 @@ def _checksum(address: bytes) -> str:
 
 @functools.lru_cache(maxsize=4_096)
 def _text_key(text: str) -> bytes:
-    # keccak of a kind or case reference: a few values recur in every block.
+    # keccak of an evidence kind or a responsible unit: a few values recur in every block.
     return keccak(text=text)
 
 
@@ -267,7 +267,7 @@ def decode_log(
     for (name, _), value in zip(event_type.data, values):
         args[name] = value
     return {
-        "cursor": f"{height}-{log_index}",
+        "cursor": str(Cursor(height, log_index)),
         "block": height,
         "logIndex": log_index,
         "timestamp": timestamp,
