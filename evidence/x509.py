@@ -18,8 +18,15 @@ Rules (RFC 5280 §6 cut down to what a document-signing consortium needs):
   EC P-256/P-384;
 * a signer: not a CA, keyUsage present with digitalSignature or contentCommitment,
   RSA ≥ 2048 or EC P-256/P-384/secp256k1;
+* every RSA key (CA or signer): modulus 2048-8192 bits, public exponent odd, ≥ 3 and
+  below 2^32 — checked from the DER before the key is handed to the library, and before
+  any signature is checked, since verification time grows with the exponent's length;
 * names chain (exact comparison of the parsed names) and each certificate is signed by
   the next one's key; the last is self-issued and self-signed.
+
+``chain_verifying_keys`` and ``verifying_key`` name the key of every signature check
+those functions will make (RSA modulus and exponent sizes, or the EC curve) without
+checking any signature, so the precompile can price the work before doing it.
 
 Every failure raises ``CertificateError`` whose ``reason`` is our own wording — never a
 library error message, though it may quote a name as cryptography renders it in RFC 4514
@@ -56,9 +63,20 @@ MAX_CHAIN_BYTES = 24 * 1024
 # keep one CRL submission within one transaction's gas. Larger CAs post partitioned CRLs.
 MAX_CRL_BYTES = 64 * 1024
 MAX_CRL_ENTRIES = 1000
-# RSA verification cost grows with the modulus and the precompile charges fixed gas;
-# 8192 bits covers every CA and signer key in use.
+# RSA verification cost grows with the modulus (about quadratically) and the precompile
+# prices it; 8192 bits covers every CA and signer key in use.
 MAX_RSA_BITS = 8192
+# RSA verification is one modular exponentiation by the public exponent e, so its cost
+# grows linearly with e's length: a 3,066-bit e on an RSA-3072 key costs 80-150x an
+# e = 65537 check (bench/pki_gas.py). RFC 8017 puts no bound on e; FIPS 186-4 and the
+# CA/Browser Forum ask for 2^16 < e < 2^256 in keys they generate. We accept odd
+# 3 <= e < 2^32: every CA key in use has e = 65537 (a few old ones 3 or 17), Windows
+# CryptoAPI cannot even hold a larger e (its RSAPUBKEY.pubexp is 32 bits), and OpenSSL
+# itself refuses e over 64 bits for moduli above 3072 bits — a limit we would otherwise
+# meet as a confusing "signature does not match". The precompile still prices by e's
+# length, so 2^32 bounds the worst case at ~2-2.5x an e = 65537 check.
+MIN_RSA_PUBLIC_EXPONENT = 3
+MAX_RSA_PUBLIC_EXPONENT_BITS = 32
 # An RSA-8192 signature is 1024 bytes; an ECDSA P-384 DER signature at most 104.
 MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 # RFC 5280 §4.1.2.2: serials are at most 20 octets. We allow 160 bits of magnitude, which
@@ -131,6 +149,9 @@ _LIBRARY_ERRORS: tuple[type[Exception], ...] = (
 
 _TAG_SEQUENCE = 0x30
 _TAG_INTEGER = 0x02
+_TAG_BIT_STRING = 0x03
+# AlgorithmIdentifier.algorithm of an RSA SubjectPublicKeyInfo, as DER (1.2.840.113549.1.1.1).
+_RSA_ENCRYPTION_OID_DER = bytes.fromhex("06092a864886f70d010101")
 _TIME_TAGS = (0x17, 0x18)  # UTCTime, GeneralizedTime
 
 
@@ -202,6 +223,24 @@ class CRLInfo:
     serials: tuple[int, ...]  # sorted, unique
     this_update: int
     next_update: int | None
+
+
+@dataclass(frozen=True)
+class RSAVerifyingKey:
+    """An RSA key a signature is checked with: what that check costs depends on."""
+
+    modulus_bits: int
+    exponent_bits: int
+
+
+@dataclass(frozen=True)
+class ECVerifyingKey:
+    """An EC key a signature is checked with; ``curve`` is our name (P-256, P-384, secp256k1)."""
+
+    curve: str
+
+
+VerifyingKey = RSAVerifyingKey | ECVerifyingKey
 
 
 # --- DER framing -------------------------------------------------------------------
@@ -336,6 +375,58 @@ def _spki_der(cert: x509.Certificate) -> bytes:
 
 def _tbs_signature_algorithm(cert: x509.Certificate) -> bytes:
     return _tbs_field(cert, 1)
+
+
+def _der_rsa_numbers(spki: bytes) -> tuple[int, int] | None:
+    """(n, e) of an rsaEncryption SubjectPublicKeyInfo read from its DER, or None when the
+    key is of another type or not framed as expected (the library then judges it).
+
+    Read before cryptography builds the key: it refuses an even or small e as "malformed"
+    and, above 3072-bit moduli, an e over 64 bits only when verifying, so our own reading
+    keeps the verdict and its reason independent of the library.
+    """
+    try:
+        _, start, end = _read_element(spki, 0)
+        fields = _children(spki, start, end)
+        if len(fields) != 2 or fields[0][0] != _TAG_SEQUENCE or fields[1][0] != _TAG_BIT_STRING:
+            return None
+        _, algorithm_start, algorithm_end = _read_element(spki, fields[0][1], fields[0][2])
+        if not spki[algorithm_start:algorithm_end].startswith(_RSA_ENCRYPTION_OID_DER):
+            return None
+        _, bits_start, bits_end = _read_element(spki, fields[1][1], fields[1][2])
+        if bits_start == bits_end or spki[bits_start] != 0:  # no unused bits in a DER key
+            return None
+        _, key_start, key_end = _read_element(spki, bits_start + 1, bits_end)
+        numbers = _children(spki, key_start, key_end)
+        if len(numbers) != 2 or any(tag != _TAG_INTEGER for tag, _, _ in numbers):
+            return None
+        modulus = _integer(spki, numbers[0][1], numbers[0][2])
+        exponent = _integer(spki, numbers[1][1], numbers[1][2])
+    except CertificateError:
+        return None
+    if modulus is None or exponent is None:
+        return None
+    return modulus, exponent
+
+
+def _exponent_text(exponent: int) -> str:
+    # A hostile exponent may have thousands of digits; past 64 bits its length says enough.
+    return str(exponent) if exponent.bit_length() <= 64 else f"of {exponent.bit_length()} bits"
+
+
+def check_rsa_exponent(exponent: int) -> None:
+    """Refuse an RSA public exponent outside odd 3..2^MAX_RSA_PUBLIC_EXPONENT_BITS-1."""
+    if exponent < MIN_RSA_PUBLIC_EXPONENT:
+        raise CertificateError(
+            f"RSA public exponent {_exponent_text(exponent)} is below the minimum of {MIN_RSA_PUBLIC_EXPONENT}"
+        )
+    if exponent % 2 == 0:
+        raise CertificateError(f"RSA public exponent {_exponent_text(exponent)} is even")
+    if exponent.bit_length() > MAX_RSA_PUBLIC_EXPONENT_BITS:
+        raise CertificateError(
+            f"RSA public exponent {_exponent_text(exponent)} is too large "
+            f"(at most {MAX_RSA_PUBLIC_EXPONENT_BITS} bits; 65537 is usual)"
+        )
 
 
 def _signed_body_fields(der: bytes) -> list[tuple[int, int, int]] | None:
@@ -535,6 +626,13 @@ class _Parsed:
             self.fail(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
 
     def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+        with self.guard("SubjectPublicKeyInfo is malformed"):
+            numbers = _der_rsa_numbers(_spki_der(self.cert))
+        if numbers is not None:
+            try:
+                check_rsa_exponent(numbers[1])
+            except CertificateError as exc:
+                self.fail(exc.reason)
         with self.guard("public key is malformed or of an unsupported type"):
             key = self.cert.public_key()
         if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
@@ -553,6 +651,14 @@ class _Parsed:
             allowed = ", ".join(curves.values())
             self.fail(f"EC curve {key.curve.name} is not allowed for a {role} ({allowed} only)")
         return key
+
+    def verifying_key(self, curves: dict[str, str], role: str) -> VerifyingKey:
+        """The key, after the rules for a ``role`` key, as what checking with it costs."""
+        key = self.check_key(curves, role)
+        if isinstance(key, rsa.RSAPublicKey):
+            numbers = key.public_numbers()
+            return RSAVerifyingKey(modulus_bits=numbers.n.bit_length(), exponent_bits=numbers.e.bit_length())
+        return ECVerifyingKey(curve=curves[key.curve.name])
 
     # 2. Rules for a CA: an issuer in the chain, a root, or a CRL issuer.
     def check_ca(self, cas_below: int, usage: str) -> None:
@@ -611,14 +717,7 @@ def validate_chain(ders: Sequence[bytes], at: int, purpose: Purpose = Purpose.SI
     self-signed. Whether the root is trusted is for the caller, from ``root_fingerprint``.
     """
     # 1. Shape: a signer is never its own root; a CRL issuer may be.
-    minimum = 2 if purpose is Purpose.SIGNER else 1
-    if not minimum <= len(ders) <= MAX_CHAIN_LENGTH:
-        raise CertificateError(
-            f"chain has {len(ders)} certificates; a {purpose.value} chain needs {minimum} to {MAX_CHAIN_LENGTH}"
-        )
-    total = sum(len(der) for der in ders)
-    if total > MAX_CHAIN_BYTES:
-        raise CertificateError(f"certificate chain is {total} bytes, more than the {MAX_CHAIN_BYTES} allowed")
+    _check_chain_shape(ders, purpose)
     # The per-step guards name the failing certificate; this one only guarantees that
     # nothing but CertificateError leaves consensus code, whatever the bytes.
     with _library_errors("malformed certificate chain", None):
@@ -667,6 +766,45 @@ def _validate_chain(ders: list[bytes], at: int, purpose: Purpose) -> ChainInfo:
         leaf_subject=leaf.subject_text,
         links=links,
     )
+
+
+def _check_chain_shape(ders: Sequence[bytes], purpose: Purpose) -> None:
+    minimum = 2 if purpose is Purpose.SIGNER else 1
+    if not minimum <= len(ders) <= MAX_CHAIN_LENGTH:
+        raise CertificateError(
+            f"chain has {len(ders)} certificates; a {purpose.value} chain needs {minimum} to {MAX_CHAIN_LENGTH}"
+        )
+    total = sum(len(der) for der in ders)
+    if total > MAX_CHAIN_BYTES:
+        raise CertificateError(f"certificate chain is {total} bytes, more than the {MAX_CHAIN_BYTES} allowed")
+
+
+def chain_verifying_keys(ders: Sequence[bytes], purpose: Purpose = Purpose.SIGNER) -> tuple[VerifyingKey, ...]:
+    """The key of each signature check ``validate_chain`` makes on ``ders``, in its order.
+
+    Certificate i is checked with certificate i+1's key and the root with its own, so a
+    chain of n certificates costs n checks. Only parses and applies the CA key rules
+    (type, size, RSA exponent): no signature is checked, no date or role rule applied.
+    What the precompile prices a chain by, before it does the work.
+    """
+    _check_chain_shape(ders, purpose)
+    with _library_errors("malformed certificate chain", None):
+        # Every certificate but the leaf is an issuer; a one-certificate chain is its own.
+        issuers = [_Parsed(bytes(der), index) for index, der in enumerate(ders) if index > 0 or len(ders) == 1]
+        keys = tuple(issuer.verifying_key(_CA_CURVES, "CA") for issuer in issuers)
+        # Certificate i is checked with key i+1; the root, last, with its own key again.
+        return keys + keys[-1:] if len(ders) > 1 else keys
+
+
+def verifying_key(der: bytes, *, signer: bool) -> VerifyingKey:
+    """The key of one certificate, under the key rules of a signer or of a CA, as what a
+    signature check with it costs (``verify_digest_signature`` with a leaf, ``parse_crl``
+    or ``inspect_root`` with a CA). No signature is checked."""
+    with _library_errors("malformed certificate", 0 if signer else None):
+        parsed = _Parsed(bytes(der), 0 if signer else None)
+        if signer:
+            return parsed.verifying_key(_SIGNER_CURVES, "signer")
+        return parsed.verifying_key(_CA_CURVES, "CA")
 
 
 def verify_digest_signature(leaf_der: bytes, digest: bytes, signature: bytes) -> None:

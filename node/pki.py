@@ -3,9 +3,16 @@
 Consensus code. The rules live in `evidence.x509` (pure, also what a court runs
 offline); this module frames them as a precompile at `chaincode.PKI_PRECOMPILE`:
 Solidity-ABI input behind a 4-byte selector, ABI output, a gas charge fixed by the
-operation and the input's size, taken before any work, and the block's timestamp as
-the validation time. Bad input of any kind reverts with `Error(string)` naming the
-reason; nothing raises out of the EVM but out-of-gas.
+input and taken before any signature is checked, and the block's timestamp as the
+validation time. Bad input of any kind reverts with `Error(string)` naming the reason;
+nothing raises out of the EVM but out-of-gas.
+
+Gas follows the work, like EIP-2565's modexp pricing, in two charges: first the framing
+price (base, per certificate, per CRL byte and entry) from the ABI and DER framing alone;
+then, from the parsed keys, one price per signature check by the key it is checked with
+(RSA: modulus and exponent length; EC: the curve). A key the rules refuse (an RSA
+exponent above 2^32, say) reverts between the two, so no signature is ever checked
+unpaid. The prices and the measurement behind them are below and in `docs/chaincode.md`.
 
 Operations (the system contracts are the callers):
 
@@ -25,7 +32,7 @@ its own certificate with the same key keeps its revocations.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 from eth.abc import ComputationAPI
 from eth.exceptions import Revert
@@ -36,13 +43,35 @@ from eth_utils import function_signature_to_4byte_selector
 
 from evidence import x509
 
-# Gas, charged before any work. Figures are from this machine: a P-256 or RSA-2048
-# certificate parse + signature check costs ~0.1-0.3 ms, priced like ~3x ecrecover.
+# Gas. The rule: every price is at least GAS_PER_CPU_MS times the CPU the work takes on
+# the reference machine (bench/pki_gas.py: 2-core AMD EPYC, py-evm 0.12.1b1, OpenSSL 4.1.1, Dec
+# 2026), and GAS_PER_CPU_MS is ~4x the fastest plain py-evm execution measured there
+# (simple loop contracts run 2.6-4.6 Mgas per CPU-second), so a block full of PKI calls
+# never costs a validator more CPU than a block full of ordinary code — with room for
+# machines where OpenSSL is relatively slower than the Python interpreter.
+GAS_PER_CPU_MS = 20_000
+# The framing price, charged first.
 BASE_GAS = 3_000
-CERTIFICATE_GAS = 10_000      # per certificate in a chain
-SIGNATURE_GAS = 10_000        # the digest signature check
+CERTIFICATE_GAS = 10_000      # per certificate: parse and rules, ~0.3 ms of Python
+# Per byte of certificates. Parsing is Python work that grows with what a certificate
+# holds, not only its size: five certificates padded to the 24 KiB cap with 150-RDN
+# names took 18.4 ms (0.86 us per byte; SAN, policy or unknown-extension padding
+# 0.17-0.52 us), which the flat per-certificate price sold at 3.4 Mgas/CPU-s, below
+# plain EVM code. 16 gas per byte pays the worst of them at ~19 Mgas/CPU-s.
+CERTIFICATE_BYTE_GAS = 16
 CRL_BYTE_GAS = 8              # a 64 KiB CRL costs ~0.5M gas
 SERIAL_GAS = 200              # per serial hashed into a revocation key
+# Then one price per signature check, by the key it is checked with (bench/pki_gas.py,
+# CPU per check on the reference machine, x GAS_PER_CPU_MS, rounded up):
+# ECDSA P-256 0.063 ms, secp256k1 0.31-0.33 ms, P-384 0.48-0.50 ms.
+EC_CHECK_GAS = {"P-256": 1_500, "secp256k1": 7_000, "P-384": 11_000}
+# RSA: one modular exponentiation by e, so cost ~ (modulus words)^2 x (exponent bits),
+# the shape of EIP-2565's modexp price, plus a fixed part (padding, DigestInfo). Fitted
+# to 0.008 ms + 1.1e-6 ms x words^2 x bits over 2048-8192-bit moduli and 17-32-bit
+# exponents (all-ones exponents, the slowest of their length), then x GAS_PER_CPU_MS:
+# RSA-2048 e=65537 0.023 ms -> 636 gas; RSA-8192 e=2^32-1 0.58 ms -> 13,308 gas.
+RSA_CHECK_BASE_GAS = 200
+RSA_CHECK_DIVISOR = 40        # gas = base + words^2 * exponent bits / 40
 MAX_SERIALS = 64              # IdentityRegistry.revoke's DynArray bound
 MAX_SUBJECT_BYTES = 256       # IdentityRegistry's String[256]
 
@@ -68,10 +97,6 @@ def _decode(types: list[str], payload: bytes) -> tuple[Any, ...]:
         return tuple(decode(types, payload, strict=True))
     except (DecodingError, ValueError, TypeError, OverflowError) as exc:
         raise PrecompileInputError(f"malformed input for ({','.join(types)})") from exc
-
-
-def _count_certificates(blob: bytes) -> int:
-    return len(x509.split_certificates(blob))
 
 
 def _subject(text: str) -> str:
@@ -122,21 +147,69 @@ def _crl(payload: bytes, at: int) -> bytes:
     return encode(["bytes32", "bytes32", "bytes32[]"], [root, issuer_key_hash, keys])
 
 
-def _gas(selector: bytes, payload: bytes) -> int:
-    """The operation's price, from cheap facts about the input (no signature work)."""
+def signature_check_gas(key: x509.VerifyingKey) -> int:
+    """The price of one signature check with ``key`` (the rule in docs/chaincode.md)."""
+    if isinstance(key, x509.ECVerifyingKey):
+        return EC_CHECK_GAS[key.curve]
+    words = -(-key.modulus_bits // 64)
+    return RSA_CHECK_BASE_GAS + -(-words * words * max(key.exponent_bits, 1) // RSA_CHECK_DIVISOR)
+
+
+def _certificates_gas(ders: list[bytes]) -> int:
+    return CERTIFICATE_GAS * len(ders) + CERTIFICATE_BYTE_GAS * sum(len(der) for der in ders)
+
+
+def _framing_gas(selector: bytes, payload: bytes) -> int:
+    """The operation's first charge, from the ABI and DER framing only (nothing parsed)."""
     if selector == VERIFY:
         chain_blob, _, _ = _decode(["bytes", "bytes32", "bytes"], payload)
-        return BASE_GAS + CERTIFICATE_GAS * _count_certificates(chain_blob) + SIGNATURE_GAS
+        return BASE_GAS + _certificates_gas(x509.split_certificates(chain_blob))
     if selector == INSPECT_ROOT:
-        return BASE_GAS + CERTIFICATE_GAS
+        (der,) = _decode(["bytes"], payload)
+        return BASE_GAS + _certificates_gas([der])
     if selector == ISSUER:
         chain_blob, serials = _decode(["bytes", "uint256[]"], payload)
-        return BASE_GAS + CERTIFICATE_GAS * _count_certificates(chain_blob) + SERIAL_GAS * len(serials)
+        return BASE_GAS + _certificates_gas(x509.split_certificates(chain_blob)) + SERIAL_GAS * len(serials)
     if selector == CRL:
         crl_der, chain_blob = _decode(["bytes", "bytes"], payload)
-        return (BASE_GAS + CERTIFICATE_GAS * (_count_certificates(chain_blob) + 1)
+        ders = x509.split_certificates(chain_blob)
+        # The issuing CA's certificate is parsed twice: in its chain and beside the CRL.
+        return (BASE_GAS + _certificates_gas([*ders, ders[0]])
                 + CRL_BYTE_GAS * len(crl_der) + SERIAL_GAS * x509.MAX_CRL_ENTRIES)
     raise PrecompileInputError("unknown operation")
+
+
+def _verifying_keys(selector: bytes, payload: bytes) -> tuple[x509.VerifyingKey, ...]:
+    """The key of every signature check the operation will make, parsed and held to the
+    key rules (size, curve, RSA exponent) — no signature checked. Called after the
+    framing charge, so the parsing is paid for."""
+    if selector == VERIFY:
+        chain_blob, _, _ = _decode(["bytes", "bytes32", "bytes"], payload)
+        ders = x509.split_certificates(chain_blob)
+        return (*x509.chain_verifying_keys(ders, x509.Purpose.SIGNER), x509.verifying_key(ders[0], signer=True))
+    if selector == INSPECT_ROOT:
+        (der,) = _decode(["bytes"], payload)
+        return (x509.verifying_key(der, signer=False),)
+    if selector == ISSUER:
+        chain_blob, _ = _decode(["bytes", "uint256[]"], payload)
+        return x509.chain_verifying_keys(x509.split_certificates(chain_blob), x509.Purpose.CRL_ISSUER)
+    if selector == CRL:
+        _, chain_blob = _decode(["bytes", "bytes"], payload)
+        ders = x509.split_certificates(chain_blob)
+        return (*x509.chain_verifying_keys(ders, x509.Purpose.CRL_ISSUER), x509.verifying_key(ders[0], signer=False))
+    raise PrecompileInputError("unknown operation")
+
+
+def _signature_gas(selector: bytes, payload: bytes) -> int:
+    """The operation's second charge: its signature checks, priced by their keys."""
+    return sum(signature_check_gas(key) for key in _verifying_keys(selector, payload))
+
+
+def gas(data: bytes) -> int:
+    """The whole price of a call with input ``data`` (both charges), or the
+    PrecompileInputError / CertificateError it reverts with before any signature check."""
+    selector, payload = data[:4], data[4:]
+    return _framing_gas(selector, payload) + _signature_gas(selector, payload)
 
 
 OPERATIONS: dict[bytes, Callable[[bytes, int], bytes]] = {
@@ -158,7 +231,7 @@ def error_payload(reason: str) -> bytes:
     return ERROR_SELECTOR + encode(["string"], [f"PKI: {reason}"])
 
 
-def _revert(computation: ComputationAPI, reason: str) -> None:
+def _revert(computation: ComputationAPI, reason: str) -> NoReturn:
     payload = error_payload(reason)
     computation.output = payload
     raise Revert(payload)
@@ -166,11 +239,17 @@ def _revert(computation: ComputationAPI, reason: str) -> None:
 
 def pki_precompile(computation: ComputationAPI) -> ComputationAPI:
     data = computation.msg.data_as_bytes
-    try:
-        gas = _gas(data[:4], data[4:])
-    except (PrecompileInputError, x509.CertificateError) as exc:
-        _revert(computation, str(exc))
-    computation.consume_gas(gas, reason="PKI precompile")  # OutOfGas is the EVM's own error
+    selector, payload = data[:4], data[4:]
+    # Each charge is computed, then taken, before the work it pays for; OutOfGas is the
+    # EVM's own error. The framing charge pays for parsing the keys the second prices.
+    for charge in (_framing_gas, _signature_gas):
+        try:
+            price = charge(selector, payload)
+        except (PrecompileInputError, x509.CertificateError) as exc:
+            _revert(computation, str(exc))
+        except Exception as exc:  # consensus code never raises out of the EVM
+            _revert(computation, f"internal error ({type(exc).__name__})")
+        computation.consume_gas(price, reason="PKI precompile")
     try:
         computation.output = run(data, computation.state.timestamp)
     except (PrecompileInputError, x509.CertificateError) as exc:

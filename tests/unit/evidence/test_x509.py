@@ -875,3 +875,57 @@ def test_indirect_crl_is_refused(pki: Pki) -> None:
         .public_bytes(serialization.Encoding.DER)
     )
     assert_refused(lambda: px.parse_crl(crl, der(ca.cert), AT), "indirect CRLs are not supported")
+
+
+# --- RSA public exponent (issue 15, finding 6) -------------------------------------------
+
+
+def _rsa_spki(modulus: int, exponent: bytes) -> bytes:
+    """An rsaEncryption SubjectPublicKeyInfo with ``exponent`` as the INTEGER's content octets."""
+    integer = _tlv(0x02, modulus.to_bytes(modulus.bit_length() // 8 + 1, "big"))
+    algorithm = _tlv(0x30, bytes.fromhex("06092a864886f70d0101010500"))
+    return _tlv(0x30, algorithm + _tlv(0x03, b"\x00" + _tlv(0x30, integer + _tlv(0x02, exponent))))
+
+
+@pytest.mark.parametrize("exponent, reason", [
+    (b"\x01", "RSA public exponent 1 is below the minimum of 3"),
+    (b"\x00", "RSA public exponent 0 is below the minimum of 3"),
+    (b"\xfd", "RSA public exponent -3 is below the minimum of 3"),
+    (b"\x01\x00\x00", "RSA public exponent 65536 is even"),
+    ((2**40 + 1).to_bytes(6, "big"), "RSA public exponent 1099511627777 is too large (at most 32 bits"),
+    (((1 << 3066) - 1).to_bytes(384, "big"), "RSA public exponent of 3066 bits is too large"),
+])
+def test_unreasonable_rsa_exponent_is_refused_before_any_signature(pki: Pki, exponent: bytes, reason: str) -> None:
+    leaf = pki.leaf(pki.p256_root, "rsa2048")
+    modulus = pki.keys["rsa2048"].public_key().public_numbers().n
+    edited = resign(leaf, pki.p256_root.key, lambda f: f[:6] + [_rsa_spki(modulus, exponent)] + f[7:])
+    chain = [edited, der(pki.p256_root.cert)]
+    assert_refused(lambda: px.validate_chain(chain, AT), reason, 0)
+    assert_refused(lambda: px.verify_digest_signature(edited, b"\x00" * 32, b"\x01" * 256), reason, 0)
+    assert_refused(lambda: px.verifying_key(edited, signer=True), reason, 0)
+
+
+def test_rsa_exponent_of_a_ca_is_refused_before_the_chain_is_checked(pki: Pki) -> None:
+    # The CA's key is the one every certificate below it is checked with.
+    modulus = pki.keys["rsa_root"].public_key().public_numbers().n
+    root = resign(pki.rsa_root.cert, pki.keys["rsa_root"],
+                  lambda f: f[:6] + [_rsa_spki(modulus, ((1 << 2000) + 1).to_bytes(251, "big"))] + f[7:])
+    leaf = der(pki.leaf(pki.rsa_root, "p256"))
+    assert_refused(lambda: px.chain_verifying_keys([leaf, root]), "exponent of 2001 bits is too large", 1)
+    assert_refused(lambda: px.validate_chain([leaf, root], AT), "exponent of 2001 bits is too large", 1)
+    assert_refused(lambda: px.inspect_root(root, AT), "exponent of 2001 bits is too large", None)
+
+
+def test_usual_rsa_exponents_are_accepted(pki: Pki) -> None:
+    for exponent in (3, 17, 65537, 2**32 - 1):
+        px.check_rsa_exponent(exponent)
+    assert px.verifying_key(der(pki.leaf(pki.rsa_root, "rsa2048")), signer=True) == px.RSAVerifyingKey(2048, 17)
+    assert px.verifying_key(der(pki.p384_root.cert), signer=False) == px.ECVerifyingKey("P-384")
+
+
+def test_chain_verifying_keys_name_every_check(pki: Pki) -> None:
+    chain = ders(pki.leaf(pki.p256_inter, "rsa2048"), pki.p256_inter.cert, pki.p256_root.cert)
+    # The leaf by the intermediate's key, the intermediate by the root's, the root by its own.
+    assert px.chain_verifying_keys(chain) == (px.ECVerifyingKey("P-256"),) * 3
+    assert px.chain_verifying_keys(ders(pki.p384_root.cert), Purpose.CRL_ISSUER) == (px.ECVerifyingKey("P-384"),)
+    assert_refused(lambda: px.chain_verifying_keys(chain[:1]), "a signer chain needs 2 to 5")

@@ -1,0 +1,404 @@
+"""CPU cost of the PKI precompile's signature checks, and whether its gas pays for it.
+
+The rule `node/pki.py` follows: gas per CPU-second of a PKI call is never below what
+ordinary EVM code pays on the same node. This script measures both sides on this
+machine and prints them:
+
+1. the reference: py-evm (our `LedgerVM`) running three plain loop contracts
+   (PUSH/SWAP/SUB/JUMPI; MSTORE/MLOAD/MUL; KECCAK256 of one word) until out of gas,
+   in Mgas per CPU-second;
+2. CPU per signature check (`verify` of the library, as the precompile calls it) for
+   RSA-2048/3072/4096/6144/8192 with e = 65537 and with the largest exponent the rules
+   allow (all ones below 2^32, the slowest of its length), ECDSA P-256, P-384 and
+   secp256k1, next to `node.pki.signature_check_gas` of that key; Ed25519 keys are
+   refused by the rules, so it has no row;
+3. whole precompile calls (both gas charges computed, then `node.pki.run`): normal
+   chains, five-certificate chains of each RSA size at e = 65537 and at the largest
+   exponent, a chain of certificates padded with SAN entries to the size caps (the
+   parsing worst case) or with 150-RDN names (the worst found), `inspectRoot` and a full CRL — each with its gas, CPU and
+   Mgas/CPU-s against the reference;
+4. the chain of issue 15, finding 6 (five RSA-3072 certificates, ~3,066-bit exponent):
+   what its checks would cost, and that it is now refused before any check.
+
+CPU is `time.process_time` (this process only), the median of R runs of a batch each.
+Keys are generated at the start (RSA-8192 takes a few seconds; one key per size is
+reused for every certificate of a chain, under different names). Nothing touches the
+network. Tests never assert these timings.
+
+    .venv/bin/python bench/pki_gas.py            # 5 runs
+    .venv/bin/python bench/pki_gas.py --quick    # 2 runs, no 6144/8192-bit keys
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import figure, machine_info, machine_rows, print_table, write_figures  # noqa: E402
+
+# Certificates valid 2024-2034; calls are made at 2027-01-15 (a fixed block time).
+NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NOT_AFTER = datetime(2034, 1, 1, tzinfo=timezone.utc)
+AT = 1_800_000_000
+DIGEST = hashlib.sha256(b"pki gas bench").digest()
+E_USUAL = 65537
+# Loop contracts for the reference rate: PUSH3 0xffffff; JUMPDEST (pc 4); <body>;
+# PUSH1 1; SWAP1; SUB; DUP1; PUSH1 4; JUMPI; STOP — they run until out of gas.
+_LOOP_HEAD, _LOOP_TAIL = bytes.fromhex("62ffffff5b"), bytes.fromhex("600190038060045700")
+LOOPS = {
+    "PUSH/SWAP/SUB/JUMPI loop": b"",
+    "MSTORE/MLOAD/MUL loop": bytes.fromhex("80600052600051600302" "50"),
+    "KECCAK256 (32 bytes) loop": bytes.fromhex("6020600020" "50"),
+}
+LOOP_GAS = 3_000_000
+
+
+def cpu_ms(action: Callable[[], object], *, runs: int, batch: int) -> float:
+    """Median over ``runs`` of the mean CPU milliseconds of ``action`` in a batch."""
+    action()  # warm
+    samples = []
+    for _ in range(runs):
+        started = time.process_time()
+        for _ in range(batch):
+            action()
+        samples.append((time.process_time() - started) / batch * 1e3)
+    return statistics.median(samples)
+
+
+# --- the reference: plain EVM code ----------------------------------------------------
+
+
+def evm_rates(runs: int) -> dict[str, list[float]]:
+    """Mgas per CPU-second of each loop contract, ``runs`` times, on our LedgerVM."""
+    from eth.vm.spoof import SpoofTransaction
+
+    from node.chain import Chain
+    from node.genesis import Genesis, build_genesis_document
+    from node.storage import LevelStore
+    from node.vm import LedgerVM
+
+    caller, target = b"\x0c" * 20, b"\x0d" * 20
+    rates: dict[str, list[float]] = {name: [] for name in LOOPS}
+    with tempfile.TemporaryDirectory(prefix="pki-gas-bench-") as tmp:
+        store = LevelStore(Path(tmp) / "chain")
+        try:
+            genesis = Genesis.parse(build_genesis_document(
+                chain_id=7, validators=[b"\x01" * 20], alloc={}, members=[(caller, "ADMIN")], timestamp=AT))
+            chain = Chain.initialise(store, genesis)
+            for name, body in LOOPS.items():
+                for _ in range(runs):
+                    state = chain.state_at(chain.head)
+                    state.set_code(target, _LOOP_HEAD + body + _LOOP_TAIL)
+                    unsigned = LedgerVM.create_unsigned_transaction(
+                        nonce=0, gas_price=0, gas=LOOP_GAS, to=target, value=0, data=b"")
+                    started = time.process_time()
+                    computation = state.costless_execute_transaction(SpoofTransaction(unsigned, from_=caller))
+                    seconds = time.process_time() - started
+                    used = computation.get_gas_used() - 21_000
+                    rates[name].append(used / seconds / 1e6)
+        finally:
+            store.close()
+    return rates
+
+
+# --- keys and chains ----------------------------------------------------------------
+
+
+def rsa_key_with_exponent(base: Any, exponent: int) -> Any:
+    """``base``'s primes with public exponent ``exponent`` (stepped down by 2 until it is
+    coprime to lambda(n)), d computed here: cryptography only generates small e."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    numbers = base.private_numbers()
+    p, q = numbers.p, numbers.q
+    lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+    while math.gcd(exponent, lam) != 1:
+        exponent -= 2
+    d = pow(exponent, -1, lam)
+    public = rsa.RSAPublicNumbers(exponent, p * q)
+    private = rsa.RSAPrivateNumbers(p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
+                                    rsa.rsa_crt_iqmp(p, q), public)
+    return private.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def largest_allowed_exponent() -> int:
+    from evidence import x509 as px
+
+    return 2**px.MAX_RSA_PUBLIC_EXPONENT_BITS - 1
+
+
+def chain_of(key: Any, length: int, *, label: str, san_names: int = 0) -> bytes:
+    """Concatenated DER, leaf first: a root, length-2 intermediates and a signer leaf, all
+    with ``key`` (the cost of a check depends on the key, not on who holds it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from client import devpki
+
+    extra = []
+    if san_names:
+        names = [x509.DNSName(f"n{i}.example") for i in range(san_names)]
+        extra = [(x509.SubjectAlternativeName(names), False)]
+    validity = {"not_before": NOT_BEFORE, "not_after": NOT_AFTER}
+    root = devpki.make_root(f"{label} root", key, serial=1, **validity)  # type: ignore[arg-type]
+    path = [root]
+    for level in range(length - 2):
+        path.insert(0, devpki.issue_certificate(
+            path[0], key, key.public_key(), common_name=f"{label} CA {level}", is_ca=True, serial=10 + level,
+            extra_extensions=extra, **validity))  # type: ignore[arg-type]
+    leaf = devpki.issue_certificate(path[0], key, key.public_key(), common_name=f"{label} signer", serial=100,
+                                    extra_extensions=extra, **validity)  # type: ignore[arg-type]
+    return b"".join(cert.public_bytes(serialization.Encoding.DER) for cert in [leaf, *path])
+
+
+def chain_with_long_names(key: Any, *, rdns: int) -> bytes:
+    """Five certificates whose subject and issuer names hold ``rdns`` RDNs each: the most
+    Python work per byte found (names are parsed, compared and rendered)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    def name(tag: str) -> x509.Name:
+        parts = [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, str(i))])
+                 for i in range(rdns)]
+        return x509.Name([*parts, x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, tag)])])
+
+    def cert(subject: x509.Name, issuer: x509.Name, ca: bool, serial: int) -> bytes:
+        usage = {u: False for u in ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
+                                    "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")}
+        usage.update(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca)
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(serial).not_valid_before(NOT_BEFORE).not_valid_after(NOT_AFTER)
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), True)
+                   .add_extension(x509.KeyUsage(**usage), True))
+        return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+    names = [name(f"level {level}") for level in range(5)]
+    return b"".join(cert(names[level], names[min(level + 1, 4)], level > 0, 100 - level) for level in range(5))
+
+
+def verify_input(chain_der: bytes, key: Any) -> bytes:
+    from eth_abi import encode
+
+    from client import devpki
+    from node import pki
+
+    return pki.VERIFY + encode(["bytes", "bytes32", "bytes"], [chain_der, DIGEST, devpki.sign_digest(key, DIGEST)])
+
+
+def check_action(key: Any) -> Callable[[], None]:
+    """One signature check as `evidence.x509.verify_digest_signature` makes it."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from client import devpki
+
+    signature, public = devpki.sign_digest(key, DIGEST), key.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        return lambda: public.verify(signature, DIGEST, ec.ECDSA(Prehashed(hashes.SHA256())))
+    return lambda: public.verify(signature, DIGEST, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+
+
+def describe(key: Any) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from evidence import x509 as px
+
+    public = key.public_key()
+    if isinstance(public, rsa.RSAPublicKey):
+        numbers = public.public_numbers()
+        return px.RSAVerifyingKey(numbers.n.bit_length(), numbers.e.bit_length())
+    return px.ECVerifyingKey({"secp256r1": "P-256", "secp384r1": "P-384", "secp256k1": "secp256k1"}[public.curve.name])
+
+
+@dataclass
+class Call:
+    label: str
+    data: bytes
+
+
+def call_action(data: bytes) -> Callable[[], None]:
+    """What the precompile does for ``data``: both charges computed, then the work."""
+    from node import pki
+
+    def action() -> None:
+        pki.gas(data)
+        pki.run(data, AT)
+
+    return action
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-r", "--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)")
+    p.add_argument("--quick", action="store_true", help="2 runs, RSA up to 4096 bits only")
+    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.runs = 2
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from eth_abi import encode
+
+    from client import devpki
+    from evidence import x509 as px
+    from node import pki
+
+    info = machine_info()
+    runs = args.runs
+
+    # 1. The reference.
+    rates = evm_rates(runs)
+    reference = max(statistics.median(values) for values in rates.values())  # the strictest
+
+    # 2. Keys, and CPU per signature check.
+    sizes = (2048, 3072, 4096) if args.quick else (2048, 3072, 4096, 6144, 8192)
+    started = time.perf_counter()
+    rsa_bases = {bits: rsa.generate_private_key(public_exponent=E_USUAL, key_size=bits) for bits in sizes}
+    keygen_s = time.perf_counter() - started
+    e_max = largest_allowed_exponent()
+    keys: dict[str, Any] = {}
+    for bits in sizes:
+        keys[f"RSA-{bits} e=65537"] = rsa_bases[bits]
+        keys[f"RSA-{bits} e=2^32-1"] = rsa_key_with_exponent(rsa_bases[bits], e_max)
+    for name, curve in (("ECDSA P-256", ec.SECP256R1()), ("ECDSA P-384", ec.SECP384R1()),
+                        ("ECDSA secp256k1", ec.SECP256K1())):
+        keys[name] = ec.generate_private_key(curve)
+
+    check_rows: list[tuple[str, Any]] = []
+    figures: list[dict[str, Any]] = []
+    for name, key in keys.items():
+        spent = [cpu_ms(check_action(key), runs=1, batch=200) for _ in range(runs)]
+        ms = statistics.median(spent)
+        gas = pki.signature_check_gas(describe(key))
+        check_rows.append((f"{name} (e of {describe(key).exponent_bits} bits)" if name.startswith("RSA") else name,
+                           f"{ms:.3f} ms  {gas:>6,} gas  {gas / ms / 1e3:6.1f} Mgas/CPU-s"))
+        figures.append(figure(f"pki_gas.check.{name}", "ms", spent, better="lower", group="signature check CPU"))
+
+    # 3. Whole calls.
+    p256, p384, k1 = keys["ECDSA P-256"], keys["ECDSA P-384"], keys["ECDSA secp256k1"]
+    rsa2048 = keys["RSA-2048 e=65537"]
+    calls = [
+        Call("verify, 3 certs P-256 (root, CA, signer)", verify_input(chain_of(p256, 3, label="P-256"), p256)),
+        Call("verify, 2 certs RSA-2048 e=65537", verify_input(chain_of(rsa2048, 2, label="RSA"), rsa2048)),
+        Call("verify, 2 certs P-384", verify_input(chain_of(p384, 2, label="P-384"), p384)),
+        Call("verify, 5 certs P-256", verify_input(chain_of(p256, 5, label="P-256 five"), p256)),
+    ]
+    # A secp256k1 signer under a P-256 CA (CAs may not use secp256k1).
+    k1_chain = chain_of(p256, 2, label="k1")
+    leaf_der = devpki.issue_certificate(
+        px_load(k1_chain, 1), p256, k1.public_key(), common_name="k1 signer", serial=101,
+        not_before=NOT_BEFORE, not_after=NOT_AFTER).public_bytes(serialization.Encoding.DER)
+    calls.append(Call("verify, 2 certs P-256 CA, secp256k1 signer",
+                      verify_input(leaf_der + px.split_certificates(k1_chain)[1], k1)))
+    for bits in sizes:
+        for exponent in ("e=65537", "e=2^32-1"):
+            key = keys[f"RSA-{bits} {exponent}"]
+            calls.append(Call(f"verify, 5 certs RSA-{bits} {exponent}",
+                              verify_input(chain_of(key, 5, label=f"RSA-{bits}"), key)))
+    # The parsing worst case: five certificates padded with SAN entries up to the chain cap.
+    padded = chain_of(p256, 5, label="padded", san_names=330)
+    calls.append(Call(f"verify, 5 P-256 certs padded with SANs ({len(padded):,} B)", verify_input(padded, p256)))
+    many_rdns = chain_with_long_names(p256, rdns=150)
+    calls.append(Call(f"verify, 5 P-256 certs with 150-RDN names ({len(many_rdns):,} B)", verify_input(many_rdns, p256)))
+    biggest = keys[f"RSA-{sizes[-1]} e=2^32-1"]
+    root_der = chain_of(biggest, 2, label="root only")
+    calls.append(Call(f"inspectRoot, RSA-{sizes[-1]} e=2^32-1",
+                      pki.INSPECT_ROOT + encode(["bytes"], [px.split_certificates(root_der)[1]])))
+    issuer_chain = b"".join(px.split_certificates(chain_of(p256, 3, label="CRL"))[1:])
+    crl = devpki.make_crl(px_load(issuer_chain, 0), p256, list(range(1, px.MAX_CRL_ENTRIES + 1)),
+                          this_update=NOT_BEFORE, next_update=NOT_AFTER).public_bytes(serialization.Encoding.DER)
+    calls.append(Call(f"crl, {px.MAX_CRL_ENTRIES} entries ({len(crl):,} B), P-256 CA chain of 2",
+                      pki.CRL + encode(["bytes", "bytes"], [crl, issuer_chain])))
+
+    call_rows: list[tuple[str, Any]] = []
+    cheapest = math.inf
+    for call in calls:
+        gas = pki.gas(call.data)
+        spent = [cpu_ms(call_action(call.data), runs=1, batch=20) for _ in range(runs)]
+        ms = statistics.median(spent)
+        rate = gas / ms / 1e3
+        cheapest = min(cheapest, rate)
+        call_rows.append((call.label, f"{gas:>8,} gas  {ms:7.3f} ms  {rate:6.1f} Mgas/CPU-s  "
+                                      f"{rate / reference:5.1f}x the EVM reference"))
+        figures.append(figure(f"pki_gas.call.{call.label}", "ms", spent, better="lower", group="precompile call CPU",
+                              note=f"{gas} gas"))
+
+    # 4. The chain of the finding: RSA-3072 with a ~3,066-bit exponent, five certificates.
+    attack_key = rsa_key_with_exponent(rsa_bases[3072], (1 << 3066) - 1)
+    attack = verify_input(chain_of(attack_key, 5, label="finding 6"), attack_key)
+    checks_ms = statistics.median([cpu_ms(check_action(attack_key), runs=1, batch=10) for _ in range(runs)])
+    try:
+        pki.gas(attack)
+        verdict = "NOT refused"
+    except px.CertificateError as exc:
+        verdict = f"refused before any check: {exc}"
+    refuse_ms = cpu_ms(lambda: _refusal(pki, px, attack), runs=runs, batch=20)
+    old_gas = 3_000 + 5 * 10_000 + 10_000  # the flat price before this change
+    attack_rows: list[tuple[str, Any]] = [
+        ("one check with its key", f"{checks_ms:.2f} ms"),
+        ("the 6 checks of a verify call (5 chain + digest)", f"{6 * checks_ms:.1f} ms"),
+        ("old flat price", f"{old_gas:,} gas = {old_gas / (6 * checks_ms) / 1e3:.1f} Mgas/CPU-s "
+                           f"({reference / (old_gas / (6 * checks_ms) / 1e3):.1f}x cheaper than the EVM reference)"),
+        ("now", verdict),
+        ("CPU spent refusing it (parse + key rules)", f"{refuse_ms:.3f} ms"),
+    ]
+
+    print_table("PKI precompile gas: machine", machine_rows(info) + [
+        ("OpenSSL", _openssl()), ("RSA key generation (not timed below)", f"{keygen_s:.1f} s"),
+        ("runs per figure (median)", runs)])
+    print_table("reference: py-evm loop contracts, Mgas per CPU-second", [
+        (name, f"{statistics.median(values):.2f}  runs {[round(v, 2) for v in values]}") for name, values in rates.items()
+    ] + [("reference (the fastest, i.e. strictest)", f"{reference:.2f} Mgas/CPU-s"),
+         ("node.pki.GAS_PER_CPU_MS", f"{pki.GAS_PER_CPU_MS:,} gas/ms = {pki.GAS_PER_CPU_MS / 1e3:.0f} Mgas/CPU-s")])
+    print_table("one signature check: CPU, node.pki.signature_check_gas", check_rows)
+    print_table("whole precompile calls (both charges + run)", call_rows + [
+        ("cheapest call", f"{cheapest:.1f} Mgas/CPU-s: "
+                          f"{'priced at or above' if cheapest >= reference else 'BELOW'} the EVM reference")])
+    print_table("issue 15 finding 6: five RSA-3072 certificates, e of 3,066 bits", attack_rows)
+    write_figures(args.figures_out, "pki_gas", figures + [
+        figure(f"pki_gas.evm.{name}", "Mgas/CPU-s", values, group="EVM reference") for name, values in rates.items()
+    ], reference_mgas_per_cpu_s=reference, cheapest_call_mgas_per_cpu_s=cheapest)
+    return 0 if cheapest >= reference else 1
+
+
+def px_load(chain_der: bytes, index: int) -> Any:
+    from cryptography import x509
+
+    from evidence import x509 as px
+
+    return x509.load_der_x509_certificate(px.split_certificates(chain_der)[index])
+
+
+def _refusal(pki: Any, px: Any, data: bytes) -> None:
+    try:
+        pki.gas(data)
+    except px.CertificateError:
+        pass
+
+
+def _openssl() -> str:
+    from cryptography.hazmat.backends.openssl.backend import backend
+
+    return str(backend.openssl_version_text())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
