@@ -54,7 +54,7 @@ PARTS: list[tuple[int, str, str]] = [
     (0, "proposing and committing the block (consensus driver, not building)",
      r"^(QBFTMachine\._send_proposal|NodeBackend\.commit|NodeBackend\.block_digest) \(node/consensus/"),
     (1, "of which Chain.commit (LevelDB batch, indexes)", r"^Chain\.commit \(node/chain\.py\)"),
-    (0, "JSON-RPC requests (handle_payload)", r"^handle_payload \(node/rpc/app\.py\)"),
+    (0, "JSON-RPC requests (first_pass, answer_document)", r"^(first_pass|answer_document) \(node/rpc/jsonrpc\.py\)"),
     (1, "eth_sendRawTransaction (admission)", r"^eth_send_raw_transaction \(node/rpc/methods\.py\)"),
     (2, "of which signature recovery", r"(recover_public_key|ecdsa_recover|check_signature_validity)"),
     (2, "of which the pool (TxPool.add)", r"^TxPool\.add \(node/txpool\.py\)"),

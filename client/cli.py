@@ -81,15 +81,29 @@ def node_start(
     data_dir: Optional[Path] = typer.Option(None, help="data directory (default ./data/dev with --dev)"),
     rpc_host: str = typer.Option("127.0.0.1", help="address the JSON-RPC server binds"),
     rpc_port: int = typer.Option(8545, help="JSON-RPC port"),
+    rpc_limit: Optional[List[str]] = typer.Option(
+        None, "--rpc-limit", help="NAME=VALUE: change one of the JSON-RPC caps (repeatable), e.g. "
+        "call_gas_cap=20000000; the caps, defaults and node.json's rpc.limits: docs/access.md"),
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
     auth: Optional[str] = typer.Option(
         None, "--auth", help="bearer tokens: auto (off only with --dev on loopback), required or off "
         "(default: node.json's rpc.auth, else auto); see `ledger token`"),
+    http_vhosts: Optional[str] = typer.Option(
+        None, "--http-vhosts", help="comma-separated host names the RPC answers to besides IP addresses and "
+        "localhost (DNS-rebinding guard); * = any (default: node.json's rpc.http_vhosts, else none)"),
+    http_corsdomain: Optional[str] = typer.Option(
+        None, "--http-corsdomain", help="comma-separated web origins (scheme://host[:port]) whose pages may call "
+        "the HTTP RPC besides the node's own; * = any (default: node.json's rpc.http_corsdomain, else none)"),
+    ws_origins: Optional[str] = typer.Option(
+        None, "--ws-origins", help="comma-separated web origins whose pages may open the WebSocket besides the "
+        "node's own; * = any (default: node.json's rpc.ws_origins, else none)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
     from node.access import AUTH_MODES
     from node.config import load_node_config
     from node.errors import LedgerError
+    from node.rpc.limits import RpcLimits
+    from node.rpc.origin import parse_origins, parse_vhosts, split_list
     from node.runner import ensure_dev_data_dir, run_node
     from node.service import NodeConfig
 
@@ -101,6 +115,12 @@ def node_start(
     if auth is not None and auth not in AUTH_MODES:
         fail(f"--auth {auth!r}: one of {', '.join(AUTH_MODES)}")
     try:
+        # Parsed before anything is written: a bad list leaves no new data directory behind.
+        vhosts = None if http_vhosts is None else parse_vhosts(split_list(http_vhosts), "--http-vhosts")
+        cors = None if http_corsdomain is None else parse_origins(split_list(http_corsdomain), "--http-corsdomain")
+        ws = None if ws_origins is None else parse_origins(split_list(ws_origins), "--ws-origins")
+        limit_settings = RpcLimits.parse_assignments(rpc_limit or [])
+        RpcLimits().overridden(limit_settings, "--rpc-limit")  # refused here, before anything is written
         if dev:
             account = ensure_dev_data_dir(data_dir)
             typer.echo("development chain (chain id 1337), any sender may transact")
@@ -111,8 +131,15 @@ def node_start(
             data_dir=data_dir, dev=dev, open_permissioning=dev,
             auth=auth or (rpc_file.auth if rpc_file is not None else "auto"),
             token_issuers=rpc_file.token_issuers if rpc_file is not None else (), rpc_host=rpc_host,
+            http_vhosts=vhosts if vhosts is not None else (rpc_file.http_vhosts if rpc_file is not None else ()),
+            http_corsdomain=cors if cors is not None else (rpc_file.http_corsdomain if rpc_file is not None else ()),
+            ws_origins=ws if ws is not None else (rpc_file.ws_origins if rpc_file is not None else ()),
+            limits=(rpc_file.limits if rpc_file is not None else RpcLimits()).overridden(limit_settings, "--rpc-limit"),
         )
         typer.echo(f"JSON-RPC: http://{rpc_host}:{rpc_port}  WebSocket: ws://{rpc_host}:{rpc_port}/ws", err=False)
+        typer.echo("browsers: host names " + ", ".join(("IP addresses", "localhost", *config.http_vhosts))
+                   + "; web origins: this node's own" + "".join(f", {o}" for o in config.http_corsdomain)
+                   + " (WebSocket: this node's own" + "".join(f", {o}" for o in config.ws_origins) + ")")
         if config.auth_mode() == "required":
             typer.echo(f"access tokens: required (issue them with `ledger token issue --data-dir {data_dir} --role ROLE`)")
         else:

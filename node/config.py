@@ -17,15 +17,22 @@ says what the chain is; node.json says how this one node joins it.
   },
   "faults": {"drop": 0.1, "delay": 0.5, "duplicate": false, "equivocate": false,
              "forge_seals": false, "seed": 7},
-  "rpc": {"auth": "required", "token_issuers": ["issuers/trading-center.pub"]}
+  "rpc": {"auth": "required", "token_issuers": ["issuers/trading-center.pub"],
+          "http_vhosts": ["ledger.court.example"], "http_corsdomain": ["https://console.court.example"],
+          "ws_origins": ["https://console.court.example"], "limits": {"call_gas_cap": 20000000}}
 }
 ```
 
 Relative `tls_cert`/`tls_key` and `token_issuers` paths are resolved against the data
 directory. `rpc.auth` ("auto", "required", "off") is the node's token mode unless
 `ledger node start --auth` overrides it; `rpc.token_issuers` are Ed25519 public keys
-(PEM) of other token issuers the node trusts besides its own (docs/access.md). The peers'
-certificates are checked against the consortium CA named in genesis.json
+(PEM) of other token issuers the node trusts besides its own (docs/access.md).
+`rpc.http_vhosts`, `rpc.http_corsdomain` and `rpc.ws_origins` are the browser allowlists
+(node/rpc/origin.py: host names besides IP addresses and localhost; web origins
+`scheme://host[:port]` besides the node's own; `*` for any) unless `ledger node start
+--http-vhosts / --http-corsdomain / --ws-origins` override them. `rpc.limits` changes
+the JSON-RPC caps by name (node/rpc/limits.py `RpcLimits`; `--rpc-limit NAME=VALUE`
+overrides one). The peers' certificates are checked against the consortium CA named in genesis.json
 (`evidenceLedger.consortiumCA`), not against anything here.
 
 **Faults are a test hook.** A `faults` section is parsed and validated always, but a node
@@ -38,11 +45,13 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
 from node.errors import ConfigError
+from node.rpc.limits import RpcLimits
+from node.rpc.origin import parse_origins, parse_vhosts
 
 NODE_CONFIG_FILE = "node.json"
 FAULTS_ENV = "LEDGER_TEST_FAULTS"  # "1" turns node.json's faults on; anything else: off
@@ -90,6 +99,10 @@ class P2PConfig:
 class RpcConfig:
     auth: str = "auto"                       # node.access.AUTH_MODES
     token_issuers: tuple[Path, ...] = ()     # absolute: resolved against the data directory
+    http_vhosts: tuple[str, ...] = ()        # node.rpc.origin.parse_vhosts, normalized
+    http_corsdomain: tuple[str, ...] = ()    # node.rpc.origin.parse_origins, normalized
+    ws_origins: tuple[str, ...] = ()
+    limits: RpcLimits = field(default_factory=RpcLimits)  # node.rpc.limits; only the changed ones are written
 
 
 @dataclass(frozen=True)
@@ -167,6 +180,13 @@ def node_config_document(config: NodeFileConfig, data_dir: Path) -> dict[str, An
             "auth": config.rpc.auth,
             "token_issuers": [_relative(path, data_dir) for path in config.rpc.token_issuers],
         }
+        for key in ("http_vhosts", "http_corsdomain", "ws_origins"):
+            if getattr(config.rpc, key):  # written only when set: older node.json files stay as they were
+                document["rpc"][key] = list(getattr(config.rpc, key))
+        changed = {f.name: getattr(config.rpc.limits, f.name) for f in fields(RpcLimits)
+                   if getattr(config.rpc.limits, f.name) != getattr(RpcLimits(), f.name)}
+        if changed:
+            document["rpc"]["limits"] = changed
     return document
 
 
@@ -239,7 +259,7 @@ def _parse_rpc(doc: Any, data_dir: Path) -> RpcConfig:
     from node.access import AUTH_MODES
 
     _expect(isinstance(doc, dict), "rpc", "must be an object")
-    _only(doc, {"auth", "token_issuers"}, "rpc")
+    _only(doc, {"auth", "token_issuers", "http_vhosts", "http_corsdomain", "ws_origins", "limits"}, "rpc")
     auth = doc.get("auth", "auto")
     _expect(isinstance(auth, str) and auth in AUTH_MODES, "rpc.auth", f"must be one of {', '.join(AUTH_MODES)}")
     issuers_doc = doc.get("token_issuers", [])
@@ -250,7 +270,14 @@ def _parse_rpc(doc: Any, data_dir: Path) -> RpcConfig:
         where = f"rpc.token_issuers[{index}]"
         _expect(isinstance(value, str), where, "must be a file path")
         issuers.append(_path(value, where, data_dir))
-    return RpcConfig(auth, tuple(issuers))
+    lists = {}
+    for key, parse in (("http_vhosts", parse_vhosts), ("http_corsdomain", parse_origins), ("ws_origins", parse_origins)):
+        values = doc.get(key, [])
+        _expect(isinstance(values, list), f"rpc.{key}", "must be a list of strings")
+        lists[key] = parse(values, f"rpc.{key}")
+    limits_doc = doc.get("limits", {})
+    _expect(isinstance(limits_doc, dict), "rpc.limits", "must be an object of limit names and whole numbers")
+    return RpcConfig(auth, tuple(issuers), **lists, limits=RpcLimits().overridden(limits_doc, "rpc.limits"))
 
 
 def _expect(condition: bool, field: str, reason: str) -> None:

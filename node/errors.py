@@ -61,3 +61,16 @@ class ExecutionReverted(LedgerError):
     def __init__(self, data: bytes, reason: str = "execution reverted") -> None:
         super().__init__(reason)
         self.data = data
+
+
+class LimitExceeded(LedgerError):
+    """A caller reached one of the node's named caps (node/rpc/limits.py): `limit` names
+    it, `allowed` is its value; `retry_after` (seconds) when waiting will help. JSON-RPC
+    -32005 (EIP-1474 "limit exceeded"), HTTP 429 where a whole request is refused."""
+
+    def __init__(self, limit: str, allowed: int | float, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"limit exceeded: {detail} ({limit} = {allowed})")
+        self.limit = limit
+        self.allowed = allowed
+        self.detail = detail
+        self.retry_after = retry_after

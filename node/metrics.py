@@ -20,6 +20,10 @@ class Metrics:
         )
         self.rpc_requests = Counter("ledger_rpc_requests", "JSON-RPC calls", ["method"], registry=r)
         self.rpc_errors = Counter("ledger_rpc_errors", "JSON-RPC calls that returned an error", ["code"], registry=r)
+        self.rpc_expensive_running = Gauge(
+            "ledger_rpc_expensive_running", "Expensive JSON-RPC requests (eth_call, eth_getLogs, ...) "
+            "being answered now", registry=r)
+        self.rpc_websockets = Gauge("ledger_rpc_websockets", "Open JSON-RPC WebSocket connections", registry=r)
         self.pool_ready = Gauge("ledger_txpool_ready", "Pool transactions executable now", registry=r)
         self.pool_queued = Gauge("ledger_txpool_queued", "Pool transactions waiting for a nonce gap", registry=r)
         self.consensus_round = Gauge("ledger_consensus_round", "QBFT round of the height in progress", registry=r)

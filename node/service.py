@@ -1,8 +1,11 @@
 """The running node: chain and pool on LevelDB, the reads the RPC serves, and the hooks
 the consensus driver (node/consensus/driver.py) uses to propose, commit and gossip.
 
-Blocks are built and committed on the driver's consensus thread, so the RPC stays
-responsive while a block executes.
+Consensus (the driver's event loop, its peers and timers, and the thread that builds and
+commits blocks) runs on threads of its own (node/runner.py); the RPC serves from another
+event loop. What crosses between them goes through thread-safe hooks: `submit` and
+`increase_time` wake the driver, `block_committed` hands each new block to the listeners
+on the RPC's loop, and `stop` reaches every loop that waits for it.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ from node.errors import LedgerError, PermissionDenied, StorageError
 from node.genesis import Genesis
 from node.metrics import Metrics
 from node.permissions import Membership, is_registration
+from node.rpc.limits import RpcLimits
 from node.sealing import ValidatorKey
 from node.storage import LevelStore
 from node.txpool import TxPool
@@ -55,6 +59,14 @@ class NodeConfig:
     token_issuers: tuple[Path, ...] = ()
     # The address the RPC binds: what "auto" looks at.
     rpc_host: str = "127.0.0.1"
+    # Browsers (node/rpc/origin.py, geth's --http.vhosts / --http.corsdomain / --ws.origins):
+    # host names answered besides IP addresses and localhost; web origins allowed over HTTP
+    # and on the WebSocket besides the node's own. Empty: no others; "*": any.
+    http_vhosts: tuple[str, ...] = ()
+    http_corsdomain: tuple[str, ...] = ()
+    ws_origins: tuple[str, ...] = ()
+    # What one caller may make the JSON-RPC surface pay (gas, queues, filters, sockets).
+    limits: RpcLimits = field(default_factory=RpcLimits)
 
     def auth_mode(self) -> str:
         """The resolved authentication mode, "required" or "off"."""
@@ -96,7 +108,11 @@ class Node:
             check_permission=self.check_permission,
             is_committed=self.is_committed,
         )
-        self._stop_event = asyncio.Event()
+        self._stop_lock = threading.Lock()
+        self._stop_requested = False
+        self._stop_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        # The loop block listeners run on (the RPC's); None: wherever block_committed runs.
+        self._listener_loop: asyncio.AbstractEventLoop | None = None
         # Hooks the consensus driver sets (node/consensus/driver.py); thread-safe callables.
         self._wake: Callable[[], None] = lambda: None
         self._gossip: Callable[[bytes], None] = lambda raw: None
@@ -171,15 +187,29 @@ class Node:
         return int(self.clock_offset)
 
     def on_block(self, listener: Callable[[QBFTHeader], None]) -> None:
-        """Call `listener` on the event loop after each committed block."""
+        """Call `listener` after each committed block, on the listener loop (`listen_on`)."""
         self._block_listeners.append(listener)
 
     def on_transaction(self, listener: Callable[[bytes], None]) -> None:
         """Call `listener` with the hash of each transaction admitted to the pool."""
         self._tx_listeners.append(listener)
 
+    def listen_on(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the block listeners on `loop` (the RPC's), whichever thread commits blocks."""
+        self._listener_loop = loop
+
     def block_committed(self, header: QBFTHeader) -> None:
-        """Called on the event loop after each stored block (decided here or synced)."""
+        """Called by consensus after each stored block (decided here or synced)."""
+        loop = self._listener_loop
+        if loop is None:
+            self._notify_block(header)
+            return
+        try:
+            loop.call_soon_threadsafe(self._notify_block, header)
+        except RuntimeError:
+            pass  # the RPC's loop is closed: the node is stopping
+
+    def _notify_block(self, header: QBFTHeader) -> None:
         for listener in list(self._block_listeners):
             listener(header)
 
@@ -208,12 +238,24 @@ class Node:
         return added
 
     async def stopped(self) -> None:
-        """Return once stop() has been called."""
-        await self._stop_event.wait()
+        """Return once stop() has been called (on any thread's event loop)."""
+        event = asyncio.Event()
+        with self._stop_lock:
+            if self._stop_requested:
+                return
+            self._stop_waiters.append((asyncio.get_running_loop(), event))
+        await event.wait()
 
     def stop(self) -> None:
-        """Ask the node to stop (signal handlers call this on the event loop)."""
-        self._stop_event.set()
+        """Ask the node to stop; safe from any thread (signal handlers call it)."""
+        with self._stop_lock:
+            self._stop_requested = True
+            waiters, self._stop_waiters = self._stop_waiters, []
+        for loop, event in waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that loop has ended already
 
     def close(self) -> None:
         self.store.close()

@@ -1,145 +1,63 @@
 """The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
-eth_subscribe, /v1/blobs (node/blobs.py), /healthz and /metrics. Errors are mapped to
-JSON-RPC codes here only. Who may call what is node/access.py's; it is asked here: a
-missing or bad token is HTTP 401, a method the token's role may not call is -40100."""
+eth_subscribe, /v1/blobs (node/blobs.py), the REST routes (node/rpc/rest.py), /healthz and
+/metrics. The protocol is node/rpc/jsonrpc.py's; this module is the transport: it reads
+bodies, asks node/access.py who is calling, and hands the work to the worker pools.
+
+Cheap calls are parsed and answered in one pool; a request holding an expensive call
+(node/rpc/limits.py) waits its turn per caller for the expensive pool; the event loop
+only moves bytes and runs /healthz. Consensus does not run here at all (node/runner.py).
+"""
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
-import json
 import logging
-import re
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eth.exceptions import VMError
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.requests import HTTPConnection
 
-from node.access import Authorizer, Principal, is_public_call
+from node.access import Authorizer, Principal, bearer_token
 from node.blobs import BLOB_DIR, BlobStore, add_blob_routes
-from node.errors import (
-    ExecutionReverted,
-    InvalidParams,
-    InvalidTransaction,
-    LedgerError,
-    NotFound,
-    PermissionDenied,
-    Unauthenticated,
+from node.errors import LimitExceeded, Unauthenticated
+from node.rpc.context import RpcContext
+from node.rpc.filters import FilterRegistry
+from node.rpc.jsonrpc import (
+    INVALID_REQUEST,
+    LIMIT_EXCEEDED,
+    MAX_BODY_BYTES,
+    PARSE_ERROR,
+    UNAUTHORIZED,
+    Deferred,
+    ParseError,
+    answer_document,
+    encode,
+    error_response,
+    first_pass,
+    is_expensive,
+    limit_data,
+    parse_json,
 )
-from node.indexes import Cursor
-from node.rpc import params as p
-from node.rpc.filters import FilterRegistry, LogCriteria
-from node.rpc.format import block_logs, header_json
-from node.rpc.methods import ROUTES, RpcContext, transaction_sender
+from node.rpc.limits import ExpensiveQueue, GasBuckets, caller_key
+from node.rpc.origin import OriginMiddleware, OriginPolicy
 from node.rpc.rest import add_rest_routes
+from node.rpc.subscriptions import MAX_QUEUED_MESSAGES, Subscriptions, subscription_refusal
 from node.service import Node
 from node.vm import QBFTHeader
 
 log = logging.getLogger("ledger.rpc")
 
-# geth's limits: a 5 MiB request body and at most 1,000 calls in one batch.
-MAX_BODY_BYTES = 5 * 1024 * 1024
-MAX_BATCH_CALLS = 1_000
-MAX_SUBSCRIPTIONS_PER_SOCKET = 100
-# Real calls nest a few levels (batch > call > params > filter > topics); 64 is generous.
-MAX_JSON_DEPTH = 64
-# A full batch (1,000 calls with filters, topics, access lists) has a few thousand arrays
-# and objects; the cap keeps the depth scan of a hostile 5 MiB body to milliseconds.
-MAX_JSON_CONTAINERS = 100_000
-_DEPTH_TOKENS = re.compile(
-    rb'(?P<string>"(?:[^"\\]|\\.)*+")|(?P<open>[\[{]+)|(?P<close>[\]}]+)|(?P<unterminated>")'
-)
-# Messages queued for a WebSocket client that does not read: notifications beyond this
-# end its subscriptions; responses wait (the socket's requests stop being read).
-MAX_QUEUED_MESSAGES = 10_000
-# Blocks a resumed log subscription reads per step of its replay (in an RPC worker thread).
-REPLAY_BLOCKS_PER_READ = 256
-# Threads that run RPC handlers, so that a slow call (eth_call, eth_getLogs) does not stall
-# the event loop; block production has its own thread.
+# Threads that parse requests and run the cheap calls, and threads that run the expensive
+# ones. Python runs one thread at a time, so two expensive threads are as fast as more,
+# and leave the consensus thread (node/runner.py) its share of the interpreter.
 RPC_WORKER_THREADS = 4
-
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = (
-    -32700, -32600, -32601, -32602, -32603,
-)
-SERVER_ERROR = -32000
-EXECUTION_REVERTED = 3
-UNAUTHORIZED = -40100  # Besu's code for a call the token may not make
+EXPENSIVE_WORKER_THREADS = 2
+# How often an open WebSocket's token is verified again, so that a revoked or expired token
+# loses its connection (and subscriptions) within this many seconds.
+TOKEN_RECHECK_SECONDS = 5.0
 WS_POLICY_VIOLATION = 1008  # RFC 6455 close code: no valid token on a WebSocket
-
-
-def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if data is not None:
-        error["data"] = data
-    return {"jsonrpc": "2.0", "id": req_id, "error": error}
-
-
-def dispatch(ctx: RpcContext, call: Any, principal: Principal | None) -> dict[str, Any] | None:
-    """Run one JSON-RPC call object for `principal` (None: no token, rpc:public calls
-    only); returns the response (None for a notification)."""
-    if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or not isinstance(call.get("method"), str):
-        req_id = call.get("id") if isinstance(call, dict) else None
-        return error_response(req_id, INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 call object")
-    req_id = call.get("id")
-    if req_id is not None and not isinstance(req_id, (str, int, float)):
-        return error_response(None, INVALID_REQUEST, "invalid request: id must be a string, number or null")
-    method = call["method"]
-    ctx.node.metrics.rpc_requests.labels(method if method in ROUTES else "unknown").inc()
-    route = ROUTES.get(method)
-    if route is None:
-        ctx.node.metrics.rpc_errors.labels(str(METHOD_NOT_FOUND)).inc()
-        return error_response(req_id, METHOD_NOT_FOUND, f"the method {method[:80]} does not exist/is not available")
-    handler, required, optional = route
-    params = call.get("params", [])
-    if not isinstance(params, list):
-        return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
-    if not required <= len(params) <= required + optional:
-        expected = str(required) if not optional else f"{required} to {required + optional}"
-        return error_response(req_id, INVALID_PARAMS, f"invalid params: expected {expected} arguments, got {len(params)}")
-    refusal = access_refusal(ctx, principal, method, params)
-    if refusal is not None:
-        return _error(ctx, req_id, UNAUTHORIZED, refusal)
-    try:
-        result = handler(ctx, *params)
-    except InvalidParams as exc:
-        return _error(ctx, req_id, INVALID_PARAMS, f"invalid params: {exc}")
-    except ExecutionReverted as exc:
-        return _error(ctx, req_id, EXECUTION_REVERTED, str(exc), p.to_data(exc.data))
-    except (InvalidTransaction, PermissionDenied, NotFound) as exc:
-        return _error(ctx, req_id, SERVER_ERROR, str(exc))
-    except LedgerError as exc:
-        return _error(ctx, req_id, SERVER_ERROR, str(exc))
-    except VMError as exc:  # a call that cannot start (initcode too large, ...)
-        return _error(ctx, req_id, SERVER_ERROR, f"execution failed: {exc}")
-    except Exception:
-        log.exception("internal error in %s", method)
-        return _error(ctx, req_id, INTERNAL_ERROR, "internal error")
-    if "id" not in call:
-        return None
-    return {"jsonrpc": "2.0", "id": req_id, "result": result}
-
-
-def _error(ctx: RpcContext, req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
-    ctx.node.metrics.rpc_errors.labels(str(code)).inc()
-    return error_response(req_id, code, message, data)
-
-
-def access_refusal(ctx: RpcContext, principal: Principal | None, method: str, params: list[Any]) -> str | None:
-    """None if `principal` may make the call; else the -40100 error's message."""
-    if principal is None:
-        return None if is_public_call(method, params) else f"Unauthorized: {method[:80]} needs a bearer token"
-    try:
-        principal.may_call(method, params, sender_of=lambda tx_hash: transaction_sender(ctx, tx_hash))
-    except PermissionDenied as exc:
-        return f"Unauthorized: {exc}"
-    return None
-
-
-def only_public_calls(payload: Any) -> bool:
-    """Whether every call of a request (single or batch) is one anyone may make."""
-    calls = payload if isinstance(payload, list) else [payload]
-    return all(isinstance(c, dict) and is_public_call(c.get("method"), c.get("params", [])) for c in calls)
+WS_TRY_AGAIN_LATER = 1013  # RFC 6455 (IANA registry): a connection cap was reached
 
 
 def unauthorized_response(ctx: RpcContext, exc: Unauthenticated) -> JSONResponse:
@@ -149,251 +67,50 @@ def unauthorized_response(ctx: RpcContext, exc: Unauthenticated) -> JSONResponse
                         headers={"WWW-Authenticate": 'Bearer realm="evidence-ledger"'})
 
 
-class ParseError(ValueError):
-    pass
+def limit_response(ctx: RpcContext, exc: LimitExceeded) -> Response:
+    """HTTP 429 with a -32005 JSON-RPC error body, for a request refused whole."""
+    ctx.node.metrics.rpc_errors.labels(str(LIMIT_EXCEEDED)).inc()
+    headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else {}
+    return Response(encode(error_response(None, LIMIT_EXCEEDED, str(exc), limit_data(exc))), status_code=429,
+                    media_type="application/json", headers=headers)
 
 
-def parse_json(body: bytes | str) -> Any:
-    """Strict JSON for untrusted bodies: bounded nesting, finite numbers only.
-
-    The nesting bound is checked before parsing: py-evm raises Python's recursion limit
-    so far that the C JSON parser would overflow the stack on deep input and crash the
-    process instead of raising RecursionError.
-    """
-    raw = body.encode() if isinstance(body, str) else body
-    containers = raw.count(b"[") + raw.count(b"{")
-    if containers > MAX_JSON_CONTAINERS:
-        raise ParseError(f"more than {MAX_JSON_CONTAINERS} JSON arrays and objects")
-    if containers > MAX_JSON_DEPTH:
-        _check_depth(raw)
-    try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-        raise ParseError(str(exc)[:120]) from None
+def caller_of(connection: HTTPConnection, principal: Principal | None, *, per_connection: bool = True) -> str:
+    """Whom a request's costs are charged to (node/rpc/limits.py caller_key): its token;
+    without one, its connection (filters) or its client address (gas, sockets)."""
+    client = connection.client
+    token_id = principal.token_id if principal is not None else None
+    port = client.port if client and per_connection else None
+    return caller_key(token_id, client.host if client else None, port)
 
 
-def _check_depth(raw: bytes) -> None:
-    """Raise ParseError if brackets outside strings nest deeper than MAX_JSON_DEPTH.
+class SocketCount:
+    """Open WebSockets, per caller and in all (on the event loop)."""
 
-    One left-to-right pass: a string token consumes its whole string, and a quote that
-    does not start a complete string ends the scan (the JSON is invalid anyway), so no
-    position is scanned twice, however the body is crafted.
-    """
-    depth = 0
-    for token in _DEPTH_TOKENS.finditer(raw):
-        kind = token.lastgroup
-        if kind == "open":
-            depth += len(token.group())
-            if depth > MAX_JSON_DEPTH:
-                raise ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        elif kind == "close":
-            depth -= len(token.group())
-        elif kind == "unterminated":
-            raise ParseError("unterminated string")
+    def __init__(self, per_caller: int, total: int) -> None:
+        self.per_caller = per_caller
+        self.total = total
+        self._open: dict[str, int] = {}
 
+    def open(self, caller: str) -> None:
+        if sum(self._open.values()) >= self.total:
+            raise LimitExceeded("max_websockets", self.total, "this node has too many open WebSockets")
+        if self._open.get(caller, 0) >= self.per_caller:
+            raise LimitExceeded("websockets_per_caller", self.per_caller, "this caller has too many open WebSockets")
+        self._open[caller] = self._open.get(caller, 0) + 1
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def handle_payload(ctx: RpcContext, body: bytes, principal: Principal | None) -> Any:
-    """A request body (single call or batch) to a response document (None: nothing to send)."""
-    try:
-        payload = parse_json(body)
-    except ParseError as exc:
-        return error_response(None, PARSE_ERROR, f"parse error: {exc}")
-    return handle_document(ctx, payload, principal)
-
-
-def handle_document(ctx: RpcContext, payload: Any, principal: Principal | None) -> Any:
-    """A parsed request (single call or batch) to a response document. Without a
-    principal (no token where one is required) only rpc:public calls are answered;
-    anything else raises Unauthenticated, which the caller turns into HTTP 401."""
-    if principal is None and not only_public_calls(payload):
-        raise Unauthenticated("this node requires a bearer token (Authorization: Bearer TOKEN)")
-    if isinstance(payload, list):
-        if not payload:
-            return error_response(None, INVALID_REQUEST, "invalid request: empty batch")
-        if len(payload) > MAX_BATCH_CALLS:
-            return error_response(None, INVALID_REQUEST, f"batch too large: {len(payload)} calls, limit {MAX_BATCH_CALLS}")
-        responses = [r for r in (dispatch(ctx, call, principal) for call in payload) if r is not None]
-        return responses or None
-    return dispatch(ctx, payload, principal)
-
-
-def subscription_refusal(ctx: RpcContext, principal: Principal, call: Any) -> dict[str, Any] | None:
-    """The -40100 response to an eth_subscribe / eth_unsubscribe this principal may not
-    make (logs need rpc:read; newHeads only rpc:public); None to go ahead."""
-    if not isinstance(call, dict) or call.get("method") not in ("eth_subscribe", "eth_unsubscribe"):
-        return None
-    params = call.get("params", [])
-    refusal = access_refusal(ctx, principal, call["method"], params if isinstance(params, list) else [])
-    return None if refusal is None else _error(ctx, call.get("id"), UNAUTHORIZED, refusal)
-
-
-@dataclass
-class _Subscription:
-    kind: str  # "newHeads" or "logs"
-    criteria: LogCriteria | None
-    # While a replay from a cursor runs: the newest height it covers, and the logs of later
-    # blocks, held back until everything before them has been sent.
-    replay_until: int | None = None
-    held: list[dict[str, Any]] = field(default_factory=list)
-
-
-class Subscriptions:
-    """Per-WebSocket eth_subscribe state, fed by the node's new-block events.
-
-    `eth_subscribe("logs", {..., "since": "HEIGHT-LOGINDEX"})` (our extension; geth has
-    no way to resume) first replays the matching logs after that cursor up to the head,
-    then goes on live, so a client that remembers the (blockNumber, logIndex) of the last
-    log it handled resumes across its own restarts and the node's with no gap and no
-    repeat. Replayed and live logs are sent in chain order.
-    """
-
-    def __init__(self, ctx: RpcContext, socket_queue: asyncio.Queue[str], workers: ThreadPoolExecutor) -> None:
-        self.ctx = ctx
-        self.queue = socket_queue
-        self.workers = workers
-        self.subs: dict[str, _Subscription] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    def subscribe(self, params: list[Any]) -> str:
-        import secrets
-
-        if not params or not isinstance(params[0], str):
-            raise InvalidParams("expected a subscription name")
-        kind = params[0]
-        if len(self.subs) >= MAX_SUBSCRIPTIONS_PER_SOCKET:
-            raise InvalidParams(f"too many subscriptions on this connection (limit {MAX_SUBSCRIPTIONS_PER_SOCKET})")
-        since: Cursor | None = None
-        if kind == "newHeads":
-            criteria = None
-        elif kind == "logs":
-            spec = dict(p.obj(params[1], "filter")) if len(params) > 1 else {}
-            raw_since = spec.pop("since", None)
-            if raw_since is not None:
-                if not isinstance(raw_since, str):
-                    raise InvalidParams("filter.since: expected a cursor string HEIGHT-LOGINDEX")
-                since = Cursor.parse(raw_since)
-            criteria = LogCriteria.parse(spec)
+    def close(self, caller: str) -> None:
+        left = self._open.get(caller, 1) - 1
+        if left > 0:
+            self._open[caller] = left
         else:
-            raise InvalidParams(f"unsupported subscription {kind[:40]!r} (newHeads, logs)")
-        sub_id = "0x" + secrets.token_hex(16)
-        subscription = _Subscription(kind, criteria)
-        self.subs[sub_id] = subscription
-        if since is not None:
-            subscription.replay_until = self.ctx.node.chain.head.block_number
-            task = asyncio.get_running_loop().create_task(self._replay(sub_id, subscription, since))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-        return sub_id
-
-    async def _replay(self, sub_id: str, subscription: _Subscription, after: Cursor) -> None:
-        """Send the logs after `after` up to `replay_until`, then the held live ones."""
-        assert subscription.criteria is not None and subscription.replay_until is not None
-        loop = asyncio.get_running_loop()
-        height = after.height
-        try:
-            while height <= subscription.replay_until:
-                last = min(height + REPLAY_BLOCKS_PER_READ - 1, subscription.replay_until)
-                records = await loop.run_in_executor(
-                    self.workers, self._logs_between, height, last, subscription.criteria, after)
-                for record in records:
-                    if self.subs.get(sub_id) is not subscription:
-                        return  # unsubscribed meanwhile
-                    await self.queue.put(self._notification(sub_id, record))
-                height = last + 1
-            while subscription.held:
-                if self.subs.get(sub_id) is not subscription:
-                    return
-                await self.queue.put(self._notification(sub_id, subscription.held.pop(0)))
-            subscription.replay_until = None  # no await since the last check: nothing slips in
-        except Exception:  # a storage error mid-replay: end this subscription, never the socket
-            log.exception("replay of log subscription %s from %s failed; subscription ended", sub_id, after)
-            self.subs.pop(sub_id, None)
-
-    def _logs_between(self, first: int, last: int, criteria: LogCriteria, after: Cursor) -> list[dict[str, Any]]:
-        chain = self.ctx.node.chain
-        found = []
-        for height in range(first, last + 1):
-            header = chain.header_by_number(height)
-            if not criteria.may_match_bloom(header.bloom):
-                continue
-            txs, _ = chain.block_transactions(header)
-            for record in block_logs(header, txs, chain.block_receipts(header)):
-                if criteria.matches(record) and (record.block_number, record.log_index) > (after.height, after.log_index):
-                    found.append(record.to_json())
-        return found
-
-    def handle(self, call: Any) -> dict[str, Any] | None:
-        """Answer eth_subscribe / eth_unsubscribe (on the event loop); None for other calls."""
-        if not isinstance(call, dict) or call.get("method") not in ("eth_subscribe", "eth_unsubscribe"):
-            return None
-        req_id = call.get("id")
-        params = call.get("params", [])
-        if not isinstance(params, list):
-            return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
-        try:
-            if call["method"] == "eth_subscribe":
-                return {"jsonrpc": "2.0", "id": req_id, "result": self.subscribe(params)}
-        except InvalidParams as exc:
-            return error_response(req_id, INVALID_PARAMS, f"invalid params: {exc}")
-        sub_id = params[0] if params else None
-        removed = isinstance(sub_id, str) and self.subs.pop(sub_id, None) is not None
-        return {"jsonrpc": "2.0", "id": req_id, "result": removed}
-
-    def on_block(self, header: QBFTHeader) -> None:
-        if not self.subs:
-            return
-        logs = None
-        for sub_id, subscription in list(self.subs.items()):
-            if subscription.kind == "newHeads":
-                self._send(sub_id, header_json(header))
-                continue
-            assert subscription.criteria is not None
-            if logs is None:
-                txs, _ = self.ctx.node.chain.block_transactions(header)
-                logs = block_logs(header, txs, self.ctx.node.chain.block_receipts(header))
-            for record in logs:
-                if not subscription.criteria.matches(record):
-                    continue
-                if subscription.replay_until is None:
-                    self._send(sub_id, record.to_json())
-                elif header.block_number > subscription.replay_until:
-                    if len(subscription.held) >= MAX_QUEUED_MESSAGES:
-                        # the replay cannot keep up with the chain: end it rather than hold more
-                        log.warning("log subscription %s ended: %d live logs held behind its replay",
-                                    sub_id, MAX_QUEUED_MESSAGES)
-                        self.subs.pop(sub_id, None)
-                        break
-                    subscription.held.append(record.to_json())
-
-    def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-
-    @staticmethod
-    def _notification(sub_id: str, result: Any) -> str:
-        return json.dumps({"jsonrpc": "2.0", "method": "eth_subscription",
-                           "params": {"subscription": sub_id, "result": result}})
-
-    def _send(self, sub_id: str, result: Any) -> None:
-        if self.queue.full():
-            self.subs.clear()  # the client is not reading; stop feeding it
-            return
-        self.queue.put_nowait(self._notification(sub_id, result))
+            self._open.pop(caller, None)
 
 
 def create_app(node: Node) -> FastAPI:
-    ctx = RpcContext(node, FilterRegistry())
+    limits = node.config.limits
+    ctx = RpcContext(node, FilterRegistry(per_owner=limits.filters_per_caller), limits,
+                     GasBuckets(limits.caller_gas_per_second, limits.caller_gas_burst))
     listeners: set[Subscriptions] = set()
 
     def fan_out(header: QBFTHeader) -> None:
@@ -403,10 +120,39 @@ def create_app(node: Node) -> FastAPI:
     node.on_block(fan_out)
     node.on_transaction(ctx.filters.on_pending_transaction)
     app = FastAPI(title="evidence-ledger node", version="0.1.0")
+    # Host and Origin checks before any route runs: a web page cannot drive the node (node/rpc/origin.py).
+    app.add_middleware(OriginMiddleware, policy=OriginPolicy.parse(
+        node.config.http_vhosts, node.config.http_corsdomain, node.config.ws_origins))
     workers = ThreadPoolExecutor(max_workers=RPC_WORKER_THREADS, thread_name_prefix="rpc")
+    expensive = ThreadPoolExecutor(max_workers=EXPENSIVE_WORKER_THREADS, thread_name_prefix="rpc-expensive")
+    queue = ExpensiveQueue(limits)
+    sockets = SocketCount(limits.websockets_per_caller, limits.max_websockets)
     # Role tokens (node/access.py); the REST routes reach it through node.access.principal_for.
     authorizer = Authorizer.from_data_dir(node.config.data_dir, node.config.auth_mode(), node.config.token_issuers)
     app.state.authorizer = authorizer
+
+    async def answer(request_ctx: RpcContext, body: bytes | str, principal: Principal | None) -> bytes | None:
+        """A request body to its encoded answer: cheap ones in one hop, expensive ones
+        after waiting their turn. Raises Unauthenticated and LimitExceeded."""
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(workers, first_pass, request_ctx, body, principal)
+        if not isinstance(result, Deferred):
+            return result
+        return await answer_parsed(request_ctx, result.payload, principal)
+
+    async def answer_parsed(request_ctx: RpcContext, payload: Any, principal: Principal | None) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        if not is_expensive(payload):
+            return await loop.run_in_executor(workers, answer_document, request_ctx, payload, principal)
+
+        async def job() -> bytes | None:
+            node.metrics.rpc_expensive_running.inc()
+            try:
+                return await loop.run_in_executor(expensive, answer_document, request_ctx, payload, principal)
+            finally:
+                node.metrics.rpc_expensive_running.dec()
+
+        return await queue.run(request_ctx.caller, job)
 
     @app.post("/")
     async def json_rpc(request: Request) -> Response:
@@ -423,59 +169,115 @@ def create_app(node: Node) -> FastAPI:
             if len(body) > MAX_BODY_BYTES:
                 return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(workers, handle_payload, ctx, bytes(body), principal)
+            request_ctx = ctx.for_caller(caller_of(request, principal, per_connection=False), caller_of(request, principal))
+            result = await answer(request_ctx, bytes(body), principal)
         except Unauthenticated as exc:  # no token, and not every call is rpc:public
             return unauthorized_response(ctx, exc)
+        except LimitExceeded as exc:
+            return limit_response(ctx, exc)
         if result is None:
             return Response(status_code=204)
-        return JSONResponse(result)
+        return Response(result, media_type="application/json")
 
     @app.websocket("/ws")
     async def websocket(socket: WebSocket) -> None:
         await socket.accept()
         # The token (Authorization header, or ?token= where a browser cannot set headers)
-        # is checked once, at the handshake; accepting first lets the client read why.
+        # is checked at the handshake, before every message and every
+        # TOKEN_RECHECK_SECONDS: a revoked or expired token loses the connection.
+        token = bearer_token(socket.headers.get("authorization"), socket.query_params.get("token"))
         try:
             principal = authorizer.authenticate(socket.headers.get("authorization"), socket.query_params.get("token"))
         except Unauthenticated as exc:
-            reason = f"Unauthorized: {exc.reason}".encode()[:120].decode("utf-8", "ignore")  # RFC 6455: <= 123 bytes
-            await socket.close(code=WS_POLICY_VIOLATION, reason=reason)
+            await _close(socket, WS_POLICY_VIOLATION, f"Unauthorized: {exc.reason}")
             return
+        caller = caller_of(socket, principal, per_connection=False)  # gas and sockets: token or client
+        connection = caller_of(socket, principal)  # filters: token or this connection
+        try:
+            sockets.open(caller)
+        except LimitExceeded as exc:
+            await _close(socket, WS_TRY_AGAIN_LATER, str(exc))
+            return
+        node.metrics.rpc_websockets.inc()
         outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=MAX_QUEUED_MESSAGES)
-        subs = Subscriptions(ctx, outbox, workers)
-        loop = asyncio.get_running_loop()
+        subs = Subscriptions(ctx, outbox, expensive)
         listeners.add(subs)
 
         async def writer() -> None:
             while True:
                 await socket.send_text(await outbox.get())
 
+        async def watch_token() -> None:
+            while True:
+                await asyncio.sleep(TOKEN_RECHECK_SECONDS)
+                if token_refusal() is not None:
+                    return
+
+        def token_refusal() -> str | None:
+            if token is None:
+                return None
+            try:
+                authorizer.verify(token)
+            except Unauthenticated as exc:
+                return f"Unauthorized: {exc.reason}"
+            return None
+
+        async def socket_answer(text: str) -> bytes | None:
+            try:
+                call = await asyncio.get_running_loop().run_in_executor(workers, parse_json, text)
+            except ParseError as exc:
+                return encode(error_response(None, PARSE_ERROR, f"parse error: {exc}"))
+            handled = subscription_refusal(ctx, principal, call) or subs.handle(call)
+            if handled is not None:
+                return encode(handled)
+            try:
+                return await answer_parsed(ctx.for_caller(caller, connection), call, principal)
+            except LimitExceeded as exc:
+                req_id = call.get("id") if isinstance(call, dict) else None
+                return encode(error_response(req_id, LIMIT_EXCEEDED, str(exc), limit_data(exc)))
+
         writer_task = asyncio.create_task(writer())
+        watcher = asyncio.create_task(watch_token())
+        receiver: asyncio.Future[Any] | None = None
         try:
             while True:
-                message = await socket.receive()
+                if receiver is None:
+                    receiver = asyncio.ensure_future(socket.receive())
+                await asyncio.wait({receiver, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                refusal = token_refusal()
+                if refusal is not None:
+                    await _close(socket, WS_POLICY_VIOLATION, refusal)
+                    break
+                if not receiver.done():
+                    continue
+                message, receiver = receiver.result(), None
                 if message["type"] == "websocket.disconnect":
                     break
                 text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
                 if len(text) > MAX_BODY_BYTES:
-                    response: Any = error_response(None, INVALID_REQUEST, "message too large")
+                    response: bytes | None = encode(error_response(None, INVALID_REQUEST, "message too large"))
                 else:
-                    try:
-                        call = parse_json(text)
-                    except ParseError as exc:
-                        call, response = None, error_response(None, PARSE_ERROR, f"parse error: {exc}")
-                    else:
-                        response = subscription_refusal(ctx, principal, call) or subs.handle(call)
-                        if response is None:
-                            response = await loop.run_in_executor(workers, handle_document, ctx, call, principal)
+                    response = await socket_answer(text)
                 if response is not None:  # a notification (no id) is not answered
-                    await outbox.put(json.dumps(response))
+                    await outbox.put(response.decode())
         except WebSocketDisconnect:
             pass
         finally:
+            if receiver is not None:
+                receiver.cancel()
+            sockets.close(caller)
+            node.metrics.rpc_websockets.dec()
             listeners.discard(subs)
             subs.close()
             writer_task.cancel()
+            watcher.cancel()
+
+    async def _close(socket: WebSocket, code: int, reason: str) -> None:
+        reason = reason.encode()[:120].decode("utf-8", "ignore")  # RFC 6455: <= 123 bytes
+        try:
+            await socket.close(code=code, reason=reason)
+        except RuntimeError:
+            pass  # already closed by the client
 
     # Content-addressed ciphertext (sealed envelopes) under the data directory.
     add_blob_routes(app, BlobStore(node.config.data_dir / BLOB_DIR), authorizer)

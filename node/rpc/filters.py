@@ -9,12 +9,18 @@ from typing import Any
 
 from eth_bloom import BloomFilter
 
-from node.errors import InvalidParams, NotFound
+from node.errors import InvalidParams, LimitExceeded, NotFound
 from node.rpc import params as p
 from node.rpc.format import LogRecord
 
 MAX_TOPIC_POSITIONS = 4
 MAX_ADDRESSES = 1_000
+# Alternatives at one topic position (geth's maxSubTopics): a filter holds at most
+# 4 x 1,000 topics and 1,000 addresses, ~0.5 MB.
+MAX_TOPICS_PER_POSITION = 1_000
+# Addresses and topics of all installed filters together (~100 bytes each in memory): the
+# registry holds at most ~100 MB however the 10,000 filters are shaped.
+MAX_CRITERIA_ENTRIES = 1_000_000
 # Idle filters are forgotten after this long, as geth does (5 minutes).
 FILTER_TIMEOUT_SECONDS = 300
 MAX_FILTERS = 10_000
@@ -47,10 +53,17 @@ class LogCriteria:
             if entry is None:
                 topics.append(None)
             elif isinstance(entry, list):
+                if len(entry) > MAX_TOPICS_PER_POSITION:
+                    raise InvalidParams(f"{where}: more than {MAX_TOPICS_PER_POSITION} topics")
                 topics.append(frozenset(p.hash32(t, where) for t in entry) or None)
             else:
                 topics.append(frozenset([p.hash32(entry, where)]))
         return cls(addresses, tuple(topics))
+
+    @property
+    def size(self) -> int:
+        """Addresses and topics held: what the registry's MAX_CRITERIA_ENTRIES counts."""
+        return len(self.addresses) + sum(len(options) for options in self.topics if options is not None)
 
     def may_match_bloom(self, bloom: int) -> bool:
         bf = BloomFilter(bloom)
@@ -78,23 +91,51 @@ class Filter:
     from_block: int = 0  # where eth_getFilterLogs starts, however far polling has moved
     last_poll: float = field(default_factory=time.monotonic)
     pending_hashes: list[bytes] = field(default_factory=list)
+    owner: str = ""  # the caller that installed it (node/rpc/limits.py caller_key)
     # RPC handlers run in several threads; one poll of a filter at a time.
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
 
 class FilterRegistry:
-    def __init__(self) -> None:
+    """Installed filters: at most MAX_FILTERS, `per_owner` of them per caller, and
+    MAX_CRITERIA_ENTRIES addresses and topics in all."""
+
+    def __init__(self, per_owner: int = MAX_FILTERS) -> None:
+        self.per_owner = per_owner
         self._filters: dict[str, Filter] = {}
+        self._owned: dict[str, int] = {}
+        self._entries = 0
         self._lock = threading.Lock()
 
     def install(self, flt: Filter) -> str:
+        size = flt.criteria.size if flt.criteria is not None else 0
         with self._lock:
             self._expire()
             if len(self._filters) >= MAX_FILTERS:
-                raise InvalidParams(f"too many filters installed (limit {MAX_FILTERS})")
+                raise LimitExceeded("MAX_FILTERS", MAX_FILTERS, "too many filters installed on this node")
+            if self._owned.get(flt.owner, 0) >= self.per_owner:
+                raise LimitExceeded("filters_per_caller", self.per_owner,
+                                    "this caller holds too many filters; uninstall some (eth_uninstallFilter)")
+            if self._entries + size > MAX_CRITERIA_ENTRIES:
+                raise LimitExceeded("MAX_CRITERIA_ENTRIES", MAX_CRITERIA_ENTRIES,
+                                    "the installed filters hold too many addresses and topics")
             filter_id = "0x" + secrets.token_hex(16)
             self._filters[filter_id] = flt
+            self._owned[flt.owner] = self._owned.get(flt.owner, 0) + 1
+            self._entries += size
             return filter_id
+
+    def _drop(self, filter_id: str) -> bool:
+        flt = self._filters.pop(filter_id, None)
+        if flt is None:
+            return False
+        left = self._owned[flt.owner] - 1
+        if left:
+            self._owned[flt.owner] = left
+        else:
+            del self._owned[flt.owner]
+        self._entries -= flt.criteria.size if flt.criteria is not None else 0
+        return True
 
     def get(self, filter_id: Any) -> Filter:
         with self._lock:
@@ -107,7 +148,7 @@ class FilterRegistry:
 
     def remove(self, filter_id: Any) -> bool:
         with self._lock:
-            return self._filters.pop(filter_id, None) is not None if isinstance(filter_id, str) else False
+            return self._drop(filter_id) if isinstance(filter_id, str) else False
 
     def on_pending_transaction(self, tx_hash: bytes) -> None:
         """Record a newly admitted transaction for every pending-transaction filter."""
@@ -119,4 +160,4 @@ class FilterRegistry:
     def _expire(self) -> None:
         deadline = time.monotonic() - FILTER_TIMEOUT_SECONDS
         for key in [k for k, f in self._filters.items() if f.last_poll < deadline]:
-            del self._filters[key]
+            self._drop(key)

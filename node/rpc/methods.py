@@ -5,84 +5,35 @@ Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ..
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import rlp
-from eth.abc import SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH
-from eth.estimators.gas import binary_gas_search_intrinsic_tolerance
-from eth.exceptions import Revert
-from eth.vm.spoof import SpoofTransaction
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from trie import HexaryTrie
 
 from evidence.receipt import MAX_VALIDATOR_HISTORY
-from node.errors import ExecutionReverted, InvalidParams, InvalidTransaction, LedgerError, NotFound
+from node.errors import InvalidParams, NotFound
 from node.rpc import params as p
-from node.rpc.filters import Filter, FilterRegistry, LogCriteria
+from node.rpc.context import RpcContext, block_number_of, resolve_block, with_state
+from node.rpc.filters import Filter, LogCriteria
+from node.rpc.simulate import eth_call, eth_estimate_gas
 from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
-from node.service import Node
 from node.vm import LedgerBlock, QBFTHeader
 
 CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
 # Bounds on one eth_getLogs / filter poll: blocks scanned and logs returned.
 MAX_LOG_BLOCK_RANGE = 10_000
 MAX_LOG_RESULTS = 10_000
+# eth_feeHistory: blocks and reward percentiles per call (geth's maxFeeHistory and
+# maxQueryLimit); the answer is blocks x percentiles strings.
 MAX_FEE_HISTORY_BLOCKS = 1024
+MAX_FEE_HISTORY_PERCENTILES = 100
 MAX_PROOF_KEYS = 1_000
-# Gas one eth_call / eth_estimateGas run may burn (geth's RPCGasCap is 50M; py-evm runs
-# ~3M gas/s here, so 10M bounds a hostile infinite loop to a few seconds of one worker).
-RPC_GAS_CAP = 10_000_000
-
-
-@dataclass
-class RpcContext:
-    node: Node
-    filters: FilterRegistry
 
 
 Handler = Callable[..., Any]
-
-
-# -- helpers ----------------------------------------------------------------------------
-
-def resolve_block(ctx: RpcContext, tag: Any = "latest") -> QBFTHeader:
-    chain = ctx.node.chain
-    if tag is None or tag in ("latest", "pending", "safe", "finalized"):
-        return chain.head  # QBFT finality is immediate: latest is final
-    if tag == "earliest":
-        return chain.header_by_number(0)
-    if isinstance(tag, dict):  # EIP-1898
-        if "blockHash" in tag:
-            return chain.header_by_hash(p.hash32(tag["blockHash"], "blockHash"))
-        if "blockNumber" in tag:
-            return resolve_block(ctx, tag["blockNumber"])
-        raise InvalidParams("block: expected blockHash or blockNumber")
-    height = p.quantity(tag, "block")
-    if height > chain.head.block_number:
-        raise NotFound(f"header for block {height} not found")
-    return chain.header_by_number(height)
-
-
-def block_number_of(ctx: RpcContext, tag: Any, default: int) -> int:
-    if tag is None:
-        return default
-    if tag in ("latest", "pending", "safe", "finalized"):
-        return ctx.node.chain.head.block_number
-    if tag == "earliest":
-        return 0
-    return p.quantity(tag, "block")
-
-
-def with_state(ctx: RpcContext, tag: Any, read: Callable[[Any], Any]) -> Any:
-    header = resolve_block(ctx, tag)
-    head = ctx.node.head_state()
-    if header.hash == head.header.hash:
-        with head.lock:
-            return read(head.state)
-    return read(ctx.node.chain.state_at(header))
 
 
 # -- web3 / net -----------------------------------------------------------------------
@@ -146,12 +97,11 @@ def eth_blob_base_fee(ctx: RpcContext) -> str:
 
 
 def eth_fee_history(ctx: RpcContext, count: Any, newest: Any, percentiles: Any = None) -> dict[str, Any]:
+    rewards = _reward_percentiles(percentiles)
     blocks = min(p.quantity(count, "blockCount"), MAX_FEE_HISTORY_BLOCKS)
     newest_height = resolve_block(ctx, newest).block_number
     oldest = max(0, newest_height - blocks + 1)
     headers = [ctx.node.chain.header_by_number(h) for h in range(oldest, newest_height + 1)] if blocks else []
-    if percentiles is not None and not isinstance(percentiles, list):
-        raise InvalidParams("rewardPercentiles: expected a list")
     result: dict[str, Any] = {
         "oldestBlock": p.to_hex(oldest if blocks else newest_height),
         "baseFeePerGas": ["0x0"] * (len(headers) + 1),
@@ -159,9 +109,29 @@ def eth_fee_history(ctx: RpcContext, count: Any, newest: Any, percentiles: Any =
         "baseFeePerBlobGas": ["0x0"] * (len(headers) + 1),
         "blobGasUsedRatio": [0.0] * len(headers),
     }
-    if percentiles:
-        result["reward"] = [["0x0"] * len(percentiles) for _ in headers]
+    if rewards:
+        result["reward"] = [["0x0"] * rewards for _ in headers]
     return result
+
+
+def _reward_percentiles(percentiles: Any) -> int:
+    """How many reward percentiles eth_feeHistory asked for, checked as geth checks them:
+    at most MAX_FEE_HISTORY_PERCENTILES numbers, each in [0, 100], strictly increasing."""
+    if percentiles is None:
+        return 0
+    if not isinstance(percentiles, list):
+        raise InvalidParams("rewardPercentiles: expected a list")
+    if len(percentiles) > MAX_FEE_HISTORY_PERCENTILES:
+        raise InvalidParams(f"rewardPercentiles: {len(percentiles)} values, over the limit of "
+                            f"{MAX_FEE_HISTORY_PERCENTILES}")
+    previous = -1.0
+    for index, value in enumerate(percentiles):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise InvalidParams(f"rewardPercentiles[{index}]: expected a number from 0 to 100")
+        if value <= previous:
+            raise InvalidParams(f"rewardPercentiles[{index}]: percentiles must increase")
+        previous = value
+    return len(percentiles)
 
 
 def eth_get_balance(ctx: RpcContext, address: Any, tag: Any = "latest") -> str:
@@ -292,70 +262,6 @@ def eth_send_raw_transaction(ctx: RpcContext, raw: Any) -> str:
     return p.to_data(ctx.node.submit(p.data(raw, "transaction")))
 
 
-def _simulation(ctx: RpcContext, spec: Any, tag: Any) -> tuple[Any, SignedTransactionAPI]:
-    """The state after block `tag`, in that block's context (NUMBER, TIMESTAMP, COINBASE
-    are block `tag`'s own, as geth and Besu run eth_call), and the call `spec` as a spoofed
-    transaction. The state is a read overlay: nothing written to it is ever committed."""
-    call = p.obj(spec, "transaction")
-    sender = p.address(call["from"], "from") if call.get("from") else b"\x00" * 20
-    to = p.address(call["to"], "to") if call.get("to") else b""
-    payload = call.get("input", call.get("data"))
-    data = p.data(payload, "input") if payload is not None else b""
-    gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else RPC_GAS_CAP
-    value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
-    header = resolve_block(ctx, tag)
-    vm = ctx.node.chain.vm_at(header)
-    state = vm.state
-    unsigned = vm.create_unsigned_transaction(
-        nonce=state.get_nonce(sender), gas_price=0, gas=min(gas, RPC_GAS_CAP, header.gas_limit),
-        to=to, value=value, data=data,
-    )
-    tx = SpoofTransaction(unsigned, from_=sender)
-    if tx.gas < tx.intrinsic_gas:
-        raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
-    if tx.value > state.get_balance(tx.sender):
-        raise InvalidTransaction("insufficient funds for transfer")
-    return state, tx
-
-
-def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
-    state, tx = _simulation(ctx, spec, tag)
-    computation = state.costless_execute_transaction(tx)
-    if computation.is_error:
-        _raise_execution_error(computation)
-    return p.to_data(computation.output)
-
-
-def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
-    state, tx = _simulation(ctx, spec, tag)
-    snapshot = state.snapshot()
-    computation = state.costless_execute_transaction(tx)
-    state.revert(snapshot)
-    if computation.is_error:
-        _raise_execution_error(computation)
-    try:
-        gas = binary_gas_search_intrinsic_tolerance(state, tx)
-    except Revert as exc:
-        raise ExecutionReverted(exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else b"") from exc
-    return p.to_hex(gas)
-
-
-def _raise_execution_error(computation: Any) -> None:
-    error = computation.error
-    if isinstance(error, Revert):
-        output = computation.output
-        reason = "execution reverted"
-        # Error(string) selector 0x08c379a0: decode the message like geth does.
-        if output[:4] == bytes.fromhex("08c379a0") and len(output) >= 68:
-            try:
-                length = int.from_bytes(output[36:68], "big")
-                reason += ": " + output[68 : 68 + length].decode("utf-8")
-            except (UnicodeDecodeError, ValueError):
-                pass
-        raise ExecutionReverted(output, reason)
-    raise LedgerError(f"execution failed: {type(error).__name__}: {error}")
-
-
 # -- logs and filters -----------------------------------------------------------------
 
 def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -> list[LogRecord]:
@@ -399,15 +305,15 @@ def eth_new_filter(ctx: RpcContext, spec: Any) -> str:
     head = ctx.node.chain.head.block_number
     start = block_number_of(ctx, query.get("fromBlock"), head + 1)
     to_block = None if query.get("toBlock") in (None, "latest", "pending") else block_number_of(ctx, query["toBlock"], head)
-    return ctx.filters.install(Filter("logs", start, criteria, to_block, from_block=start))
+    return ctx.filters.install(Filter("logs", start, criteria, to_block, from_block=start, owner=ctx.connection))
 
 
 def eth_new_block_filter(ctx: RpcContext) -> str:
-    return ctx.filters.install(Filter("blocks", ctx.node.chain.head.block_number + 1))
+    return ctx.filters.install(Filter("blocks", ctx.node.chain.head.block_number + 1, owner=ctx.connection))
 
 
 def eth_new_pending_transaction_filter(ctx: RpcContext) -> str:
-    return ctx.filters.install(Filter("pending", ctx.node.chain.head.block_number + 1))
+    return ctx.filters.install(Filter("pending", ctx.node.chain.head.block_number + 1, owner=ctx.connection))
 
 
 def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any]:

@@ -22,6 +22,7 @@ import websockets
 from eth_account import Account
 
 from node.access import ROLE_PERMISSIONS
+from node.rpc.limits import RpcLimits
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import Network, account_key, address_of, start_network
 
@@ -295,6 +296,59 @@ def test_websocket_needs_a_token_and_holds_it_to_its_role(node: Node) -> None:
         async with websockets.connect(f"{node.ws_url}?token={node.tokens['AUDITOR']}", open_timeout=TIMEOUT) as ws:
             await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["logs", {}]}))
             assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["result"].startswith("0x")
+
+    asyncio.run(scenario())
+
+
+def test_a_revoked_token_loses_its_open_websocket(node: Node) -> None:
+    """The token is checked at the handshake and again while the socket is open: revoking
+    it ends the connection (and its subscriptions) within TOKEN_RECHECK_SECONDS."""
+    fresh = issue_tokens(node.data_dir, {"court": ["--role", "court", "--subject", "court WebSocket"]})["court"]
+
+    async def scenario() -> None:
+        headers = {"Authorization": f"Bearer {fresh['token']}"}
+        async with websockets.connect(node.ws_url, additional_headers=headers, open_timeout=TIMEOUT) as ws:
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["result"].startswith("0x")
+            revoked = await asyncio.to_thread(
+                ledger_cli, "token", "revoke", "--data-dir", str(node.data_dir), fresh["jti"])
+            assert revoked.returncode == 0, revoked.stderr
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                for _ in range(100):  # newHeads keep coming until the node closes the socket
+                    await asyncio.wait_for(ws.recv(), TIMEOUT)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+            assert "revoked" in closed.value.rcvd.reason
+
+    asyncio.run(scenario())
+
+
+def test_one_token_may_hold_only_so_many_websockets(node: Node) -> None:
+    allowed = RpcLimits().websockets_per_caller
+    auditor = {"Authorization": f"Bearer {node.tokens['AUDITOR']}"}
+    court = {"Authorization": f"Bearer {node.tokens['COURT']}"}
+
+    async def scenario() -> None:
+        sockets = [await websockets.connect(node.ws_url, additional_headers=auditor, open_timeout=TIMEOUT)
+                   for _ in range(allowed)]
+        try:
+            async with websockets.connect(node.ws_url, additional_headers=auditor, open_timeout=TIMEOUT) as extra:
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(extra.recv(), TIMEOUT)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+                assert "websockets_per_caller" in closed.value.rcvd.reason
+            # Another token is not affected, and the first token's open sockets still work.
+            async with websockets.connect(node.ws_url, additional_headers=court, open_timeout=TIMEOUT) as other:
+                await other.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}))
+                assert json.loads(await asyncio.wait_for(other.recv(), TIMEOUT))["result"].startswith("0x")
+            await sockets[0].send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []}))
+            assert json.loads(await asyncio.wait_for(sockets[0].recv(), TIMEOUT))["result"] == hex(CHAIN_ID)
+        finally:
+            for ws in sockets:
+                await ws.close()
+        # Closed sockets are given back: the token may open one again.
+        async with websockets.connect(node.ws_url, additional_headers=auditor, open_timeout=TIMEOUT) as again:
+            await again.send(json.dumps({"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []}))
+            assert json.loads(await asyncio.wait_for(again.recv(), TIMEOUT))["result"] == hex(CHAIN_ID)
 
     asyncio.run(scenario())
 

@@ -24,7 +24,7 @@ import websockets
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from node.rpc.app import (
+from node.rpc.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     MAX_BATCH_CALLS,

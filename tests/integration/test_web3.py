@@ -127,8 +127,9 @@ def test_eth_call_runs_in_the_requested_blocks_context(w3: Web3) -> None:
 
 
 def test_eth_call_gas_is_capped(w3: Web3) -> None:
-    from node.rpc.methods import RPC_GAS_CAP
+    from node.rpc.limits import RpcLimits
 
+    cap = RpcLimits().call_gas_cap
     # JUMPDEST PUSH1 0 JUMP: loops until it runs out of gas; the cap bounds how long that takes.
     with pytest.raises(Exception, match="OutOfGas|out of gas"):
-        w3.eth.call({"data": "0x5b600056", "gas": hex(10 * RPC_GAS_CAP)})
+        w3.eth.call({"data": "0x5b600056", "gas": hex(10 * cap)})

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.rpc.app import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, ParseError, parse_json
+from node.rpc.jsonrpc import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH, ParseError, parse_json
 
 
 def test_brackets_inside_strings_do_not_count() -> None:
