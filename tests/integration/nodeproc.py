@@ -46,6 +46,8 @@ class NodeProcess:
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
     chain_id: int = 1337
+    # More `ledger node start` options (e.g. ("--http-corsdomain", "http://app.example")).
+    extra_args: tuple[str, ...] = ()
     dev_key: str = ""
     dev_address: str = ""
     _log: object = field(default=None, repr=False)
@@ -67,6 +69,7 @@ class NodeProcess:
             args += ["--auth", self.auth]
         elif not self.dev:
             args += ["--auth", "off"]
+        args += list(self.extra_args)
         self.log_path = self.log_path or self.data_dir.parent / f"{self.data_dir.name}-node.log"
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
