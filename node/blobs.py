@@ -7,9 +7,19 @@ chain. Layout: `blobs/ab/cdef…` (the first two hex digits of the hash shard, t
 and its directory fsynced, so a blob under its final name is always complete; leftovers
 in `.tmp/` from a crash are removed when the store opens.
 
+Quota (`BlobQuota`): the store shares the data directory's disk with the chain, so
+uploads may take at most `max_bytes` and `max_blobs` in all, each caller (its token; on
+a node without authentication, its client address) at most `caller_bytes` and
+`caller_blobs` of that, and never the disk's last `min_free_bytes`. Bytes are reserved
+as they stream in, so concurrent uploads cannot overshoot together; a refused upload
+leaves nothing behind. The store's totals come from the files at open; who created
+which blob is appended to `blobs.uploads` beside the store (one line per blob: hash,
+size, caller), so a caller's share survives restarts. Blobs are never deleted by the node.
+
 Routes (docs/sealing.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
 /v1/blobs/{sha256} (need blobs:read); no valid token is 401, a role without the
-permission 403 (node/access.py, docs/access.md).
+permission 403 (node/access.py, docs/access.md); over the store's quota 507, over the
+caller's 413. A blob read with a token is `Cache-Control: private`.
 """
 from __future__ import annotations
 
@@ -20,17 +30,19 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from node.access import BLOBS_READ, BLOBS_WRITE, Authorizer
-from node.errors import InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
+from node.access import BLOBS_READ, BLOBS_WRITE, Authorizer, Principal
+from node.errors import ConfigError, InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
+from node.rpc.limits import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES
 
 log = logging.getLogger("ledger.blobs")
 
@@ -41,7 +53,17 @@ TEMP_DIR = ".tmp"
 # whole envelope fits.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 
+# Who created which blob: "<sha256> <size> <caller>" per line, appended after the rename;
+# beside the store's directory (`<data_dir>/blobs.uploads`), which holds only blobs.
+UPLOADS_SUFFIX = ".uploads"
+# A caller id is "token:" and 32 hex digits or "client:" and an address; a longer line in
+# the uploads file is not one we wrote.
+MAX_UPLOAD_LINE_CHARS = 256
+# The caller of a request without a token and without a client address (in-process tests).
+UNKNOWN_CALLER = "client:?"
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
 
 
 class BadBlobHash(InvalidParams):
@@ -66,6 +88,120 @@ class BlobTooLarge(LedgerError):
 
 
 @dataclass(frozen=True)
+class BlobQuota:
+    """What uploads may take of the node's disk (defaults above; each should be a
+    `ledger node start` option / node.json `rpc` setting)."""
+
+    max_bytes: int = MAX_STORE_BYTES
+    max_blobs: int = MAX_STORE_BLOBS
+    caller_bytes: int = MAX_CALLER_BYTES
+    caller_blobs: int = MAX_CALLER_BLOBS
+    min_free_bytes: int = MIN_FREE_BYTES
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"blob quota {item.name}", f"must be a whole number >= 0, got {value!r}")
+        if self.caller_bytes > self.max_bytes or self.caller_blobs > self.max_blobs:
+            raise ConfigError("blob quota", "a caller's share cannot exceed the store's total")
+
+
+class BlobQuotaExceeded(LedgerError):
+    """An upload would take more than a quota allows. `scope` is "store" (the node's
+    total, or its free disk: HTTP 507) or "caller" (one caller's share: HTTP 413);
+    `unit` is "bytes", "blobs" or "free bytes"; `used` what is stored and in flight,
+    `adding` what this upload adds, `limit` the cap."""
+
+    def __init__(self, scope: str, unit: str, used: int, adding: int, limit: int, caller: str | None = None) -> None:
+        if scope == "caller":
+            text = (f"caller {caller} has used its blob quota: {used} {unit} stored or in flight, "
+                    f"this upload adds {adding}, the limit per caller is {limit}")
+        elif unit == "free bytes":
+            text = (f"the node's disk is nearly full: {used} bytes free, this upload needs {adding}, "
+                    f"and {limit} bytes are kept free for the chain")
+        else:
+            text = (f"the node's blob store is full: {used} {unit} stored or in flight, this upload adds {adding}, "
+                    f"the store's limit is {limit}")
+        super().__init__(text)
+        self.scope = scope
+        self.unit = unit
+        self.used = used
+        self.adding = adding
+        self.limit = limit
+        self.caller = caller
+
+    @property
+    def status(self) -> int:
+        return 413 if self.scope == "caller" else 507
+
+    def to_json(self) -> dict[str, object]:
+        return {"detail": str(self), "scope": self.scope, "unit": self.unit, "used": self.used,
+                "adding": self.adding, "limit": self.limit}
+
+
+class BlobUsage:
+    """Bytes and blobs stored plus in flight, in all and per caller, against a BlobQuota.
+
+    A writer reserves one blob when it starts and each chunk's bytes before writing them;
+    a blob it commits keeps its reservation, and anything else (a duplicate of a stored
+    blob, an abort) gives it back. Thread-safe: chunks arrive on the event loop, commits
+    run in a worker thread.
+    """
+
+    def __init__(self, quota: BlobQuota, stored_bytes: int = 0, stored_blobs: int = 0,
+                 by_caller: dict[str, tuple[int, int]] | None = None) -> None:
+        self.quota = quota
+        self.bytes = stored_bytes
+        self.blobs = stored_blobs
+        self._callers: dict[str, list[int]] = {k: [b, n] for k, (b, n) in (by_caller or {}).items()}
+        self._lock = threading.Lock()
+
+    def caller(self, caller: str) -> tuple[int, int]:
+        """(bytes, blobs) the caller has stored or in flight."""
+        with self._lock:
+            used = self._callers.get(caller, [0, 0])
+            return used[0], used[1]
+
+    def check(self, caller: str, nbytes: int, nblobs: int = 0) -> None:
+        """Raise BlobQuotaExceeded if `nbytes` and `nblobs` more would not fit (reserve nothing)."""
+        with self._lock:
+            self._check(caller, nbytes, nblobs)
+
+    def reserve(self, caller: str, nbytes: int, nblobs: int = 0) -> None:
+        with self._lock:
+            self._check(caller, nbytes, nblobs)
+            self.bytes += nbytes
+            self.blobs += nblobs
+            used = self._callers.setdefault(caller, [0, 0])
+            used[0] += nbytes
+            used[1] += nblobs
+
+    def release(self, caller: str, nbytes: int, nblobs: int) -> None:
+        with self._lock:
+            self.bytes -= nbytes
+            self.blobs -= nblobs
+            used = self._callers.get(caller)
+            if used is not None:
+                used[0] -= nbytes
+                used[1] -= nblobs
+                if used == [0, 0]:
+                    del self._callers[caller]  # callers with nothing stored cost no memory
+
+    def _check(self, caller: str, nbytes: int, nblobs: int) -> None:
+        q = self.quota
+        if nblobs and self.blobs + nblobs > q.max_blobs:
+            raise BlobQuotaExceeded("store", "blobs", self.blobs, nblobs, q.max_blobs)
+        if self.bytes + nbytes > q.max_bytes:
+            raise BlobQuotaExceeded("store", "bytes", self.bytes, nbytes, q.max_bytes)
+        used_bytes, used_blobs = self._callers.get(caller, [0, 0])
+        if nblobs and used_blobs + nblobs > q.caller_blobs:
+            raise BlobQuotaExceeded("caller", "blobs", used_blobs, nblobs, q.caller_blobs, caller)
+        if used_bytes + nbytes > q.caller_bytes:
+            raise BlobQuotaExceeded("caller", "bytes", used_bytes, nbytes, q.caller_bytes, caller)
+
+
+@dataclass(frozen=True)
 class BlobInfo:
     sha256: str
     size: int
@@ -82,14 +218,84 @@ def check_hash(sha256: str) -> str:
     return sha256
 
 
+def caller_of(principal: Principal, client_host: str | None) -> str:
+    """The caller a request's uploads are charged to: its token, or (no token: a node
+    without authentication) its client address — not its connection, which a client
+    renews at will."""
+    if principal.token_id is not None:
+        return f"token:{principal.token_id}"
+    return f"client:{client_host}" if client_host else UNKNOWN_CALLER
+
+
 class BlobStore:
-    def __init__(self, root: Path, max_bytes: int = MAX_BLOB_BYTES) -> None:
+    def __init__(self, root: Path, max_bytes: int = MAX_BLOB_BYTES, *, quota: BlobQuota | None = None) -> None:
         self.root = root
         self.max_bytes = max_bytes
+        self.quota = quota if quota is not None else BlobQuota()
         self.temp = root / TEMP_DIR
         self.temp.mkdir(parents=True, exist_ok=True)
         for leftover in self.temp.iterdir():  # writes a crash interrupted
             leftover.unlink(missing_ok=True)
+        self.uploads_path = root.with_name(root.name + UPLOADS_SUFFIX)
+        self.commit_lock = threading.Lock()
+        stored_bytes, stored_blobs = 0, 0
+        for size in self._stored_sizes():
+            stored_bytes += size
+            stored_blobs += 1
+        self.usage = BlobUsage(self.quota, stored_bytes, stored_blobs, self._uploads_by_caller())
+
+    def _stored_sizes(self) -> Iterator[int]:
+        """The size of every blob on disk (one stat each)."""
+        with os.scandir(self.root) as shards:
+            for shard in shards:
+                if not (_SHARD.fullmatch(shard.name) and shard.is_dir(follow_symlinks=False)):
+                    continue
+                with os.scandir(shard.path) as entries:
+                    for entry in entries:
+                        if entry.is_file(follow_symlinks=False):
+                            yield entry.stat(follow_symlinks=False).st_size
+
+    def _uploads_by_caller(self) -> dict[str, tuple[int, int]]:
+        """(bytes, blobs) per caller from the uploads file; lines that do not parse (a torn
+        last line after a crash) are skipped: that blob then counts only to the store."""
+        totals: dict[str, tuple[int, int]] = {}
+        try:
+            with open(self.uploads_path, encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    parts = line.split()
+                    if len(line) > MAX_UPLOAD_LINE_CHARS or len(parts) != 3 or not _SHA256_HEX.fullmatch(parts[0]) \
+                            or not parts[1].isdigit():
+                        continue
+                    nbytes, nblobs = totals.get(parts[2], (0, 0))
+                    totals[parts[2]] = (nbytes + int(parts[1]), nblobs + 1)
+        except FileNotFoundError:
+            pass
+        return totals
+
+    def free_bytes(self) -> int:
+        """Bytes an unprivileged writer may still put on the store's filesystem."""
+        stat = os.statvfs(self.root)
+        return stat.f_bavail * stat.f_frsize
+
+    def check_free(self, adding: int) -> None:
+        """BlobQuotaExceeded unless `adding` more bytes leave `min_free_bytes` free."""
+        free = self.free_bytes()
+        if free - adding < self.quota.min_free_bytes:
+            raise BlobQuotaExceeded("store", "free bytes", free, adding, self.quota.min_free_bytes)
+
+    def record_upload(self, info: BlobInfo, caller: str) -> None:
+        """Append who created the blob (not fsynced: a line lost in a crash only leaves
+        that blob uncounted to its caller; the store's totals come from the files)."""
+        # The newline goes first: a line a crash tore off ends where the next begins, and
+        # only that one record is lost.
+        line = f"\n{info.sha256} {info.size} {caller}"
+        if len(line) > MAX_UPLOAD_LINE_CHARS or any(c.isspace() for c in caller):
+            return  # not a caller id we make; never let one break the file's format
+        fd = os.open(self.uploads_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, line.encode("ascii", "replace"))  # one short write: appends do not interleave
+        finally:
+            os.close(fd)
 
     def path(self, sha256: str) -> Path:
         check_hash(sha256)
@@ -104,12 +310,17 @@ class BlobStore:
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
 
-    def begin(self) -> BlobWriter:
-        """A writer for one new blob; commit() names it by its hash, abort() discards it."""
-        return BlobWriter(self)
+    def begin(self, caller: str = UNKNOWN_CALLER, declared: int | None = None) -> BlobWriter:
+        """A writer for one new blob charged to `caller`; commit() names it by its hash,
+        abort() discards it. BlobQuotaExceeded at once if the blob (of `declared` bytes,
+        when the client said) cannot fit."""
+        if declared is not None:
+            self.usage.check(caller, declared, 1)
+            self.check_free(declared)
+        return BlobWriter(self, caller)
 
-    def put(self, data: bytes) -> BlobInfo:
-        with self.begin() as writer:
+    def put(self, data: bytes, caller: str = UNKNOWN_CALLER) -> BlobInfo:
+        with self.begin(caller, len(data)) as writer:
             writer.write(data)
             return writer.commit()
 
@@ -117,9 +328,17 @@ class BlobStore:
 class BlobWriter:
     """Fills a temporary file while hashing; the blob exists only after commit()."""
 
-    def __init__(self, store: BlobStore) -> None:
+    def __init__(self, store: BlobStore, caller: str = UNKNOWN_CALLER) -> None:
         self.store = store
-        fd, name = tempfile.mkstemp(dir=store.temp, prefix="put-")
+        self.caller = caller
+        store.usage.reserve(caller, 0, 1)  # the blob itself, before any file exists
+        self.reserved = 0  # bytes reserved so far; released unless the blob is created
+        self.settled = False
+        try:
+            fd, name = tempfile.mkstemp(dir=store.temp, prefix="put-")
+        except BaseException:
+            self._release()
+            raise
         self.temp_path = Path(name)
         self.file: BinaryIO | None = os.fdopen(fd, "wb")
         self.hasher = hashlib.sha256()
@@ -127,11 +346,18 @@ class BlobWriter:
 
     def write(self, chunk: bytes) -> None:
         assert self.file is not None, "write after commit or abort"
+        if self.size + len(chunk) > self.store.max_bytes:
+            raise BlobTooLarge(self.size + len(chunk), self.store.max_bytes)
+        self.store.usage.reserve(self.caller, len(chunk))  # before the bytes touch the disk
+        self.reserved += len(chunk)
         self.size += len(chunk)
-        if self.size > self.store.max_bytes:
-            raise BlobTooLarge(self.size, self.store.max_bytes)
         self.hasher.update(chunk)
         self.file.write(chunk)
+
+    def _release(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self.store.usage.release(self.caller, self.reserved, 1)
 
     def commit(self) -> BlobInfo:
         """Make the blob durable under its final name (idempotent for known content).
@@ -149,19 +375,32 @@ class BlobWriter:
         final = self.store.path(sha256)
         if final.is_file():
             self.temp_path.unlink(missing_ok=True)
+            self._release()  # nothing new is stored
             return BlobInfo(sha256, self.size, created=False)
-        if not final.parent.is_dir():
-            final.parent.mkdir(exist_ok=True)
-            _fsync_dir(self.store.root)
-        os.replace(self.temp_path, final)
+        # The bytes are on the disk already (in the temp file): what is free now is what
+        # is left once this blob is kept.
+        self.store.check_free(0)
+        with self.store.commit_lock:  # two uploads of the same bytes: one creates, one finds it
+            if final.is_file():
+                self.temp_path.unlink(missing_ok=True)
+                self._release()
+                return BlobInfo(sha256, self.size, created=False)
+            if not final.parent.is_dir():
+                final.parent.mkdir(exist_ok=True)
+                _fsync_dir(self.store.root)
+            os.replace(self.temp_path, final)
+            self.settled = True  # the blob exists: its reservation is now its usage
         _fsync_dir(final.parent)
-        return BlobInfo(sha256, self.size, created=True)
+        info = BlobInfo(sha256, self.size, created=True)
+        self.store.record_upload(info, self.caller)
+        return info
 
     def abort(self) -> None:
         if self.file is not None:
             self.file.close()
             self.file = None
         self.temp_path.unlink(missing_ok=True)
+        self._release()
 
     def __enter__(self) -> BlobWriter:
         return self
@@ -182,16 +421,29 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def _refusal(authorizer: Authorizer, request: Request, permission: str) -> JSONResponse | None:
-    """401 without a valid token, 403 for a role without `permission`; None to go ahead."""
+def _authorize(authorizer: Authorizer, request: Request, permission: str) -> Principal | JSONResponse:
+    """The caller, if it holds `permission`; else the refusal: 401 without a valid token,
+    403 for a role without it."""
     try:
-        authorizer.for_request(request).require(permission)
+        principal = authorizer.for_request(request)
+        principal.require(permission)
     except Unauthenticated as exc:
         return JSONResponse({"detail": f"Unauthorized: {exc.reason}"}, status_code=401,
                             headers={"WWW-Authenticate": 'Bearer realm="evidence-ledger"'})
     except PermissionDenied as exc:
         return _error(403, f"Forbidden: {exc}")
-    return None
+    return principal
+
+
+def _over_quota(exc: BlobQuotaExceeded) -> JSONResponse:
+    return JSONResponse(exc.to_json(), status_code=exc.status)
+
+
+# Immutable content, cached for a year (the name is the content's hash). Only a node that
+# asked no token for it may let shared caches keep it; a blob read with a token is the
+# reader's alone (a proxy must not hand it to the next client).
+CACHE_PUBLIC = "public, max-age=31536000, immutable"
+CACHE_PRIVATE = "private, max-age=31536000, immutable"
 
 
 def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> None:
@@ -200,13 +452,18 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
 
     @app.put("/v1/blobs", status_code=201, responses={200: {"description": "already stored"}})
     async def put_blob(request: Request) -> Response:
-        refused = _refusal(authorizer, request, BLOBS_WRITE)
-        if refused is not None:
-            return refused  # before the body is read
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > store.max_bytes:
-            return _error(413, str(BlobTooLarge(int(declared), store.max_bytes)))
-        writer = store.begin()
+        principal = _authorize(authorizer, request, BLOBS_WRITE)
+        if isinstance(principal, JSONResponse):
+            return principal  # before the body is read
+        caller = caller_of(principal, request.client.host if request.client else None)
+        header = request.headers.get("content-length")
+        declared = int(header) if header is not None and header.isascii() and header.isdigit() else None
+        if declared is not None and declared > store.max_bytes:
+            return _error(413, str(BlobTooLarge(declared, store.max_bytes)))
+        try:  # a blob that cannot fit is refused before its body is read
+            writer = store.begin(caller, declared)
+        except BlobQuotaExceeded as exc:
+            return _over_quota(exc)
         try:
             # Chunks go to the page cache as they arrive (only one is held in memory);
             # fsync and rename, the slow part, run off the event loop.
@@ -215,6 +472,8 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
             info = await asyncio.to_thread(writer.commit)
         except BlobTooLarge as exc:
             return _error(413, str(exc))
+        except BlobQuotaExceeded as exc:
+            return _over_quota(exc)
         except ClientDisconnect:
             return _error(400, "the client disconnected before sending the whole body")
         except OSError as exc:
@@ -229,9 +488,9 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
 
     @app.api_route("/v1/blobs/{sha256}", methods=["GET", "HEAD"])
     async def get_blob(sha256: str, request: Request) -> Response:
-        refused = _refusal(authorizer, request, BLOBS_READ)
-        if refused is not None:
-            return refused
+        principal = _authorize(authorizer, request, BLOBS_READ)
+        if isinstance(principal, JSONResponse):
+            return principal
         try:
             path = store.path(sha256)
         except BadBlobHash as exc:
@@ -241,5 +500,5 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
         except FileNotFoundError:
             return _error(404, str(BlobNotFound(sha256)))
         # Content-addressed: the name is the strongest ETag there is, and it never changes.
-        headers = {"ETag": f'"{sha256}"', "Cache-Control": "public, max-age=31536000, immutable"}
+        headers = {"ETag": f'"{sha256}"', "Cache-Control": CACHE_PUBLIC if principal.anonymous else CACHE_PRIVATE}
         return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import HTTPConnection
 
 from node.access import Authorizer, Principal, bearer_token
-from node.blobs import BLOB_DIR, BlobStore, add_blob_routes
+from node.blobs import BLOB_DIR, BlobQuota, BlobStore, add_blob_routes
 from node.errors import LimitExceeded, Unauthenticated
 from node.rpc.context import RpcContext
 from node.rpc.filters import FilterRegistry
@@ -280,9 +280,13 @@ def create_app(node: Node) -> FastAPI:
             pass  # already closed by the client
 
     # Content-addressed ciphertext (sealed envelopes) under the data directory.
-    add_blob_routes(app, BlobStore(node.config.data_dir / BLOB_DIR), authorizer)
+    quota = BlobQuota(max_bytes=limits.blob_store_bytes, max_blobs=limits.blob_store_count,
+                      caller_bytes=limits.blob_caller_bytes, caller_blobs=limits.blob_caller_count,
+                      min_free_bytes=limits.blob_min_free_bytes)
+    add_blob_routes(app, BlobStore(node.config.data_dir / BLOB_DIR, quota=quota), authorizer)
     # Contracts, evidence, commitments and the feed, from the event indexes.
-    add_rest_routes(app, node)
+    add_rest_routes(app, node, max_feed_streams=limits.max_feed_streams,
+                    feed_streams_per_caller=limits.feed_streams_per_caller)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

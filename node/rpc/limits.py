@@ -45,25 +45,55 @@ T = TypeVar("T")
 # Callers whose bucket is full (idle for a while) are forgotten once this many are kept, so
 # a stream of new callers (connections without tokens) cannot grow the table without bound.
 MAX_TRACKED_CALLERS = 10_000
+# -- the REST feed and the blob store (node/rpc/rest.py, node/blobs.py) --------------------
+# Open feed streams per node. Each costs a socket and, while it catches up, index reads
+# in the thread pool; beyond this, a client is told to come back (503, Retry-After).
+MAX_FEED_STREAMS = 256
+# Open feed streams per caller (its token; without one, its client address). A follower
+# needs one stream, a desk following a few topic sets separately a handful; 8 lets a
+# caller reconnect while its old stream is still being noticed as gone, and 32 callers at
+# their cap still leave none of the others without one.
+MAX_FEED_STREAMS_PER_CALLER = 8
+
+GIB = 1024 ** 3
+# The store's total. Sealed tender and contract files run from a few hundred KiB to tens of
+# MiB; 32 GiB holds ~130,000 envelopes of 256 KiB (years of a busy trading center's
+# sealed documents) or 500 at the 64 MiB cap, and leaves the rest of a data volume sized
+# for the chain to the chain. An operator with a bigger volume raises it.
+MAX_STORE_BYTES = 32 * GIB
+# The store's blob count: each is a file (an inode, a directory entry in one of 256
+# shards) and one stat when the store opens, which at this count takes about a second.
+MAX_STORE_BLOBS = 250_000
+# One caller's share: a quarter of the store, so one token (or one client address where
+# authentication is off) filling its quota leaves room for at least three others.
+MAX_CALLER_BYTES = MAX_STORE_BYTES // 4
+MAX_CALLER_BLOBS = MAX_STORE_BLOBS // 4
+# Free space an upload never takes: blocks, state and indexes are written to the same
+# disk, and a chain that cannot write its next block halts. 1 GiB is hours of blocks at
+# the transaction-size caps and room for LevelDB's compactions.
+MIN_FREE_BYTES = 1 * GIB
+
 # No limit is set above this (about 10^15): a typo cannot turn a cap into no cap at all.
 MAX_LIMIT_VALUE = 10**15
 
 
 @dataclass(frozen=True)
 class RpcLimits:
-    """The caps of the JSON-RPC surface; every one is a `ledger node start` option."""
+    """The caps of the node's HTTP surface (JSON-RPC, WebSocket, feed, blob store); each is
+    settable by name (`overridden`). The blob quota's own checks are node.blobs.BlobQuota's."""
 
-    # Gas of one execution. geth's --rpc.gascap is 50M; py-evm runs ~1-3M gas/s here, so
-    # 10M bounds one hostile loop to a few seconds of one thread.
+    # Gas of one execution. geth's --rpc.gascap is 50M with a 5 s --rpc.evmtimeout; py-evm
+    # runs ~2-4M gas/s here, so 10M bounds one hostile loop to a few seconds of one thread.
     call_gas_cap: int = 10_000_000
-    # Gas of all executions of one request: two full-cap calls, or an estimateGas search
-    # (which re-executes) of a call near the cap.
-    request_gas_cap: int = 25_000_000
+    # Gas of all executions of one request (a batch, or an estimateGas search, which
+    # re-executes): one full call's worth, so no request holds an expensive thread longer
+    # than one capped call would. A batch of view calls (~10-100k gas each) stays far below.
+    request_gas_cap: int = 10_000_000
     # A caller's sustained gas rate and its burst: a wallet estimating and calling contract
-    # methods uses ~0.1-1M gas a transaction, far below; a caller burning gas in loops gets
-    # about one core-third sustained, however many requests it sends.
-    caller_gas_per_second: int = 2_000_000
-    caller_gas_burst: int = 50_000_000
+    # methods uses ~0.1-0.5M gas a transaction, far below; a caller burning gas in loops gets
+    # about a third of one core sustained, however many requests it sends.
+    caller_gas_per_second: int = 1_000_000
+    caller_gas_burst: int = 20_000_000
     # Expensive calls of one caller running at once (one of the EXPENSIVE_WORKER_THREADS, so
     # another caller always finds the other free), and waiting beyond those.
     expensive_in_flight_per_caller: int = 1
@@ -73,11 +103,20 @@ class RpcLimits:
     # WebSocket connections one caller (token, or client address) may hold, and the node's.
     websockets_per_caller: int = 32
     max_websockets: int = 1024
+    # Feed (Server-Sent Events) streams, and the blob store: the reasons are beside the
+    # defaults above.
+    max_feed_streams: int = MAX_FEED_STREAMS
+    feed_streams_per_caller: int = MAX_FEED_STREAMS_PER_CALLER
+    blob_store_bytes: int = MAX_STORE_BYTES
+    blob_store_count: int = MAX_STORE_BLOBS
+    blob_caller_bytes: int = MAX_CALLER_BYTES
+    blob_caller_count: int = MAX_CALLER_BLOBS
+    blob_min_free_bytes: int = MIN_FREE_BYTES
 
     def __post_init__(self) -> None:
         for name in ("call_gas_cap", "request_gas_cap", "caller_gas_per_second", "caller_gas_burst",
                      "expensive_in_flight_per_caller", "filters_per_caller", "websockets_per_caller",
-                     "max_websockets"):
+                     "max_websockets", "max_feed_streams", "feed_streams_per_caller"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.expensive_waiting_per_caller < 0:
@@ -98,7 +137,7 @@ class RpcLimits:
                 if not value.isdigit():
                     raise ConfigError(f"{where}.{name}", f"expected a whole number, got {value[:40]!r}")
                 value = int(value)
-            if isinstance(value, bool) or not isinstance(value, int) or value > MAX_LIMIT_VALUE:
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LIMIT_VALUE:
                 raise ConfigError(f"{where}.{name}", f"expected a whole number up to {MAX_LIMIT_VALUE}")
             changes[name] = value
         try:
@@ -194,6 +233,8 @@ class GasBudget:
     limits: RpcLimits
     buckets: GasBuckets
     spent: int = 0
+    # Which cap made the last reservation smaller than it asked for (None: neither did).
+    last_cut: str | None = None
 
     def reserve(self, wanted: int, minimum: int = 1) -> int:
         """Gas for one execution that wants `wanted` (already within call_gas_cap) and
@@ -205,6 +246,7 @@ class GasBudget:
             raise LimitExceeded("request_gas_cap", self.limits.request_gas_cap,
                                 f"this request has used all the gas one request may use ({self.spent})")
         granted = self.buckets.take(self.caller, min(wanted, left))
+        self.last_cut = None if granted >= wanted else "request_gas_cap" if granted == left else "caller_gas_per_second"
         if granted < minimum:
             self.buckets.give_back(self.caller, granted)
             retry = self.buckets.seconds_until(self.caller, min(wanted, left))

@@ -5,7 +5,8 @@ answered from the event indexes (node/indexes.py) and gated by role (node/access
 Every list is a page: `limit` items (default 100, at most 1,000) and `next`, a token to
 pass back as `after` for the following page (null on the last). Errors are JSON
 `{"error": "..."}` with 400 (bad query), 401 (no valid token), 403 (the role may not),
-404 (nothing with that key).
+404 (nothing with that key), 429 (this caller holds its share of feed streams) and 503
+(the node holds its feed streams).
 """
 from __future__ import annotations
 
@@ -22,11 +23,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from chaincode import COMMITMENT_STATUS, CONTRACT_STATUS
 from node import access
-from node.errors import InvalidParams, NotFound, PermissionDenied, Unauthenticated
+from node.errors import ConfigError, InvalidParams, NotFound, PermissionDenied, Unauthenticated
 from node.indexes import DEFAULT_PAGE, MAX_PAGE, TOPICS, Cursor, FeedEntry, Indexes, commitment_status
+from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER
 from node.service import Node
 
 # Feed topics and the permission that reads each (contracts: either one).
@@ -42,15 +45,78 @@ FEED_BATCH = 500
 FEED_KEEPALIVE_SECONDS = 15.0
 # The reconnection delay EventSource clients are told to use (milliseconds).
 FEED_RETRY_MS = 2_000
-# Open feed streams per node. Each costs a socket and, while it catches up, index reads
-# in the thread pool; beyond this, a client is told to come back (503, Retry-After).
-MAX_FEED_STREAMS = 256
+# The Retry-After of a refused stream: about how long the node takes to notice that a
+# stream's client went away (FEED_TOKEN_RECHECK_SECONDS) and give its place back.
+FEED_RETRY_AFTER_SECONDS = 5
+# How often an idle stream re-checks its token (and whether its client is still there):
+# a token revoked or expired ends its streams within this, without waiting for a block
+# or the keepalive. One signature check and one stat per stream each time.
+FEED_TOKEN_RECHECK_SECONDS = 5.0
+# The largest time a query takes: 9999-12-31T23:59:59Z, the last second an ISO 8601
+# date can name; seconds beyond it are not a time but a typo or a probe.
+MAX_QUERY_TIME = 253_402_300_799
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    """A refusal at the HTTP edge: its status, message and (429, 503) when to retry."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
+
+
+class FeedStreams:
+    """The open feed streams, counted for the node and per caller. `claim` and `release`
+    run on the event loop only, so a claim checks and counts in one step: concurrent
+    requests cannot overshoot either cap."""
+
+    def __init__(self, total: int, per_caller: int) -> None:
+        self.total = total
+        self.per_caller = per_caller
+        self.count = 0
+        self._by_caller: dict[str, int] = {}
+
+    def held(self, caller: str) -> int:
+        return self._by_caller.get(caller, 0)
+
+    def claim(self, caller: str) -> None:
+        """Count one more stream of `caller`, or raise ApiError: 503 when the node holds
+        `total`, 429 when the caller holds `per_caller`."""
+        if self.count >= self.total:
+            raise ApiError(503, f"{self.total} feed streams are open on this node; retry later",
+                           retry_after=FEED_RETRY_AFTER_SECONDS)
+        held = self.held(caller)
+        if held >= self.per_caller:
+            raise ApiError(429, f"{caller} already holds {held} feed streams, the most one caller may "
+                           f"({self.per_caller}); close one or retry later", retry_after=FEED_RETRY_AFTER_SECONDS)
+        self._by_caller[caller] = held + 1
+        self.count += 1
+
+    def release(self, caller: str) -> None:
+        held = self._by_caller.get(caller, 0)
+        if held <= 1:
+            self._by_caller.pop(caller, None)
+        else:
+            self._by_caller[caller] = held - 1
+        self.count = max(0, self.count - 1)
+
+
+class FeedResponse(StreamingResponse):
+    """A feed stream whose place (FeedStreams) is given back exactly once when it ends,
+    however it ends: the node closing, the token failing, the client going away, an error."""
+
+    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release: Callable[[], None] | None = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
 
 
 # -- response models (the OpenAPI document at /docs) --------------------------------------
@@ -211,7 +277,7 @@ def _time(text: str | None, what: str, *, end_of_day: bool = False) -> int | Non
     if len(text) > 40:
         raise InvalidParams(f"{what} must be seconds since 1970 or an ISO 8601 date/time")
     if text.isascii() and text.isdigit():
-        return int(text)
+        return _in_range(int(text), what)
     try:
         if len(text) == 10:
             day = datetime.date.fromisoformat(text)
@@ -222,7 +288,32 @@ def _time(text: str | None, what: str, *, end_of_day: bool = False) -> int | Non
         raise InvalidParams(f"{what} must be seconds since 1970 or an ISO 8601 date/time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return int(moment.timestamp())
+    try:
+        return _in_range(int(moment.timestamp()), what)
+    except (OverflowError, ValueError):  # an offset pushing year 9999 past what datetime holds
+        raise InvalidParams(f"{what} is after 9999-12-31T23:59:59Z") from None
+
+
+def _in_range(seconds: int, what: str) -> int:
+    if seconds > MAX_QUERY_TIME:
+        raise InvalidParams(f"{what} is after 9999-12-31T23:59:59Z ({MAX_QUERY_TIME} seconds since 1970)")
+    return seconds
+
+
+def _role(text: str) -> str:
+    """A role named in a query (`regulator`, `TRADING_CENTER`, `trading-center`)."""
+    try:
+        return access.parse_role(text)
+    except ConfigError as exc:
+        raise InvalidParams(exc.reason) from None
+
+
+def feed_caller(who: access.Principal, request: Request) -> str:
+    """The caller a feed stream counts against: its token; without one (authentication
+    off), its client address — not its connection, which a client renews at will."""
+    if who.token_id is not None:
+        return f"token:{who.token_id}"
+    return f"client:{request.client.host if request.client else '?'}"
 
 
 def _status(text: str | None, known: Sequence[str], what: str) -> str | None:
@@ -238,12 +329,17 @@ def _status(text: str | None, known: Sequence[str], what: str) -> str | None:
 LIMIT = Query(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description=f"items per page (at most {MAX_PAGE})")
 AFTER = Query(None, max_length=200, description="the `next` token of the previous page")
 ORDER = Query("asc", pattern="^(asc|desc)$", description="asc: oldest first; desc: newest first")
+TOPICS_QUERY = Query(None, max_length=200, description="comma-separated: identity, contracts, commitments, evidence")
+ROLE_QUERY = Query(None, max_length=40, description="the topics a role follows (regulator: contracts, commitments)")
 
 
 # -- the routes -------------------------------------------------------------------------
 
 
-def add_rest_routes(app: FastAPI, node: Node) -> None:
+def add_rest_routes(app: FastAPI, node: Node, *, max_feed_streams: int = MAX_FEED_STREAMS,
+                    feed_streams_per_caller: int = MAX_FEED_STREAMS_PER_CALLER) -> None:
+    """Mount the /v1/ queries and the feed on `app`; the feed serves at most
+    `max_feed_streams` streams, `feed_streams_per_caller` of them to one caller."""
     indexes: Indexes = node.chain.indexes
     router = APIRouter(prefix="/v1")
     signal = BlockSignal()
@@ -251,11 +347,13 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     # Set when the server is asked to stop (node/runner.py), so open feed streams end and
     # the server's shutdown does not wait on them.
     app.state.closing = asyncio.Event()
-    open_streams: set[object] = set()
+    streams = FeedStreams(max_feed_streams, feed_streams_per_caller)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -437,7 +535,7 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
         if topics is not None and role is not None:
             raise InvalidParams("give topics or role, not both")
         if role is not None:
-            wanted = topics_of_role(access.parse_role(role))
+            wanted = topics_of_role(_role(role))
             if not wanted:
                 raise InvalidParams(f"role {role} follows no topic")
         elif topics is not None:
@@ -479,9 +577,7 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     def events(
         request: Request,
         since: Optional[str] = Query(None, description="HEIGHT-LOGINDEX: events after this one (default: from the first)"),
-        topics: Optional[str] = Query(None, description="comma-separated: identity, contracts, commitments, evidence"),
-        role: Optional[str] = Query(None, description="the topics a role follows (regulator: contracts, commitments)"),
-        limit: int = LIMIT,
+        topics: Optional[str] = TOPICS_QUERY, role: Optional[str] = ROLE_QUERY, limit: int = LIMIT,
     ) -> Response:
         """One page of the feed: the events after `since`, in chain order."""
         who = principal(request)
@@ -501,8 +597,7 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
     async def feed(
         request: Request,
         since: Optional[str] = Query(None, description="HEIGHT-LOGINDEX: start after this event (or the Last-Event-ID header)"),
-        topics: Optional[str] = Query(None, description="comma-separated: identity, contracts, commitments, evidence"),
-        role: Optional[str] = Query(None, description="the topics a role follows (regulator: contracts, commitments)"),
+        topics: Optional[str] = TOPICS_QUERY, role: Optional[str] = ROLE_QUERY,
     ) -> Response:
         """The durable feed as Server-Sent Events: every event after the cursor, then new
         ones as blocks are stored. Each message's `id` is its cursor, so a client that
@@ -512,28 +607,31 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
             wanted, visible = feed_selection(who, topics, role)
             cursor = since_cursor(request, since)
         closing: asyncio.Event = app.state.closing
-        if len(open_streams) >= MAX_FEED_STREAMS:
-            return JSONResponse({"error": f"{MAX_FEED_STREAMS} feed streams are open; retry later"},
-                                status_code=503, headers={"Retry-After": "5"})
+        caller = feed_caller(who, request)
+        streams.claim(caller)  # 503 or 429: refused before anything is streamed
+        node.metrics.feed_streams.set(streams.count)
 
-        async def stream() -> AsyncIterator[str]:
-            token = object()  # counted once streaming starts, so a stream never started never leaks
-            open_streams.add(token)
-            node.metrics.feed_streams.set(len(open_streams))
+        def release() -> None:
+            streams.release(caller)
+            node.metrics.feed_streams.set(streams.count)
+
+        async def still_allowed() -> str | None:
+            """None while the stream may go on; otherwise why it ends: a token revoked or
+            expired since it opened (said to the client), or a client gone without closing
+            ("" — there is no one to tell)."""
             try:
-                async for chunk in events_after(cursor):
-                    yield chunk
-            finally:
-                open_streams.discard(token)
-                node.metrics.feed_streams.set(len(open_streams))
+                access.principal_for(request)
+            except Unauthenticated as exc:
+                return str(exc)[:200]
+            return "" if await request.is_disconnected() else None
 
         async def events_after(position: Cursor | None) -> AsyncIterator[str]:
             yield f"retry: {FEED_RETRY_MS}\n\n"
             while not closing.is_set():
-                try:  # a token revoked or expired while the stream is open ends it
-                    access.principal_for(request)
-                except Unauthenticated as exc:
-                    yield f": {str(exc)[:200]}\n\n"
+                ended = await still_allowed()
+                if ended is not None:
+                    if ended:
+                        yield f": {ended}\n\n"
                     return
                 stored = signal.current()  # taken before reading: a block stored meanwhile still wakes us
                 batch = await run_in_threadpool(read_feed, wanted, position)
@@ -544,11 +642,22 @@ def add_rest_routes(app: FastAPI, node: Node) -> None:
                         yield f"id: {entry.cursor}\nevent: {entry.name}\ndata: {entry.raw.decode()}\n\n"
                 if len(batch) == FEED_BATCH:
                     continue
-                if not await signal.wait(stored, FEED_KEEPALIVE_SECONDS, closing):
-                    yield ": keepalive\n\n"
+                # Idle: wake for a block or the node closing, and every recheck interval to
+                # hold the stream to its token; a keepalive comment when it is due.
+                quiet = 0.0
+                while not await signal.wait(stored, FEED_TOKEN_RECHECK_SECONDS, closing):
+                    ended = await still_allowed()
+                    if ended is not None:
+                        if ended:
+                            yield f": {ended}\n\n"
+                        return
+                    quiet += FEED_TOKEN_RECHECK_SECONDS
+                    if quiet >= FEED_KEEPALIVE_SECONDS:
+                        yield ": keepalive\n\n"
+                        quiet = 0.0
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return FeedResponse(events_after(cursor), release, media_type="text/event-stream",
+                            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.include_router(router)
 

@@ -74,9 +74,9 @@ class _Call:
         if budget is not None:
             budget.settle(granted, used)
         if granted < gas and computation.is_error and isinstance(computation.error, OutOfGas):
-            raise LimitExceeded("request_gas_cap", self.ctx.limits.request_gas_cap,
-                                f"the call ran out of the {granted} gas the budgets had left "
-                                f"(it asked for {gas})")
+            cut = budget.last_cut if budget is not None and budget.last_cut else "request_gas_cap"
+            raise LimitExceeded(cut, getattr(self.ctx.limits, cut),
+                                f"the call ran out of the {granted} gas the budgets had left (it asked for {gas})")
         return computation
 
 
