@@ -44,17 +44,28 @@ def tls_cert(
     name: Annotated[str, typer.Option(help="the node's name: its certificate's common name")],
     out: Annotated[Path, typer.Option(help="directory for node.crt and node.key (mode 0600)")],
     host: Annotated[Optional[List[str]], typer.Option(help="an IP or DNS name peers dial (repeatable)")] = None,
+    validator: Annotated[Optional[str], typer.Option(
+        help="the node's validator address (0x..., from its key): peers refuse a validator whose "
+             "certificate does not carry it. Omit for an observer")] = None,
 ) -> None:
-    """Issue a node's TLS certificate (EC P-256, serverAuth + clientAuth, one year)."""
+    """Issue a node's TLS certificate (EC P-256, serverAuth + clientAuth, one year; a
+    validator's binds its address)."""
+    from node.access import parse_address
+    from node.errors import ConfigError
     from node.tlscerts import issue_node_certificate, load_consortium_ca, write_certificate, write_private_key
 
     if (out / "node.key").exists():
         fail(f"{out / 'node.key'} exists; refusing to overwrite a node key")
     try:
+        address = parse_address(validator) if validator is not None else None
+    except ConfigError as exc:
+        fail(f"--validator: {exc.reason}")
+    try:
         ca = load_consortium_ca(ca_dir / "ca.crt", ca_dir / "ca.key")
     except (OSError, ValueError) as exc:
         fail(f"--ca {ca_dir}: {exc}")
-    issued = issue_node_certificate(ca, name, now=datetime.now(timezone.utc), hosts=tuple(host or ()))
+    issued = issue_node_certificate(ca, name, now=datetime.now(timezone.utc), hosts=tuple(host or ()),
+                                    validator=address)
     out.mkdir(parents=True, exist_ok=True)
     write_private_key(out / "node.key", issued.key)
     write_certificate(out / "node.crt", issued.certificate)
@@ -85,12 +96,12 @@ def peers(
     listen_host, listen_port = address(listen, "--listen")
     targets = tuple(address(p, "--peer") for p in peer or ())
     tls = data_dir / TLS_DIR
-    tls.mkdir(exist_ok=True)
+    tls.mkdir(mode=0o700, exist_ok=True)
     try:
         for source, target in ((tls_cert, tls / "node.crt"), (tls_key, tls / "node.key")):
             if source.resolve() != target.resolve():
                 shutil.copyfile(source, target)
-        (tls / "node.key").chmod(0o600)
+            target.chmod(0o600)  # the data directory is private (node/storage.py)
         existing = load_node_config(data_dir)
         p2p = P2PConfig(name, listen_host, listen_port, targets, tls / "node.crt", tls / "node.key")
         write_node_config(data_dir, NodeFileConfig(p2p, existing.faults, existing.rpc))

@@ -383,14 +383,16 @@ def _make_node_dir(
     from node.runner import init_data_dir, write_key_file
     from node.service import KEY_FILE
 
-    data_dir.mkdir(parents=True)
+    data_dir.mkdir(mode=0o700, parents=True)   # private, as init_data_dir makes it (node/storage.py)
     if secret is not None:
         write_key_file(data_dir / KEY_FILE, secret)
     if issuer_pem is not None:
         TokenStore(data_dir).install_issuer_key(issuer_pem)
     init_data_dir(data_dir, genesis_path)
     extra_hosts = () if node.host in ("127.0.0.1", "localhost") else (node.host,)
-    issued = issue_node_certificate(ca, node.name, now=now, hosts=extra_hosts)
+    # A validator's certificate binds its address: peers refuse a HELLO claiming one its
+    # certificate does not carry (node/tlscerts.py).
+    issued = issue_node_certificate(ca, node.name, now=now, hosts=extra_hosts, validator=node.address)
     write_certificate(data_dir / TLS_CERT_FILE, issued.certificate)
     write_private_key(data_dir / TLS_KEY_FILE, issued.key)
     write_node_config(data_dir, NodeFileConfig(

@@ -52,6 +52,7 @@ from typing import Any, Mapping
 from node.errors import ConfigError
 from node.rpc.limits import RpcLimits
 from node.rpc.origin import parse_origins, parse_vhosts
+from node.storage import write_private_file
 
 NODE_CONFIG_FILE = "node.json"
 FAULTS_ENV = "LEDGER_TEST_FAULTS"  # "1" turns node.json's faults on; anything else: off
@@ -152,7 +153,8 @@ def write_node_config(data_dir: Path, config: NodeFileConfig) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     target = data_dir / NODE_CONFIG_FILE
     staging = data_dir / f".{NODE_CONFIG_FILE}.tmp"
-    staging.write_text(json.dumps(document, indent=2) + "\n")
+    staging.unlink(missing_ok=True)
+    write_private_file(staging, (json.dumps(document, indent=2) + "\n").encode())  # the data directory is private
     os.replace(staging, target)
 
 

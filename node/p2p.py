@@ -16,7 +16,10 @@ Design:
   dial it: OpenSSL refuses a leaf whose EKU lacks the purpose during the handshake, and
   a leaf with no EKU at all is refused right after it (OpenSSL would accept that as "any
   purpose"). Node certificates therefore carry both serverAuth and clientAuth. A peer's
-  name is the commonName of its verified certificate. A handshake that fails is logged
+  name is the commonName of its verified certificate; a validator's certificate also
+  binds its validator address, as the subjectAltName URI
+  ``urn:evidence-ledger:validator:0x<address hex>`` (`node.tlscerts.validator_uri`; a
+  certificate with a malformed one, or two, is refused). A handshake that fails is logged
   and counted (`counters["tls_failed"]`, `["certificate_refused"]`) and nothing from
   that peer is ever delivered. The server side runs the TLS handshake itself
   (`start_tls` after accept) so that these failures are visible and counted.
@@ -39,19 +42,44 @@ Design:
            raised, was busy, or its result was too large
   ======== ===================================================================
 
-- **Handshake.** After TLS both sides send HELLO at once and read the other's within
-  `Limits.handshake_timeout`. A different protocol version, chain_id or genesis hash, or
-  a HELLO name that is not the certificate's commonName, is refused with a log line
-  (so our own `Hello.name` must be our certificate's commonName). The side that refuses
-  closes the connection; the other may have registered the peer for that moment.
-  `Peer.address` is the validator address the peer *claims* in its HELLO: the TLS
-  certificate is not bound to the validator key, so consensus checks signatures itself.
-  A connection to ourselves (same name) is dropped and that address is not dialled
-  again. **One connection per peer name**: when two exist (both sides dialled each
-  other), both ends keep the one dialled by the lexicographically smaller name; when
-  both were dialled by the same side the newer one wins (the older one is from before
-  the dialler restarted). A dialler whose peer is already connected waits for that
-  connection to end before it dials again.
+- **Handshake: the certificate is the identity** (as Fabric binds an MSP identity to
+  the TLS certificate and Besu's enode id is the node key). After TLS both sides send
+  HELLO at once and read the other's within `Limits.handshake_timeout`. Refused, with a
+  log line: a different protocol version, chain_id or genesis hash; a HELLO name that is
+  not the certificate's commonName; a HELLO claiming a validator address the certificate
+  does not bind (claiming none with a binding certificate is allowed: it speaks as an
+  observer). The side that refuses closes the connection; the other may have registered
+  the peer for that moment. `Peer.address` is therefore certified, but consensus still
+  checks every signature itself. `start` checks our own HELLO against our certificate
+  (`tls_contexts` remembers it): a name that differs is a ConfigError, since every peer
+  would refuse it; a validator address the certificate does not bind (a certificate
+  issued before the binding) is dropped from our HELLO with a warning, so such a node
+  still connects, as an observer would. A connection to ourselves (same name) is
+  dropped and that address is not dialled again.
+
+- **One connection per peer name; the live one stays.** A second connection for a name
+  that has one is never a silent replacement — another certificate for the same name
+  (issued twice, copied) must not displace the live peer. `_admit` decides, at both
+  ends alike:
+
+  1. both dialled by the same side, or the new one loses the crossing-dial tie-break
+     (below): the existing connection is *probed* — a REQUEST with `PROBE_CODE`, which
+     the transport answers itself (an older node answers it with an ERROR, which proves
+     it alive just as well). Answered within `Limits.probe_timeout`: the newcomer is
+     refused (`duplicate_connection`, a WARNING). Not answered, or the connection
+     ended: it was stale (a restarted peer's, a partition's) and is closed
+     (`stale_replaced`); the newcomer takes its place. A peer that restarted closed its
+     old socket, so we usually see that connection end before the new one arrives.
+  2. two connections crossing (each side dialled the other): both ends keep the one
+     dialled by the lexicographically smaller name. If that is the newcomer and we
+     dialled it, the existing one is closed at once; if the peer dialled it, we wait up
+     to `Limits.crossed_dial_grace` for the peer to close the existing one (it decides
+     the same), and if it does not, go on as in 1 — so an impostor dialling in with a
+     smaller name than ours is refused too.
+
+  One newcomer per name is considered at a time; another arriving meanwhile is refused.
+  A dialler whose peer is already connected waits for that connection to end before it
+  dials again.
 
 - **Reconnect.** Every static peer address is dialled forever, exponential backoff
   from `Limits.backoff_min` to `Limits.backoff_max`, each wait jittered to 50-100 %.
@@ -87,6 +115,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import enum
 import functools
 import hashlib
@@ -104,6 +133,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from node.errors import ConfigError, LedgerError
+from node.tlscerts import CertificateBindingError, certificate_validator
 
 log = logging.getLogger("ledger.p2p")
 
@@ -133,6 +163,9 @@ KEEPALIVE_COUNT = 3
 MAX_REFUSAL_SOURCES = 1024
 # Bound on how long `stop` waits for tasks it cancelled.
 STOP_TIMEOUT = 5.0
+# REQUEST code of the liveness probe (see "One connection per peer name"); the transport
+# answers it and never hands it to `on_request`. The node's own codes are below 0x80.
+PROBE_CODE = 0xFF
 
 COUNTER_NAMES = (
     "connected",             # handshake completed and the connection registered
@@ -141,9 +174,10 @@ COUNTER_NAMES = (
     "tls_failed",            # TLS handshake failed (untrusted CA, wrong EKU, not TLS 1.3, ...)
     "certificate_refused",   # verified chain, but no EKU / wrong EKU / no commonName
     "hello_failed",          # no valid HELLO in time (closed, timed out, malformed)
-    "hello_refused",         # HELLO for another chain, genesis, protocol version or name
+    "hello_refused",         # HELLO for another chain, genesis, protocol version, name or validator
     "self",                  # we reached ourselves
     "duplicate_connection",  # a second connection to a connected peer, one closed
+    "stale_replaced",        # the existing connection failed its liveness probe: replaced
     "handshakes_busy",       # too many inbound handshakes in progress, connection dropped
     "oversize",              # frame length above MAX_FRAME: disconnected
     "malformed",             # frame or payload that does not decode: disconnected
@@ -181,7 +215,8 @@ _ID_KINDS = frozenset({Kind.REQUEST, Kind.RESPONSE, Kind.ERROR})
 @dataclass(frozen=True)
 class Hello:
     """What a node says about itself when a connection opens; `name` must be the
-    commonName of its TLS certificate, `validator` None for an observer."""
+    commonName of its TLS certificate, `validator` the address its certificate binds
+    (None for an observer)."""
 
     chain_id: int
     genesis_hash: bytes
@@ -198,7 +233,7 @@ class Peer:
     connection ends; `send`/`request` route by name to whichever connection is current."""
 
     name: str                       # commonName of its verified certificate
-    address: bytes | None           # validator address from its HELLO (None: observer)
+    address: bytes | None           # validator address from its HELLO, bound by its certificate (None: observer)
     height: int
     head_hash: bytes
     remote: str                     # "host:port"
@@ -262,6 +297,16 @@ class Limits:
     # Inbound connections still in the TLS handshake: anyone can open TCP connections and
     # make us do handshakes; beyond this many at once new ones are closed unread.
     max_pending_handshakes: int = 16
+    # A second connection for a connected name: how long the existing one has to answer a
+    # liveness probe before it counts as dead and is replaced. A live peer answers in
+    # milliseconds (the transport answers the probe on its event loop, which never waits
+    # for block execution); 5 s is a loaded machine's margin. Also bounds how long a
+    # restarted peer whose old connection went silent waits to get back in.
+    probe_timeout: float = 5.0
+    # Two connections crossing: how long the end that expects the peer to close the
+    # existing one waits for that. The peer closes it as soon as its own handshake of the
+    # newer one completes; 5 s is a loaded machine's margin.
+    crossed_dial_grace: float = 5.0
 
 
 class _ProtocolViolation(Exception):
@@ -280,12 +325,25 @@ class _HandshakeRefused(Exception):
 
 # --- TLS -------------------------------------------------------------------------------
 
+class NodeTLSContext(ssl.SSLContext):
+    """An SSLContext that remembers the node certificate it presents: `ssl` cannot read
+    it back, and `PeerNetwork.start` checks our HELLO against it."""
+
+    certificate: x509.Certificate | None = None
+
+
 def tls_contexts(cert_pem_path: Path, key_pem_path: Path, ca_pem: bytes) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """(server, client) contexts: TLS 1.3 only, certificates required both ways, trust in
-    the consortium CA `ca_pem` alone, no hostname check (peers are dialled by IP)."""
+    the consortium CA `ca_pem` alone, no hostname check (peers are dialled by IP). Both
+    are `NodeTLSContext`s holding the certificate at `cert_pem_path`."""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert_pem_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError("tls.certificate", f"cannot read a PEM certificate from {cert_pem_path}: {exc}") from exc
     contexts = []
     for protocol in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
-        context = ssl.SSLContext(protocol)
+        context = NodeTLSContext(protocol)
+        context.certificate = certificate
         context.minimum_version = ssl.TLSVersion.TLSv1_3
         context.maximum_version = ssl.TLSVersion.TLSv1_3
         context.check_hostname = False
@@ -304,8 +362,17 @@ def tls_contexts(cert_pem_path: Path, key_pem_path: Path, ca_pem: bytes) -> tupl
     return contexts[0], contexts[1]
 
 
-def _peer_identity(ssl_object: ssl.SSLObject | None, *, peer_dialled: bool) -> tuple[str, str]:
-    """(commonName, TLS version) of a verified peer, or _HandshakeRefused."""
+@dataclass(frozen=True)
+class _Identity:
+    """What a peer's verified certificate says it is."""
+
+    name: str                  # commonName
+    validator: bytes | None    # the validator address it binds (node.tlscerts), or None
+    tls_version: str
+
+
+def _peer_identity(ssl_object: ssl.SSLObject | None, *, peer_dialled: bool) -> _Identity:
+    """The identity of a verified peer, or _HandshakeRefused."""
     if ssl_object is None:
         raise _HandshakeRefused("certificate_refused", "no TLS session")
     version = ssl_object.version() or ""
@@ -334,7 +401,11 @@ def _peer_identity(ssl_object: ssl.SSLObject | None, *, peer_dialled: bool) -> t
     name = names[0].value
     if not isinstance(name, str) or not name or len(name.encode()) > MAX_NAME_BYTES:
         raise _HandshakeRefused("certificate_refused", "certificate commonName is empty or too long")
-    return name, version
+    try:
+        validator = certificate_validator(certificate)
+    except CertificateBindingError as exc:
+        raise _HandshakeRefused("certificate_refused", f"{name}: {exc}") from None
+    return _Identity(name, validator, version)
 
 
 # --- frames ----------------------------------------------------------------------------
@@ -611,6 +682,8 @@ class PeerNetwork:
         self._name = ""
         self._pending_handshakes = 0
         self._refusals: dict[str, str] = {}
+        self._contending: set[str] = set()    # names with a second connection being decided
+        self._drop_claim = False              # our certificate binds no validator address
         self._started = False
         self._stopping = False
 
@@ -634,6 +707,7 @@ class PeerNetwork:
         self._started = True
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
+        self._check_own_identity(self._hello())
         self._name = self._hello().name
         if self._listen is not None:
             host, port = self._listen
@@ -667,6 +741,28 @@ class PeerNetwork:
             except asyncio.TimeoutError:
                 log.warning("the p2p listener did not close within %.0f s", STOP_TIMEOUT)
         log.info("%s p2p stopped", self._name)
+
+    def _check_own_identity(self, ours: Hello) -> None:
+        """Our HELLO must say what our certificate says, or every peer refuses it."""
+        certificate = self._server_ssl.certificate if isinstance(self._server_ssl, NodeTLSContext) else None
+        if certificate is None:
+            return
+        names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cert_name = names[0].value if len(names) == 1 else None
+        if cert_name != ours.name:
+            raise ConfigError("p2p.name", f"is {ours.name!r} but the TLS certificate's commonName is "
+                                          f"{cert_name!r}; every peer would refuse this node")
+        try:
+            bound = certificate_validator(certificate)
+        except CertificateBindingError as exc:
+            raise ConfigError("tls.certificate", f"{exc}; every peer would refuse it") from exc
+        if ours.validator is not None and ours.validator != bound:
+            self._drop_claim = True
+            log.warning(
+                "the TLS certificate of %s does not bind validator address 0x%s (it binds %s): peers refuse "
+                "a HELLO claiming it, so ours will claim none (consensus is unaffected: it checks signatures). "
+                "Reissue the certificate with the validator address (`ledger node tls-cert --validator`)",
+                ours.name, ours.validator.hex(), "none" if bound is None else f"0x{bound.hex()}")
 
     def _spawn(self, coroutine: Awaitable[object], name: str) -> asyncio.Task[object]:
         task: asyncio.Task[object] = asyncio.ensure_future(coroutine)
@@ -885,7 +981,13 @@ class PeerNetwork:
             raise
         loop = asyncio.get_running_loop()
         conn = _Connection(peer, reader, writer, self.limits, loop.time())
-        if not self._register(conn):
+        try:
+            admitted = await self._admit(conn)
+        except BaseException:
+            _abort(writer)
+            conn.closed.set()
+            raise
+        if not admitted:
             _abort(writer)
             conn.closed.set()
             return
@@ -915,12 +1017,15 @@ class PeerNetwork:
                          remote: str, outbound: bool, outcome: _Outcome) -> Peer:
         """Verify the certificate's identity, exchange HELLOs; the peer or _HandshakeRefused."""
         _set_keepalive(writer)
-        name, tls_version = _peer_identity(writer.get_extra_info("ssl_object"), peer_dialled=not outbound)
+        identity = _peer_identity(writer.get_extra_info("ssl_object"), peer_dialled=not outbound)
+        name = identity.name
         outcome.name = name
         if name == self._name:
             outcome.is_self = True
             raise _HandshakeRefused("self", f"{remote} is ourselves ({name})")
         ours = self._hello()
+        if self._drop_claim:
+            ours = dataclasses.replace(ours, validator=None)
         writer.write(encode_frame(Kind.HELLO, 0, encode_hello(ours)))
         try:
             await asyncio.wait_for(writer.drain(), self.limits.handshake_timeout)
@@ -937,7 +1042,8 @@ class PeerNetwork:
             raise _HandshakeRefused(
                 "hello_failed", f"{name} closed the connection before its HELLO "
                 f"(did it refuse our certificate?): {exc or type(exc).__name__}") from None
-        # 1. protocol, 2. chain, 3. genesis, 4. the HELLO speaks for the certificate's name.
+        # 1. protocol, 2. chain, 3. genesis, 4. the HELLO speaks for the certificate's name,
+        # 5. and claims no validator address the certificate does not bind.
         if version != PROTOCOL_VERSION:
             raise _HandshakeRefused("hello_refused", f"{name} speaks protocol {version}, we speak {PROTOCOL_VERSION}")
         if theirs.chain_id != ours.chain_id:
@@ -947,29 +1053,112 @@ class PeerNetwork:
                 "hello_refused", f"{name} has genesis 0x{theirs.genesis_hash.hex()}, ours is 0x{ours.genesis_hash.hex()}")
         if theirs.name != name:
             raise _HandshakeRefused("hello_refused", f"HELLO name {theirs.name!r} is not the certificate's {name!r}")
+        if theirs.validator is not None and theirs.validator != identity.validator:
+            bound = "no validator address" if identity.validator is None else f"0x{identity.validator.hex()}"
+            raise _HandshakeRefused("hello_refused", f"{name} claims validator 0x{theirs.validator.hex()} "
+                                                     f"but its certificate binds {bound}")
         return Peer(name=name, address=theirs.validator, height=theirs.height, head_hash=theirs.head_hash,
-                    remote=remote, outbound=outbound, tls_version=tls_version)
+                    remote=remote, outbound=outbound, tls_version=identity.tls_version)
 
-    def _register(self, conn: _Connection) -> bool:
-        """Make `conn` the connection to its peer unless the existing one wins."""
-        name = conn.peer.name
-        existing = self._conns.get(name)
-        if existing is not None:
-            new_dialler = self._name if conn.peer.outbound else name
-            old_dialler = self._name if existing.peer.outbound else name
-            # Both ends decide alike: the connection dialled by the smaller name; between
-            # two dialled by the same side, the newer (the older predates a restart).
-            keep_new = new_dialler == min(self._name, name) if new_dialler != old_dialler else True
+    async def _admit(self, conn: _Connection) -> bool:
+        """Make `conn` the connection to its peer, or False (the caller closes it): the
+        existing connection stays. See "One connection per peer name" in the module
+        docstring."""
+        peer = conn.peer
+        name = peer.name
+        source = peer.remote.rsplit(":", 1)[0]
+        if name in self._contending:
             self.counters["duplicate_connection"] += 1
-            loser = existing if keep_new else conn
-            log.info("two connections with %s: closing the one %s %s", name,
-                     "to" if loser.peer.outbound else "from", loser.peer.remote)
-            if not keep_new:
-                return False
-            existing.close("replaced by the connection kept for this peer")
+            self._log_refusal(source, f"second connection for {name} {'to' if peer.outbound else 'from'} "
+                                      f"{peer.remote} refused: another one is being decided")
+            return False
+        existing = self._conns.get(name)
+        if existing is None:
+            self._conns[name] = conn
+            return True
+        self._contending.add(name)
+        try:
+            verdict = await self._contest(conn, existing)
+        finally:
+            self._contending.discard(name)
+        if verdict == "keep":
+            return False
+        if self._conns.get(name) is existing:
             del self._conns[name]
+        existing.close("replaced by the connection kept for this peer" if verdict == "replace"
+                       else "did not answer the liveness probe: replaced")
         self._conns[name] = conn
         return True
+
+    async def _contest(self, new: _Connection, old: _Connection) -> str:
+        """"keep" the old connection (the new one is refused), "replace" it (crossing
+        dials) or "stale" (it did not answer the probe)."""
+        name = new.peer.name
+        new_dialler = self._name if new.peer.outbound else name
+        old_dialler = self._name if old.peer.outbound else name
+        if new_dialler != old_dialler:
+            # 2. Crossing dials: both ends keep the one the smaller name dialled.
+            if new_dialler != min(self._name, name):
+                # Routine when both dial at once, so INFO; an impostor lands here too.
+                self.counters["duplicate_connection"] += 1
+                log.info("second connection for %s %s %s refused: both ends keep the one dialled by %s "
+                         "(the one %s %s)", name, "to" if new.peer.outbound else "from", new.peer.remote,
+                         old_dialler, "to" if old.peer.outbound else "from", old.peer.remote)
+                return "keep"
+            if new.peer.outbound:
+                self.counters["duplicate_connection"] += 1
+                log.info("two connections with %s: closing the one %s %s (dialled by %s)", name,
+                         "to" if old.peer.outbound else "from", old.peer.remote, old_dialler)
+                return "replace"
+            # The peer dialled the new one and closes the old one itself, unless the new
+            # one is not that peer's: then the old one answers the probe below.
+            try:
+                await asyncio.wait_for(old.closed.wait(), self.limits.crossed_dial_grace)
+            except asyncio.TimeoutError:
+                pass
+            else:
+                self.counters["duplicate_connection"] += 1
+                log.info("two connections with %s: the peer closed the one %s %s", name,
+                         "to" if old.peer.outbound else "from", old.peer.remote)
+                return "replace"
+        # 1. The same side dialled both (or the crossing did not resolve): the live one stays.
+        if await self._probe(old):
+            self.counters["duplicate_connection"] += 1
+            source = new.peer.remote.rsplit(":", 1)[0]
+            self._log_refusal(source, (
+                f"second connection for {name} {'to' if new.peer.outbound else 'from'} {new.peer.remote} refused: "
+                f"the one {'to' if old.peer.outbound else 'from'} {old.peer.remote} is live (it answered a probe); "
+                f"a restarted peer's old connection would have closed"))
+            return "keep"
+        self.counters["stale_replaced"] += 1
+        log.warning("the connection with %s %s %s did not answer a liveness probe within %g s: "
+                    "replacing it with the one %s %s", name, "to" if old.peer.outbound else "from",
+                    old.peer.remote, self.limits.probe_timeout, "to" if new.peer.outbound else "from",
+                    new.peer.remote)
+        return "stale"
+
+    async def _probe(self, conn: _Connection) -> bool:
+        """True if `conn`'s peer answers a PROBE_CODE request within Limits.probe_timeout
+        (an ERROR answer counts: an older node passes the code to its handler, which
+        refuses it); False if it does not, or the connection ends, or its queue is full."""
+        if conn.closed.is_set():
+            return False
+        request_id = conn.allocate_request_id()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        conn.pending[request_id] = future
+        try:
+            if not conn.enqueue(encode_frame(Kind.REQUEST, PROBE_CODE, b"", request_id), message=False):
+                return False
+            await asyncio.wait_for(future, self.limits.probe_timeout)
+            return True
+        except PeerError as exc:
+            return exc.reason == "error response"
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            conn.pending.pop(request_id, None)
+            if not future.done():
+                future.cancel()
 
     def _teardown(self, conn: _Connection) -> None:
         if conn.closed.is_set():
@@ -1046,6 +1235,9 @@ class PeerNetwork:
     # -- serving requests --
 
     def _start_request(self, conn: _Connection, frame: Frame) -> None:
+        if frame.code == PROBE_CODE:   # the transport's liveness probe: answered here, at once
+            conn.enqueue(encode_frame(Kind.RESPONSE, PROBE_CODE, b"", frame.request_id), message=False)
+            return
         if conn.inbound_requests >= self.limits.inbound_requests:
             conn.peer.requests_refused += 1
             conn.enqueue(encode_frame(Kind.ERROR, frame.code, b"busy: too many requests in progress", frame.request_id),

@@ -8,8 +8,20 @@ a link (serverAuth + clientAuth), name the node in their commonName, and carry t
 loopback address and `localhost` (plus any listen host) as subjectAltName, because TLS
 clients check the name they dialled.
 
+**Validator binding.** A validator's certificate also carries its validator (secp256k1)
+address as a subjectAltName URI, ``urn:evidence-ledger:validator:0x<40 lowercase hex>``
+(`validator_uri`). The transport (`node/p2p.py`) refuses a HELLO that claims a validator
+address its certificate does not carry, so a consortium certificate issued to an observer
+cannot speak as a validator, as Fabric binds an MSP identity to the TLS certificate and
+Besu binds an enode id to the node key. A SAN URI rather than a private extension: any
+X.509 tool shows it (`openssl x509 -ext subjectAltName`), and it changes no TLS check
+because peers are dialled by IP and the URI never matches a host. At most one such URI:
+a node holds one validator key (`certificate_validator` refuses more).
+
 Time comes in as an argument (`now`): nothing here reads the clock. Writing files is
-`write_private_key` / `write_certificate`; keys are written with mode 0600.
+`write_private_key` / `write_certificate`; both create their file with mode 0600 (the
+node's data directory is private, `node/storage.py`; a certificate is public, but one
+rule for every file is simpler to audit) and a missing parent directory with 0700.
 """
 from __future__ import annotations
 
@@ -24,10 +36,28 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from node.errors import LedgerError
+
 NODE_CERT_VALIDITY = timedelta(days=365)
 # The CA must outlive every certificate it issues, including ones re-issued next year.
 CA_VALIDITY = timedelta(days=10 * 365)
 LOOPBACK_NAMES: tuple[str, ...] = ("127.0.0.1", "localhost")
+# Files and directories this module creates: owner only (see the module docstring).
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+# The subjectAltName URI that binds a node certificate to a validator address.
+VALIDATOR_URI_PREFIX = "urn:evidence-ledger:validator:0x"
+ADDRESS_BYTES = 20
+
+
+class CertificateBindingError(LedgerError):
+    """A certificate's validator binding is malformed; `uri` is the offending SAN URI
+    (empty when the problem is their number)."""
+
+    def __init__(self, reason: str, uri: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.uri = uri
 
 
 @dataclass(frozen=True)
@@ -75,10 +105,11 @@ def issue_node_certificate(
     now: datetime,
     hosts: tuple[str, ...] = (),
     key: ec.EllipticCurvePrivateKey | None = None,
+    validator: bytes | None = None,
 ) -> NodeCertificate:
     """A node's EC P-256 key and certificate: commonName `name`, SAN 127.0.0.1 + localhost
-    + `hosts`, EKU serverAuth + clientAuth, keyUsage digitalSignature, valid one year from
-    `now`."""
+    + `hosts` (+ the `validator` address URI for a validator), EKU serverAuth + clientAuth,
+    keyUsage digitalSignature, valid one year from `now`."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     issuer_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
@@ -98,15 +129,16 @@ def issue_node_certificate(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
             critical=False,
         )
-        .add_extension(x509.SubjectAlternativeName(subject_alt_names(hosts)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(subject_alt_names(hosts, validator)), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski), critical=False)
     )
     return NodeCertificate(key, builder.sign(ca.key, hashes.SHA256()))
 
 
-def subject_alt_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
-    """Loopback always, then each extra host as an IP address or a DNS name, no repeats."""
+def subject_alt_names(hosts: tuple[str, ...], validator: bytes | None = None) -> list[x509.GeneralName]:
+    """Loopback always, then each extra host as an IP address or a DNS name, no repeats;
+    then the validator URI if `validator` is given."""
     names: list[x509.GeneralName] = []
     for host in (*LOOPBACK_NAMES, *hosts):
         try:
@@ -115,22 +147,54 @@ def subject_alt_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
             general = x509.DNSName(host)
         if general not in names:
             names.append(general)
+    if validator is not None:
+        names.append(x509.UniformResourceIdentifier(validator_uri(validator)))
     return names
+
+
+def validator_uri(address: bytes) -> str:
+    """The SAN URI binding a certificate to validator `address` (20 bytes)."""
+    if len(address) != ADDRESS_BYTES:
+        raise ValueError(f"a validator address is {ADDRESS_BYTES} bytes, got {len(address)}")
+    return VALIDATOR_URI_PREFIX + address.hex()
+
+
+def certificate_validator(certificate: x509.Certificate) -> bytes | None:
+    """The validator address `certificate` is bound to, None if it carries no binding;
+    CertificateBindingError for a malformed URI or more than one. Hex is read in either
+    case; URIs with other prefixes are not ours and are ignored."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    uris = [uri for uri in san.get_values_for_type(x509.UniformResourceIdentifier)
+            if uri.lower().startswith(VALIDATOR_URI_PREFIX)]
+    if not uris:
+        return None
+    if len(uris) > 1:
+        raise CertificateBindingError(f"certificate carries {len(uris)} validator addresses, at most one")
+    digits = uris[0][len(VALIDATOR_URI_PREFIX):]
+    if len(digits) != 2 * ADDRESS_BYTES or any(c not in "0123456789abcdefABCDEF" for c in digits):
+        raise CertificateBindingError("validator URI does not end in a 20-byte hex address", uris[0])
+    return bytes.fromhex(digits)
 
 
 def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     """PKCS#8 PEM, unencrypted, created with mode 0600 (never readable by others, even briefly)."""
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
 
 
 def write_certificate(path: Path, certificate: x509.Certificate) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    """PEM, created with mode 0600 (an existing file is replaced and keeps its mode)."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(certificate.public_bytes(serialization.Encoding.PEM))
 
 
 def load_consortium_ca(certificate_path: Path, key_path: Path) -> ConsortiumCA:

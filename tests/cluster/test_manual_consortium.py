@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 import rlp
+from cryptography import x509
 from eth_account import Account
 
 from evidence import qbft
+from node.tlscerts import certificate_validator
 from tests.cluster.harness import ledger, rpc, wait_for
 from tests.integration.nodeproc import NodeProcess, free_port
 
@@ -37,7 +39,11 @@ def test_two_organisations_set_up_by_hand(tmp_path: Path) -> None:
     nodes = []
     for index, name in enumerate(ports):
         tls, data = tmp_path / f"{name}-tls", tmp_path / name
-        run("node", "tls-cert", "--ca", str(tmp_path / "ca"), "--name", name, "--out", str(tls))
+        address = (tmp_path / "network" / f"validator-{index}" / "address").read_text().strip()
+        run("node", "tls-cert", "--ca", str(tmp_path / "ca"), "--name", name, "--out", str(tls),
+            "--validator", address)
+        certificate = x509.load_pem_x509_certificate((tls / "node.crt").read_bytes())
+        assert "0x" + (certificate_validator(certificate) or b"").hex() == address.lower()
         run("node", "init", "--genesis", str(genesis), "--data-dir", str(data),
             "--key", str(tmp_path / "network" / f"validator-{index}" / "key"))
         others = [f"127.0.0.1:{p2p}" for other, (_, p2p) in ports.items() if other != name]
