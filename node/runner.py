@@ -9,9 +9,10 @@ import os
 import secrets
 import shutil
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import uvicorn
 from eth_account import Account
@@ -20,16 +21,18 @@ from node.chain import Chain
 from node.config import FAULTS_ENV, load_node_config
 from node.consensus.driver import ConsensusDriver
 from node.p2p import Faults, Hello, PeerNetwork, tls_contexts
-from node.errors import ConfigError, StorageError
+from node.errors import ConfigError, LedgerError, StorageError
 from node.genesis import Genesis, build_genesis_document
 from node.rpc.app import create_app
 from node.sealing import ValidatorKey
 from node.service import CHAIN_DIR, GENESIS_FILE, KEY_FILE, Node, NodeConfig, open_node
-from node.storage import LevelStore
+from node.storage import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, LevelStore, make_private, write_private_file
 
 log = logging.getLogger("ledger.node")
 
 DEV_CHAIN_ID = 1337
+# How long a stopping node waits for consensus to finish the block in hand.
+CONSENSUS_STOP_SECONDS = 30
 DEV_ACCOUNT_FILE = "dev-account.json"
 DEV_BALANCE = 10**9 * 10**18  # one billion ether: the dev chain charges no gas anyway
 
@@ -41,26 +44,28 @@ class DevAccount:
 
 
 def write_key_file(path: Path, secret: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    """The key as 0x-hex text, created with mode 0600 (a missing parent: 0700)."""
+    path.parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as handle:
         handle.write("0x" + secret.hex() + "\n")
 
 
 def init_data_dir(data_dir: Path, genesis_path: Path, key_path: Path | None = None) -> Genesis:
-    """Copy genesis (and a validator key) into `data_dir` and write the genesis block."""
+    """Copy genesis (and a validator key) into `data_dir` and write the genesis block.
+    The directory is private (node/storage.py): made 0700, or tightened if it exists."""
     genesis = Genesis.load(genesis_path)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    make_private(data_dir)
     target = data_dir / GENESIS_FILE
     if target.exists() and Genesis.load(target).document != genesis.document:
         raise StorageError(f"{data_dir} already holds a different genesis.json")
     if not target.exists():
-        shutil.copyfile(genesis_path, target)
+        write_private_file(target, genesis_path.read_bytes())
     if key_path is not None:
         if (data_dir / KEY_FILE).exists():
             raise StorageError(f"{data_dir / KEY_FILE} exists; refusing to overwrite a node key")
-        shutil.copyfile(key_path, data_dir / KEY_FILE)
-        os.chmod(data_dir / KEY_FILE, 0o600)
+        write_private_file(data_dir / KEY_FILE, key_path.read_bytes())
     store = LevelStore(data_dir / CHAIN_DIR)
     try:
         Chain.initialise(store, genesis)
@@ -77,13 +82,14 @@ def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
     """
     account_file = data_dir / DEV_ACCOUNT_FILE
     if account_file.exists():
+        make_private(data_dir)   # made by an older version: tighten it (logged)
         doc = json.loads(account_file.read_text())
         return DevAccount(doc["address"], doc["private_key"])
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ConfigError(str(data_dir), "is not an empty or --dev data directory; use another --data-dir for --dev")
     staging = data_dir.parent / f".{data_dir.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging.mkdir(mode=PRIVATE_DIR_MODE, parents=True)
     validator_secret = secrets.token_bytes(32)
     write_key_file(staging / KEY_FILE, validator_secret)
     dev = Account.create()
@@ -95,10 +101,10 @@ def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
         members=[(dev_address, "ADMIN")],
     )
     genesis_path = staging / GENESIS_FILE
-    genesis_path.write_text(json.dumps(document, indent=2) + "\n")
+    write_private_file(genesis_path, (json.dumps(document, indent=2) + "\n").encode())
     init_data_dir(staging, genesis_path)
     account = DevAccount(dev.address, "0x" + bytes(dev.key).hex())
-    fd = os.open(staging / DEV_ACCOUNT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(staging / DEV_ACCOUNT_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
     with os.fdopen(fd, "w") as handle:
         json.dump({"address": account.address, "private_key": account.private_key}, handle, indent=2)
     if data_dir.exists():
@@ -163,6 +169,27 @@ def consensus_driver(node: Node) -> ConsensusDriver:
     return ConsensusDriver(node, network, faults)
 
 
+class ConsensusThread(threading.Thread):
+    """The consensus driver on an event loop and thread of its own: its timers, its peers'
+    messages and its block production never wait for the RPC's loop, whatever a client
+    sends (a huge answer to encode, a flood of connections)."""
+
+    def __init__(self, driver: ConsensusDriver, on_exit: Callable[[], None]) -> None:
+        super().__init__(name="consensus-loop", daemon=True)
+        self.driver = driver
+        self.on_exit = on_exit
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            asyncio.run(self.driver.run())
+        except BaseException as exc:  # noqa: BLE001 (reported to serve(), which re-raises)
+            log.critical("consensus stopped: %s", exc, exc_info=exc)
+            self.error = exc
+        finally:
+            self.on_exit()
+
+
 async def serve(node: Node, host: str, port: int) -> None:
     """Serve RPC and run consensus until SIGINT/SIGTERM; then finish the block in hand."""
     driver = consensus_driver(node)
@@ -170,6 +197,7 @@ async def serve(node: Node, host: str, port: int) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = _Server(config)
     loop = asyncio.get_running_loop()
+
     def on_signal() -> None:
         # First signal: finish the block in hand and stop. Second: stop without waiting
         # for open requests (a committed block is never half-written either way).
@@ -178,17 +206,31 @@ async def serve(node: Node, host: str, port: int) -> None:
         server.should_exit = True
         app.state.closing.set()  # open feed streams end (node/rpc/rest.py)
 
+    def consensus_ended() -> None:  # on the consensus thread; a node without consensus stops
+        with contextlib.suppress(RuntimeError):  # the RPC loop has ended already
+            loop.call_soon_threadsafe(lambda: None if server.should_exit else on_signal())
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
-    consensus = asyncio.create_task(driver.run())
+    node.listen_on(loop)
+    consensus = ConsensusThread(driver, consensus_ended)
+    consensus.start()
     try:
         await server.serve()
     finally:
         node.stop()
-        await asyncio.wait_for(consensus, timeout=30)
+        await loop.run_in_executor(None, consensus.join, CONSENSUS_STOP_SECONDS)
+    if consensus.is_alive():
+        raise LedgerError(f"consensus did not stop within {CONSENSUS_STOP_SECONDS} s")
+    if consensus.error is not None:
+        raise consensus.error
 
 
 def run_node(config: NodeConfig, host: str, port: int) -> None:
+    # The data directory is private (node/storage.py): tighten what an older version or an
+    # operator left wider, and make everything this process creates from now on owner-only.
+    os.umask(PRIVATE_UMASK)
+    make_private(config.data_dir)
     node = open_node(config)
     try:
         asyncio.run(serve(node, host, port))
