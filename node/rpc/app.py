@@ -38,6 +38,7 @@ from node.rpc.jsonrpc import (
     is_expensive,
     limit_data,
     parse_json,
+    request_id,
 )
 from node.rpc.limits import ExpensiveQueue, GasBuckets, caller_key
 from node.rpc.origin import OriginMiddleware, OriginPolicy
@@ -233,8 +234,7 @@ def create_app(node: Node) -> FastAPI:
             try:
                 return await answer_parsed(ctx.for_caller(caller, connection), call, principal)
             except LimitExceeded as exc:
-                req_id = call.get("id") if isinstance(call, dict) else None
-                return encode(error_response(req_id, LIMIT_EXCEEDED, str(exc), limit_data(exc)))
+                return encode(error_response(request_id(call), LIMIT_EXCEEDED, str(exc), limit_data(exc)))
 
         writer_task = asyncio.create_task(writer())
         watcher = asyncio.create_task(watch_token())

@@ -70,10 +70,9 @@ def dispatch(ctx: RpcContext, call: Any, principal: Principal | None) -> dict[st
     """Run one JSON-RPC call object for `principal` (None: no token, rpc:public calls
     only); returns the response (None for a notification)."""
     if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or not isinstance(call.get("method"), str):
-        req_id = call.get("id") if isinstance(call, dict) else None
-        return error_response(req_id, INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 call object")
+        return error_response(request_id(call), INVALID_REQUEST, "invalid request: expected a JSON-RPC 2.0 call object")
     req_id = call.get("id")
-    if req_id is not None and not isinstance(req_id, (str, int, float)):
+    if not is_valid_id(req_id):
         return error_response(None, INVALID_REQUEST, "invalid request: id must be a string, number or null")
     method = call["method"]
     ctx.node.metrics.rpc_requests.labels(method if method in ROUTES else "unknown").inc()
@@ -189,6 +188,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def is_valid_id(value: Any) -> bool:
+    """A JSON-RPC 2.0 id: a string, a number or null (a JSON true is not a number)."""
+    return value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def request_id(call: Any) -> Any:
+    """The id to answer `call` with: its own if it is a valid one, else null."""
+    value = call.get("id") if isinstance(call, dict) else None
+    return value if is_valid_id(value) else None
+
+
 def limit_data(exc: LimitExceeded) -> dict[str, Any]:
     """The `data` of a -32005 error: which cap, its value, and when to retry."""
     data: dict[str, Any] = {"limit": exc.limit, "allowed": exc.allowed}
@@ -265,7 +275,7 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
     size = 2
     for call in payload:
         if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
-            response: dict[str, Any] | None = _too_large(ctx, call.get("id") if isinstance(call, dict) else None)
+            response: dict[str, Any] | None = _too_large(ctx, request_id(call))
         else:
             response = dispatch(ctx, call, principal)
         if response is None:

@@ -16,7 +16,7 @@ from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.filters import LogCriteria
 from node.rpc.format import block_logs, header_json
-from node.rpc.jsonrpc import INVALID_PARAMS, UNAUTHORIZED, _error, access_refusal, error_response
+from node.rpc.jsonrpc import INVALID_PARAMS, UNAUTHORIZED, _error, access_refusal, error_response, request_id
 from node.vm import QBFTHeader
 
 log = logging.getLogger("ledger.rpc")
@@ -36,7 +36,7 @@ def subscription_refusal(ctx: RpcContext, principal: Principal, call: Any) -> di
         return None
     params = call.get("params", [])
     refusal = access_refusal(ctx, principal, call["method"], params if isinstance(params, list) else [])
-    return None if refusal is None else _error(ctx, call.get("id"), UNAUTHORIZED, refusal)
+    return None if refusal is None else _error(ctx, request_id(call), UNAUTHORIZED, refusal)
 
 
 @dataclass
@@ -136,7 +136,7 @@ class Subscriptions:
         """Answer eth_subscribe / eth_unsubscribe (on the event loop); None for other calls."""
         if not isinstance(call, dict) or call.get("method") not in ("eth_subscribe", "eth_unsubscribe"):
             return None
-        req_id = call.get("id")
+        req_id = request_id(call)
         params = call.get("params", [])
         if not isinstance(params, list):
             return error_response(req_id, INVALID_PARAMS, "invalid params: expected an array")
