@@ -8,8 +8,12 @@ Per height:
 
 1. start   - the machine starts height ``head + 1`` with the set after the head and the
              head's proposer (node/chain.py follows votes);
-2. timer   - the block timer fires once ``blockperiodseconds`` after the parent while
-             transactions wait (``emptyblockperiodseconds`` when none do); the round-0
+2. timer   - the block timer fires on the block period's schedule, as Besu's does
+             (``next_block_time``): transactions waiting when the height starts go one
+             ``blockperiodseconds`` after the parent; one that arrives on an idle chain
+             goes at a later tick of that schedule (at least MIN_TX_WAIT_SECONDS after
+             it arrived), not the instant it arrives; with none waiting an empty block
+             is due ``emptyblockperiodseconds`` after the parent. Then the round-0
              proposer proposes and everyone starts the round-0 timer;
 3. agree   - PROPOSAL / PREPARE / COMMIT / ROUND-CHANGE, from the network, into the machine;
 4. commit  - on a decision the block is sealed with the quorum's commit seals and stored
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -100,6 +105,15 @@ MAX_CONSENSUS_BACKLOG = 4096
 MAX_ROUND_TIMEOUT_FACTOR = 32
 # A peer that served a bad or no sync answer is not asked again for this long.
 SYNC_PEER_PENALTY_SECONDS = 10.0
+# A transaction that arrives into an empty pool (an idle chain) is not sealed at a
+# block-timer tick less than this long after it arrived, but at the tick after: its
+# receipt then never appears within a client's request cache of the nonce it was built
+# with (ethers v6 caches every request, eth_getTransactionCount(addr, "pending")
+# included, for 250 ms by default: a block sealed sooner sends ethers' next transaction
+# out with the same nonce). Without it (0: Besu's timing exactly) a tick 14-25 ms after
+# an ethers send is still inside that window, about one send in eighty on a 1 s period.
+# With it, a quarter of such sends wait one period more (mean latency ~0.75 s, not 0.5 s).
+MIN_TX_WAIT_SECONDS = 0.25
 
 
 class ExecutionBudget:
@@ -502,7 +516,7 @@ class ConsensusDriver:
             await self._run(machine.on_timeout, height, round_number)
 
     async def _block_timer_loop(self) -> None:
-        """Fire the machine's block timer once per height, as the block period rules say."""
+        """Fire the machine's block timer once per height, when `next_block_time` says."""
         while not self._stopping:
             try:
                 await self._block_timer()
@@ -511,22 +525,39 @@ class ConsensusDriver:
                 await asyncio.sleep(0.1)
 
     async def _block_timer(self) -> None:
+        """The I/O around `next_block_time`: it notes, on the producer's clock
+        (``node.now()``, which includes the --dev offset of ``evm_increaseTime``), when the
+        height started and when transactions started waiting, and sleeps until the time
+        that rule gives or until woken (a transaction, a clock change, a new head)."""
         assert self._wake is not None
         genesis = self.node.genesis
         period, empty_period = genesis.qbft.block_period, genesis.qbft.empty_block_period
+        timed_height = -1  # the height the two times below belong to
+        height_started = 0.0
+        waiting_since: float | None = None
         while not self._stopping:
             self._wake.clear()
             head = self.node.chain.head
             height = head.block_number + 1
+            now = self.node.now()
+            if height != timed_height:
+                timed_height, height_started, waiting_since = height, now, None
+            # A transaction that left the pool (included elsewhere, replaced) stops the wait;
+            # the next one to arrive waits for the next tick again.
+            if not self.node.pool.has_ready():
+                waiting_since = None
+            elif waiting_since is None:
+                waiting_since = now
             wait: float | None = None
             if self.machine is not None and self._block_timer_fired_for != height and self.node.is_validator:
-                now = self.node.now()
-                ready = self.node.pool.has_ready()
-                if now >= head.timestamp + empty_period or (ready and now >= head.timestamp + period):
+                due = next_block_time(
+                    head.timestamp, period, empty_period, height_started, waiting_since, MIN_TX_WAIT_SECONDS,
+                )
+                if now >= due:
                     self._block_timer_fired_for = height
                     await self._run(self.machine.on_block_timer)
                     continue
-                wait = (head.timestamp + period - now) if ready else (head.timestamp + empty_period - now)
+                wait = due - now
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wait) if wait is not None else None)
             except asyncio.TimeoutError:
@@ -788,6 +819,40 @@ class ConsensusDriver:
         header = block.header.copy(timestamp=block.header.timestamp + 1)
         conflicting = importer.encode_block(cast(QBFTHeader, header), block.transactions)
         return messages.resign_proposal(proposal, conflicting, self.node.key.sign).encode()
+
+
+def next_block_time(
+    head_timestamp: int,
+    period: int,
+    empty_period: int,
+    height_started: float,
+    waiting_since: float | None,
+    min_wait: float = 0.0,
+) -> float:
+    """When the block timer for the head's child fires, on the producer's clock.
+
+    Besu's rule (QbftBlockHeightManager.handleBlockTimerExpiry with BlockTimer): the timer
+    first expires ``period`` after the parent's timestamp, or at once if the height started
+    later than that; at an expiry with no transaction to include (and the empty-block
+    period not reached) it is re-armed one ``period`` on. So the timer ticks on a schedule,
+
+        anchor + j * period,  j >= 0,   anchor = max(head_timestamp + period, height_started)
+
+    and transactions that were already waiting when the height started (`waiting_since` <=
+    `height_started`) go at the anchor: a busy chain makes a block every period. One that
+    arrives later, into an empty pool (an idle chain), goes at the first tick at least
+    `min_wait` after it arrived (MIN_TX_WAIT_SECONDS in the node; 0 is Besu's timing
+    exactly), not the instant it arrives. With nothing waiting (`waiting_since` None) an empty block is due
+    ``empty_period`` after the parent, and a waiting transaction never makes the block
+    later than that.
+    """
+    empty_due = float(head_timestamp + empty_period)
+    if waiting_since is None:
+        return empty_due
+    anchor = max(float(head_timestamp + period), height_started)
+    earliest = waiting_since if waiting_since <= height_started else waiting_since + min_wait
+    ticks = max(0, math.ceil((earliest - anchor) / period))
+    return min(empty_due, anchor + ticks * period)
 
 
 def _within_bytes(entries: list[PoolEntry], limit: int) -> list[PoolEntry]:

@@ -191,3 +191,32 @@ def test_ethers_websocket_subscriptions(tools, dev_node, storage, tmp_path):
     # provider.once("block") -> eth_subscribe("newHeads")
     assert out["newBlock"] >= out["blockNumber"]
     assert out["wsGet"] == "4242"
+
+
+def test_ethers_default_provider_deploy_then_call(tools, dev_node, storage, tmp_path):
+    """The flow as ethers' documentation shows it, every provider option at its default
+    (250 ms request cache, 4 s polling), a plain Wallet: deploy, waitForDeployment(), then
+    the contract's first transaction at once, several times over. A node that sealed a
+    transaction the instant it arrived answered the deploy's receipt inside ethers' cache
+    window, so the call reused the deploy's nonce ("nonce has already been used"). Blocks
+    on the block period's schedule, as Besu's QBFT makes them, and never sooner than that
+    window after a transaction reached an idle chain, leave the flow working every time."""
+    out = _run_ethers(tools, dev_node, storage, "defaults", tmp_path)
+    assert out["ethersVersion"].startswith("6.")
+    assert int(out["chainId"]) == dev_node.chain_id
+    assert out["address"] == dev_node.dev_address
+
+    rounds = out["rounds"]
+    assert len(rounds) == 5
+    first_nonce = rounds[0]["deployNonce"]
+    for i, r in enumerate(rounds):
+        # Each deploy and each call took the next nonce: none was reused from a stale cache.
+        assert r["deployNonce"] == first_nonce + 2 * i, r
+        assert r["setNonce"] == r["deployNonce"] + 1, r
+        assert r["status"] == 1, r
+        # The value written right after deployment is read back from the new contract.
+        assert (r["key"], r["value"]) == (str(i + 1), str(1000 + i)), r
+        assert r["get"] == r["value"], r
+        assert r["writes"] == "1", r
+    assert len({r["address"] for r in rounds}) == len(rounds)
+    assert out["nonceAfter"] == first_nonce + 2 * len(rounds)

@@ -1,8 +1,11 @@
 // End-to-end check that unmodified ethers v6 works against an evidence-ledger node.
 //
-// Usage: node ethers_e2e.mjs <http|ws> <input.json>
+// Usage: node ethers_e2e.mjs <http|ws|defaults> <input.json>
 //   input.json: {"url", "wsUrl", "privateKey", "expectedAddress", "chainId",
 //                "bytecode", "abi"}
+//   http:     the JSON-RPC API over HTTP (fast polling, NonceManager);
+//   ws:       subscriptions over the WebSocket endpoint;
+//   defaults: the flow as a newcomer writes it, every ethers default kept.
 //
 // Prints one JSON summary (bigints as decimal strings) on stdout and exits 0.
 // On any error prints the error plus the last JSON-RPC exchanges ethers had
@@ -209,6 +212,54 @@ async function runHttp() {
   }
 }
 
+// Deploy-then-call rounds in "defaults" mode: enough for the race below to show.
+const DEFAULT_FLOW_ROUNDS = 5;
+
+async function runDefaults() {
+  // Exactly what ethers' documentation shows and a newcomer writes: a provider
+  // with no options (so ethers' 250 ms request cache and 4 s polling stay on),
+  // a plain Wallet (no NonceManager), deploy, waitForDeployment(), and the
+  // contract's first transaction straight away. Each transaction asks the node
+  // for eth_getTransactionCount(addr, "pending"); if the node sealed the
+  // previous transaction before ethers' first receipt check (~25 ms after the
+  // send), that second request falls inside the 250 ms cache window and ethers
+  // reuses the stale nonce ("nonce has already been used"). The node seals on
+  // the block period's schedule, as Besu's QBFT does, and never less than
+  // 250 ms after a transaction reached an idle chain: every round goes through.
+  const provider = new JsonRpcProvider(input.url);
+  provider.on("debug", recordDebug);
+  try {
+    const out = { ethersVersion, rounds: [] };
+    // ethers retries network detection forever when eth_chainId fails: bound it.
+    out.chainId = big((await withTimeout(provider.getNetwork(), 30000, "network detection (eth_chainId)")).chainId);
+    const wallet = new Wallet(input.privateKey, provider);
+    out.address = wallet.address;
+    for (let round = 0; round < DEFAULT_FLOW_ROUNDS; round++) {
+      const key = BigInt(round + 1);
+      const value = BigInt(1000 + round);
+      const factory = new ContractFactory(input.abi, input.bytecode, wallet);
+      const contract = await factory.deploy();
+      await withTimeout(contract.waitForDeployment(), 60000, `deployment ${round}`);
+      const tx = await contract.set(key, value);
+      const receipt = await withTimeout(tx.wait(), 60000, `receipt of set(${key}) in round ${round}`);
+      out.rounds.push({
+        address: await contract.getAddress(),
+        deployNonce: contract.deploymentTransaction().nonce,
+        setNonce: tx.nonce,
+        status: receipt.status,
+        key: big(key),
+        value: big(value),
+        get: big(await contract.get(key)),
+        writes: big(await contract.writes()),
+      });
+    }
+    out.nonceAfter = await provider.getTransactionCount(wallet.address, "latest");
+    return out;
+  } finally {
+    provider.destroy();
+  }
+}
+
 async function runWs() {
   // Subscriptions over the node's WebSocket endpoint; transactions go over HTTP.
   const ws = new WebSocketProvider(input.wsUrl);
@@ -272,7 +323,9 @@ process.on("unhandledRejection", fail);
 setTimeout(() => fail(new Error("ethers script watchdog: still running after 240 s")), 240000).unref();
 
 try {
-  const out = mode === "ws" ? await runWs() : await runHttp();
+  const runs = { http: runHttp, ws: runWs, defaults: runDefaults };
+  if (!Object.hasOwn(runs, mode)) throw new Error(`unknown mode ${JSON.stringify(mode)}: expected one of ${Object.keys(runs).join(", ")}`);
+  const out = await runs[mode]();
   process.stdout.write(JSON.stringify(out, jsonReplacer) + "\n");
   process.exit(0);
 } catch (err) {
