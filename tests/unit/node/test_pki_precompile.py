@@ -4,47 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import random
-from pathlib import Path
-from typing import Iterator
 
 import pytest
-from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode, encode
 
-from chaincode import PKI_PRECOMPILE
 from client import devpki
 from node import pki as precompile
 from node.chain import Chain
-from node.genesis import Genesis, build_genesis_document
-from node.storage import LevelStore
-from node.vm import LedgerVM
 from tests import pki
+from tests.unit.node.precompile_harness import call, reason
 
-CALLER = b"\x0c" * 20
-GAS = 2_000_000
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    store = LevelStore(Path(tmp_path_factory.mktemp("pki")) / "chain")
-    # genesis time inside the test certificates' validity window
-    genesis = Genesis.parse(build_genesis_document(
-        chain_id=7, validators=[b"\x01" * 20], alloc={}, members=[(CALLER, "ADMIN")], timestamp=1_800_000_000))
-    yield Chain.initialise(store, genesis)
-    store.close()
-
-
-def call(chain: Chain, data: bytes, gas: int = GAS):  # type: ignore[no-untyped-def]
-    state = chain.state_at(chain.head)
-    unsigned = LedgerVM.create_unsigned_transaction(
-        nonce=0, gas_price=0, gas=gas, to=PKI_PRECOMPILE, value=0, data=data)
-    return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=CALLER))
-
-
-def reason(computation) -> str:  # type: ignore[no-untyped-def]
-    assert computation.is_error
-    assert computation.output[:4] == precompile.ERROR_SELECTOR
-    return str(decode(["string"], computation.output[4:])[0])
 
 
 def verify_input(chain_der: bytes, digest: bytes, signature: bytes) -> bytes:

@@ -5,28 +5,20 @@ from __future__ import annotations
 
 import functools
 import math
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from eth.vm.spoof import SpoofTransaction
-from eth_abi import decode, encode
+from eth_abi import encode
 
-from chaincode import PKI_PRECOMPILE
 from client import devpki
 from evidence import x509 as px
 from node import pki as precompile
 from node.chain import Chain
-from node.genesis import Genesis, build_genesis_document
-from node.storage import LevelStore
-from node.vm import LedgerVM
 from tests import pki
+from tests.unit.node.precompile_harness import call, reason
 
-CALLER = b"\x0c" * 20
-GAS = 2_000_000
 DIGEST = b"\x5a" * 32
 
 # The figures of docs/chaincode.md, written out so that a change to the constants
@@ -36,28 +28,6 @@ DOC_PER_CERTIFICATE = 10_000
 DOC_PER_CERTIFICATE_BYTE = 16
 DOC_P256_CHECK = 1_500
 DOC_RSA2048_E65537_CHECK = 636   # 200 + ceil(32^2 * 17 / 40)
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    store = LevelStore(Path(tmp_path_factory.mktemp("pki-pricing")) / "chain")
-    genesis = Genesis.parse(build_genesis_document(
-        chain_id=7, validators=[b"\x01" * 20], alloc={}, members=[(CALLER, "ADMIN")], timestamp=1_800_000_000))
-    yield Chain.initialise(store, genesis)
-    store.close()
-
-
-def call(chain: Chain, data: bytes, gas: int = GAS):  # type: ignore[no-untyped-def]
-    state = chain.state_at(chain.head)
-    unsigned = LedgerVM.create_unsigned_transaction(
-        nonce=0, gas_price=0, gas=gas, to=PKI_PRECOMPILE, value=0, data=data)
-    return state.costless_execute_transaction(SpoofTransaction(unsigned, from_=CALLER))
-
-
-def reason(computation) -> str:  # type: ignore[no-untyped-def]
-    assert computation.is_error
-    assert computation.output[:4] == precompile.ERROR_SELECTOR
-    return str(decode(["string"], computation.output[4:])[0])
 
 
 def verify_input(chain_der: bytes, signature: bytes) -> bytes:
