@@ -65,14 +65,14 @@ class _Call:
         budget = self.ctx.budget
         granted = budget.reserve(gas, self.intrinsic_gas) if budget is not None else gas
         snapshot = self.state.snapshot()
-        tx = self.transaction(granted)
+        used = 0  # a call py-evm refuses to start (initcode too large...) used nothing
         try:
-            computation = self.state.costless_execute_transaction(tx)
+            computation = self.state.costless_execute_transaction(self.transaction(granted))
+            used = granted - computation.get_gas_remaining()
         finally:
             self.state.revert(snapshot)
-        used = granted - computation.get_gas_remaining()
-        if budget is not None:
-            budget.settle(granted, used)
+            if budget is not None:
+                budget.settle(granted, used)
         if granted < gas and computation.is_error and isinstance(computation.error, OutOfGas):
             cut = budget.last_cut if budget is not None and budget.last_cut else "request_gas_cap"
             raise LimitExceeded(cut, getattr(self.ctx.limits, cut),

@@ -142,6 +142,17 @@ def test_a_callers_gas_budget_runs_out_and_another_callers_does_not(small: NodeP
         assert call(anonymous, small.url, "eth_call", {"data": one})["result"] == "0x" + "00" * 31 + "01"
 
 
+def test_a_call_that_cannot_start_gives_its_reserved_gas_back(small: NodeProcess) -> None:
+    """py-evm refuses init code over EIP-3860's 49,152 bytes before running it: the gas
+    reserved for that call must go back to the caller, or a few such calls empty the bucket."""
+    too_large = "0x" + "00" * 49_153
+    with token_client(small) as client:
+        for _ in range(2 * SMALL.caller_gas_burst // SMALL.call_gas_cap):
+            refused = call(client, small.url, "eth_call", {"data": too_large})["error"]
+            assert refused["code"] != LIMIT_EXCEEDED and "eip-3860" in refused["message"].lower(), refused
+        assert "out of gas" in call(client, small.url, "eth_call", {"data": LOOP})["error"]["message"].lower()
+
+
 def test_a_request_cannot_spend_more_than_the_request_cap(small: NodeProcess) -> None:
     runs = SMALL.request_gas_cap // SMALL.call_gas_cap + 1  # one more full loop than a request may pay for
     with token_client(small) as client:
