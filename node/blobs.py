@@ -42,7 +42,7 @@ from starlette.requests import ClientDisconnect
 
 from node.access import BLOBS_READ, BLOBS_WRITE, Authorizer, Principal
 from node.errors import ConfigError, InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
-from node.rpc.limits import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES
+from node.rpc.limits import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES, caller_key
 
 log = logging.getLogger("ledger.blobs")
 
@@ -222,9 +222,7 @@ def caller_of(principal: Principal, client_host: str | None) -> str:
     """The caller a request's uploads are charged to: its token, or (no token: a node
     without authentication) its client address — not its connection, which a client
     renews at will."""
-    if principal.token_id is not None:
-        return f"token:{principal.token_id}"
-    return f"client:{client_host}" if client_host else UNKNOWN_CALLER
+    return caller_key(principal.token_id, client_host, None)
 
 
 class BlobStore:

@@ -29,7 +29,7 @@ from chaincode import COMMITMENT_STATUS, CONTRACT_STATUS
 from node import access
 from node.errors import ConfigError, InvalidParams, NotFound, PermissionDenied, Unauthenticated
 from node.indexes import DEFAULT_PAGE, MAX_PAGE, TOPICS, Cursor, FeedEntry, Indexes, commitment_status
-from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER
+from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER, caller_key
 from node.service import Node
 
 # Feed topics and the permission that reads each (contracts: either one).
@@ -311,9 +311,7 @@ def _role(text: str) -> str:
 def feed_caller(who: access.Principal, request: Request) -> str:
     """The caller a feed stream counts against: its token; without one (authentication
     off), its client address — not its connection, which a client renews at will."""
-    if who.token_id is not None:
-        return f"token:{who.token_id}"
-    return f"client:{request.client.host if request.client else '?'}"
+    return caller_key(who.token_id, request.client.host if request.client else None, None)
 
 
 def _status(text: str | None, known: Sequence[str], what: str) -> str | None:
