@@ -1,9 +1,11 @@
-"""`ledger cluster up|down|status|add`: a local testnet of validator and observer processes
-on loopback ports, with its own genesis, keys and TLS certificates (node/cluster.py).
+"""`ledger cluster up|down|status|add|start|stop|restart`: a local testnet of validator and
+observer processes on loopback ports, with its own genesis, keys and TLS certificates
+(node/cluster.py).
 
 Exit codes: 0 success, 1 a node did not come up (which one, and the tail of its node.log,
 are printed), 2 bad usage (no cluster in --dir, a count out of range, a directory that
-is not empty).
+is not empty, a --base-port whose ports are out of range or in use, an unknown node
+name, stopping a node that is not running).
 """
 from __future__ import annotations
 
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
 
 cluster_app = typer.Typer(
     no_args_is_help=True,
-    help="A local testnet: validators and observers as processes on loopback ports (up, down, status, add).",
+    help="A local testnet: validators and observers as processes on loopback ports "
+         "(up, down, status, add; start, stop, restart one node).",
 )
 
 DirOption = Annotated[Path, typer.Option("--dir", help="the cluster directory (cluster.json, genesis, keys, node data)")]
+NodeArgument = Annotated[str, typer.Argument(metavar="NODE", help="the node's name, e.g. validator-2 (cluster status lists them)")]
 
 
 @cluster_app.command("up")
@@ -42,10 +46,14 @@ def cluster_up(
     request_timeout: Annotated[int, typer.Option(
         "--request-timeout", min=1, help="QBFT round-0 timer in seconds (it doubles each round)")] = 4,
     host: Annotated[str, typer.Option("--host", help="address every node binds (RPC and p2p)")] = "127.0.0.1",
+    base_port: Annotated[Optional[int], typer.Option(
+        "--base-port", help="lay a new cluster's ports out from this one: node i (validators first) gets RPC "
+                            "port BASE+2i and p2p port BASE+2i+1 (default: free ports the system picks)")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Create a cluster in --dir (if it holds none) and start every node that is not running."""
-    from node.cluster import CLUSTER_FILE, create_cluster, load_cluster, start_cluster
+    """Create a cluster in --dir (if it holds none) and start every node that is not running
+    (nodes already running, even ones started by hand, are left as they are)."""
+    from node.cluster import CLUSTER_FILE, create_cluster, load_cluster, start_stopped_nodes
 
     created = False
     with _cluster_errors():
@@ -56,21 +64,33 @@ def cluster_up(
             if any(w is not None and w != h for w, h in zip(wanted, have)):
                 fail(f"{dir} already holds a cluster of {have[0]} validator(s) and {have[1]} observer(s); "
                      "use `ledger cluster add` for more nodes, or another --dir")
+            if base_port is not None and base_port != existing.base_port:
+                fail(f"{dir} already holds a cluster whose ports are laid out "
+                     + (f"from {existing.base_port}" if existing.base_port else "by the system")
+                     + "; --base-port applies when creating one")
         else:
             create_cluster(
                 dir, validators if validators is not None else 4, observers or 0,
                 chain_id=chain_id, block_period=block_period,
                 empty_block_period=max(empty_block_period, block_period),
-                request_timeout=request_timeout, host=host,
+                request_timeout=request_timeout, host=host, base_port=base_port,
             )
             created = True
-        layout = start_cluster(dir)
+        layout, started = start_stopped_nodes(dir)
+    running = [n.name for n in layout.nodes if n.name not in started]
     if json_output:
         from node.cluster import cluster_document
 
-        emit_json({"created": created, "dir": str(layout.dir), **cluster_document(layout)})
+        emit_json({"created": created, "dir": str(layout.dir), "started": started, "running": running,
+                   **cluster_document(layout)})
         return
-    _print_layout(layout, "created and started" if created else "started")
+    if created:
+        verb = "created and started"
+    elif not started:
+        verb = "already running: nothing to start"
+    else:
+        verb = f"started {', '.join(started)}" + (f" (already running: {', '.join(running)})" if running else "")
+    _print_layout(layout, verb)
 
 
 @cluster_app.command("down")
@@ -91,6 +111,55 @@ def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
         line(f"stopped {len(stopped)} node(s): {', '.join(stopped)}")
     else:
         line("no node was running")
+
+
+@cluster_app.command("start")
+def cluster_start(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
+    """Start one node by name and wait until it answers; a node already running is left as it is."""
+    from node.cluster import running_nodes, start_node
+
+    with _cluster_errors():
+        was_running = node in running_nodes(dir)
+        started = start_node(dir, node)
+    _report_one("start", started.name, started.pid, started.rpc_url, was_running, json_output)
+
+
+@cluster_app.command("stop")
+def cluster_stop(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
+    """Stop one node by name (SIGTERM, then SIGKILL after 30 s); the others go on. A node that
+    is not running: exit 2."""
+    from node.cluster import stop_node
+
+    with _cluster_errors():
+        stop_node(dir, node, must_be_running=True)
+    if json_output:
+        emit_json({"stopped": node})
+    else:
+        line(f"stopped {node}")
+
+
+@cluster_app.command("restart")
+def cluster_restart(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
+    """Stop one node by name if it runs, start it again and wait until it answers."""
+    from node.cluster import restart_node
+
+    with _cluster_errors():
+        restarted, was_running = restart_node(dir, node)
+    _report_one("restart", restarted.name, restarted.pid, restarted.rpc_url, was_running, json_output)
+
+
+def _report_one(command: str, name: str, pid: int | None, rpc_url: str, was_running: bool, json_output: bool) -> None:
+    """start: {"started": NAME, or null if it ran already}; restart: {"restarted": NAME}."""
+    if json_output:
+        key = "restarted" if command == "restart" else "started"
+        done = None if command == "start" and was_running else name
+        emit_json({key: done, "node": name, "was_running": was_running, "pid": pid, "rpc_url": rpc_url})
+    elif command == "start":
+        line(f"{name} is already running (pid {pid}, {rpc_url})" if was_running
+             else f"started {name} (pid {pid}, {rpc_url})")
+    else:
+        line(f"restarted {name} (pid {pid}, {rpc_url})" if was_running
+             else f"{name} was not running; started it (pid {pid}, {rpc_url})")
 
 
 @cluster_app.command("status")
@@ -174,13 +243,15 @@ def _print_layout(layout: ClusterLayout, verb: str) -> None:
 def _cluster_errors() -> Iterator[None]:
     """A node that did not come up or a refused change: exit 1 with the reason (and the
     node's log tail); a bad cluster directory or file: exit 2."""
-    from node.cluster import ClusterError, NodeStartError
+    from node.cluster import ClusterError, NodeNotRunningError, NodeStartError, UnknownNodeError
     from node.errors import ConfigError
 
     try:
         yield
     except NodeStartError as exc:
         _start_failed(exc)
+    except (UnknownNodeError, NodeNotRunningError) as exc:
+        fail(str(exc))
     except ClusterError as exc:
         fail(str(exc), EXIT_REFUSED)
     except (ConfigError, OSError) as exc:

@@ -5,8 +5,9 @@ This is what `ledger cluster up|down|status|add`, the cluster tests, the benchma
 the README run. A cluster directory holds:
 
 ```
-D/cluster.json          chain id, host, the admin account's address, every node (name,
-                        kind, validator address, data dir, ports, pid while running)
+D/cluster.json          chain id, host, the admin account's address, the base port (if
+                        the ports were laid out from one), every node (name, kind,
+                        validator address, data dir, ports, pid while running)
 D/genesis.json          the chain's genesis (validators sorted, evidenceLedger.consortiumCA)
 D/accounts.json         the funded ADMIN account: address and private key (mode 0600)
 D/admin.key             the same key as a hex key file for `--key` (mode 0600)
@@ -24,6 +25,14 @@ while stopped. Nodes run in their own sessions and outlive the command that star
 them; their pids are kept in cluster.json. Before signalling a recorded pid the process
 is checked to be a `ledger node start` of that node's data directory (Linux /proc), so a
 stale pid that the system has since reused is never signalled.
+
+A node whose recorded pid is not running but which runs all the same (an operator
+restarted it with its own `ledger node start --data-dir nodes/NAME` line) is found in
+/proc by its data directory and recorded: it is a member again, which `cluster down`
+stops and `cluster up` does not trip over.
+
+Ports: by default the system picks free ones. With a base port B, node i (validators
+first, then observers, then added nodes in order) gets RPC port B+2i and p2p port B+2i+1.
 """
 from __future__ import annotations
 
@@ -98,6 +107,11 @@ POLL_SECONDS = 0.1
 LOG_TAIL_BYTES = 4000
 METHOD_NOT_FOUND = -32601
 PR_SET_PDEATHSIG = 1  # prctl(2)
+# A base port lays each node's two ports out from it. Ports below 1024 need privileges a
+# testnet should not have; 65535 is the last TCP port.
+MIN_BASE_PORT = 1024
+MAX_PORT = 65535
+PROC = Path("/proc")
 
 # Processes this Python process started, so it can reap them (a zombie still has a pid)
 # and report their exit codes. A pid the system reuses for a later child replaces its entry.
@@ -110,6 +124,17 @@ class ClusterError(LedgerError):
     def __init__(self, message: str, node: str | None = None) -> None:
         super().__init__(message)
         self.node = node
+
+
+class UnknownNodeError(ClusterError):
+    """No node of that name in the cluster: a usage error (`ledger cluster` exits 2)."""
+
+
+class NodeNotRunningError(ClusterError):
+    """The node asked to stop is not running: a usage error (`ledger cluster` exits 2)."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__(f"{node} is not running", node)
 
 
 class NodeStartError(ClusterError):
@@ -151,6 +176,7 @@ class ClusterLayout:
     host: str
     account: str  # the funded ADMIN account's checksummed address; key in accounts.json
     nodes: tuple[ClusterNode, ...]
+    base_port: int | None = None  # node i has ports base+2i (RPC), base+2i+1 (p2p); None: any free
 
     @property
     def genesis_path(self) -> Path:
@@ -176,7 +202,8 @@ class ClusterLayout:
         for candidate in self.nodes:
             if candidate.name == name:
                 return candidate
-        raise ClusterError(f"no node named {name!r} in {self.dir} (have {', '.join(n.name for n in self.nodes)})", name)
+        raise UnknownNodeError(f"no node named {name!r} in {self.dir} (have {', '.join(n.name for n in self.nodes)})",
+                               name)
 
 
 @dataclass(frozen=True)
@@ -225,6 +252,7 @@ def create_cluster(
     host: str = DEFAULT_HOST,
     faults: Mapping[int, FaultConfig] | None = None,
     members: Sequence[tuple[bytes, str]] = (),
+    base_port: int | None = None,
     now: datetime | None = None,
 ) -> ClusterLayout:
     """Write a new cluster into `dir` (absent or empty); nothing is started.
@@ -234,8 +262,10 @@ def create_cluster(
 
     Nodes are `validator-0..N-1` (in the genesis order of their addresses) and then
     `observer-0..M-1`; `faults` maps such a node index (validators first) to the faults
-    written into its node.json. Everything is built in a staging directory beside `dir`
-    and renamed into place, so an interrupted create leaves nothing half-made.
+    written into its node.json. Node i listens on RPC port `base_port`+2i and p2p port
+    `base_port`+2i+1, each checked free now (ConfigError "base_port" otherwise); without
+    `base_port` the system picks free ports. Everything is built in a staging directory
+    beside `dir` and renamed into place, so an interrupted create leaves nothing half-made.
     """
     from eth_account import Account
 
@@ -255,6 +285,9 @@ def create_cluster(
         raise ConfigError(str(dir), "already holds a cluster (cluster.json); start it, or remove the directory")
     if dir.exists() and (not dir.is_dir() or any(dir.iterdir())):
         raise ConfigError(str(dir), "exists and is not an empty directory")
+    names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
+    if base_port is not None:
+        ports = _base_ports(host, base_port, 0, names)
     now = now or datetime.now(timezone.utc)
 
     keys = sorted((secrets.token_bytes(32) for _ in range(validators)), key=lambda k: ValidatorKey(k).address)
@@ -292,8 +325,8 @@ def create_cluster(
         issuer_pem = private_pem(issuer.issuer_key())
         admin_token, _ = issuer.issue("ADMIN", f"cluster {dir.name} admin", None, ADMIN_TOKEN_TTL_SECONDS)
         _write_private_text(staging / ADMIN_TOKEN_FILE, admin_token + "\n")
-        names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
-        ports = _free_ports(host, 2 * len(names), avoid=set())
+        if base_port is None:
+            ports = _free_ports(host, 2 * len(names), avoid=set())
         nodes = [
             ClusterNode(name, "validator" if i < validators else "observer",
                         addresses[i] if i < validators else None,
@@ -305,7 +338,7 @@ def create_cluster(
             _make_node_dir(staging / NODES_DIR / node.name, node, genesis_path,
                            keys[index] if index < validators else None, ca, peers, faults.get(index), now,
                            issuer_pem)
-        layout = ClusterLayout(dir, chain_id, host, admin.address, tuple(nodes))
+        layout = ClusterLayout(dir, chain_id, host, admin.address, tuple(nodes), base_port)
         _write_layout(layout, staging)
         if dir.exists():
             dir.rmdir()  # empty, checked above
@@ -335,7 +368,7 @@ def add_node(
     if kind not in KINDS:
         raise ConfigError("kind", f"must be one of {', '.join(KINDS)}")
     with _locked(dir):
-        layout = load_cluster(dir)
+        layout = _adopt_running(load_cluster(dir), write=True)
         if len(layout.nodes) >= MAX_NODES:
             raise ConfigError("nodes", f"a cluster has at most {MAX_NODES} nodes")
         taken = {n.name for n in layout.nodes}
@@ -343,8 +376,11 @@ def add_node(
         name = f"{kind}-{index}"
         ca = load_consortium_ca(layout.dir / CA_CERT_FILE, layout.dir / CA_KEY_FILE)
         secret = secrets.token_bytes(32) if kind == "validator" else None
-        avoid = {p for n in layout.nodes for p in (n.rpc_port, n.p2p_port)}
-        rpc_port, p2p_port = _free_ports(layout.host, 2, avoid=avoid)
+        if layout.base_port is not None:  # the next pair after the last node's
+            rpc_port, p2p_port = _base_ports(layout.host, layout.base_port, len(layout.nodes), [name])
+        else:
+            avoid = {p for n in layout.nodes for p in (n.rpc_port, n.p2p_port)}
+            rpc_port, p2p_port = _free_ports(layout.host, 2, avoid=avoid)
         node = ClusterNode(name, kind, ValidatorKey(secret).address if secret else None,
                            layout.dir / NODES_DIR / name, layout.host, rpc_port, p2p_port, None)
         staging = layout.dir / NODES_DIR / f".{name}.partial"
@@ -454,7 +490,11 @@ def load_cluster(dir: Path) -> ClusterLayout:
             pid=pid,
         ))
     _expect(len({n.name for n in nodes}) == len(nodes), "nodes", "repeats a node name")
-    return ClusterLayout(dir, chain_id, host, account, tuple(nodes))
+    base_port = document.get("base_port")
+    _expect(base_port is None or (isinstance(base_port, int) and not isinstance(base_port, bool)
+                                  and MIN_BASE_PORT <= base_port <= MAX_PORT),
+            "base_port", f"must be a port {MIN_BASE_PORT}..{MAX_PORT} or absent")
+    return ClusterLayout(dir, chain_id, host, account, tuple(nodes), base_port)
 
 
 def load_admin_token(dir: Path) -> str | None:
@@ -474,7 +514,7 @@ def load_admin_account(dir: Path) -> AdminAccount:
 
 def cluster_document(layout: ClusterLayout) -> dict[str, Any]:
     """cluster.json's content (also `ledger cluster up --json`'s)."""
-    return {
+    document: dict[str, Any] = {
         "format": CLUSTER_FORMAT,
         "chain_id": layout.chain_id,
         "host": layout.host,
@@ -495,6 +535,9 @@ def cluster_document(layout: ClusterLayout) -> dict[str, Any]:
             for n in layout.nodes
         ],
     }
+    if layout.base_port is not None:  # absent otherwise: a cluster.json as older versions wrote it
+        document["base_port"] = layout.base_port
+    return document
 
 
 def _write_layout(layout: ClusterLayout, into: Path) -> None:
@@ -525,9 +568,22 @@ def start_cluster(
     leaves no node behind; call it from a thread that lives as long as the nodes should.
     The CLI leaves it off: its nodes must outlive `ledger cluster up`.
     """
+    return start_stopped_nodes(dir, env, deadline=deadline, die_with_parent=die_with_parent)[0]
+
+
+def start_stopped_nodes(
+    dir: Path,
+    env: Mapping[str, str] | None = None,
+    *,
+    deadline: float = STARTUP_DEADLINE_SECONDS,
+    die_with_parent: bool = False,
+) -> tuple[ClusterLayout, list[str]]:
+    """start_cluster, also saying which nodes this call started (the others ran already,
+    including any started by hand and taken in as members)."""
     with _locked(dir):
-        layout = load_cluster(dir)
-        return _start(layout, [n.name for n in layout.nodes if not _alive(n)], env, deadline, die_with_parent)
+        layout = _adopt_running(load_cluster(dir), write=True)
+        names = [n.name for n in layout.nodes if not _alive(n)]
+        return _start(layout, names, env, deadline, die_with_parent), names
 
 
 def start_node(
@@ -540,35 +596,71 @@ def start_node(
 ) -> ClusterNode:
     """Start one node (a no-op if it runs) and wait until it answers /healthz."""
     with _locked(dir):
-        layout = load_cluster(dir)
+        layout = _adopt_running(load_cluster(dir), write=True)
         node = layout.node(name)
         if _alive(node):
             return node
         return _start(layout, [name], env, deadline, die_with_parent).node(name)
 
 
-def stop_cluster(dir: Path, *, timeout: float = STOP_DEADLINE_SECONDS) -> list[str]:
-    """SIGTERM every running node, wait up to `timeout`, SIGKILL what is left; clear the
-    pids. Idempotent: a stopped cluster stays stopped. Returns the names it stopped."""
+def restart_node(
+    dir: Path,
+    name: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    timeout: float = STOP_DEADLINE_SECONDS,
+    deadline: float = STARTUP_DEADLINE_SECONDS,
+    die_with_parent: bool = False,
+) -> tuple[ClusterNode, bool]:
+    """Stop one node if it runs (SIGTERM, SIGKILL after `timeout`), start it again and wait
+    for /healthz; one lock held throughout, so no other command starts it in between.
+    Returns the node and whether it was running."""
     with _locked(dir):
-        layout = load_cluster(dir)
+        layout = _adopt_running(load_cluster(dir), write=True)
+        node = layout.node(name)
+        was_running = _alive(node)
+        if was_running:
+            _terminate([node], kill=False, timeout=timeout)
+            layout = _with_pid(layout, name, None)
+            _write_layout(layout, layout.dir)
+        return _start(layout, [name], env, deadline, die_with_parent).node(name), was_running
+
+
+def stop_cluster(dir: Path, *, timeout: float = STOP_DEADLINE_SECONDS) -> list[str]:
+    """SIGTERM every running node (those started by hand too), wait up to `timeout`,
+    SIGKILL what is left; clear the pids. Idempotent: a stopped cluster stays stopped.
+    Returns the names it stopped."""
+    with _locked(dir):
+        layout = _adopt_running(load_cluster(dir), write=False)
         running = [n for n in layout.nodes if _alive(n)]
         _terminate(running, kill=False, timeout=timeout)
         _write_layout(replace(layout, nodes=tuple(replace(n, pid=None) for n in layout.nodes)), layout.dir)
         return [n.name for n in running]
 
 
-def stop_node(dir: Path, name: str, *, kill: bool = False, timeout: float = STOP_DEADLINE_SECONDS) -> bool:
+def stop_node(
+    dir: Path, name: str, *, kill: bool = False, timeout: float = STOP_DEADLINE_SECONDS,
+    must_be_running: bool = False,
+) -> bool:
     """Stop one node: SIGTERM and wait (SIGKILL after `timeout`), or with `kill` SIGKILL at
-    once (no shutdown code runs: a crash). Returns whether it was running."""
+    once (no shutdown code runs: a crash). Returns whether it was running; with
+    `must_be_running` a node that is not raises NodeNotRunningError instead."""
     with _locked(dir):
-        layout = load_cluster(dir)
+        layout = _adopt_running(load_cluster(dir), write=False)
         node = layout.node(name)
         was_running = _alive(node)
+        if not was_running and must_be_running:
+            raise NodeNotRunningError(name)
         if was_running:
             _terminate([node], kill=kill, timeout=timeout)
         _write_layout(_with_pid(layout, name, None), layout.dir)
         return was_running
+
+
+def running_nodes(dir: Path) -> list[str]:
+    """The names of the nodes running now, those started by hand included (nothing is
+    written)."""
+    return [n.name for n in _adopt_running(load_cluster(dir), write=False).nodes if _alive(n)]
 
 
 def is_running(node: ClusterNode) -> bool:
@@ -702,16 +794,53 @@ def _alive(node: ClusterNode) -> bool:
         os.kill(pid, 0)
     except (ProcessLookupError, PermissionError):
         return False
+    if not PROC.is_dir():
+        return True  # no /proc (not Linux): trust the recorded pid
+    served = _served_data_dir(pid)
+    return served is not None and served == os.path.realpath(node.data_dir)
+
+
+def _served_data_dir(pid: int) -> str | None:
+    """If process `pid` is a `ledger node start`, its --data-dir (given absolute or relative
+    to the process's working directory) as a real path; None for any other process."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except FileNotFoundError:
-        return False  # exited between the two checks
+        argv = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
-        return True   # no /proc (not Linux): trust the recorded pid
+        return None  # exited, or not ours to read
     # A zombie has an empty command line: it is gone as far as we are concerned.
-    data_dir = os.fsencode(str(node.data_dir))
-    return any(argv[i] == b"--data-dir" and argv[i + 1] == data_dir for i in range(len(argv) - 1)) \
-        and b"node" in argv and b"start" in argv
+    if not any(argv[i:i + 2] == [b"node", b"start"] for i in range(len(argv) - 1)):
+        return None
+    given = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == b"--data-dir"]
+    given += [arg[len(b"--data-dir="):] for arg in argv if arg.startswith(b"--data-dir=")]
+    if not given:
+        return None
+    path = Path(os.fsdecode(given[-1]))
+    if not path.is_absolute():
+        try:
+            path = Path(os.readlink(PROC / str(pid) / "cwd")) / path
+        except OSError:
+            return None
+    return os.path.realpath(path)
+
+
+def _adopt_running(layout: ClusterLayout, *, write: bool) -> ClusterLayout:
+    """Record the pid of each node that runs without its pid recorded: started by hand with
+    `ledger node start --data-dir ...` (one /proc scan). With `write`, cluster.json too."""
+    missing = {os.path.realpath(n.data_dir): n.name for n in layout.nodes if not _alive(n)}
+    if not missing or not PROC.is_dir():
+        return layout
+    found: dict[str, int] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        name = missing.get(_served_data_dir(int(entry.name)) or "")
+        if name is not None and name not in found:
+            found[name] = int(entry.name)
+    for name, pid in found.items():
+        layout = _with_pid(layout, name, pid)
+    if found and write:
+        _write_layout(layout, layout.dir)
+    return layout
 
 
 def _exit_code(pid: int | None) -> int | None:
@@ -746,7 +875,7 @@ def cluster_status(dir: Path) -> tuple[NodeStatus, ...]:
     syncing); a node that does not know that method (an older version) is asked
     `eth_blockNumber` instead, and round and peers are unknown.
     """
-    layout = load_cluster(dir)
+    layout = _adopt_running(load_cluster(dir), write=False)  # status changes nothing
     token = load_admin_token(layout.dir)
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(16, len(layout.nodes))) as pool:
         return tuple(pool.map(lambda node: _node_status(node, token), layout.nodes))
@@ -845,6 +974,22 @@ def _free_ports(host: str, count: int, *, avoid: set[int]) -> list[int]:
     finally:
         for s in held:
             s.close()
+
+
+def _base_ports(host: str, base: int, first: int, names: Sequence[str]) -> list[int]:
+    """The ports of nodes `first`, `first`+1, ... (named `names`) laid out from `base`:
+    RPC base+2i, p2p base+2i+1; each must be in range and free now (ConfigError
+    "base_port" naming the port and its node otherwise)."""
+    low, high = base + 2 * first, base + 2 * (first + len(names)) - 1
+    if isinstance(base, bool) or not isinstance(base, int) or low < MIN_BASE_PORT or high > MAX_PORT:
+        raise ConfigError("base_port", f"{base} lays out ports {low}..{high} for {len(names)} node(s); "
+                                       f"they must lie within {MIN_BASE_PORT}..{MAX_PORT}")
+    ports = list(range(low, high + 1))
+    for index, port in enumerate(ports):
+        if not _port_free(host, port):
+            what = "RPC" if index % 2 == 0 else "p2p"
+            raise ConfigError("base_port", f"port {port} ({what} of {names[index // 2]}) is in use on {host}")
+    return ports
 
 
 def _port_free(host: str, port: int) -> bool:

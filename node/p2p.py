@@ -943,6 +943,14 @@ class PeerNetwork:
             self._pending_handshakes -= 1
             handshaking = False
             await self._handle(reader, writer, outbound=False, outcome=_Outcome())
+        except asyncio.CancelledError:
+            # stop() cancels this task. asyncio's stream server, not us, created it, and its
+            # done-callback (Python 3.11) calls task.exception(), which raises for a
+            # cancelled task: the loop logged that as an "Exception in callback" traceback
+            # on every clean shutdown. Ending normally is the task's whole answer: stop()
+            # only waits for it, and _handle has already torn the connection down.
+            if not self._stopping:
+                raise
         except Exception:
             log.exception("connection from %s failed unexpectedly", remote)
         finally:

@@ -1,16 +1,19 @@
 """The local testnet's files: consortium CA and node TLS certificates (checked with
 cryptography's verifier and a real mutual-TLS 1.3 handshake), the cluster directory
-create_cluster writes, add_node, cluster.json parsing, and that a recorded pid which is
-not the node's process is never signalled."""
+create_cluster writes, add_node, cluster.json parsing, that a recorded pid which is
+not the node's process is never signalled, ports laid out from --base-port, a node
+started by hand taken in as a member, and `ledger cluster start|stop|restart`'s refusals."""
 from __future__ import annotations
 
 import ipaddress
 import json
 import os
+import signal
 import socket
 import ssl
 import stat
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from node.tlscerts import (
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 HANDSHAKE_SECONDS = 10
+PROC_DEADLINE_SECONDS = 10  # for a started process's command line to show in /proc
 
 
 # -- certificates ------------------------------------------------------------------------
@@ -450,3 +454,104 @@ def test_only_nodes_with_faults_get_the_fault_switch(made: Path) -> None:
         assert env["PATH"] == "/usr/bin"
         assert env["PYTHONPATH"].split(os.pathsep) == [str(Path(cluster_module.__file__).resolve().parents[1]), "/elsewhere"]
     assert cluster_module.node_environment(layout.nodes[1], {})[FAULTS_ENV] == "1"
+
+
+# -- --base-port, and one node by name from the CLI ------------------------------------
+
+BASE_PORT_TRIES = 50  # candidate runs of free ports tried before the test gives up
+
+
+def _free_run(count: int) -> int:
+    """The first port of `count` consecutive ports that are free now."""
+    for _ in range(BASE_PORT_TRIES):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + count <= 65536 and all(cluster_module._port_free("127.0.0.1", p) for p in range(base, base + count)):
+            return base
+    raise AssertionError(f"no run of {count} free ports found in {BASE_PORT_TRIES} tries")
+
+
+def test_base_port_lays_out_rpc_and_p2p_ports_in_pairs(tmp_path: Path) -> None:
+    base = _free_run(8)
+    create_cluster(tmp_path / "c", 2, 1, base_port=base, now=NOW)
+    layout = load_cluster(tmp_path / "c")
+    assert [(n.name, n.rpc_port, n.p2p_port) for n in layout.nodes] == [
+        ("validator-0", base, base + 1), ("validator-1", base + 2, base + 3), ("observer-0", base + 4, base + 5)]
+    assert layout.base_port == base
+    assert json.loads((tmp_path / "c" / CLUSTER_FILE).read_text())["base_port"] == base
+    config = load_node_config(layout.nodes[0].data_dir)
+    assert config.p2p is not None and set(config.p2p.peers) == {("127.0.0.1", base + 3), ("127.0.0.1", base + 5)}
+    added = add_node(tmp_path / "c", "validator", now=NOW)  # the next pair
+    assert (added.rpc_port, added.p2p_port) == (base + 6, base + 7)
+
+
+def test_without_base_port_the_system_picks_free_ports(made: Path) -> None:
+    layout = load_cluster(made)
+    assert layout.base_port is None
+    assert "base_port" not in json.loads((made / CLUSTER_FILE).read_text())
+
+
+def test_base_port_out_of_range_or_taken_is_refused(tmp_path: Path) -> None:
+    for base in (65533, 1023, 0):
+        with pytest.raises(ConfigError) as caught:
+            create_cluster(tmp_path / "c", 2, 0, base_port=base, now=NOW)
+        assert caught.value.field == "base_port"
+        assert "1024" in str(caught.value) and "65535" in str(caught.value)
+    base = _free_run(4)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", base + 3))
+        holder.listen()
+        with pytest.raises(ConfigError) as caught:
+            create_cluster(tmp_path / "c", 2, 0, base_port=base, now=NOW)
+    assert caught.value.field == "base_port"
+    assert f"port {base + 3} (p2p of validator-1) is in use" in str(caught.value)
+    assert not (tmp_path / "c").exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_cli_stop_start_restart_refuse_unknown_names_and_a_stopped_node(made: Path) -> None:
+    from typer.testing import CliRunner
+
+    from client.cli import app
+
+    runner = CliRunner()
+    for command in ("start", "stop", "restart"):
+        result = runner.invoke(app, ["cluster", command, "validator-9", "--dir", str(made)])
+        assert result.exit_code == 2, result.output
+        assert "no node named 'validator-9'" in result.output
+    result = runner.invoke(app, ["cluster", "stop", "validator-1", "--dir", str(made)])
+    assert result.exit_code == 2, result.output
+    assert "validator-1 is not running" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["cluster", "stop", "validator-1", "--dir", str(made / "nowhere")])
+    assert result.exit_code == 2 and "holds no cluster" in result.output
+
+
+def test_a_node_started_by_hand_is_taken_in_and_stopped_by_down(tmp_path: Path) -> None:
+    """A process whose command line is `... node start --data-dir nodes/validator-1` (a
+    relative path, from the cluster directory), as an operator types it: status records it
+    as that node's, `down` stops it. A stand-in that sleeps, so no node needs to start."""
+    import subprocess
+    import sys
+
+    create_cluster(tmp_path / "c", 2, 0, now=NOW)
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "node", "start", "--data-dir", "nodes/validator-1"],
+        cwd=tmp_path / "c")
+    try:
+        # Popen returns once exec has begun; the new command line shows in /proc a moment later.
+        cmdline = Path(f"/proc/{stand_in.pid}/cmdline")
+        deadline = time.monotonic() + PROC_DEADLINE_SECONDS
+        while b"--data-dir" not in cmdline.read_bytes():
+            assert time.monotonic() < deadline, "the stand-in's command line never showed"
+            time.sleep(0.01)
+        by_name = {s.name: s for s in cluster_status(tmp_path / "c")}
+        assert (by_name["validator-1"].alive, by_name["validator-1"].pid) == (True, stand_in.pid)
+        assert not by_name["validator-0"].alive
+        assert load_cluster(tmp_path / "c").node("validator-1").pid is None  # status writes nothing
+        assert stop_cluster(tmp_path / "c", timeout=10) == ["validator-1"]
+        assert stand_in.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if stand_in.poll() is None:
+            stand_in.kill()
+            stand_in.wait()
