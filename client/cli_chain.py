@@ -1,6 +1,8 @@
 """`ledger chain verify`: walk the whole chain from genesis - hash links, header rules,
 commit seals, transactions and receipts roots, optionally re-execution - from a node's
-JSON-RPC or from a (copied) data directory, and print one verdict.
+JSON-RPC or from a data directory, and print one verdict. A data directory is read from a
+private temporary copy (it is left as it was) and its event indexes - what `/v1/` and
+`ledger audit` answer from - are compared with the ones its blocks' logs give.
 
 Exit codes: 0 the chain is valid, 1 a block is not (the first bad height is printed),
 2 bad usage (no such directory, no node at --rpc, no access token where the node wants one,
@@ -35,6 +37,9 @@ def chain_verify(
     last: Annotated[Optional[int], typer.Option("--to", min=0, help="last height to check (default: the head)")] = None,
     reexecute: Annotated[bool, typer.Option(
         "--reexecute", help="also re-execute every block and compare state root, receipts and gas (--data-dir only)")] = False,
+    check_event_indexes: Annotated[bool, typer.Option(
+        "--indexes/--no-indexes", help="with --data-dir over the whole chain: replay the event indexing from the "
+                                       "blocks' logs and compare it with the directory's indexes")] = True,
     genesis_file: Annotated[Optional[Path], typer.Option(
         "--genesis", help="genesis.json block 0 must be built from (default with --data-dir: the one it stores)")] = None,
     workers: Annotated[Optional[int], typer.Option(
@@ -49,6 +54,7 @@ def chain_verify(
     from node.verify import (
         BlockSource, ChainReplayer, DataDirSource, InspectionPool, RpcSource, stored_genesis, verify_chain,
     )
+    from node.verify_indexes import check_indexes
 
     if (data_dir is None) == (rpc is None):
         fail("give exactly one of --data-dir DIR and --rpc URL")
@@ -76,6 +82,9 @@ def chain_verify(
     # (a fork copies only the calling thread).
     pool = InspectionPool.start(workers if workers is not None else _default_workers())
     source: BlockSource | None = None
+    data_source: DataDirSource | None = None
+    index_keys: int | None = None
+    index_note = "not checked (--rpc serves no index keys)" if data_dir is None else "not checked (--no-indexes)"
     started = time.perf_counter()
     try:
         if data_dir is not None and chain_dir is not None:
@@ -112,6 +121,18 @@ def chain_verify(
                 source, genesis=genesis, first=first, last=last, replayer=replayer, pool=pool,
                 on_progress=lambda done: progress.update(task, completed=done),
             )
+            # The indexes describe the chain up to the head: only a walk of all of it can
+            # vouch for the blocks they are replayed from.
+            if data_source is not None and check_event_indexes and (first > 1 or last != head):
+                index_note = "not checked (they describe the whole chain; this walk checked a range)"
+            elif data_source is not None and check_event_indexes:
+                assert genesis is not None
+                index_task = progress.add_task("replaying the event indexes", total=head)
+                checked_indexes = check_indexes(data_source, genesis, head,
+                                                on_progress=lambda done: progress.update(index_task, completed=done))
+                index_keys = checked_indexes.keys
+                index_note = (f"{checked_indexes.keys:,} keys match the {checked_indexes.events:,} events "
+                              "the blocks' logs give")
     except InvalidBlock as exc:
         _invalid(exc, json_output)
     except StorageError as exc:  # SourceError among them: the source cannot be read at all
@@ -128,7 +149,8 @@ def chain_verify(
         "valid": True, "source": summary.source, "from": summary.first, "to": summary.last,
         "blocks": summary.blocks, "transactions": summary.transactions, "genesis": summary.genesis_hash,
         "head": summary.head_hash, "genesisChecked": summary.genesis_checked, "genesisNote": genesis_note,
-        "reexecuted": summary.reexecuted, "seconds": round(seconds, 3),
+        "reexecuted": summary.reexecuted, "indexesChecked": index_keys is not None, "indexKeys": index_keys,
+        "indexNote": index_note, "seconds": round(seconds, 3),
         "blocksPerSecond": round(summary.blocks / seconds) if seconds > 0 else None,
     }
     if json_output:
@@ -147,12 +169,18 @@ def chain_verify(
         checked += ", re-execution"
     typer.echo(f"  checked: {checked}; {summary.transactions:,} transactions")
     typer.echo(f"  genesis: {genesis_note}")
+    typer.echo(f"  event indexes: {index_note}")
     typer.echo(f"  {summary.source}, {seconds:.2f} s ({document['blocksPerSecond'] or 0:,} blocks/s)")
 
 
 def _invalid(exc: Any, json_output: bool) -> NoReturn:
+    from node.verify_indexes import IndexMismatch
+
     if json_output:
-        emit_json({"valid": False, "height": exc.height, "step": exc.step, "detail": exc.detail})
+        document = {"valid": False, "height": exc.height, "step": exc.step, "detail": exc.detail}
+        if isinstance(exc, IndexMismatch):
+            document.update(index=exc.index, key=hex0x(exc.key), differences=exc.differences)
+        emit_json(document)
     else:
         typer.echo(f"INVALID at height {exc.height}: {exc.step}: {exc.detail}")
     raise typer.Exit(EXIT_REFUSED)

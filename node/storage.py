@@ -20,11 +20,15 @@ stricter, never looser; files LevelDB makes later (compaction) follow the proces
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import itertools
 import logging
 import os
+import shutil
 import stat
+import struct
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -43,6 +47,12 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_UMASK = 0o077       # what turns LevelDB's 0666 into 0600 and 0777 into 0700
 # make_private's log line names this many of the paths it changed, then counts the rest.
 LOGGED_PATHS = 5
+# LevelDB's lock file: a process that has the database open holds a write lock on it.
+LOCK_FILE = "LOCK"
+# Table files: LevelDB writes each once, under a new number, and never opens it for writing
+# again (compaction writes new numbers and deletes old ones), so a private copy may share
+# them by hard link; the log, MANIFEST, CURRENT and info LOG are reopened, so they are copied.
+IMMUTABLE_SUFFIXES = (".ldb", ".sst")
 
 
 def make_private(root: Path) -> list[Path]:
@@ -101,6 +111,78 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+class DatabaseLocked(StorageError):
+    """Another LevelDB handle (a running node, in this process or another) holds `path`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} is locked by a running node: stop it or verify a copy")
+        self.path = path
+
+
+@contextlib.contextmanager
+def holding_shared_lock(path: Path) -> Iterator[None]:
+    """Meanwhile, no LevelDB can open the database at `path` (a node starting up is
+    refused), and none has it open (DatabaseLocked otherwise): its files stand still.
+
+    LevelDB takes an fcntl write lock on LOCK; a read lock conflicts with it. An
+    open-file-description lock (Linux) also conflicts with one this same process holds,
+    which a classic POSIX lock would not see. LOCK is opened read-only: nothing written."""
+    lock_path = path / LOCK_FILE
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except FileNotFoundError:  # never opened by LevelDB, or copied without it: nobody holds it
+        yield
+        return
+    try:
+        try:
+            if hasattr(fcntl, "F_OFD_SETLK"):
+                # struct flock: type, whence, start, len (0: to the end), pid (0 for OFD locks)
+                fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0))
+            else:
+                fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise DatabaseLocked(path) from exc
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@dataclass(frozen=True)
+class CopyStats:
+    """What `copy_database` did: files hard-linked and files (and bytes) copied."""
+
+    linked: int
+    copied: int
+    copied_bytes: int
+
+
+def copy_database(source: Path, target: Path) -> CopyStats:
+    """A private copy of the LevelDB at `source` in the new directory `target`, which a
+    LevelDB may open and rewrite (its log, MANIFEST and compactions) without changing a
+    byte, name or mtime under `source`. Table files are hard-linked where the file system
+    allows (same device, links permitted), else copied; the rest are copied; LOCK is
+    left out. Hold `holding_shared_lock(source)` meanwhile."""
+    target.mkdir(mode=PRIVATE_DIR_MODE)
+    linked = copied = copied_bytes = 0
+    link = True
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if entry.name == LOCK_FILE or not entry.is_file(follow_symlinks=False):
+            continue
+        destination = target / entry.name
+        if link and entry.name.endswith(IMMUTABLE_SUFFIXES):
+            try:
+                os.link(entry.path, destination)
+                linked += 1
+                continue
+            except OSError:  # another device, a read-only medium, links refused: copy
+                link = False
+        with private_umask():
+            shutil.copyfile(entry.path, destination)
+        copied += 1
+        copied_bytes += entry.stat(follow_symlinks=False).st_size
+    return CopyStats(linked, copied, copied_bytes)
 
 
 class LevelStore:

@@ -6,9 +6,11 @@ a third of the per-block budget): header rules are checked on the RLP field list
 with `evidence.qbft`, roots with `evidence.mpt`. Two sources:
 
 * `DataDirSource` reads a data directory's LevelDB with the keys of `node.schema`. LevelDB
-  has no read-only mode and rewrites its log files whenever it is opened, so point it at a
-  copy or at the directory of a stopped node (a running node holds the LOCK, and the
-  directory is refused). No key is ever written.
+  has no read-only mode and rewrites its log files whenever it is opened, so the source
+  opens a private copy in a temporary directory (`storage.copy_database`: table files
+  hard-linked where the file system allows, the few small mutable files copied) and
+  deletes it on close: the directory verified is left as it was, byte for byte. A running
+  node's directory (its LOCK held) is refused. No key is ever written.
 * `RpcSource` asks a running node: `debug_getRawHeader`, `debug_getRawBlock` and
   `debug_getRawReceipts` in JSON-RPC batches.
 
@@ -46,7 +48,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import signal
+import tempfile
+import weakref
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -69,7 +74,7 @@ from node.chain import Chain, build_genesis_block
 from node.errors import InvalidBlock, LedgerError, StorageError
 from node.genesis import Genesis
 from node.permissions import Membership
-from node.storage import LevelStore
+from node.storage import DatabaseLocked, LevelStore, copy_database, holding_shared_lock, private_umask
 from node.vm import MAX_EXTRA_DATA_BYTES, QBFT_DIFFICULTY, QBFT_NONCE, QBFTHeader
 
 # Positions in a Cancun header's field list (py-evm's `CancunBlockHeader.fields` order).
@@ -670,14 +675,16 @@ def _chunks(blocks: Iterator[RawBlock], size: int) -> Iterator[tuple[list[RawBlo
 
 
 class ReadOnlyStore(LevelStore):
-    """A data directory's LevelDB opened for reading: never created, never written to."""
+    """A data directory's LevelDB opened for reading: never created, never written to, its
+    files' modes left alone (LevelStore tightens them; in a private copy some are hard links
+    to the verified directory's files, which must not change)."""
 
     def __init__(self, path: Path) -> None:
         if not (path / "CURRENT").is_file():
             raise SourceError(f"{path} holds no LevelDB (no CURRENT file)")
-        # LevelStore writes a schema version into a database that lacks one: look first.
         try:
-            probe = plyvel.DB(str(path), create_if_missing=False)
+            with private_umask():
+                db = plyvel.DB(str(path), create_if_missing=False)
         except plyvel.IOError as exc:
             if "lock" in str(exc).lower():
                 raise SourceError(f"{path} is locked by a running node: stop it or verify a copy") from exc
@@ -685,21 +692,47 @@ class ReadOnlyStore(LevelStore):
         except plyvel.Error as exc:
             raise SourceError(f"cannot open LevelDB at {path}: {exc}") from exc
         try:
-            if probe.get(schema.SCHEMA_VERSION_KEY) is None:
+            version = db.get(schema.SCHEMA_VERSION_KEY)
+            if version is None:
                 raise SourceError(f"{path} is not a ledger data directory (no schema version)")
-        finally:
-            probe.close()
-        super().__init__(path)
+            if int(version) != schema.SCHEMA_VERSION:
+                raise SourceError(f"{path} has storage schema {int(version)}, this verifier reads {schema.SCHEMA_VERSION}")
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+        self.path = path
+        self._finalizer = weakref.finalize(self, db.close)
 
     def write_batch(self, writes: Mapping[bytes, bytes | None]) -> None:
         raise StorageError(f"{self.path} is opened read-only")
 
 
 class DataDirSource:
-    """Blocks from a node's LevelDB (DATA_DIR/chain), read with the keys of `node.schema`."""
+    """Blocks from a node's LevelDB (DATA_DIR/chain), read with the keys of `node.schema`
+    from a private copy (see the module docstring); `close` deletes the copy."""
 
     def __init__(self, chain_dir: Path) -> None:
-        self.store = ReadOnlyStore(chain_dir)
+        if not (chain_dir / "CURRENT").is_file():
+            raise SourceError(f"{chain_dir} holds no LevelDB (no CURRENT file)")
+        # $TMPDIR on the data directory's file system makes the copy hard links, not bytes.
+        scratch = Path(tempfile.mkdtemp(prefix="ledger-verify-"))
+        self._remove_scratch = weakref.finalize(self, shutil.rmtree, scratch, ignore_errors=True)
+        try:
+            with holding_shared_lock(chain_dir):  # no node writes while the files are copied
+                self.copy = copy_database(chain_dir, scratch / "chain")
+            self.store = ReadOnlyStore(scratch / "chain")
+        except DatabaseLocked as exc:
+            self._remove_scratch()
+            raise SourceError(str(exc)) from exc
+        except OSError as exc:  # an unreadable file, no room for the copy
+            self._remove_scratch()
+            raise SourceError(f"cannot make a private copy of {chain_dir} under {scratch.parent} "
+                              f"(set TMPDIR to another directory): {exc}") from exc
+        except BaseException:
+            self._remove_scratch()
+            raise
+        self.store.path = chain_dir  # messages name the directory verified, not the copy
         self.description = f"data directory {chain_dir}"
 
     def head(self) -> int:
@@ -748,6 +781,7 @@ class DataDirSource:
 
     def close(self) -> None:
         self.store.close()
+        self._remove_scratch()
 
 
 class RpcSource:

@@ -224,7 +224,7 @@ class CommitmentPage(_Model):
 
 class EventPage(_Model):
     items: list[Event]
-    next: Optional[str] = Field(description="the cursor of the last event: pass as `since` to continue")
+    next: Optional[str] = Field(description="pass as `after` for the next page; null on the last page")
 
 
 class Summary(_Model):
@@ -576,14 +576,22 @@ def add_rest_routes(app: FastAPI, node: Node, *, max_feed_streams: int = MAX_FEE
         request: Request,
         since: Optional[str] = Query(None, description="HEIGHT-LOGINDEX: events after this one (default: from the first)"),
         topics: Optional[str] = TOPICS_QUERY, role: Optional[str] = ROLE_QUERY, limit: int = LIMIT,
+        after: Optional[str] = AFTER,
     ) -> Response:
-        """One page of the feed: the events after `since`, in chain order."""
+        """One page of the feed: the events after `after` (the previous page's `next`) or
+        `since`, in chain order; `next` is null on the last page, as on every list."""
         who = principal(request)
         with _errors(), indexes.snapshot() as idx:
             wanted, visible = feed_selection(who, topics, role)
-            cursor = since_cursor(request, since)
+            if after is not None and since is not None:
+                raise InvalidParams("give after (a page's next) or since, not both")
+            # A page token of the feed is the cursor of the page's last event.
+            cursor = Cursor.parse(after) if after is not None else since_cursor(request, since)
             found = idx.feed_raw(wanted, after=cursor, limit=limit)
-        last = str(found[-1].cursor) if found else (str(cursor) if cursor else None)
+            # feed_raw is the feed's pager (a seek per topic, then a merge); a full page is
+            # the last only if nothing follows it, which one more event's read tells.
+            more = len(found) == limit and bool(idx.feed_raw(wanted, after=found[-1].cursor, limit=1))
+        last = str(found[-1].cursor) if more else None
         # The stored JSON goes out as it is (no parse, no re-encoding): pages of the feed are
         # what a regulator catching up reads most.
         items = b",".join(entry.raw for entry in found if visible(entry))

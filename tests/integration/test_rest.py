@@ -10,10 +10,14 @@ import asyncio
 import hashlib
 import http.client
 import json
+import shutil
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import plyvel
@@ -26,13 +30,16 @@ from client.anchoring import anchor
 from client.ledger import Ledger
 from node import schema
 from node.access import TokenStore
-from tests.integration.permissioned import Network, account_key, address_of, start_network
+from tests.integration.nodeproc import NodeProcess, free_port
+from tests.integration.permissioned import CHAIN_ID, Network, account_key, address_of, start_network
 
 pytestmark = pytest.mark.slow
 
 MEMBERS = [("admin", "ADMIN"), ("center", "TRADING_CENTER"), ("regulator", "REGULATOR"), ("auditor", "AUDITOR"),
            ("court", "COURT"), ("notary", "NOTARY"), ("party-a", "PARTY"), ("party-b", "PARTY"), ("party-c", "PARTY")]
 ROLE_ACCOUNT = {role: name for name, role in MEMBERS if role != "PARTY"} | {"PARTY": "party-a"}
+REPO = Path(__file__).resolve().parents[2]
+CLI_TIMEOUT_SECONDS = 300
 
 
 @dataclass
@@ -322,6 +329,90 @@ def test_eth_subscribe_logs_resumes_from_a_cursor(desk: Desk) -> None:
     assert [(r["blockNumber"], r["logIndex"]) for r in received[:-1]] == [
         (log["blockNumber"], log["logIndex"]) for log in logs[2:]]
     assert int(received[-1]["blockNumber"], 16) > int(logs[-1]["blockNumber"], 16)
+
+
+def test_events_pages_follow_next_to_the_end(desk: Desk) -> None:
+    """docs/rest.md: pass `next` back as `after`; null on the last page. Small pages, followed
+    from the first, give every event once, in order, and end."""
+    every = desk.ok("/v1/events?limit=1000")
+    assert every["next"] is None and len(every["items"]) > 6
+    collected: list[dict[str, Any]] = []
+    page = desk.ok("/v1/events?limit=3")
+    for _ in range(len(every["items"])):  # bounded: one page more than there are events is a loop
+        collected += page["items"]
+        if page["next"] is None:
+            break
+        assert page["next"] == page["items"][-1]["cursor"]
+        page = desk.ok(f"/v1/events?limit=3&after={page['next']}")
+    else:
+        raise AssertionError(f"still a next page after {len(collected)} events: {page['next']}")
+    assert collected == every["items"]
+    # a page that ends exactly at the last event says so; after it, an empty last page
+    last = every["items"][-1]["cursor"]
+    assert desk.ok(f"/v1/events?after={every['items'][-2]['cursor']}&limit=1") == {"items": [every["items"][-1]],
+                                                                                   "next": None}
+    assert desk.ok(f"/v1/events?after={last}") == {"items": [], "next": None}
+    assert desk.get("/v1/events?after=zz", "ADMIN")[0] == 400
+    assert desk.get(f"/v1/events?after={last}&since={last}", "ADMIN")[0] == 400
+
+
+def fingerprint(root: Path) -> dict[str, tuple[int, int, int, str]]:
+    """Every file under `root`: (size, mode, mtime in ns, SHA-256), by relative path."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            info = path.stat()
+            found[str(path.relative_to(root))] = (info.st_size, info.st_mode, info.st_mtime_ns,
+                                                  hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+def ledger_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "client.cli", *args], check=False, cwd=REPO, capture_output=True,
+                          text=True,
+                          timeout=CLI_TIMEOUT_SECONDS)
+
+
+def test_chain_verify_reads_the_stopped_nodes_directory_and_checks_its_indexes(desk: Desk, tmp_path: Path) -> None:
+    """`ledger chain verify --data-dir` leaves the directory as it was, and a contract's
+    record changed in a copy - what /v1/contracts would serve - is INVALID, named. (Stops
+    the module's node and starts it again.)"""
+    data_dir = desk.net.node.data_dir
+    record_key = schema.CONTRACT + bytes.fromhex(desk.contracts["P-2"][2:])
+    desk.net.node.stop()
+    try:
+        before = fingerprint(data_dir)
+        result = ledger_cli("chain", "verify", "--data-dir", str(data_dir), "--reexecute", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        document = json.loads(result.stdout)
+        assert document["valid"] and document["reexecuted"] and document["indexesChecked"], document
+        assert fingerprint(data_dir) == before
+
+        copy = tmp_path / "copy"
+        shutil.copytree(data_dir, copy)
+        db = plyvel.DB(str(copy / "chain"))
+        try:
+            record = db.get(record_key)
+            assert b'"status":"Pending"' in record
+            db.put(record_key, record.replace(b'"status":"Pending"', b'"status":"Effective"'), sync=True)
+        finally:
+            db.close()
+        # a node started on the changed copy serves the changed record as the chain's word ...
+        forged = NodeProcess(copy, free_port(), dev=False, chain_id=CHAIN_ID, auth="required").start()
+        try:
+            request = urllib.request.Request(f"{forged.url}/v1/contracts/{desk.contracts['P-2']}",
+                                             headers={"Authorization": f"Bearer {desk.tokens['AUDITOR']}"})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                assert json.loads(response.read())["status"] == "Effective"
+        finally:
+            assert forged.stop() == 0
+        # ... and the verifier, which re-executes every block to the same roots, says INVALID
+        result = ledger_cli("chain", "verify", "--data-dir", str(copy), "--reexecute")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f": event indexes: contract record 0x{record_key.hex()} changed" in result.stdout, result.stdout
+        assert '"status":"Effective"' in result.stdout
+    finally:
+        desk.net.node.start()
 
 
 def test_an_old_data_directory_is_indexed_when_the_node_opens_it(desk: Desk) -> None:

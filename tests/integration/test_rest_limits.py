@@ -85,7 +85,7 @@ ROUTES: dict[str, list[str]] = {
     "/v1/commitments/{key}": [],
     "/v1/commitments/{key}/events": ["limit", "after"],
     "/v1/members/{key}": [],
-    "/v1/events": ["since", "topics", "role", "limit"],
+    "/v1/events": ["since", "topics", "role", "limit", "after"],
     "/v1/blobs/{key}": [],
 }
 # Parameters for which no junk above names anything real: each must be refused outright,
