@@ -294,7 +294,7 @@ def create_app(node: Node) -> FastAPI:
         return {"status": "ok", "height": head.block_number, "hash": "0x" + head.hash.hex(),
                 "validator": node.is_validator, "chainId": node.genesis.chain_id, "auth": authorizer.mode}
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
         ready, queued = node.pool.counts()
         node.metrics.pool_ready.set(ready)
