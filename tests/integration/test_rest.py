@@ -32,6 +32,7 @@ from node import schema
 from node.access import TokenStore
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import CHAIN_ID, Network, account_key, address_of, start_network
+from tests.files import fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -354,17 +355,6 @@ def test_events_pages_follow_next_to_the_end(desk: Desk) -> None:
     assert desk.ok(f"/v1/events?after={last}") == {"items": [], "next": None}
     assert desk.get("/v1/events?after=zz", "ADMIN")[0] == 400
     assert desk.get(f"/v1/events?after={last}&since={last}", "ADMIN")[0] == 400
-
-
-def fingerprint(root: Path) -> dict[str, tuple[int, int, int, str]]:
-    """Every file under `root`: (size, mode, mtime in ns, SHA-256), by relative path."""
-    found = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            info = path.stat()
-            found[str(path.relative_to(root))] = (info.st_size, info.st_mode, info.st_mtime_ns,
-                                                  hashlib.sha256(path.read_bytes()).hexdigest())
-    return found
 
 
 def ledger_cli(*args: str) -> subprocess.CompletedProcess[str]:

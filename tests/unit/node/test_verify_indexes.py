@@ -4,7 +4,6 @@ the blocks' logs and compared with the directory's - a changed, missing or extra
 key is INVALID, naming the block, the index and the key."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from node.storage import LevelStore
 from node.verify import DataDirSource, SourceError, stored_genesis, verify_chain
 from node.verify_indexes import IndexMismatch, check_indexes
 from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
+from tests.files import fingerprint
 
 REPO = Path(__file__).resolve().parents[3]
 CLI_TIMEOUT_SECONDS = 120
@@ -40,18 +40,6 @@ def data_dir(pristine: Path, tmp_path: Path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(pristine, target)
     return target
-
-
-def fingerprint(root: Path) -> dict[str, tuple[int, int, int, str]]:
-    """Every file under `root`: (size, mode, mtime in ns, SHA-256), by relative path."""
-    found = {}
-    for directory, _, files in os.walk(root):
-        for name in files:
-            path = Path(directory) / name
-            info = path.stat()
-            found[str(path.relative_to(root))] = (info.st_size, info.st_mode, info.st_mtime_ns,
-                                                  hashlib.sha256(path.read_bytes()).hexdigest())
-    return found
 
 
 def ledger(*args: str) -> subprocess.CompletedProcess[str]:
