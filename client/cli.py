@@ -27,7 +27,7 @@ from client.cli_network import register as register_network_commands
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
 from client.cli_token import token_app
-from client.render import EXIT_REFUSED, EXIT_USAGE, fail
+from client.render import EXIT_REFUSED, fail
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True,

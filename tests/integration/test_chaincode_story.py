@@ -12,7 +12,6 @@ import hashlib
 import json
 import threading
 import urllib.request
-from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
