@@ -19,7 +19,7 @@ says what the chain is; node.json says how this one node joins it.
              "forge_seals": false, "seed": 7},
   "rpc": {"auth": "required", "token_issuers": ["issuers/trading-center.pub"],
           "http_vhosts": ["ledger.court.example"], "http_corsdomain": ["https://console.court.example"],
-          "ws_origins": ["https://console.court.example"], "limits": {"call_gas_cap": 20000000}}
+          "ws_origins": ["https://console.court.example"], "limits": {"call_gas_cap": 20000000, "request_gas_cap": 20000000}}
 }
 ```
 

@@ -126,6 +126,8 @@ class RpcLimits:
             raise ValueError("expensive_waiting_per_caller must not be negative")
         if self.caller_gas_burst < self.call_gas_cap:
             raise ValueError("caller_gas_burst must hold at least one call_gas_cap execution")
+        if self.request_gas_cap < self.call_gas_cap:
+            raise ValueError("request_gas_cap must allow at least one call_gas_cap execution")
 
     def overridden(self, settings: Mapping[str, Any], where: str = "rpc.limits") -> RpcLimits:
         """These limits with some replaced by name (node.json's `rpc.limits`, or

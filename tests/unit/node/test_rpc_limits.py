@@ -87,13 +87,14 @@ def test_the_expensive_queue_admits_a_bounded_number_per_caller() -> None:
 
 
 def test_limits_set_by_name_are_checked() -> None:
-    limits = RpcLimits().overridden({"call_gas_cap": "20_000_000", "filters_per_caller": 7})
-    assert (limits.call_gas_cap, limits.filters_per_caller) == (20_000_000, 7)
+    limits = RpcLimits().overridden({"call_gas_cap": "20_000_000", "request_gas_cap": 20_000_000,
+                                     "filters_per_caller": 7})
+    assert (limits.call_gas_cap, limits.request_gas_cap, limits.filters_per_caller) == (20_000_000, 20_000_000, 7)
     assert RpcLimits.parse_assignments(["a=1", " b = 2 "]) == {"a": "1", "b": "2"}
     for bad, where in (({"nope": 1}, "rpc.limits.nope"), ({"call_gas_cap": -1}, "rpc.limits.call_gas_cap"),
                        ({"call_gas_cap": True}, "rpc.limits.call_gas_cap"), ({"call_gas_cap": "1e9"}, "rpc.limits.call_gas_cap"),
                        ({"call_gas_cap": 10**16}, "rpc.limits.call_gas_cap"),
-                       ({"caller_gas_burst": 5}, "rpc.limits")):
+                       ({"caller_gas_burst": 5}, "rpc.limits"), ({"call_gas_cap": 10**8}, "rpc.limits")):
         with pytest.raises(ConfigError) as exc:
             RpcLimits().overridden(bad)
         assert exc.value.field == where, bad
