@@ -241,11 +241,17 @@ class GasBudget:
     # Which cap made the last reservation smaller than it asked for (None: neither did).
     last_cut: str | None = None
 
-    def reserve(self, wanted: int, minimum: int = 1) -> int:
+    def reserve(self, wanted: int, minimum: int = 1, *, repeat: bool = False) -> int:
         """Gas for one execution that wants `wanted` (already within call_gas_cap) and
         cannot start with less than `minimum`: as much as the request's and the caller's
         budgets allow. LimitExceeded when that is less than `minimum`; otherwise the
-        caller must `settle` the reservation."""
+        caller must `settle` the reservation.
+
+        `repeat`: a re-run of an execution already charged to this request (the runs of
+        an eth_estimateGas search after its first): charged to the caller's bucket only,
+        so a search counts once against request_gas_cap, as its largest run."""
+        if repeat:
+            return self._take_repeat(wanted, minimum)
         left = self.limits.request_gas_cap - self.spent
         if left < minimum:
             raise LimitExceeded("request_gas_cap", self.limits.request_gas_cap,
@@ -261,10 +267,22 @@ class GasBudget:
         self.spent += granted
         return granted
 
-    def settle(self, granted: int, used: int) -> None:
+    def _take_repeat(self, wanted: int, minimum: int) -> int:
+        granted = self.buckets.take(self.caller, wanted)
+        self.last_cut = None if granted >= wanted else "caller_gas_per_second"
+        if granted < minimum:
+            self.buckets.give_back(self.caller, granted)
+            retry = self.buckets.seconds_until(self.caller, wanted)
+            raise LimitExceeded("caller_gas_per_second", self.limits.caller_gas_per_second,
+                                "this caller's gas budget for eth_call/eth_estimateGas is used up; "
+                                f"retry in {retry:.1f} s", retry_after=retry)
+        return granted
+
+    def settle(self, granted: int, used: int, *, repeat: bool = False) -> None:
         """After an execution reserved `granted` and used `used` of it."""
         unused = max(0, granted - used)
-        self.spent -= unused
+        if not repeat:
+            self.spent -= unused
         self.buckets.give_back(self.caller, unused)
 
 

@@ -2,8 +2,9 @@
 drawn from the request's and the caller's budgets (node/rpc/limits.py).
 
 Every execution reserves its gas limit from the budget first and returns what it did not
-use, so a request can never execute more than `request_gas_cap` and a caller never more
-than its bucket holds. eth_estimateGas searches as geth does (gasestimator.go): one run at
+use, so a caller never executes more than its bucket holds, and a request no more than
+`request_gas_cap` — an estimate's search counting once, as its first (largest) run, so
+that estimating a call near the cap still works. eth_estimateGas searches as geth does (gasestimator.go): one run at
 the cap, then an optimistic guess, then a binary search that stops within 1.5 % of the
 answer or after ESTIMATE_MAX_RUNS runs: a search costs a handful of executions, each
 charged, not py-evm's exact search up to the block gas limit.
@@ -59,11 +60,12 @@ class _Call:
     def transaction(self, gas: int) -> SignedTransactionAPI:
         return SpoofTransaction(self.unsigned, from_=self.sender, gas=gas)  # type: ignore[return-value]
 
-    def execute(self, gas: int) -> Any:
+    def execute(self, gas: int, *, repeat: bool = False) -> Any:
         """Run the call with `gas` (charged to the budget), leaving the state as it was.
-        LimitExceeded when the budget cut the run short of the gas it asked for."""
+        LimitExceeded when the budget cut the run short of the gas it asked for.
+        `repeat`: a further run of an estimate (GasBudget.reserve)."""
         budget = self.ctx.budget
-        granted = budget.reserve(gas, self.intrinsic_gas) if budget is not None else gas
+        granted = budget.reserve(gas, self.intrinsic_gas, repeat=repeat) if budget is not None else gas
         snapshot = self.state.snapshot()
         used = 0  # a call py-evm refuses to start (initcode too large...) used nothing
         try:
@@ -72,7 +74,7 @@ class _Call:
         finally:
             self.state.revert(snapshot)
             if budget is not None:
-                budget.settle(granted, used)
+                budget.settle(granted, used, repeat=repeat)
         if granted < gas and computation.is_error and isinstance(computation.error, OutOfGas):
             cut = budget.last_cut if budget is not None and budget.last_cut else "request_gas_cap"
             raise LimitExceeded(cut, getattr(self.ctx.limits, cut),
@@ -104,7 +106,7 @@ def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
     def succeeds(gas: int) -> bool:
         nonlocal runs
         runs += 1
-        result = call.execute(gas)
+        result = call.execute(gas, repeat=True)
         if result.is_error and not isinstance(result.error, (OutOfGas, Revert)):
             raise_execution_error(result)
         return not result.is_error

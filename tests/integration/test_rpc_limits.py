@@ -120,6 +120,17 @@ def test_estimate_gas_searches_within_the_call_cap(node: NodeProcess) -> None:
         assert "gas required exceeds allowance" in looping["error"]["message"]
 
 
+def test_estimating_a_call_of_half_the_cap_works(node: NodeProcess) -> None:
+    """A call that needs ~5M gas (a counted loop): its estimate re-runs it a few times, and
+    the search counts once against the request's cap, as its first run."""
+    # PUSH3 192000; JUMPDEST; PUSH1 1; SWAP1; SUB; DUP1; PUSH1 4; JUMPI; STOP: 26 gas a turn.
+    counted_loop = "0x6202ee00" + "5b600190038060045700"
+    with httpx.Client() as client:
+        used = call(client, node.url, "eth_estimateGas", {"data": counted_loop})
+        assert "result" in used, used
+        assert 4_900_000 < int(used["result"], 16) < RpcLimits().call_gas_cap
+
+
 def test_a_callers_gas_budget_runs_out_and_another_callers_does_not(small: NodeProcess) -> None:
     loops = SMALL.caller_gas_burst // SMALL.call_gas_cap
     with token_client(small) as first, token_client(small) as second, httpx.Client() as anonymous:
