@@ -152,6 +152,11 @@ _TAG_INTEGER = 0x02
 _TAG_BIT_STRING = 0x03
 # AlgorithmIdentifier.algorithm of an RSA SubjectPublicKeyInfo, as DER (1.2.840.113549.1.1.1).
 _RSA_ENCRYPTION_OID_DER = bytes.fromhex("06092a864886f70d010101")
+# The public key algorithms a certificate may carry (RFC 3279 / 5480).
+ALLOWED_KEY_ALGORITHMS = frozenset({
+    x509.ObjectIdentifier("1.2.840.113549.1.1.1"),  # rsaEncryption
+    x509.ObjectIdentifier("1.2.840.10045.2.1"),     # id-ecPublicKey
+})
 _TIME_TAGS = (0x17, 0x18)  # UTCTime, GeneralizedTime
 
 
@@ -626,8 +631,16 @@ class _Parsed:
             self.fail(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
 
     def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+        # The key's algorithm, from the certificate and before the library builds a key:
+        # only rsaEncryption and id-ecPublicKey. Whether the library would also load, say,
+        # an RSASSA-PSS key as an RSA key depends on its version — consensus code must
+        # not (a refusal's place decides the gas used).
         with self.guard("SubjectPublicKeyInfo is malformed"):
+            algorithm = self.cert.public_key_algorithm_oid
             numbers = _der_rsa_numbers(_spki_der(self.cert))
+        if algorithm not in ALLOWED_KEY_ALGORITHMS:
+            self.fail(f"public key algorithm {algorithm.dotted_string} is not allowed "
+                      "(rsaEncryption or id-ecPublicKey only)")
         if numbers is not None:
             try:
                 check_rsa_exponent(numbers[1])
@@ -636,8 +649,12 @@ class _Parsed:
         with self.guard("public key is malformed or of an unsupported type"):
             key = self.cert.public_key()
         if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
-            algorithm = self.cert.public_key_algorithm_oid.dotted_string
-            self.fail(f"public key algorithm {algorithm} is not allowed (RSA or EC only)")
+            self.fail(f"public key algorithm {algorithm.dotted_string} is not allowed (RSA or EC only)")
+        if isinstance(key, rsa.RSAPublicKey):
+            try:  # the same rule on the key the library built (a DER our reader did not frame)
+                check_rsa_exponent(key.public_numbers().e)
+            except CertificateError as exc:
+                self.fail(exc.reason)
         return key
 
     def check_key(self, curves: dict[str, str], role: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
