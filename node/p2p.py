@@ -774,7 +774,9 @@ class PeerNetwork:
     # -- public sending API --
 
     def peers(self) -> list[Peer]:
-        return [self._conns[name].peer for name in sorted(self._conns)]
+        """The connected peers by name; safe from other threads (the RPC's), which read a
+        copy while the network's loop may change the table."""
+        return [conn.peer for _, conn in sorted(dict(self._conns).items())]
 
     def _on_loop_thread(self, function: Callable[..., None], *args: object) -> bool:
         """False after handing the call to the loop's thread (callers on other threads,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -170,6 +171,10 @@ def consensus_driver(node: Node) -> ConsensusDriver:
     return ConsensusDriver(node, network, faults)
 
 
+class ConsensusStuck(LedgerError):
+    """Consensus did not finish within CONSENSUS_STOP_SECONDS of the stop."""
+
+
 class ConsensusThread(threading.Thread):
     """The consensus driver on an event loop and thread of its own: its timers, its peers'
     messages and its block production never wait for the RPC's loop, whatever a client
@@ -220,9 +225,12 @@ async def serve(node: Node, host: str, port: int) -> None:
         await server.serve()
     finally:
         node.stop()
+        # The RPC's worker threads read the store: let them finish before it can close.
+        for pool in app.state.rpc_pools:
+            await loop.run_in_executor(None, functools.partial(pool.shutdown, wait=True, cancel_futures=True))
         await loop.run_in_executor(None, consensus.join, CONSENSUS_STOP_SECONDS)
     if consensus.is_alive():
-        raise LedgerError(f"consensus did not stop within {CONSENSUS_STOP_SECONDS} s")
+        raise ConsensusStuck(f"consensus did not stop within {CONSENSUS_STOP_SECONDS} s")
     if consensus.error is not None:
         raise consensus.error
 
@@ -259,5 +267,12 @@ def run_node(config: NodeConfig, host: str, port: int) -> None:
     node = open_node(config)
     try:
         asyncio.run(serve(node, host, port))
-    finally:
+    except ConsensusStuck:
+        # Its thread may still be inside a block's write batch: closing LevelDB under it
+        # could crash the process mid-write. Leave the store to the process's exit; the
+        # next open replays LevelDB's log (a block is written whole or not at all).
+        raise
+    except BaseException:
         node.close()
+        raise
+    node.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 
 from node.access import Authorizer, Principal, bearer_token
 from node.blobs import BLOB_DIR, BlobQuota, BlobStore, add_blob_routes
@@ -126,6 +126,7 @@ def create_app(node: Node) -> FastAPI:
         node.config.http_vhosts, node.config.http_corsdomain, node.config.ws_origins))
     workers = ThreadPoolExecutor(max_workers=RPC_WORKER_THREADS, thread_name_prefix="rpc")
     expensive = ThreadPoolExecutor(max_workers=EXPENSIVE_WORKER_THREADS, thread_name_prefix="rpc-expensive")
+    app.state.rpc_pools = (workers, expensive)  # shut down by node/runner.py before the store closes
     queue = ExpensiveQueue(limits)
     sockets = SocketCount(limits.websockets_per_caller, limits.max_websockets)
     # Role tokens (node/access.py); the REST routes reach it through node.access.principal_for.
@@ -165,10 +166,13 @@ def create_app(node: Node) -> FastAPI:
         except Unauthenticated as exc:
             return unauthorized_response(ctx, exc)
         body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
+        try:
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
+        except ClientDisconnect:  # gone before its body arrived: nobody to answer
+            return Response(status_code=400)
         try:
             request_ctx = ctx.for_caller(caller_of(request, principal, per_connection=False), caller_of(request, principal))
             result = await answer(request_ctx, bytes(body), principal)
