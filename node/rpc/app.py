@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -43,7 +43,7 @@ from node.rpc.jsonrpc import (
 from node.rpc.limits import ExpensiveQueue, GasBuckets, caller_key
 from node.rpc.origin import OriginMiddleware, OriginPolicy
 from node.rpc.rest import add_rest_routes
-from node.rpc.subscriptions import MAX_QUEUED_MESSAGES, Subscriptions, subscription_refusal
+from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
 from node.vm import QBFTHeader
 
@@ -204,8 +204,13 @@ def create_app(node: Node) -> FastAPI:
             await _close(socket, WS_TRY_AGAIN_LATER, str(exc))
             return
         node.metrics.rpc_websockets.inc()
-        outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=MAX_QUEUED_MESSAGES)
-        subs = Subscriptions(ctx, outbox, expensive)
+        outbox = Outbox()
+
+        async def offload(fn: Callable[[], Any]) -> Any:
+            loop = asyncio.get_running_loop()
+            return await queue.run(caller, lambda: loop.run_in_executor(expensive, fn))
+
+        subs = Subscriptions(ctx, outbox, offload)
         listeners.add(subs)
 
         async def writer() -> None:
@@ -263,6 +268,10 @@ def create_app(node: Node) -> FastAPI:
                 else:
                     response = await socket_answer(text)
                 if response is not None:  # a notification (no id) is not answered
+                    if outbox.over(len(response)):
+                        await _close(socket, WS_TRY_AGAIN_LATER, "the client does not read its answers "
+                                     f"({outbox.bytes} bytes waiting)")
+                        break
                     await outbox.put(response.decode())
         except WebSocketDisconnect:
             pass

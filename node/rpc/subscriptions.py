@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from node.access import Principal
-from node.errors import InvalidParams
+from node.errors import InvalidParams, LimitExceeded
 from node.indexes import Cursor
 from node.rpc import params as p
 from node.rpc.context import RpcContext
@@ -20,13 +20,40 @@ from node.rpc.jsonrpc import INVALID_PARAMS, UNAUTHORIZED, _error, access_refusa
 from node.vm import QBFTHeader
 
 log = logging.getLogger("ledger.rpc")
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 MAX_SUBSCRIPTIONS_PER_SOCKET = 100
-# Messages queued for a WebSocket client that does not read: notifications beyond this
-# end its subscriptions; responses wait (the socket's requests stop being read).
+# Messages, and their bytes, queued for a WebSocket client that does not read:
+# notifications beyond either end its subscriptions; a response beyond the bytes closes
+# the socket (1013), beyond the count it waits (the socket's requests stop being read).
+# 32 MiB holds a few of the largest answers (25 MiB) a client may ask for and not read yet.
 MAX_QUEUED_MESSAGES = 10_000
+MAX_QUEUED_BYTES = 32 * 1024 * 1024
 # Blocks a resumed log subscription reads per step of its replay (in an expensive worker).
 REPLAY_BLOCKS_PER_READ = 256
+
+
+class Outbox(asyncio.Queue[str]):
+    """The messages waiting for one WebSocket client, counted and measured in bytes
+    (asyncio.Queue's _put/_get are its documented points of extension)."""
+
+    def __init__(self, max_messages: int = MAX_QUEUED_MESSAGES, max_bytes: int = MAX_QUEUED_BYTES) -> None:
+        super().__init__(maxsize=max_messages)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def over(self, size: int) -> bool:
+        """Whether `size` more bytes would pass max_bytes."""
+        return self.bytes + size > self.max_bytes
+
+    def _put(self, item: str) -> None:
+        self.bytes += len(item)
+        super()._put(item)
+
+    def _get(self) -> str:
+        item = super()._get()
+        self.bytes -= len(item)
+        return item
 
 
 def subscription_refusal(ctx: RpcContext, principal: Principal, call: Any) -> dict[str, Any] | None:
@@ -59,10 +86,12 @@ class Subscriptions:
     repeat. Replayed and live logs are sent in chain order.
     """
 
-    def __init__(self, ctx: RpcContext, socket_queue: asyncio.Queue[str], workers: ThreadPoolExecutor) -> None:
+    def __init__(self, ctx: RpcContext, socket_queue: Outbox, offload: Offload) -> None:
         self.ctx = ctx
         self.queue = socket_queue
-        self.workers = workers
+        # Runs a replay step as one of the caller's expensive calls (node/rpc/limits.py
+        # ExpensiveQueue): a socket's replays wait their turn like its eth_getLogs would.
+        self.offload = offload
         self.subs: dict[str, _Subscription] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -98,13 +127,12 @@ class Subscriptions:
     async def _replay(self, sub_id: str, subscription: _Subscription, after: Cursor) -> None:
         """Send the logs after `after` up to `replay_until`, then the held live ones."""
         assert subscription.criteria is not None and subscription.replay_until is not None
-        loop = asyncio.get_running_loop()
         height = after.height
         try:
             while height <= subscription.replay_until:
                 last = min(height + REPLAY_BLOCKS_PER_READ - 1, subscription.replay_until)
-                records = await loop.run_in_executor(
-                    self.workers, self._logs_between, height, last, subscription.criteria, after)
+                records = await self.offload(functools.partial(
+                    self._logs_between, height, last, subscription.criteria, after))
                 for record in records:
                     if self.subs.get(sub_id) is not subscription:
                         return  # unsubscribed meanwhile
@@ -115,6 +143,9 @@ class Subscriptions:
                     return
                 await self.queue.put(self._notification(sub_id, subscription.held.pop(0)))
             subscription.replay_until = None  # no await since the last check: nothing slips in
+        except LimitExceeded as exc:  # the caller's expensive calls are queued to the cap
+            log.warning("replay of log subscription %s from %s refused (%s); subscription ended", sub_id, after, exc)
+            self.subs.pop(sub_id, None)
         except Exception:  # a storage error mid-replay: end this subscription, never the socket
             log.exception("replay of log subscription %s from %s failed; subscription ended", sub_id, after)
             self.subs.pop(sub_id, None)
@@ -185,7 +216,8 @@ class Subscriptions:
                            "params": {"subscription": sub_id, "result": result}})
 
     def _send(self, sub_id: str, result: Any) -> None:
-        if self.queue.full():
+        text = self._notification(sub_id, result)
+        if self.queue.full() or self.queue.over(len(text)):
             self.subs.clear()  # the client is not reading; stop feeding it
             return
-        self.queue.put_nowait(self._notification(sub_id, result))
+        self.queue.put_nowait(text)

@@ -11,6 +11,7 @@ import pytest
 from node.config import load_node_config, node_config_document
 from node.errors import ConfigError, LimitExceeded
 from node.rpc.limits import ExpensiveQueue, GasBuckets, GasBudget, RpcLimits, caller_key
+from node.rpc.subscriptions import Outbox
 
 
 class Clock:
@@ -117,3 +118,16 @@ def test_a_caller_is_its_token_else_its_client() -> None:
     assert caller_key("abc", "127.0.0.1", 5000) == "token:abc"
     assert caller_key(None, "127.0.0.1", 5000) == "client:127.0.0.1:5000"
     assert caller_key(None, "127.0.0.1", None) == "client:127.0.0.1"
+
+
+def test_a_websocket_outbox_counts_its_bytes() -> None:
+
+
+    async def scenario() -> None:
+        outbox = Outbox(max_messages=10, max_bytes=10)
+        await outbox.put("abcd")
+        outbox.put_nowait("efg")
+        assert outbox.bytes == 7 and not outbox.over(3) and outbox.over(4)
+        assert await outbox.get() == "abcd" and outbox.bytes == 3
+
+    asyncio.run(scenario())
