@@ -348,6 +348,9 @@ class BlobWriter:
             raise BlobTooLarge(self.size + len(chunk), self.store.max_bytes)
         self.store.usage.reserve(self.caller, len(chunk))  # before the bytes touch the disk
         self.reserved += len(chunk)
+        # The disk's own free space, before every chunk: uploads without a Content-Length,
+        # and many at once, must not eat the space the chain writes its blocks into.
+        self.store.check_free(len(chunk))
         self.size += len(chunk)
         self.hasher.update(chunk)
         self.file.write(chunk)
@@ -433,6 +436,13 @@ def _authorize(authorizer: Authorizer, request: Request, permission: str) -> Pri
     return principal
 
 
+def _disk_error(exc: OSError) -> JSONResponse:
+    if exc.errno == errno.ENOSPC:
+        return _error(507, "the node's disk is full")
+    log.exception("blob write failed")
+    return _error(500, "blob write failed")
+
+
 def _over_quota(exc: BlobQuotaExceeded) -> JSONResponse:
     return JSONResponse(exc.to_json(), status_code=exc.status)
 
@@ -462,12 +472,16 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
             writer = store.begin(caller, declared)
         except BlobQuotaExceeded as exc:
             return _over_quota(exc)
+        except OSError as exc:  # no temporary file could be made (a full disk, no descriptors)
+            return _disk_error(exc)
+        commit: asyncio.Future[BlobInfo] | None = None
         try:
             # Chunks go to the page cache as they arrive (only one is held in memory);
             # fsync and rename, the slow part, run off the event loop.
             async for chunk in request.stream():
                 writer.write(chunk)
-            info = await asyncio.to_thread(writer.commit)
+            commit = asyncio.ensure_future(asyncio.to_thread(writer.commit))
+            info = await asyncio.shield(commit)
         except BlobTooLarge as exc:
             return _error(413, str(exc))
         except BlobQuotaExceeded as exc:
@@ -475,11 +489,12 @@ def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> N
         except ClientDisconnect:
             return _error(400, "the client disconnected before sending the whole body")
         except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                return _error(507, "the node's disk is full")
-            log.exception("blob write failed")
-            return _error(500, "blob write failed")
+            return _disk_error(exc)
         finally:
+            if commit is not None and not commit.done():
+                # Cancelled (the server stopping) while the commit runs in its thread: let
+                # it finish, or abort below would race its rename and the quota's count.
+                await asyncio.wait({commit})
             writer.abort()  # no-op after commit; otherwise removes the partial temp file
         headers = {"Location": f"/v1/blobs/{info.sha256}"}
         return JSONResponse(info.to_json(), status_code=201 if info.created else 200, headers=headers)

@@ -179,6 +179,25 @@ def test_the_disk_reserve_for_the_chain_is_507(tmp_path: Path) -> None:
     assert (store.usage.bytes, store.usage.blobs) == (0, 0)
 
 
+def test_a_chunked_upload_stops_at_the_chunk_that_would_eat_the_disk_reserve(tmp_path: Path) -> None:
+    """No Content-Length, so nothing is known up front: each chunk is checked against the
+    disk's free space before it is written, not only the finished blob before its rename."""
+    probe = BlobStore(tmp_path / "probe", quota=SMALL)
+    headroom = 1024 * 1024
+    quota = BlobQuota(max_bytes=2**40, max_blobs=10, caller_bytes=2**40, caller_blobs=10,
+                      min_free_bytes=probe.free_bytes() - headroom)
+    store = BlobStore(tmp_path / "blobs", quota=quota)
+    writer = store.begin("client:127.0.0.1", None)
+    written = 0
+    with pytest.raises(blobs.BlobQuotaExceeded) as exc:
+        for _ in range(64):  # 64 x 1 MiB: far past the headroom
+            writer.write(b"\x00" * (1024 * 1024))
+            written += 1024 * 1024
+    writer.abort()
+    assert exc.value.unit == "free bytes" and written < 64 * 1024 * 1024
+    assert blob_files(store) == [] and (store.usage.bytes, store.usage.blobs) == (0, 0)
+
+
 def test_without_authentication_each_client_address_has_its_own_share(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs", quota=SMALL)
     app = app_for(store, Authorizer.open())
