@@ -97,6 +97,10 @@ class RpcLimits:
     # that rate whatever it sends, and a new token starts with a bounded allowance.
     caller_gas_per_second: int = 4_000_000
     caller_gas_burst: int = 40_000_000
+    # Blocks the log queries of one request may scan (eth_getLogs, filter polls) in all: two
+    # full 10,000-block ranges. A batch of a thousand empty full-range scans would otherwise
+    # hold an expensive thread for ten million block reads without matching a log.
+    request_block_cap: int = 20_000
     # Expensive calls of one caller running at once (one of the EXPENSIVE_WORKER_THREADS, so
     # another caller always finds the other free), and waiting beyond those.
     expensive_in_flight_per_caller: int = 1
@@ -119,7 +123,7 @@ class RpcLimits:
     def __post_init__(self) -> None:
         for name in ("call_gas_cap", "request_gas_cap", "caller_gas_per_second", "caller_gas_burst",
                      "expensive_in_flight_per_caller", "filters_per_caller", "websockets_per_caller",
-                     "max_websockets", "max_feed_streams", "feed_streams_per_caller"):
+                     "max_websockets", "max_feed_streams", "feed_streams_per_caller", "request_block_cap"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.expensive_waiting_per_caller < 0:
@@ -128,6 +132,9 @@ class RpcLimits:
             raise ValueError("caller_gas_burst must hold at least one call_gas_cap execution")
         if self.request_gas_cap < self.call_gas_cap:
             raise ValueError("request_gas_cap must allow at least one call_gas_cap execution")
+        if self.blob_caller_bytes > self.blob_store_bytes or self.blob_caller_count > self.blob_store_count:
+            raise ValueError("a caller's blob share (blob_caller_bytes, blob_caller_count) cannot exceed "
+                             "the store's (blob_store_bytes, blob_store_count)")
 
     def overridden(self, settings: Mapping[str, Any], where: str = "rpc.limits") -> RpcLimits:
         """These limits with some replaced by name (node.json's `rpc.limits`, or
@@ -240,6 +247,15 @@ class GasBudget:
     spent: int = 0
     # Which cap made the last reservation smaller than it asked for (None: neither did).
     last_cut: str | None = None
+    blocks_scanned: int = 0
+
+    def scan(self, blocks: int) -> None:
+        """Count `blocks` a log query of this request is about to read; LimitExceeded past
+        request_block_cap."""
+        if self.blocks_scanned + blocks > self.limits.request_block_cap:
+            raise LimitExceeded("request_block_cap", self.limits.request_block_cap,
+                                f"this request's log queries would scan {self.blocks_scanned + blocks} blocks")
+        self.blocks_scanned += blocks
 
     def reserve(self, wanted: int, minimum: int = 1, *, repeat: bool = False) -> int:
         """Gas for one execution that wants `wanted` (already within call_gas_cap) and

@@ -269,6 +269,8 @@ def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -
         return []
     if end - start + 1 > MAX_LOG_BLOCK_RANGE:
         raise InvalidParams(f"block range {start}..{end} exceeds the limit of {MAX_LOG_BLOCK_RANGE} blocks")
+    if ctx.budget is not None:
+        ctx.budget.scan(end - start + 1)
     chain = ctx.node.chain
     found: list[LogRecord] = []
     for height in range(start, end + 1):

@@ -32,7 +32,7 @@ BURN_THEN_STOP = "0x5b617530" + "5a11600057" + "00"
 # Small caps, so that running into them costs seconds, not minutes: a call may burn 1M gas,
 # a request 2.5M, a caller 5M with (practically) no refill.
 SMALL = RpcLimits(call_gas_cap=1_000_000, request_gas_cap=2_500_000, caller_gas_burst=5_000_000,
-                  caller_gas_per_second=1, filters_per_caller=5)
+                  caller_gas_per_second=1, filters_per_caller=5, request_block_cap=10)
 
 
 def post(client: httpx.Client, url: str, body: Any) -> httpx.Response:
@@ -175,6 +175,20 @@ def test_a_request_cannot_spend_more_than_the_request_cap(small: NodeProcess) ->
         assert errors[-1]["code"] == LIMIT_EXCEEDED and errors[-1]["data"]["limit"] == "request_gas_cap"
         # The next request starts a budget of its own (the caller's bucket still has gas).
         assert "out of gas" in call(client, small.url, "eth_call", {"data": LOOP})["error"]["message"].lower()
+
+
+def test_a_batch_of_log_scans_stops_at_the_request_block_cap(small: NodeProcess) -> None:
+    """Scans that match nothing answer little, so the answer cap never stops them: the
+    blocks a request's log queries read are counted (SMALL: 10 blocks a request)."""
+    with httpx.Client() as client:
+        head = int(call(client, small.url, "eth_blockNumber")["result"], 16)
+        scan = {"fromBlock": "0x0", "toBlock": hex(head), "topics": ["0x" + "ab" * 32]}
+        calls = SMALL.request_block_cap // (head + 1) + 1
+        batch = post(client, small.url, [{"jsonrpc": "2.0", "id": i, "method": "eth_getLogs", "params": [scan]}
+                                         for i in range(calls)]).json()
+    answers = sorted(batch, key=lambda r: r["id"])
+    assert all(a.get("result") == [] for a in answers[:-1]), answers[:2]
+    assert answers[-1]["error"]["code"] == LIMIT_EXCEEDED and answers[-1]["error"]["data"]["limit"] == "request_block_cap"
 
 
 def _running_expensive(client: httpx.Client, url: str) -> int:

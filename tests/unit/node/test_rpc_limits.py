@@ -59,6 +59,17 @@ def test_a_request_budget_reserves_settles_and_stops_at_its_caps() -> None:
     assert buckets.take("a", 1_000) == 500  # the refused reservation was given back
 
 
+def test_a_request_scans_at_most_its_block_cap() -> None:
+    limits = RpcLimits(request_block_cap=25_000)
+    budget = GasBudget("a", limits, GasBuckets(1, limits.caller_gas_burst, clock=Clock()))
+    budget.scan(10_000)
+    budget.scan(10_000)
+    with pytest.raises(LimitExceeded) as exc:
+        budget.scan(10_000)
+    assert exc.value.limit == "request_block_cap" and budget.blocks_scanned == 20_000
+    budget.scan(5_000)
+
+
 def test_the_expensive_queue_admits_a_bounded_number_per_caller() -> None:
     limits = RpcLimits(expensive_in_flight_per_caller=1, expensive_waiting_per_caller=2)
 
@@ -95,7 +106,8 @@ def test_limits_set_by_name_are_checked() -> None:
     for bad, where in (({"nope": 1}, "rpc.limits.nope"), ({"call_gas_cap": -1}, "rpc.limits.call_gas_cap"),
                        ({"call_gas_cap": True}, "rpc.limits.call_gas_cap"), ({"call_gas_cap": "1e9"}, "rpc.limits.call_gas_cap"),
                        ({"call_gas_cap": 10**16}, "rpc.limits.call_gas_cap"),
-                       ({"caller_gas_burst": 5}, "rpc.limits"), ({"call_gas_cap": 10**8}, "rpc.limits")):
+                       ({"caller_gas_burst": 5}, "rpc.limits"), ({"call_gas_cap": 10**8}, "rpc.limits"),
+                       ({"blob_store_bytes": 4_000_000_000}, "rpc.limits")):
         with pytest.raises(ConfigError) as exc:
             RpcLimits().overridden(bad)
         assert exc.value.field == where, bad
