@@ -248,13 +248,6 @@ def first_pass(ctx: RpcContext, body: bytes | str, principal: Principal | None) 
     return answer_document(ctx, payload, principal)
 
 
-def handle_payload(ctx: RpcContext, body: bytes | str, principal: Principal | None) -> bytes | None:
-    """Parse and answer a request body in one go (tools and tests; the transports use
-    first_pass and the queues)."""
-    result = first_pass(ctx, body, principal)
-    return answer_document(ctx, result.payload, principal) if isinstance(result, Deferred) else result
-
-
 def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) -> bytes | None:
     """A parsed request (single call or batch) to its encoded answer, at most
     MAX_RESPONSE_BYTES (None: nothing to send back)."""

@@ -85,9 +85,10 @@ class RpcLimits:
     # Gas of one execution. geth's --rpc.gascap is 50M with a 5 s --rpc.evmtimeout; py-evm
     # runs ~2-4M gas/s here, so 10M bounds one hostile loop to a few seconds of one thread.
     call_gas_cap: int = 10_000_000
-    # Gas of all executions of one request (a batch, or an estimateGas search, which
-    # re-executes): one full call's worth, so no request holds an expensive thread longer
-    # than one capped call would. A batch of view calls (~10-100k gas each) stays far below.
+    # Gas of all executions of one request (a batch): one full call's worth, so a batch
+    # holds an expensive thread no longer than one capped call would; a batch of view calls
+    # (~10-100k gas each) stays far below. An estimateGas search counts once, as its first
+    # run (GasBudget.reserve's `repeat`): its further runs are paid from the caller's bucket.
     request_gas_cap: int = 10_000_000
     # A caller's sustained gas rate and its burst. A wallet's estimateGas of a contract
     # call with certificate checks runs ~0.5-1M gas, and a trading center sends several a

@@ -64,14 +64,9 @@ def limit_args(limits: RpcLimits) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """A dev node with the default limits."""
-    base: Path = tmp_path_factory.mktemp("limits")
-    process = NodeProcess(base / "data", free_port()).start()
-    try:
-        yield process
-    finally:
-        process.stop()
+def node(dev_node: NodeProcess) -> NodeProcess:
+    """A dev node with the default limits (conftest's)."""
+    return dev_node
 
 
 @pytest.fixture(scope="module")
