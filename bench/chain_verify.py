@@ -55,11 +55,12 @@ def build_chain(data_dir: Path, *, blocks: int, tx_every: int, txs_per_block: in
     """A data directory (DATA_DIR/chain) holding `blocks` blocks after genesis."""
     from eth_account import Account
 
-    from node.chain import TRANSACTION_BUILDER, Chain
-    from node.genesis import Genesis, build_genesis_document
-    from node.sealing import ValidatorKey, proposal_extra, with_seals
+    from node.execution.chain import Chain
+from node.execution.vm import TRANSACTION_BUILDER
+    from node.execution.genesis import Genesis, build_genesis_document
+    from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
     from node.service import CHAIN_DIR
-    from node.storage import LevelStore
+    from node.storage.store import LevelStore
 
     validator = ValidatorKey(VALIDATOR_SECRET)
     sender = Account.from_key(SENDER_KEY)
@@ -99,7 +100,7 @@ def build_chain(data_dir: Path, *, blocks: int, tx_every: int, txs_per_block: in
 def time_walk(data_dir: Path, *, pool: Any, reexecute: bool) -> tuple[float, int]:
     """(seconds, blocks checked) of one whole-chain walk from the data directory."""
     from node.service import CHAIN_DIR
-    from node.verify import ChainReplayer, DataDirSource, stored_genesis, verify_chain
+    from node.verify.chain import ChainReplayer, DataDirSource, stored_genesis, verify_chain
 
     started = time.perf_counter()
     source = DataDirSource(data_dir / CHAIN_DIR)
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.blocks, args.runs, args.idle_wait = 500, 1, 0.0
 
-    from node.verify import InspectionPool
+    from node.verify.chain import InspectionPool
 
     workers = args.workers or InspectionPool.usable_cores()
     info = machine_info()

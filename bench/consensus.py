@@ -117,7 +117,7 @@ def measure_latency(
 def run(validators: int, args: argparse.Namespace, contract: Any) -> dict[str, Any]:
     from eth_account import Account
 
-    from node.cluster import (
+    from node.ops.cluster import (
         create_cluster, load_admin_account, load_admin_token, load_cluster, start_cluster, stop_cluster,
     )
 

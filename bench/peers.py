@@ -161,7 +161,7 @@ EVM_VERSION = "shanghai"  # Ganache 7.9.2's newest rules; see the docstring
 NODES = ("ledger", "ganache", "anvil")
 PEERS = ("ganache", "anvil")
 CHAIN_ID = 1337  # our dev chain's; the peers are started with it too
-# Our dev genesis' block gas limit (node/genesis.py DEFAULT_GAS_LIMIT); the peers get the same.
+# Our dev genesis' block gas limit (node/execution/genesis.py DEFAULT_GAS_LIMIT); the peers get the same.
 BLOCK_GAS_LIMIT = 150_000_000
 # The peers' funded account: anvil's first default account, given to Ganache with
 # --wallet.accounts (a well-known test key; never use it for anything real).

@@ -1,6 +1,6 @@
 """CPU cost of the PKI precompile's signature checks, and whether its gas pays for it.
 
-The rule `node/pki.py` follows: gas per CPU-second of a PKI call is never below what
+The rule `node/execution/pki.py` follows: gas per CPU-second of a PKI call is never below what
 ordinary EVM code pays on the same node. This script measures both sides on this
 machine and prints them:
 
@@ -84,10 +84,10 @@ def evm_rates(runs: int) -> dict[str, list[float]]:
     """Mgas per CPU-second of each loop contract, ``runs`` times, on our LedgerVM."""
     from eth.vm.spoof import SpoofTransaction
 
-    from node.chain import Chain
-    from node.genesis import Genesis, build_genesis_document
-    from node.storage import LevelStore
-    from node.vm import LedgerVM
+    from node.execution.chain import Chain
+    from node.execution.genesis import Genesis, build_genesis_document
+    from node.storage.store import LevelStore
+    from node.execution.vm import LedgerVM
 
     caller, target = b"\x0c" * 20, b"\x0d" * 20
     rates: dict[str, list[float]] = {name: [] for name in LOOPS}
@@ -193,7 +193,7 @@ def verify_input(chain_der: bytes, key: Any) -> bytes:
     from eth_abi import encode
 
     from client import devpki
-    from node import pki
+    from node.execution import pki
 
     return pki.VERIFY + encode(["bytes", "bytes32", "bytes"], [chain_der, DIGEST, devpki.sign_digest(key, DIGEST)])
 
@@ -232,7 +232,7 @@ class Call:
 
 def call_action(data: bytes) -> Callable[[], None]:
     """What the precompile does for ``data``: both charges computed, then the work."""
-    from node import pki
+    from node.execution import pki
 
     def action() -> None:
         pki.gas(data)
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from client import devpki
     from evidence import x509 as px
-    from node import pki
+    from node.execution import pki
 
     info = machine_info()
     runs = args.runs

@@ -43,21 +43,21 @@ DEFAULT_OUT = REPO_ROOT / "bench" / "profiles" / "node-tx-path.txt"
 # (indent, label, frame pattern): a part counts the samples with a matching frame on the
 # stack; an indented part counts only within the part above it.
 PARTS: list[tuple[int, str, str]] = [
-    (0, "block building (Chain.build_block)", r"^Chain\.build_block \(node/chain\.py\)"),
+    (0, "block building (Chain.build_block)", r"^Chain\.build_block \(node/execution/chain\.py\)"),
     (1, "EVM: executing the transactions (VM.apply_transaction)", r"^VM\.apply_transaction \(eth/vm/base\.py\)"),
     (2, "of which the message call and its opcodes (apply_message)", r"\.apply_message \(eth/vm/forks/"),
     (1, "a header copy per receipt (add_receipt_to_header)", r"\.add_receipt_to_header \(eth/vm/forks/"),
     (1, "state root and block finalisation (VM.finalize_block)", r"^VM\.finalize_block \(eth/vm/base\.py\)"),
     (2, "of which writing accounts and storage into the tries (BaseState.persist)", r"^BaseState\.persist \(eth/vm/state\.py\)"),
     (1, "transaction and receipt tries (evidence/mpt.py)", r"\(evidence/mpt\.py\)"),
-    (1, "signature checks during building (check_signature_validity)", r"check_signature_validity \(node/vm\.py\)"),
+    (1, "signature checks during building (check_signature_validity)", r"check_signature_validity \(node/execution/vm\.py\)"),
     (0, "proposing and committing the block (consensus driver, not building)",
      r"^(QBFTMachine\._send_proposal|NodeBackend\.commit|NodeBackend\.block_digest) \(node/consensus/"),
-    (1, "of which Chain.commit (LevelDB batch, indexes)", r"^Chain\.commit \(node/chain\.py\)"),
+    (1, "of which Chain.commit (LevelDB batch, indexes)", r"^Chain\.commit \(node/execution/chain\.py\)"),
     (0, "JSON-RPC requests (first_pass, answer_document)", r"^(first_pass|answer_document) \(node/rpc/jsonrpc\.py\)"),
     (1, "eth_sendRawTransaction (admission)", r"^eth_send_raw_transaction \(node/rpc/methods\.py\)"),
     (2, "of which signature recovery", r"(recover_public_key|ecdsa_recover|check_signature_validity)"),
-    (2, "of which the pool (TxPool.add)", r"^TxPool\.add \(node/txpool\.py\)"),
+    (2, "of which the pool (TxPool.add)", r"^TxPool\.add \(node/execution/txpool\.py\)"),
     (1, "eth_getBlockByNumber (the load generator following blocks)", r"^eth_get_block_by_number \(node/rpc/methods\.py\)"),
 ]
 CROSS: list[tuple[str, str]] = [
@@ -65,9 +65,9 @@ CROSS: list[tuple[str, str]] = [
     ("rlp library (encode, decode, object copies)", r"\(rlp/"),
     ("  of which rlp object copies (BaseSerializable.copy)", r"^BaseSerializable\.copy \(rlp/"),
     ("signature recovery (coincurve)", r"\(coincurve/"),
-    ("LevelDB reads (LevelStore.get)", r"^LevelStore\.get \(node/storage\.py\)"),
-    ("LevelDB writes (LevelStore.write_batch)", r"^LevelStore\.write_batch \(node/storage\.py\)"),
-    ("event indexes (index_block)", r"^index_block \(node/indexes\.py\)"),
+    ("LevelDB reads (LevelStore.get)", r"^LevelStore\.get \(node/storage/store\.py\)"),
+    ("LevelDB writes (LevelStore.write_batch)", r"^LevelStore\.write_batch \(node/storage/store\.py\)"),
+    ("event indexes (index_block)", r"^index_block \(node/storage/indexes\.py\)"),
 ]
 
 

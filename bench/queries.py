@@ -1,4 +1,4 @@
-"""Latency of the event-index queries (node/indexes.py) at N evidence entries, in process and over HTTP.
+"""Latency of the event-index queries (node/storage/indexes.py) at N evidence entries, in process and over HTTP.
 
 What it does, for each size N (``--entries``, default 1,000,000):
 
@@ -126,7 +126,7 @@ def project(k: int) -> str:
 
 def build_block(shape: Shape, b: int) -> tuple[list[Any], list[Any]]:
     """Transactions and receipts (one log each) of synthetic block b."""
-    from node.indexes import encode_log
+    from node.storage.indexes import encode_log
     from tests.unit.node.indexlogs import Log, Receipt, Tx, anchored, effective, registered
 
     events = []
@@ -147,9 +147,9 @@ def build_block(shape: Shape, b: int) -> tuple[list[Any], list[Any]]:
 
 def seed(chain_dir: Path, shape: Shape, *, batch_blocks: int) -> dict[str, Any]:
     """Index the synthetic blocks into the node's LevelDB at `chain_dir`."""
-    from node import schema
-    from node.indexes import IndexBatch, index_block
-    from node.storage import LevelStore
+    from node.storage import schema
+    from node.storage.indexes import IndexBatch, index_block
+    from node.storage.store import LevelStore
 
     store = LevelStore(chain_dir)
     pool = None
@@ -228,7 +228,7 @@ class QueryType:
 
 def query_types(shape: Shape, tokens: dict[str, str]) -> list[QueryType]:
     """`tokens`: the `next` token of page 49 of each kind (pages of 100), found by walking."""
-    from node.indexes import TOPICS, Cursor
+    from node.storage.indexes import TOPICS, Cursor
     from tests.unit.node.indexlogs import digest
 
     def present(rng: random.Random) -> dict[str, Any]:
@@ -342,8 +342,8 @@ def repeated(runs: int, idle_wait: float, measure: Callable[[float], dict[str, A
 
 
 def tokens_for(chain_dir: Path, shape: Shape) -> dict[str, str]:
-    from node.indexes import Indexes
-    from node.storage import LevelStore
+    from node.storage.indexes import Indexes
+    from node.storage.store import LevelStore
 
     store = LevelStore(chain_dir)
     try:
@@ -353,8 +353,8 @@ def tokens_for(chain_dir: Path, shape: Shape) -> dict[str, str]:
 
 
 def in_process(chain_dir: Path, shape: Shape, tokens: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    from node.indexes import Indexes
-    from node.storage import LevelStore
+    from node.storage.indexes import Indexes
+    from node.storage.store import LevelStore
 
     store = LevelStore(chain_dir)
     results: dict[str, Any] = {}
@@ -460,7 +460,7 @@ def over_http(data_dir: Path, shape: Shape, tokens: dict[str, str], args: argpar
 
 def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
     """The seeded data directory of this size: reused if a previous run left it, unless
-    node/schema.py or node/indexes.py changed since (then seeded again: what the old code
+    node/storage/schema.py or node/storage/indexes.py changed since (then seeded again: what the old code
     wrote is not what the node writes now)."""
     from bench.throughput import NodeProcess, free_port
     from node.service import CHAIN_DIR
@@ -497,7 +497,7 @@ def index_code() -> str:
     from bench.common import REPO_ROOT
 
     digest = hashlib.sha256()
-    for name in ("node/schema.py", "node/indexes.py"):
+    for name in ("node/storage/schema.py", "node/storage/indexes.py"):
         digest.update((REPO_ROOT / name).read_bytes())
     return digest.hexdigest()[:16]
 

@@ -13,7 +13,7 @@ consensus  a 4-validator QBFT cluster: committed tx/s and submit -> final latenc
 verify     ``ledger chain verify`` blocks/s, with and without re-execution
 queries    event-index query latency over HTTP at 10k, 100k and 1M evidence entries; the
            seeded data directories are kept in ``--out``/qbench and reused by the next run
-           (re-seeded when node/schema.py or node/indexes.py changed): seeding 1.1M
+           (re-seeded when node/storage/schema.py or node/storage/indexes.py changed): seeding 1.1M
            entries is 4-5.5 of a first run's minutes
 scaling    evidence anchored per second at batch sizes 1 to 100,000; receipt size and
            offline verify time against batch size; node RSS and disk per million entries

@@ -888,7 +888,7 @@ def pki_verify_calldata(now: float | None = None) -> bytes:
     from eth_abi import encode
 
     from client import devpki
-    from node import pki
+    from node.execution import pki
 
     at = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     not_before, not_after = at - timedelta(days=1), at + timedelta(days=30)
@@ -972,7 +972,7 @@ def _pki_call_worker(tally: Tally, kind: str, config: AbuseConfig, stop: threadi
 # ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def _cluster(args: argparse.Namespace, members: list[tuple[bytes, str]]) -> Iterator[tuple[Path, Any]]:
-    from node.cluster import create_cluster, load_cluster, start_cluster, stop_cluster
+    from node.ops.cluster import create_cluster, load_cluster, start_cluster, stop_cluster
 
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         directory = Path(tmp) / "cluster"
@@ -988,8 +988,8 @@ def _cluster(args: argparse.Namespace, members: list[tuple[bytes, str]]) -> Iter
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from eth_account import Account
 
-    from node.access import TokenStore
-    from node.cluster import load_admin_token
+    from node.access.http import TokenStore
+    from node.ops.cluster import load_admin_token
 
     legit_key, abuser_key = workload_keys(2)
     legit_addr, abuser_addr = (Account.from_key(k).address for k in (legit_key, abuser_key))

@@ -97,7 +97,7 @@ class Rpc:
             raise SystemExit(f"refusing non-loopback RPC target {host!r}")
         self.host, self.port, self.path = host, u.port or 80, u.path or "/"
         self.timeout = timeout
-        # A role token (node/access.py) for nodes that require one (a cluster's admin.token;
+        # A role token (node/access/http.py) for nodes that require one (a cluster's admin.token;
         # --url against another node: $LEDGER_TOKEN).
         token = token or os.environ.get("LEDGER_TOKEN")
         self.headers = {"Content-Type": "application/json"}

@@ -15,7 +15,7 @@ from typing import IO
 
 from client.auth import NEEDS_TOKEN, TokenError, auth_headers, current_token
 
-# The node's cap (node/blobs.py MAX_BLOB_BYTES). Refusing bigger uploads here gives a clear
+# The node's cap (node/storage/blobs.py MAX_BLOB_BYTES). Refusing bigger uploads here gives a clear
 # message instead of a connection the node resets mid-upload; downloads are read up to
 # this many bytes, so a hostile node cannot make the client buffer without bound.
 MAX_BLOB_BYTES = 64 * 1024 * 1024

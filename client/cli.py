@@ -66,7 +66,7 @@ def node_init(
 ) -> None:
     """Write the genesis block into a new data directory."""
     from node.errors import LedgerError
-    from node.runner import init_data_dir
+    from node.ops.runner import init_data_dir
 
     try:
         g = init_data_dir(data_dir, genesis, key)
@@ -99,12 +99,12 @@ def node_start(
         "node's own; * = any (default: node.json's rpc.ws_origins, else none)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
-    from node.access import AUTH_MODES
-    from node.config import load_node_config
+    from node.access.http import AUTH_MODES
+    from node.ops.config import load_node_config
     from node.errors import LedgerError
     from node.rpc.limits import RpcLimits
     from node.rpc.origin import parse_origins, parse_vhosts, split_list
-    from node.runner import ensure_dev_data_dir, run_node
+    from node.ops.runner import ensure_dev_data_dir, run_node
     from node.service import NodeConfig
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -159,7 +159,7 @@ def keys_new(
     from evidence.qbft import address_of
     from coincurve import PrivateKey
 
-    from node.runner import write_key_file
+    from node.ops.runner import write_key_file
 
     secret = secrets.token_bytes(32)
     key = PrivateKey(secret)
@@ -194,9 +194,9 @@ def genesis_new(
     """Write a QBFT genesis and one key per validator."""
     from chaincode import ROLES
     from node.errors import ConfigError
-    from node.genesis import Genesis, build_genesis_document
-    from node.runner import write_key_file
-    from node.sealing import ValidatorKey
+    from node.execution.genesis import Genesis, build_genesis_document
+    from node.ops.runner import write_key_file
+    from node.consensus.sealing import ValidatorKey
 
     def parse_pairs(values: List[str], what: str) -> list[tuple[bytes, str]]:
         pairs = []
@@ -280,7 +280,7 @@ def chaincode_build(
 def refresh_genesis(path: Path) -> None:
     """Rewrite a genesis file's system contracts (code and storage) from its evidenceLedger."""
     from node.errors import ConfigError
-    from node.genesis import Genesis, with_system_contracts
+    from node.execution.genesis import Genesis, with_system_contracts
 
     try:
         document = json.loads(path.read_text())

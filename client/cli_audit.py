@@ -30,7 +30,7 @@ HTTP_TIMEOUT_SECONDS = 60.0
 # The node's pages are at most 1,000 records of a few kB; a body far beyond that is not
 # one of its answers, and reading it whole could exhaust memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-MAX_PAGE = 1_000           # node/indexes.py MAX_PAGE: the most a page may ask for
+MAX_PAGE = 1_000           # node/storage/indexes.py MAX_PAGE: the most a page may ask for
 DEFAULT_LIST_LIMIT = 50    # rows a list command shows unless --limit or --all
 
 # CSV columns of each export, in the REST records' order (docs/cli.md lists them). A

@@ -23,7 +23,7 @@ chain_app = typer.Typer(no_args_is_help=True, help="The whole chain: verify ever
 
 
 def _default_workers() -> int:
-    from node.verify import InspectionPool
+    from node.verify.chain import InspectionPool
 
     return InspectionPool.usable_cores()
 
@@ -50,11 +50,11 @@ def chain_verify(
     from concurrent.futures.process import BrokenProcessPool
 
     from node.errors import ConfigError, InvalidBlock, StorageError
-    from node.genesis import Genesis
-    from node.verify import (
+    from node.execution.genesis import Genesis
+    from node.verify.chain import (
         BlockSource, ChainReplayer, DataDirSource, InspectionPool, RpcSource, stored_genesis, verify_chain,
     )
-    from node.verify_indexes import check_indexes
+    from node.verify.indexes import check_indexes
 
     if (data_dir is None) == (rpc is None):
         fail("give exactly one of --data-dir DIR and --rpc URL")
@@ -95,7 +95,7 @@ def chain_verify(
                 genesis_note = "built from the genesis document the data directory stores"
             replayer = None
             if reexecute:
-                from node.runner import DEV_ACCOUNT_FILE
+                from node.ops.runner import DEV_ACCOUNT_FILE
 
                 # A --dev node admits any sender; others only members (the genesis does not say which).
                 permissioned = not (data_dir / DEV_ACCOUNT_FILE).exists()
@@ -174,7 +174,7 @@ def chain_verify(
 
 
 def _invalid(exc: Any, json_output: bool) -> NoReturn:
-    from node.verify_indexes import IndexMismatch
+    from node.verify.indexes import IndexMismatch
 
     if json_output:
         document = {"valid": False, "height": exc.height, "step": exc.step, "detail": exc.detail}

@@ -1,6 +1,6 @@
 """`ledger cluster up|down|status|add|start|stop|restart`: a local testnet of validator and
 observer processes on loopback ports, with its own genesis, keys and TLS certificates
-(node/cluster.py).
+(node/ops/cluster.py).
 
 Exit codes: 0 success, 1 a node did not come up (which one, and the tail of its node.log,
 are printed), 2 bad usage (no cluster in --dir, a count out of range, a directory that
@@ -19,7 +19,7 @@ from client.cli_pki import JsonOption
 from client.render import EXIT_REFUSED, emit_json, fail, fields, line, table
 
 if TYPE_CHECKING:
-    from node.cluster import ClusterLayout, NodeStartError
+    from node.ops.cluster import ClusterLayout, NodeStartError
 
 cluster_app = typer.Typer(
     no_args_is_help=True,
@@ -53,7 +53,7 @@ def cluster_up(
 ) -> None:
     """Create a cluster in --dir (if it holds none) and start every node that is not running
     (nodes already running, even ones started by hand, are left as they are)."""
-    from node.cluster import CLUSTER_FILE, create_cluster, load_cluster, start_stopped_nodes
+    from node.ops.cluster import CLUSTER_FILE, create_cluster, load_cluster, start_stopped_nodes
 
     created = False
     with _cluster_errors():
@@ -79,7 +79,7 @@ def cluster_up(
         layout, started = start_stopped_nodes(dir)
     running = [n.name for n in layout.nodes if n.name not in started]
     if json_output:
-        from node.cluster import cluster_document
+        from node.ops.cluster import cluster_document
 
         emit_json({"created": created, "dir": str(layout.dir), "started": started, "running": running,
                    **cluster_document(layout)})
@@ -96,7 +96,7 @@ def cluster_up(
 @cluster_app.command("down")
 def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop every node of the cluster (SIGTERM, then SIGKILL after 30 s); keeps the data."""
-    from node.cluster import ClusterError, stop_cluster
+    from node.ops.cluster import ClusterError, stop_cluster
     from node.errors import ConfigError
 
     try:
@@ -116,7 +116,7 @@ def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
 @cluster_app.command("start")
 def cluster_start(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Start one node by name and wait until it answers; a node already running is left as it is."""
-    from node.cluster import running_nodes, start_node
+    from node.ops.cluster import running_nodes, start_node
 
     with _cluster_errors():
         was_running = node in running_nodes(dir)
@@ -128,7 +128,7 @@ def cluster_start(node: NodeArgument, dir: DirOption, json_output: JsonOption = 
 def cluster_stop(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop one node by name (SIGTERM, then SIGKILL after 30 s); the others go on. A node that
     is not running: exit 2."""
-    from node.cluster import stop_node
+    from node.ops.cluster import stop_node
 
     with _cluster_errors():
         stop_node(dir, node, must_be_running=True)
@@ -141,7 +141,7 @@ def cluster_stop(node: NodeArgument, dir: DirOption, json_output: JsonOption = F
 @cluster_app.command("restart")
 def cluster_restart(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop one node by name if it runs, start it again and wait until it answers."""
-    from node.cluster import restart_node
+    from node.ops.cluster import restart_node
 
     with _cluster_errors():
         restarted, was_running = restart_node(dir, node)
@@ -167,7 +167,7 @@ def cluster_status_command(dir: DirOption, json_output: JsonOption = False) -> N
     """Each node's process, height, QBFT round and peers (asked with the cluster's admin.token)."""
     from dataclasses import asdict
 
-    from node.cluster import cluster_status
+    from node.ops.cluster import cluster_status
     from node.errors import ConfigError
 
     try:
@@ -205,7 +205,7 @@ def cluster_add(
 ) -> None:
     """Add one node (new key and certificate; every existing node as its peers); start it if
     the cluster is running."""
-    from node.cluster import add_node, is_running
+    from node.ops.cluster import add_node, is_running
 
     with _cluster_errors():
         node = add_node(dir, "observer" if observer else "validator")
@@ -243,7 +243,7 @@ def _print_layout(layout: ClusterLayout, verb: str) -> None:
 def _cluster_errors() -> Iterator[None]:
     """A node that did not come up or a refused change: exit 1 with the reason (and the
     node's log tail); a bad cluster directory or file: exit 2."""
-    from node.cluster import ClusterError, NodeNotRunningError, NodeStartError, UnknownNodeError
+    from node.ops.cluster import ClusterError, NodeNotRunningError, NodeStartError, UnknownNodeError
     from node.errors import ConfigError
 
     try:

@@ -28,7 +28,7 @@ def tls_ca(
 ) -> None:
     """Create the consortium CA that issues the nodes' TLS certificates (name its ca.crt in
     `ledger genesis new --consortium-ca`)."""
-    from node.tlscerts import make_consortium_ca, write_certificate, write_private_key
+    from node.network.tlscerts import make_consortium_ca, write_certificate, write_private_key
 
     if (out / "ca.key").exists() or (out / "ca.crt").exists():
         fail(f"{out} already holds a CA; refusing to overwrite it")
@@ -50,9 +50,9 @@ def tls_cert(
 ) -> None:
     """Issue a node's TLS certificate (EC P-256, serverAuth + clientAuth, one year; a
     validator's binds its address)."""
-    from node.access import parse_address
+    from node.access.http import parse_address
     from node.errors import ConfigError
-    from node.tlscerts import issue_node_certificate, load_consortium_ca, write_certificate, write_private_key
+    from node.network.tlscerts import issue_node_certificate, load_consortium_ca, write_certificate, write_private_key
 
     if (out / "node.key").exists():
         fail(f"{out / 'node.key'} exists; refusing to overwrite a node key")
@@ -82,7 +82,7 @@ def peers(
 ) -> None:
     """Write the node's p2p settings (`node.json`): its name, listen address, static peers,
     and its TLS certificate and key (copied into the data directory)."""
-    from node.config import NodeFileConfig, P2PConfig, load_node_config, write_node_config
+    from node.ops.config import NodeFileConfig, P2PConfig, load_node_config, write_node_config
     from node.errors import ConfigError
 
     def address(value: str, option: str) -> tuple[str, int]:
@@ -101,7 +101,7 @@ def peers(
         for source, target in ((tls_cert, tls / "node.crt"), (tls_key, tls / "node.key")):
             if source.resolve() != target.resolve():
                 shutil.copyfile(source, target)
-            target.chmod(0o600)  # the data directory is private (node/storage.py)
+            target.chmod(0o600)  # the data directory is private (node/storage/store.py)
         existing = load_node_config(data_dir)
         p2p = P2PConfig(name, listen_host, listen_port, targets, tls / "node.crt", tls / "node.key")
         write_node_config(data_dir, NodeFileConfig(p2p, existing.faults, existing.rpc))

@@ -1,4 +1,8 @@
-"""The evidence-ledger node: genesis, storage, execution, sealing, transaction pool and RPC."""
+"""The evidence-ledger node, in rooms named for their job: `execution` (VM, chain, pool,
+genesis), `storage` (LevelDB, indexes, blobs), `consensus` (QBFT), `network` (peers, sync),
+`rpc` (JSON-RPC, REST), `access` (roles and tokens), `verify` (an auditor's chain check) and
+`ops` (config, running a node, a local cluster). `service.Node` joins them; `errors` is the
+one exception tree. docs/architecture.md draws the packages and a transaction's path."""
 import os
 
 # keccak is the node's hottest hash (every trie node, address and log bloom). eth-hash

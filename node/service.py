@@ -2,7 +2,7 @@
 the consensus driver (node/consensus/driver.py) uses to propose, commit and gossip.
 
 Consensus (the driver's event loop, its peers and timers, and the thread that builds and
-commits blocks) runs on threads of its own (node/runner.py); the RPC serves from another
+commits blocks) runs on threads of its own (node/ops/runner.py); the RPC serves from another
 event loop. What crosses between them goes through thread-safe hooks: `submit` and
 `increase_time` wake the driver, `block_committed` hands each new block to the listeners
 on the RPC's loop, and `stop` reaches every loop that waits for it.
@@ -15,28 +15,37 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from eth.abc import SignedTransactionAPI, StateAPI
 
-from node import schema
-from node.access import resolve_auth_mode
-from node.chain import Chain
+from node.storage import schema
+from node.access.http import resolve_auth_mode
+from node.execution.chain import Chain
 from node.errors import LedgerError, PermissionDenied, StorageError
-from node.genesis import Genesis
-from node.metrics import Metrics
-from node.permissions import Membership, is_registration
+from node.execution.genesis import Genesis
+from node.ops.metrics import Metrics
+from node.execution.permissions import Membership, is_registration
 from node.rpc.limits import RpcLimits
-from node.sealing import ValidatorKey
-from node.storage import LevelStore
-from node.txpool import TxPool
-from node.vm import QBFTHeader
-from node.votes import PendingVotes
+from node.consensus.sealing import ValidatorKey
+from node.storage.store import LevelStore
+from node.execution.txpool import TxPool
+from node.execution.vm import QBFTHeader
+from node.consensus.votes import PendingVotes
 
-if TYPE_CHECKING:
-    from node.consensus.driver import ConsensusDriver
 
 log = logging.getLogger("ledger.node")
+
+
+class ConsensusView(Protocol):
+    """What the RPC reads of the consensus driver (node/consensus/driver.py), which sets
+    itself here when it starts: the node does not depend on consensus, consensus on the node."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    def sync_progress(self) -> tuple[int, int, int] | None: ...
+
+    def peer_count(self) -> int: ...
 
 CHAIN_DIR = "chain"
 GENESIS_FILE = "genesis.json"
@@ -52,7 +61,7 @@ class NodeConfig:
     # In --dev any sender may transact; otherwise only active members of the identity
     # registry (and non-members registering themselves).
     open_permissioning: bool = False
-    # Bearer tokens on the HTTP surface (node/access.py): "required", "off", or "auto" —
+    # Bearer tokens on the HTTP surface (node/access/http.py): "required", "off", or "auto" —
     # off only for a --dev node whose RPC listens on loopback.
     auth: str = "auto"
     # Public keys (PEM) of other token issuers this node trusts besides its own.
@@ -116,7 +125,7 @@ class Node:
         # Hooks the consensus driver sets (node/consensus/driver.py); thread-safe callables.
         self._wake: Callable[[], None] = lambda: None
         self._gossip: Callable[[bytes], None] = lambda raw: None
-        self.consensus: ConsensusDriver | None = None
+        self.consensus: ConsensusView | None = None
         self.clock_offset = 0.0
         self.votes = PendingVotes()  # qbft_proposeValidatorVote's, for the next proposals
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []

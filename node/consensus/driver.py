@@ -7,7 +7,7 @@ loop owns the sockets and the timers and only hands work to that thread.
 Per height:
 
 1. start   - the machine starts height ``head + 1`` with the set after the head and the
-             head's proposer (node/chain.py follows votes);
+             head's proposer (node/execution/chain.py follows votes);
 2. timer   - the block timer fires on the block period's schedule, as Besu's does
              (``next_block_time``): transactions waiting when the height starts go one
              ``blockperiodseconds`` after the parent; one that arrives on an idle chain
@@ -17,7 +17,7 @@ Per height:
              proposer proposes and everyone starts the round-0 timer;
 3. agree   - PROPOSAL / PREPARE / COMMIT / ROUND-CHANGE, from the network, into the machine;
 4. commit  - on a decision the block is sealed with the quorum's commit seals and stored
-             in one write batch (node/chain.py); then listeners fire on the loop and the
+             in one write batch (node/execution/chain.py); then listeners fire on the loop and the
              new head is announced to peers;
 5. sync    - when a peer is ahead, sealed blocks are fetched from it and imported
              (seals checked, every transaction re-executed) before the machine moves on.
@@ -35,14 +35,15 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
+from typing import Any, Callable, Sequence, cast
 
 import rlp
 from eth_hash.auto import keccak
 
 from evidence import qbft
-from node import importer, schema
-from node.chain import BuiltBlock
+from node.network import importer
+from node.storage import schema
+from node.execution.chain import BuiltBlock
 from node.consensus import messages
 from node.consensus.machine import (
     Backend,
@@ -55,14 +56,12 @@ from node.consensus.machine import (
     ScheduleTimeout,
 )
 from node.errors import InvalidBlock, LedgerError, NotFound
-from node.sealing import VANITY, with_seals
-from node.txpool import PoolEntry
-from node.vm import QBFTHeader
-
-if TYPE_CHECKING:
-    from node.config import FaultConfig
-    from node.p2p import Peer, PeerNetwork
-    from node.service import Node
+from node.consensus.sealing import VANITY, with_seals
+from node.execution.txpool import PoolEntry
+from node.execution.vm import QBFTHeader
+from node.network.peers import Peer, PeerNetwork
+from node.ops.config import FaultConfig
+from node.service import Node
 
 log = logging.getLogger("ledger.consensus")
 
@@ -315,6 +314,9 @@ class ConsensusDriver:
                 for p in peers
             ],
         }
+
+    def peer_count(self) -> int:
+        return len(self.network.peers()) if self.network is not None else 0
 
     def sync_progress(self) -> tuple[int, int, int] | None:
         """(starting, current, highest) block while syncing, else None (eth_syncing)."""

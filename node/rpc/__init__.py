@@ -1,0 +1,9 @@
+"""The HTTP surface: JSON-RPC (Ethereum methods and ledger_*), WebSocket subscriptions and
+the REST API.
+
+`app` builds the Starlette/FastAPI application and its worker pools; `jsonrpc` parses,
+dispatches and encodes requests; `methods` is the JSON-RPC route table; `simulate` runs
+eth_call and eth_estimateGas under gas budgets; `limits` names every cap; `origin` checks
+Host and Origin; `rest` serves /v1/ from the event indexes; `subscriptions`, `filters`,
+`format`, `params` and `context` are the pieces the methods share.
+"""

@@ -1,11 +1,11 @@
 """The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
-eth_subscribe, /v1/blobs (node/blobs.py), the REST routes (node/rpc/rest.py), /healthz and
+eth_subscribe, /v1/blobs (node/storage/blobs.py), the REST routes (node/rpc/rest.py), /healthz and
 /metrics. The protocol is node/rpc/jsonrpc.py's; this module is the transport: it reads
-bodies, asks node/access.py who is calling, and hands the work to the worker pools.
+bodies, asks node/access/http.py who is calling, and hands the work to the worker pools.
 
 Cheap calls are parsed and answered in one pool; a request holding an expensive call
 (node/rpc/limits.py) waits its turn per caller for the expensive pool; the event loop
-only moves bytes and runs /healthz. Consensus does not run here at all (node/runner.py).
+only moves bytes and runs /healthz. Consensus does not run here at all (node/ops/runner.py).
 """
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect, HTTPConnection
 
-from node.access import Authorizer, Principal, bearer_token
-from node.blobs import BLOB_DIR, BlobQuota, BlobStore, add_blob_routes
+from node.access.http import Authorizer, Principal, bearer_token
+from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore, add_blob_routes
 from node.errors import LimitExceeded, Unauthenticated
 from node.rpc.context import RpcContext
 from node.rpc.filters import FilterRegistry
@@ -45,13 +45,13 @@ from node.rpc.origin import OriginMiddleware, OriginPolicy
 from node.rpc.rest import add_rest_routes
 from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
-from node.vm import QBFTHeader
+from node.execution.vm import QBFTHeader
 
 log = logging.getLogger("ledger.rpc")
 
 # Threads that parse requests and run the cheap calls, and threads that run the expensive
 # ones. Python runs one thread at a time, so two expensive threads are as fast as more,
-# and leave the consensus thread (node/runner.py) its share of the interpreter.
+# and leave the consensus thread (node/ops/runner.py) its share of the interpreter.
 RPC_WORKER_THREADS = 4
 EXPENSIVE_WORKER_THREADS = 2
 # How often an open WebSocket's token is verified again, so that a revoked or expired token
@@ -126,10 +126,10 @@ def create_app(node: Node) -> FastAPI:
         node.config.http_vhosts, node.config.http_corsdomain, node.config.ws_origins))
     workers = ThreadPoolExecutor(max_workers=RPC_WORKER_THREADS, thread_name_prefix="rpc")
     expensive = ThreadPoolExecutor(max_workers=EXPENSIVE_WORKER_THREADS, thread_name_prefix="rpc-expensive")
-    app.state.rpc_pools = (workers, expensive)  # shut down by node/runner.py before the store closes
+    app.state.rpc_pools = (workers, expensive)  # shut down by node/ops/runner.py before the store closes
     queue = ExpensiveQueue(limits)
     sockets = SocketCount(limits.websockets_per_caller, limits.max_websockets)
-    # Role tokens (node/access.py); the REST routes reach it through node.access.principal_for.
+    # Role tokens (node/access/http.py); the REST routes reach it through node.access.principal_for.
     authorizer = Authorizer.from_data_dir(node.config.data_dir, node.config.auth_mode(), node.config.token_issuers)
     app.state.authorizer = authorizer
 

@@ -10,7 +10,7 @@ from node.rpc import params as p
 from node.rpc.filters import FilterRegistry
 from node.rpc.limits import GasBuckets, GasBudget, RpcLimits
 from node.service import Node
-from node.vm import QBFTHeader
+from node.execution.vm import QBFTHeader
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth_utils import to_checksum_address
 
 from node.rpc.params import to_data, to_hex
-from node.vm import LedgerBlock, QBFTHeader
+from node.execution.vm import LedgerBlock, QBFTHeader
 
 
 @dataclass(frozen=True)

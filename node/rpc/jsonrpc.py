@@ -17,7 +17,7 @@ from typing import Any
 
 from eth.exceptions import VMError
 
-from node.access import Principal, is_public_call
+from node.access.http import Principal, is_public_call
 from node.errors import (
     ExecutionReverted,
     InvalidParams,

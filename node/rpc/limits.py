@@ -14,7 +14,7 @@ caller (geth's `--rpc.gascap`, `--rpc.batch-request-limit`; Besu's per-connectio
   their own, at most `expensive_in_flight_per_caller` of a caller's at a time and at most
   `expensive_waiting_per_caller` waiting; the cheap ones (`eth_blockNumber`, receipts,
   nonces...) never wait behind them. Consensus runs on its own thread and event loop
-  (node/runner.py) and waits for neither.
+  (node/ops/runner.py) and waits for neither.
 * **Filters and sockets.** Each caller may hold `filters_per_caller` filters and
   `websockets_per_caller` WebSocket connections, within the node-wide caps.
 
@@ -45,7 +45,7 @@ T = TypeVar("T")
 # Callers whose bucket is full (idle for a while) are forgotten once this many are kept, so
 # a stream of new callers (connections without tokens) cannot grow the table without bound.
 MAX_TRACKED_CALLERS = 10_000
-# -- the REST feed and the blob store (node/rpc/rest.py, node/blobs.py) --------------------
+# -- the REST feed and the blob store (node/rpc/rest.py, node/storage/blobs.py) --------------------
 # Open feed streams per node. Each costs a socket and, while it catches up, index reads
 # in the thread pool; beyond this, a client is told to come back (503, Retry-After).
 MAX_FEED_STREAMS = 256

@@ -20,7 +20,7 @@ from node.rpc.context import RpcContext, block_number_of, resolve_block, with_st
 from node.rpc.filters import Filter, LogCriteria
 from node.rpc.simulate import eth_call, eth_estimate_gas
 from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
-from node.vm import LedgerBlock, QBFTHeader
+from node.execution.vm import LedgerBlock, QBFTHeader
 
 CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
 # Bounds on one eth_getLogs / filter poll: blocks scanned and logs returned.
@@ -56,8 +56,7 @@ def net_listening(ctx: RpcContext) -> bool:
 
 def net_peer_count(ctx: RpcContext) -> str:
     driver = ctx.node.consensus
-    network = driver.network if driver is not None else None
-    return p.to_hex(len(network.peers()) if network is not None else 0)
+    return p.to_hex(driver.peer_count() if driver is not None else 0)
 
 
 # -- chain --------------------------------------------------------------------------------

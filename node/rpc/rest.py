@@ -1,6 +1,6 @@
 """REST queries under /v1/ for regulators, courts and auditors: contracts, evidence,
 commitments, the chain summary and the event feed (JSON pages and Server-Sent Events),
-answered from the event indexes (node/indexes.py) and gated by role (node/access.py).
+answered from the event indexes (node/storage/indexes.py) and gated by role (node/access/http.py).
 
 Every list is a page: `limit` items (default 100, at most 1,000) and `next`, a token to
 pass back as `after` for the following page (null on the last). Errors are JSON
@@ -26,9 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from chaincode import COMMITMENT_STATUS, CONTRACT_STATUS
-from node import access
+from node.access import http as access
 from node.errors import ConfigError, InvalidParams, NotFound, PermissionDenied, Unauthenticated
-from node.indexes import DEFAULT_PAGE, MAX_PAGE, TOPICS, Cursor, FeedEntry, Indexes, commitment_status
+from node.storage.indexes import DEFAULT_PAGE, MAX_PAGE, TOPICS, Cursor, FeedEntry, Indexes, commitment_status
 from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER, caller_key
 from node.service import Node
 
@@ -342,7 +342,7 @@ def add_rest_routes(app: FastAPI, node: Node, *, max_feed_streams: int = MAX_FEE
     router = APIRouter(prefix="/v1")
     signal = BlockSignal()
     node.on_block(lambda header: signal.notify())
-    # Set when the server is asked to stop (node/runner.py), so open feed streams end and
+    # Set when the server is asked to stop (node/ops/runner.py), so open feed streams end and
     # the server's shutdown does not wait on them.
     app.state.closing = asyncio.Event()
     streams = FeedStreams(max_feed_streams, feed_streams_per_caller)

@@ -9,15 +9,15 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from node.access import Principal
+from node.access.http import Principal
 from node.errors import InvalidParams, LimitExceeded
-from node.indexes import Cursor
+from node.storage.indexes import Cursor
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.filters import LogCriteria
 from node.rpc.format import block_logs, header_json
 from node.rpc.jsonrpc import INVALID_PARAMS, UNAUTHORIZED, _error, access_refusal, error_response, request_id
-from node.vm import QBFTHeader
+from node.execution.vm import QBFTHeader
 
 log = logging.getLogger("ledger.rpc")
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]

@@ -12,7 +12,7 @@ import pytest
 import rlp
 
 from evidence import qbft
-from node.config import FaultConfig
+from node.ops.config import FaultConfig
 from tests.cluster.harness import Cluster, running_cluster, ledger
 
 pytestmark = pytest.mark.slow

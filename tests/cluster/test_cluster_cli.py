@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from node.cluster import is_running, load_admin_token, load_cluster
+from node.ops.cluster import is_running, load_admin_token, load_cluster
 from tests.cluster.harness import ledger, rpc, wait_for
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from cryptography import x509
 from eth_account import Account
 
 from evidence import qbft
-from node.tlscerts import certificate_validator
+from node.network.tlscerts import certificate_validator
 from tests.cluster.harness import ledger, rpc, wait_for
 from tests.integration.nodeproc import NodeProcess, free_port
 

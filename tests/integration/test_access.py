@@ -1,4 +1,4 @@
-"""Role tokens on a real node (node/access.py, docs/access.md): a permissioned node started
+"""Role tokens on a real node (node/access/http.py, docs/access.md): a permissioned node started
 with `--auth required`, one token per role issued by the real `ledger token issue`, and for
 each role what it may and may not do over HTTP, WebSocket and /v1/blobs — plus revocation
 by `ledger token revoke`, the CLI's exit codes, and a --dev node on loopback where
@@ -21,7 +21,7 @@ import pytest
 import websockets
 from eth_account import Account
 
-from node.access import ROLE_PERMISSIONS
+from node.access.http import ROLE_PERMISSIONS
 from node.rpc.limits import RpcLimits
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import Network, account_key, address_of, start_network

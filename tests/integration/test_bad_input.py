@@ -36,7 +36,8 @@ from node.rpc.jsonrpc import (
 from node.rpc.filters import MAX_ADDRESSES, MAX_TOPIC_POSITIONS
 from node.rpc.methods import MAX_PROOF_KEYS
 from node.rpc.params import MAX_QUANTITY
-from node.txpool import MAX_NONCE_GAP, MAX_TX_BYTES
+from node.execution.txpool import MAX_NONCE_GAP
+from node.execution.vm import MAX_TX_BYTES
 from tests.integration.nodeproc import NodeProcess, free_port
 
 pytestmark = pytest.mark.slow

@@ -15,7 +15,7 @@ import rlp
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from node import schema
+from node.storage import schema
 from tests.integration.nodeproc import NodeProcess, free_port, rpc
 
 pytestmark = pytest.mark.slow

@@ -42,7 +42,7 @@ from hypothesis.errors import HypothesisException
 from schemathesis import GenerationMode
 from schemathesis import checks as sc
 
-from node.access import TokenStore
+from node.access.http import TokenStore
 from node.rpc.jsonrpc import INTERNAL_ERROR
 from node.rpc.methods import ROUTES
 from tests.integration import fuzz_strategies as fs
@@ -68,7 +68,7 @@ WS_EXAMPLES = 12
 REST_EXAMPLES_PER_OPERATION = 20
 # Schemathesis's own seed (its generation is seeded per operation from it).
 REST_SEED = 20261207
-# The REST routes of node/rpc/rest.py and node/blobs.py plus /healthz and /metrics: fewer
+# The REST routes of node/rpc/rest.py and node/storage/blobs.py plus /healthz and /metrics: fewer
 # operations in the document means routes went missing from it.
 REST_MIN_OPERATIONS = 16
 FEED_EXAMPLES = 20

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from node.cluster import CA_CERT_FILE, CA_KEY_FILE
-from node.p2p import Hello, Kind, encode_frame, encode_hello, read_frame, tls_contexts
-from node.tlscerts import (
+from node.ops.cluster import CA_CERT_FILE, CA_KEY_FILE
+from node.network.peers import Hello, Kind, encode_frame, encode_hello, read_frame, tls_contexts
+from node.network.tlscerts import (
     issue_node_certificate,
     load_consortium_ca,
     write_certificate,

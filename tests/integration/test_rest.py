@@ -28,8 +28,8 @@ from eth_utils import to_checksum_address
 from chaincode import CONTRACT_REGISTRY
 from client.anchoring import anchor
 from client.ledger import Ledger
-from node import schema
-from node.access import TokenStore
+from node.storage import schema
+from node.access.http import TokenStore
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import CHAIN_ID, Network, account_key, address_of, start_network
 from tests.files import fingerprint

@@ -19,7 +19,7 @@ from typing import Iterator
 import httpx
 import pytest
 
-from node.access import TokenStore
+from node.access.http import TokenStore
 from node.rpc.rest import MAX_FEED_STREAMS_PER_CALLER, ApiError, FeedStreams
 from tests.integration.permissioned import Network, address_of, start_network
 

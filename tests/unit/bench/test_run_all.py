@@ -99,8 +99,8 @@ def test_unknown_step_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 RAW = """\
-process 1:"ledger";thread (0x1);_on_thread (node/consensus/driver.py:10);Chain.build_block (node/chain.py:5);VM.apply_transaction (eth/vm/base.py:7);HexaryTrie.get (trie/hexary.py:3) 6
-process 1:"ledger";thread (0x1);_on_thread (node/consensus/driver.py:10);Chain.build_block (node/chain.py:5);VM.finalize_block (eth/vm/base.py:9);BaseState.persist (eth/vm/state.py:2) 2
+process 1:"ledger";thread (0x1);_on_thread (node/consensus/driver.py:10);Chain.build_block (node/execution/chain.py:5);VM.apply_transaction (eth/vm/base.py:7);HexaryTrie.get (trie/hexary.py:3) 6
+process 1:"ledger";thread (0x1);_on_thread (node/consensus/driver.py:10);Chain.build_block (node/execution/chain.py:5);VM.finalize_block (eth/vm/base.py:9);BaseState.persist (eth/vm/state.py:2) 2
 process 1:"ledger";thread (0x2);first_pass (node/rpc/jsonrpc.py:1);answer_document (node/rpc/jsonrpc.py:2);eth_send_raw_transaction (node/rpc/methods.py:4);BaseState.persist (eth/vm/state.py:2) 2
 """
 

@@ -9,7 +9,7 @@ import pytest
 from chaincode import SYSTEM_CONTRACTS, VYPER_VERSION, load_artifact
 from chaincode.alloc import hashmap_slot, identity_storage
 from chaincode.build import compile_source
-from node.genesis import Genesis
+from node.execution.genesis import Genesis
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from client.cli import app
-from node.genesis import Genesis
+from node.execution.genesis import Genesis
 
 runner = CliRunner()
 
@@ -58,7 +58,7 @@ def test_keys_new_writes_a_private_key_file(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert "privateKey" not in doc and doc["address"].startswith("0x")
-    from node.sealing import ValidatorKey
+    from node.consensus.sealing import ValidatorKey
     from node.service import read_key_file
 
     assert "0x" + ValidatorKey(read_key_file(tmp_path / "k")).address.hex() == doc["address"].lower()
@@ -67,7 +67,7 @@ def test_keys_new_writes_a_private_key_file(tmp_path: Path) -> None:
 
 def test_dev_data_dir_is_made_whole_or_not_at_all(tmp_path: Path) -> None:
     from node.errors import ConfigError
-    from node.runner import ensure_dev_data_dir
+    from node.ops.runner import ensure_dev_data_dir
 
     # A first run interrupted before the rename leaves only a staging directory behind.
     stale = tmp_path / ".dev.partial"

@@ -16,9 +16,9 @@ from evidence import qbft
 from evidence.receipt import (
     MAX_VALIDATOR_HISTORY, STEPS, GenesisTrust, Receipt, VerificationError, verify_receipt,
 )
-from node.chain import Chain
-from node.sealing import with_seals
-from node.storage import LevelStore
+from node.execution.chain import Chain
+from node.consensus.sealing import with_seals
+from node.storage.store import LevelStore
 from tests.unit.node.votechain import (
     A, B, C, D, X, add, anchor_transaction, commit, drop, make_genesis, receipt_for,
 )
@@ -94,7 +94,7 @@ def _resealed(encoded: bytes, *keys: Any, **extra_changes: Any) -> str:
     fields[qbft.EXTRA_DATA_INDEX] = qbft.ExtraData(
         extra.vanity, extra_changes.get("validators", extra.validators), extra_changes.get("vote", extra.vote),
         extra.round, ()).encode()
-    from node.vm import QBFTHeader
+    from node.execution.vm import QBFTHeader
 
     header = rlp.decode(rlp.encode(fields), sedes=QBFTHeader)
     return "0x" + rlp.encode(with_seals(header, [k.commit_seal(header) for k in keys])).hex()

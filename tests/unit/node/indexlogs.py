@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from node import schema
-from node.indexes import IndexBatch, encode_log, index_block
-from node.storage import LevelStore
+from node.storage import schema
+from node.storage.indexes import IndexBatch, encode_log, index_block
+from node.storage.store import LevelStore
 
 
 @dataclass(frozen=True)

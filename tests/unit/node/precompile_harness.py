@@ -10,11 +10,11 @@ from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode
 
 from chaincode import PKI_PRECOMPILE
-from node import pki as precompile
-from node.chain import Chain
-from node.genesis import Genesis, build_genesis_document
-from node.storage import LevelStore
-from node.vm import LedgerVM
+from node.execution import pki as precompile
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
+from node.storage.store import LevelStore
+from node.execution.vm import LedgerVM
 
 CALLER = b"\x0c" * 20
 GAS = 2_000_000

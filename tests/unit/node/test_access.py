@@ -1,4 +1,4 @@
-"""Role tokens and access control (node/access.py): tokens that must not verify (expired, not
+"""Role tokens and access control (node/access/http.py): tokens that must not verify (expired, not
 yet valid, tampered, another issuer, alg none, HS256 keyed with the public key, revoked,
 unknown role), the role table, every JSON-RPC route classified, the address-bound
 refinements with real signed transactions, the authorizer's modes, and the blob routes."""
@@ -26,12 +26,12 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from fastapi.testclient import TestClient
 
 from chaincode import ROLES
-from node import access
-from node.access import (
+from node.access import http as access
+from node.access.http import (
     ANONYMOUS_ADMIN, LEEWAY_SECONDS, METHOD_PERMISSIONS, ROLE_PERMISSIONS, Authorizer, Principal, RevocationList,
     RoleDenied, TokenStore, issue_token, key_id, parse_role, principal_for, resolve_auth_mode, verify_token,
 )
-from node.blobs import BlobStore, add_blob_routes
+from node.storage.blobs import BlobStore, add_blob_routes
 from node.errors import ConfigError, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.methods import ROUTES
 

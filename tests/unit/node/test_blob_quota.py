@@ -1,4 +1,4 @@
-"""The blob store's quota (node/blobs.py BlobQuota): the store's total bytes and blob
+"""The blob store's quota (node/storage/blobs.py BlobQuota): the store's total bytes and blob
 count, each caller's share (its token; without authentication its client address), the
 free disk kept for the chain, and a refused upload leaving nothing behind — plus the
 Cache-Control a blob is served with. The routes run in-process on a small quota; keys
@@ -18,9 +18,9 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     warnings.filterwarnings("ignore", message=".*httpx")
     from fastapi.testclient import TestClient
 
-from node import blobs
-from node.access import Authorizer, issue_token, key_id
-from node.blobs import BlobQuota, BlobQuotaExceeded, BlobStore
+from node.storage import blobs
+from node.access.http import Authorizer, issue_token, key_id
+from node.storage.blobs import BlobQuota, BlobQuotaExceeded, BlobStore
 from node.errors import ConfigError
 
 NOW = 1_790_000_000

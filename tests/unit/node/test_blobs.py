@@ -15,9 +15,9 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     warnings.filterwarnings("ignore", message=".*httpx")
     from fastapi.testclient import TestClient
 
-from node import blobs
-from node.access import Authorizer
-from node.blobs import BadBlobHash, BlobNotFound, BlobStore, BlobTooLarge
+from node.storage import blobs
+from node.access.http import Authorizer
+from node.storage.blobs import BadBlobHash, BlobNotFound, BlobStore, BlobTooLarge
 
 SMALL_CAP = 4096
 

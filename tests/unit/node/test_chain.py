@@ -8,12 +8,13 @@ import pytest
 import rlp
 from eth_account import Account
 
-from node import schema
-from node.chain import TRANSACTION_BUILDER, Chain
+from node.storage import schema
+from node.execution.chain import Chain
+from node.execution.vm import TRANSACTION_BUILDER
 from node.errors import InvalidBlock, StorageError
-from node.genesis import Genesis, build_genesis_document
-from node.sealing import ValidatorKey, proposal_extra, with_seals
-from node.storage import LevelStore
+from node.execution.genesis import Genesis, build_genesis_document
+from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.storage.store import LevelStore
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)
 OTHER = ValidatorKey(b"\x03" * 32)

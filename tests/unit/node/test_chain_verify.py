@@ -12,14 +12,16 @@ from eth_account import Account
 from eth_utils import int_to_big_endian
 
 from evidence import qbft
-from node import schema, verify
-from node.chain import TRANSACTION_BUILDER, Chain, _block_writes
+from node.storage import schema
+from node.verify import chain as verify
+from node.execution.chain import Chain, _block_writes
+from node.execution.vm import TRANSACTION_BUILDER
 from node.errors import InvalidBlock, StorageError
-from node.genesis import Genesis, build_genesis_document
-from node.sealing import ValidatorKey, proposal_extra, with_seals
-from node.storage import LevelStore
-from node.verify import DataDirSource, InspectionPool, SourceError, verify_chain
-from node.vm import QBFTHeader
+from node.execution.genesis import Genesis, build_genesis_document
+from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.storage.store import LevelStore
+from node.verify.chain import DataDirSource, InspectionPool, SourceError, verify_chain
+from node.execution.vm import QBFTHeader
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)
 OTHER = ValidatorKey(b"\x03" * 32)
@@ -427,7 +429,7 @@ class FakeNode(verify.RpcSource):
         self.chain, self.refuse, self.posts = chain, refuse, 0
 
     def _post(self, calls: list[dict[str, Any]]) -> Any:
-        from node.vm import LedgerBlock
+        from node.execution.vm import LedgerBlock
 
         self.posts += 1
         weight = len({c["params"][0] for c in calls if c["params"]}) * BLOCK_ANSWER_BYTES or 1  # the head: 1 byte

@@ -26,20 +26,20 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from eth_account import Account
 
-from node import cluster as cluster_module
-from node.cluster import (
+from node.ops import cluster as cluster_module
+from node.ops.cluster import (
     ACCOUNTS_FILE, ADMIN_KEY_FILE, ADMIN_TOKEN_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, TLS_CERT_FILE,
     TLS_KEY_FILE, NodeStatus, add_node, cluster_status, create_cluster, load_admin_account, load_admin_token,
     load_cluster, stop_cluster,
     stop_node,
 )
-from node.config import FAULTS_ENV, FaultConfig, load_node_config
-from node.access import Authorizer, TokenStore
+from node.ops.config import FAULTS_ENV, FaultConfig, load_node_config
+from node.access.http import Authorizer, TokenStore
 from node.errors import ConfigError, Unauthenticated
-from node.genesis import MAX_VALIDATORS, Genesis
-from node.sealing import ValidatorKey
+from node.execution.genesis import MAX_VALIDATORS, Genesis
+from node.consensus.sealing import ValidatorKey
 from node.service import read_key_file
-from node.tlscerts import (
+from node.network.tlscerts import (
     NODE_CERT_VALIDITY, ConsortiumCA, NodeCertificate, issue_node_certificate, make_consortium_ca,
     write_certificate, write_private_key,
 )

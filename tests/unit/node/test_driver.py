@@ -9,13 +9,15 @@ from typing import Iterator
 
 import pytest
 
-from node import importer, schema
-from node.chain import Chain
+from node.network import importer
+
+from node.storage import schema
+from node.execution.chain import Chain
 from node.consensus.driver import ConsensusDriver
 from node.consensus.machine import Decided
-from node.runner import init_data_dir, write_key_file
+from node.ops.runner import init_data_dir, write_key_file
 from node.service import Node, NodeConfig, open_node
-from node.storage import LevelStore
+from node.storage.store import LevelStore
 from tests.unit.node.votechain import A, B, C, make_genesis, propose
 
 

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import pytest
 
 from node.errors import ConfigError
-from node.genesis import Genesis
+from node.execution.genesis import Genesis
 
 REPO_GENESIS = Path(__file__).resolve().parents[3] / "genesis.json"
 
@@ -83,7 +83,7 @@ def _consortium_ca_pem() -> tuple[str, str]:
     """A consortium CA's PEM and a node certificate it issued (not a CA)."""
     from datetime import datetime, timezone
 
-    from node.tlscerts import issue_node_certificate, make_consortium_ca
+    from node.network.tlscerts import issue_node_certificate, make_consortium_ca
 
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     ca = make_consortium_ca("consortium", now=now)
@@ -94,7 +94,7 @@ def _consortium_ca_pem() -> tuple[str, str]:
 
 
 def _build(**kwargs: Any) -> dict[str, Any]:
-    from node.genesis import build_genesis_document
+    from node.execution.genesis import build_genesis_document
 
     return build_genesis_document(chain_id=99, validators=[b"\x11" * 20], alloc={}, members=[], **kwargs)
 

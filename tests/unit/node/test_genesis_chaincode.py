@@ -7,7 +7,7 @@ import pytest
 
 from chaincode import IDENTITY_REGISTRY, SYSTEM_CONTRACTS
 from node.errors import ConfigError
-from node.genesis import Genesis, build_genesis_document
+from node.execution.genesis import Genesis, build_genesis_document
 from tests import pki
 
 ADMIN = b"\x0a" * 20

@@ -9,12 +9,12 @@ import rlp
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node import importer
-from node.chain import Chain
+from node.network import importer
+from node.execution.chain import Chain
 from node.errors import InvalidBlock
-from node.permissions import Membership
-from node.sealing import VANITY, with_seals
-from node.storage import LevelStore
+from node.execution.permissions import Membership
+from node.consensus.sealing import VANITY, with_seals
+from node.storage.store import LevelStore
 from tests.unit.node.test_chain import RICH, transfer
 from tests.unit.node.votechain import GENESIS_VALIDATORS, A, B, C, D, make_genesis
 
@@ -156,7 +156,7 @@ def test_a_transaction_with_an_unrecoverable_signature_fails_the_block(chains: t
 
 def test_blocks_are_packed_within_the_byte_cap() -> None:
     from node.consensus.driver import _within_bytes
-    from node.txpool import PoolEntry
+    from node.execution.txpool import PoolEntry
 
     entries = [PoolEntry(None, b"", size, i, 0.0) for i, size in enumerate([400, 300, 200, 100])]  # type: ignore[arg-type]
     assert [e.seq for e in _within_bytes(entries, 700)] == [0, 1]

@@ -9,9 +9,9 @@ from typing import Any, Iterator
 
 import pytest
 
-from node import schema
+from node.storage import schema
 from node.errors import InvalidParams, NotFound
-from node.indexes import EVENT_TYPES, TOPICS, Cursor, Indexes, commitment_status, decode_log, encode_log
+from node.storage.indexes import EVENT_TYPES, TOPICS, Cursor, Indexes, commitment_status, decode_log, encode_log
 from tests.unit.node.indexlogs import (
     Block,
     CountingStore,
@@ -116,8 +116,8 @@ def test_the_log_encoder_refuses_what_the_abi_cannot_carry() -> None:
 
 
 def test_counter_changes_are_written_once_per_block_and_never_below_zero() -> None:
-    from node import schema
-    from node.indexes import IndexBatch
+    from node.storage import schema
+    from node.storage.indexes import IndexBatch
 
     stored = {schema.COUNTER + b"roots": (1).to_bytes(8, "big")}
     writes: dict[bytes, bytes | None] = {}

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import pytest
 
-from node.config import (
+from node.ops.config import (
     FAULTS_ENV, MAX_PEERS, MAX_TOKEN_ISSUERS, NODE_CONFIG_FILE, FaultConfig, NodeFileConfig, P2PConfig, RpcConfig,
     active_faults,
     load_node_config, node_config_document, parse_node_config, write_node_config,

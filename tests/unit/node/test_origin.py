@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from node.config import RpcConfig, node_config_document, parse_node_config
+from node.ops.config import RpcConfig, node_config_document, parse_node_config
 from node.errors import ConfigError
 from node.rpc.origin import (
     CORS_MAX_AGE_SECONDS,

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from client import devpki
-from node.p2p import (
+from node.network.peers import (
     MAX_FRAME,
     Faults,
     Hello,
@@ -74,7 +74,7 @@ def validator_of(name: str) -> bytes:
 def identity(name: str, ca: str = CONSORTIUM, usages: tuple[x509.ObjectIdentifier, ...] | None = BOTH,
              validator: bytes | None = None, copy: int = 0) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM) for node `name` issued by `ca`; usages None: no EKU;
-    `validator`: the address bound as a SAN URI (node/tlscerts.py); `copy` > 0: another
+    `validator`: the address bound as a SAN URI (node/network/tlscerts.py); `copy` > 0: another
     certificate (own key) for the same name."""
     issuer = authority(ca)
     key = devpki.generate_key("p256")

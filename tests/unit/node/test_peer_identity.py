@@ -1,5 +1,5 @@
 """Peers are who their certificates say: the HELLO name is the certificate's commonName, a
-claimed validator address is one the certificate binds (a SAN URI, node/tlscerts.py), and
+claimed validator address is one the certificate binds (a SAN URI, node/network/tlscerts.py), and
 a second connection for a connected name never silently replaces the first — while a
 restarted peer, or one whose old connection went silent, gets back in at once.
 
@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from node.errors import ConfigError
-from node.p2p import (
+from node.network.peers import (
     Hello,
     Kind,
     Limits,
@@ -27,7 +27,7 @@ from node.p2p import (
     encode_hello,
     read_frame,
 )
-from node.tlscerts import (
+from node.network.tlscerts import (
     VALIDATOR_URI_PREFIX,
     CertificateBindingError,
     certificate_validator,

@@ -11,12 +11,13 @@ from eth_account import Account
 
 from chaincode import IDENTITY_REGISTRY, ROLE_BITS, load_artifact
 from chaincode.alloc import hashmap_slot
-from node.chain import TRANSACTION_BUILDER, Chain
-from node.genesis import Genesis, build_genesis_document
-from node.permissions import REGISTER, Membership, is_registration, read_expiry, read_is_active
-from node.sealing import ValidatorKey, proposal_extra, with_seals
-from node.vm import LedgerVM
-from node.storage import LevelStore
+from node.execution.chain import Chain
+from node.execution.vm import TRANSACTION_BUILDER
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.permissions import REGISTER, Membership, is_registration, read_expiry, read_is_active
+from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.execution.vm import LedgerVM
+from node.storage.store import LevelStore
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)
 MEMBER = Account.from_key(b"\x02" * 32)

@@ -9,8 +9,8 @@ import pytest
 from eth_abi import decode, encode
 
 from client import devpki
-from node import pki as precompile
-from node.chain import Chain
+from node.execution import pki as precompile
+from node.execution.chain import Chain
 from tests import pki
 from tests.unit.node.precompile_harness import call, reason
 

@@ -14,8 +14,8 @@ from eth_abi import encode
 
 from client import devpki
 from evidence import x509 as px
-from node import pki as precompile
-from node.chain import Chain
+from node.execution import pki as precompile
+from node.execution.chain import Chain
 from tests import pki
 from tests.unit.node.precompile_harness import call, reason
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from node.config import load_node_config, node_config_document
+from node.ops.config import load_node_config, node_config_document
 from node.errors import ConfigError, LimitExceeded
 from node.rpc.limits import ExpensiveQueue, GasBuckets, GasBudget, RpcLimits, caller_key
 from node.rpc.subscriptions import Outbox

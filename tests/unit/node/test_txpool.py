@@ -5,7 +5,8 @@ import pytest
 from eth_account import Account
 
 from node.errors import InvalidTransaction, PermissionDenied
-from node.txpool import MAX_NONCE_GAP, MAX_TX_BYTES, TxPool
+from node.execution.txpool import MAX_NONCE_GAP, TxPool
+from node.execution.vm import MAX_TX_BYTES
 
 ALICE = Account.from_key(b"\x05" * 32)
 BOB = Account.from_key(b"\x06" * 32)
@@ -122,7 +123,7 @@ def test_long_contiguous_runs_are_accepted_but_gaps_are_bounded(pool: TxPool) ->
 
 
 def test_oversized_initcode_is_refused(pool: TxPool) -> None:
-    from node.txpool import MAX_INITCODE_SIZE
+    from node.execution.txpool import MAX_INITCODE_SIZE
 
     signed = ALICE.sign_transaction({"nonce": 3, "gas": 900_000, "gasPrice": 0, "value": 0, "chainId": 1337,
                                      "data": b"\x00" * (MAX_INITCODE_SIZE + 1)})
@@ -139,7 +140,7 @@ def test_reads_and_refusals_leave_no_cached_state(pool: TxPool) -> None:
 
 
 def test_gapped_transactions_expire_but_executable_ones_stay() -> None:
-    from node.txpool import QUEUED_LIFETIME_SECONDS
+    from node.execution.txpool import QUEUED_LIFETIME_SECONDS
 
     now = [0.0]
     pool = TxPool(chain_id=1337, block_gas_limit=1_000_000, read_account=lambda a: (3, 10**18),
@@ -153,7 +154,7 @@ def test_gapped_transactions_expire_but_executable_ones_stay() -> None:
 
 
 def test_full_pool_makes_room_for_executable_transactions(pool: TxPool, monkeypatch: pytest.MonkeyPatch) -> None:
-    import node.txpool as txpool
+    import node.execution.txpool as txpool
 
     monkeypatch.setattr(txpool, "MAX_POOL_TXS", 3)
     pool.add(raw(ALICE, 10))
@@ -170,7 +171,7 @@ def test_high_s_is_refused_for_typed_transactions_too(pool: TxPool) -> None:
     # Stock py-evm checks EIP-2 low s only for legacy transactions.
     from eth.constants import SECPK1_N
 
-    from node.chain import TRANSACTION_BUILDER
+    from node.execution.vm import TRANSACTION_BUILDER
 
     for fields in ({"gasPrice": 0}, {"maxFeePerGas": 0, "maxPriorityFeePerGas": 0}):
         tx = {"nonce": 3, "gas": 21_000, "to": SINK, "value": 1, "chainId": 1337, **fields}

@@ -11,13 +11,13 @@ import pytest
 import rlp
 
 from evidence import qbft
-from node import schema
-from node.chain import Chain
+from node.storage import schema
+from node.execution.chain import Chain
 from node.errors import InvalidBlock, InvalidParams, StorageError
 from node.rpc.methods import ROUTES, RpcContext
-from node.sealing import VANITY
-from node.storage import LevelStore
-from node.votes import MAX_PENDING_VOTES, PendingVotes
+from node.consensus.sealing import VANITY
+from node.storage.store import LevelStore
+from node.consensus.votes import MAX_PENDING_VOTES, PendingVotes
 from tests.unit.node.votechain import (
     A, B, C, D, X, add, commit, drop, make_genesis, propose, vote_in_x_then_out_d,
 )

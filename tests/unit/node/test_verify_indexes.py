@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from node import schema
-from node.indexes import POLICY_KEY
-from node.storage import LevelStore
-from node.verify import DataDirSource, SourceError, stored_genesis, verify_chain
-from node.verify_indexes import IndexMismatch, check_indexes
+from node.storage import schema
+from node.storage.indexes import POLICY_KEY
+from node.storage.store import LevelStore
+from node.verify.chain import DataDirSource, SourceError, stored_genesis, verify_chain
+from node.verify.indexes import IndexMismatch, check_indexes
 from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
 from tests.files import fingerprint
 
@@ -200,7 +200,7 @@ def test_receipt_logs_of_the_wrong_shape_are_the_blocks_failure() -> None:
     import rlp
 
     from node.errors import InvalidBlock
-    from node.verify_indexes import receipt_logs
+    from node.verify.indexes import receipt_logs
 
     good = rlp.encode([b"\x01", b"\x52\x08", bytes(256), [[b"\x11" * 20, [b"\x22" * 32], b"data"]]])
     (log,) = receipt_logs(3, good).logs

@@ -15,10 +15,11 @@ from eth_hash.auto import keccak
 from evidence import qbft
 from evidence.mpt import OrderedTrie
 from evidence.receipt import EVIDENCE_REGISTRY, Receipt, build_receipts
-from node.chain import TRANSACTION_BUILDER, Chain
-from node.genesis import Genesis, build_genesis_document
-from node.sealing import VANITY, ValidatorKey, with_seals
-from node.vm import QBFTHeader
+from node.execution.chain import Chain
+from node.execution.vm import TRANSACTION_BUILDER
+from node.execution.genesis import Genesis, build_genesis_document
+from node.consensus.sealing import VANITY, ValidatorKey, with_seals
+from node.execution.vm import QBFTHeader
 
 # Five fixed keys; A..D are the genesis validators, X the one voted in. Named in address
 # order so that the sorted validator lists are easy to read.

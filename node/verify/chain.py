@@ -69,13 +69,13 @@ from rlp.sedes import raw
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node import schema
-from node.chain import Chain, build_genesis_block
+from node.storage import schema
+from node.execution.chain import Chain, build_genesis_block
 from node.errors import InvalidBlock, LedgerError, StorageError
-from node.genesis import Genesis
-from node.permissions import Membership
-from node.storage import DatabaseLocked, LevelStore, copy_database, holding_shared_lock, private_umask
-from node.vm import MAX_EXTRA_DATA_BYTES, QBFT_DIFFICULTY, QBFT_NONCE, QBFTHeader
+from node.execution.genesis import Genesis
+from node.execution.permissions import Membership
+from node.storage.store import DatabaseLocked, LevelStore, copy_database, holding_shared_lock, private_umask
+from node.execution.vm import MAX_EXTRA_DATA_BYTES, QBFT_DIFFICULTY, QBFT_NONCE, QBFTHeader
 
 # Positions in a Cancun header's field list (py-evm's `CancunBlockHeader.fields` order).
 PARENT_HASH, UNCLES_HASH, COINBASE, STATE_ROOT, TRANSACTIONS_ROOT, RECEIPTS_ROOT, BLOOM = range(7)
@@ -794,7 +794,7 @@ class RpcSource:
         self.description = f"node {url}"
         self._batch = batch_blocks
         self._session = requests.Session()
-        if token:  # the node's role token (node/access.py): the debug_getRaw* reads need rpc:read
+        if token:  # the node's role token (node/access/http.py): the debug_getRaw* reads need rpc:read
             self._session.headers["Authorization"] = f"Bearer {token}"
 
     def _post(self, calls: list[dict[str, Any]]) -> Any:

@@ -13,17 +13,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
-import rlp
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth.vm.forks.shanghai.constants import MAX_INITCODE_SIZE
 
-from node.chain import TRANSACTION_BUILDER
 from node.errors import InvalidTransaction
+from node.execution.vm import MAX_TX_BYTES, decode_transaction
 
-# geth's txMaxSize: room for the largest legal contract creation (48 KiB initcode, EIP-3860)
-# with calldata to spare, while one request cannot make the node hash megabytes.
-MAX_TX_BYTES = 128 * 1024
 # A pool bound so that a flood of valid transactions costs bounded memory (~2 GB worst case
 # at MAX_TX_BYTES each is prevented by MAX_POOL_BYTES).
 MAX_POOL_TXS = 20_000
@@ -252,15 +248,3 @@ class TxPool:
 
     def __len__(self) -> int:
         return len(self._by_hash)
-
-
-def decode_transaction(raw: bytes) -> SignedTransactionAPI:
-    """Decode a network-encoded signed transaction, or raise InvalidTransaction."""
-    if not raw:
-        raise InvalidTransaction("empty transaction")
-    try:
-        return TRANSACTION_BUILDER.decode(raw)
-    except (rlp.DecodingError, rlp.DeserializationError) as exc:
-        raise InvalidTransaction(f"rlp: {exc}") from exc
-    except Exception as exc:  # unknown type bytes and bad field widths surface as ValueError & co
-        raise InvalidTransaction(f"transaction could not be decoded: {exc}") from exc

@@ -37,7 +37,7 @@ from eth.abc import AtomicWriteBatchAPI
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 
-from node import schema
+from node.storage import schema
 from node.errors import StorageError
 
 log = logging.getLogger("ledger.storage")

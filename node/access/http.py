@@ -317,7 +317,7 @@ def _raw_transaction_sender(value: Any) -> bytes:
     """The recovered sender of a raw transaction parameter. Input whose sender cannot be
     recovered (not hex, too large, undecodable, a bad signature) raises PermissionDenied:
     an address-bound token may send only what is provably its own."""
-    from node.txpool import MAX_TX_BYTES, decode_transaction  # py-evm: only the node needs it
+    from node.execution.vm import MAX_TX_BYTES, decode_transaction  # py-evm: only the node needs it
 
     if not isinstance(value, str) or value[:2] not in ("0x", "0X") or len(value) > 2 + 2 * MAX_TX_BYTES:
         raise PermissionDenied("the transaction's sender cannot be checked: expected 0x-hex of at most "

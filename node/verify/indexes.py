@@ -2,7 +2,7 @@
 indexing and compare.
 
 The REST API (`/v1/...`) and `ledger audit` answer from the event indexes
-(node/indexes.py), not from the blocks. A changed index record would be served as the
+(node/storage/indexes.py), not from the blocks. A changed index record would be served as the
 chain's word while every block still verifies, so the verifier rebuilds the indexes from
 the blocks and compares them with what the data directory holds:
 
@@ -11,7 +11,7 @@ the blocks and compares them with what the data directory holds:
              on an in-memory twin of the store, fed from the stored (already verified)
              transactions and receipts;
 2. height  - the stored index height is the head's;
-3. compare - every key under the index prefixes (`x…`, node/schema.py), in key order,
+3. compare - every key under the index prefixes (`x…`, node/storage/schema.py), in key order,
              against the twin: a record missing, extra or different is a difference.
 
 The verdict names the difference of the lowest block height (the block whose indexing
@@ -32,13 +32,13 @@ from typing import Callable, Iterator
 import rlp
 from eth_hash.auto import keccak
 
-from node import schema
+from node.storage import schema
 from node.errors import InvalidBlock
-from node.genesis import Genesis
-from node.indexes import IndexBatch, index_block, index_genesis
-from node.verify import TIMESTAMP, DataDirSource, decode_header
+from node.execution.genesis import Genesis
+from node.storage.indexes import IndexBatch, index_block, index_genesis
+from node.verify.chain import TIMESTAMP, DataDirSource, decode_header
 
-# Every index key starts with b"x" (node/schema.py: each prefix is 3 bytes, "x" first), and
+# Every index key starts with b"x" (node/storage/schema.py: each prefix is 3 bytes, "x" first), and
 # no other key of the schema does: [INDEX_LOW, INDEX_HIGH) is exactly the indexes.
 INDEX_LOW = b"x"
 INDEX_HIGH = b"y"

@@ -18,7 +18,7 @@ from eth_utils import to_checksum_address
 from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
 from chaincode.alloc import identity_storage, system_alloc
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
-from node.config import typed_field
+from node.fields import typed_field
 from node.errors import ConfigError
 
 # Block gas limit used by `ledger genesis new`: Besu's QBFT examples use 0x1fffffffffffff;

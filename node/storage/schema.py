@@ -17,7 +17,7 @@ LAST_VOTE_KEY = b"\x00last-vote"  # -> height(8) of the newest block whose heade
 # -> this validator's QBFT lock for the height in progress (node/consensus/driver.py):
 #    RLP [height, round, prepared round + 1 (0: none), prepared block, [PREPARE...]]
 CONSENSUS_LOCK_KEY = b"\x00consensus-lock"
-# -> height(8) of the newest block whose events are indexed (node/indexes.py). Equal to the
+# -> height(8) of the newest block whose events are indexed (node/storage/indexes.py). Equal to the
 #    head's height after every commit; lower only in a data directory written before the
 #    indexes existed, which the node indexes forward when it opens.
 INDEX_HEIGHT_KEY = b"\x00index-height"
@@ -66,7 +66,7 @@ def vote_key(height: int) -> bytes:
     return _VOTE + height_bytes(height)
 
 
-# -- event indexes (node/indexes.py) ------------------------------------------------------
+# -- event indexes (node/storage/indexes.py) ------------------------------------------------------
 # Every prefix is 3 bytes and none is a prefix of another, so a scan never strays into a
 # neighbouring index. A cursor is (height, log index) as 8 + 4 bytes big-endian: the log's
 # Ethereum coordinates, so keys ending in a cursor iterate in chain order.

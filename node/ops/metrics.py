@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from node.vm import QBFTHeader
+from node.execution.vm import QBFTHeader
 
 
 class Metrics:

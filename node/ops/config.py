@@ -50,9 +50,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from node.errors import ConfigError
+from node.fields import typed_field
+from node.access.http import AUTH_MODES
 from node.rpc.limits import RpcLimits
 from node.rpc.origin import parse_origins, parse_vhosts
-from node.storage import write_private_file
+from node.storage.store import write_private_file
 
 NODE_CONFIG_FILE = "node.json"
 FAULTS_ENV = "LEDGER_TEST_FAULTS"  # "1" turns node.json's faults on; anything else: off
@@ -258,7 +260,6 @@ def _parse_faults(doc: Any) -> FaultConfig:
 
 
 def _parse_rpc(doc: Any, data_dir: Path) -> RpcConfig:
-    from node.access import AUTH_MODES
 
     _expect(isinstance(doc, dict), "rpc", "must be an object")
     _only(doc, {"auth", "token_issuers", "http_vhosts", "http_corsdomain", "ws_origins", "limits"}, "rpc")
@@ -293,20 +294,6 @@ def _only(doc: Mapping[str, Any], allowed: set[str], where: str) -> None:
     if unknown:
         prefix = "" if where == "node.json" else f"{where}."
         raise ConfigError(f"{prefix}{unknown[0]}", f"unknown setting; expected one of {', '.join(sorted(allowed))}")
-
-
-def typed_field(doc: Mapping[str, Any], name: str, kind: type | tuple[type, ...], path: str) -> Any:
-    """`doc[name]`, refused with a ConfigError naming `path` when missing or not of `kind`
-    (a JSON true/false is never accepted as a number). Shared by node.json, genesis.json
-    and cluster.json parsing."""
-    if name not in doc:
-        raise ConfigError(path, "missing")
-    value = doc[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        expected = " or ".join(k.__name__ for k in kinds)
-        raise ConfigError(path, f"has the wrong type ({type(value).__name__}), expected {expected}")
-    return value
 
 
 def _field(doc: Mapping[str, Any], name: str, kind: type, where: str) -> Any:

@@ -10,7 +10,7 @@ from typing import Sequence
 from coincurve import PrivateKey
 
 from evidence import qbft
-from node.vm import QBFTHeader
+from node.execution.vm import QBFTHeader
 
 VANITY = b"\x00" * qbft.VANITY_LENGTH
 

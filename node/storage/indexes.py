@@ -3,7 +3,7 @@
 What regulators, courts and auditors ask of the chain — contracts by project, party,
 status and date; evidence by digest, case and kind; commitments by status, responsible
 unit and deadline; every event of a contract; the durable feed — is answered here by a
-seek and a bounded walk over LevelDB keys (node/schema.py), never by scanning blocks.
+seek and a bounded walk over LevelDB keys (node/storage/schema.py), never by scanning blocks.
 
 Writing: `index_block` turns one block's logs into index writes. Chain.commit calls it
 with the block's own write dict, so a block and its index entries reach the disk in one
@@ -32,7 +32,7 @@ from chaincode import (
     load_artifact,
     role_names,
 )
-from node import schema
+from node.storage import schema
 from node.errors import InvalidParams, NotFound
 
 # Feed topics: one per system contract. The byte is part of the feed index's keys.
@@ -656,7 +656,7 @@ def commitment_status(record: dict[str, Any], now: int, policy: tuple[int, int])
 
 
 class Indexes:
-    """Reads of the indexes. `get` and `scan` are the store's (node/storage.py LevelStore)."""
+    """Reads of the indexes. `get` and `scan` are the store's (node/storage/store.py LevelStore)."""
 
     def __init__(self, store: Any) -> None:
         self._store = store

@@ -19,16 +19,16 @@ from typing import Callable, Iterator
 import uvicorn
 from eth_account import Account
 
-from node.chain import Chain
-from node.config import FAULTS_ENV, load_node_config
+from node.execution.chain import Chain
+from node.ops.config import FAULTS_ENV, load_node_config
 from node.consensus.driver import ConsensusDriver
-from node.p2p import Faults, Hello, PeerNetwork, tls_contexts
+from node.network.peers import Faults, Hello, PeerNetwork, tls_contexts
 from node.errors import ConfigError, LedgerError, StorageError
-from node.genesis import Genesis, build_genesis_document
+from node.execution.genesis import Genesis, build_genesis_document
 from node.rpc.app import create_app
-from node.sealing import ValidatorKey
+from node.consensus.sealing import ValidatorKey
 from node.service import CHAIN_DIR, GENESIS_FILE, KEY_FILE, Node, NodeConfig, open_node
-from node.storage import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, LevelStore, make_private, write_private_file
+from node.storage.store import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, LevelStore, make_private, write_private_file
 
 log = logging.getLogger("ledger.node")
 
@@ -55,7 +55,7 @@ def write_key_file(path: Path, secret: bytes) -> None:
 
 def init_data_dir(data_dir: Path, genesis_path: Path, key_path: Path | None = None) -> Genesis:
     """Copy genesis (and a validator key) into `data_dir` and write the genesis block.
-    The directory is private (node/storage.py): made 0700, or tightened if it exists."""
+    The directory is private (node/storage/store.py): made 0700, or tightened if it exists."""
     genesis = Genesis.load(genesis_path)
     data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     make_private(data_dir)
@@ -260,7 +260,7 @@ def tune_malloc() -> None:
 
 def run_node(config: NodeConfig, host: str, port: int) -> None:
     tune_malloc()
-    # The data directory is private (node/storage.py): tighten what an older version or an
+    # The data directory is private (node/storage/store.py): tighten what an older version or an
     # operator left wider, and make everything this process creates from now on owner-only.
     os.umask(PRIVATE_UMASK)
     make_private(config.data_dir)

@@ -133,7 +133,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from node.errors import ConfigError, LedgerError
-from node.tlscerts import CertificateBindingError, certificate_validator
+from node.network.tlscerts import CertificateBindingError, certificate_validator
 
 log = logging.getLogger("ledger.p2p")
 

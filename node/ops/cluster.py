@@ -58,12 +58,13 @@ from typing import Any, Iterator, Literal, Mapping, Sequence
 
 from eth_utils import to_checksum_address
 
-from node.config import (
-    FAULTS_ENV, MAX_PEERS, FaultConfig, NodeFileConfig, P2PConfig, load_node_config, typed_field,
+from node.ops.config import (
+    FAULTS_ENV, MAX_PEERS, FaultConfig, NodeFileConfig, P2PConfig, load_node_config,
     write_node_config,
 )
 from node.errors import ConfigError, LedgerError
-from node.tlscerts import (
+from node.fields import typed_field
+from node.network.tlscerts import (
     ConsortiumCA, issue_node_certificate, load_consortium_ca, make_consortium_ca, write_certificate,
     write_private_key,
 )
@@ -269,10 +270,10 @@ def create_cluster(
     """
     from eth_account import Account
 
-    from node.access import TokenStore, private_pem
-    from node.genesis import Genesis, build_genesis_document
-    from node.runner import DEV_BALANCE, write_key_file
-    from node.sealing import ValidatorKey
+    from node.access.http import TokenStore, private_pem
+    from node.execution.genesis import Genesis, build_genesis_document
+    from node.ops.runner import DEV_BALANCE, write_key_file
+    from node.consensus.sealing import ValidatorKey
 
     _check_count("validators", validators, 1, MAX_VALIDATORS)
     _check_count("observers", observers, 0, MAX_NODES - validators)
@@ -363,7 +364,7 @@ def add_node(
     in), a certificate from the consortium CA, every existing node as its peers. Existing
     nodes keep their node.json: they accept inbound links from any consortium certificate.
     Started at once if any node of the cluster is running."""
-    from node.sealing import ValidatorKey
+    from node.consensus.sealing import ValidatorKey
 
     if kind not in KINDS:
         raise ConfigError("kind", f"must be one of {', '.join(KINDS)}")
@@ -415,11 +416,11 @@ def _make_node_dir(
 ) -> None:
     """A node's initialised data directory, TLS key and certificate, node.json, and (given
     `issuer_pem`) the cluster's token issuer key."""
-    from node.access import TokenStore
-    from node.runner import init_data_dir, write_key_file
+    from node.access.http import TokenStore
+    from node.ops.runner import init_data_dir, write_key_file
     from node.service import KEY_FILE
 
-    data_dir.mkdir(mode=0o700, parents=True)   # private, as init_data_dir makes it (node/storage.py)
+    data_dir.mkdir(mode=0o700, parents=True)   # private, as init_data_dir makes it (node/storage/store.py)
     if secret is not None:
         write_key_file(data_dir / KEY_FILE, secret)
     if issuer_pem is not None:
@@ -427,7 +428,7 @@ def _make_node_dir(
     init_data_dir(data_dir, genesis_path)
     extra_hosts = () if node.host in ("127.0.0.1", "localhost") else (node.host,)
     # A validator's certificate binds its address: peers refuse a HELLO claiming one its
-    # certificate does not carry (node/tlscerts.py).
+    # certificate does not carry (node/network/tlscerts.py).
     issued = issue_node_certificate(ca, node.name, now=now, hosts=extra_hosts, validator=node.address)
     write_certificate(data_dir / TLS_CERT_FILE, issued.certificate)
     write_private_key(data_dir / TLS_KEY_FILE, issued.key)

@@ -10,7 +10,7 @@ clients check the name they dialled.
 
 **Validator binding.** A validator's certificate also carries its validator (secp256k1)
 address as a subjectAltName URI, ``urn:evidence-ledger:validator:0x<40 lowercase hex>``
-(`validator_uri`). The transport (`node/p2p.py`) refuses a HELLO that claims a validator
+(`validator_uri`). The transport (`node/network/peers.py`) refuses a HELLO that claims a validator
 address its certificate does not carry, so a consortium certificate issued to an observer
 cannot speak as a validator, as Fabric binds an MSP identity to the TLS certificate and
 Besu binds an enode id to the node key. A SAN URI rather than a private extension: any
@@ -20,7 +20,7 @@ a node holds one validator key (`certificate_validator` refuses more).
 
 Time comes in as an argument (`now`): nothing here reads the clock. Writing files is
 `write_private_key` / `write_certificate`; both create their file with mode 0600 (the
-node's data directory is private, `node/storage.py`; a certificate is public, but one
+node's data directory is private, `node/storage/store.py`; a certificate is public, but one
 rule for every file is simpler to audit) and a missing parent directory with 0700.
 """
 from __future__ import annotations

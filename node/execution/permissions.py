@@ -19,7 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from chaincode import IDENTITY_REGISTRY, load_artifact
 from chaincode.alloc import hashmap_slot
-from node.vm import LedgerVM, QBFTHeader
+from node.execution.vm import LedgerVM, QBFTHeader
 
 IS_ACTIVE = function_signature_to_4byte_selector("is_active(address)")
 REGISTER = function_signature_to_4byte_selector("register(bytes,bytes)")

@@ -29,15 +29,16 @@ from eth_utils import ValidationError
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node import schema
+from node.storage import schema
 from node.errors import InvalidBlock, NotFound, StorageError
-from node.genesis import Genesis
-from node.indexes import IndexBatch, Indexes, index_block, index_genesis
-from node.permissions import Membership
-from node.storage import LevelStore, StateOverlay
-from node.vm import QBFT_DIFFICULTY, QBFT_NONCE, LedgerBlock, LedgerVM, QBFTHeader, create_child_header
+from node.execution.genesis import Genesis
+from node.storage.indexes import IndexBatch, Indexes, index_block, index_genesis
+from node.execution.permissions import Membership
+from node.storage.store import LevelStore, StateOverlay
+from node.execution.vm import (
+    QBFT_DIFFICULTY, QBFT_NONCE, TRANSACTION_BUILDER, LedgerBlock, LedgerVM, QBFTHeader, create_child_header,
+)
 
-TRANSACTION_BUILDER = LedgerBlock.get_transaction_builder()
 RECEIPT_BUILDER = LedgerBlock.get_receipt_builder()
 # Blocks re-validated from disk when a node opens its data directory.
 STARTUP_VALIDATION_DEPTH = 64

@@ -30,11 +30,13 @@ from eth.vm.forks.cancun.transactions import (
 from eth_typing import Address, Hash32
 from eth_keys.exceptions import BadSignature
 from eth_utils import ValidationError
+import rlp
 
 from chaincode import PKI_PRECOMPILE
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node.pki import pki_precompile
+from node.errors import InvalidTransaction
+from node.execution.pki import pki_precompile
 
 QBFT_DIFFICULTY = 1
 QBFT_NONCE = b"\x00" * 8
@@ -103,6 +105,25 @@ class LedgerBlock(CancunBlock):
         ("uncles", CountableList(None, max_length=0)),
         ("withdrawals", CountableList(Withdrawal)),
     ]
+
+
+TRANSACTION_BUILDER = LedgerBlock.get_transaction_builder()
+
+# geth's txMaxSize: room for the largest legal contract creation (48 KiB initcode, EIP-3860)
+# with calldata to spare, while one request cannot make the node hash megabytes.
+MAX_TX_BYTES = 128 * 1024
+
+
+def decode_transaction(raw: bytes) -> SignedTransactionAPI:
+    """Decode a network-encoded signed transaction, or raise InvalidTransaction."""
+    if not raw:
+        raise InvalidTransaction("empty transaction")
+    try:
+        return TRANSACTION_BUILDER.decode(raw)
+    except (rlp.DecodingError, rlp.DeserializationError) as exc:
+        raise InvalidTransaction(f"rlp: {exc}") from exc
+    except Exception as exc:  # unknown type bytes and bad field widths surface as ValueError & co
+        raise InvalidTransaction(f"transaction could not be decoded: {exc}") from exc
 
 
 def create_child_header(

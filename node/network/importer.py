@@ -5,7 +5,7 @@ are the ommers and withdrawals QBFT never has), in consensus proposals and in sy
 responses. Whatever a peer claims about a block is checked by rebuilding it: the
 transactions are executed on our own copy of the parent state and the resulting header
 must equal the one received, field for field (state, receipts and transaction roots, gas,
-bloom). Commit order is the chain's (node/chain.py): validate, execute, save, update.
+bloom). Commit order is the chain's (node/execution/chain.py): validate, execute, save, update.
 """
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from eth_utils import ValidationError
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node.chain import BuiltBlock, Chain
+from node.execution.chain import BuiltBlock, Chain
 from node.errors import InvalidBlock
-from node.vm import LedgerBlock, LedgerVM, QBFTHeader
+from node.execution.vm import LedgerBlock, LedgerVM, QBFTHeader
 
 # A block's encoding is bounded in bytes, not only by gas: 150M gas of zero-byte calldata
-# buys ~37 MB, more than a consensus message or sync frame may carry (node/p2p.py
+# buys ~37 MB, more than a consensus message or sync frame may carry (node/network/peers.py
 # MAX_FRAME, 16 MiB). Proposers pack at most this much (transactions plus a header margin)
 # and a larger block is refused from anyone, so every block that can be decided can also
 # be sent, re-proposed in a round change and synced.

@@ -18,7 +18,7 @@ size, caller), so a caller's share survives restarts. Blobs are never deleted by
 
 Routes (docs/sealing.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
 /v1/blobs/{sha256} (need blobs:read); no valid token is 401, a role without the
-permission 403 (node/access.py, docs/access.md); over the store's quota 507, over the
+permission 403 (node/access/http.py, docs/access.md); over the store's quota 507, over the
 caller's 413. A blob read with a token is `Cache-Control: private`.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from node.access import BLOBS_READ, BLOBS_WRITE, Authorizer, Principal
+from node.access.http import BLOBS_READ, BLOBS_WRITE, Authorizer, Principal
 from node.errors import ConfigError, InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.limits import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES, caller_key
 
