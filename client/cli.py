@@ -1,5 +1,5 @@
 """The `ledger` command line: node, keys, genesis and chaincode here; ca and member in
-cli_pki.py, contract and commitment in cli_business.py, evidence in cli_evidence.py,
+cli_pki.py, contract and commitment in cli_contract.py, evidence in cli_evidence.py,
 signer (the hosted signing service) in cli_signer.py, chain verify in cli_chain.py, token
 (role tokens for the node's RPC) in cli_token.py, feed follow in cli_feed.py, audit in
 cli_audit.py, cluster in cli_cluster.py.
@@ -17,7 +17,7 @@ from typing import List, Optional
 
 import typer
 
-from client.cli_business import commitment_app, contract_app
+from client.cli_contract import commitment_app, contract_app
 from client.cli_audit import audit_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app

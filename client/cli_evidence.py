@@ -103,7 +103,7 @@ def evidence_anchor(
         # The ciphertext goes to the node's blob store, never on chain; the receipt proves
         # the plaintext's digest, so whoever opens the envelope can verify what they read.
         from client.blobs import BlobError, put_blob
-        from client.seal import SealError, fingerprint, seal
+        from client.envelope import SealError, fingerprint, seal
 
         for path, relative in files:
             try:

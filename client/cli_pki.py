@@ -1,6 +1,6 @@
 """`ledger ca` and `ledger member`: a development PKI, trusting CA roots and granting roles
 by admin quorum, revocation, member registration — and the account, certificate and
-node options every chain command shares (`client.cli_business` uses them too).
+node options every chain command shares (`client.cli_contract` uses them too).
 
 Nothing here imports web3 at module level: `ledger ca new|issue|crl` work offline and
 start fast; the SDK is imported by the commands that talk to a node.

@@ -1,6 +1,6 @@
 """CMS detached signatures (RFC 5652 SignedData, DER) that `openssl cms -verify` accepts.
 
-Profile (docs/sealing.md): SHA-256 digest; RSA PKCS#1 v1.5 or ECDSA signature; signed
+Profile (docs/envelopes.md): SHA-256 digest; RSA PKCS#1 v1.5 or ECDSA signature; signed
 attributes contentType, signingTime, messageDigest and S/MIME capabilities; no
 encapsulated content (detached); the signer's certificate plus the given chain
 certificates in `certificates`; binary content (no MIME canonicalisation).

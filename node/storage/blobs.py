@@ -1,7 +1,7 @@
 """The node's content-addressed blob store (`<data_dir>/blobs/`) and its REST routes.
 
 Blobs are opaque bytes named by their SHA-256 — in practice sealed envelopes
-(client/seal.py): the ledger anchors their digests, the ciphertext lives here, never on
+(client/envelope.py): the ledger anchors their digests, the ciphertext lives here, never on
 chain. Layout: `blobs/ab/cdef…` (the first two hex digits of the hash shard, the other
 62 name the file). A blob is written to `blobs/.tmp/`, fsynced, then renamed into place
 and its directory fsynced, so a blob under its final name is always complete; leftovers
@@ -16,7 +16,7 @@ leaves nothing behind. The store's totals come from the files at open; who creat
 which blob is appended to `blobs.uploads` beside the store (one line per blob: hash,
 size, caller), so a caller's share survives restarts. Blobs are never deleted by the node.
 
-Routes (docs/sealing.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
+Routes (docs/envelopes.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
 /v1/blobs/{sha256} (need blobs:read); no valid token is 401, a role without the
 permission 403 (node/access/http.py, docs/access.md); over the store's quota 507, over the
 caller's 413. A blob read with a token is `Cache-Control: private`.
@@ -49,7 +49,7 @@ log = logging.getLogger("ledger.blobs")
 BLOB_DIR = "blobs"
 TEMP_DIR = ".tmp"
 # A blob is one sealed document (a contract scan, a tender file set). 64 MiB covers those
-# and bounds the disk one request can fill; client/seal.py caps content at 63 MiB so a
+# and bounds the disk one request can fill; client/envelope.py caps content at 63 MiB so a
 # whole envelope fits.
 MAX_BLOB_BYTES = 64 * 1024 * 1024
 

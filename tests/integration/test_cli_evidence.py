@@ -67,7 +67,7 @@ def test_encrypt_to_stores_sealed_content_that_only_the_recipient_opens(tmp_path
     from cryptography.hazmat.primitives import serialization
 
     from client.blobs import get_blob
-    from client.seal import NotARecipient, open_envelope
+    from client.envelope import NotARecipient, open_envelope
     from evidence.receipt import Receipt
     from tests import pki
 

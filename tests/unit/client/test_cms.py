@@ -36,7 +36,7 @@ def signers() -> dict[str, tuple[pki.CA, CertificateIdentity]]:
 
 
 def openssl_verify(tmp_path: Path, signature: bytes, content: bytes, root_pem: bytes, *extra: str) -> subprocess.CompletedProcess[bytes]:
-    """`openssl cms -verify` exactly as docs/sealing.md tells a court to run it."""
+    """`openssl cms -verify` exactly as docs/envelopes.md tells a court to run it."""
     assert OPENSSL is not None
     (tmp_path / "sig.der").write_bytes(signature)
     (tmp_path / "content.bin").write_bytes(content)

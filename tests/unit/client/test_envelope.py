@@ -1,6 +1,6 @@
 """Sealed envelopes: round trips for every key kind, only named recipients open, every
 field tampered fails at the right step, the refusals, and an opener written from
-docs/sealing.md alone."""
+docs/envelopes.md alone."""
 from __future__ import annotations
 
 import base64
@@ -390,7 +390,7 @@ def test_unsupported_recipient_keys_are_refused(people: dict[str, CertificateIde
 
 
 def open_per_docs(envelope: bytes, key: Any, certificate: x509.Certificate, aad: bytes = b"") -> bytes:
-    """An opener written from docs/sealing.md, sharing no code with client/seal.py."""
+    """An opener written from docs/envelopes.md, sharing no code with client/envelope.py."""
     assert envelope[:6] == b"ELSEAL" and envelope[6] == 1
     (length,) = struct.unpack(">I", envelope[7:11])
     header = json.loads(envelope[11:11 + length])
@@ -417,7 +417,7 @@ def test_an_independent_opener_following_the_docs(people: dict[str, CertificateI
 
 FIXED_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
 # SHA-256 of the envelope below. It changes only if the format does: if this fails, bump
-# VERSION and update docs/sealing.md rather than the constant.
+# VERSION and update docs/envelopes.md rather than the constant.
 KNOWN_ANSWER_SHA256 = "b8db31cbe4454d44ceed3c68dd72f72260284479aac8fb99ea74fadeb14b9543"
 
 

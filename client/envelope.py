@@ -1,6 +1,6 @@
 """Sealed envelopes: content encrypted with AES-256-GCM, its key wrapped for each recipient certificate.
 
-The format is specified field by field in docs/sealing.md; this module is the reference
+The format is specified field by field in docs/envelopes.md; this module is the reference
 implementation. In short:
 
     envelope = MAGIC "ELSEAL" | version (1 byte) | header length (uint32 BE) | header | ciphertext‖tag
@@ -44,7 +44,7 @@ CONTENT_CIPHER = "A256GCM"
 ECDH_WRAP = "ECDH-ES+HKDF-SHA256+A256KW"
 RSA_WRAP = "RSA-OAEP-256"
 # The HKDF info starts with this label, then 0x00, the version byte, the recipient's
-# certificate fingerprint and the ephemeral public key (see docs/sealing.md).
+# certificate fingerprint and the ephemeral public key (see docs/envelopes.md).
 HKDF_LABEL = b"evidence-ledger/seal/" + ECDH_WRAP.encode()
 
 DATA_KEY_BYTES = 32          # AES-256
