@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
 
-from client import devpki, seal
+from client import devpki, envelope as seal
 from client.credentials import CertificateIdentity
 from tests import pki
 
