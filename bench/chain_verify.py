@@ -56,7 +56,7 @@ def build_chain(data_dir: Path, *, blocks: int, tx_every: int, txs_per_block: in
     from eth_account import Account
 
     from node.execution.chain import Chain
-from node.execution.vm import TRANSACTION_BUILDER
+    from node.execution.vm import TRANSACTION_BUILDER
     from node.execution.genesis import Genesis, build_genesis_document
     from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
     from node.service import CHAIN_DIR
