@@ -8,8 +8,8 @@ What it does:
    block carries ``--txs`` signed transfers (legacy and dynamic-fee, alternating), the
    others none - the dev node makes a block per second while transactions wait and an
    empty one every 60 s otherwise. Blocks are executed, sealed and committed by
-   ``node.chain.Chain`` as the node commits them;
-3. timed, R runs each, after waiting for an idle machine: ``node.verify.verify_chain`` over
+   ``node.execution.chain.Chain`` as the node commits them;
+3. timed, R runs each, after waiting for an idle machine: ``node.verify.chain.verify_chain`` over
    the whole chain from a ``DataDirSource`` (the walk ``ledger chain verify --data-dir``
    runs, without the process start-up and imports), genesis checked against the stored
    genesis document:
@@ -28,20 +28,28 @@ Target (the issue): >= 2,000 blocks/s without re-execution.
 """
 from __future__ import annotations
 
-import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from eth_account import Account
 
-from bench.common import (  # noqa: E402
-    figure, machine_info, machine_rows, median, print_json_line, print_table, wait_for_idle, write_figures,
-)
+from bench.common import cli
+from bench.common.machine import machine_info, machine_rows, wait_for_idle
+from bench.common.results import figure, print_json_line, print_table, write_figures
+from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.vm import TRANSACTION_BUILDER
+from node.service import CHAIN_DIR
+from node.storage.store import LevelStore
+from node.verify.chain import InspectionPool, verify_chain
+from node.verify.replay import ChainReplayer
+from node.verify.sources import DataDirSource, stored_genesis
 
 CHAIN_ID = 1337
 # Fixed test-only keys: the validator and the funded sender.
@@ -53,15 +61,6 @@ TARGET_BLOCKS_PER_S = 2_000
 
 def build_chain(data_dir: Path, *, blocks: int, tx_every: int, txs_per_block: int) -> dict[str, Any]:
     """A data directory (DATA_DIR/chain) holding `blocks` blocks after genesis."""
-    from eth_account import Account
-
-    from node.execution.chain import Chain
-    from node.execution.vm import TRANSACTION_BUILDER
-    from node.execution.genesis import Genesis, build_genesis_document
-    from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
-    from node.service import CHAIN_DIR
-    from node.storage.store import LevelStore
-
     validator = ValidatorKey(VALIDATOR_SECRET)
     sender = Account.from_key(SENDER_KEY)
     sender_address = bytes.fromhex(sender.address[2:])
@@ -99,9 +98,6 @@ def build_chain(data_dir: Path, *, blocks: int, tx_every: int, txs_per_block: in
 
 def time_walk(data_dir: Path, *, pool: Any, reexecute: bool) -> tuple[float, int]:
     """(seconds, blocks checked) of one whole-chain walk from the data directory."""
-    from node.service import CHAIN_DIR
-    from node.verify.chain import ChainReplayer, DataDirSource, stored_genesis, verify_chain
-
     started = time.perf_counter()
     source = DataDirSource(data_dir / CHAIN_DIR)
     try:
@@ -119,29 +115,28 @@ def measure(key: str, label: str, runs: int, idle_wait: float, walk: Callable[[]
         idle.append(wait_for_idle(idle_wait))
         seconds, blocks = walk()
         rates.append(blocks / seconds)
-    result = {"key": key, "label": label, "blocks_per_s": median(rates), "runs": [round(r) for r in rates], "idle": idle,
+    result = {"key": key, "label": label, "blocks_per_s": statistics.median(rates), "runs": [round(r) for r in rates], "idle": idle,
               "rates": rates}
     print_json_line("RESULT", result)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("-b", "--blocks", type=int, default=5_000, help="blocks after genesis (default 5000)")
     p.add_argument("--tx-every", type=int, default=10, help="every N-th block carries transactions (default 10)")
     p.add_argument("--txs", type=int, default=10, help="transfers in such a block (default 10)")
-    p.add_argument("-r", "--runs", type=int, default=3, help="runs per configuration; the median is reported (default 3)")
+    cli.add_runs(p, 3, "runs per configuration; the median is reported", short=True)
     p.add_argument("--replay-runs", type=int, default=None, help="runs with --reexecute (default: --runs)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: the usable cores)")
-    p.add_argument("--idle-wait", type=float, default=30.0, help="before each run wait up to this many s for an idle machine (0 = off)")
+    cli.add_idle_wait(p, 30.0, before="each run")
     p.add_argument("--keep", type=Path, default=None, help="copy the data directory here at the end")
-    p.add_argument("--quick", action="store_true", help="smoke run: 500 blocks, 1 run each, no idle wait")
-    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
+    cli.add_quick(p, "500 blocks, 1 run each, no idle wait")
+    cli.add_figures_out(p)
     args = p.parse_args(argv)
     if args.quick:
         args.blocks, args.runs, args.idle_wait = 500, 1, 0.0
-
-    from node.verify.chain import InspectionPool
+    cli.require_positive(p, args, "blocks", "runs")
 
     workers = args.workers or InspectionPool.usable_cores()
     info = machine_info()

@@ -1,5 +1,8 @@
 """E-contract throughput of the dev node: one registration and two certificate signatures per contract.
 
+(Over 600 lines: the set-up of a PKI-backed trading center, its two timed flows and their
+report are one benchmark; what other benchmarks share is in ``bench/common``.)
+
 The issue's figure: complete contracts per second end to end, PKI precompile included,
 where a complete contract is three transactions on the genesis ``ContractRegistry``:
 
@@ -13,8 +16,8 @@ where a complete contract is three transactions on the genesis ``ContractRegistr
 
 What it does:
 
-1. starts ``ledger node start --dev`` on a free loopback port (``bench.throughput``'s
-   ``NodeProcess``) and reads the dev (ADMIN) account key;
+1. starts ``ledger node start --dev`` on a free loopback port (``bench.common.nodes.
+   NodeProcess``) and reads the dev (ADMIN) account key;
 2. set-up, not timed: the admin trusts the RSA and P-256 roots (quorum is 1 on the dev
    chain); a trading center, a tenderer and a bidder register with their certificates;
    the admin grants TRADING_CENTER to the center; one warm-up contract is registered and
@@ -42,7 +45,7 @@ What it does:
    register's submit to the block holding its last signature (when it became Effective);
 5. checks every receipt (``eth_getBlockReceipts``, not timed): status 1 for all 3N, and N
    ``ContractEffective`` logs. A run with any failure is invalid and the command fails;
-6. samples the node's RSS and CPU time (``bench.throughput``'s helpers) and stops the
+6. samples the node's RSS and CPU time (``bench.common.footprint``) and stops the
    node in ``finally``.
 
 Everything stays on 127.0.0.1; every loop is bounded by a count and a deadline.
@@ -56,40 +59,32 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import shutil
 import statistics
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from eth_abi import encode
+from eth_account.signers.local import LocalAccount
+from eth_utils import event_abi_to_log_topic, keccak, to_canonical_address
 
-from bench.common import (  # noqa: E402
-    figure, machine_cpu, machine_info, machine_rows, print_json_line, print_table, wait_for_idle, write_figures,
-)
-from bench.throughput import (  # noqa: E402
-    MemorySampler,
-    NodeProcess,
-    PySpy,
-    Rpc,
-    send_all,
-    status_kib,
-    cpu_seconds,
-    free_port,
-    process_tree,
-    top_functions,
-)
-
-if TYPE_CHECKING:
-    from eth_account.signers.local import LocalAccount
-
-    from client.credentials import CertificateIdentity
+from bench.common import cli
+from bench.common.contracts import selector
+from bench.common.footprint import RssSampler, cpu_seconds, dir_bytes, process_tree, tree_rss_kib
+from bench.common.load import BlockFollower, send_all
+from bench.common.machine import machine_cpu, machine_info, machine_rows, wait_for_idle
+from bench.common.nodes import dev_node
+from bench.common.profiling import PySpy, profile_rows
+from bench.common.results import figure, print_json_line, print_table, write_figures, write_json
+from bench.common.rpc import Rpc, wait_receipt
+from bench.common.signing import tx_hash
+from bench.common.stats import percentile
+from chaincode import CONTRACT_REGISTRY, ROLE_BITS, load_artifact
+from client.credentials import CertificateIdentity
+from client.ledger import Ledger, LedgerError
+from tests import pki
 
 # Gas limit of a timed transaction: this times the gasUsed of the same kind in set-up.
 GAS_MARGIN = 1.3
@@ -97,7 +92,10 @@ GAS_MARGIN = 1.3
 WARM_UP_GAS = 3_000_000
 SHA256 = 1  # ContractRegistry.vy's digest_algorithm for SHA-256
 DOCUMENT_BYTES = 4096  # size of each synthetic contract document the client hashes
-FOLLOW_POLL_S = 0.025
+# The node's RSS is sampled this often (as bench/throughput.py does).
+RSS_SAMPLE_SECONDS = 0.05
+# The warm-up contract's three receipts must all come within this (three blocks or so).
+SETUP_RECEIPT_SECONDS = 60.0
 KINDS = ("register", "sign_tenderer", "sign_bidder")
 
 
@@ -106,8 +104,6 @@ KINDS = ("register", "sign_tenderer", "sign_bidder")
 # --------------------------------------------------------------------------
 def actor_key(name: str) -> str:
     """A fixed benchmark account key (keccak of its name; never use it for anything real)."""
-    from eth_utils import keccak
-
     return "0x" + keccak(f"evidence-ledger bench chaincode {name}".encode()).hex()
 
 
@@ -139,27 +135,17 @@ class Workload:
     effective_topic: str
 
 
-def _selector(signature: str) -> bytes:
-    from eth_utils import function_signature_to_4byte_selector
-
-    return bytes(function_signature_to_4byte_selector(signature))
-
-
-REGISTER_SELECTOR = _selector("register(string,bytes32,uint8,address[],uint256,bytes32)")
-SIGN_SELECTOR = _selector("sign(bytes32,bytes,bytes)")
+REGISTER_SELECTOR = selector("register(string,bytes32,uint8,address[],uint256,bytes32)")
+SIGN_SELECTOR = selector("sign(bytes32,bytes,bytes)")
 
 
 def event_topic(abi: list[dict[str, Any]], name: str) -> str:
-    from eth_utils import event_abi_to_log_topic
-
     event = next(e for e in abi if e.get("type") == "event" and e["name"] == name)
     return "0x" + bytes(event_abi_to_log_topic(event)).hex()  # type: ignore[arg-type]
 
 
 def contract_id(project_code: str, version: int = 1) -> bytes:
     """ContractRegistry.contract_id: keccak256(abi.encode(keccak256(code), version))."""
-    from eth_utils import keccak
-
     return bytes(keccak(keccak(text=project_code) + version.to_bytes(32, "big")))
 
 
@@ -179,8 +165,6 @@ def make_document(tag: str, index: int) -> Document:
 
 
 def _sign_tx(account: LocalAccount, *, nonce: int, gas: int, data: bytes, w: Workload) -> bytes:
-    from chaincode import CONTRACT_REGISTRY
-
     tx: dict[str, Any] = {
         "nonce": nonce, "gas": gas, "gasPrice": w.gas_price, "to": "0x" + CONTRACT_REGISTRY.hex(),
         "value": 0, "data": data, "chainId": w.chain_id,
@@ -190,8 +174,6 @@ def _sign_tx(account: LocalAccount, *, nonce: int, gas: int, data: bytes, w: Wor
 
 def register_tx(w: Workload, doc: Document, nonce: int, amount: int) -> bytes:
     """The center's signed ``register`` transaction for `doc` (parties: tenderer, bidder)."""
-    from eth_abi import encode
-
     data = REGISTER_SELECTOR + encode(
         ["string", "bytes32", "uint8", "address[]", "uint256", "bytes32"],
         [doc.project_code, doc.digest, SHA256, [w.tenderer.address, w.bidder.address], amount, b"\x00" * 32],
@@ -201,17 +183,9 @@ def register_tx(w: Workload, doc: Document, nonce: int, amount: int) -> bytes:
 
 def sign_tx(w: Workload, party: Actor, doc: Document, nonce: int) -> bytes:
     """`party` signs `doc`'s digest with its certificate key; its signed ``sign`` transaction."""
-    from eth_abi import encode
-
     signature = party.identity.sign_digest(doc.digest)
     data = SIGN_SELECTOR + encode(["bytes32", "bytes", "bytes"], [doc.id, party.identity.chain_der, signature])
     return _sign_tx(party.account, nonce=nonce, gas=w.sign_gas, data=data, w=w)
-
-
-def tx_hash(raw: bytes) -> str:
-    from eth_utils import keccak
-
-    return "0x" + bytes(keccak(raw)).hex()
 
 
 # --------------------------------------------------------------------------
@@ -220,12 +194,6 @@ def tx_hash(raw: bytes) -> str:
 def set_up(url: str, admin_key: str) -> Workload:
     """Trust two CA roots, register the three actors, grant TRADING_CENTER, and measure
     the gas of one contract's three transactions. Three blocks' worth of waiting."""
-    from eth_utils import to_canonical_address
-
-    from chaincode import ROLE_BITS, load_artifact
-    from client.ledger import Ledger, LedgerError
-    from tests import pki
-
     rsa, p256 = pki.rsa_ca(), pki.p256_ca()
     identities = {
         "center": p256.issue("Bench City Trading Center", "p256"),
@@ -271,18 +239,15 @@ def set_up(url: str, admin_key: str) -> Workload:
     doc = make_document(f"warmup-{int(time.time())}", 0)
     try:
         raws = {
-            "register": register_tx(provisional, doc, _pending_nonce(rpc, actors["center"].address), 1),
-            "sign_tenderer": sign_tx(provisional, actors["tenderer"], doc, _pending_nonce(rpc, actors["tenderer"].address)),
-            "sign_bidder": sign_tx(provisional, actors["bidder"], doc, _pending_nonce(rpc, actors["bidder"].address)),
+            "register": register_tx(provisional, doc, rpc.pending_nonce(actors["center"].address), 1),
+            "sign_tenderer": sign_tx(provisional, actors["tenderer"], doc, rpc.pending_nonce(actors["tenderer"].address)),
+            "sign_bidder": sign_tx(provisional, actors["bidder"], doc, rpc.pending_nonce(actors["bidder"].address)),
         }
         hashes = {kind: rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()]) for kind, raw in raws.items()}
         gas_used: dict[str, int] = {}
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + SETUP_RECEIPT_SECONDS
         for kind, h in hashes.items():
-            while (receipt := rpc.call("eth_getTransactionReceipt", [h])) is None:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"set-up: no receipt for the warm-up {kind}")
-                time.sleep(0.05)
+            receipt = wait_receipt(rpc, h, deadline)
             if int(receipt["status"], 16) != 1:
                 raise RuntimeError(f"set-up: the warm-up {kind} failed: {receipt}")
             gas_used[kind] = int(receipt["gasUsed"], 16)
@@ -300,68 +265,6 @@ def set_up(url: str, admin_key: str) -> Workload:
 
 
 # --------------------------------------------------------------------------
-# following blocks
-# --------------------------------------------------------------------------
-class BlockFollower:
-    """A thread that reads each new block once and notes when each transaction was seen.
-
-    Its own keep-alive connection; ``eth_blockNumber`` every FOLLOW_POLL_S. Only blocks
-    after `start_block` are read; the dev chain's blocks are final when committed.
-    """
-
-    def __init__(self, url: str, start_block: int, deadline: float) -> None:
-        self.rpc = Rpc(url)
-        self.next_block = start_block + 1
-        self.deadline = deadline
-        self.seen: dict[str, tuple[int, float]] = {}  # tx hash -> (block, perf_counter when seen)
-        self.blocks: dict[int, tuple[int, float]] = {}  # block -> (transactions in it, seen at)
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="block-follower", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self.rpc.close()
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set() and time.monotonic() < self.deadline:
-                head = int(self.rpc.call("eth_blockNumber"), 16)
-                while self.next_block <= head:
-                    block = self.rpc.call("eth_getBlockByNumber", [hex(self.next_block), False])
-                    now = time.perf_counter()
-                    with self._lock:
-                        for h in block["transactions"]:
-                            self.seen[h.lower()] = (self.next_block, now)
-                        self.blocks[self.next_block] = (len(block["transactions"]), now)
-                    self.next_block += 1
-                self._stop.wait(FOLLOW_POLL_S)
-        except BaseException as exc:  # reported by the main thread
-            self.error = exc
-
-    def lookup(self, hashes: Sequence[str]) -> list[tuple[int, float] | None]:
-        with self._lock:
-            return [self.seen.get(h) for h in hashes]
-
-    def wait_all(self, hashes: Sequence[str], deadline: float) -> None:
-        remaining = set(hashes)
-        while remaining:
-            if self.error is not None:
-                raise RuntimeError(f"block follower failed: {self.error!r}") from self.error
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(remaining)} of {len(hashes)} transactions not in a block before the deadline")
-            with self._lock:
-                remaining = {h for h in remaining if h not in self.seen}
-            if remaining:
-                time.sleep(0.005)
-
-
-# --------------------------------------------------------------------------
 # one timed run
 # --------------------------------------------------------------------------
 @dataclass
@@ -376,17 +279,13 @@ class RunPlan:
         return self.nonces[kind] + index
 
 
-def _pending_nonce(rpc: Rpc, address: str) -> int:
-    return int(rpc.call("eth_getTransactionCount", [address, "pending"]), 16)
-
-
 def plan_run(rpc: Rpc, w: Workload, tag: str, n: int) -> RunPlan:
     return RunPlan(
         docs=[make_document(tag, i) for i in range(n)],
         nonces={
-            "register": _pending_nonce(rpc, w.center.address),
-            "sign_tenderer": _pending_nonce(rpc, w.tenderer.address),
-            "sign_bidder": _pending_nonce(rpc, w.bidder.address),
+            "register": rpc.pending_nonce(w.center.address),
+            "sign_tenderer": rpc.pending_nonce(w.tenderer.address),
+            "sign_bidder": rpc.pending_nonce(w.bidder.address),
         },
     )
 
@@ -446,7 +345,7 @@ def run_once(
     pids = process_tree(pid) if pid else []
     cpu0, own0, (busy0, _) = cpu_seconds(pids), time.process_time(), machine_cpu()
     deadline = time.monotonic() + timeout
-    follower = BlockFollower(w.url, start_block, deadline)
+    follower = BlockFollower(Rpc(w.url), after=start_block, deadline=deadline)
     follower.start()
     profiler = PySpy(py_spy[0], pid, py_spy[1]) if (py_spy and pid) else None
     try:
@@ -498,7 +397,6 @@ def run_once(
     latencies = sorted(
         max(seen[hashes["sign_tenderer"][i]][1], seen[hashes["sign_bidder"][i]][1]) - submitted[i] for i in range(n)
     )
-    blocks = sorted(follower.blocks.items())
     node_cpu = cpu1 - cpu0 if pid else None
     return {
         "mode": mode,
@@ -516,7 +414,7 @@ def run_once(
         "latency_p99_s": percentile(latencies, 99),
         "latency_max_s": latencies[-1],
         # (block, transactions, s from the first submit until the follower saw it)
-        "blocks": [(b, c, round(t - t0, 3)) for b, (c, t) in blocks if b in ours],
+        "blocks": [(b.number, b.txs, round(b.seen - t0, 3)) for b in follower.blocks if b.number in ours],
         "node_cpu_s": node_cpu,
         "node_cpu_pct": 100 * node_cpu / elapsed if node_cpu is not None else None,
         "loadgen_cpu_s": own1 - own0,
@@ -524,27 +422,14 @@ def run_once(
         "idle_wait": idle,
         "node_rss_mib_after_run": rss_before_verify,
         "node_rss_mib_after_reading_receipts": rss_after_verify,
-        "chain_data_mib": dir_mib(data_dir) if data_dir else None,
+        "chain_data_mib": round(dir_bytes(data_dir) / 2**20, 1) if data_dir else None,
         **verdict,
     }
 
 
-def dir_mib(path: Path) -> float:
-    """Size of the files under `path` (the node's data dir: LevelDB grows with the chain)."""
-    return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20, 1)
-
-
 def node_rss_mib(pid: int | None) -> float | None:
     """VmRSS of the node and its children now."""
-    if not pid:
-        return None
-    return round(sum(status_kib(q, "VmRSS") or 0 for q in process_tree(pid)) / 1024, 1)
-
-
-def percentile(sorted_xs: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, -(-len(sorted_xs) * p // 100))
-    return sorted_xs[int(rank) - 1]
+    return round(tree_rss_kib(pid) / 1024, 1) if pid else None
 
 
 def verify(rpc: Rpc, w: Workload, hashes: dict[str, list[str]], blocks: list[int]) -> dict[str, Any]:
@@ -649,53 +534,45 @@ def report_rows(info: dict[str, Any], args: argparse.Namespace, w: Workload, tar
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--contracts", type=int, default=300, help="contracts per timed section (3 transactions each; default 300)")
-    p.add_argument("--runs", type=int, default=3, help="runs; each has an end-to-end and a node-only section (default 3)")
+    cli.add_runs(p, 3, "runs; each has an end-to-end and a node-only section")
     p.add_argument("--mode", choices=("both", "end-to-end", "node-only"), default="both")
     p.add_argument("--flow", choices=("queued", "after-receipt"), default="queued",
                    help="queued: all registrations then all signatures; after-receipt: a contract's signatures once its registration is in a block")
     p.add_argument("--batch-size", type=int, default=100, help="transactions per JSON-RPC batch (default 100)")
-    p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed section wait up to this many s for an idle machine (default 30; 0 = off)")
-    p.add_argument("--smoke", action="store_true", help="5 contracts, 1 run, no idle wait (< 30 s)")
-    p.add_argument("--timeout", type=float, default=300.0, help="deadline of each timed section, s (default 300)")
-    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, s (default 90)")
-    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
-    p.add_argument("--node-arg", action="append", default=[], help="extra argument for `ledger node start` (repeatable)")
-    p.add_argument("--py-spy", metavar="OUT", help="profile the node (py-spy) during one node-only section (see --py-spy-run); raw stacks to OUT")
+    cli.add_idle_wait(p, 30.0)
+    cli.add_quick(p, "5 contracts, 1 run, no idle wait (< 30 s)", flag="--smoke")
+    cli.add_timeout(p, 300.0, "each timed section")
+    cli.add_node_start(p, node_args=True)
+    cli.add_py_spy(p, "during one node-only section (see --py-spy-run)")
     p.add_argument("--py-spy-run", type=int, default=1, help="the run whose node-only section --py-spy profiles (default 1)")
-    p.add_argument("--py-spy-bin", default="py-spy", help="py-spy executable (pip install py-spy)")
-    p.add_argument("--json-out", type=Path, help="write the full results as JSON here")
-    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
-    p.add_argument("--keep-data", action="store_true", help="keep the node's temporary data dir and log")
+    cli.add_json_out(p)
+    cli.add_figures_out(p)
+    cli.add_keep_data(p)
     args = p.parse_args(argv)
     if args.smoke:
         args.contracts, args.runs, args.idle_wait = 5, 1, 0.0
-    if args.contracts < 1 or args.runs < 1 or args.batch_size < 2:
-        p.error("--contracts and --runs must be >= 1, --batch-size >= 2")
-    if not Path(args.ledger).exists() and not shutil.which(args.ledger):
-        raise SystemExit(f"ledger CLI not found at {args.ledger} (pip install -e '.[test]')")
+    cli.require_positive(p, args, "contracts", "runs")
+    if args.batch_size < 2:
+        p.error("--batch-size must be >= 2")
     modes = ("end-to-end", "node-only") if args.mode == "both" else (args.mode,)
 
     info = machine_info()
-    tmp = Path(tempfile.mkdtemp(prefix="ledger-bench-chaincode-"))
-    node = NodeProcess(args.ledger, tmp / "data", free_port(), args.node_arg)
-    sampler: MemorySampler | None = None
     runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
-    mem: dict[str, Any] = {}
     t_start = time.monotonic()
-    try:
-        node.start(args.ready_timeout)
-        assert node.proc is not None
-        pid = node.proc.pid
-        sampler = MemorySampler(pid)
+    with dev_node(args.ledger, prefix="ledger-bench-chaincode-", ready_timeout=args.ready_timeout,
+                  extra_args=args.node_arg, keep_data=args.keep_data) as node:
+        pid = node.pid
+        sampler = RssSampler([pid], RSS_SAMPLE_SECONDS)
         sampler.start()
-        _, admin_key = node.dev_key()
-        t = time.monotonic()
-        w = set_up(node.url, admin_key)
-        setup_s = time.monotonic() - t
-        rpc = Rpc(node.url)
+        rpc: Rpc | None = None
         try:
+            _, admin_key = node.dev_key()
+            t = time.monotonic()
+            w = set_up(node.url, admin_key)
+            setup_s = time.monotonic() - t
+            rpc = Rpc(node.url)
             for r in range(args.runs):
                 # alternate which mode goes first: the chain (and its storage trie) grows run by run
                 for mode in modes if r % 2 == 0 else modes[::-1]:
@@ -711,26 +588,15 @@ def main(argv: list[str] | None = None) -> int:
                           f"{res['elapsed_s']:.2f} s, p50 {res['latency_p50_s']:.2f} s, p99 {res['latency_p99_s']:.2f} s",
                           file=sys.stderr, flush=True)
         finally:
-            rpc.close()
-        sampler.stop()
+            if rpc is not None:
+                rpc.close()
+            sampler.stop()
         mem = {
-            "vmhwm_mib": round(sampler.hwm_kib() / 1024, 1),
-            "peak_sampled_rss_mib": round(sampler.peak_tree_kib / 1024, 1),
+            "vmhwm_mib": round(sampler.hwm_kib()[0] / 1024, 1),
+            "peak_sampled_rss_mib": round(sampler.peak_kib()[0] / 1024, 1),
             "end_rss_mib": node_rss_mib(pid),
         }
         target = f"ledger node start --dev --data-dir <tmp> --rpc-host 127.0.0.1 --rpc-port {node.port} (pid {pid}); {node.block_period()}"
-    except BaseException:
-        print("---- node log (tail) ----\n" + node.log_tail(), file=sys.stderr)
-        raise
-    finally:
-        if sampler:
-            sampler.stop()
-        rc = node.stop()
-        print(f"node stopped (exit code {rc})", file=sys.stderr)
-        if args.keep_data:
-            print(f"node data and log kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     summary = {mode: summarise(rs) for mode, rs in runs.items()}
     print_table("ledger e-contract throughput (register + 2 certificate signatures per contract)",
@@ -738,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.py_spy and Path(args.py_spy).exists():
         print_table(
             f"node profile (py-spy, {args.py_spy}, run {args.py_spy_run} {modes[-1]}): inclusive % / self % of active samples",
-            [(f if len(f) < 120 else f[:117] + "...", f"{i:.1f} / {sf:.1f}") for f, i, sf in top_functions(Path(args.py_spy), 30)],
+            profile_rows(Path(args.py_spy), 30),
         )
     headline = summary[modes[0]]["contracts_per_s"]["median"]
     met = {"contracts_per_s_ge_100": {mode: s["contracts_per_s"]["median"] >= 100 for mode, s in summary.items()}}
@@ -758,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         "headline_contracts_per_s": headline,
     }
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        write_json(args.json_out, result)
     if args.figures_out:
         group = "e-contracts: register + 2 certificate signatures"
         note = f"{args.contracts} contracts (3 transactions each) per run, {args.flow} flow, one --dev node"

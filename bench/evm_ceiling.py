@@ -20,51 +20,38 @@ event -- directly with py-evm (Cancun rules), with no node, no RPC and no disk:
 Reported figure: tx/s, the median of R runs (each on a fresh chain), after one
 small untimed warm-up run.
 
-    .venv/bin/python bench/evm_ceiling.py            # N=2000, B=500, 3 runs
-    .venv/bin/python bench/evm_ceiling.py --quick    # N=200, B=100, 3 runs
+    .venv/bin/python -m bench.evm_ceiling            # N=2000, B=500, 3 runs
+    .venv/bin/python -m bench.evm_ceiling --quick    # N=200, B=100, 3 runs
 """
 
 from __future__ import annotations
 
-import argparse
 import gc
+import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from eth import constants
+from eth.chains.base import MiningChain
+from eth.db.atomic import AtomicDB
+from eth.vm.forks.cancun import CancunVM
+from eth_account import Account
+from eth_utils import to_canonical_address
 
-from bench.common import (  # noqa: E402
-    CEILING_PRIVATE_KEY,
-    compile_storage_contract,
-    contract_address,
-    machine_info,
-    machine_rows,
-    median,
-    print_json_line,
-    print_table,
-    sign_deploy,
-    sign_set_calls,
-    default_senders,
-    machine_cpu,
-    wait_for_idle,
-    workload_keys,
-)
+from bench.common import cli
+from bench.common.contracts import compile_contract, contract_address
+from bench.common.machine import machine_cpu, machine_info, machine_rows, wait_for_idle
+from bench.common.results import print_json_line, print_table
+from bench.common.signing import CEILING_PRIVATE_KEY, default_senders, sign_deploy, sign_set_calls, workload_keys
+from bench.common.stats import median_run
 
 CHAIN_ID = 1337
 GAS_LIMIT = 1_000_000_000
 TX_GAS = 200_000
 
 
-def _make_chain(funded: list[str]):
-    from eth import constants
-    from eth.chains.base import MiningChain
-    from eth.db.atomic import AtomicDB
-    from eth.vm.forks.cancun import CancunVM
-    from eth_utils import to_canonical_address
-
+def _make_chain(funded: list[str]) -> Any:
     chain_class = MiningChain.configure(
         __name__="CeilingChain",
         vm_configuration=((constants.GENESIS_BLOCK_NUMBER, CancunVM),),
@@ -77,15 +64,13 @@ def _make_chain(funded: list[str]):
         "base_fee_per_gas": 0,
         "coinbase": constants.ZERO_ADDRESS,
     }
-    genesis_state = {
+    genesis_state: dict[Any, Any] = {
         to_canonical_address(a): {"balance": 10**24, "nonce": 0, "code": b"", "storage": {}} for a in funded
     }
     return chain_class.from_genesis(AtomicDB(), genesis_params, genesis_state)
 
 
 def run_once(bytecode: bytes, n: int, block_size: int, senders: int, key_offset: int = 0) -> dict[str, Any]:
-    from eth_account import Account
-
     deployer = Account.from_key(CEILING_PRIVATE_KEY).address
     keys = workload_keys(senders)
     chain = _make_chain([deployer] + [Account.from_key(k).address for k in keys])
@@ -144,8 +129,6 @@ def run_once(bytecode: bytes, n: int, block_size: int, senders: int, key_offset:
 
     head = chain.get_canonical_head()
     # sanity: the counter equals n and the base fee stayed at 0
-    from eth_utils import to_canonical_address
-
     writes = chain.get_vm().state.get_storage(to_canonical_address(to), 2)  # slot 2: `writes`
     if failed or writes != n or head.base_fee_per_gas != 0:
         raise RuntimeError(f"ceiling run invalid: failed={failed} writes={writes} base_fee={head.base_fee_per_gas}")
@@ -163,7 +146,7 @@ def run_ceiling(
     n: int, block_size: int, runs: int, senders: int | None = None, *, idle_wait: float = 0.0, verbose: bool = True
 ) -> dict[str, Any]:
     senders = senders or default_senders(n)
-    contract = compile_storage_contract()
+    contract = compile_contract()
     # warm-up (not reported): first-use costs -- imports, opcode tables, caches --
     # that a long-running node has already paid by the time it serves load
     # (one block of B txs: the first block of a given size also pays one-off costs)
@@ -181,7 +164,7 @@ def run_ceiling(
         if verbose:
             print(f"  ceiling run {i + 1}/{runs}: {r['tx_per_s']:.1f} tx/s ({r['seconds']:.3f} s)", file=sys.stderr, flush=True)
     rates = [r["tx_per_s"] for r in results]
-    med = sorted(results, key=lambda r: r["tx_per_s"])[len(results) // 2]
+    med = median_run(results, key=lambda r: r["tx_per_s"])
     return {
         "other_processes_cpu_s_per_run": [round(r["other_processes_cpu_s"], 1) for r in results],
         "seconds_per_run": [round(r["seconds"], 2) for r in results],
@@ -190,7 +173,7 @@ def run_ceiling(
         "block_size": block_size,
         "senders": senders,
         "runs": runs,
-        "tx_per_s_median": median(rates),
+        "tx_per_s_median": statistics.median(rates),
         "tx_per_s_runs": [round(x, 1) for x in rates],
         "gas_per_tx": round(results[0]["gas_per_tx"]),
         "contract": contract.source_note,
@@ -198,18 +181,17 @@ def run_ceiling(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("-n", "--txs", type=int, default=2000, help="transactions per run (default 2000)")
     p.add_argument("-b", "--block-size", type=int, default=500, help="transactions per block (default 500)")
-    p.add_argument("-r", "--runs", type=int, default=3, help="runs; the median is reported (default 3)")
+    cli.add_runs(p, 3, "runs; the median is reported", short=True)
     p.add_argument("-s", "--senders", type=int, default=None, help="sending accounts, round-robin (default ceil(N/50), as bench/throughput.py)")
-    p.add_argument("--idle-wait", type=float, default=30.0, help="before each run wait up to this many s for an idle machine (default 30; 0 = off)")
-    p.add_argument("--quick", action="store_true", help="small smoke run: N=200, B=100, no idle wait")
+    cli.add_idle_wait(p, 30.0, before="each run")
+    cli.add_quick(p, "N=200, B=100, no idle wait")
     args = p.parse_args(argv)
     if args.quick:
         args.txs, args.block_size, args.idle_wait = 200, 100, 0.0
-    if args.txs < 1 or args.block_size < 1 or args.runs < 1:
-        p.error("N, B and runs must be >= 1")
+    cli.require_positive(p, args, "txs", "block_size", "runs")
 
     info = machine_info()
     res = run_ceiling(args.txs, args.block_size, args.runs, args.senders, idle_wait=args.idle_wait)

@@ -1,5 +1,9 @@
 """Our dev node side by side with Ganache and anvil: same workloads, same machine, same web3.py code.
 
+(Over 600 lines: a sixth of it is this statement of method, which BENCHMARKS.md cites; the
+rest is one comparison -- three nodes' start-up, three workloads, one report -- that reads
+best in one place.)
+
 For each node in turn (``--nodes``, default ``ledger ganache anvil``) the script starts it
 on a free 127.0.0.1 port, runs every workload ``--runs`` times (default 3) and stops it
 (SIGTERM, then SIGKILL, in ``finally``) before the next one starts: one node at a time,
@@ -7,7 +11,7 @@ each started once.
 
 The nodes
 ---------
-* **ledger**: ``ledger node start --dev`` (``bench/throughput.py``'s ``NodeProcess``): QBFT
+* **ledger**: ``ledger node start --dev`` (``bench.common.nodes.NodeProcess``): QBFT
   with one validator, a **1 s block period** (its dev mode has no instant sealing), zero base
   fee, ``eth_gasPrice`` 0, Cancun rules, block gas limit 150M.
 * **ganache** 7.9.2 (npm ``ganache``): ``node node_modules/ganache/dist/node/cli.js
@@ -82,7 +86,7 @@ Workloads, in this order on each node
     (``queries_per_answer``); a single block with more matching logs than the cap
     cannot be read that way and fails the run.
 (a) **committed tx/s**: deploy ``Storage``; K = ceil(N / 50) senders
-    (``bench.common.workload_keys``; funded only if the fee is > 0); pre-sign N
+    (``bench.common.signing.workload_keys``; funded only if the fee is > 0); pre-sign N
     (``--txs``, default 2,000) ``set(key, value)`` calls round-robin over the senders,
     a fresh key per call.  Timed: from the first send, the N ``eth_sendRawTransaction``
     in JSON-RPC batches of 100 (``HTTPProvider.make_batch_request``; web3's
@@ -102,7 +106,7 @@ machine.  (a) at N = 2,000 takes Ganache ~30 s a run and a 10,000-log query ~2-3
 through web3.py on every node, so the query and call counts and the waits are what
 fits the ~5 minute budget of a full run.
 
-Figures (``bench.common.figure``: every run, median, spread):
+Figures (``bench.common.results.figure``: every run, median, spread):
 ``peers.<node>.committed_tx_per_s``, ``peers.<node>.get_logs_ms``,
 ``peers.<node>.eth_call_per_s`` for node in ledger, ganache, anvil, and
 ``peers.ratio.ledger_over_<peer>.<metric>`` from run pairs (run i of ours / run i of
@@ -116,13 +120,12 @@ theirs).  The node's peak RSS (VmHWM of its process tree) is read before it stop
 from __future__ import annotations
 
 import argparse
-import ctypes
 import http.client
 import json
 import re
 import shutil
 import signal
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -131,29 +134,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from eth_account import Account as EthAccount
+from web3 import HTTPProvider, Web3
+from web3.exceptions import Web3RPCError
+from web3.middleware import ExtraDataToPOAMiddleware
 
-from bench import npm  # noqa: E402
-from bench.common import (  # noqa: E402
+from bench import npm
+from bench.common import REPO_ROOT, cli
+from bench.common.contracts import CONTRACT_PATH, CompiledContract, compile_contract
+from bench.common.footprint import tree_hwm_kib
+from bench.common.machine import machine_info, machine_rows, wait_for_idle
+from bench.common.nodes import LoggedProcess, NodeProcess, find_ledger, free_port
+from bench.common.results import figure, print_table, write_figures
+from bench.common.signing import (
     CEILING_PRIVATE_KEY,
-    CONTRACT_PATH,
-    REPO_ROOT,
-    compile_storage_contract,
     default_senders,
-    figure,
-    machine_info,
-    machine_rows,
-    median,
-    print_table,
     sign_deploy,
     sign_set_calls,
     sign_transfers,
-    wait_for_idle,
     workload_keys,
-    write_figures,
 )
-from bench.throughput import LoggedProcess, MemorySampler, NodeProcess, free_port  # noqa: E402
 
 PEERS_DIR = REPO_ROOT / "bench" / "peers"
 EMITTER_PATH = REPO_ROOT / "bench" / "contracts" / "Emitter.vy"
@@ -186,35 +186,8 @@ class PeerSkipped(Exception):
 
 
 # --------------------------------------------------------------------------
-# contracts
-# --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Contract:
-    bytecode: bytes
-    abi: list[dict[str, Any]]
-    note: str
-
-
-def compile_contract(path: Path) -> Contract:
-    """Bytecode (``vyper --evm-version shanghai``, via bench.common) and ABI of a Vyper source."""
-    import vyper
-
-    compiled = compile_storage_contract(path, evm_version=EVM_VERSION)
-    abi = vyper.compile_code(path.read_text(), contract_path=str(path), output_formats=["abi"])["abi"]
-    return Contract(compiled.bytecode, abi, compiled.source_note)
-
-
-# --------------------------------------------------------------------------
 # the nodes
 # --------------------------------------------------------------------------
-def _die_with_parent() -> None:
-    """Linux: SIGKILL the peer if this process dies without running its finalizers."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 def _rpc_answers(port: int, timeout: float = 2.0) -> bool:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []})
     try:
@@ -228,31 +201,21 @@ def _rpc_answers(port: int, timeout: float = 2.0) -> bool:
 
 
 class PeerProcess(LoggedProcess):
-    """A Ganache or anvil process on a loopback port, its output in a log file."""
+    """A Ganache or anvil process on a loopback port, its output in a log file; ready
+    when it answers ``eth_chainId``."""
+
+    ready_check = "a JSON-RPC answer"
 
     def __init__(self, argv: list[str], port: int, log_path: Path) -> None:
-        self.argv, self.port, self.log_path = argv, port, log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Any = None
+        super().__init__(argv, log_path, log_path.parent)
+        self.port, self.what = port, argv[0]
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_timeout: float) -> None:
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=str(self.log_path.parent), preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.argv[0]} exited with {self.proc.returncode} before it was ready:\n{self.log_tail()}")
-            if _rpc_answers(self.port):
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"no JSON-RPC answer on port {self.port} within {ready_timeout:.0f} s:\n{self.log_tail()}")
+    def ready(self) -> bool:
+        return _rpc_answers(self.port)
 
 
 @dataclass
@@ -288,17 +251,14 @@ def install_peers() -> npm.Installed:
 def start_target(name: str, args: argparse.Namespace, workdir: Path, installed: npm.Installed | None) -> Target:
     port = free_port()
     if name == "ledger":
-        if not Path(args.ledger).exists() and not shutil.which(args.ledger):
-            raise RuntimeError(f"ledger CLI not found at {args.ledger} (pip install -e '.[test]')")
-        node = NodeProcess(args.ledger, workdir / "data", port, [])
+        node = NodeProcess(find_ledger(args.ledger), workdir / "data", port)
         try:
             node.start(args.ready_timeout)
             _address, key = node.dev_key()
         except BaseException:
             node.stop()
             raise
-        assert node.proc is not None
-        return Target(name, node.url, key, node.proc.pid, f"QBFT, {node.block_period()}",
+        return Target(name, node.url, key, node.pid, f"QBFT, {node.block_period()}",
                       " ".join(node.cmd).replace(str(workdir), "<tmp>"), node.log_tail, node.stop)
     assert installed is not None
     if name == "ganache":
@@ -331,18 +291,14 @@ def start_target(name: str, args: argparse.Namespace, workdir: Path, installed: 
     except BaseException:
         peer.stop()
         raise
-    assert peer.proc is not None
     command = " ".join(argv).replace(str(installed.node_modules), "node_modules").replace(PEER_KEY, "<key>")
-    return Target(name, peer.url, PEER_KEY, peer.proc.pid, sealing, command, peer.log_tail, peer.stop)
+    return Target(name, peer.url, PEER_KEY, peer.pid, sealing, command, peer.log_tail, peer.stop)
 
 
 # --------------------------------------------------------------------------
 # web3 helpers: the same client code for every node
 # --------------------------------------------------------------------------
 def connect(url: str) -> Any:
-    from web3 import HTTPProvider, Web3
-    from web3.middleware import ExtraDataToPOAMiddleware
-
     # web3's default ValidationMiddleware asks the node for eth_chainId twice per eth_call
     # (measured: 3 HTTP requests per contract call); web3's own request cache, limited to
     # eth_chainId, makes every call one request.  Nothing else is cached.
@@ -391,7 +347,7 @@ def wait_receipts(w3: Any, hashes: Sequence[str], timeout: float = 60.0) -> list
     return receipts
 
 
-def deploy(w3: Any, acct: Account, contract: Contract, fee: int) -> Any:
+def deploy(w3: Any, acct: Account, contract: CompiledContract, fee: int) -> Any:
     """Deploy ``contract`` from ``acct``; the web3 contract object."""
     raw = sign_deploy(acct.key, contract.bytecode, nonce=acct.nonce, chain_id=CHAIN_ID, gas_price=fee)
     acct.nonce += 1
@@ -416,8 +372,6 @@ def get_logs_paged(w3: Any, address: str, start: int, end: int | str) -> tuple[l
     If the node refuses the range as too large, halve it and ask for each half, as a
     user pages; a single block that is still too large is an error.
     """
-    from web3.exceptions import Web3RPCError
-
     try:
         return list(w3.eth.get_logs({"address": address, "fromBlock": start, "toBlock": end})), 1
     except Web3RPCError as exc:
@@ -448,7 +402,7 @@ class Settings:
     timeout: float
 
 
-def emit_logs(w3: Any, acct: Account, emitter: Contract, s: Settings) -> tuple[Any, dict[str, Any]]:
+def emit_logs(w3: Any, acct: Account, emitter: CompiledContract, s: Settings) -> tuple[Any, dict[str, Any]]:
     """(b), untimed: a fresh Emitter and E events in ceil(E / events_per_tx) transactions."""
     fee = fee_of(w3)
     contract = deploy(w3, acct, emitter, fee)
@@ -484,19 +438,17 @@ def run_logs(w3: Any, contract: Any, emitted: dict[str, Any], s: Settings, idle_
             if seqs != list(range(s.events)):
                 raise RuntimeError("eth_getLogs: the seq topics are not 0..E-1 once each")
     return {
-        "ms_per_query": median(times),
+        "ms_per_query": statistics.median(times),
         "ms_each": [round(t, 1) for t in times],
-        "client_cpu_ms_per_query": round(median(cpu), 1),
+        "client_cpu_ms_per_query": round(statistics.median(cpu), 1),
         "queries_per_answer": pages,
         **emitted,
         "idle_wait": idle,
     }
 
 
-def run_txs(w3: Any, acct: Account, storage: Contract, s: Settings, idle_wait: float) -> tuple[dict[str, Any], Any]:
+def run_txs(w3: Any, acct: Account, storage: CompiledContract, s: Settings, idle_wait: float) -> tuple[dict[str, Any], Any]:
     """(a): N pre-signed set() calls from K senders; timed from first send to counter = base + N."""
-    from eth_account import Account as EthAccount
-
     fee = fee_of(w3)
     contract = deploy(w3, acct, storage, fee)
     gas = int(contract.functions.set(10**9, 1).estimate_gas({"from": acct.address}) * 1.2)
@@ -560,10 +512,8 @@ def run_calls(w3: Any, contract: Any, s: Settings, idle_wait: float) -> dict[str
     }
 
 
-def bench_target(target: Target, contracts: dict[str, Contract], s: Settings) -> dict[str, Any]:
+def bench_target(target: Target, contracts: dict[str, CompiledContract], s: Settings) -> dict[str, Any]:
     """Every workload, ``s.runs`` times, on one started node."""
-    from eth_account import Account as EthAccount
-
     w3 = connect(target.url)
     if w3.eth.chain_id != CHAIN_ID:
         raise RuntimeError(f"{target.name}: chain id {w3.eth.chain_id}, expected {CHAIN_ID}")
@@ -592,7 +542,7 @@ def bench_target(target: Target, contracts: dict[str, Contract], s: Settings) ->
     for run in range(s.runs):
         out["calls"].append(run_calls(w3, storages[run], s, s.idle_wait if run == 0 else 0))
         progress(f"(c) run {run + 1}: {out['calls'][-1]['eth_call_per_s']:.0f} calls/s")
-    out["peak_rss_mib"] = round(MemorySampler(target.pid).hwm_kib() / 1024, 1)
+    out["peak_rss_mib"] = round(tree_hwm_kib(target.pid) / 1024, 1)
     out["runs"] = {
         "committed_tx_per_s": [r["committed_tx_per_s"] for r in out["txs"]],
         "get_logs_ms": [r["ms_per_query"] for r in out["logs"]],
@@ -639,10 +589,10 @@ def _fmt(fig: dict[str, Any]) -> str:
 
 
 def print_report(info: dict[str, Any], results: dict[str, dict[str, Any]], figures: list[dict[str, Any]],
-                 s: Settings, contracts: dict[str, Contract], duration_s: float) -> None:
+                 s: Settings, contracts: dict[str, CompiledContract], duration_s: float) -> None:
     rows: list[tuple[str, Any]] = machine_rows(info) + [
         ("client", "web3.py HTTPProvider (keep-alive), pre-signed legacy txs"),
-        ("contracts", f"{contracts['storage'].note}; {contracts['emitter'].note}"),
+        ("contracts", f"{contracts['storage'].source_note}; {contracts['emitter'].source_note}"),
         ("sizes", f"(a) N = {s.txs} txs, {s.senders} senders, batches of {SEND_BATCH}; "
                   f"(b) {s.events} events in txs of {s.events_per_tx}, {s.queries} queries/run; "
                   f"(c) {s.calls} calls; {s.runs} run(s) each"),
@@ -656,8 +606,8 @@ def print_report(info: dict[str, Any], results: dict[str, dict[str, Any]], figur
             (f"{name}: sealing / fee", f"{res['sealing']} / {res['fee']}"),
             (f"{name}: peak RSS (VmHWM)", f"{res['peak_rss_mib']} MiB"),
             (f"{name}: web3.py client CPU per getLogs query / per eth_call",
-             f"{median([r['client_cpu_ms_per_query'] for r in res['logs']]):.1f} ms / "
-             f"{median([r['client_cpu_ms_per_call'] for r in res['calls']]):.2f} ms"),
+             f"{statistics.median([r['client_cpu_ms_per_query'] for r in res['logs']]):.1f} ms / "
+             f"{statistics.median([r['client_cpu_ms_per_call'] for r in res['calls']]):.2f} ms"),
         ]
     by_name = {f["name"]: f for f in figures}
     for metric, (_unit, _better, label) in METRICS.items():
@@ -692,22 +642,21 @@ def _exit_on_sigterm(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--txs", type=int, default=2000, help="(a) set() calls per run (default 2000)")
     p.add_argument("--events", type=int, default=10_000, help="(b) events emitted once per node, read by every run (default 10000)")
     p.add_argument("--events-per-tx", type=int, default=EVENTS_PER_TX, help=f"(b) events per emit_many call (default {EVENTS_PER_TX}, at most 5000)")
     p.add_argument("--queries", type=int, default=2, help="(b) eth_getLogs queries per run (default 2)")
     p.add_argument("--calls", type=int, default=500, help="(c) eth_calls per run (default 500)")
-    p.add_argument("--runs", type=int, default=3, help="runs of each workload per node (default 3)")
+    cli.add_runs(p, 3, "runs of each workload per node")
     p.add_argument("--nodes", nargs="+", choices=NODES, default=list(NODES), help="nodes to run, in this order (default: all)")
     p.add_argument("--ganache-block-time", type=int, default=0, choices=(0, 1), help="Ganache sealing: 0 instamine (default), 1 one-second blocks")
     p.add_argument("--anvil-block-time", type=int, default=1, choices=(0, 1), help="anvil sealing: 1 one-second blocks (default), 0 automine (stalls at N = 2000)")
-    p.add_argument("--idle-wait", type=float, default=5.0, help="before each workload's first timed part wait up to this many s for an idle machine (default 5; 0 = off)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 50 txs, 200 events, 100 calls, 2 queries, 1 run, no idle wait")
-    p.add_argument("--timeout", type=float, default=180.0, help="deadline of each run's wait for commits, seconds (default 180)")
-    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, seconds (default 90)")
-    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
-    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
+    cli.add_idle_wait(p, 5.0, before="each workload's first timed part")
+    cli.add_quick(p, "50 txs, 200 events, 100 calls, 2 queries, 1 run, no idle wait")
+    cli.add_timeout(p, 180.0, "each run's wait for commits")
+    cli.add_node_start(p)
+    cli.add_figures_out(p)
     args = p.parse_args(argv)
     if args.quick:
         args.txs, args.events, args.events_per_tx, args.calls, args.queries, args.runs, args.idle_wait = 50, 200, 100, 100, 2, 1, 0.0
@@ -720,7 +669,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t_start = time.monotonic()
     info = machine_info()
-    contracts = {"storage": compile_contract(CONTRACT_PATH), "emitter": compile_contract(EMITTER_PATH)}
+    contracts = {"storage": compile_contract(CONTRACT_PATH, evm_version=EVM_VERSION),
+                 "emitter": compile_contract(EMITTER_PATH, evm_version=EVM_VERSION)}
     results: dict[str, dict[str, Any]] = {}
     installed: npm.Installed | None = None
     peers_problem: str | None = None
@@ -769,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
         peers=results,
         sizes={"txs": s.txs, "senders": s.senders, "send_batch": SEND_BATCH, "events": s.events,
                "events_per_tx": s.events_per_tx, "queries_per_run": s.queries, "calls": s.calls, "runs": s.runs},
-        contracts={k: c.note for k, c in contracts.items()},
+        contracts={k: c.source_note for k, c in contracts.items()},
         block_time_s={"ganache": args.ganache_block_time, "anvil": args.anvil_block_time},
         quick=args.quick,
         duration_s=round(duration, 1),

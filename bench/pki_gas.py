@@ -10,9 +10,9 @@ machine and prints them:
 2. CPU per signature check (`verify` of the library, as the precompile calls it) for
    RSA-2048/3072/4096/6144/8192 with e = 65537 and with the largest exponent the rules
    allow (all ones below 2^32, the slowest of its length), ECDSA P-256, P-384 and
-   secp256k1, next to `node.pki.signature_check_gas` of that key; Ed25519 keys are
+   secp256k1, next to `node.execution.pki.signature_check_gas` of that key; Ed25519 keys are
    refused by the rules, so it has no row;
-3. whole precompile calls (both gas charges computed, then `node.pki.run`): normal
+3. whole precompile calls (both gas charges computed, then `node.execution.pki.run`): normal
    chains, five-certificate chains of each RSA size at e = 65537 and at the largest
    exponent, a chain of certificates padded with SAN entries to the size caps (the
    parsing worst case) or with 150-RDN names (the worst found), `inspectRoot` and a full CRL — each with its gas, CPU and
@@ -25,13 +25,12 @@ Keys are generated at the start (RSA-8192 takes a few seconds; one key per size 
 reused for every certificate of a chain, under different names). Nothing touches the
 network. Tests never assert these timings.
 
-    .venv/bin/python bench/pki_gas.py            # 5 runs
-    .venv/bin/python bench/pki_gas.py --quick    # 2 runs, no 6144/8192-bit keys
+    .venv/bin/python -m bench.pki_gas            # 5 runs
+    .venv/bin/python -m bench.pki_gas --quick    # 2 runs, no 6144/8192-bit keys
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import statistics
@@ -43,10 +42,26 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cryptography import x509
+from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.x509.oid import NameOID
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import encode
+from eth_typing import Address
 
-from bench.common import figure, machine_info, machine_rows, print_table, write_figures  # noqa: E402
+from bench.common import cli
+from bench.common.machine import machine_info, machine_rows
+from bench.common.results import figure, print_table, write_figures
+from client import devpki
+from evidence import x509 as px
+from node.execution import pki
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.vm import LedgerVM
+from node.storage.store import LevelStore
 
 # Certificates valid 2024-2034; calls are made at 2027-01-15 (a fixed block time).
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -82,14 +97,7 @@ def cpu_ms(action: Callable[[], object], *, runs: int, batch: int) -> float:
 
 def evm_rates(runs: int) -> dict[str, list[float]]:
     """Mgas per CPU-second of each loop contract, ``runs`` times, on our LedgerVM."""
-    from eth.vm.spoof import SpoofTransaction
-
-    from node.execution.chain import Chain
-    from node.execution.genesis import Genesis, build_genesis_document
-    from node.storage.store import LevelStore
-    from node.execution.vm import LedgerVM
-
-    caller, target = b"\x0c" * 20, b"\x0d" * 20
+    caller, target = Address(b"\x0c" * 20), Address(b"\x0d" * 20)
     rates: dict[str, list[float]] = {name: [] for name in LOOPS}
     with tempfile.TemporaryDirectory(prefix="pki-gas-bench-") as tmp:
         store = LevelStore(Path(tmp) / "chain")
@@ -104,7 +112,8 @@ def evm_rates(runs: int) -> dict[str, list[float]]:
                     unsigned = LedgerVM.create_unsigned_transaction(
                         nonce=0, gas_price=0, gas=LOOP_GAS, to=target, value=0, data=b"")
                     started = time.process_time()
-                    computation = state.costless_execute_transaction(SpoofTransaction(unsigned, from_=caller))
+                    spoofed: Any = SpoofTransaction(unsigned, from_=caller)  # py-evm's own stand-in for a signed one
+                    computation = state.costless_execute_transaction(spoofed)
                     seconds = time.process_time() - started
                     used = computation.get_gas_used() - 21_000
                     rates[name].append(used / seconds / 1e6)
@@ -119,8 +128,6 @@ def evm_rates(runs: int) -> dict[str, list[float]]:
 def rsa_key_with_exponent(base: Any, exponent: int) -> Any:
     """``base``'s primes with public exponent ``exponent`` (stepped down by 2 until it is
     coprime to lambda(n)), d computed here: cryptography only generates small e."""
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     numbers = base.private_numbers()
     p, q = numbers.p, numbers.q
     lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
@@ -134,19 +141,12 @@ def rsa_key_with_exponent(base: Any, exponent: int) -> Any:
 
 
 def largest_allowed_exponent() -> int:
-    from evidence import x509 as px
-
     return 2**px.MAX_RSA_PUBLIC_EXPONENT_BITS - 1
 
 
 def chain_of(key: Any, length: int, *, label: str, san_names: int = 0) -> bytes:
     """Concatenated DER, leaf first: a root, length-2 intermediates and a signer leaf, all
     with ``key`` (the cost of a check depends on the key, not on who holds it)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-
-    from client import devpki
-
     extra = []
     if san_names:
         names = [x509.DNSName(f"n{i}.example") for i in range(san_names)]
@@ -166,10 +166,6 @@ def chain_of(key: Any, length: int, *, label: str, san_names: int = 0) -> bytes:
 def chain_with_long_names(key: Any, *, rdns: int) -> bytes:
     """Five certificates whose subject and issuer names hold ``rdns`` RDNs each: the most
     Python work per byte found (names are parsed, compared and rendered)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
-
     def name(tag: str) -> x509.Name:
         parts = [x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, str(i))])
                  for i in range(rdns)]
@@ -190,22 +186,12 @@ def chain_with_long_names(key: Any, *, rdns: int) -> bytes:
 
 
 def verify_input(chain_der: bytes, key: Any) -> bytes:
-    from eth_abi import encode
-
-    from client import devpki
-    from node.execution import pki
 
     return pki.VERIFY + encode(["bytes", "bytes32", "bytes"], [chain_der, DIGEST, devpki.sign_digest(key, DIGEST)])
 
 
 def check_action(key: Any) -> Callable[[], None]:
     """One signature check as `evidence.x509.verify_digest_signature` makes it."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding
-    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-    from client import devpki
-
     signature, public = devpki.sign_digest(key, DIGEST), key.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         return lambda: public.verify(signature, DIGEST, ec.ECDSA(Prehashed(hashes.SHA256())))
@@ -213,9 +199,6 @@ def check_action(key: Any) -> Callable[[], None]:
 
 
 def describe(key: Any) -> Any:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from evidence import x509 as px
 
     public = key.public_key()
     if isinstance(public, rsa.RSAPublicKey):
@@ -232,8 +215,6 @@ class Call:
 
 def call_action(data: bytes) -> Callable[[], None]:
     """What the precompile does for ``data``: both charges computed, then the work."""
-    from node.execution import pki
-
     def action() -> None:
         pki.gas(data)
         pki.run(data, AT)
@@ -245,21 +226,14 @@ def call_action(data: bytes) -> Callable[[], None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-r", "--runs", type=int, default=5, help="runs per figure; the median is reported (default 5)")
-    p.add_argument("--quick", action="store_true", help="2 runs, RSA up to 4096 bits only")
-    p.add_argument("--figures-out", type=Path, help="write every run's figures here (for bench/run_all)")
+    p = cli.parser(__doc__)
+    cli.add_runs(p, 5, "runs per figure; the median is reported", short=True)
+    cli.add_quick(p, "2 runs, RSA up to 4096 bits only")
+    cli.add_figures_out(p)
     args = p.parse_args(argv)
     if args.quick:
         args.runs = 2
-
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from eth_abi import encode
-
-    from client import devpki
-    from evidence import x509 as px
-    from node.execution import pki
+    cli.require_positive(p, args, "runs")
 
     info = machine_info()
     runs = args.runs
@@ -350,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "NOT refused"
     except px.CertificateError as exc:
         verdict = f"refused before any check: {exc}"
-    refuse_ms = cpu_ms(lambda: _refusal(pki, px, attack), runs=runs, batch=20)
+    refuse_ms = cpu_ms(lambda: _refusal(attack), runs=runs, batch=20)
     old_gas = 3_000 + 5 * 10_000 + 10_000  # the flat price before this change
     attack_rows: list[tuple[str, Any]] = [
         ("one check with its key", f"{checks_ms:.2f} ms"),
@@ -367,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     print_table("reference: py-evm loop contracts, Mgas per CPU-second", [
         (name, f"{statistics.median(values):.2f}  runs {[round(v, 2) for v in values]}") for name, values in rates.items()
     ] + [("reference (the fastest, i.e. strictest)", f"{reference:.2f} Mgas/CPU-s"),
-         ("node.pki.GAS_PER_CPU_MS", f"{pki.GAS_PER_CPU_MS:,} gas/ms = {pki.GAS_PER_CPU_MS / 1e3:.0f} Mgas/CPU-s")])
-    print_table("one signature check: CPU, node.pki.signature_check_gas", check_rows)
+         ("node.execution.pki.GAS_PER_CPU_MS", f"{pki.GAS_PER_CPU_MS:,} gas/ms = {pki.GAS_PER_CPU_MS / 1e3:.0f} Mgas/CPU-s")])
+    print_table("one signature check: CPU, node.execution.pki.signature_check_gas", check_rows)
     print_table("whole precompile calls (both charges + run)", call_rows + [
         ("cheapest call", f"{cheapest:.1f} Mgas/CPU-s: "
                           f"{'priced at or above' if cheapest >= reference else 'BELOW'} the EVM reference")])
@@ -380,14 +354,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def px_load(chain_der: bytes, index: int) -> Any:
-    from cryptography import x509
-
-    from evidence import x509 as px
-
+    """The certificate at ``index`` of a concatenated DER chain."""
     return x509.load_der_x509_certificate(px.split_certificates(chain_der)[index])
 
 
-def _refusal(pki: Any, px: Any, data: bytes) -> None:
+def _refusal(data: bytes) -> None:
     try:
         pki.gas(data)
     except px.CertificateError:
@@ -395,9 +366,7 @@ def _refusal(pki: Any, px: Any, data: bytes) -> None:
 
 
 def _openssl() -> str:
-    from cryptography.hazmat.backends.openssl.backend import backend
-
-    return str(backend.openssl_version_text())
+    return str(openssl_backend.openssl_version_text())
 
 
 if __name__ == "__main__":

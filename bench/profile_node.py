@@ -24,8 +24,8 @@ permission on the node process, which a process's own child grants.
 """
 from __future__ import annotations
 
-import argparse
 import io
+import json
 import re
 import shutil
 import sys
@@ -33,10 +33,10 @@ import tempfile
 from contextlib import redirect_stdout
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO_ROOT, machine_info, machine_rows  # noqa: E402
+from bench.common import REPO_ROOT, cli
+from bench.common.machine import git_commit, machine_info, machine_rows
+from bench.common.profiling import read_stacks, top_functions
+from bench.throughput import main as throughput_main
 
 DEFAULT_OUT = REPO_ROOT / "bench" / "profiles" / "node-tx-path.txt"
 
@@ -69,19 +69,6 @@ CROSS: list[tuple[str, str]] = [
     ("LevelDB writes (LevelStore.write_batch)", r"^LevelStore\.write_batch \(node/storage/store\.py\)"),
     ("event indexes (index_block)", r"^index_block \(node/storage/indexes\.py\)"),
 ]
-
-
-def read_stacks(raw: Path) -> list[tuple[list[str], int]]:
-    """py-spy raw output: one "frame;frame;... count" line per distinct stack, root first."""
-    stacks = []
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        frames = [re.sub(r":\d+\)$", ")", f.strip()) for f in stack.split(";") if f.strip()]
-        frames = [f for f in frames if not f.startswith(("process ", "thread "))]
-        stacks.append((frames, int(count)))
-    return stacks
 
 
 def part_shares(stacks: list[tuple[list[str], int]]) -> list[tuple[int, str, float]]:
@@ -117,8 +104,6 @@ def self_top(stacks: list[tuple[list[str], int]], limit: int) -> list[tuple[str,
 
 
 def render(raw: Path, header: list[tuple[str, str]]) -> str:
-    from bench.throughput import top_functions
-
     stacks = read_stacks(raw)
     samples = sum(c for _, c in stacks)
     out = io.StringIO()
@@ -144,18 +129,16 @@ def render(raw: Path, header: list[tuple[str, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("-n", "--txs", type=int, default=5000, help="transactions (default 5000, ~20 s of samples)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the text profile (default {DEFAULT_OUT.relative_to(REPO_ROOT)})")
     p.add_argument("--raw", type=Path, default=None, help="also keep py-spy's raw stacks here")
-    p.add_argument("--py-spy-bin", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
-    p.add_argument("--idle-wait", type=float, default=30.0)
+    p.add_argument("--py-spy-bin", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
+                   help="py-spy executable (default: on PATH, else next to this python)")
+    cli.add_idle_wait(p, 30.0)
     args = p.parse_args(argv)
     if not Path(args.py_spy_bin).exists():
         raise SystemExit("py-spy not found: .venv/bin/pip install py-spy")
-
-    from bench.run_all import git_commit
-    from bench.throughput import main as throughput_main
 
     tmp = Path(tempfile.mkdtemp(prefix="ledger-profile-"))
     raw = args.raw or tmp / "node.raw"
@@ -164,9 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         with redirect_stdout(captured):
             throughput_main(["-n", str(args.txs), "--no-ceiling", "--idle-wait", str(args.idle_wait),
                              "--py-spy", str(raw), "--py-spy-bin", args.py_spy_bin])
-        line = next(l for l in captured.getvalue().splitlines() if l.startswith("THROUGHPUT_JSON "))
-        import json
-
+        line = next(x for x in captured.getvalue().splitlines() if x.startswith("THROUGHPUT_JSON "))
         run = json.loads(line.split(" ", 1)[1])["node"]
         info = machine_info()
         header = [(k, str(v)) for k, v in machine_rows(info)] + [

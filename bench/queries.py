@@ -5,7 +5,7 @@ What it does, for each size N (``--entries``, default 1,000,000):
 1. Creates a ``--dev`` node's data directory (not timed): ``ledger node start --dev`` once, which
    writes genesis and block 1, then SIGTERM.
 2. Seeds that node's LevelDB (``DATA/chain``) with N evidence anchorings and N/10 contracts
-   through ``node.indexes.index_block``, the function ``Chain.commit`` calls, into one write
+   through ``node.storage.indexes.index_block``, the function ``Chain.commit`` calls, into one write
    dict per 50 blocks written with ``LevelStore.write_batch`` (fsync'd, as the node writes).
    Each synthetic block holds 115 logs, one per transaction: 100 ``Anchored``, 10
    ``ContractRegistered`` and 5 ``ContractEffective`` (every other contract becomes
@@ -65,12 +65,19 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import (  # noqa: E402
-    figure, machine_cpu, machine_info, machine_rows, print_json_line, print_table, wait_for_idle, write_figures,
-)
+from bench.common import REPO_ROOT, cli
+from bench.common.footprint import cpu_seconds, dir_bytes, process_tree
+from bench.common.machine import machine_cpu, machine_info, machine_rows, wait_for_idle
+from bench.common.nodes import NodeProcess, find_ledger, free_port
+from bench.common.results import figure, print_grid, print_json_line, print_table, write_figures, write_json
+from bench.common.stats import median_run, percentile
+from chaincode.events import encode_log
+from node.service import CHAIN_DIR
+from node.storage import schema
+from node.storage.indexes import TOPICS, Cursor, IndexBatch, index_block
+from node.storage.index_queries import Indexes
+from node.storage.store import LevelStore
+from tests.unit.node.indexlogs import Log, Receipt, Tx, address, anchored, digest, effective, registered
 
 TARGET_P99_MS = 20.0
 FIRST_HEIGHT = 1_000_000_000  # synthetic blocks start here: far above the dev chain's own
@@ -83,6 +90,7 @@ WARM_UP = 100
 DEEP_PAGE_ENTRIES = 50 * 100 * len(KINDS) + 1_000  # page 50 of 100 of every kind, and one more entry
 MIN_ENTRIES = 10_000  # smaller sizes skip the page-50 query (it needs DEEP_PAGE_ENTRIES)
 LAYOUT = 1  # bump when the seeded data changes, so --keep directories are re-seeded
+NODE_READY_SECONDS = 120.0  # a node opening a data dir of a million entries
 
 
 # -- the synthetic chain ------------------------------------------------------------------
@@ -115,8 +123,6 @@ class Shape:
         return k % self.parties, (k + 1) % self.parties
 
     def party(self, p: int) -> bytes:
-        from tests.unit.node.indexlogs import address
-
         return bytes.fromhex(address(1_000 + p)[2:])
 
 
@@ -126,9 +132,6 @@ def project(k: int) -> str:
 
 def build_block(shape: Shape, b: int) -> tuple[list[Any], list[Any]]:
     """Transactions and receipts (one log each) of synthetic block b."""
-    from node.storage.indexes import encode_log
-    from tests.unit.node.indexlogs import Log, Receipt, Tx, anchored, effective, registered
-
     events = []
     for i in range(b * EVIDENCE_PER_BLOCK, (b + 1) * EVIDENCE_PER_BLOCK):
         events.append(anchored(i, case=shape.case(i), kind=KINDS[i % len(KINDS)], submitter=7 + i % 50))
@@ -147,10 +150,6 @@ def build_block(shape: Shape, b: int) -> tuple[list[Any], list[Any]]:
 
 def seed(chain_dir: Path, shape: Shape, *, batch_blocks: int) -> dict[str, Any]:
     """Index the synthetic blocks into the node's LevelDB at `chain_dir`."""
-    from node.storage import schema
-    from node.storage.indexes import IndexBatch, index_block
-    from node.storage.store import LevelStore
-
     store = LevelStore(chain_dir)
     pool = None
     t_encode = t_index = t_write = 0.0
@@ -209,10 +208,6 @@ def seed(chain_dir: Path, shape: Shape, *, batch_blocks: int) -> dict[str, Any]:
     }
 
 
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 # -- the queries --------------------------------------------------------------------------
 
 
@@ -228,9 +223,6 @@ class QueryType:
 
 def query_types(shape: Shape, tokens: dict[str, str]) -> list[QueryType]:
     """`tokens`: the `next` token of page 49 of each kind (pages of 100), found by walking."""
-    from node.storage.indexes import TOPICS, Cursor
-    from tests.unit.node.indexlogs import digest
-
     def present(rng: random.Random) -> dict[str, Any]:
         return {"digest": digest(rng.randrange(shape.entries), "evidence")}
 
@@ -292,20 +284,15 @@ def kind_tokens(indexes: Any, shape: Shape, pages_before: int = 49) -> dict[str,
 
 
 def percentiles(samples_ns: list[int]) -> dict[str, float]:
-    xs = sorted(samples_ns)
-
-    def rank(p: int) -> float:  # nearest rank
-        return xs[max(0, math.ceil(len(xs) * p / 100) - 1)] / 1e6
-
-    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": xs[-1] / 1e6, "n": len(xs)}
+    """p50/p95/p99/max in ms of samples in ns (nearest rank)."""
+    return {**{f"p{p}": percentile(samples_ns, p) / 1e6 for p in (50, 95, 99)}, "max": max(samples_ns) / 1e6,
+            "n": len(samples_ns)}
 
 
 def timed_batch(run: Callable[[dict[str, Any]], None], params: list[dict[str, Any]], *, idle_wait: float,
                 other_pids: Callable[[], list[int]] = list, prime: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """Run `run` over `params` timing each call; with the CPU every process used meanwhile.
     `prime` runs after the idle wait, before the clock starts."""
-    from bench.throughput import cpu_seconds
-
     idle = wait_for_idle(idle_wait)
     prime()
     samples = []
@@ -337,14 +324,11 @@ def repeated(runs: int, idle_wait: float, measure: Callable[[float], dict[str, A
     machine (`measure(idle_wait)` first, then `measure(0)`): the run with the median p99,
     plus every run's p50 and p99 (`p50_runs`, `p99_runs`) for the figures' medians and spreads."""
     results = [measure(idle_wait if i == 0 else 0.0) for i in range(runs)]
-    middle = sorted(results, key=lambda r: r["p99"])[(len(results) - 1) // 2]
+    middle = median_run(results, key=lambda r: r["p99"])
     return {**middle, "p50_runs": [r["p50"] for r in results], "p99_runs": [r["p99"] for r in results]}
 
 
 def tokens_for(chain_dir: Path, shape: Shape) -> dict[str, str]:
-    from node.storage.indexes import Indexes
-    from node.storage.store import LevelStore
-
     store = LevelStore(chain_dir)
     try:
         return kind_tokens(Indexes(store), shape)
@@ -353,9 +337,6 @@ def tokens_for(chain_dir: Path, shape: Shape) -> dict[str, str]:
 
 
 def in_process(chain_dir: Path, shape: Shape, tokens: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    from node.storage.indexes import Indexes
-    from node.storage.store import LevelStore
-
     store = LevelStore(chain_dir)
     results: dict[str, Any] = {}
     try:
@@ -393,16 +374,13 @@ def profile(run: Callable[[dict[str, Any]], None], params: list[dict[str, Any]],
 
 
 def over_http(data_dir: Path, shape: Shape, tokens: dict[str, str], args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    from bench.throughput import NodeProcess, free_port, process_tree
-
-    node = NodeProcess(args.ledger, data_dir, free_port(), [])
+    node = NodeProcess(args.ledger, data_dir, free_port())
     results: dict[str, Any] = {}
     try:
         started = time.perf_counter()
-        node.start(ready_timeout=120)
+        node.start(args.ready_timeout)
         start_s = time.perf_counter() - started
-        assert node.proc is not None
-        pid = node.proc.pid
+        pid = node.pid
         conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=60)
 
         def get(path: str) -> tuple[int, bytes]:
@@ -459,12 +437,9 @@ def over_http(data_dir: Path, shape: Shape, tokens: dict[str, str], args: argpar
 
 
 def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
-    """The seeded data directory of this size: reused if a previous run left it, unless
-    node/storage/schema.py or node/storage/indexes.py changed since (then seeded again: what the old code
-    wrote is not what the node writes now)."""
-    from bench.throughput import NodeProcess, free_port
-    from node.service import CHAIN_DIR
-
+    """The seeded data directory of this size: reused if a previous run left it, unless the
+    code of ``index_code`` changed since (then seeded again: what the old code wrote is not
+    what the node writes now)."""
     root = base / f"n{shape.entries}"
     data_dir = root / "data"
     marker = root / "seeded.json"
@@ -477,9 +452,9 @@ def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, d
             print(f"{root}: seeded by other index code; seeding again", file=sys.stderr, flush=True)
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    node = NodeProcess(args.ledger, data_dir, free_port(), [])
+    node = NodeProcess(args.ledger, data_dir, free_port())
     try:
-        node.start(ready_timeout=120)
+        node.start(args.ready_timeout)
     finally:
         node.stop()
     print(f"seeding {shape.entries:,} evidence entries into {data_dir / CHAIN_DIR} ...", file=sys.stderr, flush=True)
@@ -487,34 +462,21 @@ def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, d
     stats["bytes"] = dir_bytes(data_dir / CHAIN_DIR)
     stats["layout"] = LAYOUT
     stats["index_code"] = index_code()
-    marker.write_text(json.dumps(stats, indent=1))
+    write_json(marker, stats)
     stats["reused"] = False
     return data_dir, stats
 
 
 def index_code() -> str:
-    """A fingerprint of the code that decides what the seeded keys hold."""
-    from bench.common import REPO_ROOT
-
+    """A fingerprint of the code that decides what the seeded keys hold: the key layout,
+    the indexing, and the system contracts' event codec it decodes logs with."""
     digest = hashlib.sha256()
-    for name in ("node/storage/schema.py", "node/storage/indexes.py"):
+    for name in ("node/storage/schema.py", "node/storage/indexes.py", "chaincode/events.py"):
         digest.update((REPO_ROOT / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
 # -- the report ---------------------------------------------------------------------------
-
-
-def print_grid(title: str, header: list[str], rows: list[list[str]]) -> None:
-    if not rows:
-        return
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    print(f"\n{title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for r in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
-    sys.stdout.flush()
 
 
 def fmt(r: dict[str, Any] | None) -> str:
@@ -531,7 +493,7 @@ def idle_text(r: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--entries", type=int, nargs="+", default=[1_000_000],
                    help="evidence entries; several sizes are measured one after another (default 1000000)")
     p.add_argument("--queries", type=int, default=2_000, help="timed queries per type (default 2000)")
@@ -540,18 +502,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="keep --dir at the end (a later run reuses what it holds)")
     p.add_argument("--reseed", action="store_true", help="seed again even if --dir holds this size")
     p.add_argument("--batch-blocks", type=int, default=50, help="synthetic blocks per LevelDB write batch (default 50)")
-    p.add_argument("--idle-wait", type=float, default=30.0, help="before each timed batch wait up to this many s for an idle machine (0 = off)")
+    cli.add_idle_wait(p, 30.0, before="each timed batch")
     p.add_argument("--no-http", action="store_true", help="in process only")
     p.add_argument("--no-in-process", action="store_true", help="over HTTP only")
-    p.add_argument("--runs", type=int, default=1, help="timed batches per query type; figures are their medians (default 1)")
-    p.add_argument("--figures-out", type=Path, default=None, help="write the figures (p50/p99 per query, size and path) here, for bench/run_all")
+    cli.add_runs(p, 1, "timed batches per query type; figures are their medians")
+    cli.add_figures_out(p)
     p.add_argument("--only", nargs="+", default=None, help="only these query types (names as in the JSON lines)")
     p.add_argument("--profile", default=None, help="cProfile 200 in-process queries of this type and print the top")
-    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
-    p.add_argument("--json-out", type=Path, default=None)
+    cli.add_node_start(p, ready_timeout=NODE_READY_SECONDS)
+    cli.add_json_out(p)
     args = p.parse_args(argv)
-    if args.runs < 1:
-        p.error("--runs must be >= 1")
+    cli.require_positive(p, args, "runs", "queries")
+    args.ledger = find_ledger(args.ledger)
     for n in args.entries:
         if n % PER_CASE or n < MIN_ENTRIES:
             p.error(f"--entries {n}: use a multiple of {PER_CASE} of at least {MIN_ENTRIES:,}")
@@ -566,8 +528,6 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             data_dir, seeding = prepare(base, shape, args)
             t1 = time.perf_counter()
-            from node.service import CHAIN_DIR
-
             tokens = tokens_for(data_dir / CHAIN_DIR, shape)
             inproc = {} if args.no_in_process else in_process(data_dir / CHAIN_DIR, shape, tokens, args)
             t2 = time.perf_counter()
@@ -615,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         ("worst p99 of any query (in process and HTTP)", f"{worst:.2f} ms: {'met' if worst <= TARGET_P99_MS else 'NOT met'}")])
     print_json_line("QUERIES_JSON", {"machine": info, "queries": args.queries, "seed": args.seed, "report": report})
     if args.json_out:
-        args.json_out.write_text(json.dumps({"machine": info, "report": report}, indent=1))
+        write_json(args.json_out, {"machine": info, "report": report})
     if args.figures_out:
         write_figures(args.figures_out, "queries", figures(report, labels), queries_per_run=args.queries, runs=args.runs,
                       entries=args.entries, seeding=[r["seeding"] for r in report])

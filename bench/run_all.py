@@ -13,8 +13,8 @@ consensus  a 4-validator QBFT cluster: committed tx/s and submit -> final latenc
 verify     ``ledger chain verify`` blocks/s, with and without re-execution
 queries    event-index query latency over HTTP at 10k, 100k and 1M evidence entries; the
            seeded data directories are kept in ``--out``/qbench and reused by the next run
-           (re-seeded when node/storage/schema.py or node/storage/indexes.py changed): seeding 1.1M
-           entries is 4-5.5 of a first run's minutes
+           (re-seeded when node/storage/schema.py, node/storage/indexes.py or
+           chaincode/events.py changed): seeding 1.1M entries is 4-5.5 of a first run's minutes
 scaling    evidence anchored per second at batch sizes 1 to 100,000; receipt size and
            offline verify time against batch size; node RSS and disk per million entries
 peers      the same web3.py client against our ``--dev`` node, Ganache and anvil:
@@ -22,7 +22,7 @@ peers      the same web3.py client against our ``--dev`` node, Ganache and anvil
            ``eth_call`` per second, and the ratios ours / theirs
 ========== ============================================================================
 
-Each step writes its figures with ``--figures-out`` (``bench.common.figure``: every run's
+Each step writes its figures with ``--figures-out`` (``bench.common.results.figure``: every run's
 value, the median and the spread (max - min) / median); every figure is the median of at
 least 3 runs (``--quick`` runs 1, at tiny sizes: it proves the scripts work, its figures
 mean nothing).  A step that fails is reported as failed, with the tail of its log, and
@@ -40,7 +40,6 @@ the tables into ``BENCHMARKS.md`` between its ``run_all`` markers.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -52,10 +51,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.common import REPO_ROOT, machine_info, wait_for_idle  # noqa: E402
+from bench.common import REPO_ROOT, cli
+from bench.common.machine import git_commit, machine_info, wait_for_idle
+from bench.common.results import machine_markdown, number, write_json
 
 BEGIN_MARK = "<!-- run_all:begin (bench/run_all --update-benchmarks-md writes this part) -->"
 END_MARK = "<!-- run_all:end -->"
@@ -79,9 +77,10 @@ def steps(idle_wait: float) -> list[Step]:
         Step("chaincode", "bench.chaincode", ("--contracts", "60", "--runs", "3", *w), ("--smoke",), 420,
              "60 e-contracts (register + 2 signatures) per run, end-to-end and node-only, 3 runs"),
         Step("consensus", "bench.consensus", ("--validators", "4", "-n", "600", "--seconds", "8", "--runs", "3"),
-             ("--validators", "4", "-n", "100", "--batch-size", "50", "--seconds", "3", "--rate", "10", "--runs", "1"), 480,
+             ("--validators", "4", "-n", "50", "--batch-size", "25", "--seconds", "2", "--rate", "10", "--runs", "1"), 480,
              "4 validators: 600 txs then 8 s at 20 tx/s, 3 runs on one cluster"),
-        Step("verify", "bench.chain_verify", ("--blocks", "1500", "--runs", "3", *w), ("--quick",), 300,
+        Step("verify", "bench.chain_verify", ("--blocks", "1500", "--runs", "3", *w),
+             ("--blocks", "200", "--runs", "1", "--idle-wait", "0"), 300,
              "1,500 blocks, 3 runs per configuration"),
         Step("queries", "bench.queries",
              ("--entries", "10000", "100000", "1000000", "--queries", "200", "--runs", "3", "--no-in-process",
@@ -89,7 +88,8 @@ def steps(idle_wait: float) -> list[Step]:
              ("--entries", "10000", "--queries", "20", "--runs", "1", "--no-in-process", "--idle-wait", "0",
               "--only", "digest", "case", "feed"), 900,
              "HTTP p50/p99 of 6 query types at 10k, 100k, 1M entries, 200 queries x 3 runs"),
-        Step("scaling", "bench.scaling", ("--txs-per-size", "1000", "200", "20", "10", "--runs", "3", *w), ("--quick",), 600,
+        Step("scaling", "bench.scaling", ("--txs-per-size", "1000", "200", "20", "10", "--runs", "3", *w),
+             ("--quick", "--batch-sizes", "1", "100", "--txs-per-size", "4", "4"), 600,
              "anchoring at batch sizes 1 (1,000 txs), 100, 10,000, 100,000 (10 txs); receipts; RSS and disk"),
         Step("peers", "bench.peers", ("--runs", "3", *w), ("--quick",), 600,
              "ours vs Ganache vs anvil through web3.py: 2,000 writes, getLogs over 10,000 events, eth_call/s"),
@@ -162,35 +162,9 @@ def _tail(path: Path, lines: int) -> str:
         return ""
 
 
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True,
-                               text=True, timeout=10)
-        return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 # --------------------------------------------------------------------------
 # the report
 # --------------------------------------------------------------------------
-def number(value: float) -> str:
-    """Three significant digits, thousands separated: 1,234 / 123 / 12.3 / 1.23 / 0.0123."""
-    if value != value:  # NaN
-        return "n/a"
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:,.0f}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    if magnitude >= 10:
-        return f"{value:.1f}"
-    if magnitude >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
 def runs_text(runs: Sequence[float]) -> str:
     return ", ".join(number(v) for v in runs)
 
@@ -243,20 +217,11 @@ def peers_table(figures: dict[str, dict[str, Any]], details: dict[str, Any]) -> 
 
 
 def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
     out = [
         f"Run of `{report['command']}` at commit {report['commit']}, {report['started']} to {report['finished']} "
         f"({report['seconds'] / 60:.1f} min).",
         "",
-        "| machine | |",
-        "|---|---|",
-        f"| CPU | {m['cpu']} |",
-        f"| cores | {m['cores']} |",
-        f"| memory | {m['memory_gib']} GiB |",
-        f"| Python | {m['python']} |",
-        f"| py-evm | {m['py_evm']} |",
-        f"| OS | {m['os']} |",
-        f"| load average at start (1/5/15 min) | {m['load_avg_1_5_15']} |",
+        *machine_markdown(report["machine"]),
         "",
         "| step | status | time | what |",
         "|---|---|---|---|",
@@ -265,7 +230,7 @@ def markdown(report: dict[str, Any]) -> str:
         status = s["status"] if s["status"] == "ok" else f"**{s['status']}**: {s['error'].splitlines()[0]}"
         out.append(f"| {s['name']} | {status} | {s['seconds']:.0f} s | {s['what']} |")
     by_name = {f["name"]: f for s in report["steps"] for f in s["figures"]}
-    peers = next((s for s in report["steps"] if s["name"] == "peers"), {})
+    peers: dict[str, Any] = next((s for s in report["steps"] if s["name"] == "peers"), {})
     side = peers_table(by_name, peers.get("details", {}))
     if side:
         out += ["", "#### Side by side: the same web3.py client against three nodes", "", *side]
@@ -301,13 +266,12 @@ def update_benchmarks_md(path: Path, text: str) -> None:
 
 # --------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--quick", action="store_true", help="smoke run: tiny sizes, 1 run each (figures not representative)")
     p.add_argument("--only", nargs="+", metavar="STEP", help="only these steps")
     p.add_argument("--skip", nargs="+", metavar="STEP", default=[], help="leave these steps out")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results", help="output directory (default bench/results)")
-    p.add_argument("--idle-wait", type=float, default=5.0,
-                   help="each timed section first waits up to this many s for an idle machine (default 5; 0 = off)")
+    cli.add_idle_wait(p, 5.0)
     p.add_argument("--update-benchmarks-md", action="store_true", help="write the tables into BENCHMARKS.md too")
     args = p.parse_args(argv)
 
@@ -341,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(finished - started, 1),
         "steps": results,
     }
-    (args.out / "run_all.json").write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    write_json(args.out / "run_all.json", report)
     text = markdown(report)
     (args.out / "run_all.md").write_text(text)
     if args.update_benchmarks_md:

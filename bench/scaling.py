@@ -5,7 +5,7 @@ transactions (``--txs-per-size``, default 2,000, 200, 20, 10, i.e. 2,000, 20,000
 and 1,000,000 entries), and for each of ``--runs`` runs (default 3; a run is one pass over
 every B):
 
-1. starts a fresh ``ledger node start --dev`` (bench/throughput.py's ``NodeProcess``, a
+1. starts a fresh ``ledger node start --dev`` (``bench.common.nodes.NodeProcess``, a
    fresh data dir, a free loopback port) -- one node per (run, B), so the disk a batch size
    used is the growth of its own data dir; the dev account anchors (it is a member of the
    identity registry on a --dev chain);
@@ -24,7 +24,7 @@ every B):
      its size of 20,000);
    * node: the signed transactions sent as JSON-RPC batches of 100 ``eth_sendRawTransaction``
      and new blocks followed until all are in a block (``send_all`` / ``wait_included``
-     of bench/throughput.py; a block of the one-validator dev chain is final when it is
+     of ``bench.common.load``; a block of the one-validator dev chain is final when it is
      committed): first send -> the block holding the last one seen.
 
    entries/s = entries / (client + node); tx/s likewise; "node entries/s" = entries / node.
@@ -58,14 +58,14 @@ so it follows transactions (~3.5-5 KB each), not entries. The live sizes at N/2 
 are lumpy at small N: LevelDB moves its 4 MB write-ahead log into compressed tables at
 some point, before or after the midpoint.
 
-Memory: the node's process tree (``MemorySampler`` of bench/throughput.py): VmHWM (the
+Memory: the node's process tree (``bench.common.footprint.RssSampler``): VmHWM (the
 kernel's peak, since the node started) at the end of the anchoring, the final VmRSS, and
 the VmRSS growth over the second half of the anchoring per 10^6 entries (the first half
 also fills caches; extrapolated below 10^6). Like the disk, it follows transactions and
 blocks rather than entries, so the B = 1 extrapolation is an upper bound of a trend, not
 a measurement: read it next to the absolute VmHWM.
 
-Each figure is the median of the runs, with their spread (``bench.common.figure``);
+Each figure is the median of the runs, with their spread (``bench.common.results.figure``);
 ``--figures-out`` writes them for bench/run_all. Everything stays on 127.0.0.1; every loop
 is bounded by a count and a deadline; every node is stopped in ``finally``.
 
@@ -77,7 +77,6 @@ is bounded by a count and a deadline; every node is stopped in ``finally``.
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import json
 import shutil
@@ -89,28 +88,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from eth_account import Account
 
-from bench.common import (  # noqa: E402
-    figure,
-    machine_info,
-    machine_rows,
-    print_table,
-    wait_for_idle,
-    write_figures,
+from bench.common import cli
+from bench.common.contracts import (
+    ANCHOR_ALGORITHM,
+    ANCHOR_CASE,
+    ANCHOR_KIND,
+    ANCHOR_METADATA_DIGEST,
+    EVIDENCE_REGISTRY_ADDRESS,
+    anchor_calldata,
+    entry_count_calldata,
 )
+from bench.common.footprint import RssSampler, dir_bytes, tree_rss_kib
+from bench.common.load import send_all, wait_included
+from bench.common.machine import machine_info, machine_rows, wait_for_idle
+from bench.common.nodes import NodeProcess, find_ledger, free_port
+from bench.common.results import figure, number, print_grid, print_table, write_figures
+from bench.common.rpc import Rpc
+from bench.common.signing import tx_hash
+from client.anchoring import MAX_BATCH, receipts_for
+from client.ledger import GAS_MARGIN, Ledger, TxResult
+from evidence import merkle
+from evidence.receipt import GenesisTrust, Receipt, verify_receipt
 
 DEFAULT_BATCH_SIZES = (1, 100, 10_000, 100_000)
 DEFAULT_TXS = (2_000, 200, 20, 10)
 QUICK_BATCH_SIZES = (1, 10, 100)
 QUICK_TXS = (10, 10, 4)
 SEND_BATCH = 100  # eth_sendRawTransaction calls per JSON-RPC batch (as bench/throughput.py)
-KIND = "bench-scaling"
-CASE = "(2026) Bench Scaling 0001"
-ALGORITHM = "sha256"
-METADATA_DIGEST = b"\x00" * 32
 MILLION = 1_000_000
+# A node's RSS is sampled this often while it anchors (VmHWM catches what falls between).
+RSS_SAMPLE_SECONDS = 0.05
 
 
 # --------------------------------------------------------------------------
@@ -122,19 +131,6 @@ def make_digests(seed: str, count: int) -> list[bytes]:
     return [stream[i : i + 32] for i in range(0, len(stream), 32)]
 
 
-@functools.lru_cache(maxsize=None)
-def _registry_function(name: str) -> tuple[bytes, list[str]]:
-    """(selector, argument types) of an EvidenceRegistry function, from the shipped ABI."""
-    from chaincode import load_artifact
-    from eth_utils import function_signature_to_4byte_selector
-
-    for item in load_artifact("EvidenceRegistry").abi:
-        if item.get("type") == "function" and item["name"] == name:
-            types = [i["type"] for i in item["inputs"]]
-            return function_signature_to_4byte_selector(f"{name}({','.join(types)})"), types
-    raise KeyError(f"EvidenceRegistry has no function {name!r}")
-
-
 @dataclass(frozen=True)
 class Anchorer:
     """Signs ``EvidenceRegistry.anchor`` calls from one account with consecutive nonces."""
@@ -143,15 +139,6 @@ class Anchorer:
     chain_id: int
     gas_price: int
     gas: int
-    registry: str
-
-    def calldata(self, anchored: bytes, leaf_count: int) -> bytes:
-        from eth_abi import encode
-
-        from evidence import digest as digests
-
-        selector, types = _registry_function("anchor")
-        return selector + encode(types, [anchored, leaf_count, KIND, CASE, digests.algorithm_id(ALGORITHM), METADATA_DIGEST])
 
     def sign_all(self, batches: Sequence[Sequence[bytes]], first_nonce: int) -> tuple[list[bytes], float, float]:
         """(raw transactions, hashing seconds, encoding+signing seconds) for `batches`.
@@ -159,10 +146,6 @@ class Anchorer:
         What the SDK anchors (client/anchoring.py): a batch of one is its digest itself
         (``anchor``), a larger one the RFC 9162 root of its leaf hashes (``anchor_batch``).
         """
-        from eth_account import Account
-
-        from evidence import merkle
-
         account = Account.from_key(self.private_key)
         raws: list[bytes] = []
         hash_s = sign_s = 0.0
@@ -174,8 +157,8 @@ class Anchorer:
                 anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
             t1 = time.perf_counter()
             tx = {
-                "nonce": first_nonce + j, "gas": self.gas, "gasPrice": self.gas_price, "to": self.registry,
-                "value": 0, "data": self.calldata(anchored, len(batch)), "chainId": self.chain_id,
+                "nonce": first_nonce + j, "gas": self.gas, "gasPrice": self.gas_price, "to": EVIDENCE_REGISTRY_ADDRESS,
+                "value": 0, "data": anchor_calldata(anchored, len(batch)), "chainId": self.chain_id,
             }
             raws.append(bytes(account.sign_transaction(tx).raw_transaction))
             t2 = time.perf_counter()
@@ -187,69 +170,50 @@ class Anchorer:
 # --------------------------------------------------------------------------
 # one (run, batch size): a fresh node, the timed anchoring, receipts, footprint
 # --------------------------------------------------------------------------
-def _tree_kib(pid: int, field_name: str) -> int:
-    from bench.throughput import status_kib, process_tree
-
-    return sum(status_kib(p, field_name) or 0 for p in process_tree(pid))
-
-
-def _entry_count(rpc: Any, registry: str) -> int:
-    selector, _ = _registry_function("entry_count")
-    return int(rpc.call("eth_call", [{"to": registry, "data": "0x" + selector.hex()}, "latest"]), 16)
+def _entry_count(rpc: Rpc) -> int:
+    return int(rpc.call("eth_call", [{"to": EVIDENCE_REGISTRY_ADDRESS, "data": "0x" + entry_count_calldata().hex()},
+                                     "latest"]), 16)
 
 
-def _footprint(node: Any) -> dict[str, int]:
-    from bench.queries import dir_bytes
-
-    return {"disk_bytes": dir_bytes(node.data_dir), "rss_kib": _tree_kib(node.proc.pid, "VmRSS")}
+def _footprint(node: NodeProcess) -> dict[str, int]:
+    return {"disk_bytes": dir_bytes(node.data_dir), "rss_kib": tree_rss_kib(node.pid)}
 
 
 def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base: Path) -> dict[str, Any]:
     """Anchor `txs` batches of `batch_size` entries on a fresh node; see the module docstring."""
-    from eth_utils import keccak, to_checksum_address
-
-    from bench.queries import dir_bytes
-    from bench.throughput import MemorySampler, NodeProcess, Rpc, send_all, wait_included, free_port
-    from client.anchoring import receipts_for
-    from client.ledger import GAS_MARGIN, Ledger, TxResult
-    from evidence.receipt import EVIDENCE_REGISTRY, GenesisTrust, Receipt, verify_receipt
-
     entries = txs * batch_size
     digests = make_digests(f"bench.scaling run {run} B {batch_size}", entries)
     batches = [digests[j * batch_size : (j + 1) * batch_size] for j in range(txs)]
-    registry = to_checksum_address(EVIDENCE_REGISTRY)
     root = base / f"run{run}-b{batch_size}"
     root.mkdir(parents=True)
-    node = NodeProcess(args.ledger, root / "data", free_port(), [])
-    sampler: MemorySampler | None = None
+    node = NodeProcess(args.ledger, root / "data", free_port())
+    sampler: RssSampler | None = None
     res: dict[str, Any] = {"run": run, "batch_size": batch_size, "txs": txs, "entries": entries}
     try:
         t_start = time.perf_counter()
         node.start(args.ready_timeout)
         res["node_start_s"] = time.perf_counter() - t_start
         address, key = node.dev_key()
-        assert node.proc is not None
-        sampler = MemorySampler(node.proc.pid)
+        sampler = RssSampler([node.pid], RSS_SAMPLE_SECONDS)
         sampler.start()
         rpc = Rpc(node.url)
         chain_id = int(rpc.call("eth_chainId"), 16)
         gas_price = int(rpc.call("eth_gasPrice"), 16)
-        probe = Anchorer(key, chain_id, gas_price, 0, registry)
         estimate = int(rpc.call("eth_estimateGas", [{
-            "from": address, "to": registry,
-            "data": "0x" + probe.calldata(make_digests(f"probe {run} {batch_size}", 1)[0], batch_size).hex(),
+            "from": address, "to": EVIDENCE_REGISTRY_ADDRESS,
+            "data": "0x" + anchor_calldata(make_digests(f"probe {run} {batch_size}", 1)[0], batch_size).hex(),
         }]), 16)
-        anchorer = Anchorer(key, chain_id, gas_price, int(estimate * GAS_MARGIN), registry)
-        nonce = int(rpc.call("eth_getTransactionCount", [address, "pending"]), 16)
+        anchorer = Anchorer(key, chain_id, gas_price, int(estimate * GAS_MARGIN))
+        nonce = rpc.pending_nonce(address)
         # warm-up (untimed): one anchoring through the same path, so the node's first-call
         # costs (lazy imports, caches) fall outside the timed section and the RSS baseline
         warm_up, _, _ = anchorer.sign_all([make_digests(f"warm-up {run} {batch_size}", 1)], nonce)
-        warm_hash = "0x" + keccak(warm_up[0]).hex()
+        warm_hash = tx_hash(warm_up[0])
         warm_from = int(rpc.call("eth_blockNumber"), 16)
         send_all(rpc, ["0x" + warm_up[0].hex()], [warm_hash], SEND_BATCH, time.monotonic() + args.timeout)
         wait_included(rpc, [warm_hash], warm_from, time.monotonic() + args.timeout)
         nonce += 1
-        count_before = _entry_count(rpc, registry)
+        count_before = _entry_count(rpc)
         before = _footprint(node)
         res["idle_wait"] = wait_for_idle(args.idle_wait)
 
@@ -261,7 +225,7 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
             deadline = time.monotonic() + args.timeout
             t0 = time.perf_counter()
             raws, hash_s, sign_s = anchorer.sign_all(batches[lo:hi], nonce + lo)
-            hashes = ["0x" + keccak(r).hex() for r in raws]
+            hashes = [tx_hash(r) for r in raws]
             hex_raws = ["0x" + r.hex() for r in raws]
             t1 = time.perf_counter()
             start_block = int(rpc.call("eth_blockNumber"), 16)
@@ -288,11 +252,11 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
         res["client_us_per_entry"] = res["client_s"] / entries * 1e6
         res["tx_gas_limit"] = anchorer.gas
         res["before"] = before
-        res["vmhwm_kib"] = sampler.hwm_kib()
+        res["vmhwm_kib"] = sampler.hwm_kib()[0]
         res["rss_end_kib"] = phases[-1]["rss_kib"]
 
         # ---- checks: every anchoring succeeded ------------------------------------------
-        grew = _entry_count(rpc, registry) - count_before
+        grew = _entry_count(rpc) - count_before
         if grew != txs:
             raise RuntimeError(f"EvidenceRegistry.entry_count grew by {grew}, expected {txs}")
         middle = txs // 2
@@ -311,8 +275,8 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
             gas_used=res["gas_used_per_tx"], events={},
         )
         t0 = time.perf_counter()
-        receipts = receipts_for(ledger, result, list(batches[middle]), batched=batch_size > 1, kind=KIND, case=CASE,
-                                algorithm=ALGORITHM, metadata_digest=METADATA_DIGEST)
+        receipts = receipts_for(ledger, result, list(batches[middle]), batched=batch_size > 1, kind=ANCHOR_KIND,
+                                case=ANCHOR_CASE, algorithm=ANCHOR_ALGORITHM, metadata_digest=ANCHOR_METADATA_DIGEST)
         res["build_s"] = time.perf_counter() - t0
         if len(receipts) != batch_size:
             raise RuntimeError(f"receipts_for gave {len(receipts)} receipts for a batch of {batch_size}")
@@ -409,7 +373,7 @@ def _rss_growth_per_million(r: dict[str, Any]) -> float:
 def _per_entry_halves(r: dict[str, Any], key: str, scale: float = 1.0) -> str:
     """Growth of `key` per entry in each half, "first/second"."""
     prev = [r["before"][key]] + [p[key] for p in r["phases"][:-1]]
-    return "/".join(_num((p[key] - q) * scale / p["entries"]) for p, q in zip(r["phases"], prev))
+    return "/".join(number((p[key] - q) * scale / p["entries"]) for p, q in zip(r["phases"], prev))
 
 
 def build_figures(results: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -456,13 +420,8 @@ def build_figures(results: dict[int, list[dict[str, Any]]]) -> list[dict[str, An
     return figures
 
 
-def _num(x: float) -> str:
-    """3 significant digits below 100, whole numbers with separators above."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
 def _mid(fig: dict[str, Any]) -> str:
-    cell = _num(fig["median"])
+    cell = number(fig["median"])
     if len(fig["runs"]) > 1:
         cell += f" ±{fig['spread_pct']:.0f}%"
     return cell
@@ -470,8 +429,6 @@ def _mid(fig: dict[str, Any]) -> str:
 
 def print_report(results: dict[int, list[dict[str, Any]]], figures: list[dict[str, Any]], info: dict[str, Any],
                  args: argparse.Namespace, elapsed: float) -> None:
-    from bench.queries import print_grid
-
     by_name = {f["name"]: f for f in figures}
     print_table("machine", machine_rows(info) + [
         ("runs (median of, spread = (max-min)/median)", args.runs),
@@ -531,19 +488,18 @@ def print_report(results: dict[int, list[dict[str, Any]]], figures: list[dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser(__doc__)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="entries per transaction (default 1 100 10000 100000)")
     p.add_argument("--txs-per-size", type=int, nargs="+", default=None, help="transactions per batch size (default 2000 200 20 10)")
-    p.add_argument("--runs", type=int, default=3, help="runs, each over every batch size with fresh nodes (default 3)")
-    p.add_argument("--idle-wait", type=float, default=5.0, help="wait up to this many s for an idle machine before each batch size (default 5; 0 = off)")
+    cli.add_runs(p, 3, "runs, each over every batch size with fresh nodes")
+    cli.add_idle_wait(p, 5.0, before="each batch size")
     p.add_argument("--verifications", type=int, default=200, help="timed verify_receipt calls per batch size and run (default 200)")
-    p.add_argument("--quick", action="store_true", help="smoke run: B = 1, 10, 100 with 10, 10, 4 txs, 1 run, no idle wait, 20 verifications")
-    p.add_argument("--figures-out", help="write the figures (bench/run_all's format) to this JSON file")
-    p.add_argument("--keep-data", action="store_true", help="keep the nodes' data dirs and logs")
+    cli.add_quick(p, "B = 1, 10, 100 with 10, 10, 4 txs, 1 run, no idle wait, 20 verifications")
+    cli.add_figures_out(p)
+    cli.add_keep_data(p)
     p.add_argument("--receipts-out", help="write the sampled receipts and each node's genesis.json to this directory")
-    p.add_argument("--ledger", default=str(Path(sys.executable).parent / "ledger"), help="the ledger CLI (default: next to this python)")
-    p.add_argument("--timeout", type=float, default=300.0, help="deadline of each timed half, seconds (default 300)")
-    p.add_argument("--ready-timeout", type=float, default=90.0, help="node start deadline, seconds (default 90)")
+    cli.add_node_start(p)
+    cli.add_timeout(p, 300.0, "each timed half")
     args = p.parse_args(argv)
     if args.quick:
         args.batch_sizes = args.batch_sizes or list(QUICK_BATCH_SIZES)
@@ -557,13 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error("batch sizes must differ")
     if min(args.batch_sizes) < 1 or min(args.txs_per_size) < 1 or args.runs < 1 or args.verifications < 1:
         p.error("batch sizes, transaction counts, runs and verifications must be >= 1")
-    from client.anchoring import MAX_BATCH
-
     if max(args.batch_sizes) > MAX_BATCH:
         p.error(f"the SDK anchors at most {MAX_BATCH:,} entries per batch (client.anchoring.MAX_BATCH)")
-    args.ledger = str(Path(args.ledger).resolve()) if Path(args.ledger).exists() else shutil.which(args.ledger)
-    if not args.ledger:
-        raise SystemExit("ledger CLI not found (pip install -e '.[test]')")
+    args.ledger = find_ledger(args.ledger)
 
     info = machine_info()
     started = time.perf_counter()

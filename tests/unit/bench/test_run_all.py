@@ -4,14 +4,20 @@ tests/integration/test_bench_run_all.py."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from bench import run_all
-from bench.common import figure, write_figures
-from bench.profile_node import cross_shares, part_shares, read_stacks, self_top
+from bench.common.machine import machine_info
+from bench.common.profiling import read_stacks, top_functions
+from bench.common.results import figure, number, write_figures
+from bench.profile_node import cross_shares, part_shares, self_top
 
 
 def test_figure_median_and_spread() -> None:
@@ -36,8 +42,6 @@ def test_write_figures_carries_the_machine(tmp_path: Path) -> None:
 
 
 def _report(steps: list[dict]) -> dict:
-    from bench.common import machine_info
-
     return {"command": "bench/run_all", "commit": "abc123", "machine": machine_info(), "started": "s", "finished": "f",
             "seconds": 60.0, "steps": steps}
 
@@ -66,8 +70,8 @@ def test_markdown_side_by_side_ratios_and_failures() -> None:
 
 
 def test_number_formatting() -> None:
-    assert [run_all.number(v) for v in (12345.6, 123.4, 12.34, 1.234, 0.01234)] == ["12,346", "123", "12.3", "1.23", "0.0123"]
-    assert run_all.number(float("nan")) == "n/a"
+    assert [number(v) for v in (12345.6, 123.4, 12.34, 1.234, 0.01234)] == ["12,346", "123", "12.3", "1.23", "0.0123"]
+    assert number(float("nan")) == "n/a"
 
 
 def test_update_benchmarks_md_replaces_only_between_markers(tmp_path: Path) -> None:
@@ -119,15 +123,15 @@ def test_profile_parts_count_within_their_parent(tmp_path: Path) -> None:
     cross = dict(cross_shares(stacks))
     assert cross["trie library (HexaryTrie: state and storage tries)"] == 60.0
     assert self_top(stacks, 1) == [("HexaryTrie.get (trie/hexary.py)", 60.0)]
+    # inclusive shares leave the thread and framework plumbing out; self shares are leaves only
+    top = {f: (inclusive, own) for f, inclusive, own in top_functions(raw, 10)}
+    assert top["Chain.build_block (node/execution/chain.py)"] == (80.0, 0.0)
+    assert top["BaseState.persist (eth/vm/state.py)"] == (40.0, 40.0)
+    assert not any(f.startswith("thread ") or f.startswith("process ") for f in top)
 
 
 def test_a_stopped_run_all_stops_its_running_step(tmp_path: Path) -> None:
     # run_all runs each step in a session of its own; SIGTERM to run_all must not orphan it.
-    import os
-    import signal
-    import subprocess
-    import time
-
     script = tmp_path / "slow_step.py"
     pid_file = tmp_path / "step.pid"
     script.write_text(f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(120)\n")
