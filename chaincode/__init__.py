@@ -1,6 +1,9 @@
-"""System contracts deployed in genesis: fixed addresses, roles, statuses and ABIs.
+"""System contracts deployed in genesis: fixed addresses, roles, statuses, the bounds of
+their calls, and ABIs; `events` decodes their logs, `alloc` writes their genesis storage,
+`build` recompiles them.
 
 Depends on nothing of ours, so the node, the SDK and a court's tools share one source.
+tests/unit/chaincode/test_constants.py checks the numbers here against the Vyper sources.
 """
 from __future__ import annotations
 
@@ -40,11 +43,28 @@ def role_names(bits: int) -> list[str]:
 # ContractRegistry.vy
 CONTRACT_STATUS = {1: "Pending", 2: "Effective", 3: "Superseded", 4: "Voided"}
 DIGEST_ALGORITHMS = {"sha256": 1, "sm3": 2}
+ALGORITHM_NAMES = {code: name for name, code in DIGEST_ALGORITHMS.items()}
 # CommitmentTracker.vy
 COMMITMENT_SIDES = {"government": 1, "enterprise": 2}
+SIDE_NAMES = {code: name for name, code in COMMITMENT_SIDES.items()}
 COMMITMENT_STATUS = {0: "on track", 1: "reminder", 2: "warning", 3: "demand", 4: "fulfilled"}
-# IdentityRegistry.vy proposal actions
-PROPOSAL_ACTIONS = {1: "TRUST_ROOT", 2: "DISTRUST_ROOT", 3: "GRANT_ROLES", 4: "REVOKE_ROLES", 5: "SET_CA_ADMIN"}
+# CommitmentTracker.vy's MAX_PAGE: the most ids one `escalate` takes and the most
+# commitments one `report` counts (it bounds one call's gas); more reverts.
+MAX_COMMITMENT_PAGE = 200
+
+# IdentityRegistry.vy proposal actions: what `propose(action, subject, argument)` asks the
+# admins to approve.
+ACTION_TRUST_ROOT = 1
+ACTION_DISTRUST_ROOT = 2
+ACTION_GRANT_ROLES = 3
+ACTION_REVOKE_ROLES = 4
+ACTION_SET_CA_ADMIN = 5
+PROPOSAL_ACTIONS = {
+    ACTION_TRUST_ROOT: "TRUST_ROOT", ACTION_DISTRUST_ROOT: "DISTRUST_ROOT", ACTION_GRANT_ROLES: "GRANT_ROLES",
+    ACTION_REVOKE_ROLES: "REVOKE_ROLES", ACTION_SET_CA_ADMIN: "SET_CA_ADMIN",
+}
+# IdentityRegistry.revoke takes DynArray[uint256, 64]: the most serials one call revokes.
+MAX_REVOKE_SERIALS = 64
 
 
 @dataclass(frozen=True)

@@ -4,20 +4,25 @@ the vote-carrying headers that carry the validator set from genesis to the block
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import rlp
+from eth_hash.auto import keccak
+from web3.types import RPCEndpoint
 
 from evidence import digest as digests
+from evidence import merkle, qbft
 from evidence.mpt import OrderedTrie
 from evidence.receipt import Receipt, build_receipts
 
-from client.ledger import Ledger, LedgerError, TxResult
+from client.auth import is_unauthorized, refusal_message
+from client.ledger import Ledger, LedgerError, TxResult, Unauthorized
 
 ZERO32 = b"\x00" * 32
 # A batch anchors one root for up to this many digests (evidence.merkle's tree cap is
 # 2**32; a million receipts is what one CLI run writes in reasonable time and memory).
 MAX_BATCH = 1_000_000
+METHOD_NOT_FOUND = -32601  # JSON-RPC 2.0: a node from before ledger_chainInfo
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,6 @@ def _anchor(
         raise LedgerError("digests are 32 bytes")
     algorithm_id = digests.algorithm_id(algorithm)
     if batched:
-        from evidence import merkle
-
         anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
     else:
         anchored = batch[0]
@@ -83,8 +86,7 @@ def receipts_for(
     index = _index_of(encoded, result.tx_hash)
     logs = rlp.decode(raw_receipts[index][1:] if raw_receipts[index][0] < 0x80 else raw_receipts[index])[3]
     log_index = next(i for i, log in enumerate(logs) if log[0] == ledger.evidence_address_bytes)
-    from eth_hash.auto import keccak
-
+    genesis_hash, chain_name = chain_identity(ledger) or (None, None)
     return build_receipts(
         chain_id=ledger.chain_id, digests_=batch, algorithm=algorithm, kind=kind, case=case,
         metadata_digest=metadata_digest, batched=batched, block_number=block,
@@ -92,7 +94,30 @@ def receipts_for(
         log_index=log_index, header=raw_header, transaction=encoded[index],
         transaction_proof=OrderedTrie(encoded).proof(index), receipt=raw_receipts[index],
         receipt_proof=OrderedTrie(raw_receipts).proof(index), validator_history=history,
+        genesis_hash=genesis_hash, chain_name=chain_name,
     )
+
+
+def chain_identity(ledger: Ledger) -> tuple[bytes, str] | None:
+    """The chain's genesis hash and name as the node reports them (ledger_chainInfo),
+    which v2 receipts state; None from a node too old to report them (v1 receipts)."""
+    response = ledger.w3.provider.make_request(RPCEndpoint("ledger_chainInfo"), [])
+    error = response.get("error")
+    if error is not None:
+        if isinstance(error, Mapping) and error.get("code") == METHOD_NOT_FOUND:
+            return None
+        if is_unauthorized(error):
+            raise Unauthorized(refusal_message(f"ledger_chainInfo: {error.get('message')}"))
+        raise LedgerError(f"ledger_chainInfo: {error.get('message') if isinstance(error, Mapping) else error}")
+    info = response.get("result")
+    try:
+        genesis_hash = bytes.fromhex(str(info["genesisHash"]).removeprefix("0x"))
+        name = info["chainName"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LedgerError(f"ledger_chainInfo: not a chain's identity: {info!r}") from exc
+    if len(genesis_hash) != 32 or not isinstance(name, str):
+        raise LedgerError(f"ledger_chainInfo: not a chain's identity: {info!r}")
+    return genesis_hash, name
 
 
 def _raw(ledger: Ledger, method: str, block: int) -> bytes:
@@ -100,14 +125,10 @@ def _raw(ledger: Ledger, method: str, block: int) -> bytes:
 
 
 def _block_hash(raw_header: bytes) -> bytes:
-    from evidence import qbft
-
     return qbft.block_hash(rlp.decode(raw_header))
 
 
 def _index_of(encoded: list[bytes], tx_hash: bytes) -> int:
-    from eth_hash.auto import keccak
-
     for index, tx in enumerate(encoded):
         if keccak(tx) == tx_hash:
             return index

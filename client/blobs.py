@@ -7,20 +7,18 @@ Requests carry the access token (`token`, else $LEDGER_TOKEN / $LEDGER_TOKEN_FIL
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import urllib.error
-import urllib.request
-from typing import IO
 
-from client.auth import NEEDS_TOKEN, TokenError, auth_headers, current_token
+from client.auth import NEEDS_TOKEN, TokenError, current_token
+from client.http import HttpClient, HttpError, ResponseTooLarge
+from node.api import MAX_BLOB_BYTES
 
-# The node's cap (node/storage/blobs.py MAX_BLOB_BYTES). Refusing bigger uploads here gives a clear
-# message instead of a connection the node resets mid-upload; downloads are read up to
-# this many bytes, so a hostile node cannot make the client buffer without bound.
-MAX_BLOB_BYTES = 64 * 1024 * 1024
+# MAX_BLOB_BYTES is the node's cap. Refusing bigger uploads here gives a clear message
+# instead of a connection the node resets mid-upload; downloads are read up to it, so a
+# hostile node cannot make the client buffer without bound.
 DEFAULT_TIMEOUT_SECONDS = 60.0
-_READ_CHUNK = 1024 * 1024
+# The node's answer to a PUT is a line of JSON ({"sha256": ..., "size": ...}).
+MAX_PUT_REPLY_BYTES = 64 * 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -48,16 +46,18 @@ def put_blob(rpc_url: str, data: bytes, *, timeout: float = DEFAULT_TIMEOUT_SECO
     if len(data) > MAX_BLOB_BYTES:
         raise BlobError(f"blob of {len(data)} bytes exceeds the node's limit of {MAX_BLOB_BYTES} bytes", 413)
     expected = hashlib.sha256(data).hexdigest()
-    request = urllib.request.Request(
-        _base(rpc_url) + "/v1/blobs", data=data, method="PUT",
-        headers={"Content-Type": "application/octet-stream", **_auth(token)},
-    )
-    body = _send(request, timeout, f"PUT blob {expected}")
+    what = f"PUT blob {expected}"
+    with _client(rpc_url, timeout, token) as client:
+        try:
+            response = client.request("PUT", "v1/blobs", body=data, content_type="application/octet-stream",
+                                      limit=MAX_PUT_REPLY_BYTES)
+        except HttpError as exc:
+            raise _blob_error(exc, what) from None
     try:
-        reply = json.loads(body)
+        reply = response.json()
         stored, size = reply["sha256"], reply["size"]
-    except (ValueError, KeyError, TypeError):
-        raise BlobError(f"the node's reply to PUT /v1/blobs is not the expected JSON: {body[:120]!r}") from None
+    except (HttpError, KeyError, TypeError):
+        raise BlobError(f"the node's reply to PUT /v1/blobs is not the expected JSON: {response.body[:120]!r}") from None
     if stored != expected or size != len(data):
         raise BlobMismatch(f"the node stored {stored!r} ({size!r} bytes), expected {expected} ({len(data)} bytes)")
     return expected
@@ -68,56 +68,32 @@ def get_blob(rpc_url: str, sha256: str, *, timeout: float = DEFAULT_TIMEOUT_SECO
     sha256 = sha256.lower()
     if not _SHA256_HEX.fullmatch(sha256):
         raise BlobError(f"not a SHA-256 hex digest: {sha256[:80]!r}")
-    request = urllib.request.Request(_base(rpc_url) + "/v1/blobs/" + sha256, method="GET", headers=_auth(token))
-    data = _send(request, timeout, f"GET blob {sha256}", limit=MAX_BLOB_BYTES)
+    what = f"GET blob {sha256}"
+    with _client(rpc_url, timeout, token) as client:
+        try:
+            data = client.request("GET", "v1/blobs/" + sha256, limit=MAX_BLOB_BYTES).body
+        except HttpError as exc:
+            raise _blob_error(exc, what) from None
     got = hashlib.sha256(data).hexdigest()
     if got != sha256:
         raise BlobMismatch(f"the node returned {len(data)} bytes hashing to {got}, not {sha256}")
     return data
 
 
-def _auth(token: str | None) -> dict[str, str]:
+def _client(rpc_url: str, timeout: float, token: str | None) -> HttpClient:
     try:
-        return auth_headers(current_token(token))
-    except TokenError as exc:
+        return HttpClient(rpc_url, token=current_token(token), timeout=timeout, headers={"Accept": "*/*"})
+    except (TokenError, ValueError) as exc:  # an unreadable $LEDGER_TOKEN_FILE, a URL that is not http(s)
         raise BlobError(str(exc)) from None
 
 
-def _base(rpc_url: str) -> str:
-    return rpc_url.rstrip("/")
-
-
-def _send(request: urllib.request.Request, timeout: float, what: str, limit: int = 64 * 1024) -> bytes:
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _read_capped(response, limit, what)
-    except urllib.error.HTTPError as exc:
-        reason = _detail(exc)
-        if exc.code == 404:
-            raise BlobNotFound(f"{what}: {reason}", 404) from None
-        if exc.code == 401:
-            raise BlobError(f"{what}: {NEEDS_TOKEN} (HTTP 401: {reason})", 401) from None
-        raise BlobError(f"{what}: HTTP {exc.code}: {reason}", exc.code) from None
-    except (urllib.error.URLError, OSError) as exc:
-        cause: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise BlobError(f"{what}: cannot reach {request.full_url}: {cause}") from None
-
-
-def _read_capped(response: IO[bytes], limit: int, what: str) -> bytes:
-    body = bytearray()
-    while True:
-        chunk = response.read(_READ_CHUNK)
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            raise BlobError(f"{what}: the node sent more than {limit} bytes")
-
-
-def _detail(exc: urllib.error.HTTPError) -> str:
-    """The node's error message ({"detail": ...}), or the HTTP reason phrase."""
-    try:
-        detail = json.loads(exc.read(64 * 1024)).get("detail")
-    except (ValueError, AttributeError, OSError):
-        detail = None
-    return str(detail) if detail else str(exc.reason)
+def _blob_error(exc: HttpError, what: str) -> BlobError:
+    if isinstance(exc, ResponseTooLarge):
+        return BlobError(f"{what}: the node sent more than {exc.limit} bytes", exc.status)
+    if exc.status is None:
+        return BlobError(f"{what}: cannot reach {exc.url}: {exc.message}")
+    if exc.status == 404:
+        return BlobNotFound(f"{what}: {exc.message}", 404)
+    if exc.status == 401:
+        return BlobError(f"{what}: {NEEDS_TOKEN} (HTTP 401: {exc.message})", 401)
+    return BlobError(f"{what}: HTTP {exc.status}: {exc.message}", exc.status)

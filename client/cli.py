@@ -1,8 +1,10 @@
 """The `ledger` command line: node, keys, genesis and chaincode here; ca and member in
-cli_pki.py, contract and commitment in cli_contract.py, evidence in cli_evidence.py,
-signer (the hosted signing service) in cli_signer.py, chain verify in cli_chain.py, token
-(role tokens for the node's RPC) in cli_token.py, feed follow in cli_feed.py, audit in
-cli_audit.py, cluster in cli_cluster.py.
+cli_pki.py, contract in cli_contract.py, commitment in cli_commitment.py, evidence in
+cli_evidence.py, signer (the hosted signing service) in cli_signer.py, chain verify in
+cli_chain.py, token (role tokens for the node's RPC) in cli_token.py, feed follow in
+cli_feed.py, audit in cli_audit.py (its export in cli_audit_export.py), cluster in
+cli_cluster.py, tsa serve (the time-stamping authority) in cli_tsa.py; the options they
+share in cli_options.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
 """
@@ -12,12 +14,15 @@ import json
 import logging
 import secrets
 import sys
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from client.cli_contract import commitment_app, contract_app
+from client.cli_commitment import commitment_app
+from client.cli_contract import contract_app
 from client.cli_audit import audit_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app
@@ -27,6 +32,7 @@ from client.cli_network import register as register_network_commands
 from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
 from client.cli_token import token_app
+from client.cli_tsa import tsa_app
 from client.render import EXIT_REFUSED, fail
 
 app = typer.Typer(
@@ -52,10 +58,33 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(token_app, name="token")
 app.add_typer(feed_app, name="feed")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tsa_app, name="tsa")
 
 register_network_commands(node_app)
 
 EXIT_INVALID = EXIT_REFUSED
+# The distribution `pip install` records (pyproject.toml's [project] name): `--version`
+# reports its installed version, so a bug report names the code that ran.
+DISTRIBUTION = "evidence-ledger"
+
+
+def _print_version(value: bool) -> None:
+    if not value:
+        return
+    try:
+        installed = package_version(DISTRIBUTION)
+    except PackageNotFoundError:
+        fail(f"{DISTRIBUTION} is not installed (run ./scripts/dev-node or pip install -e .): no version to report")
+    typer.echo(f"ledger ({DISTRIBUTION}) {installed}")
+    raise typer.Exit()
+
+
+@app.callback()
+def ledger_options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the installed version and exit"),
+) -> None:
+    """The options of `ledger` itself, given before the command."""
 
 
 @node_app.command("init")
@@ -99,7 +128,7 @@ def node_start(
         "node's own; * = any (default: node.json's rpc.ws_origins, else none)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
-    from node.access.http import AUTH_MODES
+    from node.access.roles import AUTH_MODES
     from node.ops.config import load_node_config
     from node.errors import LedgerError
     from node.rpc.limits import RpcLimits
@@ -150,24 +179,31 @@ def node_start(
         fail(str(exc))
 
 
+def _key_document(secret: bytes) -> dict[str, str]:
+    """Address (checksummed) and uncompressed public key of a secp256k1 private key."""
+    from coincurve import PrivateKey
+    from eth_utils import to_checksum_address
+
+    from evidence.qbft import address_of
+
+    public = PrivateKey(secret).public_key.format(compressed=False)
+    return {"address": to_checksum_address("0x" + address_of(public).hex()), "publicKey": "0x" + public[1:].hex()}
+
+
+def _print_key_document(doc: dict[str, str], json_output: bool) -> None:
+    typer.echo(json.dumps(doc, indent=2) if json_output else "\n".join(f"{k}: {v}" for k, v in doc.items()))
+
+
 @keys_app.command("new")
 def keys_new(
     out: Optional[Path] = typer.Option(None, help="write the private key (hex, mode 0600) to this file"),
     json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Generate a secp256k1 key; prints the address (and the key only when no --out)."""
-    from evidence.qbft import address_of
-    from coincurve import PrivateKey
-
     from node.ops.runner import write_key_file
 
     secret = secrets.token_bytes(32)
-    key = PrivateKey(secret)
-    address = "0x" + address_of(key.public_key.format(compressed=False)).hex()
-    from eth_utils import to_checksum_address
-
-    address = to_checksum_address(address)
-    doc = {"address": address, "publicKey": "0x" + key.public_key.format(compressed=False)[1:].hex()}
+    doc = _key_document(secret)
     if out is not None:
         if out.exists():
             fail(f"{out} exists; refusing to overwrite a key")
@@ -175,7 +211,32 @@ def keys_new(
         doc["keyFile"] = str(out)
     else:
         doc["privateKey"] = "0x" + secret.hex()
-    typer.echo(json.dumps(doc, indent=2) if json_output else "\n".join(f"{k}: {v}" for k, v in doc.items()))
+    _print_key_document(doc, json_output)
+
+
+@keys_app.command("show")
+def keys_show(
+    key: Path = typer.Option(..., "--key", help="a key file (hex, as `ledger keys new --out` writes it)"),
+    field: Optional[str] = typer.Option(None, "--field", help="print only this field: address or publicKey"),
+    json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
+) -> None:
+    """The address and public key of a key file; never prints the private key.
+
+    `ledger keys show --key demo/center.key --field address` prints just the address, for
+    a shell variable."""
+    from client.credentials import CredentialError, load_account_key
+
+    try:
+        doc = _key_document(load_account_key(key))
+    except CredentialError as exc:
+        fail(str(exc))
+    if field is not None:
+        if field not in doc:
+            fail(f"--field {field!r}: one of {', '.join(doc)}")
+        typer.echo(doc[field])
+        return
+    doc["keyFile"] = str(key)
+    _print_key_document(doc, json_output)
 
 
 @genesis_app.command("new")

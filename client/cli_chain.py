@@ -7,6 +7,9 @@ private temporary copy (it is left as it was) and its event indexes - what `/v1/
 Exit codes: 0 the chain is valid, 1 a block is not (the first bad height is printed),
 2 bad usage (no such directory, no node at --rpc, no access token where the node wants one,
 a locked directory). With --rpc the reads carry $LEDGER_TOKEN (a role with rpc:read).
+
+The verifier's modules (py-evm, LevelDB) are imported inside the command, not at the top:
+they take seconds to load, and `ledger` imports this module for every command it runs.
 """
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 
-from client.cli_pki import JsonOption
+from client.auth import TokenError, current_token
+from client.cli_options import JsonOption
 from client.render import EXIT_REFUSED, emit_json, fail, hex0x
 
 chain_app = typer.Typer(no_args_is_help=True, help="The whole chain: verify every block from genesis.")
@@ -49,12 +53,13 @@ def chain_verify(
     """Check every block from genesis and print VALID or INVALID at the first bad height."""
     from concurrent.futures.process import BrokenProcessPool
 
+    from client.chain_rpc import RpcSource
     from node.errors import ConfigError, InvalidBlock, StorageError
     from node.execution.genesis import Genesis
-    from node.verify.chain import (
-        BlockSource, ChainReplayer, DataDirSource, InspectionPool, RpcSource, stored_genesis, verify_chain,
-    )
+    from node.verify.chain import InspectionPool, verify_chain
     from node.verify.indexes import check_indexes
+    from node.verify.replay import ChainReplayer
+    from node.verify.sources import BlockSource, DataDirSource, stored_genesis
 
     if (data_dir is None) == (rpc is None):
         fail("give exactly one of --data-dir DIR and --rpc URL")
@@ -102,8 +107,6 @@ def chain_verify(
                 replayer = ChainReplayer(data_source.store, stored_genesis(data_source.store), permissioned=permissioned)
         else:
             assert rpc is not None
-            from client.auth import TokenError, current_token
-
             try:
                 token = current_token()  # $LEDGER_TOKEN or $LEDGER_TOKEN_FILE
             except TokenError as exc:

@@ -1,6 +1,6 @@
 """`ledger cluster up|down|status|add|start|stop|restart`: a local testnet of validator and
 observer processes on loopback ports, with its own genesis, keys and TLS certificates
-(node/ops/cluster.py).
+(node/ops/cluster/).
 
 Exit codes: 0 success, 1 a node did not come up (which one, and the tail of its node.log,
 are printed), 2 bad usage (no cluster in --dir, a count out of range, a directory that
@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Iterator, NoReturn, Optional
 
 import typer
 
-from client.cli_pki import JsonOption
+from client.cli_options import JsonOption
 from client.render import EXIT_REFUSED, emit_json, fail, fields, line, table
 
 if TYPE_CHECKING:
-    from node.ops.cluster import ClusterLayout, NodeStartError
+    from node.ops.cluster.layout import ClusterLayout
+    from node.ops.cluster.processes import NodeStartError
 
 cluster_app = typer.Typer(
     no_args_is_help=True,
@@ -53,7 +54,9 @@ def cluster_up(
 ) -> None:
     """Create a cluster in --dir (if it holds none) and start every node that is not running
     (nodes already running, even ones started by hand, are left as they are)."""
-    from node.ops.cluster import CLUSTER_FILE, create_cluster, load_cluster, start_stopped_nodes
+    from node.ops.cluster.create import create_cluster
+    from node.ops.cluster.layout import CLUSTER_FILE, load_cluster
+    from node.ops.cluster.processes import start_stopped_nodes
 
     created = False
     with _cluster_errors():
@@ -79,7 +82,7 @@ def cluster_up(
         layout, started = start_stopped_nodes(dir)
     running = [n.name for n in layout.nodes if n.name not in started]
     if json_output:
-        from node.ops.cluster import cluster_document
+        from node.ops.cluster.layout import cluster_document
 
         emit_json({"created": created, "dir": str(layout.dir), "started": started, "running": running,
                    **cluster_document(layout)})
@@ -96,7 +99,8 @@ def cluster_up(
 @cluster_app.command("down")
 def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop every node of the cluster (SIGTERM, then SIGKILL after 30 s); keeps the data."""
-    from node.ops.cluster import ClusterError, stop_cluster
+    from node.ops.cluster.layout import ClusterError
+    from node.ops.cluster.processes import stop_cluster
     from node.errors import ConfigError
 
     try:
@@ -116,7 +120,7 @@ def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
 @cluster_app.command("start")
 def cluster_start(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Start one node by name and wait until it answers; a node already running is left as it is."""
-    from node.ops.cluster import running_nodes, start_node
+    from node.ops.cluster.processes import running_nodes, start_node
 
     with _cluster_errors():
         was_running = node in running_nodes(dir)
@@ -128,7 +132,7 @@ def cluster_start(node: NodeArgument, dir: DirOption, json_output: JsonOption = 
 def cluster_stop(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop one node by name (SIGTERM, then SIGKILL after 30 s); the others go on. A node that
     is not running: exit 2."""
-    from node.ops.cluster import stop_node
+    from node.ops.cluster.processes import stop_node
 
     with _cluster_errors():
         stop_node(dir, node, must_be_running=True)
@@ -141,7 +145,7 @@ def cluster_stop(node: NodeArgument, dir: DirOption, json_output: JsonOption = F
 @cluster_app.command("restart")
 def cluster_restart(node: NodeArgument, dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop one node by name if it runs, start it again and wait until it answers."""
-    from node.ops.cluster import restart_node
+    from node.ops.cluster.processes import restart_node
 
     with _cluster_errors():
         restarted, was_running = restart_node(dir, node)
@@ -167,7 +171,7 @@ def cluster_status_command(dir: DirOption, json_output: JsonOption = False) -> N
     """Each node's process, height, QBFT round and peers (asked with the cluster's admin.token)."""
     from dataclasses import asdict
 
-    from node.ops.cluster import cluster_status
+    from node.ops.cluster.status import cluster_status
     from node.errors import ConfigError
 
     try:
@@ -205,7 +209,8 @@ def cluster_add(
 ) -> None:
     """Add one node (new key and certificate; every existing node as its peers); start it if
     the cluster is running."""
-    from node.ops.cluster import add_node, is_running
+    from node.ops.cluster.create import add_node
+    from node.ops.cluster.processes import is_running
 
     with _cluster_errors():
         node = add_node(dir, "observer" if observer else "validator")
@@ -243,7 +248,8 @@ def _print_layout(layout: ClusterLayout, verb: str) -> None:
 def _cluster_errors() -> Iterator[None]:
     """A node that did not come up or a refused change: exit 1 with the reason (and the
     node's log tail); a bad cluster directory or file: exit 2."""
-    from node.ops.cluster import ClusterError, NodeNotRunningError, NodeStartError, UnknownNodeError
+    from node.ops.cluster.layout import ClusterError, UnknownNodeError
+    from node.ops.cluster.processes import NodeNotRunningError, NodeStartError
     from node.errors import ConfigError
 
     try:

@@ -1,5 +1,9 @@
 """`ledger evidence anchor | verify | show`: anchor files in one batch, verify a receipt
 offline (no node, no network: the receipt, the file and genesis.json), look a digest up.
+
+The SDK, the envelope and receipt code and rich's progress bar are imported by the
+commands that use them, not at module level: `ledger` imports every command module each
+time it runs, and most commands need none of them.
 """
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
-from client.cli_pki import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
+from chaincode import DIGEST_ALGORITHMS
+from client.cli_options import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
 from client.render import EXIT_REFUSED, EXIT_USAGE, console, emit_json, fail, fields, hex0x, line, table, timestamp
 
 evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files, verify receipts offline, look digests up.")
@@ -161,11 +166,16 @@ def evidence_verify(
     if file is not None and len(lines) != 1:
         fail("--file goes with one receipt, not a bundle")
     reports = []
+    try:  # once: it hashes genesis.json's state (evidence/genesis.py)
+        trust: GenesisTrust | VerificationError = GenesisTrust.from_document(genesis_doc)
+    except VerificationError as exc:
+        trust = exc  # reported for each receipt, at the step "genesis"
     for item in lines:
         failed: VerificationError | None = None
         verified = None
         try:
-            trust = GenesisTrust.from_document(genesis_doc)
+            if isinstance(trust, VerificationError):
+                raise trust
             receipt = Receipt.parse_text(item)
             content_digest = digests.digest_file(file, receipt.algorithm) if file is not None else None
             verified = verify_receipt(receipt, trust, content_digest=content_digest)
@@ -217,8 +227,6 @@ def evidence_show(
     json_output: JsonOption = False,
 ) -> None:
     """What the registry holds for a digest: its first anchoring and every later one."""
-    from chaincode import DIGEST_ALGORITHMS
-
     value = parse_digest(digest, "DIGEST")
     with on_chain(rpc):
         ledger, head = reader(rpc)

@@ -15,19 +15,31 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from client.cli_pki import DEFAULT_RPC, RpcOption
+from client.auth import NEEDS_TOKEN, TokenError, current_token
+from client.cli_options import DEFAULT_RPC, RpcOption
+from client.feed import (
+    Backoff,
+    Cursor,
+    CursorFileError,
+    EventLog,
+    FeedEvent,
+    FeedProtocolError,
+    FeedRefused,
+    Follower,
+    StateLock,
+    feed_url,
+    read_state,
+    run_command,
+    write_state,
+)
 from client.render import EXIT_REFUSED, EXIT_USAGE, fail
-
-if TYPE_CHECKING:
-    from client.feed import Backoff, Cursor, EventLog, FeedEvent
+from node.api import FEED_TOPICS
 
 feed_app = typer.Typer(no_args_is_help=True, help="The node's event feed: follow it into a file or a command.")
-
-TOPIC_NAMES = ("identity", "contracts", "commitments", "evidence")
 
 
 class StopRequested(Exception):
@@ -128,18 +140,15 @@ def feed_follow(
     least once: a crash between the command's success and the --state save re-delivers
     that one event, which the command can recognise by $LEDGER_FEED_CURSOR.
     """
-    from client.auth import TokenError, current_token
-    from client.feed import Cursor, CursorFileError, EventLog, StateLock, feed_url, read_state
-
     # 1. Usage, before anything is opened.
     if role is not None and topics is not None:
         fail("give --role or --topics, not both")
     topic_list: list[str] | None = None
     if topics is not None:
         topic_list = [t.strip() for t in topics.split(",") if t.strip()]
-        unknown = [t for t in topic_list if t not in TOPIC_NAMES]
+        unknown = [t for t in topic_list if t not in FEED_TOPICS]
         if unknown or not topic_list:
-            fail(f"--topics {topics!r}: a comma-separated subset of {', '.join(TOPIC_NAMES)}")
+            fail(f"--topics {topics!r}: a comma-separated subset of {', '.join(FEED_TOPICS)}")
     if (out is None) == (exec_command is None):
         fail("give --out FILE.jsonl or --exec CMD (one of them)")
     if exec_command is not None and state is None:
@@ -216,8 +225,6 @@ def _follow(
     log: EventLog | None, argv: list[str], state: Path | None, max_events: int | None, idle_exit: float | None,
     report: Reporter,
 ) -> int:
-    from client.feed import Backoff, FeedProtocolError, FeedRefused, Follower
-
     stopper = Stopper()
     stopper.install()
     follower = Follower(rpc, token=token, topics=topics, role=role, since=start, idle_exit=idle_exit, on_status=report)
@@ -247,7 +254,6 @@ def _follow(
     except FeedRefused as exc:
         hint = ""
         if exc.status == 401:
-            from client.auth import NEEDS_TOKEN
             hint = f" ({NEEDS_TOKEN})"
         fail(f"the node refused the feed: {exc.message}{hint}", EXIT_USAGE)
     except FeedProtocolError as exc:
@@ -270,8 +276,6 @@ def _deliver(argv: list[str], event: FeedEvent, state: Path | None, stopper: Sto
              backoff: Backoff) -> bool:
     """Run the command on `event` until it exits 0, then save the cursor; False if a stop
     was requested while it kept failing (the event stays unaccepted)."""
-    from client.feed import run_command, write_state
-
     assert state is not None
     while True:
         try:

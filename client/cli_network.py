@@ -50,7 +50,7 @@ def tls_cert(
 ) -> None:
     """Issue a node's TLS certificate (EC P-256, serverAuth + clientAuth, one year; a
     validator's binds its address)."""
-    from node.access.http import parse_address
+    from node.access.tokens import parse_address
     from node.errors import ConfigError
     from node.network.tlscerts import issue_node_certificate, load_consortium_ca, write_certificate, write_private_key
 

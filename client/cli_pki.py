@@ -1,196 +1,59 @@
 """`ledger ca` and `ledger member`: a development PKI, trusting CA roots and granting roles
-by admin quorum, revocation, member registration — and the account, certificate and
-node options every chain command shares (`client.cli_contract` uses them too).
+by admin quorum, revocation, member registration.
 
 Nothing here imports web3 at module level: `ledger ca new|issue|crl` work offline and
-start fast; the SDK is imported by the commands that talk to a node.
+start fast; the SDK is imported by the commands that talk to a node (client/cli_options.py),
+and the few other imports inside functions (eth_utils, client.credentials) are there for
+the same reason.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import string
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import typer
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from chaincode import ROLE_BITS, role_names
+from chaincode import ACTION_GRANT_ROLES, ACTION_TRUST_ROOT, MAX_REVOKE_SERIALS, ROLE_BITS, role_names
 from client import devpki
-from client.render import EXIT_REFUSED, EXIT_USAGE, emit_json, fail, fields, hex0x, line, table, timestamp
+from client.cli_options import (
+    DEFAULT_RPC,
+    CertKeyOption,
+    CertOption,
+    JsonOption,
+    KeyOption,
+    KeystoreOption,
+    P12Option,
+    PasswordOption,
+    RpcOption,
+    SignerUrlOption,
+    SignerUserOption,
+    identity_from,
+    on_chain,
+    parse_address,
+    reader,
+    tx_document,
+    tx_fields,
+    writer,
+)
+from client.render import EXIT_REFUSED, emit_json, fail, fields, hex0x, line, table, timestamp
 
 if TYPE_CHECKING:
-    from client.signers import Signer
     from client.ledger import Ledger, TxResult
 
 ca_app = typer.Typer(no_args_is_help=True, help="A development PKI, and trusting or revoking a CA by admin quorum.")
 member_app = typer.Typer(no_args_is_help=True, help="Members: register with a certificate, show, grant roles.")
 
-DEFAULT_RPC = "http://127.0.0.1:8545"
 # Not-before is backdated so a certificate made now is already valid at the block time
 # of a node whose clock is a little behind this machine's.
 CLOCK_SKEW = timedelta(hours=1)
-MAX_REVOKE_SERIALS = 64  # IdentityRegistry.revoke takes DynArray[uint256, 64]
-ACTION_TRUST_ROOT = 1    # chaincode.PROPOSAL_ACTIONS
-ACTION_GRANT_ROLES = 3
-
-# -- options every chain command shares ---------------------------------------------------
-
-RpcOption = Annotated[str, typer.Option("--rpc", envvar="LEDGER_RPC_URL", help="node JSON-RPC URL")]
-KeyOption = Annotated[Optional[Path], typer.Option(
-    "--key", envvar="LEDGER_KEY_FILE", help="account key file (hex) that signs the transaction")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document (bytes as 0x-hex)")]
-CertOption = Annotated[Optional[Path], typer.Option("--cert", help="certificate chain PEM (leaf first, or any order)")]
-CertKeyOption = Annotated[Optional[Path], typer.Option("--cert-key", help="the certificate's private key (PEM or DER)")]
-P12Option = Annotated[Optional[Path], typer.Option("--p12", help="PKCS#12 file with the key and chain (instead of --cert)")]
-PasswordOption = Annotated[Optional[str], typer.Option(
-    "--password", envvar="LEDGER_CERT_PASSWORD", help="password of --cert-key, --p12 or --keystore")]
-KeystoreOption = Annotated[Optional[Path], typer.Option(
-    "--keystore", help="encrypted keystore JSON of the certificate's secp256k1 key (with --cert)")]
-SignerUrlOption = Annotated[Optional[str], typer.Option(
-    "--signer-url", help="hosted signing service holding the certificate key (token in $LEDGER_SIGNER_TOKEN)")]
-SignerUserOption = Annotated[Optional[str], typer.Option("--signer-user", help="your user at --signer-url")]
-
-
-@dataclass(frozen=True)
-class Head:
-    """The block a read command answers at: every view call is pinned to it."""
-
-    number: int
-    timestamp: int
-
-
-@contextmanager
-def on_chain(rpc: str) -> Iterator[None]:
-    """Map what the node and the contracts say to exit codes: a refusal or revert is 1
-    (with its reason); no node at `rpc`, no valid access token (HTTP 401) or a call the
-    token's role may not make (-40100) is 2."""
-    from requests.exceptions import HTTPError, RequestException
-    from web3.exceptions import Web3Exception, Web3RPCError
-
-    from client.auth import NEEDS_TOKEN, is_unauthorized, refusal_message
-    from client.ledger import LedgerError, Reverted, Unauthorized
-    from client.signers import SignerError
-
-    try:
-        yield
-    except SignerError as exc:
-        fail(str(exc), EXIT_REFUSED)
-    except Reverted as exc:
-        fail(exc.reason, EXIT_REFUSED)
-    except Unauthorized as exc:
-        fail(str(exc), EXIT_USAGE)
-    except LedgerError as exc:
-        fail(str(exc), EXIT_REFUSED)
-    except HTTPError as exc:
-        if exc.response is not None and exc.response.status_code == 401:
-            fail(f"{NEEDS_TOKEN} ({rpc} answered 401: {_rpc_error_message(exc.response)})", EXIT_USAGE)
-        fail(f"cannot reach the node at {rpc}: {type(exc).__name__}", EXIT_USAGE)
-    except RequestException as exc:
-        fail(f"cannot reach the node at {rpc}: {type(exc).__name__}", EXIT_USAGE)
-    except Web3RPCError as exc:
-        error: Any = (exc.rpc_response or {}).get("error")
-        if is_unauthorized(error):
-            fail(refusal_message(str(error.get("message"))), EXIT_USAGE)
-        fail(str(exc), EXIT_REFUSED)
-    except Web3Exception as exc:
-        fail(str(exc), EXIT_REFUSED)
-
-
-def _rpc_error_message(response: Any) -> str:
-    """The message of a JSON-RPC error body (the node's 401 carries one)."""
-    try:
-        return str(response.json()["error"]["message"])[:200]
-    except (ValueError, KeyError, TypeError):
-        return str(response.reason)
-
-
-def writer(rpc: str, key: Optional[Path]) -> Ledger:
-    """The SDK acting as the account in `key`."""
-    if key is None:
-        fail("this command writes to the chain: give --key FILE (or set LEDGER_KEY_FILE)")
-    from client.credentials import CredentialError, load_account_key
-
-    try:
-        secret = load_account_key(key)
-    except CredentialError as exc:
-        fail(f"--key {exc}")
-    from client.auth import TokenError
-    from client.ledger import Ledger  # web3: a second to import, so after the checks that need none
-
-    try:
-        return Ledger(rpc, secret)
-    except TokenError as exc:
-        fail(str(exc))
-
-
-def reader(rpc: str) -> tuple[Ledger, Head]:
-    """The SDK without an account, its reads pinned to the latest block (so a report's
-    parts agree with each other even when a block arrives meanwhile)."""
-    from client.auth import TokenError
-    from client.ledger import Ledger
-
-    try:
-        ledger = Ledger(rpc)
-    except TokenError as exc:
-        fail(str(exc))
-    head = latest_head(ledger)
-    ledger.w3.eth.default_block = head.number
-    return ledger, head
-
-
-def latest_head(ledger: Ledger) -> Head:
-    from client.auth import is_unauthorized, refusal_message
-    from client.ledger import LedgerError, Unauthorized
-
-    # A raw request: web3's block formatter refuses QBFT's extraData (longer than 32 bytes).
-    reply = ledger.w3.provider.make_request("eth_getBlockByNumber", ["latest", False])  # type: ignore[arg-type]
-    block = reply.get("result")
-    if is_unauthorized(reply.get("error")):
-        raise Unauthorized(refusal_message(f"eth_getBlockByNumber: {reply['error'].get('message')}"))
-    if not isinstance(block, dict):
-        raise LedgerError(f"the node returned no latest block: {reply.get('error')}")
-    return Head(int(block["number"], 16), int(block["timestamp"], 16))
-
-
-def parse_address(text: str, what: str) -> str:
-    """A 20-byte 0x-hex address, checksummed; exit 2 otherwise."""
-    from eth_utils import is_checksum_address, to_checksum_address
-
-    body = text[2:]
-    if not text.startswith("0x") or len(body) != 40 or any(c not in string.hexdigits for c in body):
-        fail(f"{what} {text!r}: not a 0x-hex address of 20 bytes")
-    if body != body.lower() and body != body.upper() and not is_checksum_address(text):
-        fail(f"{what} {text!r}: mixed-case address with a wrong checksum")
-    return str(to_checksum_address(text))
-
-
-def parse_digest(text: str, what: str) -> bytes:
-    """A 32-byte digest as (0x-)hex; exit 2 otherwise."""
-    try:
-        raw = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        fail(f"{what} {text!r}: expected 32 bytes as hex (64 hex digits)")
-    return raw
-
-
-def file_digest(path: Path, what: str, algorithm: str = "sha256") -> bytes:
-    """A file's digest (evidence.digest, streamed); exit 2 if it cannot be read."""
-    from evidence.digest import digest_file
-
-    try:
-        return digest_file(path, algorithm)
-    except OSError as exc:
-        fail(f"{what} {path}: {exc.strerror}")
 
 
 def parse_serial(text: str) -> int:
@@ -202,42 +65,6 @@ def parse_serial(text: str) -> int:
     if value <= 0:
         fail(f"--serial {text!r}: serial numbers are positive")
     return value
-
-
-def identity_from(
-    cert: Optional[Path], cert_key: Optional[Path], p12: Optional[Path], password: Optional[str],
-    keystore: Optional[Path] = None, signer_url: Optional[str] = None, signer_user: Optional[str] = None,
-) -> Signer:
-    """The signer of `--cert/--cert-key`, `--p12`, `--cert/--keystore` or a hosted
-    `--signer-url/--signer-user` (token from $LEDGER_SIGNER_TOKEN); exit 2 if unusable,
-    1 if the signing service refuses."""
-    from client.credentials import CredentialError
-    from client.signers import CloudSigner, SignerError, load_signer
-
-    if signer_url is not None or signer_user is not None:
-        if signer_url is None or signer_user is None or any(v is not None for v in (cert, cert_key, p12, keystore)):
-            fail("a hosted signer takes --signer-url and --signer-user, and no key files")
-        token = os.environ.get("LEDGER_SIGNER_TOKEN")
-        if not token:
-            fail("set LEDGER_SIGNER_TOKEN to your signing-service token")
-        try:
-            return CloudSigner(signer_url, signer_user, token)
-        except SignerError as exc:
-            fail(str(exc), EXIT_REFUSED)
-    if sum(v is not None for v in (cert_key, p12, keystore)) != 1 or (p12 is None and cert is None):
-        fail("give --cert CHAIN.pem with --cert-key KEY.pem or --keystore KEY.json, or --p12 FILE, or a hosted signer")
-    try:
-        return load_signer(cert=cert, key=cert_key, p12=p12, keystore=keystore, password=password)
-    except CredentialError as exc:
-        fail(f"certificate identity: {exc}")
-
-
-def tx_fields(result: TxResult) -> list[tuple[str, Any]]:
-    return [("tx", result.tx_hash), ("block", result.block_number)]
-
-
-def tx_document(result: TxResult) -> dict[str, Any]:
-    return {"tx": result.tx_hash, "block": result.block_number, "gasUsed": result.gas_used, "events": result.events}
 
 
 # -- files ----------------------------------------------------------------------------

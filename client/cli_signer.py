@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from client.cli_pki import CertKeyOption, CertOption, JsonOption, P12Option, PasswordOption
+from client.cli_options import CertKeyOption, CertOption, JsonOption, P12Option, PasswordOption
 from client.render import EXIT_REFUSED, emit_json, fail, hex0x, table
-from client.signers import is_loopback_host
+from client.http import is_loopback_host
 
 if TYPE_CHECKING:
     from client.cloudsign import SignerStore

@@ -1,5 +1,5 @@
 """`ledger token issue|list|revoke`: role tokens for a node's JSON-RPC, WebSocket, blob and
-REST routes (node/access/http.py; docs/access.md), kept under `<data-dir>/tokens/`.
+REST routes (node/access/tokens.py; docs/access.md), kept under `<data-dir>/tokens/`.
 
 `issue` prints the token alone on stdout, so `export LEDGER_TOKEN=$(ledger token issue
 ...)` works; the rest goes to stderr. Only a record of each token (never the token) is
@@ -35,7 +35,7 @@ def _utc(seconds: int | None) -> str | None:
 
 
 def _store(data_dir: Path) -> Any:
-    from node.access.http import TokenStore
+    from node.access.tokens import TokenStore
 
     if not data_dir.is_dir():
         fail(f"--data-dir {data_dir}: no such directory")
@@ -58,7 +58,8 @@ def token_issue(
     """Issue a role token signed by this data directory's issuer key (created if absent)."""
     from eth_utils import to_checksum_address
 
-    from node.access.http import parse_address, parse_role, parse_ttl
+    from node.access.roles import parse_role
+    from node.access.tokens import parse_address, parse_ttl
     from node.errors import ConfigError
 
     store = _store(data_dir)

@@ -9,26 +9,23 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import http.client
 import json
 import os
 import random
 import re
-import socket
 import subprocess
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Generator, Iterator, Mapping, Sequence
 
 from client.atomicfile import fsync_dir, write_atomic
-from client.auth import auth_headers
+from client.http import HttpClient, HttpError, check_url
+from node.api import FEED_KEEPALIVE_SECONDS
 
-# The node sends a comment every 15 s on an idle stream (node/rpc/rest.py); twice that
+# The node sends a comment every FEED_KEEPALIVE_SECONDS on an idle stream; twice that
 # plus a margin without a byte means the connection is dead, not quiet.
-KEEPALIVE_SECONDS = 15.0
-READ_TIMEOUT_SECONDS = 2 * KEEPALIVE_SECONDS + 5.0
+READ_TIMEOUT_SECONDS = 2 * FEED_KEEPALIVE_SECONDS + 5.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 # Reconnection waits: from 0.5 s, doubling, at most 10 s, each a random point of the upper
 # half of its range so that many followers of one restarted node do not return at once.
@@ -39,8 +36,8 @@ BACKOFF_CAP_SECONDS = 10.0
 # feed, and buffering it without bound would let a broken peer exhaust our memory.
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024
-# The bytes of a refusal's body read for its one-line reason.
-MAX_ERROR_BODY_BYTES = 64 * 1024
+# A state file is one line of JSON; only this much of it is read.
+MAX_STATE_FILE_BYTES = 64 * 1024
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CURSOR = re.compile(r"(\d{1,20})-(\d{1,10})")
@@ -204,11 +201,11 @@ class Backoff:
 StatusCallback = Callable[[str, dict[str, Any]], None]
 
 
-def feed_url(rpc_url: str, *, topics: Sequence[str] | None, role: str | None, since: Cursor | None) -> str:
-    """GET {rpc}/v1/feed with its query."""
-    parts = urllib.parse.urlsplit(rpc_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"--rpc {rpc_url!r}: expected an http:// or https:// URL")
+FEED_PATH = "v1/feed"
+
+
+def feed_query(*, topics: Sequence[str] | None, role: str | None, since: Cursor | None) -> dict[str, str]:
+    """The query of GET /v1/feed."""
     query: dict[str, str] = {}
     if topics:
         query["topics"] = ",".join(topics)
@@ -216,8 +213,13 @@ def feed_url(rpc_url: str, *, topics: Sequence[str] | None, role: str | None, si
         query["role"] = role
     if since is not None:
         query["since"] = str(since)
-    path = parts.path.rstrip("/") + "/v1/feed"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), ""))
+    return query
+
+
+def feed_url(rpc_url: str, *, topics: Sequence[str] | None, role: str | None, since: Cursor | None) -> str:
+    """GET {rpc}/v1/feed with its query (ValueError for a URL that is not http(s))."""
+    check_url(rpc_url, "--rpc")
+    return HttpClient(rpc_url).url(FEED_PATH, feed_query(topics=topics, role=role, since=since))
 
 
 class Follower:
@@ -247,9 +249,10 @@ class Follower:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        feed_url(rpc_url, topics=topics, role=role, since=None)  # checks the URL
+        check_url(rpc_url, "--rpc")
         self.rpc_url = rpc_url
         self.token = token
+        self._http = HttpClient(rpc_url, token=token, timeout=CONNECT_TIMEOUT_SECONDS)
         self.topics = list(topics) if topics else None
         self.role = role
         self.position = since
@@ -289,8 +292,10 @@ class Follower:
             except _IdleTimeout:
                 self.stop_reason = "idle"
                 return
-            except (OSError, http.client.HTTPException, _Transient) as exc:
-                reason = _describe(exc)
+            except HttpError as exc:
+                reason = exc.message
+            except _Transient as exc:
+                reason = str(exc)
             self.connected = False
             self.last_error = reason
             delay = self.backoff.next()
@@ -302,54 +307,46 @@ class Follower:
             self.sleep(delay)
 
     def _stream(self) -> Iterator[FeedEvent]:
-        url = urllib.parse.urlsplit(feed_url(self.rpc_url, topics=self.topics, role=self.role, since=self.position))
-        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        connection = kind(url.netloc, timeout=CONNECT_TIMEOUT_SECONDS)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.position is not None:
+            headers["Last-Event-ID"] = str(self.position)
+        query = feed_query(topics=self.topics, role=self.role, since=self.position)
         try:
-            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", **auth_headers(self.token)}
-            if self.position is not None:
-                headers["Last-Event-ID"] = str(self.position)
-            connection.request("GET", url.path + ("?" + url.query if url.query else ""), headers=headers)
-            # Kept here: http.client hands the socket to a response that will close it
-            # (HTTP/1.0, Connection: close) and forgets it, but its timeout is ours to set.
-            sock = connection.sock
-            response = connection.getresponse()
-            if response.status != 200:
-                reason = _error_message(response)
-                if 400 <= response.status < 500 and response.status not in (408, 429):
-                    raise FeedRefused(response.status, reason)
-                raise _Transient(f"HTTP {response.status}: {reason}")
-            content_type = response.getheader("Content-Type", "")
-            if not content_type.startswith("text/event-stream"):
-                raise FeedProtocolError(f"{self.rpc_url} answered {content_type or 'no content type'}, not an event stream")
-            self.connected = True
-            self.last_error = None
-            self.backoff.reset()
-            self.on_status("connected", {"since": None if self.position is None else str(self.position)})
-            parser = SseParser()
-            while True:
-                timeout = self.read_timeout
-                left = self._idle_left()
-                if left is not None:
-                    if left <= 0:
-                        raise _IdleTimeout()
-                    timeout = min(timeout, left)
-                if sock is not None:
-                    sock.settimeout(timeout)
-                try:
-                    chunk = response.read1(READ_CHUNK_BYTES)
-                except (socket.timeout, TimeoutError):
+            with self._http.stream(FEED_PATH, params=query, headers=headers) as stream:
+                content_type = stream.headers.get("Content-Type", "")
+                if not content_type.startswith("text/event-stream"):
+                    raise FeedProtocolError(f"{self.rpc_url} answered {content_type or 'no content type'}, "
+                                            "not an event stream")
+                self.connected = True
+                self.last_error = None
+                self.backoff.reset()
+                self.on_status("connected", {"since": None if self.position is None else str(self.position)})
+                parser = SseParser()
+                while True:
+                    timeout = self.read_timeout
                     left = self._idle_left()
-                    if left is not None and left <= 0:
-                        raise _IdleTimeout() from None
-                    raise _Transient(f"no byte for {timeout:g} s (the node sends a keepalive every "
-                                     f"{KEEPALIVE_SECONDS:.0f} s): the connection is dead") from None
-                if not chunk:
-                    return
-                for message in parser.feed(chunk):
-                    yield parse_event(message)
-        finally:
-            connection.close()
+                    if left is not None:
+                        if left <= 0:
+                            raise _IdleTimeout()
+                        timeout = min(timeout, left)
+                    try:
+                        chunk = stream.read(READ_CHUNK_BYTES, timeout)
+                    except TimeoutError:
+                        left = self._idle_left()
+                        if left is not None and left <= 0:
+                            raise _IdleTimeout() from None
+                        raise _Transient(f"no byte for {timeout:g} s (the node sends a keepalive every "
+                                         f"{FEED_KEEPALIVE_SECONDS:.0f} s): the connection is dead") from None
+                    if not chunk:
+                        return
+                    for message in parser.feed(chunk):
+                        yield parse_event(message)
+        except HttpError as exc:
+            if exc.status is None:
+                raise
+            if 400 <= exc.status < 500 and exc.status not in (408, 429):
+                raise FeedRefused(exc.status, exc.message) from None
+            raise _Transient(f"HTTP {exc.status}: {exc.message}") from None
 
 
 class _Transient(Exception):
@@ -358,26 +355,6 @@ class _Transient(Exception):
 
 class _IdleTimeout(Exception):
     pass
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return f"{type(exc).__name__}: {os.strerror(exc.errno)}"
-    return str(exc) or type(exc).__name__
-
-
-def _error_message(response: http.client.HTTPResponse) -> str:
-    """The one-line reason of a refusal: the node's {"error": ...}, else the status text."""
-    try:
-        body = response.read(MAX_ERROR_BODY_BYTES)
-        message = json.loads(body)["error"]
-        if isinstance(message, str) and message:
-            return message.splitlines()[0][:300]
-    except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError):
-        pass
-    return response.reason or "no reason given"
 
 
 def parse_event(message: SseMessage) -> FeedEvent:
@@ -521,7 +498,7 @@ def read_state(path: Path) -> Cursor | None:
     except OSError as exc:
         raise CursorFileError(f"{path}: {exc.strerror or exc}") from None
     try:
-        document = json.loads(raw[:MAX_ERROR_BODY_BYTES])
+        document = json.loads(raw[:MAX_STATE_FILE_BYTES])
         return Cursor.parse(document["cursor"])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise CursorFileError(f"{path}: not a feed state file ({{\"cursor\": \"HEIGHT-LOGINDEX\"}})") from None

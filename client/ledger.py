@@ -1,7 +1,9 @@
 """The ledger SDK: identities, e-contracts and commitments over JSON-RPC (web3.py).
 
 One `Ledger` per node endpoint and account; every call carries the access token
-(`token`, else $LEDGER_TOKEN or $LEDGER_TOKEN_FILE: client/auth.py) as a bearer header. Writes are checked first with a call (so a
+(`token`, else $LEDGER_TOKEN or $LEDGER_TOKEN_FILE: client/auth.py) as a bearer header,
+over client/http.py (`NodeProvider`: web3's JSON-RPC on our one HTTP client, so a refusal
+or an unreachable node is an `HttpError` with its status). Writes are checked first with a call (so a
 refusal comes back as the contract's reason, not as a failed receipt), signed locally
 with the account key at gas price 0, sent, and waited for: QBFT finality is immediate,
 so a receipt is final. Reads are view calls at the latest block.
@@ -10,13 +12,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence, cast
+from typing import Any, Iterable, Sequence
 
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.types import RPCEndpoint
+from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 
@@ -26,17 +29,19 @@ from chaincode import (
     DIGEST_ALGORITHMS,
     EVIDENCE_REGISTRY,
     IDENTITY_REGISTRY,
+    MAX_COMMITMENT_PAGE,
     ROLE_BITS,
     load_artifact,
 )
-from client.auth import auth_headers, current_token, is_unauthorized, refusal_message
+from chaincode.events import EventDecodeError, decode_rpc_log
+from client.auth import current_token, is_unauthorized, refusal_message
+from client.http import HttpClient
 from client.signers import Signer
 
 # Gas limit a write gets when the caller gives none: eth_estimateGas, plus this share.
 GAS_MARGIN = 1.25
 RECEIPT_TIMEOUT_SECONDS = 60.0
-REPORT_PAGE = 100  # commitments per CommitmentTracker.report call (its MAX_PAGE is 200)
-ESCALATE_PAGE = 200  # CommitmentTracker.escalate's DynArray bound
+REPORT_PAGE = 100  # commitments per CommitmentTracker.report call (at most MAX_COMMITMENT_PAGE)
 ZERO32 = b"\x00" * 32
 
 
@@ -56,12 +61,29 @@ class Reverted(LedgerError):
         self.reason = reason
 
 
+class NodeProvider(JSONBaseProvider):
+    """web3's JSON-RPC over client/http.py: the node's endpoint (the URL itself), the
+    bearer token, timeouts and the response cap of `HttpClient`. A refusal at the HTTP
+    level (401 without a valid token, 413, 429) or no answer raises its HttpError."""
+
+    def __init__(self, http: HttpClient) -> None:
+        super().__init__()
+        self.http = http
+
+    def __str__(self) -> str:
+        return f"JSON-RPC {self.http.base_url}"
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        body = self.encode_rpc_request(method, params)
+        return self.decode_rpc_response(self.http.request("POST", "", body=body, content_type="application/json").body)
+
+
 @dataclass(frozen=True)
 class TxResult:
     tx_hash: bytes
     block_number: int
     gas_used: int
-    events: dict[str, list[dict[str, Any]]]  # event name -> decoded args of each log
+    events: dict[str, list[dict[str, Any]]]  # event name -> ABI-named args of each (chaincode/events.py)
 
 
 def _reason(exc: Exception) -> str:
@@ -80,8 +102,7 @@ class Ledger:
         token: str | None = None,
         timeout: float = RECEIPT_TIMEOUT_SECONDS,
     ) -> None:
-        headers = {**Web3.HTTPProvider.get_request_headers(), **auth_headers(current_token(token))}
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout, "headers": headers}))
+        self.w3 = Web3(NodeProvider(HttpClient(rpc_url, token=current_token(token), timeout=timeout)))
         # QBFT's extraData is longer than 32 bytes, as on Besu: web3 needs this to read blocks.
         self.w3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
         self.account = Account.from_key(account_key) if account_key is not None else None
@@ -93,14 +114,6 @@ class Ledger:
         self.evidence_address_bytes = EVIDENCE_REGISTRY
         self._chain_id: int | None = None
         self._nonce: int | None = None
-        # (contract address, topic 0) -> (contract, event name), to decode receipts' logs
-        self._event_index: dict[tuple[str, bytes], tuple[Any, str]] = {}
-        for contract in (self.identity, self.contracts, self.commitments, self.evidence):
-            for item in cast("list[dict[str, Any]]", contract.abi):
-                if item.get("type") == "event":
-                    types = ",".join(i["type"] for i in item["inputs"])
-                    topic = keccak(text=f"{item['name']}({types})")
-                    self._event_index[(contract.address.lower(), topic)] = (contract, item["name"])
 
     # -- plumbing -----------------------------------------------------------------------
 
@@ -189,16 +202,15 @@ class Ledger:
         return response.get("result") is not None
 
     def _events(self, receipt: Any) -> dict[str, list[dict[str, Any]]]:
+        """The receipt's system-contract events, by name, in log order."""
         events: dict[str, list[dict[str, Any]]] = {}
         for log in receipt["logs"]:
-            if not log["topics"]:
-                continue
-            found = self._event_index.get((str(log["address"]).lower(), bytes(log["topics"][0])))
-            if found is None:
-                continue
-            contract, name = found
-            decoded = getattr(contract.events, name)().process_log(log)
-            events.setdefault(name, []).append(dict(decoded["args"]))
+            try:
+                event = decode_rpc_log(log)
+            except EventDecodeError as exc:  # not from our genesis contracts' code
+                raise LedgerError(f"transaction 0x{bytes(receipt['transactionHash']).hex()}: {exc}") from exc
+            if event is not None:
+                events.setdefault(event.name, []).append(event.abi_args())
         return events
 
     def transact(self, function: Any, *, gas: int | None = None) -> TxResult:
@@ -340,11 +352,11 @@ class Ledger:
         return self.transact(self.commitments.functions.confirm(commitment_id))
 
     def escalate_commitments(self, ids: Iterable[int] | None = None) -> list[TxResult]:
-        """Raise due alerts (one transaction per ESCALATE_PAGE commitments; all by default)."""
+        """Raise due alerts (one transaction per MAX_COMMITMENT_PAGE commitments; all by default)."""
         chosen = list(ids) if ids is not None else list(range(1, self.commitment_count() + 1))
         return [
-            self.transact(self.commitments.functions.escalate(chosen[start : start + ESCALATE_PAGE]))
-            for start in range(0, len(chosen), ESCALATE_PAGE)
+            self.transact(self.commitments.functions.escalate(chosen[start : start + MAX_COMMITMENT_PAGE]))
+            for start in range(0, len(chosen), MAX_COMMITMENT_PAGE)
         ]
 
     def commitment(self, commitment_id: int) -> dict[str, Any]:

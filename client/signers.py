@@ -19,11 +19,8 @@ Two kinds exist:
 """
 from __future__ import annotations
 
-import ipaddress
 import json
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -33,6 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from client import devpki
 from client.credentials import CertificateIdentity, ChainFacts, CredentialError, load_identity, order_chain
+from client.http import HttpClient, HttpError, ResponseTooLarge, check_url, is_loopback_host
+from evidence.x509 import CertificateError, verify_digest_signature
 
 # A local signer is a certificate identity: the chain and the private key in memory.
 LocalSigner = CertificateIdentity
@@ -209,23 +208,6 @@ def _public_der(key: Any) -> bytes:
 # -- the hosted signing service ------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect would carry the bearer token to wherever it points: do not follow."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def is_loopback_host(host: str) -> bool:
-    """`localhost` or a loopback IP address (a name that might resolve elsewhere is not)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class CloudSigner(ChainFacts):
     """A member's key held by the signing service (`ledger signer serve`).
 
@@ -250,10 +232,11 @@ class CloudSigner(ChainFacts):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         allow_plain_http: bool = False,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"signing service URL must be http(s)://host[:port], got {url!r}")
-        if parts.scheme == "http" and not allow_plain_http and not is_loopback_host(parts.hostname):
+        try:
+            parts = check_url(url)
+        except ValueError:
+            raise ValueError(f"signing service URL must be http(s)://host[:port], got {url!r}") from None
+        if parts.scheme == "http" and not allow_plain_http and not is_loopback_host(parts.hostname or ""):
             raise ValueError(f"refusing to send a bearer token over plain http to {parts.hostname}: use https")
         if not user:
             raise ValueError("user is empty")
@@ -261,10 +244,9 @@ class CloudSigner(ChainFacts):
             raise ValueError("token must be the printable ASCII text `ledger signer add-user` printed")
         self.url = url.rstrip("/")
         self.user = user
-        self._token = token
         self.timeout = timeout
-        self._base = f"{self.url}/v1/users/{urllib.parse.quote(user, safe='')}"
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._path = f"v1/users/{urllib.parse.quote(user, safe='')}"
+        self._http = HttpClient(self.url, token=token, timeout=timeout, max_response_bytes=MAX_RESPONSE_BYTES)
         self._chain = self._fetch_chain()
 
     def __repr__(self) -> str:  # never the token
@@ -285,8 +267,6 @@ class CloudSigner(ChainFacts):
         return self._chain
 
     def sign_digest(self, digest: bytes) -> bytes:
-        from evidence.x509 import CertificateError, verify_digest_signature
-
         if len(digest) != devpki.DIGEST_LENGTH:
             raise ValueError(f"digest must be {devpki.DIGEST_LENGTH} bytes (SHA-256), got {len(digest)}")
         leaf_der = self.leaf.public_bytes(serialization.Encoding.DER)
@@ -302,35 +282,16 @@ class CloudSigner(ChainFacts):
 
     def _request(self, method: str, path: str, body: dict[str, str] | None = None) -> bytes:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self._base + path, data=data, method=method)
-        request.add_unredirected_header("Authorization", f"Bearer {self._token}")
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                payload: bytes = response.read(MAX_RESPONSE_BYTES + 1)
-        except urllib.error.HTTPError as exc:
-            with exc:
-                raise SignerError(_error_reason(exc), status=exc.code, url=self.url) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise SignerError(f"cannot reach the service: {reason}", url=self.url) from exc
-        if len(payload) > MAX_RESPONSE_BYTES:
-            raise SignerError(f"the answer is larger than {MAX_RESPONSE_BYTES} bytes", url=self.url)
-        return payload
-
-
-def _error_reason(error: urllib.error.HTTPError) -> str:
-    """The service's own reason ({"error": ...}), else the HTTP reason phrase."""
-    if 300 <= error.code < 400:
-        return f"answered with a redirect to {error.headers.get('Location')!r}; not followed"
-    try:
-        document = json.loads(error.read(MAX_RESPONSE_BYTES))
-    except (ValueError, OSError):
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("error"), str):
-        return str(document["error"])
-    return str(error.reason)
+            return self._http.request(method, self._path + path, body=data,
+                                      content_type="application/json" if data is not None else None,
+                                      headers={"Accept": "*/*"}).body
+        except ResponseTooLarge:
+            raise SignerError(f"the answer is larger than {MAX_RESPONSE_BYTES} bytes", url=self.url) from None
+        except HttpError as exc:
+            if exc.status is None:
+                raise SignerError(f"cannot reach the service: {exc.message}", url=self.url) from exc
+            raise SignerError(exc.message, status=exc.status, url=self.url) from None
 
 
 def _parse_signature(answer: bytes, url: str) -> bytes:

@@ -31,6 +31,12 @@ checking any signature, so the precompile can price the work before doing it.
 Every failure raises ``CertificateError`` whose ``reason`` is our own wording — never a
 library error message, though it may quote a name as cryptography renders it in RFC 4514
 — so the wording, like the verdict, does not follow the library's messages.
+
+The DER read from the bytes before the library parses them (framing, serials, RSA
+numbers, CRL entries) is ``evidence/der.py``. The rest stays in this one module although
+it is longer than 600 lines: the profile and its four verifications (chain, digest
+signature, root, CRL) share one parsed certificate, one error and the caps, and the
+precompile and the offline verifiers address them as one set of rules (``x509.…``).
 """
 from __future__ import annotations
 
@@ -48,6 +54,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
+
+from evidence import der as der_reader
 
 # Leaf + up to 3 intermediates + root. Signing PKIs in use (national qualified CAs,
 # industry CAs) are 3-4 deep; each certificate costs every validator one signature
@@ -147,17 +155,11 @@ _LIBRARY_ERRORS: tuple[type[Exception], ...] = (
     x509.AttributeNotFound,
 )
 
-_TAG_SEQUENCE = 0x30
-_TAG_INTEGER = 0x02
-_TAG_BIT_STRING = 0x03
-# AlgorithmIdentifier.algorithm of an RSA SubjectPublicKeyInfo, as DER (1.2.840.113549.1.1.1).
-_RSA_ENCRYPTION_OID_DER = bytes.fromhex("06092a864886f70d010101")
 # The public key algorithms a certificate may carry (RFC 3279 / 5480).
 ALLOWED_KEY_ALGORITHMS = frozenset({
     x509.ObjectIdentifier("1.2.840.113549.1.1.1"),  # rsaEncryption
     x509.ObjectIdentifier("1.2.840.10045.2.1"),     # id-ecPublicKey
 })
-_TIME_TAGS = (0x17, 0x18)  # UTCTime, GeneralizedTime
 
 
 class CertificateError(ValueError):
@@ -248,60 +250,16 @@ class ECVerifyingKey:
 VerifyingKey = RSAVerifyingKey | ECVerifyingKey
 
 
-# --- DER framing -------------------------------------------------------------------
-
-
-def _read_element(data: bytes, offset: int, limit: int | None = None) -> tuple[int, int, int]:
-    """(tag, content start, element end) of the DER element at ``offset``; refuses BER forms.
-
-    The element must end by ``limit`` (default: the end of ``data``).
-    """
-    limit = len(data) if limit is None else limit
-    if offset + 2 > limit:
-        raise CertificateError("truncated DER: no room for a tag and length")
-    tag = data[offset]
-    if tag & 0x1F == 0x1F:
-        raise CertificateError("DER high-tag-number form is not used in certificates")
-    first = data[offset + 1]
-    if first < 0x80:
-        start, length = offset + 2, first
-    elif first == 0x80:
-        raise CertificateError("indefinite length is BER, not DER")
-    else:
-        count = first & 0x7F
-        # Four length octets already describe 4 GiB, far beyond every cap here.
-        if count > 4:
-            raise CertificateError("DER length field longer than 4 octets")
-        start = offset + 2 + count
-        if start > limit:
-            raise CertificateError("truncated DER: length field cut short")
-        length = int.from_bytes(data[offset + 2 : start], "big")
-        if length < 0x80 or data[offset + 2] == 0:
-            raise CertificateError("DER length is not minimally encoded")
-    end = start + length
-    if end > limit:
-        raise CertificateError(f"truncated DER: element needs {length} bytes, {limit - start} remain")
-    return tag, start, end
-
-
-def _children(data: bytes, start: int, end: int) -> list[tuple[int, int, int]]:
-    """The elements (tag, element start, element end) inside data[start:end]."""
-    out = []
-    offset = start
-    while offset < end:
-        tag, _, element_end = _read_element(data, offset, end)
-        out.append((tag, offset, element_end))
-        offset = element_end
-    return out
+# --- DER framing (the byte-level reading is evidence/der.py) -------------------------
 
 
 def _check_single_element(der: bytes, what: str, index: int | None) -> None:
     """Refuse anything but exactly one DER SEQUENCE, before handing bytes to the parser."""
     try:
-        tag, _, end = _read_element(der, 0)
-    except CertificateError as exc:
+        tag, _, end = der_reader.read_element(der, 0)
+    except der_reader.DERError as exc:
         raise CertificateError(f"not a DER {what}: {exc.reason}", index) from None
-    if tag != _TAG_SEQUENCE:
+    if tag != der_reader.TAG_SEQUENCE:
         raise CertificateError(f"not a DER {what}: expected a SEQUENCE (0x30), found 0x{tag:02x}", index)
     if end != len(der):
         raise CertificateError(f"not a DER {what}: {len(der) - end} bytes of trailing data", index)
@@ -325,10 +283,10 @@ def split_certificates(blob: bytes) -> list[bytes]:
         if index == MAX_CHAIN_LENGTH:
             raise CertificateError(f"chain has more than {MAX_CHAIN_LENGTH} certificates")
         try:
-            tag, _, end = _read_element(blob, offset)
-        except CertificateError as exc:
+            tag, _, end = der_reader.read_element(blob, offset)
+        except der_reader.DERError as exc:
             raise CertificateError(_framing_reason(index, exc.reason), index) from None
-        if tag != _TAG_SEQUENCE:
+        if tag != der_reader.TAG_SEQUENCE:
             reason = f"expected a SEQUENCE (0x30), found 0x{tag:02x}"
             raise CertificateError(_framing_reason(index, reason), index)
         if end - offset > MAX_CERTIFICATE_BYTES:
@@ -361,57 +319,29 @@ def spki_hash(cert: x509.Certificate) -> bytes:
     return hashlib.sha256(_spki_der(cert)).digest()
 
 
-def _tbs_field(cert: x509.Certificate, position: int) -> bytes:
-    """The DER of a TBSCertificate field, counted after the optional [0] version:
-    0 serial, 1 signature algorithm, 2 issuer, 3 validity, 4 subject, 5 subjectPublicKeyInfo."""
-    tbs = cert.tbs_certificate_bytes
-    _, start, end = _read_element(tbs, 0)
-    fields = _children(tbs, start, end)
-    first = 1 if fields and fields[0][0] == 0xA0 else 0
-    if len(fields) < first + position + 1:
-        raise CertificateError("TBSCertificate has too few fields")
-    _, field_start, field_end = fields[first + position]
-    return tbs[field_start:field_end]
+@contextmanager
+def _framing(index: int | None = None) -> Iterator[None]:
+    """A DER framing failure where no step adds words of its own: the same reason, as a
+    CertificateError."""
+    try:
+        yield
+    except der_reader.DERError as exc:
+        raise CertificateError(exc.reason, index) from None
 
 
 def _spki_der(cert: x509.Certificate) -> bytes:
-    return _tbs_field(cert, 5)
+    with _framing():
+        return der_reader.tbs_field(cert.tbs_certificate_bytes, der_reader.TBS_SUBJECT_PUBLIC_KEY_INFO)
 
 
 def _tbs_signature_algorithm(cert: x509.Certificate) -> bytes:
-    return _tbs_field(cert, 1)
+    with _framing():
+        return der_reader.tbs_field(cert.tbs_certificate_bytes, der_reader.TBS_SIGNATURE_ALGORITHM)
 
 
-def _der_rsa_numbers(spki: bytes) -> tuple[int, int] | None:
-    """(n, e) of an rsaEncryption SubjectPublicKeyInfo read from its DER, or None when the
-    key is of another type or not framed as expected (the library then judges it).
-
-    Read before cryptography builds the key: it refuses an even or small e as "malformed"
-    and, above 3072-bit moduli, an e over 64 bits only when verifying, so our own reading
-    keeps the verdict and its reason independent of the library.
-    """
-    try:
-        _, start, end = _read_element(spki, 0)
-        fields = _children(spki, start, end)
-        if len(fields) != 2 or fields[0][0] != _TAG_SEQUENCE or fields[1][0] != _TAG_BIT_STRING:
-            return None
-        _, algorithm_start, algorithm_end = _read_element(spki, fields[0][1], fields[0][2])
-        if not spki[algorithm_start:algorithm_end].startswith(_RSA_ENCRYPTION_OID_DER):
-            return None
-        _, bits_start, bits_end = _read_element(spki, fields[1][1], fields[1][2])
-        if bits_start == bits_end or spki[bits_start] != 0:  # no unused bits in a DER key
-            return None
-        _, key_start, key_end = _read_element(spki, bits_start + 1, bits_end)
-        numbers = _children(spki, key_start, key_end)
-        if len(numbers) != 2 or any(tag != _TAG_INTEGER for tag, _, _ in numbers):
-            return None
-        modulus = _integer(spki, numbers[0][1], numbers[0][2])
-        exponent = _integer(spki, numbers[1][1], numbers[1][2])
-    except CertificateError:
-        return None
-    if modulus is None or exponent is None:
-        return None
-    return modulus, exponent
+def _outer_signature_algorithm(der: bytes) -> bytes:
+    with _framing():
+        return der_reader.outer_signature_algorithm(der)
 
 
 def _exponent_text(exponent: int) -> str:
@@ -432,91 +362,6 @@ def check_rsa_exponent(exponent: int) -> None:
             f"RSA public exponent {_exponent_text(exponent)} is too large "
             f"(at most {MAX_RSA_PUBLIC_EXPONENT_BITS} bits; 65537 is usual)"
         )
-
-
-def _signed_body_fields(der: bytes) -> list[tuple[int, int, int]] | None:
-    """The fields (tag, start, end) of a signed structure's body (TBSCertificate or
-    TBSCertList), or None when the outer framing is not as expected."""
-    try:
-        _, start, end = _read_element(der, 0)
-        outer = _children(der, start, end)
-        if not outer or outer[0][0] != _TAG_SEQUENCE:
-            return None
-        _, body_start, body_end = outer[0]
-        _, content_start, _ = _read_element(der, body_start, body_end)
-        return _children(der, content_start, body_end)
-    except CertificateError:
-        return None
-
-
-def _der_serial(der: bytes) -> int | None:
-    """The certificate's serial read from its DER, or None if the structure is not as expected.
-
-    Read before cryptography parses the certificate: cryptography 50 parses a zero or
-    negative serial with a deprecation warning and has announced it will raise instead,
-    so our own check keeps the verdict and its reason the same across library versions.
-    """
-    fields = _signed_body_fields(der)
-    if fields is None:
-        return None
-    first = 1 if fields and fields[0][0] == 0xA0 else 0
-    if len(fields) <= first or fields[first][0] != _TAG_INTEGER:
-        return None
-    return _integer(der, fields[first][1], fields[first][2])
-
-
-def _integer(data: bytes, start: int, end: int) -> int | None:
-    _, content_start, _ = _read_element(data, start, end)
-    if content_start == end:
-        return None
-    return int.from_bytes(data[content_start:end], "big", signed=True)
-
-
-def _der_revoked_serials(crl_der: bytes) -> list[int] | None:
-    """The serials of a CRL's revokedCertificates read from its DER, or None if unexpected.
-
-    TBSCertList: version INTEGER OPTIONAL, signature, issuer, thisUpdate, nextUpdate
-    OPTIONAL, revokedCertificates SEQUENCE OF SEQUENCE {serial, date, ...} OPTIONAL,
-    [0] crlExtensions OPTIONAL. Walked before the library parses the entries, so the
-    entry cap holds before any per-entry work and serials are judged by our rules.
-    """
-    fields = _signed_body_fields(crl_der)
-    if fields is None:
-        return None
-    try:
-        position = 1 if fields and fields[0][0] == _TAG_INTEGER else 0
-        position += 3  # signature, issuer, thisUpdate
-        if position < len(fields) and fields[position][0] in _TIME_TAGS:
-            position += 1  # nextUpdate
-        if position >= len(fields) or fields[position][0] != _TAG_SEQUENCE:
-            return []
-        _, list_start, list_end = fields[position]
-        _, entries_start, _ = _read_element(crl_der, list_start, list_end)
-        serials = []
-        for _, entry_start, entry_end in _children(crl_der, entries_start, list_end):
-            _, entry_content, _ = _read_element(crl_der, entry_start, entry_end)
-            entry_fields = _children(crl_der, entry_content, entry_end)
-            if not entry_fields or entry_fields[0][0] != _TAG_INTEGER:
-                return None
-            serial = _integer(crl_der, entry_fields[0][1], entry_fields[0][2])
-            if serial is None:
-                return None
-            serials.append(serial)
-            # Stop walking once past the cap: the count is refused either way.
-            if len(serials) > MAX_CRL_ENTRIES:
-                break
-    except CertificateError:
-        return None
-    return serials
-
-
-def _outer_signature_algorithm(der: bytes) -> bytes:
-    _, start, end = _read_element(der, 0)
-    fields = _children(der, start, end)
-    if len(fields) != 3:
-        raise CertificateError("Certificate is not SEQUENCE {tbsCertificate, signatureAlgorithm, signature}")
-    _, alg_start, alg_end = fields[1]
-    return der[alg_start:alg_end]
 
 
 # --- one parsed certificate --------------------------------------------------------
@@ -556,7 +401,8 @@ class _Parsed:
         if len(der) > MAX_CERTIFICATE_BYTES:
             self.fail(f"certificate is {len(der)} bytes, more than the {MAX_CERTIFICATE_BYTES} allowed")
         _check_single_element(der, "certificate", index)
-        serial = _der_serial(der)
+        with _framing():
+            serial = der_reader.certificate_serial(der)
         if serial is not None and serial <= 0:
             self.fail("serial number must be positive")
         if serial is not None and serial.bit_length() > MAX_SERIAL_BITS:
@@ -637,7 +483,7 @@ class _Parsed:
         # not (a refusal's place decides the gas used).
         with self.guard("SubjectPublicKeyInfo is malformed"):
             algorithm = self.cert.public_key_algorithm_oid
-            numbers = _der_rsa_numbers(_spki_der(self.cert))
+            numbers = der_reader.rsa_numbers(_spki_der(self.cert))
         if algorithm not in ALLOWED_KEY_ALGORITHMS:
             self.fail(f"public key algorithm {algorithm.dotted_string} is not allowed "
                       "(rsaEncryption or id-ecPublicKey only)")
@@ -908,7 +754,7 @@ def _parse_crl(
     crl_der: bytes, issuer: _Parsed, issuer_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, at: int
 ) -> CRLInfo:
     # 3. Entries counted and serials judged from the DER, then the CRL parsed.
-    der_serials = _der_revoked_serials(crl_der)
+    der_serials = der_reader.revoked_serials(crl_der, stop_after=MAX_CRL_ENTRIES)
     if der_serials is not None:
         if len(der_serials) > MAX_CRL_ENTRIES:
             raise _crl_error(f"lists more than the {MAX_CRL_ENTRIES} revoked certificates allowed")

@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol, Sequence
 from eth.abc import SignedTransactionAPI, StateAPI
 
 from node.storage import schema
-from node.access.http import resolve_auth_mode
+from node.access.roles import resolve_auth_mode
 from node.execution.chain import Chain
 from node.errors import LedgerError, PermissionDenied, StorageError
 from node.execution.genesis import Genesis
@@ -61,7 +61,7 @@ class NodeConfig:
     # In --dev any sender may transact; otherwise only active members of the identity
     # registry (and non-members registering themselves).
     open_permissioning: bool = False
-    # Bearer tokens on the HTTP surface (node/access/http.py): "required", "off", or "auto" —
+    # Bearer tokens on the HTTP surface (node/access/roles.py resolve_auth_mode): "required", "off", or "auto" —
     # off only for a --dev node whose RPC listens on loopback.
     auth: str = "auto"
     # Public keys (PEM) of other token issuers this node trusts besides its own.

@@ -19,8 +19,12 @@ Per height:
 4. commit  - on a decision the block is sealed with the quorum's commit seals and stored
              in one write batch (node/execution/chain.py); then listeners fire on the loop and the
              new head is announced to peers;
-5. sync    - when a peer is ahead, sealed blocks are fetched from it and imported
-             (seals checked, every transaction re-executed) before the machine moves on.
+5. sync    - when a peer is ahead, sealed blocks are fetched from it (node/consensus/sync.py)
+             and imported here (seals checked, every transaction re-executed) before the
+             machine moves on.
+
+What the machine asks of the chain (build, check, commit a block) is
+node/consensus/backend.py; when the block timer fires is node/consensus/blocktimer.py.
 
 A lone validator is a 1-of-1 network: same machine, no peers, it decides alone.
 Observers run no machine; they only sync and serve.
@@ -28,70 +32,39 @@ Observers run no machine; they only sync and serve.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import math
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence, cast
 
 import rlp
-from eth_hash.auto import keccak
 
-from evidence import qbft
-from node.network import importer
-from node.storage import schema
-from node.execution.chain import BuiltBlock
 from node.consensus import messages
-from node.consensus.machine import (
-    Backend,
-    Broadcast,
-    Decided,
-    Ignored,
-    InvalidProposal,
-    Lock,
-    QBFTMachine,
-    ScheduleTimeout,
-)
-from node.errors import InvalidBlock, LedgerError, NotFound
-from node.consensus.sealing import VANITY, with_seals
-from node.execution.txpool import PoolEntry
+from node.consensus.backend import NodeBackend
+from node.consensus.blocktimer import MIN_TX_WAIT_SECONDS, next_block_time
+from node.consensus.interface import Broadcast, Decided, Ignored, Lock, ScheduleTimeout
+from node.consensus.machine import QBFTMachine
+from node.consensus.sync import GET_BLOCKS, BlockSync, decode_block_request, read_blocks
+from node.errors import LedgerError
 from node.execution.vm import QBFTHeader
-from node.network.peers import Peer, PeerNetwork
+from node.network import importer
+from node.network.connection import Peer
+from node.network.peers import PeerNetwork
 from node.ops.config import FaultConfig
 from node.service import Node
+from node.storage import schema
 
 log = logging.getLogger("ledger.consensus")
 
-# Message codes outside QBFT's own (0x12-0x15) on the node-to-node link.
+# Message code outside QBFT's own (0x12-0x15) on the node-to-node link (GET_BLOCKS,
+# node/consensus/sync.py, is the other).
 TX_BATCH = 0x01
-GET_BLOCKS = 0x21
 CONSENSUS_CODES = frozenset({messages.PROPOSAL, messages.PREPARE, messages.COMMIT, messages.ROUND_CHANGE})
-# Sync: blocks per request, and the response size we stop adding blocks at.
-SYNC_BATCH_BLOCKS = 64
-SYNC_RESPONSE_BYTES = 8 * 1024 * 1024
-SYNC_REQUEST_TIMEOUT = 15.0
-# How often the sync loop looks at peers even when nobody announced anything.
-SYNC_POLL_SECONDS = 1.0
-# A peer one block ahead is left this long to let our own commit land before we sync.
-SYNC_GRACE_SECONDS = 0.5
 # Transactions gossiped to peers are batched for at most this long (or this many).
 TX_GOSSIP_DELAY = 0.01
 TX_GOSSIP_BATCH = 512
 MAX_TX_BATCH = 4096  # transactions accepted in one incoming batch
-# Decoded blocks kept per height (the proposal, re-proposals, conflicting proposals).
-DECODE_CACHE = 16
-# Block size in a multi-validator network is bounded by execution time, not only gas:
-# a proposal must be executed by the proposer and then by every other validator (on
-# machines that may be busy) before the round timer runs out, or the round changes and
-# the work is lost. One execution is kept to this share of requesttimeoutseconds.
-EXECUTION_SHARE_OF_TIMEOUT = 0.25
-FIRST_BLOCK_GAS = 20_000_000     # before anything was measured (~200 contract calls)
-MIN_BLOCK_GAS = 2_000_000
-MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less are not measured
-BUDGET_WEIGHT = 0.3
 # Threads for work peers ask of us (gossiped transactions, sync reads) and the jobs that
 # may wait for them; more is refused (a TX_BATCH dropped, a GET_BLOCKS answered "busy").
 PEER_WORKERS = 2
@@ -102,160 +75,21 @@ MAX_CONSENSUS_BACKLOG = 4096
 # Round timers double each round; past this multiple of requesttimeoutseconds they stop
 # growing, so a chain that stalled for long recovers within a bounded time.
 MAX_ROUND_TIMEOUT_FACTOR = 32
-# A peer that served a bad or no sync answer is not asked again for this long.
-SYNC_PEER_PENALTY_SECONDS = 10.0
-# A transaction that arrives into an empty pool (an idle chain) is not sealed at a
-# block-timer tick less than this long after it arrived, but at the tick after: its
-# receipt then never appears within a client's request cache of the nonce it was built
-# with (ethers v6 caches every request, eth_getTransactionCount(addr, "pending")
-# included, for 250 ms by default: a block sealed sooner sends ethers' next transaction
-# out with the same nonce). Without it (0: Besu's timing exactly) a tick 14-25 ms after
-# an ethers send is still inside that window, about one send in eighty on a 1 s period.
-# With it, a quarter of such sends wait one period more (mean latency ~0.75 s, not 0.5 s).
-MIN_TX_WAIT_SECONDS = 0.25
-
-
-class ExecutionBudget:
-    """How much gas one block may carry so that executing it takes about `seconds` here:
-    learnt from this node's own block builds and proposal checks (an exponentially
-    weighted average of seconds per unit of the transactions' gas limits, which is what
-    the pool selects by)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.per_gas: float | None = None
-
-    def observe(self, gas: int, seconds: float) -> None:
-        if gas < MIN_BUDGET_SAMPLE_GAS:
-            return  # empty and tiny blocks are mostly fixed cost; they say little per gas
-        sample = seconds / gas
-        previous = self.per_gas
-        self.per_gas = sample if previous is None else previous + BUDGET_WEIGHT * (sample - previous)
-
-    def max_gas(self) -> int:
-        if self.per_gas is None:
-            return FIRST_BLOCK_GAS
-        return max(MIN_BLOCK_GAS, int(self.seconds / self.per_gas))
 
 
 @dataclass
 class _Outcome:
+    """What one step on the consensus thread produced: actions for the loop, and the
+    headers it committed."""
+
     actions: list[Any] = field(default_factory=list)
     committed: list[QBFTHeader] = field(default_factory=list)
 
 
-class NodeBackend(Backend):
-    """What the machine asks of the chain. Runs on the consensus thread only."""
-
-    def __init__(self, driver: ConsensusDriver) -> None:
-        self._node = driver.node
-        # Executed blocks of this height by block hash (which ignores the round, so a
-        # re-proposal finds the execution of the original proposal).
-        self._built: dict[bytes, BuiltBlock] = {}
-        self._decode = functools.lru_cache(maxsize=DECODE_CACHE)(importer.decode_block)
-        self.forge_seals = False
-        self.execution_budget = ExecutionBudget(
-            EXECUTION_SHARE_OF_TIMEOUT * driver.node.genesis.qbft.request_timeout
-        )
-
-    def new_height(self) -> None:
-        self._built.clear()
-
-    def block(self, data: bytes) -> importer.WireBlock:
-        return self._decode(data)
-
-    def create_block(self, height: int, round: int) -> bytes:
-        node = self._node
-        chain = node.chain
-        parent = chain.head
-        if parent.block_number + 1 != height:
-            raise InvalidProposal(f"asked to build height {height} on head {parent.block_number}")
-        assert node.key is not None
-        tally = chain.tally_after(parent)
-        validators = tally.validators
-        gas_budget = parent.gas_limit
-        if len(validators) > 1:
-            # Every other validator re-executes the block before it prepares, within the
-            # round timer: keep the work of one execution inside a share of it.
-            gas_budget = min(gas_budget, self.execution_budget.max_gas())
-        entries = node.pool.select(gas_budget)
-        if not entries and gas_budget < parent.gas_limit:
-            entries = node.pool.select(parent.gas_limit)[:1]  # one large transaction still goes
-        entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
-        timestamp = max(parent.timestamp + node.genesis.qbft.block_period, int(node.now()))
-        vote = node.votes.vote_for_proposal(validators, tally.ballots_by(node.key.address))
-        extra = qbft.ExtraData(VANITY, tuple(validators), vote, round, ())
-        started = time.perf_counter()
-        built = chain.build_block(
-            [e.tx for e in entries], timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
-        )
-        self.execution_budget.observe(sum(tx.gas for tx in built.transactions), time.perf_counter() - started)
-        if built.rejected:
-            node.pool.on_block((), [r.transaction for r in built.rejected])
-            for rejected in built.rejected:
-                log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
-        self._built[built.header.hash] = built
-        return importer.encode_block(built.header, built.transactions)
-
-    def validate_block(self, block: bytes, height: int, round: int, proposer: bytes) -> None:
-        node = self._node
-        try:
-            wire = self.block(block)  # size, encoding, body against the header's root
-        except InvalidBlock as exc:
-            raise InvalidProposal(str(exc)) from exc
-        header = wire.header
-        parent = node.chain.head
-        if header.block_number != height or parent.block_number + 1 != height:
-            raise InvalidProposal(f"block {header.block_number} proposed for height {height} on head {parent.block_number}")
-        if importer.round_of(header) != round:
-            raise InvalidProposal(f"block carries round {importer.round_of(header)}, proposed in round {round}")
-        if header.coinbase != proposer:
-            raise InvalidProposal(f"coinbase 0x{header.coinbase.hex()} is not the round's proposer 0x{proposer.hex()}")
-        if header.timestamp < parent.timestamp + node.genesis.qbft.block_period:
-            raise InvalidProposal(f"timestamp {header.timestamp} earlier than parent + block period")
-        if header.timestamp > node.now() + importer.MAX_FUTURE_SECONDS:
-            raise InvalidProposal(f"timestamp {header.timestamp} is in the future")
-        # Executed blocks are kept by block hash, which ignores the round: a block
-        # re-proposed in a later round has the same transactions, state and receipts.
-        if header.hash in self._built:
-            return  # our own proposal, or one we already executed
-        started = time.perf_counter()
-        try:
-            self._built[header.hash] = importer.execute(node.chain, wire, parent)
-            self.execution_budget.observe(sum(tx.gas for tx in wire.transactions), time.perf_counter() - started)
-        except InvalidBlock as exc:
-            raise InvalidProposal(f"{exc.step}: {exc.detail}") from exc
-
-    def block_digest(self, block: bytes) -> bytes:
-        return self.block(block).header.hash
-
-    def with_round(self, block: bytes, round: int) -> bytes:
-        return importer.with_round(self.block(block), round).encode()
-
-    def seal_digest(self, block: bytes) -> bytes:
-        digest = qbft.commit_seal_digest(self.block(block).header.fields_rlp())
-        if self.forge_seals:
-            # Test-only fault: a validator whose commit seals sign something else. Honest
-            # validators must refuse its commits (and so must every verifier of the block).
-            return keccak(b"forged commit seal" + digest)
-        return digest
-
-    def commit(self, decided: Decided) -> QBFTHeader:
-        """Seal the decided block with the quorum's seals and store it (one write batch)."""
-        node = self._node
-        started = time.perf_counter()
-        wire = self.block(decided.block)
-        sealed = with_seals(wire.header, decided.seals)
-        built = self._built.get(wire.header.hash)
-        if built is None:
-            built = importer.execute(node.chain, wire, node.chain.head)
-        node.chain.commit(sealed, built, [tx.sender for tx in built.transactions])
-        node.pool.on_block(built.transactions, [r.transaction for r in built.rejected])
-        node.metrics.block_committed(sealed, len(built.transactions), time.perf_counter() - started)
-        return sealed
-
-
 class ConsensusDriver:
+    """One node's consensus: the machine (validators only), its consensus thread, the
+    block timer, sync and transaction gossip; see the module docstring."""
+
     def __init__(
         self,
         node: Node,
@@ -264,10 +98,9 @@ class ConsensusDriver:
     ) -> None:
         self.node = node
         self.faults = faults
-        self.backend = NodeBackend(self)
+        self.backend = NodeBackend(node)
         self.backend.forge_seals = bool(faults and faults.forge_seals)
         self._equivocate = bool(faults and faults.equivocate)
-        self._random = random.Random(faults.seed if faults else 0)
         key = node.key
         self.machine: QBFTMachine | None = None
         if key is not None:
@@ -282,7 +115,6 @@ class ConsensusDriver:
         self._peer_jobs = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._sync_wake: asyncio.Event | None = None
         self._stopping = False
         self._timers: dict[tuple[int, int], asyncio.TimerHandle] = {}
         self._tx_outbox: list[bytes] = []
@@ -291,11 +123,11 @@ class ConsensusDriver:
         self._backlog = 0
         self._connections: dict[str, Peer] = {}  # the connection each peer name was last seen on
         self._saved_lock: tuple[int, int, int | None] | None = None
-        self._sync_penalties: dict[str, float] = {}
-        self.syncing = False
-        self._sync_started_at = 0
         self._outcome = _Outcome()  # of the step running on the consensus thread
         self.network: PeerNetwork | None = network_factory(self) if network_factory else None
+        self.sync: BlockSync | None = None
+        if self.network is not None:
+            self.sync = BlockSync(node.chain, self.network, self._import, faults.seed if faults else 0)
         node.consensus = self
 
     # -- status -----------------------------------------------------------------------
@@ -318,13 +150,13 @@ class ConsensusDriver:
     def peer_count(self) -> int:
         return len(self.network.peers()) if self.network is not None else 0
 
+    @property
+    def syncing(self) -> bool:
+        return self.sync is not None and self.sync.syncing
+
     def sync_progress(self) -> tuple[int, int, int] | None:
         """(starting, current, highest) block while syncing, else None (eth_syncing)."""
-        if not self.syncing or self.network is None:
-            return None
-        current = self.node.chain.head.block_number
-        highest = max([p.height for p in self.network.peers()] + [current])
-        return self._sync_started_at, current, highest
+        return self.sync.progress() if self.sync is not None else None
 
     def hello_fields(self) -> tuple[int, bytes]:
         head = self.node.chain.head
@@ -337,20 +169,21 @@ class ConsensusDriver:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._wake = asyncio.Event()
-        self._sync_wake = asyncio.Event()
         self.node.set_wake(self.wake)
         if self.network is not None:
             self.node.set_gossip(self.gossip_transaction)
             await self.network.start()
         tasks = [asyncio.create_task(self._block_timer_loop(), name="block-timer")]
-        if self.network is not None:
-            tasks.append(asyncio.create_task(self._sync_loop(), name="sync"))
+        if self.sync is not None:
+            tasks.append(asyncio.create_task(self.sync.run(), name="sync"))
         try:
             if self.machine is not None:
                 await self._run(self._start_height)
             await self.node.stopped()
         finally:
             self._stopping = True
+            if self.sync is not None:
+                self.sync.stopping = True
             self.wake()
             for timer in self._timers.values():
                 timer.cancel()
@@ -402,7 +235,8 @@ class ConsensusDriver:
                     # height again and look for the block at our peers.
                     log.error("decided block %d could not be committed: %s", action.height, exc)
                     pending.extend(self._start_height())
-                    self._wake_sync()
+                    if self.sync is not None:
+                        self.sync.wake()
                     continue
                 log.info("committed block %d (round %d, %d seals)", header.block_number, action.round, len(action.seals))
                 outcome.committed.append(header)
@@ -426,7 +260,7 @@ class ConsensusDriver:
             log.info("resuming height %d after round %d (prepared round %s)", height, resume.round, resume.prepared_round)
         return list(self.machine.start_height(height, validators, head.coinbase, resume))
 
-    # The lock (see machine.Lock) is stored in the node's LevelDB with a synchronous write
+    # The lock (see interface.Lock) is stored in the node's LevelDB with a synchronous write
     # at the end of every consensus step that changed it, before the step's messages are
     # handed to the network: a validator never forgets, across a crash, a round it spoke
     # in or a block it prepared.
@@ -656,8 +490,8 @@ class ConsensusDriver:
             self._connections[peer.name] = peer
             if self.machine is not None:
                 asyncio.ensure_future(self._run(self._resend_round_change, peer))
-        if peer.height > self.node.chain.head.block_number and self._sync_wake is not None:
-            self._sync_wake.set()
+        if self.sync is not None:
+            self.sync.notice(peer)
 
     def _resend_round_change(self, peer: Peer) -> list[Any]:
         assert self.machine is not None
@@ -669,12 +503,8 @@ class ConsensusDriver:
     async def on_request(self, peer: Peer, code: int, payload: bytes) -> bytes:
         if code != GET_BLOCKS:
             raise LedgerError(f"unknown request code 0x{code:02x}")
-        try:
-            start_raw, count_raw = rlp.decode(payload)
-            start, count = int.from_bytes(start_raw, "big"), int.from_bytes(count_raw, "big")
-        except Exception as exc:
-            raise LedgerError(f"malformed block request: {exc}") from exc
-        return await self._peer_work(self._read_blocks, start, min(count, SYNC_BATCH_BLOCKS))
+        start, count = decode_block_request(payload)
+        return await self._peer_work(read_blocks, self.node.chain, start, count)
 
     async def _peer_work(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Work peers ask of us (admitting their transactions, reading blocks for their
@@ -690,84 +520,11 @@ class ConsensusDriver:
         finally:
             self._peer_jobs -= 1
 
-    def _read_blocks(self, start: int, count: int) -> bytes:
-        chain = self.node.chain
-        blocks: list[bytes] = []
-        size = 0
-        for height in range(start, start + count):
-            try:
-                header = chain.header_by_number(height)
-            except NotFound:
-                break
-            transactions, _ = chain.block_transactions(header)
-            encoded = importer.encode_block(header, transactions)
-            if blocks and size + len(encoded) > SYNC_RESPONSE_BYTES:
-                break
-            blocks.append(encoded)
-            size += len(encoded)
-        return rlp.encode(blocks)
-
-    # -- sync -------------------------------------------------------------------------
-
-    def _wake_sync(self) -> None:
-        loop, wake = self._loop, self._sync_wake
-        if loop is not None and wake is not None:
-            loop.call_soon_threadsafe(wake.set)
-
-    async def _sync_loop(self) -> None:
-        assert self._sync_wake is not None
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(self._sync_wake.wait(), timeout=SYNC_POLL_SECONDS)
-            except asyncio.TimeoutError:
-                pass
-            self._sync_wake.clear()
-            try:
-                await self._sync_from_peers()
-            except Exception:
-                log.exception("sync pass failed")
-            finally:
-                self.syncing = False
-
-    async def _sync_from_peers(self) -> None:
-        """Fetch blocks while a peer claims to be ahead. A peer whose answer fails or is
-        refused is not asked again for SYNC_PEER_PENALTY_SECONDS, so a peer that lies about
-        its height cannot keep us from syncing from the honest ones."""
-        assert self.network is not None
-        while not self._stopping:
-            head = self.node.chain.head.block_number
-            now = time.monotonic()
-            ahead = [p for p in self.network.peers()
-                     if p.height > head and self._sync_penalties.get(p.name, 0.0) <= now]
-            if not ahead:
-                return
-            if not self.syncing and max(p.height for p in ahead) == head + 1:
-                # One block behind is the normal state for a moment after each block:
-                # our own decision is usually milliseconds away. Sync only if it stays.
-                await asyncio.sleep(SYNC_GRACE_SECONDS)
-                if self.node.chain.head.block_number > head:
-                    continue
-            if not self.syncing:
-                self._sync_started_at = head
-            self.syncing = True
-            peer = max(ahead, key=lambda p: (p.height, self._random.random()))
-            count = min(SYNC_BATCH_BLOCKS, peer.height - head)
-            try:
-                payload = await self.network.request(
-                    peer, GET_BLOCKS, rlp.encode([head + 1, count]), timeout=SYNC_REQUEST_TIMEOUT
-                )
-                blocks = rlp.decode(payload)
-                if not isinstance(blocks, list) or not blocks or not all(isinstance(b, bytes) for b in blocks):
-                    raise ValueError("response is not a non-empty list of blocks")
-            except Exception as exc:
-                log.info("sync from %s failed: %s", peer.name, exc)
-                self._sync_penalties[peer.name] = time.monotonic() + SYNC_PEER_PENALTY_SECONDS
-                continue
-            imported = await self._import(peer, blocks)
-            if not imported:
-                self._sync_penalties[peer.name] = time.monotonic() + SYNC_PEER_PENALTY_SECONDS
+    # -- sync: blocks a peer sent, imported on the consensus thread ------------------
 
     async def _import(self, peer: Peer, blocks: list[bytes]) -> int:
+        """Import `blocks` (node/consensus/sync.py fetched them from `peer`) in order on
+        the consensus thread; how many were committed."""
         before = self.node.chain.head.block_number
         await self._run(self._import_on_thread, peer.name, blocks)
         return self.node.chain.head.block_number - before
@@ -821,50 +578,6 @@ class ConsensusDriver:
         header = block.header.copy(timestamp=block.header.timestamp + 1)
         conflicting = importer.encode_block(cast(QBFTHeader, header), block.transactions)
         return messages.resign_proposal(proposal, conflicting, self.node.key.sign).encode()
-
-
-def next_block_time(
-    head_timestamp: int,
-    period: int,
-    empty_period: int,
-    height_started: float,
-    waiting_since: float | None,
-    min_wait: float = 0.0,
-) -> float:
-    """When the block timer for the head's child fires, on the producer's clock.
-
-    Besu's rule (QbftBlockHeightManager.handleBlockTimerExpiry with BlockTimer): the timer
-    first expires ``period`` after the parent's timestamp, or at once if the height started
-    later than that; at an expiry with no transaction to include (and the empty-block
-    period not reached) it is re-armed one ``period`` on. So the timer ticks on a schedule,
-
-        anchor + j * period,  j >= 0,   anchor = max(head_timestamp + period, height_started)
-
-    and transactions that were already waiting when the height started (`waiting_since` <=
-    `height_started`) go at the anchor: a busy chain makes a block every period. One that
-    arrives later, into an empty pool (an idle chain), goes at the first tick at least
-    `min_wait` after it arrived (MIN_TX_WAIT_SECONDS in the node; 0 is Besu's timing
-    exactly), not the instant it arrives. With nothing waiting (`waiting_since` None) an empty block is due
-    ``empty_period`` after the parent, and a waiting transaction never makes the block
-    later than that.
-    """
-    empty_due = float(head_timestamp + empty_period)
-    if waiting_since is None:
-        return empty_due
-    anchor = max(float(head_timestamp + period), height_started)
-    earliest = waiting_since if waiting_since <= height_started else waiting_since + min_wait
-    ticks = max(0, math.ceil((earliest - anchor) / period))
-    return min(empty_due, anchor + ticks * period)
-
-
-def _within_bytes(entries: list[PoolEntry], limit: int) -> list[PoolEntry]:
-    """The longest prefix of `entries` whose raw transactions fit in `limit` bytes."""
-    total = 0
-    for index, entry in enumerate(entries):
-        total += entry.size
-        if total > limit:
-            return entries[:index]
-    return entries
 
 
 def _hex(value: bytes | None) -> str:

@@ -37,28 +37,16 @@ One height, as implemented here:
    FutureRoundProposalMessageValidator path); no ROUND-CHANGE is sent for such a move.
 
 Validation (each failure is an ``Ignored`` naming the step; nothing raises out of
-``on_message`` on bad input):
-
-* every message: it decodes (``messages.decode`` recovers every signature), its author is not
-  the local node (the machine applies its own messages itself, as Besu does, and ignores echoes),
-  its height is the current one (past: dropped; up to ``future_height_window`` ahead: buffered;
-  further: dropped), the author is a validator of this height;
-* PROPOSAL (steps 1-7 in ``_validate_proposal``): author is the round's proposer; the block is
-  readable; round 0 carries no justification and ``backend.validate_block`` accepts the block;
-  round > 0 carries a quorum of round changes from distinct validators for exactly this height
-  and round, consistent about what was prepared in each round; if none prepared, no prepares and
-  ``validate_block`` accepts the block; otherwise the block's digest is the highest prepared
-  digest, its header round is this round (``with_round(block, r) == block``) and the prepares
-  are a quorum of distinct validators' prepares for that height, round and digest. A re-proposed
-  block is not passed to ``validate_block`` -- as in the spec, a quorum prepared it, so an honest
-  validator validated it, and its coinbase is the original proposer's, not this round's;
-* PREPARE / COMMIT: for the current or a future round; digest equal to the accepted proposal's
-  (held until the proposal arrives, then checked, as Besu's RoundState does); a commit seal must
-  recover to the commit's author over ``seal_digest(block)``;
-* ROUND-CHANGE: for the current or a future round; a prepared certificate is checked exactly
-  (block digest equals the metadata digest, a quorum of distinct validators' prepares for that
-  height, prepared round and digest);
-* one message per (type, round, author): a second one is ignored, the first kept.
+``on_message`` on bad input): here, every message decodes (``messages.decode`` recovers
+every signature), its author is not the local node (the machine applies its own messages
+itself, as Besu does, and ignores echoes), its height is the current one (past: dropped;
+up to ``future_height_window`` ahead: buffered; further: dropped), the author is a
+validator of this height; PREPARE / COMMIT / ROUND-CHANGE are for the current or a future
+round, PREPARE / COMMIT digests equal the accepted proposal's (held until the proposal
+arrives, then checked, as Besu's RoundState does); one message per (type, round, author):
+a second one is ignored, the first kept. The checks of a message's own content -- a
+PROPOSAL's steps 1-7 and justification, a ROUND-CHANGE's prepared certificate, a commit
+seal -- are node/consensus/validation.py.
 
 Where this goes beyond Besu: COMMITs for one of the last ``MAX_PAST_ROUNDS_KEPT`` rounds whose
 proposal was accepted are still counted after the round moved on, so a late quorum of commit
@@ -69,14 +57,23 @@ Memory is bounded per author: at most one message of each type per round; messag
 per validator and, for authors outside the current validator set, in one shared bucket.
 
 Quorum is ``evidence.qbft.quorum(n) = ceil(2n/3)``; ``f = (n - 1) // 3``.
+
+Its boundary types (``Backend``, the actions, ``Lock``) are node/consensus/interface.py.
+What remains here is one state machine over one height's state (rounds, round changes,
+the future buffer, the latest prepared certificate), which every handler below reads and
+changes. It is kept in one module although that is longer than 600 lines: split, each
+part would reach into the same per-height state.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence, Union
+from typing import Callable, Sequence
 
 from evidence import qbft
 from node.consensus import messages
+from node.consensus.interface import (
+    Action, Backend, Broadcast, Decided, Ignored, InvalidProposal, Lock, ScheduleTimeout,
+)
 from node.consensus.messages import (
     Commit,
     Message,
@@ -87,7 +84,7 @@ from node.consensus.messages import (
     RoundChange,
     Signed,
 )
-from node.errors import LedgerError
+from node.consensus.validation import HeightRules, MessageRefused
 
 # A peer several heights ahead sends about 3 messages per height (proposal, prepare, commit)
 # plus round changes; 64 covers the default 10-height window with room for round changes.
@@ -103,82 +100,6 @@ MAX_PAST_ROUNDS_KEPT = 4
 # 2**30 * request_timeout is decades; beyond that doubling only overflows floats.
 MAX_TIMER_EXPONENT = 30
 _STRANGERS = b""  # future-buffer bucket for authors outside the current validator set
-
-
-class InvalidProposal(LedgerError):
-    """Raised by ``Backend.validate_block``: the proposed block is not valid; `reason` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Backend(Protocol):
-    """What the machine needs from the chain. Blocks are opaque RLP-encoded blocks (one list).
-
-    ``with_round`` must be canonical (re-encoding a block with its own round gives the same
-    bytes): the machine checks a re-proposed block's header round with
-    ``with_round(block, r) == block``.
-    """
-
-    def create_block(self, height: int, round: int) -> bytes:
-        """A new block for `height`: header round = `round`, coinbase = the local address."""
-        ...
-
-    def validate_block(self, block: bytes, height: int, round: int, proposer: bytes) -> None:
-        """Raise InvalidProposal(reason) unless `block` is a valid new block for `height` whose
-        header round is `round` and whose coinbase is `proposer` (the round's proposer)."""
-        ...
-
-    def block_digest(self, block: bytes) -> bytes:
-        """The QBFT block hash: independent of the header round and of commit seals."""
-        ...
-
-    def with_round(self, block: bytes, round: int) -> bytes:
-        """The same block with its header round replaced (re-proposal of a prepared block)."""
-        ...
-
-    def seal_digest(self, block: bytes) -> bytes:
-        """What a commit seal signs: the header including its round, seals emptied."""
-        ...
-
-
-@dataclass(frozen=True)
-class Broadcast:
-    """Send to every other validator; the machine has already applied it locally."""
-
-    code: int
-    data: bytes
-
-
-@dataclass(frozen=True)
-class ScheduleTimeout:
-    """Call ``on_timeout(height, round)`` after `seconds`."""
-
-    height: int
-    round: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Decided:
-    """A quorum of distinct validators committed `block` (header round = `round`, no seals)."""
-
-    height: int
-    round: int
-    block: bytes
-    seals: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """A message or event was refused; for logs and metrics."""
-
-    reason: str
-    author: bytes | None
-
-
-Action = Union[Broadcast, ScheduleTimeout, Decided, Ignored]
 
 
 def max_faulty(validator_count: int) -> int:
@@ -212,10 +133,6 @@ def round_timeout(request_timeout: float, round: int) -> float:
     return request_timeout * float(2 ** min(round, MAX_TIMER_EXPONENT))
 
 
-class _Refused(Exception):
-    """A received message failed a check; becomes Ignored(reason)."""
-
-
 @dataclass
 class _RoundState:
     """Besu's RoundState: one round's proposal, prepares and commits."""
@@ -237,25 +154,6 @@ class _PreparedCertificate:
     block: bytes
     digest: bytes
     prepares: tuple[Signed[PreparePayload], ...]
-
-
-@dataclass(frozen=True)
-class Lock:
-    """What a validator must not forget across a restart, for one height: the highest
-    round it took part in (it may have sent PREPARE or COMMIT there) and its latest
-    prepared certificate (round, block, the quorum of prepares).
-
-    Without it, validators that committed a block but crashed before storing it would,
-    on restart, start the height afresh at round 0 and could decide a different block
-    than one a quorum already committed elsewhere. The driver stores the lock durably
-    before any message of the step that changed it leaves the node.
-    """
-
-    height: int
-    round: int
-    prepared_round: int | None = None
-    prepared_block: bytes | None = None
-    prepares: tuple[Signed[PreparePayload], ...] = ()
 
 
 @dataclass
@@ -296,6 +194,7 @@ class QBFTMachine:
         self._previous_proposer = b"\x00" * 20
         self._quorum = 0
         self._f = 0
+        self._rules = HeightRules(0, frozenset(), 0, backend)
         self._future: dict[int, list[_Buffered]] = {}
         self._future_usage: dict[bytes, list[int]] = {}  # bucket -> [messages, bytes]
         # Per-height state, reset by start_height:
@@ -379,6 +278,7 @@ class QBFTMachine:
         self._previous_proposer = previous_proposer
         self._quorum = qbft.quorum(len(members))
         self._f = max_faulty(len(members))
+        self._rules = HeightRules(height, self._validator_set, self._quorum, self._backend)
         self._reset_height_state()
         actions: list[Action] = []
         if resume is not None and resume.height == height and self._is_local_validator():
@@ -501,7 +401,7 @@ class QBFTMachine:
             if isinstance(message, Commit):
                 return self._on_commit(message)
             return self._on_round_change(message)
-        except _Refused as exc:
+        except MessageRefused as exc:
             name = messages.MESSAGE_NAMES[message.code]
             return [Ignored(f"{name} round {message.round}: {exc}", author)]
 
@@ -529,12 +429,12 @@ class QBFTMachine:
     def _on_proposal(self, proposal: Proposal) -> list[Action]:
         r = proposal.round
         if r < self._round:
-            raise _Refused(f"proposal for a past round (current {self._round})")
+            raise MessageRefused(f"proposal for a past round (current {self._round})")
         held = self._rounds.get(r)
         if held is not None and held.proposal is not None:
             same = held.proposal.encode() == proposal.encode()
-            raise _Refused("duplicate proposal" if same else "a different proposal was already accepted")
-        digest, seal_digest = self._validate_proposal(proposal)
+            raise MessageRefused("duplicate proposal" if same else "a different proposal was already accepted")
+        digest, seal_digest = self._rules.proposal(proposal, self._proposer(r))
         actions: list[Action] = []
         if r > self._round:
             actions.extend(self._enter_round(r, send_round_change=False))
@@ -543,102 +443,6 @@ class QBFTMachine:
             actions.append(ScheduleTimeout(self._height, r, round_timeout(self._request_timeout, r)))
         actions.extend(self._accept_proposal(self._state(r), proposal, digest, seal_digest))
         return actions
-
-    def _validate_proposal(self, proposal: Proposal) -> tuple[bytes, bytes]:
-        """Steps 1-7 of proposal validation; returns (digest, seal digest) of its block."""
-        h, r, block = self._height, proposal.round, proposal.block
-        # 1. The author is the proposer of this round.
-        expected = self._proposer(r)
-        if proposal.author != expected:
-            raise _Refused(
-                f"step 1 proposer: signed by 0x{proposal.author.hex()}, the proposer is 0x{expected.hex()}"
-            )
-        # 2. The block can be read: its digest and its seal digest.
-        digest = self._untrusted("step 2 block", self._backend.block_digest, block)
-        seal_digest = self._untrusted("step 2 block", self._backend.seal_digest, block)
-        # 3. Round 0: no justification, a valid new block.
-        if r == 0:
-            if proposal.round_changes or proposal.prepares:
-                raise _Refused("step 3 round 0: a round-0 proposal carries no justification")
-            self._validate_new_block(block, r, proposal.author, "step 3 round 0")
-            return digest, seal_digest
-        # 4. A quorum of round changes from distinct validators, all for this height and round,
-        #    consistent about what was prepared in each round (Besu ProposalValidator).
-        round_changes = proposal.round_changes
-        authors = [rc.author for rc in round_changes]
-        if len(set(authors)) != len(authors):
-            raise _Refused("step 4 round changes: two round changes from the same author")
-        for rc in round_changes:
-            if rc.author not in self._validator_set:
-                raise _Refused(f"step 4 round changes: 0x{rc.author.hex()} is not a validator")
-            if rc.height != h or rc.round != r:
-                raise _Refused(
-                    f"step 4 round changes: one targets height {rc.height} round {rc.round}, not {h}/{r}"
-                )
-            metadata = rc.payload.prepared
-            if metadata is not None and metadata.round >= r:
-                raise _Refused(f"step 4 round changes: one claims round {metadata.round} prepared, not below {r}")
-        if len(round_changes) < self._quorum:
-            raise _Refused(f"step 4 round changes: {len(round_changes)} of quorum {self._quorum}")
-        prepared: dict[int, bytes] = {}
-        for rc in round_changes:
-            metadata = rc.payload.prepared
-            if metadata is not None and prepared.setdefault(metadata.round, metadata.digest) != metadata.digest:
-                raise _Refused(f"step 4 round changes: different digests prepared in round {metadata.round}")
-        # 5. Nobody prepared: no prepares, a valid new block.
-        if not prepared:
-            if proposal.prepares:
-                raise _Refused("step 5 new block: prepares without any prepared round change")
-            self._validate_new_block(block, r, proposal.author, "step 5 new block")
-            return digest, seal_digest
-        # 6. Somebody prepared: the block is the highest prepared one, re-stamped with round r.
-        best_round = max(prepared)
-        best_digest = prepared[best_round]
-        if digest != best_digest:
-            raise _Refused(
-                f"step 6 re-proposal: block digest 0x{digest.hex()} is not the digest prepared in round "
-                f"{best_round} (0x{best_digest.hex()})"
-            )
-        if self._untrusted("step 6 re-proposal", self._backend.with_round, block, r) != block:
-            raise _Refused(f"step 6 re-proposal: the block's header round is not {r}")
-        # 7. The prepare certificate of that round.
-        self._validate_prepare_certificate(proposal.prepares, best_round, best_digest, "step 7 prepares")
-        return digest, seal_digest
-
-    def _validate_new_block(self, block: bytes, r: int, proposer: bytes, step: str) -> None:
-        try:
-            self._backend.validate_block(block, self._height, r, proposer)
-        except InvalidProposal as exc:
-            raise _Refused(f"{step}: block refused: {exc.reason}") from exc
-        except Exception as exc:  # an undecodable block is bad input, not our failure
-            raise _Refused(f"{step}: block refused: {type(exc).__name__}: {exc}") from exc
-
-    def _validate_prepare_certificate(
-        self, prepares: Sequence[Signed[PreparePayload]], round: int, digest: bytes, step: str
-    ) -> None:
-        authors = [p.author for p in prepares]
-        if len(set(authors)) != len(authors):
-            raise _Refused(f"{step}: two prepares from the same author")
-        for prepare in prepares:
-            payload = prepare.payload
-            if prepare.author not in self._validator_set:
-                raise _Refused(f"{step}: 0x{prepare.author.hex()} is not a validator")
-            if payload.height != self._height or payload.round != round:
-                raise _Refused(
-                    f"{step}: a prepare is for height {payload.height} round {payload.round}, "
-                    f"not {self._height}/{round}"
-                )
-            if payload.digest != digest:
-                raise _Refused(f"{step}: a prepare is for digest 0x{payload.digest.hex()}, not 0x{digest.hex()}")
-        if len(prepares) < self._quorum:
-            raise _Refused(f"{step}: {len(prepares)} prepares of quorum {self._quorum}")
-
-    def _untrusted(self, step: str, function: Callable[..., bytes], *args: object) -> bytes:
-        """Call the backend on a block from the network; its failure is the sender's fault."""
-        try:
-            return function(*args)
-        except Exception as exc:
-            raise _Refused(f"{step}: block cannot be read: {type(exc).__name__}: {exc}") from exc
 
     def _send_proposal(self, proposal: Proposal) -> list[Action]:
         self._proposed_rounds.add(proposal.round)
@@ -663,8 +467,8 @@ class QBFTMachine:
                 actions.append(Ignored(f"PREPARE round {state.round}: digest differs from the proposal", author))
         for author, commit in list(state.commits.items()):
             try:
-                self._check_commit(state, commit)
-            except _Refused as exc:
+                self._rules.commit(commit, state.digest, state.seal_digest)
+            except MessageRefused as exc:
                 del state.commits[author]
                 actions.append(Ignored(f"COMMIT round {state.round}: {exc}", author))
         if self._is_local_validator() and not state.sent_prepare:
@@ -682,14 +486,14 @@ class QBFTMachine:
     def _on_prepare(self, prepare: Prepare) -> list[Action]:
         r = prepare.round
         if r < self._round:
-            raise _Refused(f"prepare for a past round (current {self._round})")
+            raise MessageRefused(f"prepare for a past round (current {self._round})")
         held = self._rounds.get(r)
         if held is not None:
             earlier = held.prepares.get(prepare.author)
             if earlier is not None:
-                raise _Refused("duplicate prepare" if earlier == prepare.signed else "a different prepare was kept")
+                raise MessageRefused("duplicate prepare" if earlier == prepare.signed else "a different prepare was kept")
             if held.proposal is not None and prepare.digest != held.digest:
-                raise _Refused("digest differs from the accepted proposal")
+                raise MessageRefused("digest differs from the accepted proposal")
         self._hold_round(prepare.author, r)
         state = self._state(r)
         state.prepares[prepare.author] = prepare.signed
@@ -700,29 +504,19 @@ class QBFTMachine:
         if r < self._round:
             state = self._past_rounds.get(r)
             if state is None:
-                raise _Refused(f"commit for a past round (current {self._round})")
+                raise MessageRefused(f"commit for a past round (current {self._round})")
         else:
             state = self._rounds.get(r) or _RoundState(r)
         earlier = state.commits.get(commit.author)
         if earlier is not None:
-            raise _Refused("duplicate commit" if earlier == commit else "a different commit was kept")
+            raise MessageRefused("duplicate commit" if earlier == commit else "a different commit was kept")
         if state.proposal is not None:
-            self._check_commit(state, commit)
+            self._rules.commit(commit, state.digest, state.seal_digest)
         self._hold_round(commit.author, r)
         if r >= self._round:
             state = self._state(r)
         state.commits[commit.author] = commit
         return self._progress(state)
-
-    def _check_commit(self, state: _RoundState, commit: Commit) -> None:
-        if commit.digest != state.digest:
-            raise _Refused("digest differs from the accepted proposal")
-        try:
-            signer = qbft.recover_signer(commit.commit_seal, state.seal_digest)
-        except qbft.SealError as exc:
-            raise _Refused(f"commit seal: {exc}") from exc
-        if signer != commit.author:
-            raise _Refused(f"commit seal is by 0x{signer.hex()}, not by the commit's author over this block")
 
     def _progress(self, state: _RoundState) -> list[Action]:
         """Prepared (current round only, as in the spec's UponPrepare) and committed checks."""
@@ -758,22 +552,12 @@ class QBFTMachine:
     def _on_round_change(self, round_change: RoundChange) -> list[Action]:
         r, author = round_change.round, round_change.author
         if r < self._round:
-            raise _Refused(f"round change for a past round (current {self._round})")
+            raise MessageRefused(f"round change for a past round (current {self._round})")
         earlier = self._round_changes.get(r, {}).get(author)
         if earlier is not None:
             same = earlier.encode() == round_change.encode()
-            raise _Refused("duplicate round change" if same else "a different round change was kept")
-        metadata = round_change.prepared
-        if metadata is not None:
-            # Spec validRoundChange: one can only have prepared in an earlier round.
-            if metadata.round >= r:
-                raise _Refused(f"prepared round {metadata.round} is not below the target round")
-            # Besu RoundChangeMessageValidator.validateWithBlock.
-            assert round_change.prepared_block is not None
-            digest = self._untrusted("prepared block", self._backend.block_digest, round_change.prepared_block)
-            if digest != metadata.digest:
-                raise _Refused("prepared block's digest differs from the prepared metadata")
-            self._validate_prepare_certificate(round_change.prepares, metadata.round, metadata.digest, "prepares")
+            raise MessageRefused("duplicate round change" if same else "a different round change was kept")
+        self._rules.round_change(round_change)
         self._hold_round(author, r)
         self._round_changes.setdefault(r, {})[author] = round_change
         if r > self._rc_highest.get(author, -1):
@@ -870,7 +654,7 @@ class QBFTMachine:
             return
         held = self._future_rounds_held.setdefault(author, set())
         if r not in held and len(held) >= MAX_FUTURE_ROUNDS_PER_AUTHOR:
-            raise _Refused(f"author already has messages held for {MAX_FUTURE_ROUNDS_PER_AUTHOR} future rounds")
+            raise MessageRefused(f"author already has messages held for {MAX_FUTURE_ROUNDS_PER_AUTHOR} future rounds")
         held.add(r)
 
     def _proposer(self, r: int) -> bytes:

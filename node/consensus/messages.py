@@ -39,7 +39,11 @@ Every message that exists is well formed: payload fields are range- and length-c
 construction, every signature (the outer one and each one in a justification) is recovered to
 its author on decode with ``evidence.qbft.recover_signer`` (which refuses high-s and v > 1).
 Whether the author is a validator, the heights and rounds agree, quorums, digests and commit
-seals are the state machine's checks (``node/consensus/machine.py``).
+seals are the state machine's checks (``node/consensus/machine.py``, ``validation.py``).
+
+One wire format, one module, although it is a little over 600 lines: each message's payload
+checks, signing, encoding and strict decoding are read together against Besu's, and the
+strict RLP walker at the end serves only these decoders.
 """
 from __future__ import annotations
 

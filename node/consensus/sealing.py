@@ -5,7 +5,7 @@ them with `with_seals`; a lone validator's own seal is a quorum of one.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Sequence, cast
 
 from coincurve import PrivateKey
 
@@ -36,5 +36,5 @@ def proposal_extra(validators: Sequence[bytes], round_number: int) -> qbft.Extra
 
 def with_seals(header: QBFTHeader, seals: Sequence[bytes]) -> QBFTHeader:
     extra = qbft.extra_data_of(header.fields_rlp())
-    sealed = header.copy(extra_data=replace(extra, seals=tuple(seals)).encode())
-    return sealed
+    # py-evm's copy() is typed as returning its base header class; ours copies to ours.
+    return cast(QBFTHeader, header.copy(extra_data=replace(extra, seals=tuple(seals)).encode()))

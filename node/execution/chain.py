@@ -32,7 +32,8 @@ from evidence.mpt import ordered_trie_root
 from node.storage import schema
 from node.errors import InvalidBlock, NotFound, StorageError
 from node.execution.genesis import Genesis
-from node.storage.indexes import IndexBatch, Indexes, index_block, index_genesis
+from node.storage.indexes import IndexBatch, index_block, index_genesis
+from node.storage.index_queries import Indexes
 from node.execution.permissions import Membership
 from node.storage.store import LevelStore, StateOverlay
 from node.execution.vm import (

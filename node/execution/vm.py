@@ -3,7 +3,7 @@
 Only what differs from py-evm's `CancunVM` is overridden: the header's hash (QBFT rules,
 so the seals and round do not change a block's identity), header validation (QBFT's
 difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit), the
-creation of child headers, and the PKI precompile (`node.pki`) in the computation.
+creation of child headers, and the PKI precompile (`node.execution.pki`) in the computation.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ a node holds one validator key (`certificate_validator` refuses more).
 
 Time comes in as an argument (`now`): nothing here reads the clock. Writing files is
 `write_private_key` / `write_certificate`; both create their file with mode 0600 (the
-node's data directory is private, `node/storage/store.py`; a certificate is public, but one
+node's data directory is private, `node/storage/files.py`; a certificate is public, but one
 rule for every file is simpler to audit) and a missing parent directory with 0700.
 """
 from __future__ import annotations

@@ -51,10 +51,10 @@ from typing import Any, Mapping
 
 from node.errors import ConfigError
 from node.fields import typed_field
-from node.access.http import AUTH_MODES
+from node.access.roles import AUTH_MODES
 from node.rpc.limits import RpcLimits
 from node.rpc.origin import parse_origins, parse_vhosts
-from node.storage.store import write_private_file
+from node.storage.files import write_private_file
 
 NODE_CONFIG_FILE = "node.json"
 FAULTS_ENV = "LEDGER_TEST_FAULTS"  # "1" turns node.json's faults on; anything else: off

@@ -20,15 +20,19 @@ import uvicorn
 from eth_account import Account
 
 from node.execution.chain import Chain
-from node.ops.config import FAULTS_ENV, load_node_config
+from node.ops.config import FAULTS_ENV, active_faults, load_node_config
 from node.consensus.driver import ConsensusDriver
-from node.network.peers import Faults, Hello, PeerNetwork, tls_contexts
+from node.network.faults import Faults
+from node.network.frames import Hello
+from node.network.peers import PeerNetwork
+from node.network.tls import tls_contexts
 from node.errors import ConfigError, LedgerError, StorageError
 from node.execution.genesis import Genesis, build_genesis_document
 from node.rpc.app import create_app
 from node.consensus.sealing import ValidatorKey
 from node.service import CHAIN_DIR, GENESIS_FILE, KEY_FILE, Node, NodeConfig, open_node
-from node.storage.store import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, LevelStore, make_private, write_private_file
+from node.storage.store import LevelStore
+from node.storage.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, make_private, write_private_file
 
 log = logging.getLogger("ledger.node")
 
@@ -55,7 +59,7 @@ def write_key_file(path: Path, secret: bytes) -> None:
 
 def init_data_dir(data_dir: Path, genesis_path: Path, key_path: Path | None = None) -> Genesis:
     """Copy genesis (and a validator key) into `data_dir` and write the genesis block.
-    The directory is private (node/storage/store.py): made 0700, or tightened if it exists."""
+    The directory is private (node/storage/files.py): made 0700, or tightened if it exists."""
     genesis = Genesis.load(genesis_path)
     data_dir.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
     make_private(data_dir)
@@ -131,10 +135,9 @@ def consensus_driver(node: Node) -> ConsensusDriver:
     environment variable LEDGER_TEST_FAULTS is "1", and then logged loudly.
     """
     file_config = load_node_config(node.config.data_dir)
-    faults = file_config.faults
-    if faults is not None and os.environ.get(FAULTS_ENV) != "1":
+    faults = active_faults(file_config, os.environ)
+    if file_config.faults is not None and faults is None:
         log.warning("node.json configures faults but %s is not set: ignoring them", FAULTS_ENV)
-        faults = None
     if faults is not None:
         log.warning("TEST FAULT INJECTION ACTIVE: %s", faults)
     p2p = file_config.p2p
@@ -210,7 +213,7 @@ async def serve(node: Node, host: str, port: int) -> None:
         if server.should_exit:
             server.force_exit = True
         server.should_exit = True
-        app.state.closing.set()  # open feed streams end (node/rpc/rest.py)
+        app.state.closing.set()  # open feed streams end (node/rpc/rest/feed.py)
 
     def consensus_ended() -> None:  # on the consensus thread; a node without consensus stops
         with contextlib.suppress(RuntimeError):  # the RPC loop has ended already
@@ -238,7 +241,7 @@ async def serve(node: Node, host: str, port: int) -> None:
 # glibc malloc settings (mallopt parameters). Every thread that allocates gets an arena of
 # its own (up to 8 per core), and a freed large block raises the size above which blocks
 # are mmapped, so the next ones come from those arenas and stay: RPC threads parsing 5 MiB
-# bodies and encoding large answers grew a node 2.3x over idle in bench/soak.py. Two arenas
+# bodies and encoding large answers grew a node 2.3x over idle in bench/soak/. Two arenas
 # and a fixed mmap threshold give freed large blocks back to the system.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 MALLOC_ARENAS = 2
@@ -260,7 +263,7 @@ def tune_malloc() -> None:
 
 def run_node(config: NodeConfig, host: str, port: int) -> None:
     tune_malloc()
-    # The data directory is private (node/storage/store.py): tighten what an older version or an
+    # The data directory is private (node/storage/files.py): tighten what an older version or an
     # operator left wider, and make everything this process creates from now on owner-only.
     os.umask(PRIVATE_UMASK)
     make_private(config.data_dir)

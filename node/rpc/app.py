@@ -1,5 +1,5 @@
 """The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
-eth_subscribe, /v1/blobs (node/storage/blobs.py), the REST routes (node/rpc/rest.py), /healthz and
+eth_subscribe, the REST routes under /v1/ with the blob store's (node/rpc/rest/), /healthz and
 /metrics. The protocol is node/rpc/jsonrpc.py's; this module is the transport: it reads
 bodies, asks node/access/http.py who is calling, and hands the work to the worker pools.
 
@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect, HTTPConnection
 
 from node.access.http import Authorizer, Principal, bearer_token
-from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore, add_blob_routes
+from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore
 from node.errors import LimitExceeded, Unauthenticated
 from node.rpc.context import RpcContext
 from node.rpc.filters import FilterRegistry
@@ -42,7 +42,7 @@ from node.rpc.jsonrpc import (
 )
 from node.rpc.limits import ExpensiveQueue, GasBuckets, caller_key
 from node.rpc.origin import OriginMiddleware, OriginPolicy
-from node.rpc.rest import add_rest_routes
+from node.rpc.rest.routes import add_blob_routes, add_rest_routes
 from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
 from node.execution.vm import QBFTHeader
@@ -129,7 +129,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.rpc_pools = (workers, expensive)  # shut down by node/ops/runner.py before the store closes
     queue = ExpensiveQueue(limits)
     sockets = SocketCount(limits.websockets_per_caller, limits.max_websockets)
-    # Role tokens (node/access/http.py); the REST routes reach it through node.access.principal_for.
+    # Role tokens (node/access/http.py); the REST routes reach it through node.access.http.principal_for.
     authorizer = Authorizer.from_data_dir(node.config.data_dir, node.config.auth_mode(), node.config.token_issuers)
     app.state.authorizer = authorizer
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from eth.exceptions import VMError
 
-from node.access.http import Principal, is_public_call
+from node.access.http import Principal
+from node.access.roles import is_public_call
+from node.api import MAX_BATCH_CALLS, UNAUTHORIZED
 from node.errors import (
     ExecutionReverted,
     InvalidParams,
@@ -35,9 +37,9 @@ from node.rpc.methods import ROUTES, transaction_sender
 
 log = logging.getLogger("ledger.rpc")
 
-# geth's limits: a 5 MiB request body and at most 1,000 calls in one batch.
+# geth's limits: a 5 MiB request body and at most 1,000 calls in one batch (node/api.py's
+# MAX_BATCH_CALLS, which clients read).
 MAX_BODY_BYTES = 5 * 1024 * 1024
-MAX_BATCH_CALLS = 1_000
 # Real calls nest a few levels (batch > call > params > filter > topics); 64 is generous.
 MAX_JSON_DEPTH = 64
 # A full batch (1,000 calls with filters, topics, access lists) has a few thousand arrays
@@ -56,7 +58,6 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 SERVER_ERROR = -32000
 LIMIT_EXCEEDED = -32005  # EIP-1474
 EXECUTION_REVERTED = 3
-UNAUTHORIZED = -40100  # Besu's code for a call the token may not make
 
 
 def error_response(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Awaitable, Callable, Iterable, Mapping, TypeVar
 
 from node.errors import ConfigError, LimitExceeded
+from node.storage.blobs import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES
 
 # The executions of eth_call / eth_estimateGas; their gas is charged to the caller.
 EXECUTING_METHODS = frozenset({"eth_call", "eth_estimateGas"})
@@ -45,7 +46,7 @@ T = TypeVar("T")
 # Callers whose bucket is full (idle for a while) are forgotten once this many are kept, so
 # a stream of new callers (connections without tokens) cannot grow the table without bound.
 MAX_TRACKED_CALLERS = 10_000
-# -- the REST feed and the blob store (node/rpc/rest.py, node/storage/blobs.py) --------------------
+# -- the REST feed (node/rpc/rest/); the blob store's quota defaults are node/storage/blobs.py's --
 # Open feed streams per node. Each costs a socket and, while it catches up, index reads
 # in the thread pool; beyond this, a client is told to come back (503, Retry-After).
 MAX_FEED_STREAMS = 256
@@ -54,24 +55,6 @@ MAX_FEED_STREAMS = 256
 # caller reconnect while its old stream is still being noticed as gone, and 32 callers at
 # their cap still leave none of the others without one.
 MAX_FEED_STREAMS_PER_CALLER = 8
-
-GIB = 1024 ** 3
-# The store's total. Sealed tender and contract files run from a few hundred KiB to tens of
-# MiB; 32 GiB holds ~130,000 envelopes of 256 KiB (years of a busy trading center's
-# sealed documents) or 500 at the 64 MiB cap, and leaves the rest of a data volume sized
-# for the chain to the chain. An operator with a bigger volume raises it.
-MAX_STORE_BYTES = 32 * GIB
-# The store's blob count: each is a file (an inode, a directory entry in one of 256
-# shards) and one stat when the store opens, which at this count takes about a second.
-MAX_STORE_BLOBS = 250_000
-# One caller's share: a quarter of the store, so one token (or one client address where
-# authentication is off) filling its quota leaves room for at least three others.
-MAX_CALLER_BYTES = MAX_STORE_BYTES // 4
-MAX_CALLER_BLOBS = MAX_STORE_BLOBS // 4
-# Free space an upload never takes: blocks, state and indexes are written to the same
-# disk, and a chain that cannot write its next block halts. 1 GiB is hours of blocks at
-# the transaction-size caps and room for LevelDB's compactions.
-MIN_FREE_BYTES = 1 * GIB
 
 # No limit is set above this (about 10^15): a typo cannot turn a cap into no cap at all.
 MAX_LIMIT_VALUE = 10**15

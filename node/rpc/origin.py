@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from node.access.http import LOOPBACK_NAMES
+from node.access.roles import LOOPBACK_NAMES
 from node.errors import ConfigError
 
 log = logging.getLogger("ledger.rpc.origin")

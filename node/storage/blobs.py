@@ -1,4 +1,4 @@
-"""The node's content-addressed blob store (`<data_dir>/blobs/`) and its REST routes.
+"""The node's content-addressed blob store (`<data_dir>/blobs/`) and its quota.
 
 Blobs are opaque bytes named by their SHA-256 — in practice sealed envelopes
 (client/envelope.py): the ledger anchors their digests, the ciphertext lives here, never on
@@ -16,17 +16,12 @@ leaves nothing behind. The store's totals come from the files at open; who creat
 which blob is appended to `blobs.uploads` beside the store (one line per blob: hash,
 size, caller), so a caller's share survives restarts. Blobs are never deleted by the node.
 
-Routes (docs/envelopes.md): PUT /v1/blobs (needs blobs:write), GET and HEAD
-/v1/blobs/{sha256} (need blobs:read); no valid token is 401, a role without the
-permission 403 (node/access/http.py, docs/access.md); over the store's quota 507, over the
-caller's 413. A blob read with a token is `Cache-Control: private`.
+The HTTP routes that serve it (PUT /v1/blobs, GET and HEAD /v1/blobs/{sha256}) are
+node/rpc/rest/blobs.py's.
 """
 from __future__ import annotations
 
-import asyncio
-import errno
 import hashlib
-import logging
 import os
 import re
 import tempfile
@@ -36,22 +31,31 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Iterator
 
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
-from starlette.requests import ClientDisconnect
+from node.api import MAX_BLOB_BYTES
+from node.errors import ConfigError, InvalidParams, LedgerError, NotFound
 
-from node.access.http import BLOBS_READ, BLOBS_WRITE, Authorizer, Principal
-from node.errors import ConfigError, InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
-from node.rpc.limits import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES, caller_key
+# The store's quota defaults (node.json rpc.limits blob_* overrides them; node/rpc/limits.py).
+GIB = 1024 ** 3
+# The store's total. Sealed tender and contract files run from a few hundred KiB to tens of
+# MiB; 32 GiB holds ~130,000 envelopes of 256 KiB (years of a busy trading center's
+# sealed documents) or 500 at the 64 MiB cap, and leaves the rest of a data volume sized
+# for the chain to the chain. An operator with a bigger volume raises it.
+MAX_STORE_BYTES = 32 * GIB
+# The store's blob count: each is a file (an inode, a directory entry in one of 256
+# shards) and one stat when the store opens, which at this count takes about a second.
+MAX_STORE_BLOBS = 250_000
+# One caller's share: a quarter of the store, so one token (or one client address where
+# authentication is off) filling its quota leaves room for at least three others.
+MAX_CALLER_BYTES = MAX_STORE_BYTES // 4
+MAX_CALLER_BLOBS = MAX_STORE_BLOBS // 4
+# Free space an upload never takes: blocks, state and indexes are written to the same
+# disk, and a chain that cannot write its next block halts. 1 GiB is hours of blocks at
+# the transaction-size caps and room for LevelDB's compactions.
+MIN_FREE_BYTES = 1 * GIB
 
-log = logging.getLogger("ledger.blobs")
 
 BLOB_DIR = "blobs"
 TEMP_DIR = ".tmp"
-# A blob is one sealed document (a contract scan, a tender file set). 64 MiB covers those
-# and bounds the disk one request can fill; client/envelope.py caps content at 63 MiB so a
-# whole envelope fits.
-MAX_BLOB_BYTES = 64 * 1024 * 1024
 
 # Who created which blob: "<sha256> <size> <caller>" per line, appended after the rename;
 # beside the store's directory (`<data_dir>/blobs.uploads`), which holds only blobs.
@@ -62,7 +66,9 @@ MAX_UPLOAD_LINE_CHARS = 256
 # The caller of a request without a token and without a client address (in-process tests).
 UNKNOWN_CALLER = "client:?"
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# A blob's name: its SHA-256 in lowercase hex (the OpenAPI document declares this pattern).
+SHA256_HEX = "[0-9a-f]{64}"
+_SHA256_HEX = re.compile(SHA256_HEX)
 _SHARD = re.compile(r"[0-9a-f]{2}")
 
 
@@ -216,13 +222,6 @@ def check_hash(sha256: str) -> str:
     if not _SHA256_HEX.fullmatch(sha256):
         raise BadBlobHash(sha256)
     return sha256
-
-
-def caller_of(principal: Principal, client_host: str | None) -> str:
-    """The caller a request's uploads are charged to: its token, or (no token: a node
-    without authentication) its client address — not its connection, which a client
-    renews at will."""
-    return caller_key(principal.token_id, client_host, None)
 
 
 class BlobStore:
@@ -416,102 +415,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
-
-
-def _authorize(authorizer: Authorizer, request: Request, permission: str) -> Principal | JSONResponse:
-    """The caller, if it holds `permission`; else the refusal: 401 without a valid token,
-    403 for a role without it."""
-    try:
-        principal = authorizer.for_request(request)
-        principal.require(permission)
-    except Unauthenticated as exc:
-        return JSONResponse({"detail": f"Unauthorized: {exc.reason}"}, status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer realm="evidence-ledger"'})
-    except PermissionDenied as exc:
-        return _error(403, f"Forbidden: {exc}")
-    return principal
-
-
-def _disk_error(exc: OSError) -> JSONResponse:
-    if exc.errno == errno.ENOSPC:
-        return _error(507, "the node's disk is full")
-    log.exception("blob write failed")
-    return _error(500, "blob write failed")
-
-
-def _over_quota(exc: BlobQuotaExceeded) -> JSONResponse:
-    return JSONResponse(exc.to_json(), status_code=exc.status)
-
-
-# Immutable content, cached for a year (the name is the content's hash). Only a node that
-# asked no token for it may let shared caches keep it; a blob read with a token is the
-# reader's alone (a proxy must not hand it to the next client).
-CACHE_PUBLIC = "public, max-age=31536000, immutable"
-CACHE_PRIVATE = "private, max-age=31536000, immutable"
-
-
-def add_blob_routes(app: FastAPI, store: BlobStore, authorizer: Authorizer) -> None:
-    """Mount PUT /v1/blobs and GET/HEAD /v1/blobs/{sha256} on `app`, asking `authorizer`
-    for blobs:write and blobs:read."""
-
-    @app.put("/v1/blobs", status_code=201, responses={200: {"description": "already stored"}})
-    async def put_blob(request: Request) -> Response:
-        principal = _authorize(authorizer, request, BLOBS_WRITE)
-        if isinstance(principal, JSONResponse):
-            return principal  # before the body is read
-        caller = caller_of(principal, request.client.host if request.client else None)
-        header = request.headers.get("content-length")
-        declared = int(header) if header is not None and header.isascii() and header.isdigit() else None
-        if declared is not None and declared > store.max_bytes:
-            return _error(413, str(BlobTooLarge(declared, store.max_bytes)))
-        try:  # a blob that cannot fit is refused before its body is read
-            writer = store.begin(caller, declared)
-        except BlobQuotaExceeded as exc:
-            return _over_quota(exc)
-        except OSError as exc:  # no temporary file could be made (a full disk, no descriptors)
-            return _disk_error(exc)
-        commit: asyncio.Future[BlobInfo] | None = None
-        try:
-            # Chunks go to the page cache as they arrive (only one is held in memory);
-            # fsync and rename, the slow part, run off the event loop.
-            async for chunk in request.stream():
-                writer.write(chunk)
-            commit = asyncio.ensure_future(asyncio.to_thread(writer.commit))
-            info = await asyncio.shield(commit)
-        except BlobTooLarge as exc:
-            return _error(413, str(exc))
-        except BlobQuotaExceeded as exc:
-            return _over_quota(exc)
-        except ClientDisconnect:
-            return _error(400, "the client disconnected before sending the whole body")
-        except OSError as exc:
-            return _disk_error(exc)
-        finally:
-            if commit is not None and not commit.done():
-                # Cancelled (the server stopping) while the commit runs in its thread: let
-                # it finish, or abort below would race its rename and the quota's count.
-                await asyncio.wait({commit})
-            writer.abort()  # no-op after commit; otherwise removes the partial temp file
-        headers = {"Location": f"/v1/blobs/{info.sha256}"}
-        return JSONResponse(info.to_json(), status_code=201 if info.created else 200, headers=headers)
-
-    @app.api_route("/v1/blobs/{sha256}", methods=["GET", "HEAD"])
-    async def get_blob(sha256: str, request: Request) -> Response:
-        principal = _authorize(authorizer, request, BLOBS_READ)
-        if isinstance(principal, JSONResponse):
-            return principal
-        try:
-            path = store.path(sha256)
-        except BadBlobHash as exc:
-            return _error(400, str(exc))
-        try:
-            stat = await asyncio.to_thread(os.stat, path)
-        except FileNotFoundError:
-            return _error(404, str(BlobNotFound(sha256)))
-        # Content-addressed: the name is the strongest ETag there is, and it never changes.
-        headers = {"ETag": f'"{sha256}"', "Cache-Control": CACHE_PUBLIC if principal.anonymous else CACHE_PRIVATE}
-        return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)

@@ -10,52 +10,39 @@ with the block's own write dict, so a block and its index entries reach the disk
 atomic batch: an index never lags or leads the chain it describes. QBFT blocks are final,
 so entries are only ever added or moved, never rolled back.
 
-Reading: `Indexes` pages through one index at a time. A page is `limit` items plus an
-opaque `next` token (the last key's suffix, hex), or None on the last page.
+Reading them is node/storage/index_queries.py's.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from eth_utils import keccak, to_checksum_address
 
-from chaincode import (
-    COMMITMENT_SIDES,
-    COMMITMENT_STATUS,
-    CONTRACT_STATUS,
-    DIGEST_ALGORITHMS,
-    SYSTEM_CONTRACTS,
-    load_artifact,
-    role_names,
-)
+from chaincode import ALGORITHM_NAMES, COMMITMENT_STATUS, CONTRACT_STATUS, SIDE_NAMES, role_names
+from chaincode.events import EventDecodeError, checksum_address, decode_log
+from node.api import FEED_TOPICS
 from node.storage import schema
-from node.errors import InvalidParams, NotFound
+from node.errors import InvalidParams
 
-# Feed topics: one per system contract. The byte is part of the feed index's keys.
-TOPICS: dict[str, int] = {"identity": 1, "contracts": 2, "commitments": 3, "evidence": 4}
+# Feed topics and their byte, which is part of the feed index's keys: append a new topic
+# to node/api.py's FEED_TOPICS, never reorder them.
+TOPICS: dict[str, int] = {topic: code for code, topic in enumerate(FEED_TOPICS, 1)}
 CONTRACT_TOPIC = {
     "IdentityRegistry": "identity",
     "ContractRegistry": "contracts",
     "CommitmentTracker": "commitments",
     "EvidenceRegistry": "evidence",
 }
-# Pages are bounded so that one request is bounded work (and one response a few MB).
-MAX_PAGE = 1_000
-DEFAULT_PAGE = 100
 # CommitmentTracker.vy's DEFAULT_REMINDER_WINDOW and DEFAULT_DEMAND_DELAY (seconds), in
 # force until a PolicySet event changes them.
 DEFAULT_POLICY = (7 * 86400, 30 * 86400)
 POLICY_KEY = schema.COUNTER + b"policy"  # -> JSON [reminder window, demand delay]
 CONTRACT_STATUS_CODE = {name: code for code, name in CONTRACT_STATUS.items()}
 COMMITMENT_STATUS_CODE = {name: code for code, name in COMMITMENT_STATUS.items()}
-ALGORITHM_NAMES = {code: name for name, code in DIGEST_ALGORITHMS.items()}
-SIDE_NAMES = {code: name for name, code in COMMITMENT_SIDES.items()}
 FULFILLED = COMMITMENT_STATUS_CODE["fulfilled"]
-_HIGH = b"\xff" * 8
 
 
 # -- cursors ----------------------------------------------------------------------------
@@ -94,51 +81,7 @@ class Cursor:
         return f"{self.height}-{self.log_index}"
 
 
-# -- decoding logs ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _EventType:
-    contract: str
-    name: str
-    indexed: tuple[tuple[str, str], ...]  # (argument, ABI type) carried in topics 1..3
-    data: tuple[tuple[str, str], ...]  # (argument, ABI type) ABI-encoded in the data
-
-    @functools.cached_property
-    def data_types(self) -> tuple[str, ...]:
-        return tuple(abi_type for _, abi_type in self.data)
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.capitalize() for part in rest)
-
-
-def _event_types() -> dict[tuple[bytes, bytes], _EventType]:
-    """(contract address, topic 0) -> how to decode that event, from the shipped ABIs."""
-    types: dict[tuple[bytes, bytes], _EventType] = {}
-    for contract, address in SYSTEM_CONTRACTS.items():
-        for item in load_artifact(contract).abi:
-            if item.get("type") != "event":
-                continue
-            signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-            types[(address, keccak(text=signature))] = _EventType(
-                contract, item["name"],
-                tuple((_camel(i["name"]), i["type"]) for i in item["inputs"] if i["indexed"]),
-                tuple((_camel(i["name"]), i["type"]) for i in item["inputs"] if not i["indexed"]),
-            )
-    return types
-
-
-EVENT_TYPES = _event_types()
-_DYNAMIC = frozenset(("string", "bytes", "address[]"))
-_ZERO_12 = bytes(12)
-
-
-@functools.lru_cache(maxsize=65_536)
-def _checksum(address: bytes) -> str:
-    # EIP-55 costs a keccak per address; the same parties and submitters recur in every block.
-    return to_checksum_address(address)
+# -- the feed's events ------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=4_096)
@@ -147,125 +90,20 @@ def _text_key(text: str) -> bytes:
     return keccak(text=text)
 
 
-@functools.lru_cache(maxsize=64)
-def _uint_bits(abi_type: str) -> int | None:
-    return int(abi_type[4:]) if abi_type.startswith("uint") and abi_type[4:].isdigit() else None
-
-
-def _word(data: bytes, offset: int) -> bytes:
-    word = data[offset:offset + 32]
-    if len(word) != 32:
-        raise ValueError("data ends inside a word")
-    return word
-
-
-def _static(abi_type: str, word: bytes) -> Any:
-    """One 32-byte word of a static ABI type as its JSON value (0x hex for bytes32, EIP-55
-    for addresses, int or bool)."""
-    if abi_type == "bytes32":
-        return "0x" + word.hex()
-    if abi_type == "address":
-        if word[:12] != _ZERO_12:
-            raise ValueError("address with dirty high bytes")
-        return _checksum(word[12:])
-    value = int.from_bytes(word, "big")
-    if abi_type == "bool":
-        if value > 1:
-            raise ValueError("bool out of range")
-        return value == 1
-    bits = _uint_bits(abi_type)
-    if bits is None or value >> bits:
-        raise ValueError(f"cannot decode {abi_type}")
-    return value
-
-
-def _decode_data(types: Sequence[str], data: bytes) -> list[Any]:
-    """ABI-decode a log's data for the few types the system contracts emit (uintN, bool,
-    address, bytes32, string, bytes, address[]), to JSON values. eth_abi does the same at
-    ~10x the cost, and indexing runs in every block commit. Raises ValueError on malformed
-    data (a log our contracts did not emit)."""
-    values: list[Any] = []
-    for position, abi_type in enumerate(types):
-        head = _word(data, 32 * position)
-        if abi_type not in _DYNAMIC:
-            values.append(_static(abi_type, head))
-            continue
-        offset = int.from_bytes(head, "big")
-        length = int.from_bytes(_word(data, offset), "big") if offset < len(data) else -1
-        if length < 0 or length > len(data):
-            raise ValueError("dynamic value out of range")
-        if abi_type == "address[]":
-            values.append([_static("address", _word(data, offset + 32 + 32 * i)) for i in range(length)])
-            continue
-        raw = data[offset + 32:offset + 32 + length]
-        if len(data) < offset + 32 + -(-length // 32) * 32:  # the value and its padding, as eth_abi reads it
-            raise ValueError("data ends inside a value")
-        values.append(raw.decode("utf-8") if abi_type == "string" else "0x" + raw.hex())
-    return values
-
-
-def _encode_static(abi_type: str, value: Any) -> bytes:
-    if abi_type == "bytes32":
-        raw = _bytes32(value) if isinstance(value, str) else bytes(value)
-        if len(raw) > 32:
-            raise ValueError("bytes32 value longer than 32 bytes")
-        return raw.ljust(32, b"\x00")
-    if abi_type == "address":
-        raw = _address(value) if isinstance(value, str) else bytes(value)
-        if len(raw) != 20:
-            raise ValueError("an address is 20 bytes")
-        return _ZERO_12 + raw
-    if abi_type == "bool":
-        if not isinstance(value, bool):
-            raise ValueError("bool value expected")
-        return int(value).to_bytes(32, "big")
-    bits = _uint_bits(abi_type)
-    if bits is None or isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
-        raise ValueError(f"cannot encode {value!r} as {abi_type}")
-    return value.to_bytes(32, "big")
-
-
-def _encode_data(types: Sequence[str], values: Sequence[Any]) -> bytes:
-    """`_decode_data`'s inverse: the ABI encoding (heads, then the dynamic tails) that
-    eth_abi.encode gives for these types, at a fraction of its cost."""
-    heads: list[bytes] = []
-    tails: list[bytes] = []
-    offset = 32 * len(types)
-    for abi_type, value in zip(types, values, strict=True):
-        if abi_type not in _DYNAMIC:
-            heads.append(_encode_static(abi_type, value))
-            continue
-        if abi_type == "address[]":
-            tail = len(value).to_bytes(32, "big") + b"".join(_encode_static("address", item) for item in value)
-        else:
-            raw = value.encode("utf-8") if abi_type == "string" else bytes(value)
-            tail = len(raw).to_bytes(32, "big") + raw + bytes(-len(raw) % 32)
-        heads.append(offset.to_bytes(32, "big"))
-        tails.append(tail)
-        offset += len(tail)
-    return b"".join(heads) + b"".join(tails)
-
-
-def decode_log(
+def feed_event(
     address: bytes, topics: Sequence[bytes], data: bytes, *, height: int, log_index: int, block_hash: bytes,
     tx_hash: bytes, tx_index: int, timestamp: int,
 ) -> dict[str, Any] | None:
-    """A system-contract log as the feed's JSON event; None for any other log (or one that
-    does not decode: the index describes what the contracts emit, nothing else)."""
-    if not topics:
-        return None
-    event_type = EVENT_TYPES.get((address, topics[0]))
-    if event_type is None or len(topics) != 1 + len(event_type.indexed):
-        return None
-    args: dict[str, Any] = {}
+    """A system-contract log (decoded by chaincode/events.py) as the feed's JSON event; None
+    for any other log, or one that does not decode: the index describes what the contracts
+    emit, nothing else."""
     try:
-        for (name, abi_type), topic in zip(event_type.indexed, topics[1:]):
-            args[name] = _static(abi_type, topic)
-        values = _decode_data(event_type.data_types, data)
-    except (ValueError, UnicodeDecodeError):
+        event = decode_log(address, topics, data)
+    except EventDecodeError:
         return None
-    for (name, _), value in zip(event_type.data, values):
-        args[name] = value
+    if event is None:
+        return None
+    kind, args = event
     return {
         "cursor": str(Cursor(height, log_index)),
         "block": height,
@@ -274,29 +112,12 @@ def decode_log(
         "blockHash": "0x" + block_hash.hex(),
         "transactionHash": "0x" + tx_hash.hex(),
         "transactionIndex": tx_index,
-        "topic": CONTRACT_TOPIC[event_type.contract],
-        "contract": event_type.contract,
-        "address": _checksum(address),
-        "event": event_type.name,
+        "topic": CONTRACT_TOPIC[kind.contract],
+        "contract": kind.contract,
+        "address": checksum_address(address),
+        "event": kind.name,
         "args": args,
     }
-
-
-def encode_log(contract: str, event: str, args: dict[str, Any]) -> tuple[bytes, list[int], bytes]:
-    """The (address, topics as ints, data) of a log `contract` would emit for `event` with
-    these camelCase `args` (bytes, int, str, bool, 0x addresses): `decode_log`'s inverse,
-    for tests and benchmarks that seed the indexes without running the EVM."""
-    address = SYSTEM_CONTRACTS[contract]
-    for (candidate, topic0), event_type in EVENT_TYPES.items():
-        if candidate == address and event_type.name == event:
-            break
-    else:
-        raise KeyError(f"{contract} emits no {event}")
-    topics = [int.from_bytes(topic0, "big")]
-    for name, abi_type in event_type.indexed:
-        topics.append(int.from_bytes(_encode_static(abi_type, args[name]), "big"))
-    data = _encode_data(event_type.data_types, [args[name] for name, _ in event_type.data])
-    return address, topics, data
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
@@ -375,7 +196,7 @@ def index_block(batch: IndexBatch, height: int, block_hash: bytes, timestamp: in
     events = 0
     for tx_index, (tx, receipt) in enumerate(zip(transactions, receipts)):
         for log in receipt.logs:
-            event = decode_log(
+            event = feed_event(
                 log.address, [t.to_bytes(32, "big") for t in log.topics], log.data, height=height,
                 log_index=log_index, block_hash=block_hash, tx_hash=tx.hash, tx_index=tx_index, timestamp=timestamp,
             )
@@ -506,13 +327,13 @@ def evidence_record(event: dict[str, Any]) -> dict[str, Any]:
 # CommitmentTracker --------------------------------------------------------------------
 
 
-def _commitment_key(commitment_id: int) -> bytes:
+def commitment_key(commitment_id: int) -> bytes:
     return commitment_id.to_bytes(8, "big")
 
 
 def _commitment_added(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
     a = event["args"]
-    key = _commitment_key(a["id"])
+    key = commitment_key(a["id"])
     unit = _text_key(a["responsibleUnit"])
     record = {
         "id": a["id"], "agreement": a["agreement"], "clause": a["clause"], "side": SIDE_NAMES.get(a["side"], a["side"]),
@@ -536,7 +357,7 @@ def _commitment_added(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -
 
 def _commitment_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
     a, name = event["args"], event["event"]
-    key = _commitment_key(a["id"])
+    key = commitment_key(a["id"])
     batch.put(schema.COMMITMENT_EVENTS + key + cursor, b"")
     record = batch.get_json(schema.COMMITMENT + key)
     if record is None:
@@ -616,309 +437,3 @@ _HANDLERS: dict[str, Callable[[IndexBatch, dict[str, Any], bytes], None]] = {
     "RootDistrusted": _counter("roots", -1),
     "CertificateRevoked": _counter("revocations", 1),
 }
-
-
-# -- reading ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """One event of the feed as stored: its cursor, topic, name and JSON bytes."""
-
-    cursor: Cursor
-    topic: str
-    name: str
-    raw: bytes
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[dict[str, Any]]
-    next: str | None  # pass back as `after` for the following page; None: this was the last
-
-    def to_json(self) -> dict[str, Any]:
-        return {"items": self.items, "next": self.next}
-
-
-def commitment_status(record: dict[str, Any], now: int, policy: tuple[int, int]) -> str:
-    """CommitmentTracker.vy's `_status` at time `now` (a block's timestamp)."""
-    if record["confirmation"] is not None:
-        return COMMITMENT_STATUS[FULFILLED]
-    reminder_window, demand_delay = policy
-    deadline = record["deadline"]
-    if now > deadline + demand_delay:
-        return COMMITMENT_STATUS[3]
-    if now > deadline:
-        return COMMITMENT_STATUS[2]
-    if now + reminder_window >= deadline:
-        return COMMITMENT_STATUS[1]
-    return COMMITMENT_STATUS[0]
-
-
-class Indexes:
-    """Reads of the indexes. `get` and `scan` are the store's (node/storage/store.py LevelStore)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    @contextlib.contextmanager
-    def snapshot(self) -> Iterator[Indexes]:
-        """These indexes over one consistent view of the store: every read of a query (the
-        topic scans of a feed page, a page's index rows and then its records) sees the same
-        committed blocks, however many commit meanwhile."""
-        with self._store.snapshot() as view:
-            yield Indexes(view)
-
-    # -- plumbing
-
-    def _page(self, prefix: bytes, *, lower: bytes = b"", upper: bytes | None = None, after: str | None,
-              limit: int, reverse: bool) -> tuple[list[tuple[bytes, bytes]], str | None]:
-        """(key suffix after `prefix`, value) pairs of one page, and the next page's token."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidParams(f"limit must be 1..{MAX_PAGE}")
-        after_key = None
-        if after is not None:
-            try:
-                after_key = prefix + bytes.fromhex(after)
-            except ValueError:
-                raise InvalidParams(f"page token {after[:40]!r} is not one this node issued") from None
-        upper_key = prefix + upper if upper is not None else _successor(prefix)
-        rows = self._store.scan(prefix + lower, upper_key, after=after_key, reverse=reverse, limit=limit + 1)
-        more = len(rows) > limit
-        rows = [(key[len(prefix):], value) for key, value in rows[:limit]]
-        return rows, (rows[-1][0].hex() if more else None)
-
-    def _json(self, key: bytes) -> Any:
-        raw = self._store.get(key)
-        return None if raw is None else json.loads(raw)
-
-    def height(self) -> int:
-        raw = self._store.get(schema.INDEX_HEIGHT_KEY)
-        return 0 if raw is None else int.from_bytes(raw, "big")
-
-    def counters(self) -> dict[str, int]:
-        rows = self._store.scan(schema.COUNTER, _successor(schema.COUNTER), limit=MAX_PAGE)
-        return {key[len(schema.COUNTER):].decode(): int.from_bytes(value, "big")
-                for key, value in rows if key != POLICY_KEY}
-
-    def policy(self) -> tuple[int, int]:
-        stored = self._json(POLICY_KEY)
-        return DEFAULT_POLICY if stored is None else (int(stored[0]), int(stored[1]))
-
-    # -- events and the feed
-
-    def event(self, cursor: Cursor) -> dict[str, Any]:
-        event = self._json(schema.EVENT + cursor.to_bytes())
-        if event is None:
-            raise NotFound(f"no system-contract event at {cursor}")
-        return event
-
-    def _events(self, cursors: Iterable[bytes]) -> list[dict[str, Any]]:
-        return [self.event(Cursor.from_bytes(c)) for c in cursors]
-
-    def feed(self, topics: Sequence[str], *, after: Cursor | None, limit: int = DEFAULT_PAGE) -> list[dict[str, Any]]:
-        """The next `limit` events of `topics` after `after` (None: from the first), in chain
-        order: one seek per topic, then a merge."""
-        return [json.loads(entry.raw) for entry in self.feed_raw(topics, after=after, limit=limit)]
-
-    def feed_raw(self, topics: Sequence[str], *, after: Cursor | None, limit: int = DEFAULT_PAGE) -> list[FeedEntry]:
-        """As `feed`, the events as stored (JSON bytes), for streams that pass them on as
-        they are: a page of 500 events is then 500 reads, not 500 parses and encodings."""
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidParams(f"limit must be 1..{MAX_PAGE}")
-        found: list[tuple[bytes, str, str]] = []
-        for topic in dict.fromkeys(topics):
-            if topic not in TOPICS:
-                raise InvalidParams(f"unknown topic {topic[:40]!r} (topics: {', '.join(TOPICS)})")
-            prefix = schema.FEED + bytes([TOPICS[topic]])
-            start = None if after is None else prefix + after.to_bytes()
-            rows = self._store.scan(prefix, _successor(prefix), after=start, limit=limit)
-            found.extend((key[len(prefix):], topic, name.decode()) for key, name in rows)
-        entries = []
-        for cursor, topic, name in sorted(found)[:limit]:
-            raw = self._store.get(schema.EVENT + cursor)
-            if raw is None:
-                raise NotFound(f"the feed index names event {Cursor.from_bytes(cursor)}, which is not stored")
-            entries.append(FeedEntry(Cursor.from_bytes(cursor), topic, name, raw))
-        return entries
-
-    # -- contracts
-
-    def contract(self, contract_id: bytes) -> dict[str, Any]:
-        record = self._json(schema.CONTRACT + contract_id)
-        if record is None:
-            raise NotFound(f"no contract 0x{contract_id.hex()}")
-        return record
-
-    def contracts(self, *, project: str | None = None, party: bytes | None = None, status: str | None = None,
-                  since: int | None = None, until: int | None = None, after: str | None = None,
-                  limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
-        """Contracts by one index: project code, party, status, or registration time
-        (`since`..`until`, inclusive, seconds; also the default: every contract)."""
-        chosen = [k for k, v in (("project", project), ("party", party), ("status", status)) if v is not None]
-        if len(chosen) > 1 or (chosen and (since is not None or until is not None)):
-            raise InvalidParams("query contracts by one of project, party, status or a date range")
-        lower, upper = b"", None
-        if project is not None:
-            prefix = schema.CONTRACT_BY_PROJECT + keccak(text=project)
-        elif party is not None:
-            prefix = schema.CONTRACT_BY_PARTY + party
-        elif status is not None:
-            if status not in CONTRACT_STATUS_CODE:
-                raise InvalidParams(f"status must be one of {', '.join(CONTRACT_STATUS_CODE)}")
-            prefix = schema.CONTRACT_BY_STATUS + bytes([CONTRACT_STATUS_CODE[status]])
-        else:
-            prefix = schema.CONTRACT_BY_DATE
-            lower = _time_key(since or 0)
-            upper = _time_key(until + 1) if until is not None else None
-        rows, following = self._page(prefix, lower=lower, upper=upper, after=after, limit=limit, reverse=reverse)
-        return Page([self.contract(contract_id) for _, contract_id in rows], following)
-
-    def contract_events(self, contract_id: bytes, *, after: str | None = None, limit: int = MAX_PAGE) -> Page:
-        self.contract(contract_id)
-        rows, following = self._page(schema.CONTRACT_EVENTS + contract_id, after=after, limit=limit, reverse=False)
-        return Page(self._events(suffix for suffix, _ in rows), following)
-
-    # -- evidence
-
-    def evidence(self, *, digest: bytes | None = None, case: str | None = None, kind: str | None = None,
-                 after: str | None = None, limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
-        """Anchorings by digest, case reference or kind (or all of them), in chain order."""
-        chosen = [v for v in (digest, case, kind) if v is not None]
-        if len(chosen) > 1:
-            raise InvalidParams("query evidence by one of digest, case or kind")
-        if digest is not None:
-            prefix = schema.EVIDENCE_BY_DIGEST + digest
-        elif case is not None:
-            prefix = schema.EVIDENCE_BY_CASE + keccak(text=case)
-        elif kind is not None:
-            prefix = schema.EVIDENCE_BY_KIND + keccak(text=kind)
-        else:
-            prefix = schema.EVIDENCE_ALL
-        rows, following = self._page(prefix, after=after, limit=limit, reverse=reverse)
-        return Page([evidence_record(e) for e in self._events(suffix for suffix, _ in rows)], following)
-
-    # -- commitments
-
-    def commitment(self, commitment_id: int) -> dict[str, Any]:
-        record = self._json(schema.COMMITMENT + _commitment_key(commitment_id)) if 0 < commitment_id < 2**64 else None
-        if record is None:
-            raise NotFound(f"no commitment {commitment_id}")
-        return record
-
-    def commitments(self, *, now: int, status: str | None = None, raised: str | None = None,
-                    unit: str | None = None, due_after: int | None = None, due_before: int | None = None,
-                    after: str | None = None, limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
-        """Commitments by status at time `now` (the clock's: a deadline range of the open
-        ones), by the level the chain last raised, by responsible unit, or by deadline
-        (`due_after`..`due_before`, inclusive; also the default: every commitment).
-        Each record gets `status`, its status at `now`."""
-        chosen = [v for v in (status, raised, unit) if v is not None]
-        if len(chosen) > 1 or (chosen and (due_after is not None or due_before is not None)):
-            raise InvalidParams("query commitments by one of status, raised, unit or a deadline range")
-        lower, upper = b"", None
-        policy = self.policy()
-        if status is not None:
-            if status not in COMMITMENT_STATUS_CODE:
-                raise InvalidParams(f"status must be one of {', '.join(COMMITMENT_STATUS_CODE)}")
-            if status == COMMITMENT_STATUS[FULFILLED]:
-                prefix = schema.COMMITMENT_BY_RAISED + bytes([FULFILLED])
-            else:
-                prefix = schema.COMMITMENT_OPEN
-                low, high = _status_deadlines(status, now, policy)
-                lower, upper = _time_key(low), (_time_key(high) if high is not None else None)
-        elif raised is not None:
-            if raised not in COMMITMENT_STATUS_CODE:
-                raise InvalidParams(f"raised must be one of {', '.join(COMMITMENT_STATUS_CODE)}")
-            prefix = schema.COMMITMENT_BY_RAISED + bytes([COMMITMENT_STATUS_CODE[raised]])
-        elif unit is not None:
-            prefix = schema.COMMITMENT_BY_UNIT + keccak(text=unit)
-        else:
-            prefix = schema.COMMITMENT_BY_DEADLINE
-            lower = _time_key(due_after or 0)
-            upper = _time_key(due_before + 1) if due_before is not None else None
-        rows, following = self._page(prefix, lower=lower, upper=upper, after=after, limit=limit, reverse=reverse)
-        items = [self.commitment(int.from_bytes(suffix[-8:], "big")) for suffix, _ in rows]
-        for record in items:
-            record["status"] = commitment_status(record, now, policy)
-        return Page(items, following)
-
-    def commitment_events(self, commitment_id: int, *, after: str | None = None, limit: int = MAX_PAGE) -> Page:
-        self.commitment(commitment_id)
-        rows, following = self._page(schema.COMMITMENT_EVENTS + _commitment_key(commitment_id), after=after,
-                                     limit=limit, reverse=False)
-        return Page(self._events(suffix for suffix, _ in rows), following)
-
-    def units(self) -> list[str]:
-        """Every responsible unit named by a commitment, in key order."""
-        names: list[str] = []
-        after: str | None = None
-        while True:
-            rows, after = self._page(schema.UNIT_NAME, after=after, limit=MAX_PAGE, reverse=False)
-            names.extend(value.decode() for _, value in rows)
-            if after is None:
-                return names
-
-    def report(self, *, now: int, unit: str | None = None) -> dict[str, Any]:
-        """Counts by status at `now` per responsible unit (one unit, or all): the "712
-        commitments, 98 alerts, 84 supervisions" view, where alerts are the commitments at
-        reminder, warning or demand and supervisions those at demand (as `ledger commitment
-        report` counts them), plus the alert events the chain has raised so far
-        (`alertsRaised`, and `demandsRaised` of them escalated to supervision). Reads each
-        counted commitment once."""
-        policy = self.policy()
-        units = [unit] if unit is not None else self.units()
-        rows = []
-        for name in units:
-            row: dict[str, Any] = {"unit": name, "total": 0, **{s: 0 for s in COMMITMENT_STATUS.values()},
-                                   "alerts": 0, "supervisions": 0, "alertsRaised": 0, "demandsRaised": 0}
-            after: str | None = None
-            while True:
-                page = self.commitments(now=now, unit=name, after=after, limit=MAX_PAGE)
-                for record in page.items:
-                    row["total"] += 1
-                    row[record["status"]] += 1
-                    row["alertsRaised"] += len(record["alerts"])
-                    row["demandsRaised"] += sum(1 for alert in record["alerts"] if alert["escalatedToSupervision"])
-                after = page.next
-                if after is None:
-                    break
-            row["alerts"] = row["reminder"] + row["warning"] + row["demand"]
-            row["supervisions"] = row["demand"]
-            rows.append(row)
-        totals = {key: sum(row[key] for row in rows) for key in rows[0] if key != "unit"} if rows else {}
-        return {"at": now, "policy": {"reminderWindow": policy[0], "demandDelay": policy[1]},
-                "units": rows, "totals": totals}
-
-    # -- members
-
-    def member(self, address: bytes) -> dict[str, Any]:
-        record = self._json(schema.MEMBER + address)
-        if record is None:
-            raise NotFound(f"no member 0x{address.hex()}")
-        return record
-
-
-def _successor(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with `prefix`."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return b"\xff" * (len(prefix) + 1)
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])
-
-
-def _time_key(seconds: int) -> bytes:
-    return _HIGH if seconds >= 2**64 else max(0, seconds).to_bytes(8, "big")
-
-
-def _status_deadlines(status: str, now: int, policy: tuple[int, int]) -> tuple[int, int | None]:
-    """The deadlines [low, high) of open commitments whose status at `now` is `status`
-    (the inverse of `commitment_status`)."""
-    reminder_window, demand_delay = policy
-    if status == "demand":
-        return 0, max(0, now - demand_delay)
-    if status == "warning":
-        return max(0, now - demand_delay), now
-    if status == "reminder":
-        return now, now + reminder_window + 1
-    return now + reminder_window + 1, None

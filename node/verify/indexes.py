@@ -36,7 +36,8 @@ from node.storage import schema
 from node.errors import InvalidBlock
 from node.execution.genesis import Genesis
 from node.storage.indexes import IndexBatch, index_block, index_genesis
-from node.verify.chain import TIMESTAMP, DataDirSource, decode_header
+from node.verify.checks import TIMESTAMP, decode_header
+from node.verify.sources import DataDirSource
 
 # Every index key starts with b"x" (node/storage/schema.py: each prefix is 3 bytes, "x" first), and
 # no other key of the schema does: [INDEX_LOW, INDEX_HIGH) is exactly the indexes.

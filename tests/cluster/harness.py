@@ -1,4 +1,4 @@
-"""Driving a real local cluster (node/ops/cluster.py) from tests: JSON-RPC, transactions from the
+"""Driving a real local cluster (node/ops/cluster/) from tests: JSON-RPC, transactions from the
 cluster's admin account, waits with deadlines, and the safety checker that compares every
 node's chain after every scenario. Cluster nodes require a role token: the harness sends the
 cluster's admin.token (Cluster.token) with its calls and to the `ledger` commands it runs."""
@@ -19,17 +19,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from eth_account import Account
 
-from node.ops.cluster import (
-    add_node,
-    create_cluster,
-    load_admin_account,
-    load_admin_token,
-    load_cluster,
-    start_cluster,
-    start_node,
-    stop_cluster,
-    stop_node,
-)
+from node.ops.cluster.create import add_node, create_cluster
+from node.ops.cluster.layout import load_admin_account, load_admin_token, load_cluster
+from node.ops.cluster.processes import start_cluster, start_node, stop_cluster, stop_node
 from node.ops.config import FaultConfig
 
 RPC_TIMEOUT = 10.0

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from node.ops.cluster import is_running, load_admin_token, load_cluster
+from node.ops.cluster.layout import load_admin_token, load_cluster
+from node.ops.cluster.processes import is_running
 from tests.cluster.harness import ledger, rpc, wait_for
 
 pytestmark = pytest.mark.slow

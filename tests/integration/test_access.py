@@ -21,7 +21,8 @@ import pytest
 import websockets
 from eth_account import Account
 
-from node.access.http import ROLE_PERMISSIONS
+from node.access.roles import ROLE_PERMISSIONS
+from node.api import UNAUTHORIZED
 from node.rpc.limits import RpcLimits
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import Network, account_key, address_of, start_network
@@ -29,7 +30,6 @@ from tests.integration.permissioned import Network, account_key, address_of, sta
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-UNAUTHORIZED = -40100
 CHAIN_ID = 4242  # tests.integration.permissioned.CHAIN_ID
 TIMEOUT = 30.0
 SINK = "0x" + "44" * 20

@@ -24,7 +24,7 @@ import pytest
 from eth_utils import keccak, to_checksum_address
 
 from client.anchoring import anchor
-from client.cli_audit import COLUMNS, csv_cell
+from client.cli_audit_export import COLUMNS, csv_cell
 from client.ledger import Ledger
 from tests import pki
 from tests.integration.permissioned import Network, account_key, address_of, issue_tokens, start_network

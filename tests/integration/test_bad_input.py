@@ -24,10 +24,10 @@ import websockets
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from node.api import MAX_BATCH_CALLS
 from node.rpc.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
-    MAX_BATCH_CALLS,
     MAX_BODY_BYTES,
     METHOD_NOT_FOUND,
     PARSE_ERROR,

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from client import blobs, envelope as seal
-from node.storage.blobs import MAX_BLOB_BYTES
+from node.api import MAX_BLOB_BYTES
 from tests import pki
 from tests.integration.nodeproc import NodeProcess, free_port
 

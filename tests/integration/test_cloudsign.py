@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from chaincode import CONTRACT_STATUS, ROLE_BITS
+from chaincode import ACTION_GRANT_ROLES, CONTRACT_STATUS, ROLE_BITS
 from client import devpki
 from client.credentials import CertificateIdentity
 from client.ledger import Ledger
@@ -33,7 +33,6 @@ KEY_PASSWORD = "tenderer key password"
 PARTY_KEY = hashlib.sha256(b"evidence-ledger test: cloud-signed party account").digest()  # fixed account keys
 BIDDER_KEY = hashlib.sha256(b"evidence-ledger test: locally-signed party account").digest()
 STARTUP_DEADLINE_SECONDS = 30
-ACTION_GRANT_ROLES = 3
 
 
 def ledger_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

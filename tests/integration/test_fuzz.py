@@ -42,7 +42,7 @@ from hypothesis.errors import HypothesisException
 from schemathesis import GenerationMode
 from schemathesis import checks as sc
 
-from node.access.http import TokenStore
+from node.access.tokens import TokenStore
 from node.rpc.jsonrpc import INTERNAL_ERROR
 from node.rpc.methods import ROUTES
 from tests.integration import fuzz_strategies as fs
@@ -68,7 +68,7 @@ WS_EXAMPLES = 12
 REST_EXAMPLES_PER_OPERATION = 20
 # Schemathesis's own seed (its generation is seeded per operation from it).
 REST_SEED = 20261207
-# The REST routes of node/rpc/rest.py and node/storage/blobs.py plus /healthz and /metrics: fewer
+# The REST routes of node/rpc/rest/routes.py ROUTES plus /healthz and /metrics: fewer
 # operations in the document means routes went missing from it.
 REST_MIN_OPERATIONS = 16
 FEED_EXAMPLES = 20
@@ -456,13 +456,7 @@ def test_known_finding(target: Target, request_doc: Any) -> None:
 # its schema has no request body); /v1/feed is a Server-Sent Events stream that does not end
 # (test_fuzz_feed_parameters below reads only its head).
 REST_EXCLUDED_PATHS = ("/", "/v1/feed")
-# Response conformance (content type, body schema) is checked where the document is
-# accurate. Where it is not, only not_a_server_error runs until the document is fixed:
-# - /metrics, GET/HEAD /v1/blobs/{sha256}: declared application/json, served as text/plain
-#   and application/octet-stream.
-# - every route: 400/401/403/404/413 undeclared, and 422 declared but never sent (the app
-#   answers 400), so status_code_conformance is off everywhere.
-CONTENT_TYPE_INACCURATE = {"GET /metrics", "GET /v1/blobs/{sha256}", "HEAD /v1/blobs/{sha256}"}
+# Every response is checked against the document: status code, content type, body schema.
 
 
 def rest_config() -> schemathesis.Config:
@@ -478,9 +472,8 @@ def rest_failure(exc: BaseException) -> str:
 def operation_test(target: Target, operation: Any, label: str) -> Any:
     """The bounded Hypothesis test of one REST operation: data that fits its schema and data
     that does not, as each caller; the checks its document is accurate enough for."""
-    checks = [sc.not_a_server_error]
-    if label not in CONTENT_TYPE_INACCURATE:
-        checks += [sc.content_type_conformance, sc.response_schema_conformance]
+    checks = [sc.not_a_server_error, sc.content_type_conformance, sc.response_schema_conformance,
+              sc.status_code_conformance]
     cases = st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
 
     @bounded(REST_EXAMPLES_PER_OPERATION)

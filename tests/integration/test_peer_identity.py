@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from node.ops.cluster import CA_CERT_FILE, CA_KEY_FILE
-from node.network.peers import Hello, Kind, encode_frame, encode_hello, read_frame, tls_contexts
+from node.ops.cluster.layout import CA_CERT_FILE, CA_KEY_FILE
+from node.network.connection import read_frame
+from node.network.frames import Hello, Kind, encode_frame, encode_hello
+from node.network.tls import tls_contexts
 from node.network.tlscerts import (
     issue_node_certificate,
     load_consortium_ca,

@@ -29,7 +29,7 @@ from chaincode import CONTRACT_REGISTRY
 from client.anchoring import anchor
 from client.ledger import Ledger
 from node.storage import schema
-from node.access.http import TokenStore
+from node.access.tokens import TokenStore
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import CHAIN_ID, Network, account_key, address_of, start_network
 from tests.files import fingerprint

@@ -19,8 +19,10 @@ from typing import Iterator
 import httpx
 import pytest
 
-from node.access.http import TokenStore
-from node.rpc.rest import MAX_FEED_STREAMS_PER_CALLER, ApiError, FeedStreams
+from node.access.tokens import TokenStore
+from node.rpc.limits import MAX_FEED_STREAMS_PER_CALLER
+from node.rpc.rest.context import ApiError
+from node.rpc.rest.feed import FeedStreams
 from tests.integration.permissioned import Network, address_of, start_network
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ import ast
 import sys
 from pathlib import Path
 
-ALLOWED = {"cryptography", "rlp", "eth_hash", "coincurve", "evidence"}
+ALLOWED = {"cryptography", "asn1crypto", "rlp", "eth_hash", "coincurve", "evidence"}
 PACKAGE = Path(__file__).resolve().parents[3] / "evidence"
 
 

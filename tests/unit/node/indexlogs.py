@@ -1,5 +1,5 @@
 """Blocks of system-contract logs for index tests and benchmarks, encoded with the shipped
-ABIs (node.indexes.encode_log) and stored through the same `index_block` the chain uses."""
+ABIs (chaincode.events.encode_log) and stored through the same `index_block` the chain uses."""
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from chaincode.events import encode_log
 from node.storage import schema
-from node.storage.indexes import IndexBatch, encode_log, index_block
+from node.storage.indexes import IndexBatch, index_block
 from node.storage.store import LevelStore
 
 

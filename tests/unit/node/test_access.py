@@ -1,4 +1,4 @@
-"""Role tokens and access control (node/access/http.py): tokens that must not verify (expired, not
+"""Role tokens and access control (node/access/): tokens that must not verify (expired, not
 yet valid, tampered, another issuer, alg none, HS256 keyed with the public key, revoked,
 unknown role), the role table, every JSON-RPC route classified, the address-bound
 refinements with real signed transactions, the authorizer's modes, and the blob routes."""
@@ -26,12 +26,12 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from fastapi.testclient import TestClient
 
 from chaincode import ROLES
-from node.access import http as access
-from node.access.http import (
-    ANONYMOUS_ADMIN, LEEWAY_SECONDS, METHOD_PERMISSIONS, ROLE_PERMISSIONS, Authorizer, Principal, RevocationList,
-    RoleDenied, TokenStore, issue_token, key_id, parse_role, principal_for, resolve_auth_mode, verify_token,
-)
-from node.storage.blobs import BlobStore, add_blob_routes
+from node.access import roles, tokens
+from node.access.http import ANONYMOUS_ADMIN, LEEWAY_SECONDS, Authorizer, Principal, principal_for, verify_token
+from node.access.roles import METHOD_PERMISSIONS, ROLE_PERMISSIONS, RoleDenied, parse_role, resolve_auth_mode
+from node.access.tokens import RevocationList, TokenStore, issue_token, key_id
+from node.rpc.rest.routes import add_blob_routes
+from node.storage.blobs import BlobStore
 from node.errors import ConfigError, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.methods import ROUTES
 
@@ -202,10 +202,10 @@ def test_roles_are_accepted_in_any_case(given: str, role: str) -> None:
 
 
 def test_ttl_parsing() -> None:
-    assert [access.parse_ttl(t) for t in ("90d", "12h", "30m", "3600s", "45")] == [90 * 86400, 43200, 1800, 3600, 45]
+    assert [tokens.parse_ttl(t) for t in ("90d", "12h", "30m", "3600s", "45")] == [90 * 86400, 43200, 1800, 3600, 45]
     for bad in ("0s", "3y", "", "-1d", "10000d"):
         with pytest.raises(ConfigError):
-            access.parse_ttl(bad)
+            tokens.parse_ttl(bad)
 
 
 # -- the permission tables ---------------------------------------------------------------------
@@ -214,14 +214,14 @@ def test_ttl_parsing() -> None:
 def test_every_route_is_classified() -> None:
     """A new JSON-RPC method must be placed in a group before anyone but ADMIN may call it."""
     unclassified = sorted(set(ROUTES) - set(METHOD_PERMISSIONS))
-    assert not unclassified, f"add these methods to node.access.METHOD_PERMISSIONS: {unclassified}"
+    assert not unclassified, f"add these methods to node.access.roles.METHOD_PERMISSIONS: {unclassified}"
     # The table names no method the node does not serve (the WebSocket's own two aside).
     assert set(METHOD_PERMISSIONS) - set(ROUTES) == {"eth_subscribe", "eth_unsubscribe"}
     assert set(METHOD_PERMISSIONS.values()) == {"rpc:public", "rpc:send", "rpc:read", "rpc:admin"}
 
 
 EXPECTED = {
-    "ADMIN": set(access.PERMISSIONS),
+    "ADMIN": set(roles.PERMISSIONS),
     "TRADING_CENTER": {"rpc:public", "rpc:send", "rpc:read", "blobs:read", "blobs:write", "chain:read",
                        "contracts:read", "evidence:read", "commitments:read"},
     "COURT": {"rpc:public", "rpc:send", "rpc:read", "blobs:read", "blobs:write", "chain:read", "contracts:read",
@@ -238,7 +238,7 @@ EXPECTED = {
 def test_role_table_is_the_documented_one() -> None:
     assert set(ROLE_PERMISSIONS) == set(ROLES)
     assert {role: set(perms) for role, perms in ROLE_PERMISSIONS.items()} == EXPECTED
-    assert "rpc:admin" in access.PERMISSIONS and "rpc:admin" not in set().union(
+    assert "rpc:admin" in roles.PERMISSIONS and "rpc:admin" not in set().union(
         *(EXPECTED[r] for r in ROLES if r != "ADMIN"))
 
 
@@ -378,8 +378,8 @@ def test_store_creates_one_private_key_and_records_no_tokens(tmp_path: Path) -> 
     assert stat.S_IMODE(store.dir.stat().st_mode) == 0o700
     again = TokenStore(tmp_path).issuer_key()  # a second opener gets the same key
     assert private(again) == private(store.issuer_key())
-    assert access.load_public_key(store.dir / access.ISSUER_PUB_FILE) == store.public_key()
-    record_text = (store.dir / access.ISSUED_FILE).read_text()
+    assert tokens.load_public_key(store.dir / tokens.ISSUER_PUB_FILE) == store.public_key()
+    record_text = (store.dir / tokens.ISSUED_FILE).read_text()
     assert text not in record_text and text.split(".")[2] not in record_text
     assert store.records() == [issued.record()]
 
@@ -421,7 +421,7 @@ def test_extra_issuers_are_trusted(tmp_path: Path) -> None:
     alone = Authorizer.from_data_dir(tmp_path / "node", "required")
     with pytest.raises(Unauthenticated, match="unknown issuer"):
         alone.authenticate(f"Bearer {text}", None)
-    trusting = Authorizer.from_data_dir(tmp_path / "node", "required", [center.dir / access.ISSUER_PUB_FILE])
+    trusting = Authorizer.from_data_dir(tmp_path / "node", "required", [center.dir / tokens.ISSUER_PUB_FILE])
     assert trusting.authenticate(f"Bearer {text}", None).role == "REGULATOR"
     (tmp_path / "not-a-key.pem").write_text("hello")
     with pytest.raises(ConfigError):
@@ -495,11 +495,11 @@ def test_an_outside_issuer_cannot_mint_admin_tokens(tmp_path: Path) -> None:
     """A node trusts other organisations' issuers for their users' roles, never to
     administer it: their ADMIN tokens are refused, other roles pass."""
     other_pub = tmp_path / "other.pub"
-    other_pub.write_bytes(access.public_pem(OTHER.public_key()))
+    other_pub.write_bytes(tokens.public_pem(OTHER.public_key()))
     authorizer = Authorizer.from_data_dir(tmp_path / "data", "required", [other_pub])
     authorizer.clock = lambda: NOW
     assert authorizer.verify(token("REGULATOR", key=OTHER)).role == "REGULATOR"
     with pytest.raises(Unauthenticated, match="own issuer"):
         authorizer.verify(token("ADMIN", key=OTHER))
-    own, _ = access.TokenStore(tmp_path / "data").issue("ADMIN", "operator", None, 3600, now=NOW)
+    own, _ = tokens.TokenStore(tmp_path / "data").issue("ADMIN", "operator", None, 3600, now=NOW)
     assert authorizer.verify(own).role == "ADMIN"

@@ -19,7 +19,9 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     from fastapi.testclient import TestClient
 
 from node.storage import blobs
-from node.access.http import Authorizer, issue_token, key_id
+from node.access.http import Authorizer
+from node.access.tokens import issue_token, key_id
+from node.rpc.rest.routes import add_blob_routes
 from node.storage.blobs import BlobQuota, BlobQuotaExceeded, BlobStore
 from node.errors import ConfigError
 
@@ -51,7 +53,7 @@ def blob_files(store: BlobStore) -> list[Path]:
 
 def app_for(store: BlobStore, authorizer: Authorizer) -> FastAPI:
     app = FastAPI()
-    blobs.add_blob_routes(app, store, authorizer)
+    add_blob_routes(app, store, authorizer)
     return app
 
 

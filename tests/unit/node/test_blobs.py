@@ -17,6 +17,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
 
 from node.storage import blobs
 from node.access.http import Authorizer
+from node.rpc.rest.routes import add_blob_routes
 from node.storage.blobs import BadBlobHash, BlobNotFound, BlobStore, BlobTooLarge
 
 SMALL_CAP = 4096
@@ -134,7 +135,7 @@ def test_commit_fsyncs_the_file_before_renaming_and_the_directory_after(store: B
 @pytest.fixture
 def client(store: BlobStore) -> Iterator[TestClient]:
     app = FastAPI()
-    blobs.add_blob_routes(app, store, Authorizer.open())  # access: tests/unit/node/test_access.py
+    add_blob_routes(app, store, Authorizer.open())  # access: tests/unit/node/test_access.py
     with TestClient(app) as test_client:
         yield test_client
 

@@ -13,14 +13,18 @@ from eth_utils import int_to_big_endian
 
 from evidence import qbft
 from node.storage import schema
+from client import chain_rpc
 from node.verify import chain as verify
+from node.verify import checks
 from node.execution.chain import Chain, _block_writes
 from node.execution.vm import TRANSACTION_BUILDER
 from node.errors import InvalidBlock, StorageError
 from node.execution.genesis import Genesis, build_genesis_document
 from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
 from node.storage.store import LevelStore
-from node.verify.chain import DataDirSource, InspectionPool, SourceError, verify_chain
+from node.verify.chain import InspectionPool, verify_chain
+from node.verify.replay import ChainReplayer
+from node.verify.sources import DataDirSource, SourceError
 from node.execution.vm import QBFTHeader
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)
@@ -169,7 +173,7 @@ def test_a_range_and_re_execution(pristine: Built) -> None:
     assert (summary.first, summary.last, summary.blocks) == (3, 6, 4)
     source = DataDirSource(pristine.path)
     try:
-        replayer = verify.ChainReplayer(source.store, make_genesis(), permissioned=True)
+        replayer = ChainReplayer(source.store, make_genesis(), permissioned=True)
         summary = verify_chain(source, genesis=make_genesis(), replayer=replayer)
     finally:
         source.close()
@@ -220,7 +224,7 @@ def test_flipped_byte_in_receipts_fails_the_receipts_root(chain_dir: Built) -> N
 def test_flipped_byte_in_a_header_fails_its_seals(chain_dir: Built) -> None:
     key = schema.header_key(chain_dir.hashes[DAMAGED])
     header = read(chain_dir.path, key)
-    state_root = rlp.decode(header)[verify.STATE_ROOT]
+    state_root = rlp.decode(header)[checks.STATE_ROOT]
     flip(chain_dir.path, key, header.index(state_root))
     caught = failure(chain_dir.path)
     assert (caught.height, caught.step) == (DAMAGED, "commit seals")
@@ -335,7 +339,7 @@ def test_only_re_execution_finds_a_wrong_state_root(chain_dir: Built) -> None:
     assert run(chain_dir.path).blocks == HEIGHT + 1
     source = DataDirSource(chain_dir.path)
     try:
-        replayer = verify.ChainReplayer(source.store, make_genesis(), permissioned=True)
+        replayer = ChainReplayer(source.store, make_genesis(), permissioned=True)
         with pytest.raises(InvalidBlock) as caught:
             verify_chain(source, genesis=make_genesis(), replayer=replayer)
     finally:
@@ -373,12 +377,12 @@ def test_the_store_refuses_writes(pristine: Built) -> None:
 @pytest.mark.parametrize("kind", [0, 1, 2])
 def test_recover_sender_matches_py_evm(kind: int) -> None:
     raw = signed(5, kind)
-    assert verify.recover_sender(raw) == TRANSACTION_BUILDER.decode(raw).sender == RICH_ADDRESS
+    assert checks.recover_sender(raw) == TRANSACTION_BUILDER.decode(raw).sender == RICH_ADDRESS
 
 
 def test_recover_sender_of_a_pre_eip155_transaction() -> None:
     raw = bytes(RICH.sign_transaction({"nonce": 0, "gas": 21_000, "gasPrice": 0, "to": SINK, "value": 0}).raw_transaction)
-    assert verify.recover_sender(raw) == RICH_ADDRESS
+    assert checks.recover_sender(raw) == RICH_ADDRESS
 
 
 def test_recover_sender_refuses_a_high_s_signature() -> None:
@@ -386,7 +390,7 @@ def test_recover_sender_refuses_a_high_s_signature() -> None:
     fields[8] = int_to_big_endian(qbft.SECP256K1_N - int.from_bytes(fields[8], "big"))
     fields[6] = int_to_big_endian(int.from_bytes(fields[6], "big") ^ 1)
     with pytest.raises(ValueError, match="canonical"):
-        verify.recover_sender(rlp.encode(fields))
+        checks.recover_sender(rlp.encode(fields))
 
 
 def test_header_field_positions_are_py_evms() -> None:
@@ -397,20 +401,20 @@ def test_header_field_positions_are_py_evms() -> None:
         withdrawals_root=b"\x10" * 32, blob_gas_used=17, excess_blob_gas=18, parent_beacon_block_root=b"\x13" * 32,
     )
     fields = QBFTHeader(**values).fields_rlp()
-    assert len(fields) == verify.HEADER_FIELDS
+    assert len(fields) == checks.HEADER_FIELDS
     expected = {
-        verify.PARENT_HASH: b"\x01" * 32, verify.COINBASE: b"\x02" * 20, verify.STATE_ROOT: b"\x03" * 32,
-        verify.TRANSACTIONS_ROOT: b"\x04" * 32, verify.RECEIPTS_ROOT: b"\x05" * 32, verify.DIFFICULTY: b"\x07",
-        verify.NUMBER: b"\x08", verify.GAS_LIMIT: b"\x09", verify.GAS_USED: b"\x0a", verify.TIMESTAMP: b"\x0b",
-        verify.EXTRA_DATA: b"\x0c", verify.MIX_HASH: b"\x0d" * 32, verify.NONCE: b"\x0e" * 8,
-        verify.BASE_FEE: b"\x0f", verify.WITHDRAWALS_ROOT: b"\x10" * 32, verify.BLOB_GAS_USED: b"\x11",
-        verify.EXCESS_BLOB_GAS: b"\x12", verify.PARENT_BEACON_ROOT: b"\x13" * 32,
+        checks.PARENT_HASH: b"\x01" * 32, checks.COINBASE: b"\x02" * 20, checks.STATE_ROOT: b"\x03" * 32,
+        checks.TRANSACTIONS_ROOT: b"\x04" * 32, checks.RECEIPTS_ROOT: b"\x05" * 32, checks.DIFFICULTY: b"\x07",
+        checks.NUMBER: b"\x08", checks.GAS_LIMIT: b"\x09", checks.GAS_USED: b"\x0a", checks.TIMESTAMP: b"\x0b",
+        checks.EXTRA_DATA: b"\x0c", checks.MIX_HASH: b"\x0d" * 32, checks.NONCE: b"\x0e" * 8,
+        checks.BASE_FEE: b"\x0f", checks.WITHDRAWALS_ROOT: b"\x10" * 32, checks.BLOB_GAS_USED: b"\x11",
+        checks.EXCESS_BLOB_GAS: b"\x12", checks.PARENT_BEACON_ROOT: b"\x13" * 32,
     }
     assert {index: fields[index] for index in expected} == expected
 
 
 def test_inspection_of_an_undecodable_header_carries_no_facts() -> None:
-    inspection = verify.inspect_block(verify.RawBlock(3, b"\xff\x00", (), ()))
+    inspection = checks.inspect_block(checks.RawBlock(3, b"\xff\x00", (), ()))
     assert inspection.facts is None and inspection.failure is not None and inspection.failure[0] == "header"
 
 
@@ -420,7 +424,7 @@ def test_inspection_of_an_undecodable_header_carries_no_facts() -> None:
 BLOCK_ANSWER_BYTES = 1000  # what FakeNode counts the answers about one block to weigh
 
 
-class FakeNode(verify.RpcSource):
+class FakeNode(chain_rpc.RpcSource):
     """An RpcSource whose HTTP round trip is answered as the node's debug_getRaw* methods
     answer (node/rpc/methods.py), from a chain in a LevelDB."""
 
@@ -433,8 +437,8 @@ class FakeNode(verify.RpcSource):
 
         self.posts += 1
         weight = len({c["params"][0] for c in calls if c["params"]}) * BLOCK_ANSWER_BYTES or 1  # the head: 1 byte
-        if weight > verify.MAX_RPC_RESPONSE_BYTES:
-            raise verify._TooLarge()
+        if weight > chain_rpc.MAX_RPC_RESPONSE_BYTES:
+            raise chain_rpc._TooLarge()
         replies = []
         for call in calls:
             if call["method"] == "eth_blockNumber":
@@ -477,14 +481,14 @@ def test_rpc_block_the_node_cannot_serve(node_chain: Chain) -> None:
 
 
 def test_rpc_batches_too_large_are_asked_again_in_halves(node_chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(verify, "MAX_RPC_RESPONSE_BYTES", BLOCK_ANSWER_BYTES)
+    monkeypatch.setattr(chain_rpc, "MAX_RPC_RESPONSE_BYTES", BLOCK_ANSWER_BYTES)
     node = FakeNode(node_chain)
     assert verify_chain(node, genesis=None).blocks == HEIGHT + 1
     assert node.posts > 1 + (HEIGHT + 3) // 3  # one block per round trip, not three
-    monkeypatch.setattr(verify, "MAX_RPC_RESPONSE_BYTES", BLOCK_ANSWER_BYTES - 1)
+    monkeypatch.setattr(chain_rpc, "MAX_RPC_RESPONSE_BYTES", BLOCK_ANSWER_BYTES - 1)
     with pytest.raises(SourceError, match="larger than"):
         verify_chain(FakeNode(node_chain), genesis=None)
-    monkeypatch.setattr(verify, "MAX_RPC_RESPONSE_BYTES", 0)
+    monkeypatch.setattr(chain_rpc, "MAX_RPC_RESPONSE_BYTES", 0)
     with pytest.raises(SourceError, match="eth_blockNumber"):
         verify_chain(FakeNode(node_chain), genesis=None)
 

@@ -26,15 +26,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from eth_account import Account
 
-from node.ops import cluster as cluster_module
-from node.ops.cluster import (
+from node.ops.cluster import processes, status
+from node.ops.cluster.create import add_node, create_cluster
+from node.ops.cluster.layout import (
     ACCOUNTS_FILE, ADMIN_KEY_FILE, ADMIN_TOKEN_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, TLS_CERT_FILE,
-    TLS_KEY_FILE, NodeStatus, add_node, cluster_status, create_cluster, load_admin_account, load_admin_token,
-    load_cluster, stop_cluster,
-    stop_node,
+    TLS_KEY_FILE, load_admin_account, load_admin_token, load_cluster, port_free,
 )
+from node.ops.cluster.processes import stop_cluster, stop_node
+from node.ops.cluster.status import NodeStatus, cluster_status
 from node.ops.config import FAULTS_ENV, FaultConfig, load_node_config
-from node.access.http import Authorizer, TokenStore
+from node.access.http import Authorizer
+from node.access.tokens import TokenStore
 from node.errors import ConfigError, Unauthenticated
 from node.execution.genesis import MAX_VALIDATORS, Genesis
 from node.consensus.sealing import ValidatorKey
@@ -311,10 +313,6 @@ def test_create_refuses_a_used_directory_and_bad_counts(made: Path, tmp_path: Pa
     assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".*partial"))
 
 
-def test_cluster_caps_agree_with_genesis() -> None:
-    assert cluster_module.MAX_VALIDATORS == MAX_VALIDATORS
-
-
 def test_add_node_joins_without_reconfiguring_the_others(tmp_path: Path) -> None:
     directory = tmp_path / "c"
     create_cluster(directory, 2, 0, now=NOW)
@@ -417,7 +415,7 @@ def test_a_recorded_pid_that_is_not_the_node_is_never_signalled(made: Path, tmp_
     """This test's own pid recorded as every node's: were it signalled, pytest would die."""
     create_cluster(tmp_path / "c", 2, 0, now=NOW)
     _write_cluster_json(tmp_path / "c", lambda d: [n.update(pid=os.getpid()) for n in d["nodes"]])
-    assert not any(cluster_module.is_running(n) for n in load_cluster(tmp_path / "c").nodes)
+    assert not any(processes.is_running(n) for n in load_cluster(tmp_path / "c").nodes)
     assert stop_node(tmp_path / "c", "validator-0", kill=True) is False
     assert stop_cluster(tmp_path / "c") == []
     assert all(n.pid is None for n in load_cluster(tmp_path / "c").nodes)
@@ -433,27 +431,30 @@ def test_status_of_a_stopped_cluster(made: Path) -> None:
 
 def test_node_status_reply_is_read_with_hex_or_integer_numbers() -> None:
     base = NodeStatus("validator-0", "validator", 1, True, "http://127.0.0.1:1", True, "ledger_nodeStatus")
-    parsed = cluster_module._parse_node_status(base, {
+    parsed = status._parse_node_status(base, {
         "height": "0x1f", "round": 2, "validator": True, "address": "0xab", "syncing": False,
         "peers": [{"name": "validator-1", "address": "0xcd", "height": 30}, {"name": "observer-0", "height": None}],
     })
     assert (parsed.height, parsed.round, parsed.validator, parsed.syncing) == (31, 2, True, False)
     assert parsed.peers is not None and [(p.name, p.height) for p in parsed.peers] == [("validator-1", 30), ("observer-0", None)]
     with pytest.raises(ValueError):
-        cluster_module._parse_node_status(base, {"height": "31"})
+        status._parse_node_status(base, {"height": "31"})
     with pytest.raises(ValueError):
-        cluster_module._parse_node_status(base, [])
+        status._parse_node_status(base, [])
 
 
 def test_only_nodes_with_faults_get_the_fault_switch(made: Path) -> None:
     layout = load_cluster(made)
     parent = {"PATH": "/usr/bin", FAULTS_ENV: "1", "PYTHONPATH": "/elsewhere"}
     for index, node in enumerate(layout.nodes):
-        env = cluster_module.node_environment(node, parent)
+        env = processes.node_environment(node, parent)
         assert env.get(FAULTS_ENV) == ("1" if index == 1 else None), node.name
         assert env["PATH"] == "/usr/bin"
-        assert env["PYTHONPATH"].split(os.pathsep) == [str(Path(cluster_module.__file__).resolve().parents[1]), "/elsewhere"]
-    assert cluster_module.node_environment(layout.nodes[1], {})[FAULTS_ENV] == "1"
+        checkout, elsewhere = env["PYTHONPATH"].split(os.pathsep)
+        assert elsewhere == "/elsewhere"
+        # `python -m client.cli` must find this checkout's client/ and node/ there.
+        assert (Path(checkout) / "client" / "cli.py").is_file() and (Path(checkout) / "node").is_dir(), checkout
+    assert processes.node_environment(layout.nodes[1], {})[FAULTS_ENV] == "1"
 
 
 # -- --base-port, and one node by name from the CLI ------------------------------------
@@ -467,7 +468,7 @@ def _free_run(count: int) -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base = probe.getsockname()[1]
-        if base + count <= 65536 and all(cluster_module._port_free("127.0.0.1", p) for p in range(base, base + count)):
+        if base + count <= 65536 and all(port_free("127.0.0.1", p) for p in range(base, base + count)):
             return base
     raise AssertionError(f"no run of {count} free ports found in {BASE_PORT_TRIES} tries")
 

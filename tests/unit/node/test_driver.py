@@ -14,7 +14,7 @@ from node.network import importer
 from node.storage import schema
 from node.execution.chain import Chain
 from node.consensus.driver import ConsensusDriver
-from node.consensus.machine import Decided
+from node.consensus.interface import Decided
 from node.ops.runner import init_data_dir, write_key_file
 from node.service import Node, NodeConfig, open_node
 from node.storage.store import LevelStore

@@ -155,7 +155,7 @@ def test_a_transaction_with_an_unrecoverable_signature_fails_the_block(chains: t
 
 
 def test_blocks_are_packed_within_the_byte_cap() -> None:
-    from node.consensus.driver import _within_bytes
+    from node.consensus.backend import _within_bytes
     from node.execution.txpool import PoolEntry
 
     entries = [PoolEntry(None, b"", size, i, 0.0) for i, size in enumerate([400, 300, 200, 100])]  # type: ignore[arg-type]
@@ -165,7 +165,7 @@ def test_blocks_are_packed_within_the_byte_cap() -> None:
 
 
 def test_execution_budget_learns_seconds_per_gas() -> None:
-    from node.consensus.driver import FIRST_BLOCK_GAS, MIN_BLOCK_GAS, ExecutionBudget
+    from node.consensus.backend import FIRST_BLOCK_GAS, MIN_BLOCK_GAS, ExecutionBudget
 
     budget = ExecutionBudget(seconds=1.0)
     assert budget.max_gas() == FIRST_BLOCK_GAS

@@ -9,9 +9,11 @@ from typing import Any, Iterator
 
 import pytest
 
+from chaincode.events import encode_log
 from node.storage import schema
 from node.errors import InvalidParams, NotFound
-from node.storage.indexes import EVENT_TYPES, TOPICS, Cursor, Indexes, commitment_status, decode_log, encode_log
+from node.storage.indexes import TOPICS, Cursor, feed_event
+from node.storage.index_queries import Indexes, commitment_status
 from tests.unit.node.indexlogs import (
     Block,
     CountingStore,
@@ -40,79 +42,19 @@ def store(tmp_path: Path) -> Iterator[CountingStore]:
     s.close()
 
 
-def test_every_system_event_round_trips_through_the_abi() -> None:
+def test_every_system_event_becomes_a_feed_event() -> None:
     for event in (anchored(1), registered("P-1", [2, 3]), signed("P-1", 2), commitment_added(1, "Unit A", T0 + 99)):
         address_bytes, topics, data = encode_log(*event)
-        decoded = decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data, height=5, log_index=2,
+        decoded = feed_event(address_bytes, [t.to_bytes(32, "big") for t in topics], data, height=5, log_index=2,
                              block_hash=b"\x01" * 32, tx_hash=b"\x02" * 32, tx_index=0, timestamp=T0)
         assert decoded is not None and decoded["event"] == event[1] and decoded["cursor"] == "5-2"
     # another contract's log with the same topic is not a system event
     address_bytes, topics, data = encode_log(*anchored(1))
-    assert decode_log(b"\x99" * 20, [t.to_bytes(32, "big") for t in topics], data, height=1, log_index=0,
+    assert feed_event(b"\x99" * 20, [t.to_bytes(32, "big") for t in topics], data, height=1, log_index=0,
                       block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
     # a log that does not decode is left out, not an error
-    assert decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], b"\x00", height=1, log_index=0,
+    assert feed_event(address_bytes, [t.to_bytes(32, "big") for t in topics], b"\x00", height=1, log_index=0,
                       block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
-
-
-def random_value(rng: random.Random, abi_type: str) -> Any:
-    if abi_type == "address[]":
-        return ["0x" + rng.randbytes(20).hex() for _ in range(rng.randrange(0, 6))]
-    if abi_type == "address":
-        return "0x" + rng.randbytes(20).hex()
-    if abi_type == "bool":
-        return rng.random() < 0.5
-    if abi_type == "bytes32":
-        return rng.randbytes(32)
-    if abi_type == "bytes":
-        return rng.randbytes(rng.randrange(0, 300))
-    if abi_type == "string":
-        return "".join(rng.choice("ab工程合同 €") for _ in range(rng.randrange(0, 80)))
-    return rng.randrange(0, 2 ** int(abi_type[4:]))
-
-
-def test_the_log_codec_agrees_with_eth_abi_on_every_event_type() -> None:
-    """decode_log has its own ABI decoder (eth_abi costs ~10x, in every block commit), and
-    encode_log its own encoder (the query benchmark encodes 1.15M logs): for random values
-    of every system event, they must write and read what eth_abi writes and reads."""
-    from eth_abi import decode as abi_decode
-    from eth_abi import encode as abi_encode
-    from eth_utils import to_checksum_address
-
-    def plain(abi_type: str, value: Any) -> Any:
-        if abi_type == "address[]":
-            return [to_checksum_address(v) for v in value]
-        if abi_type == "address":
-            return to_checksum_address(value)
-        return "0x" + value.hex() if isinstance(value, bytes) else value
-
-    rng = random.Random(11)
-    for (address_bytes, _), event_type in EVENT_TYPES.items():
-        for _ in range(20):
-            args = {name: random_value(rng, t) for name, t in event_type.indexed + event_type.data}
-            _, topics, data = encode_log(event_type.contract, event_type.name, args)
-            assert data == abi_encode([t for _, t in event_type.data], [args[n] for n, _ in event_type.data])
-            for (name, abi_type), topic in zip(event_type.indexed, topics[1:]):
-                assert topic.to_bytes(32, "big") == abi_encode([abi_type], [args[name]]), (event_type.name, name)
-            decoded = decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data, height=1,
-                                 log_index=0, block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0)
-            assert decoded is not None, event_type.name
-            reference = abi_decode([t for _, t in event_type.data], data)
-            for (name, abi_type), value in zip(event_type.data, reference):
-                assert decoded["args"][name] == plain(abi_type, value), (event_type.name, name)
-            # truncated data is refused, never mis-read
-            assert decode_log(address_bytes, [t.to_bytes(32, "big") for t in topics], data[:-1], height=1,
-                              log_index=0, block_hash=b"", tx_hash=b"", tx_index=0, timestamp=0) is None
-
-
-def test_the_log_encoder_refuses_what_the_abi_cannot_carry() -> None:
-    contract, name, args = anchored(1)
-    for field, value in (("leafCount", -1), ("leafCount", 2 ** 256), ("leafCount", True), ("submitter", "0x1234"),
-                         ("digest", b"\x01" * 33), ("digestAlgorithm", 2 ** 8)):
-        with pytest.raises(ValueError):
-            encode_log(contract, name, {**args, field: value})
-    with pytest.raises(KeyError):
-        encode_log(contract, "NoSuchEvent", args)
 
 
 def test_counter_changes_are_written_once_per_block_and_never_below_zero() -> None:

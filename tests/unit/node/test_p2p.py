@@ -19,20 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from client import devpki
-from node.network.peers import (
-    MAX_FRAME,
-    Faults,
-    Hello,
-    Kind,
-    Limits,
-    Peer,
-    PeerError,
-    PeerNetwork,
-    encode_frame,
-    encode_hello,
-    read_frame,
-    tls_contexts,
-)
+from node.network.connection import Limits, Peer, PeerError, read_frame
+from node.network.faults import Faults
+from node.network.frames import MAX_FRAME, Hello, Kind, encode_frame, encode_hello
+from node.network.peers import PeerNetwork
+from node.network.tls import tls_contexts
 
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
 NOT_AFTER = NOT_BEFORE + timedelta(days=3650)

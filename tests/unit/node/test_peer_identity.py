@@ -18,15 +18,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from node.errors import ConfigError
-from node.network.peers import (
-    Hello,
-    Kind,
-    Limits,
-    PeerNetwork,
-    encode_frame,
-    encode_hello,
-    read_frame,
-)
+from node.network.connection import Limits, read_frame
+from node.network.frames import Hello, Kind, encode_frame, encode_hello
+from node.network.peers import PeerNetwork
 from node.network.tlscerts import (
     VALIDATOR_URI_PREFIX,
     CertificateBindingError,

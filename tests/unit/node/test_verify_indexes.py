@@ -16,7 +16,8 @@ import pytest
 from node.storage import schema
 from node.storage.indexes import POLICY_KEY
 from node.storage.store import LevelStore
-from node.verify.chain import DataDirSource, SourceError, stored_genesis, verify_chain
+from node.verify.chain import verify_chain
+from node.verify.sources import DataDirSource, SourceError, stored_genesis
 from node.verify.indexes import IndexMismatch, check_indexes
 from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
 from tests.files import fingerprint

@@ -1,4 +1,4 @@
-"""The block timer's schedule (node.consensus.driver.next_block_time): Besu's block timing,
+"""The block timer's schedule (node.consensus.blocktimer.next_block_time): Besu's block timing,
 plus the node's minimum wait for a transaction that arrives on an idle chain.
 
 A fixed parent timestamp and fixed clock readings stand in for the producer's clock; the
@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from node.consensus.driver import MIN_TX_WAIT_SECONDS, next_block_time
+from node.consensus.blocktimer import MIN_TX_WAIT_SECONDS, next_block_time
 
 HEAD = 1_700_000_000  # the parent's timestamp (seconds)
 PERIOD = 1  # blockperiodseconds of the dev chain

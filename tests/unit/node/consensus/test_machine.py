@@ -23,15 +23,8 @@ from rlp.sedes import Binary, List, big_endian_int, binary
 from evidence import qbft
 from node.consensus import machine as qm
 from node.consensus import messages as m
-from node.consensus.machine import (
-    Broadcast,
-    Decided,
-    Ignored,
-    InvalidProposal,
-    QBFTMachine,
-    ScheduleTimeout,
-    select_proposer,
-)
+from node.consensus.interface import Broadcast, Decided, Ignored, InvalidProposal, ScheduleTimeout
+from node.consensus.machine import QBFTMachine, select_proposer
 
 KEYS = [PrivateKey(i.to_bytes(32, "big")) for i in range(1, 8)]
 ADDRESSES = [qbft.address_of(k.public_key.format(compressed=False)) for k in KEYS]

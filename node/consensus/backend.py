@@ -1,0 +1,186 @@
+"""What the QBFT machine asks of the chain, on a real node: build, check, digest and
+commit blocks (`NodeBackend`, the machine's `Backend` in node/consensus/interface.py).
+
+It runs on the driver's consensus thread only (node/consensus/driver.py), which owns every
+chain write. Blocks a proposal carries are executed once per height and kept by block
+hash, so a re-proposal in a later round and the commit reuse that execution.
+
+How much a block may carry is bounded by execution time as well as gas
+(`ExecutionBudget`): in a multi-validator network a proposal is executed by the proposer
+and then by every other validator before the round timer runs out.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import time
+
+from eth_hash.auto import keccak
+
+from evidence import qbft
+from node.consensus.interface import Backend, Decided, InvalidProposal
+from node.consensus.sealing import VANITY, with_seals
+from node.errors import InvalidBlock
+from node.execution.chain import BuiltBlock
+from node.execution.txpool import PoolEntry
+from node.execution.vm import QBFTHeader
+from node.network import importer
+from node.service import Node
+
+log = logging.getLogger("ledger.consensus")
+
+# Decoded blocks kept per height (the proposal, re-proposals, conflicting proposals).
+DECODE_CACHE = 16
+# Block size in a multi-validator network is bounded by execution time, not only gas:
+# a proposal must be executed by the proposer and then by every other validator (on
+# machines that may be busy) before the round timer runs out, or the round changes and
+# the work is lost. One execution is kept to this share of requesttimeoutseconds.
+EXECUTION_SHARE_OF_TIMEOUT = 0.25
+FIRST_BLOCK_GAS = 20_000_000     # before anything was measured (~200 contract calls)
+MIN_BLOCK_GAS = 2_000_000
+MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less are not measured
+BUDGET_WEIGHT = 0.3
+
+
+class ExecutionBudget:
+    """How much gas one block may carry so that executing it takes about `seconds` here:
+    learnt from this node's own block builds and proposal checks (an exponentially
+    weighted average of seconds per unit of the transactions' gas limits, which is what
+    the pool selects by)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.per_gas: float | None = None
+
+    def observe(self, gas: int, seconds: float) -> None:
+        if gas < MIN_BUDGET_SAMPLE_GAS:
+            return  # empty and tiny blocks are mostly fixed cost; they say little per gas
+        sample = seconds / gas
+        previous = self.per_gas
+        self.per_gas = sample if previous is None else previous + BUDGET_WEIGHT * (sample - previous)
+
+    def max_gas(self) -> int:
+        if self.per_gas is None:
+            return FIRST_BLOCK_GAS
+        return max(MIN_BLOCK_GAS, int(self.seconds / self.per_gas))
+
+
+class NodeBackend(Backend):
+    """What the machine asks of the chain. Runs on the consensus thread only."""
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        # Executed blocks of this height by block hash (which ignores the round, so a
+        # re-proposal finds the execution of the original proposal).
+        self._built: dict[bytes, BuiltBlock] = {}
+        self._decode = functools.lru_cache(maxsize=DECODE_CACHE)(importer.decode_block)
+        self.forge_seals = False
+        self.execution_budget = ExecutionBudget(
+            EXECUTION_SHARE_OF_TIMEOUT * node.genesis.qbft.request_timeout
+        )
+
+    def new_height(self) -> None:
+        self._built.clear()
+
+    def block(self, data: bytes) -> importer.WireBlock:
+        return self._decode(data)
+
+    def create_block(self, height: int, round: int) -> bytes:
+        node = self._node
+        chain = node.chain
+        parent = chain.head
+        if parent.block_number + 1 != height:
+            raise InvalidProposal(f"asked to build height {height} on head {parent.block_number}")
+        assert node.key is not None
+        tally = chain.tally_after(parent)
+        validators = tally.validators
+        gas_budget = parent.gas_limit
+        if len(validators) > 1:
+            # Every other validator re-executes the block before it prepares, within the
+            # round timer: keep the work of one execution inside a share of it.
+            gas_budget = min(gas_budget, self.execution_budget.max_gas())
+        entries = node.pool.select(gas_budget)
+        if not entries and gas_budget < parent.gas_limit:
+            entries = node.pool.select(parent.gas_limit)[:1]  # one large transaction still goes
+        entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
+        timestamp = max(parent.timestamp + node.genesis.qbft.block_period, int(node.now()))
+        vote = node.votes.vote_for_proposal(validators, tally.ballots_by(node.key.address))
+        extra = qbft.ExtraData(VANITY, tuple(validators), vote, round, ())
+        started = time.perf_counter()
+        built = chain.build_block(
+            [e.tx for e in entries], timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
+        )
+        self.execution_budget.observe(sum(tx.gas for tx in built.transactions), time.perf_counter() - started)
+        if built.rejected:
+            node.pool.on_block((), [r.transaction for r in built.rejected])
+            for rejected in built.rejected:
+                log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)
+        self._built[built.header.hash] = built
+        return importer.encode_block(built.header, built.transactions)
+
+    def validate_block(self, block: bytes, height: int, round: int, proposer: bytes) -> None:
+        node = self._node
+        try:
+            wire = self.block(block)  # size, encoding, body against the header's root
+        except InvalidBlock as exc:
+            raise InvalidProposal(str(exc)) from exc
+        header = wire.header
+        parent = node.chain.head
+        if header.block_number != height or parent.block_number + 1 != height:
+            raise InvalidProposal(f"block {header.block_number} proposed for height {height} on head {parent.block_number}")
+        if importer.round_of(header) != round:
+            raise InvalidProposal(f"block carries round {importer.round_of(header)}, proposed in round {round}")
+        if header.coinbase != proposer:
+            raise InvalidProposal(f"coinbase 0x{header.coinbase.hex()} is not the round's proposer 0x{proposer.hex()}")
+        if header.timestamp < parent.timestamp + node.genesis.qbft.block_period:
+            raise InvalidProposal(f"timestamp {header.timestamp} earlier than parent + block period")
+        if header.timestamp > node.now() + importer.MAX_FUTURE_SECONDS:
+            raise InvalidProposal(f"timestamp {header.timestamp} is in the future")
+        # Executed blocks are kept by block hash, which ignores the round: a block
+        # re-proposed in a later round has the same transactions, state and receipts.
+        if header.hash in self._built:
+            return  # our own proposal, or one we already executed
+        started = time.perf_counter()
+        try:
+            self._built[header.hash] = importer.execute(node.chain, wire, parent)
+            self.execution_budget.observe(sum(tx.gas for tx in wire.transactions), time.perf_counter() - started)
+        except InvalidBlock as exc:
+            raise InvalidProposal(f"{exc.step}: {exc.detail}") from exc
+
+    def block_digest(self, block: bytes) -> bytes:
+        return self.block(block).header.hash
+
+    def with_round(self, block: bytes, round: int) -> bytes:
+        return importer.with_round(self.block(block), round).encode()
+
+    def seal_digest(self, block: bytes) -> bytes:
+        digest = qbft.commit_seal_digest(self.block(block).header.fields_rlp())
+        if self.forge_seals:
+            # Test-only fault: a validator whose commit seals sign something else. Honest
+            # validators must refuse its commits (and so must every verifier of the block).
+            return keccak(b"forged commit seal" + digest)
+        return digest
+
+    def commit(self, decided: Decided) -> QBFTHeader:
+        """Seal the decided block with the quorum's seals and store it (one write batch)."""
+        node = self._node
+        started = time.perf_counter()
+        wire = self.block(decided.block)
+        sealed = with_seals(wire.header, decided.seals)
+        built = self._built.get(wire.header.hash)
+        if built is None:
+            built = importer.execute(node.chain, wire, node.chain.head)
+        node.chain.commit(sealed, built, [tx.sender for tx in built.transactions])
+        node.pool.on_block(built.transactions, [r.transaction for r in built.rejected])
+        node.metrics.block_committed(sealed, len(built.transactions), time.perf_counter() - started)
+        return sealed
+
+
+def _within_bytes(entries: list[PoolEntry], limit: int) -> list[PoolEntry]:
+    """The longest prefix of `entries` whose raw transactions fit in `limit` bytes."""
+    total = 0
+    for index, entry in enumerate(entries):
+        total += entry.size
+        if total > limit:
+            return entries[:index]
+    return entries

@@ -1,0 +1,330 @@
+"""Reads of the event indexes node/storage/indexes.py writes: what regulators, courts and
+auditors ask of the chain, answered by a seek and a bounded walk over LevelDB keys.
+
+`Indexes` pages through one index at a time. A page is `limit` items plus an opaque `next`
+token (the last key's suffix, hex), or None on the last page. `snapshot` gives every read
+of one query the same committed blocks.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+from eth_utils import keccak
+
+from chaincode import COMMITMENT_STATUS
+from node.api import DEFAULT_PAGE, MAX_PAGE
+from node.errors import InvalidParams, NotFound
+from node.storage import schema
+from node.storage.indexes import (
+    COMMITMENT_STATUS_CODE, CONTRACT_STATUS_CODE, DEFAULT_POLICY, FULFILLED, POLICY_KEY, TOPICS, Cursor,
+    commitment_key, evidence_record,
+)
+
+# The largest 8-byte time key: a deadline at or past 2**64 seconds sorts last.
+_HIGH = b"\xff" * 8
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One event of the feed as stored: its cursor, topic, name and JSON bytes."""
+
+    cursor: Cursor
+    topic: str
+    name: str
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next: str | None  # pass back as `after` for the following page; None: this was the last
+
+    def to_json(self) -> dict[str, Any]:
+        return {"items": self.items, "next": self.next}
+
+
+def commitment_status(record: dict[str, Any], now: int, policy: tuple[int, int]) -> str:
+    """CommitmentTracker.vy's `_status` at time `now` (a block's timestamp)."""
+    if record["confirmation"] is not None:
+        return COMMITMENT_STATUS[FULFILLED]
+    reminder_window, demand_delay = policy
+    deadline = record["deadline"]
+    if now > deadline + demand_delay:
+        return COMMITMENT_STATUS[3]
+    if now > deadline:
+        return COMMITMENT_STATUS[2]
+    if now + reminder_window >= deadline:
+        return COMMITMENT_STATUS[1]
+    return COMMITMENT_STATUS[0]
+
+
+class Indexes:
+    """Reads of the indexes. `get` and `scan` are the store's (node/storage/store.py LevelStore)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Indexes]:
+        """These indexes over one consistent view of the store: every read of a query (the
+        topic scans of a feed page, a page's index rows and then its records) sees the same
+        committed blocks, however many commit meanwhile."""
+        with self._store.snapshot() as view:
+            yield Indexes(view)
+
+    # -- plumbing
+
+    def _page(self, prefix: bytes, *, lower: bytes = b"", upper: bytes | None = None, after: str | None,
+              limit: int, reverse: bool) -> tuple[list[tuple[bytes, bytes]], str | None]:
+        """(key suffix after `prefix`, value) pairs of one page, and the next page's token."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidParams(f"limit must be 1..{MAX_PAGE}")
+        after_key = None
+        if after is not None:
+            try:
+                after_key = prefix + bytes.fromhex(after)
+            except ValueError:
+                raise InvalidParams(f"page token {after[:40]!r} is not one this node issued") from None
+        upper_key = prefix + upper if upper is not None else _successor(prefix)
+        rows = self._store.scan(prefix + lower, upper_key, after=after_key, reverse=reverse, limit=limit + 1)
+        more = len(rows) > limit
+        rows = [(key[len(prefix):], value) for key, value in rows[:limit]]
+        return rows, (rows[-1][0].hex() if more else None)
+
+    def _json(self, key: bytes) -> Any:
+        raw = self._store.get(key)
+        return None if raw is None else json.loads(raw)
+
+    def height(self) -> int:
+        raw = self._store.get(schema.INDEX_HEIGHT_KEY)
+        return 0 if raw is None else int.from_bytes(raw, "big")
+
+    def counters(self) -> dict[str, int]:
+        rows = self._store.scan(schema.COUNTER, _successor(schema.COUNTER), limit=MAX_PAGE)
+        return {key[len(schema.COUNTER):].decode(): int.from_bytes(value, "big")
+                for key, value in rows if key != POLICY_KEY}
+
+    def policy(self) -> tuple[int, int]:
+        stored = self._json(POLICY_KEY)
+        return DEFAULT_POLICY if stored is None else (int(stored[0]), int(stored[1]))
+
+    # -- events and the feed
+
+    def event(self, cursor: Cursor) -> dict[str, Any]:
+        event = self._json(schema.EVENT + cursor.to_bytes())
+        if event is None:
+            raise NotFound(f"no system-contract event at {cursor}")
+        return event
+
+    def _events(self, cursors: Iterable[bytes]) -> list[dict[str, Any]]:
+        return [self.event(Cursor.from_bytes(c)) for c in cursors]
+
+    def feed(self, topics: Sequence[str], *, after: Cursor | None, limit: int = DEFAULT_PAGE) -> list[dict[str, Any]]:
+        """The next `limit` events of `topics` after `after` (None: from the first), in chain
+        order: one seek per topic, then a merge."""
+        return [json.loads(entry.raw) for entry in self.feed_raw(topics, after=after, limit=limit)]
+
+    def feed_raw(self, topics: Sequence[str], *, after: Cursor | None, limit: int = DEFAULT_PAGE) -> list[FeedEntry]:
+        """As `feed`, the events as stored (JSON bytes), for streams that pass them on as
+        they are: a page of 500 events is then 500 reads, not 500 parses and encodings."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidParams(f"limit must be 1..{MAX_PAGE}")
+        found: list[tuple[bytes, str, str]] = []
+        for topic in dict.fromkeys(topics):
+            if topic not in TOPICS:
+                raise InvalidParams(f"unknown topic {topic[:40]!r} (topics: {', '.join(TOPICS)})")
+            prefix = schema.FEED + bytes([TOPICS[topic]])
+            start = None if after is None else prefix + after.to_bytes()
+            rows = self._store.scan(prefix, _successor(prefix), after=start, limit=limit)
+            found.extend((key[len(prefix):], topic, name.decode()) for key, name in rows)
+        entries = []
+        for cursor, topic, name in sorted(found)[:limit]:
+            raw = self._store.get(schema.EVENT + cursor)
+            if raw is None:
+                raise NotFound(f"the feed index names event {Cursor.from_bytes(cursor)}, which is not stored")
+            entries.append(FeedEntry(Cursor.from_bytes(cursor), topic, name, raw))
+        return entries
+
+    # -- contracts
+
+    def contract(self, contract_id: bytes) -> dict[str, Any]:
+        record = self._json(schema.CONTRACT + contract_id)
+        if record is None:
+            raise NotFound(f"no contract 0x{contract_id.hex()}")
+        return record
+
+    def contracts(self, *, project: str | None = None, party: bytes | None = None, status: str | None = None,
+                  since: int | None = None, until: int | None = None, after: str | None = None,
+                  limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
+        """Contracts by one index: project code, party, status, or registration time
+        (`since`..`until`, inclusive, seconds; also the default: every contract)."""
+        chosen = [k for k, v in (("project", project), ("party", party), ("status", status)) if v is not None]
+        if len(chosen) > 1 or (chosen and (since is not None or until is not None)):
+            raise InvalidParams("query contracts by one of project, party, status or a date range")
+        lower, upper = b"", None
+        if project is not None:
+            prefix = schema.CONTRACT_BY_PROJECT + keccak(text=project)
+        elif party is not None:
+            prefix = schema.CONTRACT_BY_PARTY + party
+        elif status is not None:
+            if status not in CONTRACT_STATUS_CODE:
+                raise InvalidParams(f"status must be one of {', '.join(CONTRACT_STATUS_CODE)}")
+            prefix = schema.CONTRACT_BY_STATUS + bytes([CONTRACT_STATUS_CODE[status]])
+        else:
+            prefix = schema.CONTRACT_BY_DATE
+            lower = _time_key(since or 0)
+            upper = _time_key(until + 1) if until is not None else None
+        rows, following = self._page(prefix, lower=lower, upper=upper, after=after, limit=limit, reverse=reverse)
+        return Page([self.contract(contract_id) for _, contract_id in rows], following)
+
+    def contract_events(self, contract_id: bytes, *, after: str | None = None, limit: int = MAX_PAGE) -> Page:
+        self.contract(contract_id)
+        rows, following = self._page(schema.CONTRACT_EVENTS + contract_id, after=after, limit=limit, reverse=False)
+        return Page(self._events(suffix for suffix, _ in rows), following)
+
+    # -- evidence
+
+    def evidence(self, *, digest: bytes | None = None, case: str | None = None, kind: str | None = None,
+                 after: str | None = None, limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
+        """Anchorings by digest, case reference or kind (or all of them), in chain order."""
+        chosen = [v for v in (digest, case, kind) if v is not None]
+        if len(chosen) > 1:
+            raise InvalidParams("query evidence by one of digest, case or kind")
+        if digest is not None:
+            prefix = schema.EVIDENCE_BY_DIGEST + digest
+        elif case is not None:
+            prefix = schema.EVIDENCE_BY_CASE + keccak(text=case)
+        elif kind is not None:
+            prefix = schema.EVIDENCE_BY_KIND + keccak(text=kind)
+        else:
+            prefix = schema.EVIDENCE_ALL
+        rows, following = self._page(prefix, after=after, limit=limit, reverse=reverse)
+        return Page([evidence_record(e) for e in self._events(suffix for suffix, _ in rows)], following)
+
+    # -- commitments
+
+    def commitment(self, commitment_id: int) -> dict[str, Any]:
+        record = self._json(schema.COMMITMENT + commitment_key(commitment_id)) if 0 < commitment_id < 2**64 else None
+        if record is None:
+            raise NotFound(f"no commitment {commitment_id}")
+        return record
+
+    def commitments(self, *, now: int, status: str | None = None, raised: str | None = None,
+                    unit: str | None = None, due_after: int | None = None, due_before: int | None = None,
+                    after: str | None = None, limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
+        """Commitments by status at time `now` (the clock's: a deadline range of the open
+        ones), by the level the chain last raised, by responsible unit, or by deadline
+        (`due_after`..`due_before`, inclusive; also the default: every commitment).
+        Each record gets `status`, its status at `now`."""
+        chosen = [v for v in (status, raised, unit) if v is not None]
+        if len(chosen) > 1 or (chosen and (due_after is not None or due_before is not None)):
+            raise InvalidParams("query commitments by one of status, raised, unit or a deadline range")
+        lower, upper = b"", None
+        policy = self.policy()
+        if status is not None:
+            if status not in COMMITMENT_STATUS_CODE:
+                raise InvalidParams(f"status must be one of {', '.join(COMMITMENT_STATUS_CODE)}")
+            if status == COMMITMENT_STATUS[FULFILLED]:
+                prefix = schema.COMMITMENT_BY_RAISED + bytes([FULFILLED])
+            else:
+                prefix = schema.COMMITMENT_OPEN
+                low, high = _status_deadlines(status, now, policy)
+                lower, upper = _time_key(low), (_time_key(high) if high is not None else None)
+        elif raised is not None:
+            if raised not in COMMITMENT_STATUS_CODE:
+                raise InvalidParams(f"raised must be one of {', '.join(COMMITMENT_STATUS_CODE)}")
+            prefix = schema.COMMITMENT_BY_RAISED + bytes([COMMITMENT_STATUS_CODE[raised]])
+        elif unit is not None:
+            prefix = schema.COMMITMENT_BY_UNIT + keccak(text=unit)
+        else:
+            prefix = schema.COMMITMENT_BY_DEADLINE
+            lower = _time_key(due_after or 0)
+            upper = _time_key(due_before + 1) if due_before is not None else None
+        rows, following = self._page(prefix, lower=lower, upper=upper, after=after, limit=limit, reverse=reverse)
+        items = [self.commitment(int.from_bytes(suffix[-8:], "big")) for suffix, _ in rows]
+        for record in items:
+            record["status"] = commitment_status(record, now, policy)
+        return Page(items, following)
+
+    def commitment_events(self, commitment_id: int, *, after: str | None = None, limit: int = MAX_PAGE) -> Page:
+        self.commitment(commitment_id)
+        rows, following = self._page(schema.COMMITMENT_EVENTS + commitment_key(commitment_id), after=after,
+                                     limit=limit, reverse=False)
+        return Page(self._events(suffix for suffix, _ in rows), following)
+
+    def units(self) -> list[str]:
+        """Every responsible unit named by a commitment, in key order."""
+        names: list[str] = []
+        after: str | None = None
+        while True:
+            rows, after = self._page(schema.UNIT_NAME, after=after, limit=MAX_PAGE, reverse=False)
+            names.extend(value.decode() for _, value in rows)
+            if after is None:
+                return names
+
+    def report(self, *, now: int, unit: str | None = None) -> dict[str, Any]:
+        """Counts by status at `now` per responsible unit (one unit, or all): the "712
+        commitments, 98 alerts, 84 supervisions" view, where alerts are the commitments at
+        reminder, warning or demand and supervisions those at demand (as `ledger commitment
+        report` counts them), plus the alert events the chain has raised so far
+        (`alertsRaised`, and `demandsRaised` of them escalated to supervision). Reads each
+        counted commitment once."""
+        policy = self.policy()
+        units = [unit] if unit is not None else self.units()
+        rows = []
+        for name in units:
+            row: dict[str, Any] = {"unit": name, "total": 0, **{s: 0 for s in COMMITMENT_STATUS.values()},
+                                   "alerts": 0, "supervisions": 0, "alertsRaised": 0, "demandsRaised": 0}
+            after: str | None = None
+            while True:
+                page = self.commitments(now=now, unit=name, after=after, limit=MAX_PAGE)
+                for record in page.items:
+                    row["total"] += 1
+                    row[record["status"]] += 1
+                    row["alertsRaised"] += len(record["alerts"])
+                    row["demandsRaised"] += sum(1 for alert in record["alerts"] if alert["escalatedToSupervision"])
+                after = page.next
+                if after is None:
+                    break
+            row["alerts"] = row["reminder"] + row["warning"] + row["demand"]
+            row["supervisions"] = row["demand"]
+            rows.append(row)
+        totals = {key: sum(row[key] for row in rows) for key in rows[0] if key != "unit"} if rows else {}
+        return {"at": now, "policy": {"reminderWindow": policy[0], "demandDelay": policy[1]},
+                "units": rows, "totals": totals}
+
+    # -- members
+
+    def member(self, address: bytes) -> dict[str, Any]:
+        record = self._json(schema.MEMBER + address)
+        if record is None:
+            raise NotFound(f"no member 0x{address.hex()}")
+        return record
+
+
+def _successor(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix`."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return b"\xff" * (len(prefix) + 1)
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
+def _time_key(seconds: int) -> bytes:
+    return _HIGH if seconds >= 2**64 else max(0, seconds).to_bytes(8, "big")
+
+
+def _status_deadlines(status: str, now: int, policy: tuple[int, int]) -> tuple[int, int | None]:
+    """The deadlines [low, high) of open commitments whose status at `now` is `status`
+    (the inverse of `commitment_status`)."""
+    reminder_window, demand_delay = policy
+    if status == "demand":
+        return 0, max(0, now - demand_delay)
+    if status == "warning":
+        return max(0, now - demand_delay), now
+    if status == "reminder":
+        return now, now + reminder_window + 1
+    return now + reminder_window + 1, None
