@@ -102,7 +102,7 @@ def run_once(bytecode: bytes, n: int, block_size: int, senders: int, key_offset:
         t_p = time.perf_counter()
         txs = [builder.decode(r) for r in raws[start : start + block_size]]
         for tx in txs:  # sender recovery, as the node must do on admission
-            tx.sender
+            _ = tx.sender
         # == MiningChain.mine_all(txs), unrolled to time its phases
         t_a = time.perf_counter()
         base_header = chain.header

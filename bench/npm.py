@@ -31,9 +31,9 @@ import platform
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 STAMP_NAME = ".evidence-ledger-install-stamp"
 LOCK_NAME = ".npm-install.lock"

@@ -130,9 +130,10 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from eth_account import Account as EthAccount
 from web3 import HTTPProvider, Web3

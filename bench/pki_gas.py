@@ -37,10 +37,11 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
@@ -64,8 +65,8 @@ from node.execution.vm import LedgerVM
 from node.storage.store import LevelStore
 
 # Certificates valid 2024-2034; calls are made at 2027-01-15 (a fixed block time).
-NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
-NOT_AFTER = datetime(2034, 1, 1, tzinfo=timezone.utc)
+NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
+NOT_AFTER = datetime(2034, 1, 1, tzinfo=UTC)
 AT = 1_800_000_000
 DIGEST = hashlib.sha256(b"pki gas bench").digest()
 E_USUAL = 65537
@@ -172,8 +173,7 @@ def chain_with_long_names(key: Any, *, rdns: int) -> bytes:
         return x509.Name([*parts, x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, tag)])])
 
     def cert(subject: x509.Name, issuer: x509.Name, ca: bool, serial: int) -> bytes:
-        usage = {u: False for u in ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment",
-                                    "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only")}
+        usage = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
         usage.update(digital_signature=not ca, key_cert_sign=ca, crl_sign=ca)
         builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
                    .serial_number(serial).not_valid_before(NOT_BEFORE).not_valid_after(NOT_AFTER)

@@ -1,5 +1,8 @@
 """Latency of the event-index queries (node/storage/indexes.py) at N evidence entries, in process and over HTTP.
 
+(A little over 600 lines: seeding a million entries, the in-process and the HTTP runs share
+one set of query definitions, which is easier to keep in step in one file.)
+
 What it does, for each size N (``--entries``, default 1,000,000):
 
 1. Creates a ``--dev`` node's data directory (not timed): ``ledger node start --dev`` once, which
@@ -60,9 +63,10 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from bench.common import REPO_ROOT, cli
@@ -74,8 +78,8 @@ from bench.common.stats import median_run, percentile
 from chaincode.events import encode_log
 from node.service import CHAIN_DIR
 from node.storage import schema
-from node.storage.indexes import TOPICS, Cursor, IndexBatch, index_block
 from node.storage.index_queries import Indexes
+from node.storage.indexes import TOPICS, Cursor, IndexBatch, index_block
 from node.storage.store import LevelStore
 from tests.unit.node.indexlogs import Log, Receipt, Tx, address, anchored, digest, effective, registered
 

@@ -47,9 +47,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from bench.common import REPO_ROOT, cli
 from bench.common.machine import git_commit, machine_info, wait_for_idle

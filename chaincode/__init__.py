@@ -36,6 +36,11 @@ ROLES = ("ADMIN", "TRADING_CENTER", "PARTY", "REGULATOR", "COURT", "NOTARY", "AU
 ROLE_BITS = {name: 1 << index for index, name in enumerate(ROLES)}
 
 
+class ChaincodeError(Exception):
+    """Root of every error this package raises on purpose (a build that does not reproduce,
+    a system-contract log that does not decode)."""
+
+
 def role_names(bits: int) -> list[str]:
     return [name for name, bit in ROLE_BITS.items() if bits & bit]
 
@@ -82,7 +87,7 @@ class Artifact:
         return int(self.storage_layout[variable]["slot"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_artifact(name: str) -> Artifact:
     """The shipped artifact of a system contract (raises FileNotFoundError if unbuilt)."""
     document = json.loads((ARTIFACTS / f"{name}.json").read_text())

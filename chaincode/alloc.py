@@ -7,7 +7,7 @@ first, unlike Solidity) and a struct's fields follow in declaration order.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 from eth_hash.auto import keccak
 

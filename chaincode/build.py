@@ -11,10 +11,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaincode import ARTIFACTS, SOURCES, SYSTEM_CONTRACTS, VYPER_VERSION
+from chaincode import ARTIFACTS, SOURCES, SYSTEM_CONTRACTS, VYPER_VERSION, ChaincodeError
 
 
-class BuildError(Exception):
+class BuildError(ChaincodeError):
     pass
 
 

@@ -18,19 +18,20 @@ logs recorded from a dev node and on random values.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 from eth_utils import keccak, to_checksum_address
 
-from chaincode import SYSTEM_CONTRACTS, load_artifact
+from chaincode import SYSTEM_CONTRACTS, ChaincodeError, load_artifact
 
 # What a dynamic ABI value is here: a head word that points at a tail (length, contents).
 _DYNAMIC = frozenset(("string", "bytes", "address[]"))
 _ZERO_12 = bytes(12)
 
 
-class EventDecodeError(ValueError):
+class EventDecodeError(ChaincodeError, ValueError):
     """A log that names a system-contract event (its address and topic 0) but does not
     decode as that event. Our contracts do not emit such logs; a chain that holds one was
     not made by them."""

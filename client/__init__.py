@@ -8,6 +8,7 @@ Connecting and e-contracts
     Ledger            a connection to one node as one chain account: members, contracts,
                       commitments; sends `$LEDGER_TOKEN` (or `token=`) as the bearer token
     TxResult          a final transaction: hash, block, gas, decoded system-contract events
+    ClientError       root of every error below: catch it to handle any refusal in one place
     LedgerError       the node or a contract refused (root of the two below)
     Reverted          a contract refused; `reason` is its own message
     Unauthorized      the access token's role may not make that call (JSON-RPC -40100)
@@ -35,7 +36,7 @@ Sealed envelopes and the blob store
     seal_envelope     encrypt content for recipient certificates (AES-256-GCM, key wrapped
                       per recipient)
     open_envelope     decrypt an envelope with one recipient's key and certificate
-    SealError         sealing or opening failed (root of the two below)
+    EnvelopeError         sealing or opening failed (root of the two below)
     NotARecipient     the envelope was not sealed for this certificate
     EnvelopeTampered  authentication failed: altered, or another `aad`
     put_blob          store bytes on the node (`/v1/blobs`); returns their SHA-256
@@ -82,11 +83,10 @@ if TYPE_CHECKING:
     from client.anchoring import Anchoring, anchor, anchor_batch
     from client.auth import TokenError
     from client.blobs import BlobError, BlobMismatch, BlobNotFound, get_blob, put_blob
-    from client.cms import CmsError
-    from client.cms import sign as cms_sign
+    from client.cms import CmsError, sign as cms_sign
     from client.credentials import CredentialError, load_account_key
-    from client.envelope import EnvelopeTampered, NotARecipient, SealError, open_envelope
-    from client.envelope import seal as seal_envelope
+    from client.envelope import EnvelopeError, EnvelopeTampered, NotARecipient, open_envelope, seal_envelope
+    from client.errors import ClientError
     from client.feed import Cursor, FeedError, FeedEvent, FeedProtocolError, FeedRefused, Follower
     from client.http import HttpError
     from client.ledger import Ledger, LedgerError, Reverted, TxResult, Unauthorized
@@ -105,6 +105,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Reverted": ("client.ledger", "Reverted"),
     "Unauthorized": ("client.ledger", "Unauthorized"),
     "TokenError": ("client.auth", "TokenError"),
+    "ClientError": ("client.errors", "ClientError"),
     "HttpError": ("client.http", "HttpError"),
     # keys and signers
     "load_account_key": ("client.credentials", "load_account_key"),
@@ -120,9 +121,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "cms_sign": ("client.cms", "sign"),
     "CmsError": ("client.cms", "CmsError"),
     # sealed envelopes and the blob store
-    "seal_envelope": ("client.envelope", "seal"),
+    "seal_envelope": ("client.envelope", "seal_envelope"),
     "open_envelope": ("client.envelope", "open_envelope"),
-    "SealError": ("client.envelope", "SealError"),
+    "EnvelopeError": ("client.envelope", "EnvelopeError"),
     "NotARecipient": ("client.envelope", "NotARecipient"),
     "EnvelopeTampered": ("client.envelope", "EnvelopeTampered"),
     "put_blob": ("client.blobs", "put_blob"),
@@ -165,6 +166,7 @@ __all__ = [
     "FeedRefused",
     "Follower",
     "GenesisTrust",
+    "ClientError",
     "HttpError",
     "Ledger",
     "LedgerError",
@@ -172,7 +174,7 @@ __all__ = [
     "NotARecipient",
     "Receipt",
     "Reverted",
-    "SealError",
+    "EnvelopeError",
     "Signer",
     "SignerError",
     "TokenError",

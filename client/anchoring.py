@@ -3,20 +3,19 @@ and the offline receipts (evidence/receipt.py) built from the node's raw block d
 the vote-carrying headers that carry the validator set from genesis to the block."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any
 
 import rlp
 from eth_hash.auto import keccak
 from web3.types import RPCEndpoint
 
-from evidence import digest as digests
-from evidence import merkle, qbft
-from evidence.mpt import OrderedTrie
-from evidence.receipt import Receipt, build_receipts
-
 from client.auth import is_unauthorized, refusal_message
 from client.ledger import Ledger, LedgerError, TxResult, Unauthorized
+from evidence import digest as digests, merkle, qbft
+from evidence.mpt import OrderedTrie
+from evidence.receipt import Receipt, build_receipts
 
 ZERO32 = b"\x00" * 32
 # A batch anchors one root for up to this many digests (evidence.merkle's tree cap is
@@ -27,6 +26,8 @@ METHOD_NOT_FOUND = -32601  # JSON-RPC 2.0: a node from before ledger_chainInfo
 
 @dataclass(frozen=True)
 class Anchoring:
+    """What an anchoring returns: the transaction, and one receipt per digest in the batch's order."""
+
     result: TxResult
     receipts: list[Receipt]
 
@@ -109,7 +110,7 @@ def chain_identity(ledger: Ledger) -> tuple[bytes, str] | None:
         if is_unauthorized(error):
             raise Unauthorized(refusal_message(f"ledger_chainInfo: {error.get('message')}"))
         raise LedgerError(f"ledger_chainInfo: {error.get('message') if isinstance(error, Mapping) else error}")
-    info = response.get("result")
+    info: Any = response.get("result")
     try:
         genesis_hash = bytes.fromhex(str(info["genesisHash"]).removeprefix("0x"))
         name = info["chainName"]

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+from client.errors import ClientError
 
 TOKEN_ENV = "LEDGER_TOKEN"
 TOKEN_FILE_ENV = "LEDGER_TOKEN_FILE"
@@ -15,7 +18,7 @@ NEEDS_TOKEN = ("the node requires an access token: set LEDGER_TOKEN (or LEDGER_T
                "`ledger token issue`")
 
 
-class TokenError(Exception):
+class TokenError(ClientError):
     """$LEDGER_TOKEN_FILE names a file that cannot be read as a token."""
 
 

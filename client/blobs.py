@@ -10,6 +10,7 @@ import hashlib
 import re
 
 from client.auth import NEEDS_TOKEN, TokenError, current_token
+from client.errors import ClientError
 from client.http import HttpClient, HttpError, ResponseTooLarge
 from node.api import MAX_BLOB_BYTES
 
@@ -22,7 +23,7 @@ MAX_PUT_REPLY_BYTES = 64 * 1024
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-class BlobError(Exception):
+class BlobError(ClientError):
     """The node refused a blob request, or answered with something unusable.
 
     `status` is the HTTP status when there was one.

@@ -8,12 +8,14 @@ make the verifier read without bound. The requests go through client/http.py.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import rlp
 from rlp.sedes import raw
 
 from client.auth import is_unauthorized
+from client.errors import ClientError
 from client.http import HttpClient, HttpError, ResponseTooLarge
 from node.api import MAX_BATCH_CALLS
 from node.errors import InvalidBlock
@@ -123,7 +125,7 @@ class RpcSource:
         self._http.close()
 
 
-class _TooLarge(Exception):
+class _TooLarge(ClientError):
     """A batch's answer was larger than MAX_RPC_RESPONSE_BYTES: ask for it in halves."""
 
 

@@ -14,18 +14,16 @@ import json
 import logging
 import secrets
 import sys
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as package_version
+from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
-from client.cli_commitment import commitment_app
-from client.cli_contract import contract_app
 from client.cli_audit import audit_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app
+from client.cli_commitment import commitment_app
+from client.cli_contract import contract_app
 from client.cli_evidence import evidence_app
 from client.cli_feed import feed_app
 from client.cli_network import register as register_network_commands
@@ -91,15 +89,15 @@ def ledger_options(
 def node_init(
     genesis: Path = typer.Option(..., help="genesis.json to initialise the chain with"),
     data_dir: Path = typer.Option(..., help="directory for LevelDB, the genesis copy and the node key"),
-    key: Optional[Path] = typer.Option(None, help="validator key file (hex) to copy in as the node key"),
+    key: Path | None = typer.Option(None, help="validator key file (hex) to copy in as the node key"),
 ) -> None:
     """Write the genesis block into a new data directory."""
-    from node.errors import LedgerError
+    from node.errors import NodeError
     from node.ops.runner import init_data_dir
 
     try:
         g = init_data_dir(data_dir, genesis, key)
-    except LedgerError as exc:
+    except NodeError as exc:
         fail(str(exc))
     typer.echo(f"initialised {data_dir} for chain {g.chain_id} with {len(g.validators)} validator(s)")
 
@@ -107,33 +105,33 @@ def node_init(
 @node_app.command("start")
 def node_start(
     dev: bool = typer.Option(False, "--dev", help="single-validator development chain; any sender may transact"),
-    data_dir: Optional[Path] = typer.Option(None, help="data directory (default ./data/dev with --dev)"),
+    data_dir: Path | None = typer.Option(None, help="data directory (default ./data/dev with --dev)"),
     rpc_host: str = typer.Option("127.0.0.1", help="address the JSON-RPC server binds"),
     rpc_port: int = typer.Option(8545, help="JSON-RPC port"),
-    rpc_limit: Optional[List[str]] = typer.Option(
+    rpc_limit: list[str] | None = typer.Option(
         None, "--rpc-limit", help="NAME=VALUE: change one of the JSON-RPC caps (repeatable), e.g. "
         "call_gas_cap=20000000; the caps, defaults and node.json's rpc.limits: docs/access.md"),
     log_level: str = typer.Option("info", help="debug, info, warning or error"),
-    auth: Optional[str] = typer.Option(
+    auth: str | None = typer.Option(
         None, "--auth", help="bearer tokens: auto (off only with --dev on loopback), required or off "
         "(default: node.json's rpc.auth, else auto); see `ledger token`"),
-    http_vhosts: Optional[str] = typer.Option(
+    http_vhosts: str | None = typer.Option(
         None, "--http-vhosts", help="comma-separated host names the RPC answers to besides IP addresses and "
         "localhost (DNS-rebinding guard); * = any (default: node.json's rpc.http_vhosts, else none)"),
-    http_corsdomain: Optional[str] = typer.Option(
+    http_corsdomain: str | None = typer.Option(
         None, "--http-corsdomain", help="comma-separated web origins (scheme://host[:port]) whose pages may call "
         "the HTTP RPC besides the node's own; * = any (default: node.json's rpc.http_corsdomain, else none)"),
-    ws_origins: Optional[str] = typer.Option(
+    ws_origins: str | None = typer.Option(
         None, "--ws-origins", help="comma-separated web origins whose pages may open the WebSocket besides the "
         "node's own; * = any (default: node.json's rpc.ws_origins, else none)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
     from node.access.roles import AUTH_MODES
+    from node.errors import NodeError
     from node.ops.config import load_node_config
-    from node.errors import LedgerError
+    from node.ops.runner import ensure_dev_data_dir, run_node
     from node.rpc.limits import RpcLimits
     from node.rpc.origin import parse_origins, parse_vhosts, split_list
-    from node.ops.runner import ensure_dev_data_dir, run_node
     from node.service import NodeConfig
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -175,7 +173,7 @@ def node_start(
             typer.echo("access tokens: off (a request without a token acts as ADMIN; a presented token still applies)")
         sys.stdout.flush()
         run_node(config, rpc_host, rpc_port)
-    except LedgerError as exc:
+    except NodeError as exc:
         fail(str(exc))
 
 
@@ -196,7 +194,7 @@ def _print_key_document(doc: dict[str, str], json_output: bool) -> None:
 
 @keys_app.command("new")
 def keys_new(
-    out: Optional[Path] = typer.Option(None, help="write the private key (hex, mode 0600) to this file"),
+    out: Path | None = typer.Option(None, help="write the private key (hex, mode 0600) to this file"),
     json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """Generate a secp256k1 key; prints the address (and the key only when no --out)."""
@@ -217,7 +215,7 @@ def keys_new(
 @keys_app.command("show")
 def keys_show(
     key: Path = typer.Option(..., "--key", help="a key file (hex, as `ledger keys new --out` writes it)"),
-    field: Optional[str] = typer.Option(None, "--field", help="print only this field: address or publicKey"),
+    field: str | None = typer.Option(None, "--field", help="print only this field: address or publicKey"),
     json_output: bool = typer.Option(False, "--json", help="machine-readable output"),
 ) -> None:
     """The address and public key of a key file; never prints the private key.
@@ -246,20 +244,22 @@ def genesis_new(
     chain_id: int = typer.Option(1337, min=1),
     block_period: int = typer.Option(1, min=1, help="seconds between blocks while transactions wait"),
     empty_block_period: int = typer.Option(60, min=1, help="seconds between empty blocks"),
-    member: List[str] = typer.Option([], help="ADDRESS:ROLE permitted to transact (repeatable)"),
-    alloc: List[str] = typer.Option([], help="ADDRESS:WEI initial balance (repeatable)"),
-    trusted_root: List[Path] = typer.Option([], help="PEM file of a CA root trusted from genesis (repeatable)"),
-    consortium_ca: Optional[Path] = typer.Option(
+    member: list[str] = typer.Option([], help="ADDRESS:ROLE permitted to transact (repeatable)"),
+    alloc: list[str] = typer.Option([], help="ADDRESS:WEI initial balance (repeatable)"),
+    trusted_root: list[Path] = typer.Option([], help="PEM file of a CA root trusted from genesis (repeatable)"),
+    consortium_ca: Path | None = typer.Option(
         None, "--consortium-ca", help="PEM certificate of the CA that issues the nodes' TLS certificates"),
+    chain_name: str | None = typer.Option(
+        None, "--chain-name", help='the chain\'s name, stated by its evidence receipts (default "chain CHAIN_ID")'),
 ) -> None:
     """Write a QBFT genesis and one key per validator."""
     from chaincode import ROLES
+    from node.consensus.sealing import ValidatorKey
     from node.errors import ConfigError
     from node.execution.genesis import Genesis, build_genesis_document
     from node.ops.runner import write_key_file
-    from node.consensus.sealing import ValidatorKey
 
-    def parse_pairs(values: List[str], what: str) -> list[tuple[bytes, str]]:
+    def parse_pairs(values: list[str], what: str) -> list[tuple[bytes, str]]:
         pairs = []
         for value in values:
             address, _, rest = value.partition(":")
@@ -302,7 +302,7 @@ def genesis_new(
         document = build_genesis_document(
             chain_id=chain_id, validators=addresses, alloc=balances, members=members, trusted_roots=roots,
             block_period=block_period, empty_block_period=max(empty_block_period, block_period),
-            consortium_ca=consortium_pem,
+            consortium_ca=consortium_pem, chain_name=chain_name,
         )
         Genesis.parse(document)  # what we write must be what we accept
     except ConfigError as exc:
@@ -318,7 +318,7 @@ def genesis_new(
 @chaincode_app.command("build")
 def chaincode_build(
     check: bool = typer.Option(False, "--check", help="only compare; exit 1 if an artifact is stale"),
-    genesis: Optional[Path] = typer.Option(
+    genesis: Path | None = typer.Option(
         None, help="also rewrite this genesis.json's system-contract alloc from the artifacts"
     ),
 ) -> None:

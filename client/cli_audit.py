@@ -8,7 +8,8 @@ them, to keep `ledger` start-up fast.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
 
@@ -270,8 +271,8 @@ def show_contract(record: dict[str, Any], history: list[dict[str, Any]]) -> None
 
 @audit_app.command("contract")
 def audit_contract(
-    contract_id: Annotated[Optional[str], typer.Argument(metavar="ID", help="contract id (0x-hex)")] = None,
-    project: Annotated[Optional[str], typer.Option("--project", help="every version of this project's contract")] = None,
+    contract_id: Annotated[str | None, typer.Argument(metavar="ID", help="contract id (0x-hex)")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="every version of this project's contract")] = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:
@@ -306,8 +307,8 @@ def contract_rows(items: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
 def audit_contracts(
     project: ProjectFilter = None,
     party: PartyFilter = None,
-    status: Annotated[Optional[str], typer.Option("--status", help="Pending, Effective, Superseded or Voided")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", help="registered at or after (seconds or ISO 8601)")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Pending, Effective, Superseded or Voided")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="registered at or after (seconds or ISO 8601)")] = None,
     until: UntilFilter = None,
     limit: LimitOption = None,
     every: AllOption = False,
@@ -332,7 +333,7 @@ def audit_contracts(
 
 @audit_app.command("evidence")
 def audit_evidence(
-    digest: Annotated[Optional[str], typer.Argument(metavar="DIGEST", help="an anchored digest: every anchoring of it")] = None,
+    digest: Annotated[str | None, typer.Argument(metavar="DIGEST", help="an anchored digest: every anchoring of it")] = None,
     case: CaseFilter = None,
     kind: KindFilter = None,
     limit: LimitOption = None,
@@ -401,7 +402,7 @@ def audit_commitment(
 
 @audit_app.command("commitments")
 def audit_commitments(
-    status: Annotated[Optional[str], typer.Option(
+    status: Annotated[str | None, typer.Option(
         "--status", help="status now: on-track, reminder, warning, demand, fulfilled")] = None,
     raised: RaisedFilter = None,
     unit: UnitFilter = None,
@@ -442,7 +443,7 @@ def audit_report(
         return
     columns = ["unit", "total", *COMMITMENT_STATUSES, "alerts", "supervisions", "alertsRaised", "demandsRaised"]
     rows = [[u.get(c, 0) for c in columns] for u in doc["units"]]
-    totals = doc["totals"] or {c: 0 for c in columns[1:]}
+    totals = doc["totals"] or dict.fromkeys(columns[1:], 0)
     if len(rows) > 1:
         rows.append(["all units", *(totals.get(c, 0) for c in columns[1:])])
     headers = [*columns[:-2], "alerts raised", "demands raised"]

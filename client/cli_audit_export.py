@@ -9,9 +9,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -142,16 +143,16 @@ def audit_export(
     status: ContractStatusFilter = None,
     since: SinceFilter = None,
     until: UntilFilter = None,
-    digest: Annotated[Optional[str], typer.Option("--digest", help="evidence: one digest's anchorings")] = None,
+    digest: Annotated[str | None, typer.Option("--digest", help="evidence: one digest's anchorings")] = None,
     case: CaseFilter = None,
-    kind_filter: Annotated[Optional[str], typer.Option("--kind", help="evidence kind")] = None,
+    kind_filter: Annotated[str | None, typer.Option("--kind", help="evidence kind")] = None,
     raised: RaisedFilter = None,
     unit: UnitFilter = None,
     due_after: DueAfterFilter = None,
     due_before: DueBeforeFilter = None,
-    topics: Annotated[Optional[str], typer.Option("--topics", help="events: comma-separated topics")] = None,
-    role: Annotated[Optional[str], typer.Option("--role", help="events: the topics this role reads")] = None,
-    order: Annotated[Optional[Order], typer.Option("--order", help="asc or desc (not for events)")] = None,
+    topics: Annotated[str | None, typer.Option("--topics", help="events: comma-separated topics")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="events: the topics this role reads")] = None,
+    order: Annotated[Order | None, typer.Option("--order", help="asc or desc (not for events)")] = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:

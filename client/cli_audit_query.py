@@ -4,8 +4,9 @@ exit a refusal makes, and the filter options the list and export commands share.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import Enum
-from typing import Annotated, Any, Iterator, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -22,24 +23,24 @@ class Order(str, Enum):
     desc = "desc"
 
 
-LimitOption = Annotated[Optional[int], typer.Option(
+LimitOption = Annotated[int | None, typer.Option(
     "--limit", min=1, help=f"at most this many rows (default {DEFAULT_LIST_LIMIT})")]
 AllOption = Annotated[bool, typer.Option("--all", help="every row, page after page")]
 OrderOption = Annotated[Order, typer.Option("--order", help="asc: oldest first; desc: newest first")]
-ProjectFilter = Annotated[Optional[str], typer.Option("--project", help="project code")]
-PartyFilter = Annotated[Optional[str], typer.Option("--party", help="a party's address")]
-ContractStatusFilter = Annotated[Optional[str], typer.Option(
+ProjectFilter = Annotated[str | None, typer.Option("--project", help="project code")]
+PartyFilter = Annotated[str | None, typer.Option("--party", help="a party's address")]
+ContractStatusFilter = Annotated[str | None, typer.Option(
     "--status", help="contracts: Pending, Effective, Superseded, Voided; commitments: on-track, reminder, warning, "
     "demand, fulfilled (now)")]
-SinceFilter = Annotated[Optional[str], typer.Option(
+SinceFilter = Annotated[str | None, typer.Option(
     "--since", help="contracts registered at or after (seconds or ISO 8601 date/time); events: after this cursor")]
-UntilFilter = Annotated[Optional[str], typer.Option("--until", help="registered at or before (seconds or ISO 8601)")]
-CaseFilter = Annotated[Optional[str], typer.Option("--case", help="case reference")]
-KindFilter = Annotated[Optional[str], typer.Option("--kind", help="evidence kind (webpage, contract-pdf, ...)")]
-RaisedFilter = Annotated[Optional[str], typer.Option("--raised", help="the level the chain last raised")]
-UnitFilter = Annotated[Optional[str], typer.Option("--unit", help="responsible unit")]
-DueAfterFilter = Annotated[Optional[str], typer.Option("--due-after", help="deadline at or after (seconds or ISO 8601)")]
-DueBeforeFilter = Annotated[Optional[str], typer.Option("--due-before", help="deadline at or before (seconds or ISO 8601)")]
+UntilFilter = Annotated[str | None, typer.Option("--until", help="registered at or before (seconds or ISO 8601)")]
+CaseFilter = Annotated[str | None, typer.Option("--case", help="case reference")]
+KindFilter = Annotated[str | None, typer.Option("--kind", help="evidence kind (webpage, contract-pdf, ...)")]
+RaisedFilter = Annotated[str | None, typer.Option("--raised", help="the level the chain last raised")]
+UnitFilter = Annotated[str | None, typer.Option("--unit", help="responsible unit")]
+DueAfterFilter = Annotated[str | None, typer.Option("--due-after", help="deadline at or after (seconds or ISO 8601)")]
+DueBeforeFilter = Annotated[str | None, typer.Option("--due-before", help="deadline at or before (seconds or ISO 8601)")]
 
 
 class NodeApi:

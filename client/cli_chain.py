@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -34,19 +34,19 @@ def _default_workers() -> int:
 
 @chain_app.command("verify")
 def chain_verify(
-    data_dir: Annotated[Optional[Path], typer.Option(
+    data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help="a node's data directory: a copy, or a stopped node's (a running node's is refused)")] = None,
-    rpc: Annotated[Optional[str], typer.Option("--rpc", help="a running node's JSON-RPC URL")] = None,
+    rpc: Annotated[str | None, typer.Option("--rpc", help="a running node's JSON-RPC URL")] = None,
     first: Annotated[int, typer.Option("--from", min=0, help="first height to check (block 0 is always checked)")] = 0,
-    last: Annotated[Optional[int], typer.Option("--to", min=0, help="last height to check (default: the head)")] = None,
+    last: Annotated[int | None, typer.Option("--to", min=0, help="last height to check (default: the head)")] = None,
     reexecute: Annotated[bool, typer.Option(
         "--reexecute", help="also re-execute every block and compare state root, receipts and gas (--data-dir only)")] = False,
     check_event_indexes: Annotated[bool, typer.Option(
         "--indexes/--no-indexes", help="with --data-dir over the whole chain: replay the event indexing from the "
                                        "blocks' logs and compare it with the directory's indexes")] = True,
-    genesis_file: Annotated[Optional[Path], typer.Option(
+    genesis_file: Annotated[Path | None, typer.Option(
         "--genesis", help="genesis.json block 0 must be built from (default with --data-dir: the one it stores)")] = None,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         "--workers", min=1, help="processes checking blocks (default: the usable cores)")] = None,
     json_output: JsonOption = False,
 ) -> None:

@@ -10,8 +10,9 @@ name, stopping a node that is not running).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Iterator, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -35,9 +36,9 @@ NodeArgument = Annotated[str, typer.Argument(metavar="NODE", help="the node's na
 @cluster_app.command("up")
 def cluster_up(
     dir: DirOption,
-    validators: Annotated[Optional[int], typer.Option(
+    validators: Annotated[int | None, typer.Option(
         "--validators", min=1, max=64, help="validators to create (default 4; an existing cluster keeps its own)")] = None,
-    observers: Annotated[Optional[int], typer.Option(
+    observers: Annotated[int | None, typer.Option(
         "--observers", min=0, max=64, help="non-validating nodes to create (default 0)")] = None,
     chain_id: Annotated[int, typer.Option("--chain-id", min=1, help="chain id of a new cluster")] = 4343,
     block_period: Annotated[int, typer.Option(
@@ -47,7 +48,7 @@ def cluster_up(
     request_timeout: Annotated[int, typer.Option(
         "--request-timeout", min=1, help="QBFT round-0 timer in seconds (it doubles each round)")] = 4,
     host: Annotated[str, typer.Option("--host", help="address every node binds (RPC and p2p)")] = "127.0.0.1",
-    base_port: Annotated[Optional[int], typer.Option(
+    base_port: Annotated[int | None, typer.Option(
         "--base-port", help="lay a new cluster's ports out from this one: node i (validators first) gets RPC "
                             "port BASE+2i and p2p port BASE+2i+1 (default: free ports the system picks)")] = None,
     json_output: JsonOption = False,
@@ -99,9 +100,9 @@ def cluster_up(
 @cluster_app.command("down")
 def cluster_down(dir: DirOption, json_output: JsonOption = False) -> None:
     """Stop every node of the cluster (SIGTERM, then SIGKILL after 30 s); keeps the data."""
+    from node.errors import ConfigError
     from node.ops.cluster.layout import ClusterError
     from node.ops.cluster.processes import stop_cluster
-    from node.errors import ConfigError
 
     try:
         stopped = stop_cluster(dir)
@@ -171,8 +172,8 @@ def cluster_status_command(dir: DirOption, json_output: JsonOption = False) -> N
     """Each node's process, height, QBFT round and peers (asked with the cluster's admin.token)."""
     from dataclasses import asdict
 
-    from node.ops.cluster.status import cluster_status
     from node.errors import ConfigError
+    from node.ops.cluster.status import cluster_status
 
     try:
         statuses = cluster_status(dir)
@@ -248,9 +249,9 @@ def _print_layout(layout: ClusterLayout, verb: str) -> None:
 def _cluster_errors() -> Iterator[None]:
     """A node that did not come up or a refused change: exit 1 with the reason (and the
     node's log tail); a bad cluster directory or file: exit 2."""
+    from node.errors import ConfigError
     from node.ops.cluster.layout import ClusterError, UnknownNodeError
     from node.ops.cluster.processes import NodeNotRunningError, NodeStartError
-    from node.errors import ConfigError
 
     try:
         yield

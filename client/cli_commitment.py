@@ -8,10 +8,10 @@ the one function that needs it, to keep `ledger` start-up fast.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time as dtime, timezone
+from datetime import UTC, date, datetime, time as dtime
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -64,7 +64,7 @@ def parse_agreement(text: str) -> bytes:
     return raw.ljust(32, b"\x00")
 
 
-def agreement_text(raw: bytes) -> Optional[str]:
+def agreement_text(raw: bytes) -> str | None:
     """The text of an agreement reference stored by parse_agreement, if it is one."""
     body = raw.rstrip(b"\x00")
     if not body or b"\x00" in body:
@@ -87,14 +87,14 @@ def parse_deadline(text: str, ledger: Ledger) -> int:
         return latest_head(ledger).timestamp + amount
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return int(datetime.combine(date.fromisoformat(text), dtime(23, 59, 59), timezone.utc).timestamp())
+            return int(datetime.combine(date.fromisoformat(text), dtime(23, 59, 59), UTC).timestamp())
         moment = datetime.fromisoformat(text)
     except ValueError:
         moment = None
     if moment is None:
         fail(f"--deadline {text!r}: YYYY-MM-DD, an ISO-8601 date-time, unix seconds or +Nd")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
@@ -141,7 +141,7 @@ def commitment_add(
     obligor: Annotated[str, typer.Option(help="address that must fulfil it")],
     counterparty: Annotated[str, typer.Option(help="address that confirms fulfilment")],
     deadline: Annotated[str, typer.Option(help="YYYY-MM-DD (end of day, UTC), ISO date-time, unix seconds, or +Nd")],
-    description: Annotated[Optional[Path], typer.Option(help="description file: its SHA-256 goes on chain")] = None,
+    description: Annotated[Path | None, typer.Option(help="description file: its SHA-256 goes on chain")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -168,8 +168,8 @@ def commitment_add(
 @commitment_app.command("fulfil")
 def commitment_fulfil(
     commitment_id: Annotated[int, typer.Argument(min=1, help="commitment id")],
-    evidence: Annotated[Optional[Path], typer.Option(help="evidence file: its SHA-256 goes on chain")] = None,
-    evidence_digest: Annotated[Optional[str], typer.Option(help="the evidence's digest (hex) instead of --evidence")] = None,
+    evidence: Annotated[Path | None, typer.Option(help="evidence file: its SHA-256 goes on chain")] = None,
+    evidence_digest: Annotated[str | None, typer.Option(help="the evidence's digest (hex) instead of --evidence")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -212,7 +212,7 @@ def commitment_confirm(
 
 @commitment_app.command("escalate")
 def commitment_escalate(
-    commitment_id: Annotated[Optional[List[int]], typer.Option("--id", min=1, help="only these commitments (repeatable)")] = None,
+    commitment_id: Annotated[list[int] | None, typer.Option("--id", min=1, help="only these commitments (repeatable)")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -277,8 +277,8 @@ def commitment_show(
 
 @commitment_app.command("list")
 def commitment_list(
-    unit: Annotated[Optional[str], typer.Option(help="only this responsible unit")] = None,
-    status: Annotated[Optional[CommitmentStatus], typer.Option(help="only commitments in this status")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this responsible unit")] = None,
+    status: Annotated[CommitmentStatus | None, typer.Option(help="only commitments in this status")] = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:
@@ -303,7 +303,7 @@ def commitment_list(
 
 @commitment_app.command("report")
 def commitment_report(
-    unit: Annotated[Optional[str], typer.Option(help="only this responsible unit")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this responsible unit")] = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -60,18 +60,18 @@ class ContractStatus(str, Enum):
     voided = "voided"
 
 
-ContractIdArgument = Annotated[Optional[str], typer.Argument(help="contract id (0x-hex); or use --project")]
-ProjectOption = Annotated[Optional[str], typer.Option("--project", help="project code: its latest version")]
-DocumentOption = Annotated[Optional[Path], typer.Option(help="the contract document: its SHA-256 is registered")]
-DigestOption = Annotated[Optional[str], typer.Option(help="the document's digest (hex) instead of --document")]
+ContractIdArgument = Annotated[str | None, typer.Argument(help="contract id (0x-hex); or use --project")]
+ProjectOption = Annotated[str | None, typer.Option("--project", help="project code: its latest version")]
+DocumentOption = Annotated[Path | None, typer.Option(help="the contract document: its SHA-256 is registered")]
+DigestOption = Annotated[str | None, typer.Option(help="the document's digest (hex) instead of --document")]
 AlgorithmOption = Annotated[Algorithm, typer.Option(help="digest algorithm; sm3 only with --digest")]
-MetadataOption = Annotated[Optional[Path], typer.Option(help="metadata file: its SHA-256 is registered")]
+MetadataOption = Annotated[Path | None, typer.Option(help="metadata file: its SHA-256 is registered")]
 
 
 # -- contracts -------------------------------------------------------------------------
 
 
-def document_digest(document: Optional[Path], digest: Optional[str], algorithm: Algorithm) -> bytes:
+def document_digest(document: Path | None, digest: str | None, algorithm: Algorithm) -> bytes:
     if (document is None) == (digest is None):
         fail("give --document FILE or --digest HEX")
     if document is not None:
@@ -81,7 +81,7 @@ def document_digest(document: Optional[Path], digest: Optional[str], algorithm: 
     return parse_digest(digest or "", "--digest")
 
 
-def resolve_contract(ledger: Ledger, contract_id: Optional[str], project: Optional[str]) -> bytes:
+def resolve_contract(ledger: Ledger, contract_id: str | None, project: str | None) -> bytes:
     """The id given, or the latest version of --project (call inside on_chain)."""
     if (contract_id is None) == (project is None):
         fail("give a contract ID or --project CODE")
@@ -90,7 +90,7 @@ def resolve_contract(ledger: Ledger, contract_id: Optional[str], project: Option
     return ledger.latest_contract(project or "")
 
 
-def check_contract_ref(contract_id: Optional[str], project: Optional[str]) -> None:
+def check_contract_ref(contract_id: str | None, project: str | None) -> None:
     """Usage errors before any connection: exactly one of ID and --project, ID well-formed."""
     if (contract_id is None) == (project is None):
         fail("give a contract ID or --project CODE")
@@ -142,7 +142,7 @@ def print_contract(d: dict[str, Any], head: Head | None = None) -> None:
 @contract_app.command("register")
 def contract_register(
     project: Annotated[str, typer.Option(help="project code (unique; up to 64 characters)")],
-    party: Annotated[List[str], typer.Option(help="address of a party that must sign (repeatable, 2 to 8)")],
+    party: Annotated[list[str], typer.Option(help="address of a party that must sign (repeatable, 2 to 8)")],
     document: DocumentOption = None,
     digest: DigestOption = None,
     amount: Annotated[int, typer.Option(min=0, help="contract amount (smallest currency unit)")] = 0,
@@ -215,7 +215,7 @@ def contract_amend(
     project: ProjectOption = None,
     document: DocumentOption = None,
     digest: DigestOption = None,
-    amount: Annotated[Optional[int], typer.Option(min=0, help="new amount (default: unchanged)")] = None,
+    amount: Annotated[int | None, typer.Option(min=0, help="new amount (default: unchanged)")] = None,
     metadata: MetadataOption = None,
     algorithm: AlgorithmOption = Algorithm.sha256,
     key: KeyOption = None,
@@ -246,7 +246,7 @@ def contract_amend(
 def contract_void(
     contract_id: ContractIdArgument = None,
     project: ProjectOption = None,
-    reason: Annotated[Optional[str], typer.Option(help="the reason; its SHA-256 goes on chain")] = None,
+    reason: Annotated[str | None, typer.Option(help="the reason; its SHA-256 goes on chain")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -298,7 +298,7 @@ def contract_show(
 
 @contract_app.command("list")
 def contract_list(
-    status: Annotated[Optional[ContractStatus], typer.Option(help="only contracts in this status")] = None,
+    status: Annotated[ContractStatus | None, typer.Option(help="only contracts in this status")] = None,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = DEFAULT_LIST_LIMIT,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -58,12 +58,12 @@ def _recipients(paths: list[Path]) -> list[Any]:
 
 @evidence_app.command("anchor")
 def evidence_anchor(
-    paths: Annotated[List[Path], typer.Argument(help="files or directories (walked recursively)")],
+    paths: Annotated[list[Path], typer.Argument(help="files or directories (walked recursively)")],
     kind: Annotated[str, typer.Option(help="kind of evidence: contract, web-capture, document, data-record…")] = "document",
     case: Annotated[str, typer.Option(help="case or project reference")] = "",
     algorithm: Annotated[str, typer.Option(help="digest algorithm: sha256 or sm3")] = "sha256",
     out: Annotated[Path, typer.Option(help="directory for the receipts")] = Path("receipts"),
-    encrypt_to: Annotated[Optional[List[Path]], typer.Option(
+    encrypt_to: Annotated[list[Path] | None, typer.Option(
         "--encrypt-to", help="recipient certificate (PEM): seal each file for it and store the ciphertext on the node")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
@@ -108,14 +108,14 @@ def evidence_anchor(
         # The ciphertext goes to the node's blob store, never on chain; the receipt proves
         # the plaintext's digest, so whoever opens the envelope can verify what they read.
         from client.blobs import BlobError, put_blob
-        from client.envelope import SealError, fingerprint, seal
+        from client.envelope import EnvelopeError, fingerprint, seal_envelope
 
         for path, relative in files:
             try:
-                blob = put_blob(rpc, seal(path.read_bytes(), recipients))
+                blob = put_blob(rpc, seal_envelope(path.read_bytes(), recipients))
             except BlobError as exc:  # 401/403: no token, or a role without blobs:write
                 fail(f"{path}: cannot store it: {exc}", EXIT_USAGE if exc.status in (401, 403) else EXIT_REFUSED)
-            except (SealError, OSError) as exc:
+            except (EnvelopeError, OSError) as exc:
                 fail(f"{path}: cannot seal and store it: {exc}", EXIT_REFUSED)
             sealed[relative] = {"sha256": blob, "recipients": [hex0x(fingerprint(c)) for c in recipients], "node": rpc}
     with on_chain(rpc):
@@ -150,7 +150,7 @@ def evidence_anchor(
 def evidence_verify(
     receipt_path: Annotated[Path, typer.Argument(metavar="RECEIPT", help="a .receipt.json (or a bundle .jsonl)")],
     genesis: Annotated[Path, typer.Option(help="the consortium's genesis.json")],
-    file: Annotated[Optional[Path], typer.Option(help="the file the receipt is for (checked first)")] = None,
+    file: Annotated[Path | None, typer.Option(help="the file the receipt is for (checked first)")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Verify a receipt offline, printing each step; exit 0 valid, 1 invalid."""

@@ -15,12 +15,13 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from client.auth import NEEDS_TOKEN, TokenError, current_token
 from client.cli_options import DEFAULT_RPC, RpcOption
+from client.errors import ClientError
 from client.feed import (
     Backoff,
     Cursor,
@@ -42,7 +43,7 @@ from node.api import FEED_TOPICS
 feed_app = typer.Typer(no_args_is_help=True, help="The node's event feed: follow it into a file or a command.")
 
 
-class StopRequested(Exception):
+class StopRequested(ClientError):
     """SIGINT or SIGTERM while no event is in hand (or a second one while one is)."""
 
 
@@ -113,23 +114,23 @@ _HUMAN = {
 
 @feed_app.command("follow")
 def feed_follow(
-    role: Annotated[Optional[str], typer.Option(
+    role: Annotated[str | None, typer.Option(
         "--role", help="follow the topics this role reads (regulator: contracts, commitments)")] = None,
-    topics: Annotated[Optional[str], typer.Option(
+    topics: Annotated[str | None, typer.Option(
         "--topics", help="comma-separated: identity, contracts, commitments, evidence")] = None,
-    since: Annotated[Optional[str], typer.Option(
+    since: Annotated[str | None, typer.Option(
         "--since", help="start after this cursor (HEIGHT-LOGINDEX); only when the --out/--state file holds none")] = None,
-    out: Annotated[Optional[Path], typer.Option(
+    out: Annotated[Path | None, typer.Option(
         "--out", help="append each event as a JSON line (fsynced); the file is its own cursor")] = None,
-    exec_command: Annotated[Optional[str], typer.Option(
+    exec_command: Annotated[str | None, typer.Option(
         "--exec", help="run this command per event (no shell): event JSON on stdin, "
         "$LEDGER_FEED_CURSOR and $LEDGER_FEED_EVENT set; retried until it exits 0")] = None,
-    state: Annotated[Optional[Path], typer.Option(
+    state: Annotated[Path | None, typer.Option(
         "--state", help="with --exec: the file that keeps the cursor of the last event the command accepted")] = None,
     rpc: RpcOption = DEFAULT_RPC,
-    max_events: Annotated[Optional[int], typer.Option(
+    max_events: Annotated[int | None, typer.Option(
         "--max-events", min=1, help="stop after handling this many events")] = None,
-    idle_exit: Annotated[Optional[float], typer.Option(
+    idle_exit: Annotated[float | None, typer.Option(
         "--idle-exit", min=0.1, help="stop once this many seconds pass without a new event (catch up, then stop)")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="status as JSON lines on stdout")] = False,
 ) -> None:

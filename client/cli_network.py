@@ -5,9 +5,9 @@ organisation of a real consortium (one node per machine) needs besides `genesis 
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ def tls_ca(
 
     if (out / "ca.key").exists() or (out / "ca.crt").exists():
         fail(f"{out} already holds a CA; refusing to overwrite it")
-    ca = make_consortium_ca(name, now=datetime.now(timezone.utc))
+    ca = make_consortium_ca(name, now=datetime.now(UTC))
     out.mkdir(parents=True, exist_ok=True)
     write_private_key(out / "ca.key", ca.key)
     write_certificate(out / "ca.crt", ca.certificate)
@@ -43,8 +43,8 @@ def tls_cert(
     ca_dir: Annotated[Path, typer.Option("--ca", help="the consortium CA directory (ca.crt, ca.key)")],
     name: Annotated[str, typer.Option(help="the node's name: its certificate's common name")],
     out: Annotated[Path, typer.Option(help="directory for node.crt and node.key (mode 0600)")],
-    host: Annotated[Optional[List[str]], typer.Option(help="an IP or DNS name peers dial (repeatable)")] = None,
-    validator: Annotated[Optional[str], typer.Option(
+    host: Annotated[list[str] | None, typer.Option(help="an IP or DNS name peers dial (repeatable)")] = None,
+    validator: Annotated[str | None, typer.Option(
         help="the node's validator address (0x..., from its key): peers refuse a validator whose "
              "certificate does not carry it. Omit for an observer")] = None,
 ) -> None:
@@ -64,7 +64,7 @@ def tls_cert(
         ca = load_consortium_ca(ca_dir / "ca.crt", ca_dir / "ca.key")
     except (OSError, ValueError) as exc:
         fail(f"--ca {ca_dir}: {exc}")
-    issued = issue_node_certificate(ca, name, now=datetime.now(timezone.utc), hosts=tuple(host or ()),
+    issued = issue_node_certificate(ca, name, now=datetime.now(UTC), hosts=tuple(host or ()),
                                     validator=address)
     out.mkdir(parents=True, exist_ok=True)
     write_private_key(out / "node.key", issued.key)
@@ -78,12 +78,12 @@ def peers(
     listen: Annotated[str, typer.Option(help="HOST:PORT the node accepts peers on")],
     tls_cert: Annotated[Path, typer.Option(help="node.crt from `ledger node tls-cert`")],
     tls_key: Annotated[Path, typer.Option(help="node.key from `ledger node tls-cert`")],
-    peer: Annotated[Optional[List[str]], typer.Option(help="HOST:PORT of another node (repeatable)")] = None,
+    peer: Annotated[list[str] | None, typer.Option(help="HOST:PORT of another node (repeatable)")] = None,
 ) -> None:
     """Write the node's p2p settings (`node.json`): its name, listen address, static peers,
     and its TLS certificate and key (copied into the data directory)."""
-    from node.ops.config import NodeFileConfig, P2PConfig, load_node_config, write_node_config
     from node.errors import ConfigError
+    from node.ops.config import NodeFileConfig, P2PConfig, load_node_config, write_node_config
 
     def address(value: str, option: str) -> tuple[str, int]:
         host, _, port = value.rpartition(":")

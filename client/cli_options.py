@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import string
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,19 +31,19 @@ if TYPE_CHECKING:
 DEFAULT_RPC = "http://127.0.0.1:8545"
 
 RpcOption = Annotated[str, typer.Option("--rpc", envvar="LEDGER_RPC_URL", help="node JSON-RPC URL")]
-KeyOption = Annotated[Optional[Path], typer.Option(
+KeyOption = Annotated[Path | None, typer.Option(
     "--key", envvar="LEDGER_KEY_FILE", help="account key file (hex) that signs the transaction")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document (bytes as 0x-hex)")]
-CertOption = Annotated[Optional[Path], typer.Option("--cert", help="certificate chain PEM (leaf first, or any order)")]
-CertKeyOption = Annotated[Optional[Path], typer.Option("--cert-key", help="the certificate's private key (PEM or DER)")]
-P12Option = Annotated[Optional[Path], typer.Option("--p12", help="PKCS#12 file with the key and chain (instead of --cert)")]
-PasswordOption = Annotated[Optional[str], typer.Option(
+CertOption = Annotated[Path | None, typer.Option("--cert", help="certificate chain PEM (leaf first, or any order)")]
+CertKeyOption = Annotated[Path | None, typer.Option("--cert-key", help="the certificate's private key (PEM or DER)")]
+P12Option = Annotated[Path | None, typer.Option("--p12", help="PKCS#12 file with the key and chain (instead of --cert)")]
+PasswordOption = Annotated[str | None, typer.Option(
     "--password", envvar="LEDGER_CERT_PASSWORD", help="password of --cert-key, --p12 or --keystore")]
-KeystoreOption = Annotated[Optional[Path], typer.Option(
+KeystoreOption = Annotated[Path | None, typer.Option(
     "--keystore", help="encrypted keystore JSON of the certificate's secp256k1 key (with --cert)")]
-SignerUrlOption = Annotated[Optional[str], typer.Option(
+SignerUrlOption = Annotated[str | None, typer.Option(
     "--signer-url", help="hosted signing service holding the certificate key (token in $LEDGER_SIGNER_TOKEN)")]
-SignerUserOption = Annotated[Optional[str], typer.Option("--signer-user", help="your user at --signer-url")]
+SignerUserOption = Annotated[str | None, typer.Option("--signer-user", help="your user at --signer-url")]
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def on_chain(rpc: str) -> Iterator[None]:
         fail(str(exc), EXIT_REFUSED)
 
 
-def writer(rpc: str, key: Optional[Path]) -> Ledger:
+def writer(rpc: str, key: Path | None) -> Ledger:
     """The SDK acting as the account in `key`."""
     if key is None:
         fail("this command writes to the chain: give --key FILE (or set LEDGER_KEY_FILE)")
@@ -181,8 +182,8 @@ def file_digest(path: Path, what: str, algorithm: str = "sha256") -> bytes:
 
 
 def identity_from(
-    cert: Optional[Path], cert_key: Optional[Path], p12: Optional[Path], password: Optional[str],
-    keystore: Optional[Path] = None, signer_url: Optional[str] = None, signer_user: Optional[str] = None,
+    cert: Path | None, cert_key: Path | None, p12: Path | None, password: str | None,
+    keystore: Path | None = None, signer_url: str | None = None, signer_user: str | None = None,
 ) -> Signer:
     """The signer of `--cert/--cert-key`, `--p12`, `--cert/--keystore` or a hosted
     `--signer-url/--signer-user` (token from $LEDGER_SIGNER_TOKEN); exit 2 if unusable,

@@ -8,14 +8,16 @@ the same reason.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from cryptography import x509
@@ -153,7 +155,7 @@ class CADirectory:
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def validity(days: int, issuer: x509.Certificate | None) -> tuple[datetime, datetime]:
@@ -179,8 +181,8 @@ def ca_new(
     out: Annotated[Path, typer.Option(help="directory for ca.pem, ca.key (0600) and chain.pem")],
     key_type: Annotated[KeyTypeChoice, typer.Option(help="the CA's key")] = KeyTypeChoice("p256"),
     days: Annotated[int, typer.Option(min=1, help="validity in days")] = 3650,
-    org: Annotated[Optional[str], typer.Option(help="organisation (O) of the subject")] = None,
-    intermediate_of: Annotated[Optional[Path], typer.Option(
+    org: Annotated[str | None, typer.Option(help="organisation (O) of the subject")] = None,
+    intermediate_of: Annotated[Path | None, typer.Option(
         help="make an intermediate CA signed by the CA in this directory (default: a self-signed root)")] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -227,9 +229,9 @@ def ca_issue(
     name: Annotated[str, typer.Option(help="the signer's common name")],
     out: Annotated[Path, typer.Option(help="directory for cert.pem, key.pem (0600), chain.pem [and identity.p12]")],
     key_type: Annotated[KeyTypeChoice, typer.Option(help="the signer's key")] = KeyTypeChoice("p256"),
-    org: Annotated[Optional[str], typer.Option(help="organisation (O) of the subject")] = None,
+    org: Annotated[str | None, typer.Option(help="organisation (O) of the subject")] = None,
     days: Annotated[int, typer.Option(min=1, help="validity in days (capped at the CA's own)")] = 365,
-    serial: Annotated[Optional[str], typer.Option(help="serial number (default: random)")] = None,
+    serial: Annotated[str | None, typer.Option(help="serial number (default: random)")] = None,
     p12: Annotated[bool, typer.Option("--p12", help="also write identity.p12 (PKCS#12: key and chain)")] = False,
     password: PasswordOption = None,
     json_output: JsonOption = False,
@@ -273,10 +275,10 @@ def ca_issue(
 @ca_app.command("crl")
 def ca_crl(
     ca: Annotated[Path, typer.Option(help="directory of the CA that signs the CRL")],
-    serial: Annotated[List[str], typer.Option(help="serial number to revoke (repeatable)")],
+    serial: Annotated[list[str], typer.Option(help="serial number to revoke (repeatable)")],
     out: Annotated[Path, typer.Option(help="the CRL file to write (DER)")],
     days: Annotated[int, typer.Option(min=1, help="days until the CRL's nextUpdate")] = 30,
-    number: Annotated[Optional[int], typer.Option(min=1, help="CRL number (default: the current unix time)")] = None,
+    number: Annotated[int | None, typer.Option(min=1, help="CRL number (default: the current unix time)")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Write a CRL, signed by a development CA, revoking the given serial numbers."""
@@ -306,7 +308,7 @@ def read_root(path: Path) -> x509.Certificate:
     return roots[0]
 
 
-def propose_or_approve(ledger: Ledger, action: int, subject: bytes, argument: Optional[int],
+def propose_or_approve(ledger: Ledger, action: int, subject: bytes, argument: int | None,
                        propose: Callable[[], TxResult]) -> tuple[TxResult, int, str]:
     """Approve the pending proposal for (action, subject[, argument]) if there is one,
     else propose it (the proposer's approval counts). Returns (result, proposal, verb)."""
@@ -333,7 +335,7 @@ def proposed_ca_admin(ledger: Ledger, proposal: int) -> str:
 @ca_app.command("trust")
 def ca_trust(
     root: Annotated[Path, typer.Argument(help="the CA root certificate (PEM or DER)")],
-    ca_admin: Annotated[Optional[str], typer.Option(help="address that may revoke this CA's certificates by serial")] = None,
+    ca_admin: Annotated[str | None, typer.Option(help="address that may revoke this CA's certificates by serial")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -376,8 +378,8 @@ def ca_trust(
 @ca_app.command("revoke")
 def ca_revoke(
     ca_chain: Annotated[Path, typer.Option(help="chain.pem of the issuing CA (the CA first, up to its root)")],
-    serial: Annotated[Optional[List[str]], typer.Option(help="serial to revoke, as the CA's admin (repeatable)")] = None,
-    crl: Annotated[Optional[Path], typer.Option(help="a CRL signed by the issuing CA (DER or PEM); anyone may submit")] = None,
+    serial: Annotated[list[str] | None, typer.Option(help="serial to revoke, as the CA's admin (repeatable)")] = None,
+    crl: Annotated[Path | None, typer.Option(help="a CRL signed by the issuing CA (DER or PEM); anyone may submit")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -489,8 +491,8 @@ def member_show(
 
 @member_app.command("grant")
 def member_grant(
-    address: Annotated[List[str], typer.Argument(help="member account address(es)")],
-    role: Annotated[List[str], typer.Option(help=f"role to grant (repeatable): {', '.join(ROLE_BITS)}")],
+    address: Annotated[list[str], typer.Argument(help="member account address(es)")],
+    role: Annotated[list[str], typer.Option(help=f"role to grant (repeatable): {', '.join(ROLE_BITS)}")],
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -516,7 +518,7 @@ def member_grant(
                 document.update(action="none", executed=True, roles=role_names(held))
             else:
                 result, proposal, verb = propose_or_approve(
-                    ledger, ACTION_GRANT_ROLES, subject, bits, lambda: ledger.propose(ACTION_GRANT_ROLES, subject, bits))
+                    ledger, ACTION_GRANT_ROLES, subject, bits, functools.partial(ledger.propose, ACTION_GRANT_ROLES, subject, bits))
                 changed = result.events.get("RolesChanged", [])
                 document.update(proposal_fields(result, proposal, verb))
                 document.update(executed=bool(changed), roles=role_names(changed[0]["roles"] if changed else held),

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from client.cli_options import CertKeyOption, CertOption, JsonOption, P12Option, PasswordOption
-from client.render import EXIT_REFUSED, emit_json, fail, hex0x, table
 from client.http import is_loopback_host
+from client.render import EXIT_REFUSED, emit_json, fail, hex0x, table
 
 if TYPE_CHECKING:
     from client.cloudsign import SignerStore
@@ -29,11 +29,11 @@ PASSPHRASE_ENV = "LEDGER_SIGNER_PASSPHRASE"
 DEFAULT_PORT = 8600
 
 DirOption = Annotated[Path, typer.Option("--dir", help="the service's directory (records, service.json, audit.log)")]
-PassphraseFileOption = Annotated[Optional[Path], typer.Option(
+PassphraseFileOption = Annotated[Path | None, typer.Option(
     "--passphrase-file", help=f"file holding the master passphrase (default: ${PASSPHRASE_ENV})")]
 
 
-def _passphrase(path: Optional[Path]) -> str:
+def _passphrase(path: Path | None) -> str:
     from client.cloudsign import MIN_PASSPHRASE_CHARS
 
     if path is not None:
@@ -50,7 +50,7 @@ def _passphrase(path: Optional[Path]) -> str:
     return text
 
 
-def _open(directory: Path, passphrase_file: Optional[Path], *, create: bool) -> SignerStore:
+def _open(directory: Path, passphrase_file: Path | None, *, create: bool) -> SignerStore:
     from client.cloudsign import PassphraseError, SignerStore, StoreError
 
     passphrase = _passphrase(passphrase_file)
@@ -97,7 +97,7 @@ def add_user(
     cert: CertOption = None,
     cert_key: CertKeyOption = None,
     p12: P12Option = None,
-    keystore: Annotated[Optional[Path], typer.Option(
+    keystore: Annotated[Path | None, typer.Option(
         "--keystore", help="Web3 Secret Storage JSON with the leaf's secp256k1 key (with --cert)")] = None,
     password: PasswordOption = None,
     replace: Annotated[bool, typer.Option("--replace", help="replace an existing user's key and token")] = False,
@@ -118,7 +118,7 @@ def add_user(
         fail(f"certificate identity: {exc}")
     store = _open(directory, passphrase_file, create=True)
     try:
-        token = store.add_user(user, signer, now=datetime.now(timezone.utc), replace=replace)
+        token = store.add_user(user, signer, now=datetime.now(UTC), replace=replace)
     except UserExists as exc:
         fail(str(exc), EXIT_REFUSED)
     typer.echo(f"added {user} (certificate {hex0x(signer.fingerprint)}); its token follows, shown "

@@ -10,9 +10,9 @@ bad --ttl, an unknown token id).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -31,7 +31,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON documen
 def _utc(seconds: int | None) -> str | None:
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _store(data_dir: Path) -> Any:
@@ -47,9 +47,9 @@ def token_issue(
     data_dir: DataDirOption,
     role: Annotated[str, typer.Option(
         "--role", help="ADMIN, TRADING_CENTER, PARTY, REGULATOR, COURT, NOTARY or AUDITOR (any case, - or _)")],
-    subject: Annotated[Optional[str], typer.Option(
+    subject: Annotated[str | None, typer.Option(
         "--subject", help="who holds it, e.g. \"City Housing Bureau\" (default: the role)")] = None,
-    address: Annotated[Optional[str], typer.Option(
+    address: Annotated[str | None, typer.Option(
         "--address", help="0x account the token acts for: it may send only that account's transactions "
         "(required for PARTY)")] = None,
     ttl: Annotated[str, typer.Option("--ttl", help="lifetime: 90d, 12h, 30m or 3600s")] = "90d",
@@ -89,7 +89,7 @@ def token_list(data_dir: DataDirOption, json_output: JsonOption = False) -> None
     """Every token issued from this data directory (the records; tokens are never stored)."""
     store = _store(data_dir)
     revoked = store.revoked()
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     rows = []
     for record in store.records():
         exp = record.get("exp") if isinstance(record.get("exp"), int) else None

@@ -33,10 +33,11 @@ import logging
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -51,6 +52,7 @@ from starlette.concurrency import run_in_threadpool
 from client import devpki
 from client.atomicfile import write_atomic
 from client.credentials import CertificateIdentity, CredentialError, order_chain
+from client.errors import ClientError
 
 log = logging.getLogger("ledger.signer")
 
@@ -83,7 +85,7 @@ _CHECK_AAD = b"evidence-ledger/cloudsign/v1/passphrase-check"
 # -- errors ---------------------------------------------------------------------------------
 
 
-class SignerServiceError(Exception):
+class SignerServiceError(ClientError):
     """Root of the signing service's errors."""
 
 
@@ -320,7 +322,7 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def utc_text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # -- the directory --------------------------------------------------------------------------
@@ -479,7 +481,7 @@ def _unauthorized(exc: AuthenticationError) -> JSONResponse:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def create_app(store: SignerStore, *, clock: Callable[[], datetime] = _utc_now) -> FastAPI:

@@ -7,13 +7,15 @@ certificates in `certificates`; binary content (no MIME canonicalisation).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
+
+from client.errors import ClientError
 
 # Signer keys the profile allows. secp256k1 is included because ledger members may hold
 # secp256k1 certificates; OpenSSL verifies ECDSA on it like on the NIST curves.
@@ -22,10 +24,10 @@ MIN_RSA_BITS = 2048
 # A chain longer than this is a mistake, not a PKI (the ledger's own cap is similar).
 MAX_CHAIN_CERTIFICATES = 8
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-class CmsError(ValueError):
+class CmsError(ClientError, ValueError):
     """A signature cannot be made with these inputs; the message says why."""
 
 

@@ -14,9 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from client import devpki
+from client.errors import ClientError
 
 
-class CredentialError(ValueError):
+class CredentialError(ClientError, ValueError):
     """A credential file that cannot be used, with the reason."""
 
 

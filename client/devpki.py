@@ -8,8 +8,9 @@ nonces and RSA PKCS#1 v1.5 is deterministic by construction.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Literal, Sequence, Union, get_args
+from typing import Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -20,13 +21,13 @@ from cryptography.x509.oid import NameOID
 
 KeyType = Literal["rsa2048", "rsa3072", "p256", "p384", "secp256k1"]
 KEY_TYPES: tuple[KeyType, ...] = get_args(KeyType)
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
-PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 # The hashes cryptography signs certificates and CRLs with (it refuses SHA-1 and MD5).
-SigningHash = Union[
-    hashes.SHA224, hashes.SHA256, hashes.SHA384, hashes.SHA512,
-    hashes.SHA3_224, hashes.SHA3_256, hashes.SHA3_384, hashes.SHA3_512,
-]
+SigningHash = (
+    hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
+    | hashes.SHA3_224 | hashes.SHA3_256 | hashes.SHA3_384 | hashes.SHA3_512
+)
 
 # keyUsage bits by the names the CLI and tests use (cryptography's KeyUsage argument names).
 KEY_USAGE_NAMES = (

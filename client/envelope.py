@@ -23,8 +23,9 @@ import json
 import os
 import re
 import struct
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, Union
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
@@ -33,6 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+from client.errors import ClientError
 
 MAGIC = b"ELSEAL"
 VERSION = 1
@@ -72,19 +75,19 @@ CURVES: dict[str, ec.EllipticCurve] = {
 }
 _CURVE_NAMES = {curve.name: name for name, curve in CURVES.items()}
 
-PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey]
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _OAEP = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
 
 
-class SealError(ValueError):
+class EnvelopeError(ClientError, ValueError):
     """Sealing or opening an envelope failed; the subclasses say how."""
 
 
-class UnsupportedRecipient(SealError):
-    """`seal` refused a recipient certificate (key type, curve or size)."""
+class UnsupportedRecipient(EnvelopeError):
+    """`seal_envelope` refused a recipient certificate (key type, curve or size)."""
 
     def __init__(self, fingerprint: bytes, reason: str) -> None:
         super().__init__(f"recipient {fingerprint.hex()}: {reason}")
@@ -92,7 +95,7 @@ class UnsupportedRecipient(SealError):
         self.reason = reason
 
 
-class MalformedEnvelope(SealError):
+class MalformedEnvelope(EnvelopeError):
     """The bytes are not a well-formed envelope; `field` names what is wrong."""
 
     def __init__(self, field: str, reason: str) -> None:
@@ -101,7 +104,7 @@ class MalformedEnvelope(SealError):
         self.reason = reason
 
 
-class UnsupportedVersion(SealError):
+class UnsupportedVersion(EnvelopeError):
     """An envelope of a version this SDK cannot open."""
 
     def __init__(self, version: int) -> None:
@@ -109,7 +112,7 @@ class UnsupportedVersion(SealError):
         self.version = version
 
 
-class NotARecipient(SealError):
+class NotARecipient(EnvelopeError):
     """The certificate is not one the envelope was sealed for."""
 
     def __init__(self, fingerprint: bytes) -> None:
@@ -117,7 +120,7 @@ class NotARecipient(SealError):
         self.fingerprint = fingerprint
 
 
-class EnvelopeTampered(SealError):
+class EnvelopeTampered(EnvelopeError):
     """Authentication failed at `step`: the envelope was altered, or the aad differs."""
 
     def __init__(self, step: str, detail: str) -> None:
@@ -187,11 +190,11 @@ def fingerprint(certificate: x509.Certificate) -> bytes:
     return hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
 
 
-def seal(content: bytes, recipients: Sequence[x509.Certificate], *, aad: bytes = b"") -> bytes:
+def seal_envelope(content: bytes, recipients: Sequence[x509.Certificate], *, aad: bytes = b"") -> bytes:
     """Encrypt `content` so that only the holders of the recipients' private keys can open it.
 
     `aad` is authenticated but neither encrypted nor stored: `open_envelope` needs the same
-    bytes (bind an envelope to, say, a contract id this way). Raises SealError for no
+    bytes (bind an envelope to, say, a contract id this way). Raises EnvelopeError for no
     recipients, too many, duplicates, an unsupported key, or content over MAX_CONTENT_BYTES.
     """
     return seal_with(
@@ -211,22 +214,22 @@ def seal_with(
     nonce: bytes,
     ephemeral_key: Callable[[ec.EllipticCurve], ec.EllipticCurvePrivateKey],
 ) -> bytes:
-    """`seal` with its randomness passed in (the data key, the nonce, a source of ephemeral
+    """`seal_envelope` with its randomness passed in (the data key, the nonce, a source of ephemeral
     EC keys), for known-answer tests. Never reuse a data key or an ephemeral key."""
     if len(data_key) != DATA_KEY_BYTES or len(nonce) != NONCE_BYTES:
-        raise SealError(f"the data key must be {DATA_KEY_BYTES} bytes and the nonce {NONCE_BYTES}")
+        raise EnvelopeError(f"the data key must be {DATA_KEY_BYTES} bytes and the nonce {NONCE_BYTES}")
     if len(content) > MAX_CONTENT_BYTES:
-        raise SealError(f"content of {len(content)} bytes exceeds the cap of {MAX_CONTENT_BYTES} bytes")
+        raise EnvelopeError(f"content of {len(content)} bytes exceeds the cap of {MAX_CONTENT_BYTES} bytes")
     if not recipients:
-        raise SealError("no recipients: an envelope nobody can open is refused")
+        raise EnvelopeError("no recipients: an envelope nobody can open is refused")
     if len(recipients) > MAX_RECIPIENTS:
-        raise SealError(f"{len(recipients)} recipients exceeds the cap of {MAX_RECIPIENTS}")
+        raise EnvelopeError(f"{len(recipients)} recipients exceeds the cap of {MAX_RECIPIENTS}")
     entries: list[Recipient] = []
     seen: set[bytes] = set()
     for certificate in recipients:
         fp = fingerprint(certificate)
         if fp in seen:
-            raise SealError(f"recipient {fp.hex()} is listed twice")
+            raise EnvelopeError(f"recipient {fp.hex()} is listed twice")
         seen.add(fp)
         entries.append(_wrap(data_key, fp, certificate.public_key(), ephemeral_key))
     header = json.dumps(
@@ -241,14 +244,14 @@ def open_envelope(envelope: bytes, private_key: PrivateKey, certificate: x509.Ce
     """Decrypt an envelope with one recipient's certificate and private key.
 
     Raises MalformedEnvelope, UnsupportedVersion, NotARecipient or EnvelopeTampered (all
-    SealError); the message names the step that failed.
+    EnvelopeError); the message names the step that failed.
     """
     # 1. Parse the framing and header.
     parsed = Envelope.parse(envelope)
     # 2. Find this certificate's entry, and check the key is the certificate's.
     entry = parsed.recipient(fingerprint(certificate))
     if _spki(private_key.public_key()) != _spki(certificate.public_key()):
-        raise SealError("the private key does not belong to the certificate")
+        raise EnvelopeError("the private key does not belong to the certificate")
     # 3. Unwrap the data key.
     data_key = _unwrap(entry, private_key)
     # 4. Decrypt and authenticate content, header and aad together.
@@ -258,7 +261,6 @@ def open_envelope(envelope: bytes, private_key: PrivateKey, certificate: x509.Ce
         raise EnvelopeTampered("decrypt content", "the GCM tag does not match: the envelope was altered or the aad differs") from None
 
 
-open = open_envelope  # noqa: A001 - the SDK's verb; the builtin stays reachable as builtins.open
 
 
 def envelope_recipients(envelope: bytes) -> list[bytes]:
@@ -285,7 +287,7 @@ def _wrap(
             raise UnsupportedRecipient(fp, f"EC curve {public_key.curve.name} is not supported ({', '.join(CURVES)})")
         ephemeral = ephemeral_key(CURVES[curve])
         if ephemeral.curve.name != public_key.curve.name:
-            raise SealError("the ephemeral key is not on the recipient's curve")
+            raise EnvelopeError("the ephemeral key is not on the recipient's curve")
         epk = ephemeral.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         kek = _kek(ephemeral.exchange(ec.ECDH(), public_key), fp, epk)
         return Recipient(fp, ECDH_WRAP, aes_key_wrap(kek, data_key), curve, epk)

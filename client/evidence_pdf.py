@@ -15,6 +15,9 @@ WenQuanYi Micro Hei, subset and embedded), never an image of text.
 
 The layout is a function of its arguments: times and the signer come in, nothing reads
 the clock, and the unsigned PDF is the same bytes for the same inputs.
+
+(Over 600 lines: one document's layout, section by section in reading order, and its QR
+payload; signing is client/pdf_signatures.py's.)
 """
 from __future__ import annotations
 
@@ -36,13 +39,8 @@ from fpdf.util import Padding
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from client.pdf_signatures import (
-    MAX_SIGNED_PDF_BYTES,
-    PdfSignatureError,
-    SignatureBox,
-    sign_pdf,
-    verify_pdf_signature,
-)
+from client.errors import ClientError
+from client.pdf_signatures import MAX_SIGNED_PDF_BYTES, PdfSignatureError, SignatureBox, sign_pdf, verify_pdf_signature
 from client.signers import Signer
 from evidence.receipt import MAX_RECEIPT_DOCUMENT_BYTES, Receipt, Verified
 
@@ -100,7 +98,7 @@ STEP_NAMES_ZH: Mapping[str, str] = {
 _ALGORITHM_NAMES = {"sha256": "SHA-256", "sm3": "SM3", "sha512": "SHA-512", "sha384": "SHA-384"}
 
 
-class CertificatePdfError(ValueError):
+class CertificatePdfError(ClientError, ValueError):
     """A certificate that cannot be made from these inputs, or a PDF that is not one
     (no readable receipt inside); `step` names what was being done, `reason` why."""
 

@@ -15,11 +15,14 @@ import random
 import re
 import subprocess
 import time
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Generator, Iterator, Mapping, Sequence
+from typing import IO, Any
 
 from client.atomicfile import fsync_dir, write_atomic
+from client.auth import current_token
+from client.errors import ClientError
 from client.http import HttpClient, HttpError, check_url
 from node.api import FEED_KEEPALIVE_SECONDS
 
@@ -43,7 +46,7 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _CURSOR = re.compile(r"(\d{1,20})-(\d{1,10})")
 
 
-class FeedError(Exception):
+class FeedError(ClientError):
     """The base of the feed client's errors."""
 
 
@@ -238,7 +241,7 @@ class Follower:
         self,
         rpc_url: str,
         *,
-        token: str | None,
+        token: str | None = None,
         topics: Sequence[str] | None = None,
         role: str | None = None,
         since: Cursor | None = None,
@@ -251,8 +254,8 @@ class Follower:
     ) -> None:
         check_url(rpc_url, "--rpc")
         self.rpc_url = rpc_url
-        self.token = token
-        self._http = HttpClient(rpc_url, token=token, timeout=CONNECT_TIMEOUT_SECONDS)
+        self.token = current_token(token)  # as Ledger and the blob functions: $LEDGER_TOKEN by default
+        self._http = HttpClient(rpc_url, token=self.token, timeout=CONNECT_TIMEOUT_SECONDS)
         self.topics = list(topics) if topics else None
         self.role = role
         self.position = since
@@ -349,11 +352,11 @@ class Follower:
             raise _Transient(f"HTTP {exc.status}: {exc.message}") from None
 
 
-class _Transient(Exception):
+class _Transient(ClientError):
     """A failure worth retrying: a 5xx, a dead connection."""
 
 
-class _IdleTimeout(Exception):
+class _IdleTimeout(ClientError):
     pass
 
 

@@ -28,11 +28,13 @@ import ssl
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from client.auth import auth_headers
+from client.errors import ClientError
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 # What a response may make us read unless the caller says less. The node's largest
@@ -53,7 +55,7 @@ _READ_CHUNK = 1024 * 1024
 _RETRY_ON_STALE = frozenset({"GET", "HEAD", "PUT"})
 
 
-class HttpError(Exception):
+class HttpError(ClientError):
     """A request that got no usable answer.
 
     `status` is the HTTP status, or None when no answer came (unreachable, timed out,
@@ -164,7 +166,7 @@ class Stream:
             self._sock.settimeout(timeout)
         try:
             return self._response.read1(size)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise TimeoutError(f"no byte in {timeout:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
             raise HttpError(self.url, describe(exc)) from exc

@@ -11,17 +11,18 @@ so a receipt is final. Reads are view calls at the latest block.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.providers.base import JSONBaseProvider
-from web3.types import RPCEndpoint, RPCResponse
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
+from web3.providers.base import JSONBaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from chaincode import (
     COMMITMENT_TRACKER,
@@ -35,6 +36,7 @@ from chaincode import (
 )
 from chaincode.events import EventDecodeError, decode_rpc_log
 from client.auth import current_token, is_unauthorized, refusal_message
+from client.errors import ClientError
 from client.http import HttpClient
 from client.signers import Signer
 
@@ -45,7 +47,7 @@ REPORT_PAGE = 100  # commitments per CommitmentTracker.report call (at most MAX_
 ZERO32 = b"\x00" * 32
 
 
-class LedgerError(Exception):
+class LedgerError(ClientError):
     """A refusal by the node or a contract, with its reason."""
 
 
@@ -80,6 +82,8 @@ class NodeProvider(JSONBaseProvider):
 
 @dataclass(frozen=True)
 class TxResult:
+    """A final transaction: its hash, block, gas used and the system-contract events it emitted."""
+
     tx_hash: bytes
     block_number: int
     gas_used: int

@@ -33,13 +33,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from asn1crypto import algos
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import algos, x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 
+from client.errors import ClientError
 from client.signers import Signer
 
 # pyHanko imports cryptography's DSA module, which warns on import; we never use DSA and a
@@ -84,7 +84,7 @@ SIGNATURE_FIELD = "IssuerSignature"
 _PT_PER_MM = 72 / 25.4
 
 
-class PdfSignatureError(ValueError):
+class PdfSignatureError(ClientError, ValueError):
     """A PDF signature that cannot be made, or that does not hold; `step` names which."""
 
     def __init__(self, step: str, reason: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import Any, Iterable, NoReturn, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 import typer
 from rich import box
@@ -56,7 +56,7 @@ def timestamp(seconds: int) -> str:
     """A block time as ISO-8601 UTC; "-" for 0 (not yet happened)."""
     if not seconds:
         return "-"
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def yes_no(flag: bool) -> str:

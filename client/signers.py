@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from client import devpki
 from client.credentials import CertificateIdentity, ChainFacts, CredentialError, load_identity, order_chain
+from client.errors import ClientError
 from client.http import HttpClient, HttpError, ResponseTooLarge, check_url, is_loopback_host
 from evidence.x509 import CertificateError, verify_digest_signature
 
@@ -77,7 +78,7 @@ class Signer(Protocol):
         ...
 
 
-class SignerError(Exception):
+class SignerError(ClientError):
     """A signer that could not sign: the service refused (`status` is its HTTP status and
     `reason` its own message), could not be reached (`status` None), or answered
     something that is not a valid signature."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 
+from client.errors import ClientError
 from client.http import HttpClient, HttpError, ResponseTooLarge
 from evidence.timestamp import MAX_RESPONSE_BYTES, TimestampError, TimestampRequest, parse_response
 
@@ -25,7 +26,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 NONCE_BITS = 64
 
 
-class TimestampingError(Exception):
+class TimestampingError(ClientError):
     """No token from the TSA at `url`: unreachable (`status` None), refused at the HTTP
     level (`status`), or its answer was not a token for this request (`step`, from
     evidence.timestamp: "response" with the TSA's PKIStatus and failure info)."""

@@ -10,6 +10,8 @@ library's full parse.
 """
 from __future__ import annotations
 
+from evidence.errors import EvidenceError
+
 TAG_SEQUENCE = 0x30
 TAG_INTEGER = 0x02
 TAG_BIT_STRING = 0x03
@@ -28,7 +30,7 @@ Element = tuple[int, int, int]
 """(tag, start, end) of one element: where it starts and ends, or its contents do."""
 
 
-class DERError(ValueError):
+class DERError(EvidenceError):
     """Bytes that are not strict DER where DER is required; `reason` says how."""
 
     def __init__(self, reason: str) -> None:

@@ -12,10 +12,13 @@ whatever the file's size.
 from __future__ import annotations
 
 import os
-from typing import Callable, Final
+from collections.abc import Callable
+from typing import Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
+
+from evidence.errors import EvidenceError
 
 __all__ = [
     "ALGORITHM_IDS",
@@ -44,7 +47,7 @@ DEFAULT_CHUNK_SIZE: Final = 1 << 20
 _HASH_TYPES: Final[dict[str, Callable[[], hashes.HashAlgorithm]]] = {SHA256: hashes.SHA256, SM3: hashes.SM3}
 
 
-class UnknownDigestAlgorithm(ValueError):
+class UnknownDigestAlgorithm(EvidenceError):
     """A digest algorithm name or on-chain id that the ledger does not define.
 
     ``algorithm`` is what was asked for (a name or an id), unchanged.

@@ -22,7 +22,10 @@ Everything here is a pure function of its arguments.
 from __future__ import annotations
 
 import hashlib
-from typing import Final, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from evidence.errors import EvidenceError
 
 __all__ = [
     "EMPTY_ROOT",
@@ -62,7 +65,7 @@ _INCLUSION = "RFC 9162 §2.1.3.2"
 _CONSISTENCY = "RFC 9162 §2.1.4.2"
 
 
-class MerkleError(ValueError):
+class MerkleError(EvidenceError):
     """A Merkle tree input or proof was refused.
 
     ``reason`` says what failed, ``step`` which verification step refused it (None outside

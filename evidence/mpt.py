@@ -1,16 +1,21 @@
-"""Ordered Merkle-Patricia tries (a block's transactions and receipts): roots and proofs.
+"""Merkle-Patricia tries (Yellow Paper, appendix D): roots and proofs.
 
-Key i is RLP(i), the value the item's network encoding (Yellow Paper, appendix D). The
-trie is built bottom-up from the sorted keys in one pass, as geth's StackTrie does,
-instead of by repeated insertion: py-evm's insert-based path costs ~0.6 ms per item,
-which for a 1,000-transaction block is more than executing it.
+Ordered tries (a block's transactions and receipts): key i is RLP(i), the value the
+item's network encoding. Keyed tries (the genesis state and its accounts' storage):
+any keys, and the "secure" form Ethereum's state uses, whose keys are keccak256 of the
+address or storage slot. Either is built bottom-up from the sorted keys in one pass, as
+geth's StackTrie does, instead of by repeated insertion: py-evm's insert-based path
+costs ~0.6 ms per item, which for a 1,000-transaction block is more than executing it.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import rlp
 from eth_hash.auto import keccak
+
+from evidence.errors import EvidenceError
 
 BLANK_ROOT = keccak(rlp.encode(b""))
 # A key of an ordered trie is RLP(index) (at most 9 bytes): 18 nibbles deep at most, and
@@ -19,7 +24,7 @@ MAX_PROOF_NODES = 32
 MAX_PROOF_BYTES = 1024 * 1024
 
 
-class ProofError(ValueError):
+class ProofError(EvidenceError):
     """A Merkle-Patricia proof that does not prove the value under the root."""
 
 Node = Any  # an RLP structure: list of bytes / nested lists
@@ -32,6 +37,26 @@ def ordered_trie_root(values: Sequence[bytes]) -> bytes:
     items = sorted((rlp.encode(index), value) for index, value in enumerate(values))
     nibbled = [(_nibbles(key), value) for key, value in items]
     return keccak(_encode_node(_build(nibbled, 0)))
+
+
+def trie_root(items: Mapping[bytes, bytes]) -> bytes:
+    """keccak root of the trie {key: value}. A trie holds no empty value (storing one
+    deletes the key), so an empty value is refused rather than silently dropped."""
+    if not items:
+        return BLANK_ROOT
+    if any(not value for value in items.values()):
+        raise ValueError("a Merkle-Patricia trie holds no empty value")
+    nibbled = sorted((_nibbles(key), value) for key, value in items.items())
+    return keccak(_encode_node(_build(nibbled, 0)))
+
+
+def secure_trie_root(items: Mapping[bytes, bytes]) -> bytes:
+    """keccak root of the trie {keccak256(key): value}: Ethereum's state trie (key: the
+    20-byte address) and storage tries (key: the 32-byte slot)."""
+    hashed = {keccak(key): value for key, value in items.items()}
+    if len(hashed) != len(items):  # a keccak collision: never, but not silently
+        raise ValueError("two keys hash alike")
+    return trie_root(hashed)
 
 
 class OrderedTrie:

@@ -3,10 +3,12 @@
 Header rules (EEA QBFT v1 as implemented by Hyperledger Besu):
 
 * ``extraData = RLP([vanity(32), [validator...], vote, round, [seal...]])`` where ``vote`` is
-  ``[]`` or ``[recipient(20), 0xff (add) | 0x00 (drop)]`` and ``round`` an RLP integer scalar.
+  ``[]`` or ``[recipient(20), 0xff (add) | 0x00 (drop)]`` and ``round`` an RLP integer scalar
+  of at most 4 bytes: big-endian, no leading zero byte, round 0 the empty string (``0x80``);
 * block hash = keccak(RLP(header)) with the seals emptied and the round set to 0;
 * commit-seal digest = keccak(RLP(header)) with the seals emptied (the round kept);
-* a commit seal is a 65-byte secp256k1 signature ``r ‖ s ‖ recovery id (0/1)`` of that digest.
+* a commit seal is a 65-byte secp256k1 signature ``r ‖ s ‖ recovery id (0/1)`` of that digest,
+  with ``0 < r < n`` and a low ``s``: ``0 < s <= n/2`` (n the group order).
 
 Validator set changes by header votes (Besu's block-based validator provider, used by QBFT
 when validators are not read from a contract):
@@ -27,12 +29,14 @@ Headers are handled as their list of RLP field encodings, so this module needs n
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 import rlp
 from coincurve import PublicKey
 from eth_hash.auto import keccak
+
+from evidence.errors import EvidenceError
 
 MIX_HASH = bytes.fromhex("63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365")
 VANITY_LENGTH = 32
@@ -48,7 +52,7 @@ VOTE_DROP = b"\x00"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-class HeaderFormatError(ValueError):
+class HeaderFormatError(EvidenceError):
     """A header or its extraData does not follow the QBFT format; `field` names the part
     ("extraData", or "vote" for a malformed vote)."""
 
@@ -57,7 +61,7 @@ class HeaderFormatError(ValueError):
         self.field = field
 
 
-class SealError(ValueError):
+class SealError(EvidenceError):
     """A commit seal is malformed, from a non-validator, duplicated, or too few."""
 
 
@@ -157,8 +161,14 @@ def recover_signer(seal: bytes, digest: bytes) -> bytes:
         raise SealError(f"seal must be {SEAL_LENGTH} bytes, got {len(seal)}")
     r = int.from_bytes(seal[:32], "big")
     s = int.from_bytes(seal[32:64], "big")
-    if not (0 < r < SECP256K1_N and 0 < s <= SECP256K1_N // 2) or seal[64] > 1:
-        raise SealError("seal is not a canonical secp256k1 signature (r, s, recovery id)")
+    if not 0 < r < SECP256K1_N:
+        raise SealError("not a canonical secp256k1 signature: r is not in 1..n-1")
+    if not 0 < s <= SECP256K1_N // 2:
+        # (r, n - s) with the other recovery id is the same signer's signature too: only
+        # the low-s one is accepted, so that a seal has one encoding (EIP-2, Besu).
+        raise SealError("not a canonical secp256k1 signature: s is not in 1..n/2 (a high s)")
+    if seal[64] > 1:
+        raise SealError("not a canonical secp256k1 signature: the recovery id is not 0 or 1")
     try:
         public = PublicKey.from_signature_and_message(seal, digest, hasher=None)
     except Exception as exc:  # coincurve raises a bare Exception for unrecoverable input
@@ -185,7 +195,10 @@ def verify_commit_seals(fields: Sequence[bytes], validators: Sequence[bytes]) ->
     allowed = set(validators)
     signers: list[bytes] = []
     for index, seal in enumerate(extra.seals):
-        signer = recover_signer(seal, digest)
+        try:
+            signer = recover_signer(seal, digest)
+        except SealError as exc:
+            raise SealError(f"seal {index}: {exc}") from exc
         if signer not in allowed:
             raise SealError(f"seal {index} is from 0x{signer.hex()}, not a validator")
         if signer in signers:
@@ -200,7 +213,7 @@ def verify_commit_seals(fields: Sequence[bytes], validators: Sequence[bytes]) ->
 # -- validator set changes by header votes ---------------------------------------------------
 
 
-class ValidatorSetError(ValueError):
+class ValidatorSetError(EvidenceError):
     """A header does not carry the validator set forward: item `index` of the headers given,
     at block `height` (-1 if its number cannot be read)."""
 

@@ -1,49 +1,65 @@
 """Evidence receipts: the document a court verifies offline, and `verify_receipt`.
 
 A receipt proves, with no node and no network, that a file was anchored at a block time
-and witnessed by the consortium's validators - the genesis set, or the set that header
-votes (carried in the receipt) made of it. Every link is checked, in this order, and a
-failure raises `VerificationError` naming its step:
+by a member's account and witnessed by the consortium's validators - the genesis set, or
+the set that header votes (carried in the receipt) made of it. Every link is checked, in
+this order, and a failure raises `VerificationError` naming its step:
 
-1. file            the file's digest (SHA-256 or SM3) is the entry's digest;
-2. inclusion       the entry's digest is leaf `leafIndex` of the RFC 9162 tree of
+1. chain           the receipt is for the chain genesis.json starts: a v2 receipt's
+                   genesis hash, chain id and chain name are genesis.json's (its block 0
+                   hash computed offline, evidence.genesis); a v1 receipt's chain id is;
+2. file            the file's digest (SHA-256 or SM3) is the entry's digest;
+3. inclusion       the entry's digest is leaf `leafIndex` of the RFC 9162 tree of
                    `treeSize` leaves whose root is the batch root (skipped for a single
                    digest anchored on its own);
-3. header          the header hashes (QBFT rule) to `blockHash`, at `blockNumber` (its
-                   roots are what steps 4 and 5 prove against; its seals, step 9);
-4. transaction     the anchoring transaction is item `transactionIndex` of the block's
-                   transactions trie and hashes to `transactionHash`;
-5. receipt proof   the transaction's receipt is item `transactionIndex` of the block's
+4. header          the header hashes (QBFT rule) to `blockHash`, at `blockNumber` (its
+                   roots are what steps 5 and 6 prove against; its seals, step 10);
+5. transaction     the anchoring transaction is item `transactionIndex` of the block's
+                   transactions trie, hashes to `transactionHash`, is signed for the
+                   receipt's chain id, and its sender is recovered from its signature;
+6. receipt proof   the transaction's receipt is item `transactionIndex` of the block's
                    receipts trie (Merkle-Patricia proof against the header's receiptsRoot);
-6. anchoring event the receipt succeeded and its log `logIndex` is the evidence
+7. anchoring event the receipt succeeded and its log `logIndex` is the evidence
                    registry's `Anchored` event for the batch root (or digest), with the
-                   entry's kind, case, algorithm, metadata digest and the batch's size;
-7. chain           the receipt's chain id is genesis.json's;
+                   entry's kind, case, algorithm, metadata digest and the batch's size,
+                   and the transaction's sender as its submitter;
 8. validator history  from genesis.json's validators, the vote-carrying headers before
                    the anchoring block are followed in height order: each lists the set in
                    force, was proposed by and sealed by a quorum of it, and its vote is
                    tallied (Besu's rules, evidence.qbft.VoteTally, with genesis.json's
                    epoch length); no history means no votes: the genesis set;
 9. validators      the header's validator list is the set step 8 gives;
-10. commit seals   at least a quorum (ceil(2n/3)) of those validators sealed the header.
+10. commit seals   at least a quorum (ceil(2n/3)) of those validators sealed the header,
+                   each with a low-s signature.
 
 The format is documented field by field in docs/receipt.md. Only `rlp`, `eth-hash`,
 `coincurve` (through qbft.py) and `cryptography` (through digest.py) are used.
+
+(Over 600 lines: the document, its strict parser and the checks above are one unit an
+independent verifier's author reads top to bottom beside docs/receipt.md; the pieces that
+stand alone — Merkle trees, trie proofs, QBFT headers, the genesis hash — have modules.)
 """
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from functools import partial
+from typing import Any
 
 import rlp
 from eth_hash.auto import keccak
 
-from evidence import digest as digests
-from evidence import merkle, qbft
+from evidence import digest as digests, merkle, qbft
+from evidence.errors import EvidenceError
+from evidence.genesis import ChainIdentity, GenesisFormatError, check_chain_name, genesis_extra_data, identify_chain
 from evidence.mpt import ProofError, verify_trie_proof
 
-RECEIPT_VERSION = "evidence-ledger/receipt/v1"
+# v2 names its chain (chainName, genesisHash); v1 receipts, which name only the chain id,
+# are still read and verified.
+RECEIPT_VERSION = "evidence-ledger/receipt/v2"
+RECEIPT_VERSION_V1 = "evidence-ledger/receipt/v1"
 # chaincode.EVIDENCE_REGISTRY, repeated here so that a court needs only this package.
 EVIDENCE_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001004")
 ANCHORED_SIGNATURE = "Anchored(bytes32,address,bytes32,string,string,uint8,uint256,bytes32,uint256)"
@@ -52,8 +68,13 @@ ANCHORED_TOPIC = keccak(ANCHORED_SIGNATURE.encode())
 _TX_ROOT, _RECEIPT_ROOT, _NUMBER, _TIMESTAMP = 4, 5, 8, 11
 # The links verify_receipt checks, in order (VerificationError.step is one of these, or
 # "format" / "genesis" for a document that cannot be read at all).
-STEPS = ("file", "inclusion", "header", "transaction", "receipt proof", "anchoring event",
-         "chain", "validator history", "validators", "commit seals")
+STEPS = ("chain", "file", "inclusion", "header", "transaction", "receipt proof", "anchoring event",
+         "validator history", "validators", "commit seals")
+# Signed transaction types a receipt's anchoring transaction may have (EIP-2718), with the
+# number of RLP fields of each: access list (EIP-2930), dynamic fee (EIP-1559), blob
+# (EIP-4844); the last three fields are the signature (y parity, r, s).
+_TYPED_TRANSACTION_FIELDS = {1: 11, 2: 12, 3: 14}
+_LEGACY_TRANSACTION_FIELDS = 9  # nonce, gasPrice, gas, to, value, data, v, r, s
 # Vote-carrying headers a receipt may carry. A set change takes a majority's votes, so
 # this is hundreds of changes; a sealed header of a 64-validator set is ~12 KB in hex.
 MAX_VALIDATOR_HISTORY = 1024
@@ -61,10 +82,17 @@ MAX_VALIDATOR_HISTORY = 1024
 # input); room for the entry, proofs and a validator history of typical headers (~2.5 KB
 # each in hex for a handful of validators).
 MAX_RECEIPT_DOCUMENT_BYTES = 8 * 1024 * 1024
+# How deep arrays and objects may nest. A receipt nests three deep (proof, a proof's node
+# list); the rest is room for optional members. Checked before json parses: its C parser
+# recurses once per level, and a document of a million "[" can overflow the C stack of a
+# host that raised Python's recursion limit - a crash, not an error.
+MAX_JSON_DEPTH = 32
+# What the depth check looks at: a bracket, or a whole JSON string (skipped, with its escapes).
+_JSON_NESTING = re.compile(r'[\[{]|[\]}]|"[^"\\]*(?:\\.[^"\\]*)*"')
 DEFAULT_EPOCH_LENGTH = qbft.DEFAULT_EPOCH_LENGTH  # when genesis.json's config.qbft names none
 
 
-class VerificationError(ValueError):
+class VerificationError(EvidenceError):
     """A receipt that does not prove what it claims; `step` names the link that failed."""
 
     def __init__(self, step: str, reason: str) -> None:
@@ -106,6 +134,19 @@ class Receipt:
     # RLP headers (seals included) of every block before the anchoring one whose header
     # carries a validator vote, ascending; empty on a chain whose set never changed.
     validator_history: tuple[bytes, ...] = ()
+    # The chain's genesis block hash and name (v2); both None in a v1 receipt.
+    genesis_hash: bytes | None = None
+    chain_name: str | None = None
+    # Optional members (docs/receipt.md, "Optional members") go below this line: each
+    # None when absent, parsed in `_parse`, written by `to_document` only when set, and
+    # checked by verify_receipt after step 10 at a step of its own.
+
+    def __post_init__(self) -> None:
+        assert (self.genesis_hash is None) == (self.chain_name is None), "v2 names both genesis hash and chain name"
+
+    @property
+    def version(self) -> str:
+        return RECEIPT_VERSION_V1 if self.genesis_hash is None else RECEIPT_VERSION
 
     @property
     def anchored(self) -> bytes:
@@ -118,20 +159,35 @@ class Receipt:
 
     @classmethod
     def parse_text(cls, text: str | bytes) -> Receipt:
+        """The door for a receipt document: JSON (RFC 8259) in which no object names a
+        member twice - a viewer that keeps the first value and a verifier that keeps the
+        last must never read two receipts from one document."""
         if len(text) > MAX_RECEIPT_DOCUMENT_BYTES:
             raise VerificationError("format", f"receipt larger than {MAX_RECEIPT_DOCUMENT_BYTES} bytes")
+        if isinstance(text, bytes):  # JSON between systems is UTF-8 (RFC 8259, section 8.1)
+            try:
+                text = text.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise VerificationError("format", f"not JSON: not UTF-8: {exc}") from exc
+        _check_depth(text)
         try:
-            return _parse(json.loads(text))
-        except json.JSONDecodeError as exc:
+            document = json.loads(text, object_pairs_hook=_refuse_duplicate_members, parse_constant=_refuse_constant)
+        except VerificationError:
+            raise
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting too deep
             raise VerificationError("format", f"not JSON: {exc}") from exc
+        return _parse(document)
 
     def to_document(self) -> dict[str, Any]:
         def hx(b: bytes) -> str:
             return "0x" + b.hex()
 
+        chain: dict[str, Any] = {"chainId": self.chain_id}
+        if self.genesis_hash is not None:
+            chain.update(chainName=self.chain_name, genesisHash=hx(self.genesis_hash))
         return {
-            "version": RECEIPT_VERSION,
-            "chainId": self.chain_id,
+            "version": self.version,
+            **chain,
             "entry": {
                 "digest": hx(self.digest), "algorithm": self.algorithm, "kind": self.kind,
                 "case": self.case, "metadataDigest": hx(self.metadata_digest),
@@ -159,28 +215,32 @@ class Receipt:
 
 @dataclass(frozen=True)
 class GenesisTrust:
-    """What a verifier takes from genesis.json: the chain id, the first validators and the
-    epoch length (after which pending validator votes are discarded)."""
+    """What a verifier takes from genesis.json: the chain's identity (id, name, genesis
+    block hash), the first validators and the epoch length (after which pending validator
+    votes are discarded)."""
 
     chain_id: int
+    chain_name: str
+    genesis_hash: bytes
     validators: tuple[bytes, ...]
     epoch_length: int = DEFAULT_EPOCH_LENGTH
+
+    @property
+    def identity(self) -> ChainIdentity:
+        return ChainIdentity(self.chain_id, self.chain_name, self.genesis_hash)
 
     @classmethod
     def from_document(cls, document: Any) -> GenesisTrust:
         try:
-            chain_id = document["config"]["chainId"]
-            chain_id = int(chain_id, 0) if isinstance(chain_id, str) else int(chain_id)
-            extra = qbft.ExtraData.decode(bytes.fromhex(str(document["extraData"]).removeprefix("0x")))
+            identity = identify_chain(document)
+            extra = genesis_extra_data(document)
             epoch = document["config"].get("qbft", {}).get("epochlength", DEFAULT_EPOCH_LENGTH)
             epoch_length = int(epoch, 0) if isinstance(epoch, str) else int(epoch)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # GenesisFormatError among them
             raise VerificationError("genesis", f"not a QBFT genesis.json: {exc}") from exc
-        if not extra.validators:
-            raise VerificationError("genesis", "genesis names no validators")
         if epoch_length < 1 or isinstance(epoch, bool):
             raise VerificationError("genesis", f"config.qbft.epochlength must be positive, got {epoch!r}")
-        return cls(chain_id, extra.validators, epoch_length)
+        return cls(identity.chain_id, identity.name, identity.genesis_hash, extra.validators, epoch_length)
 
 
 @dataclass(frozen=True)
@@ -197,19 +257,25 @@ class Verified:
     transaction_hash: bytes
     signers: tuple[bytes, ...]
     validators: tuple[bytes, ...]
+    chain_id: int
+    chain_name: str  # genesis.json's: what a v2 receipt was checked to name
+    genesis_hash: bytes  # genesis.json's block 0 hash
+    submitter: bytes  # the account that signed the anchoring transaction and is the event's submitter
 
 
 def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | None = None,
                    content_digest: bytes | None = None) -> Verified:
     """Check every link of `receipt` (module docstring); `content` is the file's bytes,
     or `content_digest` its digest computed by the caller (e.g. streamed from disk)."""
-    # 1. file -> digest
+    # 1. the chain: the receipt's is the one genesis.json starts
+    _check_chain(receipt, genesis)
+    # 2. file -> digest
     if content is not None:
         content_digest = digests.digest_bytes(content, receipt.algorithm)
     if content_digest is not None and content_digest != receipt.digest:
         raise VerificationError("file", f"the file's {receipt.algorithm} digest is 0x{content_digest.hex()}, "
                                         f"the receipt's entry is 0x{receipt.digest.hex()}")
-    # 2. digest -> inclusion path -> batch root
+    # 3. digest -> inclusion path -> batch root
     if receipt.batch is not None:
         b = receipt.batch
         try:
@@ -217,7 +283,7 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
                                     list(b.inclusion_path), b.root)
         except merkle.MerkleError as exc:
             raise VerificationError("inclusion", str(exc)) from exc
-    # 3. the header, whose roots the next steps rely on
+    # 4. the header, whose roots the next steps rely on
     header = _header_fields(receipt.header)
     try:
         header_hash = qbft.block_hash(header)
@@ -228,7 +294,7 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
     if _int(header[_NUMBER]) != receipt.block_number:
         raise VerificationError("header", f"the header is block {_int(header[_NUMBER])}, not {receipt.block_number}")
     key = rlp.encode(receipt.transaction_index)
-    # 4. the anchoring transaction, in the block's transactions trie
+    # 5. the anchoring transaction, in the block's transactions trie, and who signed it
     if keccak(receipt.transaction) != receipt.transaction_hash:
         raise VerificationError("transaction", "the transaction does not hash to transactionHash")
     try:
@@ -237,18 +303,19 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
         raise VerificationError("transaction", f"transactions-trie proof: {exc}") from exc
     if proven != receipt.transaction:  # the trie holds the network encoding
         raise VerificationError("transaction", "the transactions trie holds another transaction at this index")
-    # 5. its receipt, in the block's receipts trie
+    signed_chain_id, sender = _transaction_signer(receipt.transaction)
+    if signed_chain_id != receipt.chain_id:
+        raise VerificationError("transaction", f"the transaction is signed for chain id {signed_chain_id}, "
+                                               f"the receipt is for chain id {receipt.chain_id}")
+    # 6. its receipt, in the block's receipts trie
     try:
         proven = verify_trie_proof(header[_RECEIPT_ROOT], key, receipt.receipt_proof)
     except ProofError as exc:
         raise VerificationError("receipt proof", str(exc)) from exc
     if proven != receipt.receipt:
         raise VerificationError("receipt proof", "the receipts trie holds another receipt at this index")
-    # 6. the anchoring event in that receipt
-    _check_event(receipt)
-    # 7. the chain
-    if receipt.chain_id != genesis.chain_id:
-        raise VerificationError("chain", f"receipt is for chain {receipt.chain_id}, genesis.json is chain {genesis.chain_id}")
+    # 7. the anchoring event in that receipt, submitted by the transaction's sender
+    _check_event(receipt, sender)
     # 8. the validator set in force at the block: genesis.json's, carried through the votes
     validators = _follow_history(receipt, genesis)
     # 9. the header lists that set
@@ -258,17 +325,48 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
         raise VerificationError("validators", str(exc)) from exc
     if extra.validators != validators:
         raise VerificationError("validators", "the header's validator set is not the one genesis.json and "
-                                              "the validator history give")
+                                              "the validator history give" + _v1_hint(receipt))
     # 10. commit seals of a quorum of them
     try:
         signers = qbft.verify_commit_seals(header, validators)
     except (qbft.SealError, qbft.HeaderFormatError, ValueError) as exc:
         raise VerificationError("commit seals", str(exc)) from exc
+    # Optional members would be checked here, each at its own step (none is defined yet).
     return Verified(
         digest=receipt.digest, algorithm=receipt.algorithm, kind=receipt.kind, case=receipt.case,
         block_number=receipt.block_number, block_hash=receipt.block_hash, timestamp=_int(header[_TIMESTAMP]),
         transaction_hash=receipt.transaction_hash, signers=signers, validators=validators,
+        chain_id=genesis.chain_id, chain_name=genesis.chain_name, genesis_hash=genesis.genesis_hash,
+        submitter=sender,
     )
+
+
+def _check_chain(receipt: Receipt, genesis: GenesisTrust) -> None:
+    """Step 1: the receipt names the chain genesis.json starts, or says which it is."""
+    step = "chain"
+    given = genesis.identity
+    if receipt.genesis_hash is None or receipt.chain_name is None:  # v1: the chain id alone
+        if receipt.chain_id != given.chain_id:
+            raise VerificationError(step, f"this receipt belongs to another chain: chain id {receipt.chain_id} "
+                                          f"(a v1 receipt names no genesis); the genesis you gave is {given.describe()}")
+        return
+    claimed = ChainIdentity(receipt.chain_id, receipt.chain_name, receipt.genesis_hash)
+    if (claimed.genesis_hash, claimed.chain_id) != (given.genesis_hash, given.chain_id):
+        raise VerificationError(step, f"this receipt belongs to another chain: {claimed.describe()}; "
+                                      f"the genesis you gave is {given.describe()}")
+    if claimed.name != given.name:
+        raise VerificationError(step, f"the receipt calls its chain {claimed.name!r}, but the genesis you gave, "
+                                      f"of the same chain (genesis 0x{given.genesis_hash.hex()}, chain id "
+                                      f"{given.chain_id}), calls it {given.name!r}")
+
+
+def _v1_hint(receipt: Receipt) -> str:
+    """What to check when a v1 receipt's validators do not match: it cannot say whether
+    genesis.json is another chain's with the same chain id."""
+    if receipt.genesis_hash is not None:
+        return ""
+    return (" (a v1 receipt names only its chain id: check that genesis.json is the genesis of the "
+            "chain that anchored it)")
 
 
 def _follow_history(receipt: Receipt, genesis: GenesisTrust) -> tuple[bytes, ...]:
@@ -293,10 +391,59 @@ def _follow_history(receipt: Receipt, genesis: GenesisTrust) -> tuple[bytes, ...
         tally = qbft.VoteTally.start(genesis.validators, genesis.epoch_length)
         return qbft.follow_validator_set(tally, headers).validators
     except qbft.ValidatorSetError as exc:
-        raise VerificationError(step, str(exc)) from exc
+        raise VerificationError(step, str(exc) + _v1_hint(receipt)) from exc
 
 
-def _check_event(receipt: Receipt) -> None:
+def _transaction_signer(encoded: bytes) -> tuple[int, bytes]:
+    """(chain id, sender) of a signed transaction in its network encoding: a legacy
+    transaction with an EIP-155 `v`, or a typed one (EIP-2930, EIP-1559, EIP-4844).
+    The signature must be low-s (EIP-2), as the node requires of every transaction."""
+    step = "transaction"
+    kind = encoded[0] if encoded else -1
+    chain_id: int | None
+    try:
+        if kind in _TYPED_TRANSACTION_FIELDS:
+            fields = rlp.decode(encoded[1:], strict=True)
+            if not isinstance(fields, list) or len(fields) != _TYPED_TRANSACTION_FIELDS[kind]:
+                raise ValueError(f"a type-{kind} transaction has {_TYPED_TRANSACTION_FIELDS[kind]} fields")
+            chain_id, parity = _number_field(fields[0]), _number_field(fields[-3])
+            digest = keccak(encoded[:1] + rlp.encode(fields[:-3]))
+        elif kind >= 0xC0:
+            fields = rlp.decode(encoded, strict=True)
+            if not isinstance(fields, list) or len(fields) != _LEGACY_TRANSACTION_FIELDS:
+                raise ValueError(f"a legacy transaction has {_LEGACY_TRANSACTION_FIELDS} fields")
+            v = _number_field(fields[6])
+            # EIP-155: v = 35 + 2 * chainId + parity; 27 or 28 signs for no chain at all.
+            chain_id, parity = ((v - 35) // 2, (v - 35) % 2) if v >= 35 else (None, 0)
+            digest = keccak(rlp.encode([*fields[:6], _scalar(chain_id or 0), b"", b""]))
+        else:
+            raise ValueError(f"type 0x{encoded[:1].hex()} is not a transaction type this verifier reads")
+        r, s = _number_field(fields[-2]), _number_field(fields[-1])
+    except (rlp.DecodingError, ValueError, TypeError) as exc:
+        raise VerificationError(step, f"not a signed transaction: {exc}") from exc
+    if chain_id is None:
+        raise VerificationError(step, "the transaction is not replay-protected (EIP-155): it is signed for no chain")
+    if parity > 1:
+        raise VerificationError(step, f"the transaction's signature has y parity {parity}, not 0 or 1")
+    try:
+        sender = qbft.recover_signer(r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([parity]), digest)
+    except qbft.SealError as exc:
+        raise VerificationError(step, f"the transaction's signature names no sender: {exc}") from exc
+    return chain_id, sender
+
+
+def _number_field(value: Any) -> int:
+    if not isinstance(value, bytes) or len(value) > 32:
+        raise ValueError("a number field of the transaction is not a 256-bit integer")
+    return int.from_bytes(value, "big")
+
+
+def _scalar(value: int) -> bytes:
+    """An RLP integer: big-endian, no leading zero byte, 0 as the empty string."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def _check_event(receipt: Receipt, sender: bytes) -> None:
     step = "anchoring event"
     body = receipt.receipt
     if body[:1] and body[0] < 0x80:  # EIP-2718 typed receipt: type byte, then the RLP list
@@ -320,6 +467,12 @@ def _check_event(receipt: Receipt) -> None:
         raise VerificationError(step, "the log is not an Anchored event")
     if topics[1] != receipt.anchored:
         raise VerificationError(step, "the event anchors another digest")
+    # The registry logs msg.sender as the submitter. Equal to the transaction's signer, the
+    # member called the registry itself: the account the receipt names as the anchoring
+    # party both signed the transaction and is the one the registry checked and recorded.
+    if topics[2] != b"\x00" * 12 + sender:
+        raise VerificationError(step, f"the event's submitter 0x{bytes(topics[2][-20:]).hex()} is not the "
+                                      f"transaction's sender 0x{sender.hex()}")
     if topics[3] != keccak(receipt.case.encode()):
         raise VerificationError(step, "the event names another case")
     try:
@@ -371,6 +524,34 @@ def _int(value: bytes) -> int:
 
 # -- parsing ------------------------------------------------------------------------------
 
+def _check_depth(text: str) -> None:
+    """Refuse a document nested deeper than MAX_JSON_DEPTH before json recurses into it."""
+    depth = 0
+    for match in _JSON_NESTING.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise VerificationError("format", f"arrays and objects nested more than {MAX_JSON_DEPTH} deep")
+        elif token in "]}":
+            depth -= 1
+
+
+def _refuse_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: an object that names a member twice is no receipt (RFC 8259
+    leaves its meaning open, and JSON readers differ on which value they keep)."""
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:
+            raise VerificationError("format", f"the member {name!r} appears twice in one object")
+        members[name] = value
+    return members
+
+
+def _refuse_constant(name: str) -> Any:
+    raise VerificationError("format", f"{name} is not a JSON value")
+
+
 def _parse(doc: Any) -> Receipt:
     step = "format"
 
@@ -406,8 +587,17 @@ def _parse(doc: Any) -> Receipt:
 
     if not isinstance(doc, Mapping):
         raise VerificationError(step, "a receipt is a JSON object")
-    if doc.get("version") != RECEIPT_VERSION:
-        raise VerificationError(step, f"version must be {RECEIPT_VERSION!r}")
+    version = doc.get("version")
+    if version not in (RECEIPT_VERSION, RECEIPT_VERSION_V1):
+        raise VerificationError(step, f"version must be {RECEIPT_VERSION!r} (or {RECEIPT_VERSION_V1!r})")
+    genesis_hash: bytes | None = None
+    chain_name: str | None = None
+    if version == RECEIPT_VERSION:
+        genesis_hash = hexbytes(doc, "genesisHash", "receipt", 32)
+        try:
+            chain_name = check_chain_name(need(doc, "chainName", str, "receipt"), "receipt.chainName")
+        except GenesisFormatError as exc:
+            raise VerificationError(step, str(exc)) from exc
     entry = need(doc, "entry", dict, "receipt")
     algorithm = need(entry, "algorithm", str, "entry")
     try:
@@ -450,6 +640,8 @@ def _parse(doc: Any) -> Receipt:
         receipt=hexbytes(proof, "receipt", "proof"),
         receipt_proof=hexlist(proof, "receiptProof", "proof"),
         validator_history=history,
+        genesis_hash=genesis_hash,
+        chain_name=chain_name,
     )
 
 
@@ -458,21 +650,31 @@ def build_receipts(
     batched: bool, block_number: int, block_hash: bytes, transaction_index: int, transaction_hash: bytes,
     log_index: int, header: bytes, transaction: bytes, transaction_proof: Sequence[bytes], receipt: bytes,
     receipt_proof: Sequence[bytes], validator_history: Sequence[bytes] = (),
+    genesis_hash: bytes | None = None, chain_name: str | None = None,
 ) -> list[Receipt]:
     """One receipt per digest of an anchoring (a batch, or a single digest);
-    `validator_history` is what ledger_getValidatorHistory gives up to the block's parent."""
-    common = dict(
-        chain_id=chain_id, algorithm=algorithm, kind=kind, case=case, metadata_digest=metadata_digest,
+    `validator_history` is what ledger_getValidatorHistory gives up to the block's parent.
+    With the chain's genesis hash and name (as the node reports them) the receipts are v2;
+    without, v1 (a caller that cannot learn them, e.g. from an older node)."""
+    if (genesis_hash is None) != (chain_name is None):
+        raise ValueError("a v2 receipt names both the genesis hash and the chain name")
+    if genesis_hash is not None and len(genesis_hash) != 32:
+        raise ValueError("a genesis hash is 32 bytes")
+    if chain_name is not None:
+        check_chain_name(chain_name, "chain_name")
+    make = partial(
+        Receipt, chain_id=chain_id, algorithm=algorithm, kind=kind, case=case, metadata_digest=metadata_digest,
         registry=EVIDENCE_REGISTRY, block_number=block_number, block_hash=block_hash,
         transaction_index=transaction_index, transaction_hash=transaction_hash, log_index=log_index,
         header=header, transaction=transaction, transaction_proof=tuple(transaction_proof),
         receipt=receipt, receipt_proof=tuple(receipt_proof), validator_history=tuple(validator_history),
+        genesis_hash=genesis_hash, chain_name=chain_name,
     )
     if not batched:
         (only,) = digests_
-        return [Receipt(digest=only, batch=None, **common)]  # type: ignore[arg-type]
+        return [make(digest=only, batch=None)]
     tree = merkle.MerkleTree([merkle.leaf_hash(d) for d in digests_])
     return [
-        Receipt(digest=d, batch=Batch(tree.root, i, tree.size, tuple(tree.inclusion_proof(i))), **common)  # type: ignore[arg-type]
+        make(digest=d, batch=Batch(tree.root, i, tree.size, tuple(tree.inclusion_proof(i))))
         for i, d in enumerate(digests_)
     ]

@@ -43,29 +43,27 @@ after the token was made does not undo the time it vouched for (RFC 3161 §4, an
 court relies on the root it was given).
 
 ASN.1 structures are read and written with asn1crypto, signatures and certificate paths
-are checked with `cryptography`; no DER is parsed by hand.
+are checked with `cryptography`; no DER is parsed by hand. (Over 600 lines: the request,
+the response and the eight verification steps of one protocol, in the order a court
+reads them.)
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, NoReturn, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
 
-from asn1crypto import algos, cms, core, tsp
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import algos, cms, core, tsp, x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from cryptography.x509.verification import (
-    Criticality,
-    ExtensionPolicy,
-    PolicyBuilder,
-    Store,
-    VerificationError,
-)
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
+
+from evidence.errors import EvidenceError
 
 # The checks verify_timestamp makes, in order (TimestampError.step is one of these, or
 # "response" for a TSA's answer that is not a usable token: parse_response).
@@ -135,7 +133,7 @@ FAILURE_TEXT = {
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError)
 
 
-class TimestampError(ValueError):
+class TimestampError(EvidenceError):
     """A time-stamp token, request or response that does not hold; `step` names the check."""
 
     def __init__(self, step: str, reason: str) -> None:
@@ -328,7 +326,7 @@ def _token_info(tst_info: tsp.TSTInfo) -> TokenInfo:
     tsa = tst_info["tsa"]
     nonce = tst_info["nonce"]
     return TokenInfo(
-        time=gen_time.astimezone(timezone.utc),
+        time=gen_time.astimezone(UTC),
         accuracy=_accuracy(tst_info["accuracy"]),
         serial=serial,
         policy=tst_info["policy"].dotted,
@@ -729,12 +727,12 @@ def _as_datetime(moment: datetime | int) -> datetime:
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
             raise ValueError("not_after must be timezone-aware (or unix seconds)")
-        return moment.astimezone(timezone.utc)
-    return datetime.fromtimestamp(int(moment), timezone.utc)
+        return moment.astimezone(UTC)
+    return datetime.fromtimestamp(int(moment), UTC)
 
 
 def _text(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _duration(delta: timedelta) -> str:

@@ -43,10 +43,11 @@ from __future__ import annotations
 import calendar
 import enum
 import hashlib
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator, NoReturn, Sequence
+from typing import NoReturn
 
 from cryptography import x509
 from cryptography.exceptions import InternalError, InvalidSignature, UnsupportedAlgorithm
@@ -56,6 +57,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from evidence import der as der_reader
+from evidence.errors import EvidenceError
 
 # Leaf + up to 3 intermediates + root. Signing PKIs in use (national qualified CAs,
 # industry CAs) are 3-4 deep; each certificate costs every validator one signature
@@ -162,7 +164,7 @@ ALLOWED_KEY_ALGORITHMS = frozenset({
 })
 
 
-class CertificateError(ValueError):
+class CertificateError(EvidenceError):
     """A certificate, chain, signature or CRL was refused; ``reason`` says which rule.
 
     ``index`` is the certificate's position in the chain (0 = leaf) or None when the

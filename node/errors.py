@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 
-class LedgerError(Exception):
+class NodeError(Exception):
     """Root of every error the node raises on purpose."""
 
 
-class ConfigError(LedgerError):
+class ConfigError(NodeError):
     """A configuration or genesis file is missing, malformed or inconsistent."""
 
     def __init__(self, field: str, reason: str) -> None:
@@ -15,11 +15,11 @@ class ConfigError(LedgerError):
         self.reason = reason
 
 
-class InvalidTransaction(LedgerError):
+class InvalidTransaction(NodeError):
     """A transaction was refused; `message` is the geth/Besu-style reason clients match on."""
 
 
-class InvalidBlock(LedgerError):
+class InvalidBlock(NodeError):
     """A block failed validation; `height` names where and `step` names which rule."""
 
     def __init__(self, height: int, step: str, detail: str) -> None:
@@ -29,15 +29,15 @@ class InvalidBlock(LedgerError):
         self.detail = detail
 
 
-class NotFound(LedgerError):
+class NotFound(NodeError):
     """A block, transaction or key that was asked for does not exist."""
 
 
-class PermissionDenied(LedgerError):
+class PermissionDenied(NodeError):
     """The caller or sender is not allowed to do this."""
 
 
-class Unauthenticated(LedgerError):
+class Unauthenticated(NodeError):
     """No credentials where the node requires them, or a token that does not verify
     (malformed, bad signature, unknown issuer, expired, revoked). HTTP 401; not a
     PermissionDenied, which is a known caller asking for more than its role allows."""
@@ -47,15 +47,15 @@ class Unauthenticated(LedgerError):
         self.reason = reason
 
 
-class StorageError(LedgerError):
+class StorageError(NodeError):
     """The data directory is unusable: locked, corrupt, or from another chain."""
 
 
-class InvalidParams(LedgerError):
+class InvalidParams(NodeError):
     """An RPC call's parameters are of the wrong shape or type."""
 
 
-class ExecutionReverted(LedgerError):
+class ExecutionReverted(NodeError):
     """eth_call / eth_estimateGas hit REVERT; `data` is the revert payload."""
 
     def __init__(self, data: bytes, reason: str = "execution reverted") -> None:
@@ -63,7 +63,7 @@ class ExecutionReverted(LedgerError):
         self.data = data
 
 
-class LimitExceeded(LedgerError):
+class LimitExceeded(NodeError):
     """A caller reached one of the node's named caps (node/rpc/limits.py): `limit` names
     it, `allowed` is its value; `retry_after` (seconds) when waiting will help. JSON-RPC
     -32005 (EIP-1474 "limit exceeded"), HTTP 429 where a whole request is refused."""

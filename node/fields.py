@@ -3,7 +3,8 @@ cluster.json parsing: one rule for "missing" and "wrong type", one error that na
 setting's path."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from node.errors import ConfigError
 

@@ -13,26 +13,27 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from eth.abc import SignedTransactionAPI, StateAPI
+from eth_typing import Address
 
-from node.storage import schema
 from node.access.roles import resolve_auth_mode
-from node.execution.chain import Chain
-from node.errors import LedgerError, PermissionDenied, StorageError
-from node.execution.genesis import Genesis
-from node.ops.metrics import Metrics
-from node.execution.permissions import Membership, is_registration
-from node.rpc.limits import RpcLimits
 from node.consensus.sealing import ValidatorKey
-from node.storage.store import LevelStore
+from node.consensus.votes import PendingVotes
+from node.errors import NodeError, PermissionDenied, StorageError
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis
+from node.execution.permissions import Membership, is_registration
 from node.execution.txpool import TxPool
 from node.execution.vm import QBFTHeader
-from node.consensus.votes import PendingVotes
-
+from node.ops.metrics import Metrics
+from node.rpc.limits import RpcLimits
+from node.storage import schema
+from node.storage.store import LevelStore
 
 log = logging.getLogger("ledger.node")
 
@@ -147,7 +148,7 @@ class Node:
     def read_account(self, address: bytes) -> tuple[int, int]:
         head = self.head_state()
         with head.lock:
-            return head.state.get_nonce(address), head.state.get_balance(address)
+            return head.state.get_nonce(Address(address)), head.state.get_balance(Address(address))
 
     def check_permission(self, tx: SignedTransactionAPI) -> None:
         """The pool's permissioning: members at the head, or a registration that succeeds."""
@@ -236,7 +237,7 @@ class Node:
         for raw in raws:
             try:
                 tx = self.pool.add(raw)
-            except LedgerError:
+            except NodeError:
                 continue  # already known, nonce too low, not a member...: the peer's pool differs
             added += 1
             self.metrics.tx_received.inc()

@@ -8,7 +8,7 @@ from typing import Any
 CONTRACTS = Path(__file__).parent / "contracts"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_contract(name: str) -> tuple[str, list[dict[str, Any]]]:
     """(bytecode hex, ABI) of tests/contracts/<name>.vy."""
     import vyper

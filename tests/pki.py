@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -14,7 +14,7 @@ from client.credentials import CertificateIdentity
 
 # Certificates are valid from NOT_BEFORE for ten years: any wall clock of a test run and
 # the dev chain's block times sit inside the window.
-NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 NOT_AFTER = NOT_BEFORE + timedelta(days=3650)
 
 
@@ -55,13 +55,13 @@ def _root(name: str, kind: devpki.KeyType) -> tuple[x509.Certificate, devpki.Pri
     return devpki.make_root(name, key, not_before=NOT_BEFORE, not_after=NOT_AFTER + timedelta(days=365)), key
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rsa_ca() -> CA:
     root, key = _root("Trading Center CA (RSA)", "rsa2048")
     return CA("rsa", root, key, root, key, (root,))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def p256_ca() -> CA:
     root, key = _root("Province CA Root (P-256)", "p256")
     inter_key = devpki.generate_key("p256")
@@ -72,13 +72,13 @@ def p256_ca() -> CA:
     return CA("p256", root, key, inter, inter_key, (inter, root))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def p384_ca() -> CA:
     root, key = _root("Notary CA (P-384)", "p384")
     return CA("p384", root, key, root, key, (root,))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def untrusted_ca() -> CA:
     root, key = _root("Unknown CA", "p256")
     return CA("untrusted", root, key, root, key, (root,))

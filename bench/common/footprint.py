@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 # A node has a handful of processes; a walk that finds more is following something
 # else (pid reuse), and stops there.

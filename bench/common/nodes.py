@@ -18,8 +18,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from node.ops.cluster.create import create_cluster
 from node.ops.cluster.layout import ClusterLayout, load_cluster

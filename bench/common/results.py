@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence, TextIO
+from typing import Any, TextIO
 
 from bench.common.machine import machine_info, machine_rows
 

@@ -6,7 +6,7 @@ one for anything real.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address

@@ -15,10 +15,11 @@ import math
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -123,7 +124,7 @@ class Tally:
         self.kinds: dict[str, dict[str, Any]] = {}
 
     def _kind(self, kind: str) -> dict[str, Any]:
-        return self.kinds.setdefault(kind, {**{o: 0 for o in OUTCOMES}, "seconds": [], "bytes": 0, "errors": []})
+        return self.kinds.setdefault(kind, {**dict.fromkeys(OUTCOMES, 0), "seconds": [], "bytes": 0, "errors": []})
 
     def record(self, kind: str, outcome: str, seconds: float, size: int = 0, error: str | None = None) -> None:
         with self._lock:
@@ -389,7 +390,7 @@ def pki_verify_calldata(now: float | None = None) -> bytes:
     """ABI calldata of the PKI precompile's verify(chain, digest, signature) for a
     PKI_CHAIN_LENGTH-certificate RSA-PKI_RSA_BITS chain whose keys have a
     PKI_EXPONENT_BITS-bit public exponent (finding 6), built with `cryptography`."""
-    at = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    at = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     not_before, not_after = at - timedelta(days=1), at + timedelta(days=30)
     keys = [huge_exponent_key() for _ in range(PKI_CHAIN_LENGTH)]
     issuer_cert = devpki.make_root("soak root", keys[-1], not_before=not_before, not_after=not_after)

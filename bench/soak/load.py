@@ -12,7 +12,7 @@ import contextlib
 import secrets
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from eth_account import Account
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bench.common.load import SeenBlock
 from bench.common.stats import percentile

@@ -42,7 +42,7 @@ def build_report(args: argparse.Namespace, info: dict[str, Any], period: float, 
         "phases": {k: {"start_s": round(a, 2), "end_s": round(b, 2)} for k, (a, b) in bounds.items()},
         "verdicts": verdicts(blocks, rss, period),
         "blocks": blocks, "rss": rss, "legit_calls": calls, "legit_commit": commit,
-        "abuse": {"kinds": {k: {"what": ABUSE_KINDS[k], **abuse.get("kinds", {}).get(k, {o: 0 for o in OUTCOMES})}
+        "abuse": {"kinds": {k: {"what": ABUSE_KINDS[k], **abuse.get("kinds", {}).get(k, dict.fromkeys(OUTCOMES, 0))}
                             for k in ABUSE_KINDS if k not in args.skip},
                   **{k: v for k, v in abuse.items() if k != "kinds"}},
         "follower_errors": follower.errors,

@@ -13,8 +13,9 @@ import multiprocessing
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from eth_account import Account
 

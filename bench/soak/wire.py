@@ -9,7 +9,8 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bench.common.rpc import require_loopback
 

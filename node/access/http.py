@@ -14,20 +14,35 @@ an address: this module is the node's, imported by the RPC, blob and REST layers
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Container, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from chaincode import ROLES
 from node.access.roles import (
-    ADDRESS_BOUND_ROLES, METHOD_PERMISSIONS, OWN_TRANSACTION_METHODS, ROLE_PERMISSIONS, RPC_READ, RPC_SEND,
-    SEND_RAW_TRANSACTION, RoleDenied, call_permission,
+    ADDRESS_BOUND_ROLES,
+    METHOD_PERMISSIONS,
+    OWN_TRANSACTION_METHODS,
+    ROLE_PERMISSIONS,
+    RPC_READ,
+    RPC_SEND,
+    SEND_RAW_TRANSACTION,
+    RoleDenied,
+    call_permission,
 )
 from node.access.tokens import (
-    ALGORITHM, MAX_SUBJECT_CHARS, TOKEN_ID, RevocationList, TokenStore, key_id, load_public_key, parse_address,
+    ALGORITHM,
+    MAX_SUBJECT_CHARS,
+    TOKEN_ID,
+    RevocationList,
+    TokenStore,
+    key_id,
+    load_public_key,
+    parse_address,
 )
 from node.errors import ConfigError, PermissionDenied, Unauthenticated
 from node.execution.vm import MAX_TX_BYTES, decode_transaction

@@ -20,7 +20,8 @@ configuration, its Host check and the CLI read `AUTH_MODES`, `LOOPBACK_NAMES` an
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from chaincode import ROLES
 from node.errors import ConfigError, PermissionDenied
@@ -60,6 +61,7 @@ METHOD_PERMISSIONS: dict[str, str] = {
     "net_listening": RPC_PUBLIC,
     "net_peerCount": RPC_PUBLIC,
     "eth_chainId": RPC_PUBLIC,
+    "ledger_chainInfo": RPC_PUBLIC,  # the chain's id, name and genesis hash (v2 receipts)
     "eth_blockNumber": RPC_PUBLIC,
     "eth_syncing": RPC_PUBLIC,
     "eth_unsubscribe": RPC_PUBLIC,  # WebSocket only; ends a subscription of this socket

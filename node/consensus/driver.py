@@ -34,9 +34,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, cast
+from typing import Any, cast
 
 import rlp
 
@@ -46,7 +47,7 @@ from node.consensus.blocktimer import MIN_TX_WAIT_SECONDS, next_block_time
 from node.consensus.interface import Broadcast, Decided, Ignored, Lock, ScheduleTimeout
 from node.consensus.machine import QBFTMachine
 from node.consensus.sync import GET_BLOCKS, BlockSync, decode_block_request, read_blocks
-from node.errors import LedgerError
+from node.errors import NodeError
 from node.execution.vm import QBFTHeader
 from node.network import importer
 from node.network.connection import Peer
@@ -396,7 +397,7 @@ class ConsensusDriver:
                 wait = due - now
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, wait) if wait is not None else None)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     # -- network input ---------------------------------------------------------------
@@ -454,7 +455,7 @@ class ConsensusDriver:
             return
         try:
             await self._peer_work(self.node.add_from_peer, raws)
-        except LedgerError as exc:
+        except NodeError as exc:
             log.info("dropped a transaction batch from %s: %s", peer.name, exc)
 
     def gossip_transaction(self, raw: bytes) -> None:
@@ -502,7 +503,7 @@ class ConsensusDriver:
 
     async def on_request(self, peer: Peer, code: int, payload: bytes) -> bytes:
         if code != GET_BLOCKS:
-            raise LedgerError(f"unknown request code 0x{code:02x}")
+            raise NodeError(f"unknown request code 0x{code:02x}")
         start, count = decode_block_request(payload)
         return await self._peer_work(read_blocks, self.node.chain, start, count)
 
@@ -512,7 +513,7 @@ class ConsensusDriver:
         beyond that it is refused, so peers cannot queue unbounded work or starve the
         RPC's threads."""
         if self._peer_jobs >= PEER_WORK_QUEUE:
-            raise LedgerError("busy: too much peer work queued")
+            raise NodeError("busy: too much peer work queued")
         self._peer_jobs += 1
         try:
             assert self._loop is not None

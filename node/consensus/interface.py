@@ -9,13 +9,13 @@ Light on purpose: the machine, its tests' toy backend and the node's `NodeBacken
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Union
+from typing import Protocol
 
 from node.consensus.messages import PreparePayload, Signed
-from node.errors import LedgerError
+from node.errors import NodeError
 
 
-class InvalidProposal(LedgerError):
+class InvalidProposal(NodeError):
     """Raised by ``Backend.validate_block``: the proposed block is not valid; `reason` says why."""
 
     def __init__(self, reason: str) -> None:
@@ -88,7 +88,7 @@ class Ignored:
     author: bytes | None
 
 
-Action = Union[Broadcast, ScheduleTimeout, Decided, Ignored]
+Action = Broadcast | ScheduleTimeout | Decided | Ignored
 
 
 @dataclass(frozen=True)

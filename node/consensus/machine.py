@@ -66,20 +66,27 @@ part would reach into the same per-height state.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from evidence import qbft
 from node.consensus import messages
 from node.consensus.interface import (
-    Action, Backend, Broadcast, Decided, Ignored, InvalidProposal, Lock, ScheduleTimeout,
+    Action,
+    Backend,
+    Broadcast,
+    Decided,
+    Ignored,
+    InvalidProposal,
+    Lock,
+    ScheduleTimeout,
 )
 from node.consensus.messages import (
     Commit,
     Message,
+    Prepare,
     PreparedRoundMetadata,
     PreparePayload,
-    Prepare,
     Proposal,
     RoundChange,
     Signed,

@@ -47,15 +47,16 @@ strict RLP walker at the end serves only these decoders.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Generic, Sequence, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar
 
 import rlp
 from eth_hash.auto import keccak
 from rlp.codec import consume_length_prefix, length_prefix
 
 from evidence import qbft
-from node.errors import LedgerError
+from node.errors import NodeError
 
 PROPOSAL = 0x12
 PREPARE = 0x13
@@ -80,7 +81,7 @@ Signer = Callable[[bytes], bytes]
 """Signs a 32-byte digest: a 65-byte recoverable secp256k1 signature r || s || v (v in 0/1)."""
 
 
-class MessageError(LedgerError):
+class MessageError(NodeError):
     """A consensus message is malformed, oversized or wrongly signed; `reason` says which."""
 
     def __init__(self, reason: str) -> None:
@@ -206,7 +207,7 @@ class ProposalPayload:
         return _list([_int(self.height), _int(self.round), self.block])
 
 
-AnyPayload = Union[PreparePayload, CommitPayload, RoundChangePayload, ProposalPayload]
+AnyPayload = PreparePayload | CommitPayload | RoundChangePayload | ProposalPayload
 P = TypeVar("P", PreparePayload, CommitPayload, RoundChangePayload, ProposalPayload)
 
 
@@ -367,7 +368,7 @@ class Proposal(_SignedMessage):
         return _list([self.signed.encode(), justification])
 
 
-Message = Union[Proposal, Prepare, Commit, RoundChange]
+Message = Proposal | Prepare | Commit | RoundChange
 
 
 def sign_prepare(height: int, round: int, digest: bytes, sign: Signer) -> Prepare:

@@ -4,8 +4,9 @@ them with `with_seals`; a lone validator's own seal is a quorum of one.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence, cast
+from typing import cast
 
 from coincurve import PrivateKey
 

@@ -16,11 +16,11 @@ import asyncio
 import logging
 import random
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import rlp
 
-from node.errors import LedgerError, NotFound
+from node.errors import NodeError, NotFound
 from node.execution.chain import Chain
 from node.network import importer
 from node.network.connection import Peer
@@ -49,12 +49,12 @@ def encode_block_request(start: int, count: int) -> bytes:
 
 def decode_block_request(payload: bytes) -> tuple[int, int]:
     """(start, count) of a GET_BLOCKS payload, count capped at SYNC_BATCH_BLOCKS;
-    LedgerError if it does not decode."""
+    NodeError if it does not decode."""
     try:
         start_raw, count_raw = rlp.decode(payload)
         start, count = int.from_bytes(start_raw, "big"), int.from_bytes(count_raw, "big")
     except Exception as exc:
-        raise LedgerError(f"malformed block request: {exc}") from exc
+        raise NodeError(f"malformed block request: {exc}") from exc
     return start, min(count, SYNC_BATCH_BLOCKS)
 
 
@@ -128,7 +128,7 @@ class BlockSync:
         while not self.stopping:
             try:
                 await asyncio.wait_for(wake.wait(), timeout=SYNC_POLL_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wake.clear()
             try:

@@ -26,16 +26,16 @@ recovers to the commit's author over ``seal_digest(block)``.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from evidence import qbft
 from node.consensus.interface import Backend, InvalidProposal
 from node.consensus.messages import Commit, PreparePayload, Proposal, RoundChange, Signed
-from node.errors import LedgerError
+from node.errors import NodeError
 
 
-class MessageRefused(LedgerError):
+class MessageRefused(NodeError):
     """A received message failed a check; `reason` names the step. The machine turns it
     into ``Ignored(reason)``."""
 

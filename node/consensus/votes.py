@@ -8,7 +8,7 @@ proposal stays until it is discarded: once the set has changed, it is simply nev
 from __future__ import annotations
 
 import threading
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from evidence import qbft
 

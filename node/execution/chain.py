@@ -15,30 +15,38 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import cast
 
 import rlp
-from eth.abc import ReceiptAPI, SignedTransactionAPI, StateAPI
+from eth.abc import ChainDatabaseAPI, ReceiptAPI, SignedTransactionAPI, StateAPI
 from eth.consensus.context import ConsensusContext
 from eth.constants import BLANK_ROOT_HASH, GENESIS_PARENT_HASH
 from eth.exceptions import HeaderNotFound, VMError
 from eth.vm.chain_context import ChainContext
 from eth.vm.execution_context import ExecutionContext
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node.storage import schema
 from node.errors import InvalidBlock, NotFound, StorageError
 from node.execution.genesis import Genesis
-from node.storage.indexes import IndexBatch, index_block, index_genesis
-from node.storage.index_queries import Indexes
 from node.execution.permissions import Membership
-from node.storage.store import LevelStore, StateOverlay
 from node.execution.vm import (
-    QBFT_DIFFICULTY, QBFT_NONCE, TRANSACTION_BUILDER, LedgerBlock, LedgerVM, QBFTHeader, create_child_header,
+    QBFT_DIFFICULTY,
+    QBFT_NONCE,
+    TRANSACTION_BUILDER,
+    LedgerBlock,
+    LedgerVM,
+    QBFTHeader,
+    create_child_header,
 )
+from node.storage import schema
+from node.storage.index_queries import Indexes
+from node.storage.indexes import IndexBatch, index_block, index_genesis
+from node.storage.store import LevelStore, StateOverlay
 
 RECEIPT_BUILDER = LedgerBlock.get_receipt_builder()
 # Blocks re-validated from disk when a node opens its data directory.
@@ -210,7 +218,9 @@ class Chain:
 
     def vm_at(self, header: QBFTHeader, overlay: StateOverlay | None = None) -> LedgerVM:
         overlay = overlay if overlay is not None else self.read_overlay()
-        return LedgerVM(header, ExecutionDB(self, overlay), self.chain_context, ConsensusContext(overlay))
+        # ExecutionDB implements the part of ChainDatabaseAPI py-evm's VM calls (module docstring).
+        chaindb = cast(ChainDatabaseAPI, ExecutionDB(self, overlay))
+        return LedgerVM(header, chaindb, self.chain_context, ConsensusContext(overlay))
 
     def state_at(self, header: QBFTHeader) -> StateAPI:
         """The state after `header`'s block."""
@@ -329,7 +339,7 @@ class Chain:
             remaining = admitted
         while True:
             overlay = StateOverlay(self._store)
-            base = create_child_header(parent, coinbase=coinbase, timestamp=timestamp, extra_data=extra.encode())
+            base = create_child_header(parent, coinbase=Address(coinbase), timestamp=timestamp, extra_data=extra.encode())
             vm = self.vm_at(base, overlay)
             try:
                 vm.block_preprocessing(vm.get_block())
@@ -350,7 +360,7 @@ class Chain:
             # re-derives what this function just computed (the transaction root, among
             # others). Blocks from elsewhere are checked by comparing them with a rebuild.
             result = vm.finalize_block(vm.pack_block(block))
-            return BuiltBlock(result.block.header, tuple(remaining), receipts, overlay, rejected)
+            return BuiltBlock(cast(QBFTHeader, result.block.header), tuple(remaining), receipts, overlay, rejected)
 
     def commit(self, header: QBFTHeader, built: BuiltBlock, senders: Sequence[bytes]) -> None:
         """Store a sealed block and move the head, in one atomic write batch."""
@@ -516,7 +526,8 @@ def build_genesis_block(store: LevelStore, genesis: Genesis) -> tuple[QBFTHeader
     """The genesis header and its state writes (not yet committed)."""
     overlay = StateOverlay(store)
     state = LedgerVM.get_state_class()(overlay, _genesis_context(genesis), BLANK_ROOT_HASH)
-    for address, account in genesis.alloc.items():
+    for raw_address, account in genesis.alloc.items():
+        address = Address(raw_address)
         state.set_balance(address, account.balance)
         state.set_nonce(address, account.nonce)
         if account.code:
@@ -527,11 +538,11 @@ def build_genesis_block(store: LevelStore, genesis: Genesis) -> tuple[QBFTHeader
     header = QBFTHeader(
         parent_hash=GENESIS_PARENT_HASH,
         difficulty=QBFT_DIFFICULTY,
-        block_number=0,
+        block_number=BlockNumber(0),
         gas_limit=genesis.gas_limit,
         timestamp=genesis.timestamp,
         extra_data=genesis.extra_data,
-        mix_hash=qbft.MIX_HASH,
+        mix_hash=Hash32(qbft.MIX_HASH),
         nonce=QBFT_NONCE,
         state_root=state.state_root,
         base_fee_per_gas=0,
@@ -541,7 +552,7 @@ def build_genesis_block(store: LevelStore, genesis: Genesis) -> tuple[QBFTHeader
 
 def _genesis_context(genesis: Genesis) -> ExecutionContext:
     return ExecutionContext(
-        coinbase=b"\x00" * 20, timestamp=genesis.timestamp, block_number=0, difficulty=QBFT_DIFFICULTY,
-        mix_hash=qbft.MIX_HASH, gas_limit=genesis.gas_limit, prev_hashes=(), chain_id=genesis.chain_id,
+        coinbase=Address(b"\x00" * 20), timestamp=genesis.timestamp, block_number=BlockNumber(0),
+        difficulty=QBFT_DIFFICULTY, mix_hash=Hash32(qbft.MIX_HASH), gas_limit=genesis.gas_limit, prev_hashes=(), chain_id=genesis.chain_id,
         base_fee_per_gas=0, excess_blob_gas=0,
     )

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -17,9 +18,10 @@ from eth_utils import to_checksum_address
 
 from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
 from chaincode.alloc import identity_storage, system_alloc
+from evidence.genesis import GenesisFormatError, check_chain_name, fallback_chain_name
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
-from node.fields import typed_field
 from node.errors import ConfigError
+from node.fields import typed_field
 
 # Block gas limit used by `ledger genesis new`: Besu's QBFT examples use 0x1fffffffffffff;
 # we keep a bound that still caps one block's work (about 3,000 storage-writing calls).
@@ -61,6 +63,9 @@ class Genesis:
     trusted_roots: tuple[bytes, ...]  # DER, from the PEM in evidenceLedger.trustedRoots
     members: tuple[Member, ...]
     document: Mapping[str, Any]
+    # evidenceLedger.chainName, or "chain <chainId>" when genesis names none: what receipts
+    # (v2) call this chain, beside its genesis hash (evidence/genesis.py).
+    chain_name: str
     # PEM of the CA that issues the validators' and observers' TLS certificates
     # (evidenceLedger.consortiumCA); None on a chain that runs no peer-to-peer network.
     consortium_ca: bytes | None = None
@@ -142,6 +147,12 @@ class Genesis:
             _expect(role in ROLES, f"{where}.role", f"must be one of {', '.join(ROLES)}")
             members.append(Member(address, role))
         _check_system_contracts(alloc, members, roots)
+        chain_name = fallback_chain_name(chain_id)
+        if "chainName" in ledger:
+            try:
+                chain_name = check_chain_name(ledger["chainName"], "evidenceLedger.chainName")
+            except GenesisFormatError as exc:
+                raise ConfigError(exc.field, exc.reason) from exc
         consortium_ca = None
         if "consortiumCA" in ledger:
             _expect(isinstance(ledger["consortiumCA"], str), "evidenceLedger.consortiumCA",
@@ -158,6 +169,7 @@ class Genesis:
             trusted_roots=roots,
             members=tuple(members),
             document=document,
+            chain_name=chain_name,
             consortium_ca=consortium_ca,
         )
 
@@ -182,10 +194,12 @@ def build_genesis_document(
     timestamp: int = 0,
     gas_limit: int = DEFAULT_GAS_LIMIT,
     consortium_ca: str | None = None,
+    chain_name: str | None = None,
 ) -> dict[str, Any]:
     """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0, the
     system contracts allocated with the members and trusted roots (PEM) in their storage,
-    and the consortium CA (PEM) that issues node TLS certificates when one is given."""
+    the consortium CA (PEM) that issues node TLS certificates and the chain's name when
+    they are given."""
     # Sorted ascending, as Besu keeps every validator list (each block's must be).
     extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(sorted(validators)), None, 0, ())
     forks = [
@@ -193,7 +207,7 @@ def build_genesis_document(
         "constantinopleBlock", "petersburgBlock", "istanbulBlock", "berlinBlock", "londonBlock",
     ]
     config: dict[str, Any] = {"chainId": chain_id}
-    config.update({name: 0 for name in forks})
+    config.update(dict.fromkeys(forks, 0))
     config.update({"shanghaiTime": 0, "cancunTime": 0, "zeroBaseFee": True})
     config["qbft"] = {
         "blockperiodseconds": block_period,
@@ -216,6 +230,7 @@ def build_genesis_document(
             [_pem_certificate(pem, "trusted_roots") for pem in trusted_roots or []],
         ),
         "evidenceLedger": {
+            **({} if chain_name is None else {"chainName": chain_name}),
             "trustedRoots": list(trusted_roots or []),
             "members": [{"address": to_checksum_address(a), "role": r} for a, r in members],
             **({} if consortium_ca is None else

@@ -9,8 +9,8 @@ and which the pool simulates first so a non-member cannot fill blocks with failu
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.vm.spoof import SpoofTransaction
@@ -19,6 +19,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from chaincode import IDENTITY_REGISTRY, load_artifact
 from chaincode.alloc import hashmap_slot
+from node.errors import NodeError
 from node.execution.vm import LedgerVM, QBFTHeader
 
 IS_ACTIVE = function_signature_to_4byte_selector("is_active(address)")
@@ -35,7 +36,7 @@ _CERT_FINGERPRINT = 1
 _NOT_AFTER = 4
 
 
-class MembershipError(Exception):
+class MembershipError(NodeError):
     pass
 
 

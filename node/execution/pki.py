@@ -32,7 +32,8 @@ its own certificate with the same key keeps its revocations.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from eth.abc import ComputationAPI
 from eth.exceptions import Revert
@@ -42,6 +43,7 @@ from eth_hash.auto import keccak
 from eth_utils import function_signature_to_4byte_selector
 
 from evidence import x509
+from node.errors import NodeError
 
 # Gas. The rule: every price is at least GAS_PER_CPU_MS times the CPU the work takes on
 # the reference machine (bench/pki_gas.py: 2-core AMD EPYC, py-evm 0.12.1b1, OpenSSL 4.1.1, Dec
@@ -82,7 +84,7 @@ CRL = function_signature_to_4byte_selector("crl(bytes,bytes)")
 ERROR_SELECTOR = function_signature_to_4byte_selector("Error(string)")
 
 
-class PrecompileInputError(Exception):
+class PrecompileInputError(NodeError):
     """Input the precompile refuses; becomes a revert with this reason."""
 
 

@@ -10,8 +10,8 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from eth.abc import SignedTransactionAPI
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
@@ -167,7 +167,7 @@ class TxPool:
         with self._lock:
             return next(self._ready_iter(), None) is not None
 
-    def _ready_iter(self) -> Iterable[PoolEntry]:
+    def _ready_iter(self) -> Iterator[PoolEntry]:
         for sender, queue in self._by_sender.items():
             nonce = self._nonces.get(sender, 0)
             while nonce in queue:
@@ -226,7 +226,7 @@ class TxPool:
 
     def _queued(self) -> list[PoolEntry]:
         """Entries waiting for a nonce gap to fill (not executable now)."""
-        waiting = []
+        waiting: list[PoolEntry] = []
         for sender, queue in self._by_sender.items():
             nonce = self._nonces.get(sender, 0)
             while nonce in queue:

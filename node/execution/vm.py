@@ -7,30 +7,29 @@ creation of child headers, and the PKI precompile (`node.execution.pki`) in the 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, WithdrawalAPI
+import rlp
+from eth.abc import (
+    BlockAPI,
+    BlockHeaderAPI,
+    ComputationAPI,
+    ReceiptAPI,
+    SignedTransactionAPI,
+    TransactionFieldsAPI,
+    WithdrawalAPI,
+)
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
 from eth.vm.forks.cancun import CancunVM
+from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader, CountableList, Withdrawal
 from eth.vm.forks.cancun.computation import CancunComputation
-from eth.vm.forks.cancun.state import CancunState
-from eth.vm.forks.cancun.blocks import (  # type: ignore[attr-defined]
-    CancunBlock,
-    CancunBlockHeader,
-    CountableList,
-    Withdrawal,
-)
 from eth.vm.forks.cancun.headers import calc_excess_blob_gas_cancun
-from eth.vm.forks.cancun.state import get_total_blob_gas
-from eth.vm.forks.cancun.transactions import (
-    CancunLegacyTransaction,
-    CancunTransactionBuilder,
-    CancunTypedTransaction,
-)
-from eth_typing import Address, Hash32
+from eth.vm.forks.cancun.state import CancunState, get_total_blob_gas
+from eth.vm.forks.cancun.transactions import CancunLegacyTransaction, CancunTransactionBuilder, CancunTypedTransaction
 from eth_keys.exceptions import BadSignature
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError
-import rlp
 
 from chaincode import PKI_PRECOMPILE
 from evidence import qbft
@@ -54,7 +53,7 @@ class QBFTHeader(CancunBlockHeader):
         return cast(Hash32, self._hash)
 
     def fields_rlp(self) -> list[bytes]:
-        return cast("list[bytes]", type(self).serialize(self))
+        return type(self).serialize(self)
 
     def __str__(self) -> str:
         return f"<QBFTHeader #{self.block_number} 0x{self.hash.hex()[:8]}>"
@@ -73,7 +72,7 @@ def check_transaction_signature(tx: SignedTransactionAPI) -> None:
     if tx.y_parity not in (0, 1):
         raise ValidationError("invalid transaction v, r, s values")
     try:
-        tx.sender
+        _ = tx.sender  # recovering the sender is the signature check
     except (BadSignature, ValueError) as exc:
         raise ValidationError(f"Bad Signature: {exc}") from exc
 
@@ -137,11 +136,11 @@ def create_child_header(
         coinbase=coinbase,
         state_root=parent.state_root,
         difficulty=QBFT_DIFFICULTY,
-        block_number=parent.block_number + 1,
+        block_number=BlockNumber(parent.block_number + 1),
         gas_limit=parent.gas_limit,
         timestamp=parent.timestamp + 1 if timestamp is None else timestamp,
         extra_data=parent.extra_data if extra_data is None else extra_data,
-        mix_hash=qbft.MIX_HASH,
+        mix_hash=Hash32(qbft.MIX_HASH),
         nonce=QBFT_NONCE,
         base_fee_per_gas=0,
         withdrawals_root=BLANK_ROOT_HASH,
@@ -166,7 +165,7 @@ class LedgerVM(CancunVM):
     _state_class = LedgerState
     block_class = LedgerBlock
     extra_data_max_bytes = MAX_EXTRA_DATA_BYTES
-    create_header_from_parent = staticmethod(create_child_header)  # type: ignore[assignment]
+    create_header_from_parent = staticmethod(create_child_header)
 
     applied_count = 0  # how many transactions of the current batch applied cleanly
 
@@ -218,7 +217,7 @@ class LedgerVM(CancunVM):
         )
         return base_block.copy(transactions=transactions, header=header)
 
-    def increment_blob_gas_used(self, old_header: BlockHeaderAPI, transaction: SignedTransactionAPI) -> BlockHeaderAPI:
+    def increment_blob_gas_used(self, old_header: BlockHeaderAPI, transaction: TransactionFieldsAPI) -> BlockHeaderAPI:
         # The pool admits no blob transactions, and py-evm's version copies the whole
         # header (an rlp Serializable deep copy) for every transaction to add zero.
         blob_gas = get_total_blob_gas(transaction)

@@ -30,7 +30,7 @@ import asyncio
 import collections
 import enum
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from node.network.connection import Connection, Limits, PeerError
 
@@ -76,7 +76,7 @@ async def contest(
         # one is not that peer's: then the old one answers the probe below.
         try:
             await asyncio.wait_for(old.closed.wait(), limits.crossed_dial_grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         else:
             counters["duplicate_connection"] += 1

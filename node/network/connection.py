@@ -31,9 +31,16 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from node.errors import LedgerError
+from node.errors import NodeError
 from node.network.frames import (
-    LENGTH_BYTES, MAX_ERROR_BYTES, Frame, Kind, ProtocolViolation, decode_body, decode_length, encode_frame,
+    LENGTH_BYTES,
+    MAX_ERROR_BYTES,
+    Frame,
+    Kind,
+    ProtocolViolation,
+    decode_body,
+    decode_length,
+    encode_frame,
 )
 
 log = logging.getLogger("ledger.p2p")
@@ -47,7 +54,7 @@ KEEPALIVE_COUNT = 3
 MAX_REQUEST_ID = 0xFFFF_FFFF
 
 
-class PeerError(LedgerError):
+class PeerError(NodeError):
     """A request to a peer failed: `reason` is "not connected", "timeout", "error
     response", "disconnected" or "queue full"; `detail` says more."""
 
@@ -235,7 +242,7 @@ class Connection:
                 raise PeerError(self.peer.name, "queue full", f"{len(self.queue)} frames waiting")
             try:
                 return await asyncio.wait_for(future, timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise PeerError(self.peer.name, "timeout", f"no response to request code {code} in {timeout:g} s") from None
         finally:
             self.pending.pop(request_id, None)
@@ -275,7 +282,7 @@ class Connection:
                 peer.queued = 0
                 try:
                     await asyncio.wait_for(writer.drain(), self.limits.write_timeout)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     counters["write_stalled"] += 1
                     log.warning("disconnecting %s (%s): it took none of our bytes for %g s",
                                 peer.name, peer.remote, self.limits.write_timeout)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import rlp
 
-from node.errors import LedgerError
+from node.errors import NodeError
 
 PROTOCOL_VERSION = 1
 # Largest frame body (kind, code, request id, payload). Blocks travel in sync responses
@@ -52,7 +52,7 @@ HELLO_ITEMS = 7
 STATUS_ITEMS = 2
 
 
-class ProtocolViolation(LedgerError):
+class ProtocolViolation(NodeError):
     """The peer broke the frame protocol; `counter` names the counter it is counted
     under ("oversize", "malformed", "flood"), `reason` says what it sent."""
 

@@ -9,8 +9,9 @@ bloom). Commit order is the chain's (node/execution/chain.py): validate, execute
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, cast
+from typing import cast
 
 import rlp
 from eth.abc import SignedTransactionAPI
@@ -18,8 +19,8 @@ from eth_utils import ValidationError
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node.execution.chain import BuiltBlock, Chain
 from node.errors import InvalidBlock
+from node.execution.chain import BuiltBlock, Chain
 from node.execution.vm import LedgerBlock, LedgerVM, QBFTHeader
 
 # A block's encoding is bounded in bytes, not only by gas: 150M gas of zero-byte calldata

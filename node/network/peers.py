@@ -61,17 +61,37 @@ import logging
 import random
 import ssl
 import threading
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
 
+from node.errors import NodeError
 from node.network.admission import PROBE_CODE, Verdict, contest
 from node.network.connection import (
-    Connection, Limits, Peer, PeerError, SeenSet, abort, message_digest, read_frame, remote_of, set_keepalive,
+    Connection,
+    Limits,
+    Peer,
+    PeerError,
+    SeenSet,
+    abort,
+    message_digest,
+    read_frame,
+    remote_of,
+    set_keepalive,
 )
 from node.network.faults import FaultDraws, Faults
 from node.network.frames import (
-    MAX_ERROR_BYTES, MAX_PAYLOAD, PROTOCOL_VERSION, Frame, Hello, Kind, ProtocolViolation, decode_hello,
-    decode_status, encode_frame, encode_hello, encode_status,
+    MAX_ERROR_BYTES,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    Frame,
+    Hello,
+    Kind,
+    ProtocolViolation,
+    decode_hello,
+    decode_status,
+    encode_frame,
+    encode_hello,
+    encode_status,
 )
 from node.network.tls import CertificateRefused, check_own_hello, peer_identity
 
@@ -105,7 +125,7 @@ COUNTER_NAMES = (
 )
 
 
-class _HandshakeRefused(Exception):
+class _HandshakeRefused(NodeError):
     """A connection did not become a peer; `counter` names the COUNTER_NAMES entry."""
 
     def __init__(self, counter: str, reason: str) -> None:
@@ -219,7 +239,7 @@ class PeerNetwork:
         if self._server is not None:
             try:
                 await asyncio.wait_for(self._server.wait_closed(), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("the p2p listener did not close within %.0f s", STOP_TIMEOUT)
         log.info("%s p2p stopped", self._name)
 
@@ -339,7 +359,7 @@ class PeerNetwork:
                 self.counters["tls_failed"] += 1
                 self._log_refusal(source, f"TLS handshake with {source} failed: "
                                           f"{getattr(exc, 'verify_message', None) or exc}")
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 self.counters["dial_failed"] += 1
                 self._log_refusal(source, f"cannot connect to {source}: {exc or type(exc).__name__}")
             else:
@@ -364,8 +384,8 @@ class PeerNetwork:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)  # type: ignore[arg-type]
-        task.add_done_callback(self._tasks.discard)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         remote = remote_of(writer)
         if self._stopping:
             abort(writer)
@@ -381,7 +401,7 @@ class PeerNetwork:
         try:
             try:
                 await writer.start_tls(self._server_ssl, ssl_handshake_timeout=self.limits.handshake_timeout)
-            except (ssl.SSLError, OSError, asyncio.TimeoutError, asyncio.IncompleteReadError) as exc:
+            except (TimeoutError, ssl.SSLError, OSError, asyncio.IncompleteReadError) as exc:
                 self.counters["tls_failed"] += 1
                 host = remote.rsplit(":", 1)[0]
                 self._log_refusal(host, f"TLS handshake from {host} refused: "
@@ -494,7 +514,7 @@ class PeerNetwork:
             version, theirs = decode_hello(frame.payload)
         except ProtocolViolation as exc:
             raise _HandshakeRefused("hello_failed", f"{name}: {exc}") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _HandshakeRefused("hello_failed", f"{name}: no HELLO within {self.limits.handshake_timeout:g} s") from None
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError, OSError) as exc:
             # In TLS 1.3 a client learns that the server refused its certificate only here.

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from node.errors import ConfigError, LedgerError
+from node.errors import ConfigError, NodeError
 from node.network.frames import MAX_NAME_BYTES
 from node.network.tlscerts import CertificateBindingError, certificate_validator
 
@@ -40,7 +40,7 @@ log = logging.getLogger("ledger.p2p")
 TLS_VERSION = "TLSv1.3"
 
 
-class CertificateRefused(LedgerError):
+class CertificateRefused(NodeError):
     """A peer's TLS session or certificate is not one we talk to; `counter` is
     "tls_failed" (not TLS 1.3) or "certificate_refused" (EKU, commonName, validator
     binding), `reason` says which rule."""

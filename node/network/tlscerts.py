@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from node.errors import LedgerError
+from node.errors import NodeError
 
 NODE_CERT_VALIDITY = timedelta(days=365)
 # The CA must outlive every certificate it issues, including ones re-issued next year.
@@ -50,7 +50,7 @@ VALIDATOR_URI_PREFIX = "urn:evidence-ledger:validator:0x"
 ADDRESS_BYTES = 20
 
 
-class CertificateBindingError(LedgerError):
+class CertificateBindingError(NodeError):
     """A certificate's validator binding is malformed; `uri` is the offending SAN URI
     (empty when the problem is their number)."""
 

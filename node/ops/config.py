@@ -45,13 +45,14 @@ import json
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
+from node.access.roles import AUTH_MODES
 from node.errors import ConfigError
 from node.fields import typed_field
-from node.access.roles import AUTH_MODES
 from node.rpc.limits import RpcLimits
 from node.rpc.origin import parse_origins, parse_vhosts
 from node.storage.files import write_private_file

@@ -12,27 +12,27 @@ import secrets
 import shutil
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import uvicorn
 from eth_account import Account
 
-from node.execution.chain import Chain
-from node.ops.config import FAULTS_ENV, active_faults, load_node_config
 from node.consensus.driver import ConsensusDriver
+from node.consensus.sealing import ValidatorKey
+from node.errors import ConfigError, NodeError, StorageError
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
 from node.network.faults import Faults
 from node.network.frames import Hello
 from node.network.peers import PeerNetwork
 from node.network.tls import tls_contexts
-from node.errors import ConfigError, LedgerError, StorageError
-from node.execution.genesis import Genesis, build_genesis_document
+from node.ops.config import FAULTS_ENV, active_faults, load_node_config
 from node.rpc.app import create_app
-from node.consensus.sealing import ValidatorKey
 from node.service import CHAIN_DIR, GENESIS_FILE, KEY_FILE, Node, NodeConfig, open_node
-from node.storage.store import LevelStore
 from node.storage.files import PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, PRIVATE_UMASK, make_private, write_private_file
+from node.storage.store import LevelStore
 
 log = logging.getLogger("ledger.node")
 
@@ -174,7 +174,7 @@ def consensus_driver(node: Node) -> ConsensusDriver:
     return ConsensusDriver(node, network, faults)
 
 
-class ConsensusStuck(LedgerError):
+class ConsensusStuck(NodeError):
     """Consensus did not finish within CONSENSUS_STOP_SECONDS of the stop."""
 
 
@@ -192,7 +192,7 @@ class ConsensusThread(threading.Thread):
     def run(self) -> None:
         try:
             asyncio.run(self.driver.run())
-        except BaseException as exc:  # noqa: BLE001 (reported to serve(), which re-raises)
+        except BaseException as exc:
             log.critical("consensus stopped: %s", exc, exc_info=exc)
             self.error = exc
         finally:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect, HTTPConnection
 
 from node.access.http import Authorizer, Principal, bearer_token
-from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore
 from node.errors import LimitExceeded, Unauthenticated
+from node.execution.vm import QBFTHeader
 from node.rpc.context import RpcContext
 from node.rpc.filters import FilterRegistry
 from node.rpc.jsonrpc import (
@@ -45,7 +46,7 @@ from node.rpc.origin import OriginMiddleware, OriginPolicy
 from node.rpc.rest.routes import add_blob_routes, add_rest_routes
 from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
-from node.execution.vm import QBFTHeader
+from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore
 
 log = logging.getLogger("ledger.rpc")
 

@@ -2,15 +2,16 @@
 asking (their gas budget for this request); and how a block parameter names a block."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from node.errors import InvalidParams, NotFound
+from node.execution.vm import QBFTHeader
 from node.rpc import params as p
 from node.rpc.filters import FilterRegistry
 from node.rpc.limits import GasBuckets, GasBudget, RpcLimits
 from node.service import Node
-from node.execution.vm import QBFTHeader
 
 
 @dataclass(frozen=True)

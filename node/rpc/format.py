@@ -1,16 +1,29 @@
 """Blocks, transactions, receipts and logs as Ethereum JSON-RPC renders them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, TypeVar, cast
 
 import rlp
 from eth._utils.address import generate_contract_address
-from eth.abc import ReceiptAPI, SignedTransactionAPI
+from eth.abc import LegacyTransactionFieldsAPI, ReceiptAPI, SignedTransactionAPI
+from eth_typing import Address
 from eth_utils import to_checksum_address
 
-from node.rpc.params import to_data, to_hex
 from node.execution.vm import LedgerBlock, QBFTHeader
+from node.rpc.params import to_data, to_hex
+
+T = TypeVar("T")
+
+
+def _cancun(value: T | None) -> T:
+    """A field py-evm types as optional (it is absent before a fork) that every header and
+    typed transaction of this chain has: Cancun rules from genesis, chain id in every typed
+    transaction."""
+    if value is None:
+        raise ValueError("a Cancun field is missing")
+    return value
 
 
 @dataclass(frozen=True)
@@ -77,11 +90,11 @@ def header_json(header: QBFTHeader) -> dict[str, Any]:
         "gasLimit": to_hex(header.gas_limit),
         "gasUsed": to_hex(header.gas_used),
         "timestamp": to_hex(header.timestamp),
-        "baseFeePerGas": to_hex(header.base_fee_per_gas),
-        "withdrawalsRoot": to_data(header.withdrawals_root),
+        "baseFeePerGas": to_hex(_cancun(header.base_fee_per_gas)),
+        "withdrawalsRoot": to_data(_cancun(header.withdrawals_root)),
         "blobGasUsed": to_hex(header.blob_gas_used),
         "excessBlobGas": to_hex(header.excess_blob_gas),
-        "parentBeaconBlockRoot": to_data(header.parent_beacon_block_root),
+        "parentBeaconBlockRoot": to_data(_cancun(header.parent_beacon_block_root)),
     }
 
 
@@ -126,11 +139,11 @@ def transaction_json(
     }
     if type_id == 0:
         result["gasPrice"] = to_hex(tx.gas_price)
-        result["v"] = to_hex(tx.v)
+        result["v"] = to_hex(cast(LegacyTransactionFieldsAPI, tx).v)
         if tx.chain_id is not None:
             result["chainId"] = to_hex(tx.chain_id)
     else:
-        result["chainId"] = to_hex(tx.chain_id)
+        result["chainId"] = to_hex(_cancun(tx.chain_id))
         result["v"] = to_hex(tx.y_parity)
         result["yParity"] = to_hex(tx.y_parity)
         result["accessList"] = [
@@ -168,7 +181,7 @@ def receipt_json(
         "gasUsed": to_hex(receipt.gas_used - previous),
         "effectiveGasPrice": to_hex(effective_price),
         "contractAddress": (
-            to_checksum_address(generate_contract_address(sender, tx.nonce)) if not tx.to else None
+            to_checksum_address(generate_contract_address(Address(sender), tx.nonce)) if not tx.to else None
         ),
         "logs": [log.to_json() for log in logs],
         "logsBloom": to_data(receipt.bloom.to_bytes(256, "big")),

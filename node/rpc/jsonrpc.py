@@ -24,8 +24,8 @@ from node.errors import (
     ExecutionReverted,
     InvalidParams,
     InvalidTransaction,
-    LedgerError,
     LimitExceeded,
+    NodeError,
     NotFound,
     PermissionDenied,
     Unauthenticated,
@@ -101,7 +101,7 @@ def dispatch(ctx: RpcContext, call: Any, principal: Principal | None) -> dict[st
         return _error(ctx, req_id, LIMIT_EXCEEDED, str(exc), limit_data(exc))
     except (InvalidTransaction, PermissionDenied, NotFound) as exc:
         return _error(ctx, req_id, SERVER_ERROR, str(exc))
-    except LedgerError as exc:
+    except NodeError as exc:
         return _error(ctx, req_id, SERVER_ERROR, str(exc))
     except VMError as exc:  # a call that cannot start (initcode too large, ...)
         return _error(ctx, req_id, SERVER_ERROR, f"execution failed: {exc}")
@@ -135,7 +135,7 @@ def only_public_calls(payload: Any) -> bool:
     return all(isinstance(c, dict) and is_public_call(c.get("method"), c.get("params", [])) for c in calls)
 
 
-class ParseError(ValueError):
+class ParseError(NodeError, ValueError):
     pass
 
 
@@ -269,14 +269,14 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
     size = 2
     for call in payload:
         if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
-            response: dict[str, Any] | None = _too_large(ctx, request_id(call))
+            answer: dict[str, Any] | None = _too_large(ctx, request_id(call))
         else:
-            response = dispatch(ctx, call, principal)
-        if response is None:
+            answer = dispatch(ctx, call, principal)
+        if answer is None:
             continue
-        part = encode(response)
+        part = encode(answer)
         if size + len(part) > MAX_RESPONSE_BYTES:
-            part = encode(_too_large(ctx, response.get("id")))
+            part = encode(_too_large(ctx, answer.get("id")))
         parts.append(part)
         size += len(part) + 1
     return b"[" + b",".join(parts) + b"]" if parts else None

@@ -5,7 +5,8 @@ Handlers raise our errors (`InvalidParams`, `InvalidTransaction`, `NotFound`, ..
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH
@@ -15,12 +16,12 @@ from trie import HexaryTrie
 
 from evidence.receipt import MAX_VALIDATOR_HISTORY
 from node.errors import InvalidParams, NotFound
+from node.execution.vm import LedgerBlock, QBFTHeader
 from node.rpc import params as p
 from node.rpc.context import RpcContext, block_number_of, resolve_block, with_state
 from node.rpc.filters import Filter, LogCriteria
-from node.rpc.simulate import eth_call, eth_estimate_gas
 from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
-from node.execution.vm import LedgerBlock, QBFTHeader
+from node.rpc.simulate import eth_call, eth_estimate_gas
 
 CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
 # Bounds on one eth_getLogs / filter poll: blocks scanned and logs returned.
@@ -293,7 +294,7 @@ def eth_get_logs(ctx: RpcContext, spec: Any) -> list[dict[str, Any]]:
         if query.get("fromBlock") is not None or query.get("toBlock") is not None:
             raise InvalidParams("filter: blockHash excludes fromBlock/toBlock")
         header = ctx.node.chain.header_by_hash(p.hash32(query["blockHash"], "blockHash"))
-        start = end = header.block_number
+        start = end = int(header.block_number)
     else:
         start = block_number_of(ctx, query.get("fromBlock"), head)
         end = min(block_number_of(ctx, query.get("toBlock"), head), head)
@@ -324,7 +325,7 @@ def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any]:
         hashes, flt.pending_hashes = flt.pending_hashes, []
         return [p.to_data(h) for h in hashes]
     if flt.kind == "blocks":
-        result = [p.to_data(ctx.node.chain.hash_by_number(h)) for h in range(flt.next_height, head + 1)]
+        result: list[Any] = [p.to_data(ctx.node.chain.hash_by_number(h)) for h in range(flt.next_height, head + 1)]
     else:
         assert flt.criteria is not None
         end = min(end, flt.next_height + MAX_LOG_BLOCK_RANGE - 1)
@@ -469,6 +470,14 @@ def ledger_get_validator_history(ctx: RpcContext, to_block: Any) -> list[str]:
     return [p.to_data(rlp.encode(chain.header_by_number(height))) for height in heights]
 
 
+def ledger_chain_info(ctx: RpcContext) -> dict[str, Any]:
+    """The chain's identity as v2 receipts name it (docs/receipt.md): chain id, the name
+    genesis gives it (evidenceLedger.chainName, or "chain <id>") and block 0's hash."""
+    genesis = ctx.node.genesis
+    return {"chainId": p.to_hex(genesis.chain_id), "chainName": genesis.chain_name,
+            "genesisHash": p.to_data(ctx.node.chain.genesis_header.hash)}
+
+
 def ledger_node_status(ctx: RpcContext) -> dict[str, Any]:
     """Height, consensus round, peers and role of this node (`ledger cluster status`)."""
     driver = ctx.node.consensus
@@ -546,6 +555,7 @@ ROUTES: dict[str, tuple[Handler, int, int]] = {
     "qbft_discardValidatorVote": (qbft_discard_validator_vote, 1, 0),
     "qbft_getPendingVotes": (qbft_get_pending_votes, 0, 0),
     "ledger_getValidatorHistory": (ledger_get_validator_history, 1, 0),
+    "ledger_chainInfo": (ledger_chain_info, 0, 0),
     "ledger_nodeStatus": (ledger_node_status, 0, 0),
     "evm_increaseTime": (evm_increase_time, 1, 0),
     "debug_getRawHeader": (debug_get_raw_header, 1, 0),

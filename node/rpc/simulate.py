@@ -16,8 +16,9 @@ from typing import Any
 from eth.abc import SignedTransactionAPI, StateAPI
 from eth.exceptions import OutOfGas, Revert
 from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address
 
-from node.errors import ExecutionReverted, InvalidTransaction, LedgerError, LimitExceeded
+from node.errors import ExecutionReverted, InvalidTransaction, LimitExceeded, NodeError
 from node.rpc import params as p
 from node.rpc.context import RpcContext, resolve_block
 
@@ -48,13 +49,13 @@ class _Call:
         self.state: StateAPI = vm.state
         self.gas = min(gas, cap, header.gas_limit)
         self.unsigned = vm.create_unsigned_transaction(
-            nonce=self.state.get_nonce(self.sender), gas_price=0, gas=self.gas, to=to, value=value, data=data,
+            nonce=self.state.get_nonce(Address(self.sender)), gas_price=0, gas=self.gas, to=Address(to), value=value, data=data,
         )
         tx = self.transaction(self.gas)
         self.intrinsic_gas = tx.intrinsic_gas
         if tx.gas < tx.intrinsic_gas:
             raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
-        if tx.value > self.state.get_balance(self.sender):
+        if tx.value > self.state.get_balance(Address(self.sender)):
             raise InvalidTransaction("insufficient funds for transfer")
 
     def transaction(self, gas: int) -> SignedTransactionAPI:
@@ -97,7 +98,7 @@ def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
     computation = call.execute(hi)
     if computation.is_error:
         if isinstance(computation.error, OutOfGas):
-            raise LedgerError(f"gas required exceeds allowance ({hi})")
+            raise NodeError(f"gas required exceeds allowance ({hi})")
         raise_execution_error(computation)
     used = hi - computation.get_gas_remaining()
     lo = max(call.intrinsic_gas, used) - 1
@@ -142,4 +143,4 @@ def raise_execution_error(computation: Any) -> None:
             except (UnicodeDecodeError, ValueError):
                 pass
         raise ExecutionReverted(output, reason)
-    raise LedgerError(f"execution failed: {type(error).__name__}: {error}")
+    raise NodeError(f"execution failed: {type(error).__name__}: {error}")

@@ -6,18 +6,19 @@ import functools
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from node.access.http import Principal
 from node.errors import InvalidParams, LimitExceeded
-from node.storage.indexes import Cursor
+from node.execution.vm import QBFTHeader
 from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.filters import LogCriteria
 from node.rpc.format import block_logs, header_json
 from node.rpc.jsonrpc import INVALID_PARAMS, UNAUTHORIZED, _error, access_refusal, error_response, request_id
-from node.execution.vm import QBFTHeader
+from node.storage.indexes import Cursor
 
 log = logging.getLogger("ledger.rpc")
 Offload = Callable[[Callable[[], Any]], Awaitable[Any]]

@@ -26,13 +26,14 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from node.api import MAX_BLOB_BYTES
-from node.errors import ConfigError, InvalidParams, LedgerError, NotFound
+from node.errors import ConfigError, InvalidParams, NodeError, NotFound
 
 # The store's quota defaults (node.json rpc.limits blob_* overrides them; node/rpc/limits.py).
 GIB = 1024 ** 3
@@ -80,13 +81,13 @@ class BadBlobHash(InvalidParams):
         self.given = given
 
 
-class BlobNotFound(NotFound):
+class NoSuchBlob(NotFound):
     def __init__(self, sha256: str) -> None:
         super().__init__(f"no blob {sha256}")
         self.sha256 = sha256
 
 
-class BlobTooLarge(LedgerError):
+class BlobTooLarge(NodeError):
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"blob of at least {size} bytes exceeds the limit of {limit} bytes")
         self.size = size
@@ -113,7 +114,7 @@ class BlobQuota:
             raise ConfigError("blob quota", "a caller's share cannot exceed the store's total")
 
 
-class BlobQuotaExceeded(LedgerError):
+class BlobQuotaExceeded(NodeError):
     """An upload would take more than a quota allows. `scope` is "store" (the node's
     total, or its free disk: HTTP 507) or "caller" (one caller's share: HTTP 413);
     `unit` is "bytes", "blobs" or "free bytes"; `used` what is stored and in flight,
@@ -305,7 +306,7 @@ class BlobStore:
         try:
             return self.path(sha256).read_bytes()
         except FileNotFoundError:
-            raise BlobNotFound(sha256) from None
+            raise NoSuchBlob(sha256) from None
 
     def begin(self, caller: str = UNKNOWN_CALLER, declared: int | None = None) -> BlobWriter:
         """A writer for one new blob charged to `caller`; commit() names it by its hash,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from eth_utils import keccak
 
@@ -19,8 +20,15 @@ from node.api import DEFAULT_PAGE, MAX_PAGE
 from node.errors import InvalidParams, NotFound
 from node.storage import schema
 from node.storage.indexes import (
-    COMMITMENT_STATUS_CODE, CONTRACT_STATUS_CODE, DEFAULT_POLICY, FULFILLED, POLICY_KEY, TOPICS, Cursor,
-    commitment_key, evidence_record,
+    COMMITMENT_STATUS_CODE,
+    CONTRACT_STATUS_CODE,
+    DEFAULT_POLICY,
+    FULFILLED,
+    POLICY_KEY,
+    TOPICS,
+    Cursor,
+    commitment_key,
+    evidence_record,
 )
 
 # The largest 8-byte time key: a deadline at or past 2**64 seconds sorts last.
@@ -276,7 +284,7 @@ class Indexes:
         units = [unit] if unit is not None else self.units()
         rows = []
         for name in units:
-            row: dict[str, Any] = {"unit": name, "total": 0, **{s: 0 for s in COMMITMENT_STATUS.values()},
+            row: dict[str, Any] = {"unit": name, "total": 0, **dict.fromkeys(COMMITMENT_STATUS.values(), 0),
                                    "alerts": 0, "supervisions": 0, "alertsRaised": 0, "demandsRaised": 0}
             after: str | None = None
             while True:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
 from chaincode import ALGORITHM_NAMES, COMMITMENT_STATUS, CONTRACT_STATUS, SIDE_NAMES, role_names
 from chaincode.events import EventDecodeError, checksum_address, decode_log
 from node.api import FEED_TOPICS
-from node.storage import schema
 from node.errors import InvalidParams
+from node.storage import schema
 
 # Feed topics and their byte, which is part of the feed index's keys: append a new topic
 # to node/api.py's FEED_TOPICS, never reorder them.

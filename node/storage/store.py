@@ -18,17 +18,18 @@ import os
 import shutil
 import struct
 import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import plyvel
 from eth.abc import AtomicWriteBatchAPI
 from eth.db.atomic import AtomicDBWriteBatch
 from eth.db.backends.base import BaseAtomicDB
 
-from node.storage import schema
 from node.errors import StorageError
+from node.storage import schema
 from node.storage.files import PRIVATE_DIR_MODE, make_private, private_umask
 
 log = logging.getLogger("ledger.storage")

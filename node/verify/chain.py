@@ -41,16 +41,22 @@ import multiprocessing
 import os
 import signal
 from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from evidence import qbft
 from node.errors import InvalidBlock
 from node.execution.genesis import Genesis
 from node.storage import schema
 from node.verify.checks import (
-    HeaderFacts, Inspection, RawBlock, check_genesis, decode_header_facts, inspect_chunk, link_block,
+    HeaderFacts,
+    Inspection,
+    RawBlock,
+    check_genesis,
+    decode_header_facts,
+    inspect_chunk,
+    link_block,
 )
 from node.verify.replay import Replayer, genesis_block_hash
 from node.verify.sources import BlockSource, SourceError

@@ -11,8 +11,9 @@ it returns is plain data.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence, cast
+from typing import cast
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, GENESIS_PARENT_HASH, ZERO_HASH32

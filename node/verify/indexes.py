@@ -26,15 +26,15 @@ indexes describe the chain up to the head, so a partial range cannot be compared
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import rlp
 from eth_hash.auto import keccak
 
-from node.storage import schema
 from node.errors import InvalidBlock
 from node.execution.genesis import Genesis
+from node.storage import schema
 from node.storage.indexes import IndexBatch, index_block, index_genesis
 from node.verify.checks import TIMESTAMP, decode_header
 from node.verify.sources import DataDirSource

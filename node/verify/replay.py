@@ -15,7 +15,7 @@ from eth.exceptions import PyEVMError
 from eth_utils import ValidationError
 from rlp.exceptions import RLPException
 
-from node.errors import InvalidBlock, LedgerError
+from node.errors import InvalidBlock, NodeError
 from node.execution.chain import Chain, build_genesis_block
 from node.execution.genesis import Genesis
 from node.execution.permissions import Membership
@@ -50,7 +50,7 @@ class ChainReplayer:
         if self._chain is None:
             try:
                 chain = Chain(self._store, self._genesis)
-            except (LedgerError, RLPException) as exc:
+            except (NodeError, RLPException) as exc:
                 raise SourceError(f"cannot re-execute: {self._store.path} does not open as a chain: {exc}") from exc
             if self._permissioned:
                 chain.membership = Membership(chain.state_at)
@@ -66,7 +66,7 @@ class ChainReplayer:
             raise
         # What py-evm raises for a block it cannot execute (a transaction it cannot decode
         # or apply) is the block's failure, not the verifier's.
-        except (LedgerError, RLPException, PyEVMError, ValidationError, KeyError, ValueError) as exc:
+        except (NodeError, RLPException, PyEVMError, ValidationError, KeyError, ValueError) as exc:
             raise InvalidBlock(height, "re-execution", f"{type(exc).__name__}: {exc}") from exc
         for name, got, expected in (
             ("state root", rebuilt.state_root, stored.state_root),

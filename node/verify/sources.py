@@ -18,18 +18,19 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Iterator, Mapping, Protocol
+from typing import Protocol
 
 import plyvel
 import rlp
 from eth_hash.auto import keccak
 
-from node.errors import InvalidBlock, LedgerError, StorageError
+from node.errors import InvalidBlock, NodeError, StorageError
 from node.execution.genesis import Genesis
 from node.storage import schema
-from node.storage.store import DatabaseLocked, LevelStore, copy_database, holding_shared_lock
 from node.storage.files import private_umask
+from node.storage.store import DatabaseLocked, LevelStore, copy_database, holding_shared_lock
 from node.verify.checks import NUMBER, RawBlock, StoredIndex
 
 
@@ -177,5 +178,5 @@ def stored_genesis(store: LevelStore) -> Genesis:
         raise SourceError(f"{store.path} holds no genesis document")
     try:
         return Genesis.parse_text(raw.decode())
-    except (LedgerError, UnicodeDecodeError) as exc:
+    except (NodeError, UnicodeDecodeError) as exc:
         raise SourceError(f"{store.path}: the stored genesis document is not valid: {exc}") from exc

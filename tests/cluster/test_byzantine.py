@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import rlp
 
 from evidence import qbft
 from node.ops.config import FaultConfig
-from tests.cluster.harness import Cluster, running_cluster, ledger
+from tests.cluster.harness import Cluster, ledger, running_cluster
 
 pytestmark = pytest.mark.slow
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import rlp
 
 from evidence import qbft
-
-from tests.cluster.harness import Cluster, running_cluster, ledger, wait_for
+from tests.cluster.harness import Cluster, ledger, running_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 

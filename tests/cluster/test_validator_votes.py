@@ -2,12 +2,12 @@
 receipts anchored in both eras verify offline from genesis.json alone."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from tests.cluster.harness import Cluster, running_cluster, ledger, wait_for
+from tests.cluster.harness import Cluster, ledger, running_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 

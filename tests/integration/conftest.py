@@ -1,8 +1,8 @@
 """Fixtures that run a real dev node process on a loopback port."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

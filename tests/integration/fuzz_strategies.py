@@ -369,6 +369,7 @@ PARAM_KINDS: dict[str, tuple[str, ...]] = {
     "qbft_discardValidatorVote": ("address",),
     "qbft_getPendingVotes": (),
     "ledger_getValidatorHistory": ("block",),
+    "ledger_chainInfo": (),
     "ledger_nodeStatus": (),
     "evm_increaseTime": ("seconds",),
     "debug_getRawHeader": ("block",),

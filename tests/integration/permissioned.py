@@ -11,9 +11,9 @@ from pathlib import Path
 from eth_account import Account
 from eth_hash.auto import keccak
 
+from node.consensus.sealing import ValidatorKey
 from node.execution.genesis import build_genesis_document
 from node.ops.runner import init_data_dir, write_key_file
-from node.consensus.sealing import ValidatorKey
 from tests.integration.nodeproc import NodeProcess, free_port
 
 CHAIN_ID = 4242

@@ -13,9 +13,10 @@ import json
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,9 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from node.api import MAX_BATCH_CALLS
+from node.execution.txpool import MAX_NONCE_GAP
+from node.execution.vm import MAX_TX_BYTES
+from node.rpc.filters import MAX_ADDRESSES, MAX_TOPIC_POSITIONS
 from node.rpc.jsonrpc import (
     INVALID_PARAMS,
     INVALID_REQUEST,
@@ -33,11 +37,8 @@ from node.rpc.jsonrpc import (
     PARSE_ERROR,
     SERVER_ERROR,
 )
-from node.rpc.filters import MAX_ADDRESSES, MAX_TOPIC_POSITIONS
 from node.rpc.methods import MAX_PROOF_KEYS
 from node.rpc.params import MAX_QUANTITY
-from node.execution.txpool import MAX_NONCE_GAP
-from node.execution.vm import MAX_TX_BYTES
 from tests.integration.nodeproc import NodeProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -861,7 +862,7 @@ def test_deeply_nested_json_over_websocket(scratch_node: NodeProcess) -> None:
 
     try:
         doc = asyncio.run(scenario())
-    except (websockets.exceptions.ConnectionClosed, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, websockets.exceptions.ConnectionClosed, OSError) as exc:
         pytest.fail(f"no WebSocket answer to {DEPTH} nested '[' ({exc!r}); node exit code "
                     f"{_exit_code(scratch_node)} (-11: SIGSEGV); log: {scratch_node.log_text()[-1500:]}")
     assert_error(doc, PARSE_ERROR, req_id=None)

@@ -9,7 +9,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -87,7 +87,7 @@ def test_sealed_envelope_round_trip_through_the_node(dev_node: NodeProcess) -> N
     bidder = pki.p256_ca().issue("Winning Bidder", "p256")
     outsider = pki.p384_ca().issue("Someone Else", "p384")
     contract = "施工合同 No. 2026-0042 — signed scan".encode() + os.urandom(50_000)
-    envelope = seal.seal(contract, [center.leaf, bidder.leaf], aad=b"project 2026-0042")
+    envelope = seal.seal_envelope(contract, [center.leaf, bidder.leaf], aad=b"project 2026-0042")
     digest = blobs.put_blob(dev_node.url, envelope)
     fetched = blobs.get_blob(dev_node.url, digest)
     assert fetched == envelope

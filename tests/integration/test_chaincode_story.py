@@ -12,7 +12,8 @@ import hashlib
 import json
 import threading
 import urllib.request
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import websockets
@@ -49,7 +50,7 @@ class Subscription:
             while not self._stop.is_set():
                 try:
                     message = await asyncio.wait_for(ws.recv(), timeout=0.2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 self.logs.append(json.loads(message)["params"]["result"])
 

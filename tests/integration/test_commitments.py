@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -110,7 +111,7 @@ def test_commitments_escalate_with_block_time(desk: Desk, tmp_path: Path) -> Non
                          "--unit", unit, "--obligor", obligor, "--counterparty", counterparty, "--deadline", deadline,
                          "--json", *extra, key=key)
 
-    hundred_days = datetime.fromtimestamp(t0 + 100 * DAY, timezone.utc).date().isoformat()
+    hundred_days = datetime.fromtimestamp(t0 + 100 * DAY, UTC).date().isoformat()
     forty = datetime.fromtimestamp(t0 + 40 * DAY, timezone(timedelta(hours=8))).isoformat()
     added = together(
         add("4.2 land delivery", "government", INVESTMENT, gov, ent, "+10d", "center", "--description", description),

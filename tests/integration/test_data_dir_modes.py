@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from node.consensus.sealing import ValidatorKey
 from node.execution.genesis import build_genesis_document
 from node.ops.runner import write_key_file
-from node.consensus.sealing import ValidatorKey
 from tests.integration.nodeproc import NodeProcess, free_port
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import rlp
@@ -78,6 +79,8 @@ def _flip_hex(value: str) -> str:
 MUTATIONS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("version", lambda v: v + "x", "format"),
     ("chainId", lambda v: v + 1, "chain"),
+    ("chainName", lambda v: v + "x", "chain"),
+    ("genesisHash", _flip_hex, "chain"),
     ("entry.digest", _flip_hex, "file"),
     ("entry.algorithm", lambda v: "sm3", "file"),
     ("entry.kind", lambda v: v + "x", "anchoring event"),
@@ -158,10 +161,10 @@ def test_another_chains_genesis_fails(anchored: dict[str, Any]) -> None:
     with pytest.raises(VerificationError) as failure:
         verify_receipt(receipt, GenesisTrust.from_document(other), anchored["contents"][0])
     assert failure.value.step == "chain"
-    # same chain id, other validators (another consortium's genesis)
+    # same chain id, other validators (another consortium's genesis): another genesis hash
     other = copy.deepcopy(anchored["genesis"])
     extra = qbft.ExtraData.decode(bytes.fromhex(other["extraData"][2:]))
     other["extraData"] = "0x" + qbft.ExtraData(extra.vanity, (b"\x42" * 20,), None, 0, ()).encode().hex()
     with pytest.raises(VerificationError) as failure:
         verify_receipt(receipt, GenesisTrust.from_document(other), anchored["contents"][0])
-    assert failure.value.step == "validators"
+    assert failure.value.step == "chain" and "this receipt belongs to another chain" in failure.value.reason

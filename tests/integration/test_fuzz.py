@@ -36,11 +36,9 @@ import requests
 import schemathesis
 import websockets
 from eth_account import Account
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from hypothesis.errors import HypothesisException
-from schemathesis import GenerationMode
-from schemathesis import checks as sc
+from schemathesis import GenerationMode, checks as sc
 
 from node.access.tokens import TokenStore
 from node.rpc.jsonrpc import INTERNAL_ERROR

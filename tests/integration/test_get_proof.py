@@ -137,7 +137,7 @@ def expected_storage(height: str) -> dict[int, int]:
         values.update(SECOND_WRITES)
         writes += len(SECOND_WRITES)
         last = list(SECOND_WRITES.values())[-1]
-    slots = {slot: 0 for slot in all_slots()}
+    slots = dict.fromkeys(all_slots(), 0)
     slots.update({values_slot(k): v for k, v in values.items()})
     slots[LAST_SLOT] = last
     slots[WRITES_SLOT] = writes
@@ -301,7 +301,7 @@ def test_absent_account_has_valid_exclusion_proof(chain: Chain) -> None:
 def test_unset_slot_proves_zero(chain: Chain) -> None:
     slots = [UNSET_SLOT, values_slot(123456), values_slot(7)]  # values[7] was set, then zeroed
     result = check_proof(chain, chain.block_b, chain.address, slots)
-    assert result["values"] == {slot: 0 for slot in slots}
+    assert result["values"] == dict.fromkeys(slots, 0)
     storage_root = b(result["proof"]["storageHash"])
     for slot, entry in zip(slots, result["proof"]["storageProof"]):
         assert entry["proof"], "an exclusion proof in a non-empty trie holds at least the root"

@@ -17,16 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from node.ops.cluster.layout import CA_CERT_FILE, CA_KEY_FILE
 from node.network.connection import read_frame
 from node.network.frames import Hello, Kind, encode_frame, encode_hello
 from node.network.tls import tls_contexts
-from node.network.tlscerts import (
-    issue_node_certificate,
-    load_consortium_ca,
-    write_certificate,
-    write_private_key,
-)
+from node.network.tlscerts import issue_node_certificate, load_consortium_ca, write_certificate, write_private_key
+from node.ops.cluster.layout import CA_CERT_FILE, CA_KEY_FILE
 from tests.cluster.harness import Cluster, running_cluster, wait_for
 
 pytestmark = pytest.mark.slow

@@ -16,9 +16,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import plyvel
 import pytest
@@ -28,11 +29,11 @@ from eth_utils import to_checksum_address
 from chaincode import CONTRACT_REGISTRY
 from client.anchoring import anchor
 from client.ledger import Ledger
-from node.storage import schema
 from node.access.tokens import TokenStore
+from node.storage import schema
+from tests.files import fingerprint
 from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import CHAIN_ID, Network, account_key, address_of, start_network
-from tests.files import fingerprint
 
 pytestmark = pytest.mark.slow
 

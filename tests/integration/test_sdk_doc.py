@@ -67,8 +67,8 @@ def run_blocks(blocks: list[Block], path: Path) -> None:
         code = compile("\n" * (block.line - 1) + block.code, str(path), "exec")
         failure = None
         try:
-            exec(code, {"__name__": "__main__"})  # noqa: S102 - the doc's examples are what is tested
-        except Exception as exc:  # noqa: BLE001 - whatever a block raises fails it
+            exec(code, {"__name__": "__main__"})
+        except Exception as exc:
             failure = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
         except SystemExit as exc:  # a block must not end the run quietly
             failure = f"SystemExit({exc.code!r})"

@@ -7,6 +7,7 @@ import json
 import pytest
 from eth_account import Account
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.middleware import ExtraDataToPOAMiddleware
 
 from tests.contracts import compile_contract
@@ -86,7 +87,7 @@ def test_deploy_transact_logs_filters_call(w3: Web3, storage, dev_node: NodeProc
 def test_estimate_gas_and_revert(w3: Web3, storage, dev_node: NodeProcess) -> None:
     gas = storage.functions.set(7, 7).estimate_gas({"from": dev_node.dev_address})
     assert 25_000 < gas < 120_000
-    with pytest.raises(Exception):
+    with pytest.raises(ContractLogicError):
         # calling a function that does not exist on the contract: the Vyper dispatcher reverts
         w3.eth.call({"to": storage.address, "data": "0xdeadbeef"})
 

@@ -12,10 +12,11 @@ import json
 import os
 import secrets
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from eth_account import Account
 
@@ -24,13 +25,34 @@ from node.consensus.sealing import ValidatorKey
 from node.errors import ConfigError
 from node.execution.genesis import MAX_VALIDATORS, Genesis, build_genesis_document
 from node.network.tlscerts import (
-    ConsortiumCA, issue_node_certificate, load_consortium_ca, make_consortium_ca, write_certificate,
+    ConsortiumCA,
+    issue_node_certificate,
+    load_consortium_ca,
+    make_consortium_ca,
+    write_certificate,
     write_private_key,
 )
 from node.ops.cluster.layout import (
-    ACCOUNTS_FILE, ADMIN_KEY_FILE, ADMIN_TOKEN_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, DEFAULT_HOST,
-    GENESIS_FILE, KINDS, MAX_NODES, NODES_DIR, TLS_CERT_FILE, TLS_KEY_FILE, ClusterLayout, ClusterNode, NodeKind,
-    base_ports, free_ports, load_cluster, write_layout,
+    ACCOUNTS_FILE,
+    ADMIN_KEY_FILE,
+    ADMIN_TOKEN_FILE,
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    CLUSTER_FILE,
+    DEFAULT_HOST,
+    GENESIS_FILE,
+    KINDS,
+    MAX_NODES,
+    NODES_DIR,
+    TLS_CERT_FILE,
+    TLS_KEY_FILE,
+    ClusterLayout,
+    ClusterNode,
+    NodeKind,
+    base_ports,
+    free_ports,
+    load_cluster,
+    write_layout,
 )
 from node.ops.cluster.processes import STARTUP_DEADLINE_SECONDS, adopt_running, is_running, locked, start_nodes
 from node.ops.config import FaultConfig, NodeFileConfig, P2PConfig, write_node_config
@@ -82,7 +104,7 @@ def create_cluster(
     names = [f"validator-{i}" for i in range(validators)] + [f"observer-{i}" for i in range(observers)]
     if base_port is not None:
         ports = base_ports(host, base_port, 0, names)
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
 
     keys = sorted((secrets.token_bytes(32) for _ in range(validators)), key=lambda k: ValidatorKey(k).address)
     addresses = [ValidatorKey(k).address for k in keys]
@@ -181,7 +203,7 @@ def add_node(
         issuer_pem = issuer_key.read_bytes() if issuer_key.exists() else None  # older clusters have none
         try:
             _make_node_dir(staging, node, layout.genesis_path, secret, ca, list(layout.nodes), faults,
-                           now or datetime.now(timezone.utc), issuer_pem)
+                           now or datetime.now(UTC), issuer_pem)
             staging.rename(node.data_dir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -30,13 +30,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from eth_utils import to_checksum_address
 
-from node.errors import ConfigError, LedgerError
+from node.errors import ConfigError, NodeError
 from node.fields import typed_field
 from node.ops.config import MAX_PEERS
 
@@ -67,7 +68,7 @@ MAX_PORT = 65535
 ADDRESS_HEX_LENGTH = 42  # "0x" + 40 hex digits
 
 
-class ClusterError(LedgerError):
+class ClusterError(NodeError):
     """A cluster could not be created, started or stopped; `node` names which node, if any."""
 
     def __init__(self, message: str, node: str | None = None) -> None:

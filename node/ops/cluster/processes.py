@@ -23,13 +23,21 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from node.ops.cluster.layout import (
-    CLUSTER_FILE, LOCK_FILE, ClusterError, ClusterLayout, ClusterNode, load_cluster, port_free, with_pid,
+    CLUSTER_FILE,
+    LOCK_FILE,
+    ClusterError,
+    ClusterLayout,
+    ClusterNode,
+    load_cluster,
+    port_free,
+    with_pid,
     write_layout,
 )
 from node.ops.config import FAULTS_ENV, load_node_config
@@ -234,7 +242,7 @@ def _launch(node: ClusterNode, env: Mapping[str, str] | None, die_with_parent: b
     args = [sys.executable, "-m", "client.cli", "node", "start", "--data-dir", str(node.data_dir),
             "--rpc-host", node.host, "--rpc-port", str(node.rpc_port)]
     with node.log_path.open("ab") as log:
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         log.write(f"--- {stamp} ledger cluster: starting {node.name}\n".encode())
         log.flush()
         process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -21,15 +21,7 @@ from starlette.requests import ClientDisconnect
 
 from node.rpc.rest.context import admitted, caller_of
 from node.rpc.rest.params import pattern_of
-from node.storage.blobs import (
-    SHA256_HEX,
-    BadBlobHash,
-    BlobInfo,
-    BlobNotFound,
-    BlobQuotaExceeded,
-    BlobStore,
-    BlobTooLarge,
-)
+from node.storage.blobs import SHA256_HEX, BadBlobHash, BlobInfo, BlobQuotaExceeded, BlobStore, BlobTooLarge, NoSuchBlob
 
 log = logging.getLogger("ledger.blobs")
 
@@ -113,7 +105,7 @@ async def get_blob(request: Request, sha256: str = SHA256) -> Response:
     try:
         stat = await asyncio.to_thread(os.stat, path)
     except FileNotFoundError:
-        return _error(404, str(BlobNotFound(sha256)))
+        return _error(404, str(NoSuchBlob(sha256)))
     # Content-addressed: the name is the strongest ETag there is, and it never changes.
     cache = CACHE_PUBLIC if admitted(request).anonymous else CACHE_PRIVATE
     headers = {"ETag": f'"{sha256}"', "Cache-Control": cache}

@@ -17,7 +17,7 @@ from starlette.requests import HTTPConnection
 
 from node.access.http import Principal
 from node.access.roles import CONTRACTS_READ
-from node.errors import InvalidParams, LedgerError, NotFound, PermissionDenied, Unauthenticated
+from node.errors import InvalidParams, NodeError, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.limits import caller_key
 from node.service import Node
 
@@ -25,7 +25,7 @@ from node.service import Node
 BEARER_CHALLENGE = 'Bearer realm="evidence-ledger"'
 
 
-class ApiError(LedgerError):
+class ApiError(NodeError):
     """A refusal at the HTTP edge: its status, message, (429, 503) when to retry, and the
     key of the JSON body's message — "error" on the queries and the feed, "detail" on the
     blob routes (FastAPI's form, which client/blobs.py reads)."""
@@ -37,7 +37,7 @@ class ApiError(LedgerError):
         self.key = key
 
 
-def refusal(exc: LedgerError, *, key: str = "error") -> ApiError:
+def refusal(exc: NodeError, *, key: str = "error") -> ApiError:
     """The HTTP status of one of the node's errors: no valid token 401, a role that may not
     403, nothing with that key 404, a query the route cannot use 400."""
     if isinstance(exc, ApiError):

@@ -35,8 +35,8 @@ from node.api import FEED_KEEPALIVE_SECONDS
 from node.errors import InvalidParams, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.rest.context import ApiError, admitted, as_refusals, caller_of, node_of, own_contracts_only
 from node.rpc.rest.params import AFTER, LIMIT, ROLE_QUERY, TOPICS_QUERY, role_named
-from node.storage.indexes import TOPICS, Cursor
 from node.storage.index_queries import FeedEntry, Indexes
+from node.storage.indexes import TOPICS, Cursor
 
 # Feed topics and the permission that reads each (contracts: either one).
 TOPIC_PERMISSIONS: dict[str, tuple[str, ...]] = {

@@ -127,7 +127,7 @@ def test_profile_parts_count_within_their_parent(tmp_path: Path) -> None:
     top = {f: (inclusive, own) for f, inclusive, own in top_functions(raw, 10)}
     assert top["Chain.build_block (node/execution/chain.py)"] == (80.0, 0.0)
     assert top["BaseState.persist (eth/vm/state.py)"] == (40.0, 40.0)
-    assert not any(f.startswith("thread ") or f.startswith("process ") for f in top)
+    assert not any(f.startswith(("thread ", "process ")) for f in top)
 
 
 def test_a_stopped_run_all_stops_its_running_step(tmp_path: Path) -> None:

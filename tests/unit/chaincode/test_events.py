@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
+from eth_abi import decode as abi_decode, encode as abi_encode
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3

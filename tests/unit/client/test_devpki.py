@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 import pytest
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from client import devpki
 from evidence import x509 as px
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 AT = int((BASE + timedelta(days=1)).timestamp())
 
 

@@ -7,8 +7,9 @@ import base64
 import hashlib
 import json
 import struct
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -65,16 +66,15 @@ def unb64(text: str) -> bytes:
 
 
 def test_every_recipient_opens_and_reads_the_content(people: dict[str, CertificateIdentity]) -> None:
-    envelope = seal.seal(CONTENT, [p.leaf for p in people.values()])
+    envelope = seal.seal_envelope(CONTENT, [p.leaf for p in people.values()])
     for person in people.values():
         assert seal.open_envelope(envelope, person.key, person.leaf) == CONTENT
-    assert seal.open is seal.open_envelope
 
 
 @pytest.mark.parametrize("kind", ["rsa", "p256", "p384", "k1"])
 def test_single_recipient_of_each_key_kind(people: dict[str, CertificateIdentity], kind: str) -> None:
     person = people[kind]
-    envelope = seal.seal(b"", [person.leaf])  # empty content is still sealed and authenticated
+    envelope = seal.seal_envelope(b"", [person.leaf])  # empty content is still sealed and authenticated
     assert seal.open_envelope(envelope, person.key, person.leaf) == b""
     _, header, _ = split(envelope)
     (entry,) = header["recipients"]
@@ -83,22 +83,22 @@ def test_single_recipient_of_each_key_kind(people: dict[str, CertificateIdentity
 
 def test_two_seals_of_the_same_content_differ(people: dict[str, CertificateIdentity]) -> None:
     # Fresh data key, nonce and ephemeral keys each time: equal plaintexts are not linkable.
-    first = seal.seal(CONTENT, [people["p256"].leaf, people["rsa"].leaf])
-    second = seal.seal(CONTENT, [people["p256"].leaf, people["rsa"].leaf])
+    first = seal.seal_envelope(CONTENT, [people["p256"].leaf, people["rsa"].leaf])
+    second = seal.seal_envelope(CONTENT, [people["p256"].leaf, people["rsa"].leaf])
     assert first != second
     assert split(first)[1]["iv"] != split(second)[1]["iv"]
 
 
 def test_envelope_recipients_lists_fingerprints_in_order(people: dict[str, CertificateIdentity]) -> None:
     chosen = [people["p384"], people["rsa"], people["k1"]]
-    envelope = seal.seal(CONTENT, [p.leaf for p in chosen])
+    envelope = seal.seal_envelope(CONTENT, [p.leaf for p in chosen])
     assert seal.envelope_recipients(envelope) == [p.fingerprint for p in chosen]
     assert [seal.fingerprint(p.leaf) for p in chosen] == [p.fingerprint for p in chosen]
 
 
 def test_aad_is_bound(people: dict[str, CertificateIdentity]) -> None:
     person = people["p256"]
-    envelope = seal.seal(CONTENT, [person.leaf], aad=b"contract 0x1234 v2")
+    envelope = seal.seal_envelope(CONTENT, [person.leaf], aad=b"contract 0x1234 v2")
     assert seal.open_envelope(envelope, person.key, person.leaf, aad=b"contract 0x1234 v2") == CONTENT
     for wrong in (b"", b"contract 0x1234 v3"):
         with pytest.raises(seal.EnvelopeTampered) as failure:
@@ -110,7 +110,7 @@ def test_aad_is_bound(people: dict[str, CertificateIdentity]) -> None:
 
 
 def test_a_certificate_not_named_cannot_open(people: dict[str, CertificateIdentity]) -> None:
-    envelope = seal.seal(CONTENT, [people["rsa"].leaf, people["p256"].leaf])
+    envelope = seal.seal_envelope(CONTENT, [people["rsa"].leaf, people["p256"].leaf])
     for outsider in ("p384", "p256b", "k1"):
         with pytest.raises(seal.NotARecipient, match="not a recipient") as failure:
             seal.open_envelope(envelope, people[outsider].key, people[outsider].leaf)
@@ -118,8 +118,8 @@ def test_a_certificate_not_named_cannot_open(people: dict[str, CertificateIdenti
 
 
 def test_a_recipient_certificate_with_another_key_is_refused(people: dict[str, CertificateIdentity]) -> None:
-    envelope = seal.seal(CONTENT, [people["p256"].leaf])
-    with pytest.raises(seal.SealError, match="does not belong to the certificate"):
+    envelope = seal.seal_envelope(CONTENT, [people["p256"].leaf])
+    with pytest.raises(seal.EnvelopeError, match="does not belong to the certificate"):
         seal.open_envelope(envelope, people["p256b"].key, people["p256"].leaf)
 
 
@@ -129,7 +129,7 @@ def test_same_key_in_another_certificate_is_not_a_recipient(people: dict[str, Ce
     ca = pki.p256_ca()
     reissued = devpki.issue_certificate(ca.issuer, ca.issuer_key, person.key.public_key(), common_name="Bidder One",
                                         not_before=pki.NOT_BEFORE, not_after=pki.NOT_AFTER)
-    envelope = seal.seal(CONTENT, [person.leaf])
+    envelope = seal.seal_envelope(CONTENT, [person.leaf])
     with pytest.raises(seal.NotARecipient):
         seal.open_envelope(envelope, person.key, reissued)
 
@@ -139,7 +139,7 @@ def test_same_key_in_another_certificate_is_not_a_recipient(people: dict[str, Ce
 
 @pytest.fixture(scope="module")
 def sealed(people: dict[str, CertificateIdentity]) -> bytes:
-    return seal.seal(CONTENT, [people["p256"].leaf, people["p256b"].leaf, people["rsa"].leaf])
+    return seal.seal_envelope(CONTENT, [people["p256"].leaf, people["p256b"].leaf, people["rsa"].leaf])
 
 
 def flip(data: bytes, index: int) -> bytes:
@@ -158,11 +158,11 @@ def test_flipped_ciphertext_or_tag_fails_decryption(sealed: bytes, people: dict[
 
 def test_every_header_byte_is_authenticated(sealed: bytes, people: dict[str, CertificateIdentity]) -> None:
     # Flip the low bit of each header byte in turn: whatever the parser makes of it, the
-    # envelope must not open (and must fail with a SealError, never anything else).
+    # envelope must not open (and must fail with an EnvelopeError, never anything else).
     (length,) = struct.unpack(">I", sealed[7:11])
     person = people["p256"]
     for index in range(11, 11 + length):
-        with pytest.raises(seal.SealError):
+        with pytest.raises(seal.EnvelopeError):
             seal.open_envelope(flip(sealed, index), person.key, person.leaf)
 
 
@@ -321,7 +321,7 @@ def test_point_not_on_the_curve_is_malformed(sealed: bytes, people: dict[str, Ce
 
 
 def test_entry_for_the_wrong_curve_is_malformed(people: dict[str, CertificateIdentity]) -> None:
-    envelope = seal.seal(CONTENT, [people["p384"].leaf])
+    envelope = seal.seal_envelope(CONTENT, [people["p384"].leaf])
     other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
         serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     altered = rewrite(envelope, lambda h: h["recipients"][0].update(crv="P-256", epk=b64(other)))
@@ -334,18 +334,18 @@ def test_entry_for_the_wrong_curve_is_malformed(people: dict[str, CertificateIde
 
 
 def test_no_recipients_is_refused() -> None:
-    with pytest.raises(seal.SealError, match="no recipients"):
-        seal.seal(CONTENT, [])
+    with pytest.raises(seal.EnvelopeError, match="no recipients"):
+        seal.seal_envelope(CONTENT, [])
 
 
 def test_duplicate_recipient_is_refused(people: dict[str, CertificateIdentity]) -> None:
-    with pytest.raises(seal.SealError, match="listed twice"):
-        seal.seal(CONTENT, [people["p256"].leaf, people["rsa"].leaf, people["p256"].leaf])
+    with pytest.raises(seal.EnvelopeError, match="listed twice"):
+        seal.seal_envelope(CONTENT, [people["p256"].leaf, people["rsa"].leaf, people["p256"].leaf])
 
 
 def test_too_many_recipients_is_refused(people: dict[str, CertificateIdentity]) -> None:
-    with pytest.raises(seal.SealError, match=f"exceeds the cap of {seal.MAX_RECIPIENTS}"):
-        seal.seal(CONTENT, [people["p256"].leaf] * (seal.MAX_RECIPIENTS + 1))
+    with pytest.raises(seal.EnvelopeError, match=f"exceeds the cap of {seal.MAX_RECIPIENTS}"):
+        seal.seal_envelope(CONTENT, [people["p256"].leaf] * (seal.MAX_RECIPIENTS + 1))
 
 
 def test_the_recipient_cap_itself_is_allowed() -> None:
@@ -353,16 +353,16 @@ def test_the_recipient_cap_itself_is_allowed() -> None:
     certs = [devpki.issue_certificate(ca.issuer, ca.issuer_key, ec.generate_private_key(ec.SECP256R1()).public_key(),
                                       common_name=f"member {i}", not_before=pki.NOT_BEFORE, not_after=pki.NOT_AFTER)
              for i in range(seal.MAX_RECIPIENTS)]
-    envelope = seal.seal(CONTENT, certs)
+    envelope = seal.seal_envelope(CONTENT, certs)
     assert len(seal.envelope_recipients(envelope)) == seal.MAX_RECIPIENTS
     assert len(envelope) - len(CONTENT) < seal.MAX_HEADER_BYTES
 
 
 def test_content_over_the_cap_is_refused(people: dict[str, CertificateIdentity], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(seal, "MAX_CONTENT_BYTES", 1024)
-    seal.seal(bytes(1024), [people["p256"].leaf])
-    with pytest.raises(seal.SealError, match="exceeds the cap of 1024 bytes"):
-        seal.seal(bytes(1025), [people["p256"].leaf])
+    seal.seal_envelope(bytes(1024), [people["p256"].leaf])
+    with pytest.raises(seal.EnvelopeError, match="exceeds the cap of 1024 bytes"):
+        seal.seal_envelope(bytes(1025), [people["p256"].leaf])
 
 
 def _certificate_for(public_key: Any) -> x509.Certificate:
@@ -382,7 +382,7 @@ def _certificate_for(public_key: Any) -> x509.Certificate:
 def test_unsupported_recipient_keys_are_refused(people: dict[str, CertificateIdentity], make_key: Callable[[], Any], reason: str) -> None:
     cert = _certificate_for(make_key())
     with pytest.raises(seal.UnsupportedRecipient, match=reason) as failure:
-        seal.seal(CONTENT, [people["p256"].leaf, cert])
+        seal.seal_envelope(CONTENT, [people["p256"].leaf, cert])
     assert failure.value.fingerprint == seal.fingerprint(cert)
 
 
@@ -410,12 +410,12 @@ def open_per_docs(envelope: bytes, key: Any, certificate: x509.Certificate, aad:
 
 
 def test_an_independent_opener_following_the_docs(people: dict[str, CertificateIdentity]) -> None:
-    envelope = seal.seal(CONTENT, [p.leaf for p in people.values()], aad=b"case 2026-17")
+    envelope = seal.seal_envelope(CONTENT, [p.leaf for p in people.values()], aad=b"case 2026-17")
     for person in people.values():
         assert open_per_docs(envelope, person.key, person.leaf, b"case 2026-17") == CONTENT
 
 
-FIXED_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
+FIXED_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 # SHA-256 of the envelope below. It changes only if the format does: if this fails, bump
 # VERSION and update docs/envelopes.md rather than the constant.
 KNOWN_ANSWER_SHA256 = "b8db31cbe4454d44ceed3c68dd72f72260284479aac8fb99ea74fadeb14b9543"

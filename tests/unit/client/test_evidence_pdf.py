@@ -40,18 +40,9 @@ from client.evidence_pdf import (
     verify_certificate_signature,
 )
 from client.pdf_signatures import PdfSignatureError
-from evidence import digest as digests
-from evidence import merkle
+from evidence import digest as digests, merkle
 from evidence.mpt import OrderedTrie
-from evidence.receipt import (
-    EVIDENCE_REGISTRY,
-    STEPS,
-    GenesisTrust,
-    Receipt,
-    Verified,
-    build_receipts,
-    verify_receipt,
-)
+from evidence.receipt import EVIDENCE_REGISTRY, STEPS, GenesisTrust, Receipt, Verified, build_receipts, verify_receipt
 from node.execution.chain import Chain
 from node.execution.genesis import Genesis
 from node.execution.vm import TRANSACTION_BUILDER

@@ -43,7 +43,7 @@ def test_all_is_the_table() -> None:
 def test_each_name_is_its_modules_object(name: str) -> None:
     module, attribute = exports()[name]
     namespace: dict[str, object] = {}
-    exec(f"from client import {name}", namespace)  # noqa: S102 - the import statement a platform writes
+    exec(f"from client import {name}", namespace)
     assert namespace[name] is getattr(importlib.import_module(module), attribute)
     assert getattr(client, name) is namespace[name]
 

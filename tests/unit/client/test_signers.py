@@ -12,9 +12,10 @@ import socket
 import stat
 import threading
 import warnings
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -42,7 +43,7 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     warnings.filterwarnings("ignore", message=".*httpx")
     from fastapi.testclient import TestClient
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = hashlib.sha256(b"tender award P-2026-001").digest()
 PASSWORD = "correct horse battery staple"
 PASSPHRASE = "service master passphrase 2026"

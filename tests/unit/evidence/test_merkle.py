@@ -14,9 +14,10 @@ import base64
 import functools
 import hashlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -357,7 +358,7 @@ def _k(n: int) -> int:
     return k
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ref_mth(start: int, end: int) -> bytes:
     """MTH(D[start:end]) of §2.1.1 over REF_LEAVES."""
     n = end - start
@@ -401,7 +402,7 @@ def _trees() -> Iterator[tuple[int, MerkleTree]]:
 
 
 def test_rfc_reference_roots_all_sizes() -> None:
-    for n in range(0, REF_SIZE + 1):
+    for n in range(REF_SIZE + 1):
         assert root(REF_LEAVES[:n]) == ref_mth(0, n), n
         assert REF_TREE.root_at(n) == ref_mth(0, n), n
 

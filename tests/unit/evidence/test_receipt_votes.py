@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import rlp
 
 from evidence import qbft
-from evidence.receipt import (
-    MAX_VALIDATOR_HISTORY, STEPS, GenesisTrust, Receipt, VerificationError, verify_receipt,
-)
-from node.execution.chain import Chain
+from evidence.receipt import MAX_VALIDATOR_HISTORY, STEPS, GenesisTrust, Receipt, VerificationError, verify_receipt
 from node.consensus.sealing import with_seals
+from node.execution.chain import Chain
 from node.storage.store import LevelStore
-from tests.unit.node.votechain import (
-    A, B, C, D, X, add, anchor_transaction, commit, drop, make_genesis, receipt_for,
-)
+from tests.unit.node.votechain import A, B, C, D, X, add, anchor_transaction, commit, drop, make_genesis, receipt_for
 
 BEFORE = b"a contract, before the change"
 AFTER = b"a web capture, after the change"

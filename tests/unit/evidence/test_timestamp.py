@@ -10,10 +10,10 @@ structure. openssl's view of the same tokens is in tests/integration/test_tsa.py
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from asn1crypto import cms, tsp
@@ -23,12 +23,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from client import devpki
-from client import tsa_server as tsa
+from client import devpki, tsa_server as tsa
 from evidence import timestamp as ts
 from evidence.timestamp import TimestampError, TimestampRefused, TimestampRequest
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 GEN_TIME = BASE + timedelta(days=30, seconds=12, milliseconds=345)
 BLOCK_TIME = int(GEN_TIME.timestamp())  # the block made the same second
 DIGEST = hashlib.sha256(b"batch root").digest()

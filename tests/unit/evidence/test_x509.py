@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, TypedDict
+from datetime import UTC, datetime, timedelta
+from typing import TypedDict
 
 import pytest
 from cryptography import x509
@@ -17,7 +18,7 @@ from client import devpki
 from evidence import x509 as px
 from evidence.x509 import CertificateError, Purpose
 
-BASE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+BASE = datetime(2026, 1, 1, tzinfo=UTC)
 AT = int((BASE + timedelta(days=30)).timestamp())  # 2026-01-31, inside every fixture validity
 
 

@@ -3,9 +3,10 @@ ABIs (chaincode.events.encode_log) and stored through the same `index_block` the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from chaincode.events import encode_log
 from node.storage import schema

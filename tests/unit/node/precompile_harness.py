@@ -2,8 +2,9 @@
 temporary directory): shared by the precompile's and its pricing's tests."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from eth.vm.spoof import SpoofTransaction
@@ -13,8 +14,8 @@ from chaincode import PKI_PRECOMPILE
 from node.execution import pki as precompile
 from node.execution.chain import Chain
 from node.execution.genesis import Genesis, build_genesis_document
-from node.storage.store import LevelStore
 from node.execution.vm import LedgerVM
+from node.storage.store import LevelStore
 
 CALLER = b"\x0c" * 20
 GAS = 2_000_000

@@ -11,8 +11,9 @@ import json
 import os
 import stat
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import jwt
 import pytest
@@ -30,10 +31,10 @@ from node.access import roles, tokens
 from node.access.http import ANONYMOUS_ADMIN, LEEWAY_SECONDS, Authorizer, Principal, principal_for, verify_token
 from node.access.roles import METHOD_PERMISSIONS, ROLE_PERMISSIONS, RoleDenied, parse_role, resolve_auth_mode
 from node.access.tokens import RevocationList, TokenStore, issue_token, key_id
-from node.rpc.rest.routes import add_blob_routes
-from node.storage.blobs import BlobStore
 from node.errors import ConfigError, NotFound, PermissionDenied, Unauthenticated
 from node.rpc.methods import ROUTES
+from node.rpc.rest.routes import add_blob_routes
+from node.storage.blobs import BlobStore
 
 NOW = 1_800_000_000
 ISSUER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

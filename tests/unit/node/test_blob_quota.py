@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,12 +18,12 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     warnings.filterwarnings("ignore", message=".*httpx")
     from fastapi.testclient import TestClient
 
-from node.storage import blobs
 from node.access.http import Authorizer
 from node.access.tokens import issue_token, key_id
-from node.rpc.rest.routes import add_blob_routes
-from node.storage.blobs import BlobQuota, BlobQuotaExceeded, BlobStore
 from node.errors import ConfigError
+from node.rpc.rest.routes import add_blob_routes
+from node.storage import blobs
+from node.storage.blobs import BlobQuota, BlobQuotaExceeded, BlobStore
 
 NOW = 1_790_000_000
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from fastapi import FastAPI
@@ -15,10 +15,10 @@ with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; httpx wo
     warnings.filterwarnings("ignore", message=".*httpx")
     from fastapi.testclient import TestClient
 
-from node.storage import blobs
 from node.access.http import Authorizer
 from node.rpc.rest.routes import add_blob_routes
-from node.storage.blobs import BadBlobHash, BlobNotFound, BlobStore, BlobTooLarge
+from node.storage import blobs
+from node.storage.blobs import BadBlobHash, BlobStore, BlobTooLarge, NoSuchBlob
 
 SMALL_CAP = 4096
 
@@ -64,7 +64,7 @@ def test_bad_hashes_are_refused(store: BlobStore, name: str) -> None:
 
 
 def test_unknown_blob_is_not_found(store: BlobStore) -> None:
-    with pytest.raises(BlobNotFound):
+    with pytest.raises(NoSuchBlob):
         store.read("0" * 64)
     assert not store.has("0" * 64)
 

@@ -1,19 +1,19 @@
 """The chain on a real LevelDB in a temporary directory: build, seal, commit, validate, replay."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import rlp
 from eth_account import Account
 
-from node.storage import schema
-from node.execution.chain import Chain
-from node.execution.vm import TRANSACTION_BUILDER
-from node.errors import InvalidBlock, StorageError
-from node.execution.genesis import Genesis, build_genesis_document
 from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.errors import InvalidBlock, StorageError
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.vm import TRANSACTION_BUILDER
+from node.storage import schema
 from node.storage.store import LevelStore
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)

@@ -2,30 +2,29 @@
 found at its height with the step that failed."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, cast
+from typing import Any, cast
 
 import pytest
 import rlp
 from eth_account import Account
 from eth_utils import int_to_big_endian
 
-from evidence import qbft
-from node.storage import schema
 from client import chain_rpc
-from node.verify import chain as verify
-from node.verify import checks
-from node.execution.chain import Chain, _block_writes
-from node.execution.vm import TRANSACTION_BUILDER
-from node.errors import InvalidBlock, StorageError
-from node.execution.genesis import Genesis, build_genesis_document
+from evidence import qbft
 from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
+from node.errors import InvalidBlock, StorageError
+from node.execution.chain import Chain, _block_writes
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.vm import TRANSACTION_BUILDER, QBFTHeader
+from node.storage import schema
 from node.storage.store import LevelStore
+from node.verify import chain as verify, checks
 from node.verify.chain import InspectionPool, verify_chain
 from node.verify.replay import ChainReplayer
 from node.verify.sources import DataDirSource, SourceError
-from node.execution.vm import QBFTHeader
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)
 OTHER = ValidatorKey(b"\x03" * 32)
@@ -394,12 +393,12 @@ def test_recover_sender_refuses_a_high_s_signature() -> None:
 
 
 def test_header_field_positions_are_py_evms() -> None:
-    values: dict[str, Any] = dict(
-        parent_hash=b"\x01" * 32, coinbase=b"\x02" * 20, state_root=b"\x03" * 32, transaction_root=b"\x04" * 32,
-        receipt_root=b"\x05" * 32, difficulty=7, block_number=8, gas_limit=9, gas_used=10, timestamp=11,
-        extra_data=b"\x0c", mix_hash=b"\x0d" * 32, nonce=b"\x0e" * 8, base_fee_per_gas=15,
-        withdrawals_root=b"\x10" * 32, blob_gas_used=17, excess_blob_gas=18, parent_beacon_block_root=b"\x13" * 32,
-    )
+    values: dict[str, Any] = {
+        "parent_hash": b"\x01" * 32, "coinbase": b"\x02" * 20, "state_root": b"\x03" * 32, "transaction_root": b"\x04" * 32,
+        "receipt_root": b"\x05" * 32, "difficulty": 7, "block_number": 8, "gas_limit": 9, "gas_used": 10, "timestamp": 11,
+        "extra_data": b"\x0c", "mix_hash": b"\x0d" * 32, "nonce": b"\x0e" * 8, "base_fee_per_gas": 15,
+        "withdrawals_root": b"\x10" * 32, "blob_gas_used": 17, "excess_blob_gas": 18, "parent_beacon_block_root": b"\x13" * 32,
+    }
     fields = QBFTHeader(**values).fields_rlp()
     assert len(fields) == checks.HEADER_FIELDS
     expected = {

@@ -14,7 +14,7 @@ import ssl
 import stat
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +26,42 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 from eth_account import Account
 
+from node.access.http import Authorizer
+from node.access.tokens import TokenStore
+from node.consensus.sealing import ValidatorKey
+from node.errors import ConfigError, Unauthenticated
+from node.execution.genesis import MAX_VALIDATORS, Genesis
+from node.network.tlscerts import (
+    NODE_CERT_VALIDITY,
+    ConsortiumCA,
+    NodeCertificate,
+    issue_node_certificate,
+    make_consortium_ca,
+    write_certificate,
+    write_private_key,
+)
 from node.ops.cluster import processes, status
 from node.ops.cluster.create import add_node, create_cluster
 from node.ops.cluster.layout import (
-    ACCOUNTS_FILE, ADMIN_KEY_FILE, ADMIN_TOKEN_FILE, CA_CERT_FILE, CA_KEY_FILE, CLUSTER_FILE, TLS_CERT_FILE,
-    TLS_KEY_FILE, load_admin_account, load_admin_token, load_cluster, port_free,
+    ACCOUNTS_FILE,
+    ADMIN_KEY_FILE,
+    ADMIN_TOKEN_FILE,
+    CA_CERT_FILE,
+    CA_KEY_FILE,
+    CLUSTER_FILE,
+    TLS_CERT_FILE,
+    TLS_KEY_FILE,
+    load_admin_account,
+    load_admin_token,
+    load_cluster,
+    port_free,
 )
 from node.ops.cluster.processes import stop_cluster, stop_node
 from node.ops.cluster.status import NodeStatus, cluster_status
 from node.ops.config import FAULTS_ENV, FaultConfig, load_node_config
-from node.access.http import Authorizer
-from node.access.tokens import TokenStore
-from node.errors import ConfigError, Unauthenticated
-from node.execution.genesis import MAX_VALIDATORS, Genesis
-from node.consensus.sealing import ValidatorKey
 from node.service import read_key_file
-from node.network.tlscerts import (
-    NODE_CERT_VALIDITY, ConsortiumCA, NodeCertificate, issue_node_certificate, make_consortium_ca,
-    write_certificate, write_private_key,
-)
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HANDSHAKE_SECONDS = 10
 PROC_DEADLINE_SECONDS = 10  # for a started process's command line to show in /proc
 
@@ -160,7 +175,7 @@ def _common_name(peer: dict[str, Any]) -> str:
 
 
 def test_two_node_certificates_complete_a_mutual_tls13_handshake(tmp_path: Path, ca: ConsortiumCA) -> None:
-    now = datetime.now(timezone.utc)  # OpenSSL checks validity against the wall clock
+    now = datetime.now(UTC)  # OpenSSL checks validity against the wall clock
     a = _write_node(tmp_path, "a", issue_node_certificate(ca, "validator-0", now=now - timedelta(minutes=1)))
     b = _write_node(tmp_path, "b", issue_node_certificate(ca, "validator-1", now=now - timedelta(minutes=1)))
     seen = _handshake(_context(ssl.PROTOCOL_TLS_SERVER, a, ca), _context(ssl.PROTOCOL_TLS_CLIENT, b, ca))
@@ -171,7 +186,7 @@ def test_two_node_certificates_complete_a_mutual_tls13_handshake(tmp_path: Path,
 
 
 def test_a_peer_certificate_from_another_ca_is_refused(tmp_path: Path, ca: ConsortiumCA) -> None:
-    now = datetime.now(timezone.utc) - timedelta(minutes=1)
+    now = datetime.now(UTC) - timedelta(minutes=1)
     stranger_ca = make_consortium_ca("not our consortium", now=now)
     a = _write_node(tmp_path, "a", issue_node_certificate(ca, "validator-0", now=now))
     intruder = _write_node(tmp_path, "x", issue_node_certificate(stranger_ca, "validator-0", now=now))

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from node.consensus.sealing import ValidatorKey
+from node.execution.genesis import build_genesis_document
+from node.network.tlscerts import certificate_validator
 from node.ops.cluster.create import create_cluster
 from node.ops.cluster.layout import TLS_CERT_FILE
-from node.execution.genesis import build_genesis_document
 from node.ops.runner import ensure_dev_data_dir, init_data_dir, write_key_file
-from node.consensus.sealing import ValidatorKey
 from node.service import CHAIN_DIR, KEY_FILE
-from node.storage.store import LevelStore
 from node.storage.files import make_private
-from node.network.tlscerts import certificate_validator
+from node.storage.store import LevelStore
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET = bytes(range(1, 33))

@@ -4,19 +4,18 @@ QBFT lock across a restart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from node.network import importer
-
-from node.storage import schema
-from node.execution.chain import Chain
 from node.consensus.driver import ConsensusDriver
 from node.consensus.interface import Decided
+from node.execution.chain import Chain
+from node.network import importer
 from node.ops.runner import init_data_dir, write_key_file
 from node.service import Node, NodeConfig, open_node
+from node.storage import schema
 from node.storage.store import LevelStore
 from tests.unit.node.votechain import A, B, C, make_genesis, propose
 

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -81,11 +83,11 @@ def test_not_json_is_refused() -> None:
 
 def _consortium_ca_pem() -> tuple[str, str]:
     """A consortium CA's PEM and a node certificate it issued (not a CA)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from node.network.tlscerts import issue_node_certificate, make_consortium_ca
 
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     ca = make_consortium_ca("consortium", now=now)
     node = issue_node_certificate(ca, "validator-0", now=now)
     from cryptography.hazmat.primitives import serialization

@@ -1,19 +1,19 @@
 """Blocks from peers on a real LevelDB: the wire encoding, rebuild-and-compare, sealed import."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import rlp
 
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
-from node.network import importer
-from node.execution.chain import Chain
-from node.errors import InvalidBlock
-from node.execution.permissions import Membership
 from node.consensus.sealing import VANITY, with_seals
+from node.errors import InvalidBlock
+from node.execution.chain import Chain
+from node.execution.permissions import Membership
+from node.network import importer
 from node.storage.store import LevelStore
 from tests.unit.node.test_chain import RICH, transfer
 from tests.unit.node.votechain import GENESIS_VALIDATORS, A, B, C, D, make_genesis

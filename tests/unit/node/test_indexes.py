@@ -4,16 +4,17 @@ query counted in storage reads at two sizes."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from chaincode.events import encode_log
-from node.storage import schema
 from node.errors import InvalidParams, NotFound
-from node.storage.indexes import TOPICS, Cursor, feed_event
+from node.storage import schema
 from node.storage.index_queries import Indexes, commitment_status
+from node.storage.indexes import TOPICS, Cursor, feed_event
 from tests.unit.node.indexlogs import (
     Block,
     CountingStore,

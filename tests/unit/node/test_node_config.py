@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
-from node.ops.config import (
-    FAULTS_ENV, MAX_PEERS, MAX_TOKEN_ISSUERS, NODE_CONFIG_FILE, FaultConfig, NodeFileConfig, P2PConfig, RpcConfig,
-    active_faults,
-    load_node_config, node_config_document, parse_node_config, write_node_config,
-)
 from node.errors import ConfigError
+from node.ops.config import (
+    FAULTS_ENV,
+    MAX_PEERS,
+    MAX_TOKEN_ISSUERS,
+    NODE_CONFIG_FILE,
+    FaultConfig,
+    NodeFileConfig,
+    P2PConfig,
+    RpcConfig,
+    active_faults,
+    load_node_config,
+    node_config_document,
+    parse_node_config,
+    write_node_config,
+)
 
 
 def full_document() -> dict[str, Any]:

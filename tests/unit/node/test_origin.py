@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from node.ops.config import RpcConfig, node_config_document, parse_node_config
 from node.errors import ConfigError
+from node.ops.config import RpcConfig, node_config_document, parse_node_config
 from node.rpc.origin import (
     CORS_MAX_AGE_SECONDS,
     MAX_ALLOWLIST_ENTRIES,

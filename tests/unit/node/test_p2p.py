@@ -8,10 +8,10 @@ import functools
 import hashlib
 import socket
 import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import AsyncIterator, Awaitable, Callable, Iterable
 
 import pytest
 from cryptography import x509
@@ -25,7 +25,7 @@ from node.network.frames import MAX_FRAME, Hello, Kind, encode_frame, encode_hel
 from node.network.peers import PeerNetwork
 from node.network.tls import tls_contexts
 
-NOT_BEFORE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 NOT_AFTER = NOT_BEFORE + timedelta(days=3650)
 CHAIN_ID = 4242
 GENESIS = hashlib.sha256(b"genesis").digest()
@@ -47,7 +47,7 @@ class Authority:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def authority(name: str) -> Authority:
     key = devpki.generate_key("p256")
     return Authority(devpki.make_root(name, key, not_before=NOT_BEFORE, not_after=NOT_AFTER), key)
@@ -61,7 +61,7 @@ def validator_of(name: str) -> bytes:
     return hashlib.sha256(name.encode()).digest()[:20]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def identity(name: str, ca: str = CONSORTIUM, usages: tuple[x509.ObjectIdentifier, ...] | None = BOTH,
              validator: bytes | None = None, copy: int = 0) -> tuple[bytes, bytes]:
     """(certificate PEM, key PEM) for node `name` issued by `ca`; usages None: no EKU;
@@ -348,7 +348,7 @@ def test_three_node_full_mesh_keeps_one_connection_per_pair_and_exchanges_broadc
                 return all(sorted(n.names()) == sorted(set(names) - {n.name})
                            and all(p.outbound == (n.name < p.name) for p in n.net.peers()) for n in nodes)
             await until(settled, "one connection per pair, dialled by the smaller name")
-            for i, node in enumerate(nodes):
+            for _i, node in enumerate(nodes):
                 node.net.broadcast(7, f"from {node.name}".encode())
             for node in nodes:
                 await until(lambda: len(node.messages) == 2, f"{node.name} to get two broadcasts")

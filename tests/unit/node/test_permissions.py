@@ -1,8 +1,8 @@
 """Membership read from the identity registry's genesis state, and the block rule."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from eth.vm.spoof import SpoofTransaction
@@ -11,12 +11,11 @@ from eth_account import Account
 
 from chaincode import IDENTITY_REGISTRY, ROLE_BITS, load_artifact
 from chaincode.alloc import hashmap_slot
+from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
 from node.execution.chain import Chain
-from node.execution.vm import TRANSACTION_BUILDER
 from node.execution.genesis import Genesis, build_genesis_document
 from node.execution.permissions import REGISTER, Membership, is_registration, read_expiry, read_is_active
-from node.consensus.sealing import ValidatorKey, proposal_extra, with_seals
-from node.execution.vm import LedgerVM
+from node.execution.vm import TRANSACTION_BUILDER, LedgerVM
 from node.storage.store import LevelStore
 
 VALIDATOR = ValidatorKey(b"\x01" * 32)

@@ -15,7 +15,6 @@ from tests import pki
 from tests.unit.node.precompile_harness import call, reason
 
 
-
 def verify_input(chain_der: bytes, digest: bytes, signature: bytes) -> bytes:
     return precompile.VERIFY + encode(["bytes", "bytes32", "bytes"], [chain_der, digest, signature])
 

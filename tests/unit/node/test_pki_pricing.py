@@ -61,7 +61,7 @@ def five_certificate_chain(key: rsa.RSAPrivateKey) -> bytes:
     return devpki.chain_der([leaf, *path])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def finding_6() -> tuple[bytes, bytes]:
     """The chain of the finding: five RSA-3072 certificates, an exponent of ~3,066 bits,
     and a valid digest signature — each check ~6 ms here, 63,000 gas in all before."""

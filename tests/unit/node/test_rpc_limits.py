@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from node.ops.config import load_node_config, node_config_document
 from node.errors import ConfigError, LimitExceeded
+from node.ops.config import load_node_config, node_config_document
 from node.rpc.limits import ExpensiveQueue, GasBuckets, GasBudget, RpcLimits, caller_key
 from node.rpc.subscriptions import Outbox
 
@@ -92,7 +92,7 @@ def test_the_expensive_queue_admits_a_bounded_number_per_caller() -> None:
         assert order == ["a1", "b1"]  # one of a's at a time; b is not held up by a's queue
         release.set()
         assert await asyncio.gather(*held, other) == ["a1", "a2", "a3", "b1"]
-        assert not queue._callers  # noqa: SLF001 (emptied when idle)
+        assert not queue._callers
         return order
 
     assert asyncio.run(scenario()) == ["a1", "b1", "a2", "a3"]

@@ -3,24 +3,23 @@ in-process; votes add X and remove D; the header rules, the vote index, the tall
 the pending votes and the qbft_* / ledger_getValidatorHistory RPC methods."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Iterator, cast
+from typing import Any, cast
 
 import pytest
 import rlp
 
 from evidence import qbft
-from node.storage import schema
-from node.execution.chain import Chain
-from node.errors import InvalidBlock, InvalidParams, StorageError
-from node.rpc.methods import ROUTES, RpcContext
 from node.consensus.sealing import VANITY
-from node.storage.store import LevelStore
 from node.consensus.votes import MAX_PENDING_VOTES, PendingVotes
-from tests.unit.node.votechain import (
-    A, B, C, D, X, add, commit, drop, make_genesis, propose, vote_in_x_then_out_d,
-)
+from node.errors import InvalidBlock, InvalidParams, StorageError
+from node.execution.chain import Chain
+from node.rpc.methods import ROUTES, RpcContext
+from node.storage import schema
+from node.storage.store import LevelStore
+from tests.unit.node.votechain import A, B, C, D, X, add, commit, drop, make_genesis, propose, vote_in_x_then_out_d
 
 FOUR = tuple(sorted(k.address for k in (A, B, C, D)))
 FIVE = tuple(sorted(k.address for k in (A, B, C, D, X)))

@@ -17,10 +17,10 @@ from node.storage import schema
 from node.storage.indexes import POLICY_KEY
 from node.storage.store import LevelStore
 from node.verify.chain import verify_chain
-from node.verify.sources import DataDirSource, SourceError, stored_genesis
 from node.verify.indexes import IndexMismatch, check_indexes
-from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
+from node.verify.sources import DataDirSource, SourceError, stored_genesis
 from tests.files import fingerprint
+from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
 
 REPO = Path(__file__).resolve().parents[3]
 CLI_TIMEOUT_SECONDS = 120

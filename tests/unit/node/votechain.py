@@ -5,7 +5,7 @@ Used by the validator-vote tests of the chain, the RPC, the chain verifier and r
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import rlp
 from eth_abi import encode as abi_encode
@@ -15,11 +15,10 @@ from eth_hash.auto import keccak
 from evidence import qbft
 from evidence.mpt import OrderedTrie
 from evidence.receipt import EVIDENCE_REGISTRY, Receipt, build_receipts
-from node.execution.chain import Chain
-from node.execution.vm import TRANSACTION_BUILDER
-from node.execution.genesis import Genesis, build_genesis_document
 from node.consensus.sealing import VANITY, ValidatorKey, with_seals
-from node.execution.vm import QBFTHeader
+from node.execution.chain import Chain
+from node.execution.genesis import Genesis, build_genesis_document
+from node.execution.vm import TRANSACTION_BUILDER, QBFTHeader
 
 # Five fixed keys; A..D are the genesis validators, X the one voted in. Named in address
 # order so that the sorted validator lists are easy to read.

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def main() -> None:
         del tx["names"]
     OUT.write_text(json.dumps({
         "source": "tests/vectors/system_events/record.py: a permissioned evidence-ledger node, chain 4242, "
-                  f"recorded {datetime.now(timezone.utc):%Y-%m-%d}",
+                  f"recorded {datetime.now(UTC):%Y-%m-%d}",
         "transactions": transactions,
     }, indent=1) + "\n")
     print(f"{len(transactions)} transactions, {sum(len(t['logs']) for t in transactions)} logs -> {OUT}")
@@ -116,7 +116,7 @@ def play(url: str) -> list[dict[str, Any]]:
         hashlib.sha256(b"capture metadata").digest())))
     # Revocation, by the CA admin and by a CRL; then the root distrusted.
     keep("revoke by serial", admin.revoke(ca.issuer_chain_der, [identities["spare"].chain[0].serial_number]))
-    now = datetime.now(timezone.utc) - timedelta(hours=1)
+    now = datetime.now(UTC) - timedelta(hours=1)
     crl = devpki.make_crl(ca.issuer, ca.issuer_key, [identities["bidder"].chain[0].serial_number],
                           this_update=now, next_update=now + timedelta(days=30), number=7)
     keep("submit a CRL", regulator.submit_crl(crl.public_bytes(serialization.Encoding.DER), ca.issuer_chain_der))

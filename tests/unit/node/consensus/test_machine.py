@@ -11,8 +11,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import rlp
@@ -21,8 +21,7 @@ from eth_hash.auto import keccak
 from rlp.sedes import Binary, List, big_endian_int, binary
 
 from evidence import qbft
-from node.consensus import machine as qm
-from node.consensus import messages as m
+from node.consensus import machine as qm, messages as m
 from node.consensus.interface import Broadcast, Decided, Ignored, InvalidProposal, ScheduleTimeout
 from node.consensus.machine import QBFTMachine, select_proposer
 
