@@ -7,6 +7,9 @@ cli_cluster.py, tsa serve (the time-stamping authority) in cli_tsa.py; the optio
 share in cli_options.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 

@@ -6,6 +6,9 @@ Exit codes: 0 success, 1 a node did not come up (which one, and the tail of its 
 are printed), 2 bad usage (no cluster in --dir, a count out of range, a directory that
 is not empty, a --base-port whose ports are out of range or in use, an unknown node
 name, stopping a node that is not running).
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 

@@ -3,6 +3,9 @@ history — over the SDK in `client.ledger`.
 
 Reads are pinned to the latest block when the command starts and say which block;
 writes print the transaction and block that made them final.
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
 """`ledger node tls-ca`, `ledger node tls-cert` and `ledger node peers`: what each
 organisation of a real consortium (one node per machine) needs besides `genesis new` and
 `node init` — the consortium CA, a TLS certificate per node, and the node's p2p settings
-(`<data-dir>/node.json`). `ledger cluster` does all of this for a local testnet."""
+(`<data-dir>/node.json`). `ledger cluster` does all of this for a local testnet.
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
+"""
 from __future__ import annotations
 
 import shutil

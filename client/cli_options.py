@@ -7,6 +7,9 @@ The SDK (client/ledger.py, web3: about a second to import) and the signers are i
 inside the functions that need them, never at module level: every `ledger` command
 imports this module, and the offline ones (`ledger ca new`, `ledger keys`) should start
 fast.
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 

@@ -5,6 +5,9 @@ The master passphrase comes from LEDGER_SIGNER_PASSPHRASE or --passphrase-file, 
 from the command line (where `ps` would show it). Exit codes: 0 ok, 1 refused (wrong
 passphrase, user exists, a non-loopback address without --allow-remote, unreadable
 records), 2 bad input.
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 

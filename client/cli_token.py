@@ -7,6 +7,9 @@ kept, so a lost token cannot be printed again: revoke it and issue another.
 
 Exit codes: 0 success, 2 bad usage or input (unknown role, a PARTY without --address, a
 bad --ttl, an unknown token id).
+
+Heavier imports (node/, py-evm, web3, the SDK's clients) are made inside the commands, so that
+`ledger --help` and every other command start fast; none of them dodges an import circle.
 """
 from __future__ import annotations
 
