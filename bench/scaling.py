@@ -65,6 +65,25 @@ also fills caches; extrapolated below 10^6). Like the disk, it follows transacti
 blocks rather than entries, so the B = 1 extrapolation is an upper bound of a trend, not
 a measurement: read it next to the absolute VmHWM.
 
+Trusted time (``--tsa B [B ...]``): one ``ledger tsa serve`` process on 127.0.0.1
+(``bench.common.tsa``; a P-256 key, its serial file and token log fsynced per request, as
+in production) is started for the whole benchmark, and at each listed batch size every
+run anchors the same batches a second time, on another fresh node, with the TSA in the
+loop: per transaction, as soon as its root is computed, one token over the root is asked
+with the SDK's ``client.timestamping.request_timestamp`` (a new HTTP connection each, as
+``anchor_batch(tsa_url=...)`` makes), on ``TOKENS_IN_FLIGHT`` threads while the client
+hashes and signs the next batches; the half is sent only once every token is in hand (a
+token must exist before its transaction is *sent*, which is what keeps the TSA's time at
+or before the block's), and that wait counts as client time. The two anchorings of a run
+follow each other, so the ratio "with TSA / without" is taken run by run. The sampled receipts of a TSA run carry their batch's token and are
+verified with the TSA's root (step 11, trusted time, included in "verify ms").
+
+Certificates (``--certificates N``, default 3): for the middle sample of each run, the
+evidence certificate (``client.evidence_pdf.render_certificate``: layout, font subset,
+QR code, the embedded receipt and the PAdES signature with a P-256 issuer key made for
+the run) is made N times; the median is the run's figure (with the TSA's time on it in a
+TSA run).
+
 Each figure is the median of the runs, with their spread (``bench.common.results.figure``);
 ``--figures-out`` writes them for bench/run_all. Everything stays on 127.0.0.1; every loop
 is bounded by a count and a deadline; every node is stopped in ``finally``.
@@ -72,11 +91,13 @@ is bounded by a count and a deadline; every node is stopped in ``finally``.
     .venv/bin/python -m bench.scaling                        # full: 3 runs, 4-5 min on 2 cores
     .venv/bin/python -m bench.scaling --quick                # smoke: B = 1, 10, 100, 1 run, < 30 s
     .venv/bin/python -m bench.scaling --batch-sizes 1 1000 --txs-per-size 500 10 --runs 1
+    .venv/bin/python -m bench.scaling --batch-sizes 10000 --txs-per-size 20 --tsa 10000   # with / without a TSA
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
@@ -84,8 +105,10 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,22 +126,31 @@ from bench.common.contracts import (
 )
 from bench.common.footprint import RssSampler, dir_bytes, tree_rss_kib
 from bench.common.load import send_all, wait_included
-from bench.common.machine import machine_info, machine_rows, wait_for_idle
+from bench.common.machine import machine_info, wait_for_idle
 from bench.common.nodes import NodeProcess, find_ledger, free_port
-from bench.common.results import figure, number, print_grid, print_table, write_figures
+from bench.common.results import write_figures
 from bench.common.rpc import Rpc
 from bench.common.signing import tx_hash
+from bench.common.tsa import TsaProcess
+from bench.scaling_report import build_figures, print_report
+from client import devpki
 from client.anchoring import MAX_BATCH, receipts_for
+from client.credentials import CertificateIdentity
+from client.evidence_pdf import render_certificate
 from client.ledger import GAS_MARGIN, Ledger, TxResult
-from evidence import merkle
-from evidence.receipt import GenesisTrust, Receipt, verify_receipt
+from client.timestamping import request_timestamp
+from evidence import merkle, qbft
+from evidence.receipt import STEPS, GenesisTrust, Receipt, Verified, verify_receipt
 
 DEFAULT_BATCH_SIZES = (1, 100, 10_000, 100_000)
 DEFAULT_TXS = (2_000, 200, 20, 10)
 QUICK_BATCH_SIZES = (1, 10, 100)
 QUICK_TXS = (10, 10, 4)
 SEND_BATCH = 100  # eth_sendRawTransaction calls per JSON-RPC batch (as bench/throughput.py)
-MILLION = 1_000_000
+# Time-stamp requests in flight while the client hashes and signs the next batches. The
+# TSA allocates serials and fsyncs its log one request at a time, so more would only
+# queue there; four keep it busy while a round trip is in flight.
+TOKENS_IN_FLIGHT = 4
 # A node's RSS is sampled this often while it anchors (VmHWM catches what falls between).
 RSS_SAMPLE_SECONDS = 0.05
 
@@ -141,31 +173,94 @@ class Anchorer:
     gas_price: int
     gas: int
 
-    def sign_all(self, batches: Sequence[Sequence[bytes]], first_nonce: int) -> tuple[list[bytes], float, float]:
-        """(raw transactions, hashing seconds, encoding+signing seconds) for `batches`.
+    def sign_all(self, batches: Sequence[Sequence[bytes]], first_nonce: int,
+                 stamp: Callable[[bytes], bytes] | None = None) -> Signed:
+        """The raw transactions for `batches`, with where the client's time went.
 
         What the SDK anchors (client/anchoring.py): a batch of one is its digest itself
         (``anchor``), a larger one the RFC 9162 root of its leaf hashes (``anchor_batch``).
+        With `stamp`, a time-stamp token over that value is asked for as soon as it is
+        computed, on TOKENS_IN_FLIGHT threads while the next batches are hashed and
+        signed, and this returns -- so the caller sends -- only once every token is in
+        hand: a token must exist before its transaction is sent (as ``anchor_batch(
+        tsa_url=...)`` has it), not before it is signed.
         """
         account = Account.from_key(self.private_key)
         raws: list[bytes] = []
+        pending: list[Future[tuple[bytes, float]]] = []
         hash_s = sign_s = 0.0
-        for j, batch in enumerate(batches):
-            t0 = time.perf_counter()
-            if len(batch) == 1:
-                anchored = batch[0]
-            else:
-                anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
-            t1 = time.perf_counter()
-            tx = {
-                "nonce": first_nonce + j, "gas": self.gas, "gasPrice": self.gas_price, "to": EVIDENCE_REGISTRY_ADDRESS,
-                "value": 0, "data": anchor_calldata(anchored, len(batch)), "chainId": self.chain_id,
-            }
-            raws.append(bytes(account.sign_transaction(tx).raw_transaction))
-            t2 = time.perf_counter()
-            hash_s += t1 - t0
-            sign_s += t2 - t1
-        return raws, hash_s, sign_s
+        with ThreadPoolExecutor(TOKENS_IN_FLIGHT) as pool:
+            for j, batch in enumerate(batches):
+                t0 = time.perf_counter()
+                if len(batch) == 1:
+                    anchored = batch[0]
+                else:
+                    anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
+                if stamp is not None:
+                    pending.append(pool.submit(_timed, stamp, anchored))
+                t1 = time.perf_counter()
+                tx = {
+                    "nonce": first_nonce + j, "gas": self.gas, "gasPrice": self.gas_price,
+                    "to": EVIDENCE_REGISTRY_ADDRESS, "value": 0, "data": anchor_calldata(anchored, len(batch)),
+                    "chainId": self.chain_id,
+                }
+                raws.append(bytes(account.sign_transaction(tx).raw_transaction))
+                t2 = time.perf_counter()
+                hash_s += t1 - t0
+                sign_s += t2 - t1
+            t_wait = time.perf_counter()
+            stamped = [future.result() for future in pending]  # a TSA that fails stops the run here
+            wait_s = time.perf_counter() - t_wait
+        return Signed(raws, hash_s, sign_s, [token for token, _ in stamped], [took for _, took in stamped], wait_s)
+
+
+def _timed(stamp: Callable[[bytes], bytes], anchored: bytes) -> tuple[bytes, float]:
+    t0 = time.perf_counter()
+    token = stamp(anchored)
+    return token, time.perf_counter() - t0
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What `Anchorer.sign_all` made: the transactions, the tokens (one per batch, when a
+    TSA is in the loop), the seconds hashing and signing took, each token's latency and
+    how long the tokens still outstanding after the last signature were waited for."""
+
+    raws: list[bytes]
+    hash_s: float
+    sign_s: float
+    tokens: list[bytes]
+    token_s: list[float]
+    token_wait_s: float = 0.0
+
+
+def issuer_identity() -> CertificateIdentity:
+    """A P-256 issuer certificate under its own root, made for the run (untimed)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    root_key, key = devpki.generate_key("p256"), devpki.generate_key("p256")
+    validity = {"not_before": now - timedelta(days=1), "not_after": now + timedelta(days=1)}
+    root = devpki.make_root("Benchmark Issuer CA", root_key, organization="Benchmark", **validity)  # type: ignore[arg-type]
+    leaf = devpki.issue_certificate(root, root_key, key.public_key(), common_name="Benchmark Issuer",
+                                    organization="Benchmark", **validity)  # type: ignore[arg-type]
+    return CertificateIdentity((leaf, root), key)
+
+
+def time_certificates(receipt: Receipt, verified: Verified, digest: bytes, count: int,
+                      issuer: CertificateIdentity) -> list[float]:
+    """Seconds to make the evidence certificate of `receipt`, `count` times: what
+    ``ledger evidence certificate`` does after verifying (layout, QR, attachment, signature)."""
+    steps = [(step, "通过 passed") for step in STEPS]
+    witnesses = [("", "0x" + v.hex()) for v in verified.validators]
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        render_certificate(
+            receipt, verified, steps=steps, file_name="entry.bin", file_size=0, file_digests={"sha256": digest.hex()},
+            submitter=(None, None), witnesses=witnesses,
+            quorum=(len(verified.signers), qbft.quorum(len(verified.validators))),
+            issued_at=datetime.now(UTC).replace(microsecond=0), signer=issuer)
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 # --------------------------------------------------------------------------
@@ -180,16 +275,21 @@ def _footprint(node: NodeProcess) -> dict[str, int]:
     return {"disk_bytes": dir_bytes(node.data_dir), "rss_kib": tree_rss_kib(node.pid)}
 
 
-def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base: Path) -> dict[str, Any]:
-    """Anchor `txs` batches of `batch_size` entries on a fresh node; see the module docstring."""
+def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base: Path,
+             tsa: TsaProcess | None = None) -> dict[str, Any]:
+    """Anchor `txs` batches of `batch_size` entries on a fresh node (with `tsa`, a token
+    per batch from it); see the module docstring."""
     entries = txs * batch_size
     digests = make_digests(f"bench.scaling run {run} B {batch_size}", entries)
     batches = [digests[j * batch_size : (j + 1) * batch_size] for j in range(txs)]
-    root = base / f"run{run}-b{batch_size}"
+    root = base / f"run{run}-b{batch_size}{'-tsa' if tsa else ''}"
     root.mkdir(parents=True)
     node = NodeProcess(args.ledger, root / "data", free_port())
     sampler: RssSampler | None = None
-    res: dict[str, Any] = {"run": run, "batch_size": batch_size, "txs": txs, "entries": entries}
+    stamp = functools.partial(request_timestamp, tsa.url) if tsa is not None else None
+    tokens: list[bytes] = []
+    token_s: list[float] = []
+    res: dict[str, Any] = {"run": run, "batch_size": batch_size, "txs": txs, "entries": entries, "tsa": tsa is not None}
     try:
         t_start = time.perf_counter()
         node.start(args.ready_timeout)
@@ -208,7 +308,7 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
         nonce = rpc.pending_nonce(address)
         # warm-up (untimed): one anchoring through the same path, so the node's first-call
         # costs (lazy imports, caches) fall outside the timed section and the RSS baseline
-        warm_up, _, _ = anchorer.sign_all([make_digests(f"warm-up {run} {batch_size}", 1)], nonce)
+        warm_up = anchorer.sign_all([make_digests(f"warm-up {run} {batch_size}", 1)], nonce, stamp).raws
         warm_hash = tx_hash(warm_up[0])
         warm_from = int(rpc.call("eth_blockNumber"), 16)
         send_all(rpc, ["0x" + warm_up[0].hex()], [warm_hash], SEND_BATCH, time.monotonic() + args.timeout)
@@ -225,9 +325,9 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
         for lo, hi in halves:
             deadline = time.monotonic() + args.timeout
             t0 = time.perf_counter()
-            raws, hash_s, sign_s = anchorer.sign_all(batches[lo:hi], nonce + lo)
-            hashes = [tx_hash(r) for r in raws]
-            hex_raws = ["0x" + r.hex() for r in raws]
+            signed = anchorer.sign_all(batches[lo:hi], nonce + lo, stamp)
+            hashes = [tx_hash(r) for r in signed.raws]
+            hex_raws = ["0x" + r.hex() for r in signed.raws]
             t1 = time.perf_counter()
             start_block = int(rpc.call("eth_blockNumber"), 16)
             t2 = time.perf_counter()
@@ -235,16 +335,22 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
             t_sent = time.perf_counter()
             per_block, t_done = wait_included(rpc, hashes, start_block, deadline)
             phases.append({
-                "txs": hi - lo, "entries": (hi - lo) * batch_size, "client_s": t1 - t0, "hash_s": hash_s,
-                "sign_s": sign_s, "send_s": t_sent - t2, "node_s": t_done - t2, "blocks": len(per_block),
+                "txs": hi - lo, "entries": (hi - lo) * batch_size, "client_s": t1 - t0, "hash_s": signed.hash_s,
+                "sign_s": signed.sign_s, "token_s": sum(signed.token_s), "token_wait_s": signed.token_wait_s,
+                "send_s": t_sent - t2, "node_s": t_done - t2, "blocks": len(per_block),
                 "max_txs_per_block": max(per_block.values()), **_footprint(node),
             })
             all_hashes += hashes
+            tokens += signed.tokens
+            token_s += signed.token_s
         # --------------------------------------------------------------------------------
         res["phases"] = phases
         res["client_s"] = sum(p["client_s"] for p in phases)
         res["hash_s"] = sum(p["hash_s"] for p in phases)
         res["sign_s"] = sum(p["sign_s"] for p in phases)
+        res["token_s"] = sum(p["token_s"] for p in phases)
+        res["token_wait_s"] = sum(p["token_wait_s"] for p in phases)
+        res["token_ms"] = statistics.median(token_s) * 1e3 if token_s else None
         res["node_s"] = sum(p["node_s"] for p in phases)
         res["total_s"] = res["client_s"] + res["node_s"]
         res["entries_per_s"] = entries / res["total_s"]
@@ -277,7 +383,8 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
         )
         t0 = time.perf_counter()
         receipts = receipts_for(ledger, result, list(batches[middle]), batched=batch_size > 1, kind=ANCHOR_KIND,
-                                case=ANCHOR_CASE, algorithm=ANCHOR_ALGORITHM, metadata_digest=ANCHOR_METADATA_DIGEST)
+                                case=ANCHOR_CASE, algorithm=ANCHOR_ALGORITHM, metadata_digest=ANCHOR_METADATA_DIGEST,
+                                timestamp_token=tokens[middle] if tokens else None)
         res["build_s"] = time.perf_counter() - t0
         if len(receipts) != batch_size:
             raise RuntimeError(f"receipts_for gave {len(receipts)} receipts for a batch of {batch_size}")
@@ -299,22 +406,28 @@ def run_size(args: argparse.Namespace, run: int, batch_size: int, txs: int, base
 
     # ---- offline: parse and verify the sampled receipts (the node is stopped) ----------------
     genesis = GenesisTrust.from_document(json.loads((node.data_dir / "genesis.json").read_text()))
+    verify = functools.partial(verify_receipt, genesis=genesis, tsa_roots=[tsa.root] if tsa is not None else ())
     parsed = []
     parse_times = []
     for i, doc in zip(picks, documents):
         t0 = time.perf_counter()
         receipt = Receipt.parse_text(doc)
         parse_times.append(time.perf_counter() - t0)
-        verified = verify_receipt(receipt, genesis, content_digest=batches[middle][i])  # raises if it does not verify
+        verified = verify(receipt, content_digest=batches[middle][i])  # raises if it does not verify
         if verified.block_number != result.block_number or not verified.signers:
             raise RuntimeError(f"receipt of entry {i} verified for block {verified.block_number}, signers {verified.signers}")
-        parsed.append((receipt, batches[middle][i]))
+        if verified.trusted_time_status != ("verified" if tsa is not None else "none"):
+            raise RuntimeError(f"receipt of entry {i}: trusted time {verified.trusted_time_status}")
+        parsed.append((receipt, batches[middle][i], verified))
     verify_times = []
     for k in range(args.verifications):
-        receipt, digest = parsed[k % len(parsed)]
+        receipt, digest, _ = parsed[k % len(parsed)]
         t0 = time.perf_counter()
-        verify_receipt(receipt, genesis, content_digest=digest)
+        verify(receipt, content_digest=digest)
         verify_times.append(time.perf_counter() - t0)
+    receipt, digest, verified = parsed[len(parsed) // 2]
+    certificate_times = time_certificates(receipt, verified, digest, args.certificates, args.issuer)
+    res["certificate_s"] = statistics.median(certificate_times) if certificate_times else None
     res["receipts_verified"] = len(parsed) + args.verifications
     res["verify_ms"] = statistics.median(verify_times) * 1e3 if verify_times else float("nan")
     res["parse_ms"] = statistics.median(parse_times) * 1e3
@@ -358,136 +471,8 @@ def receipt_sizes(documents: Sequence[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
-# figures and report
+# the command (figures and the report: bench/scaling_report.py)
 # --------------------------------------------------------------------------
-def _extrapolated(entries: int) -> str:
-    return "measured" if entries >= MILLION else f"extrapolated linearly from {entries:,} entries"
-
-
-def _rss_growth_per_million(r: dict[str, Any]) -> float:
-    """VmRSS growth per 10^6 entries over the last half (the first may still fill caches)."""
-    ph = r["phases"]
-    start = ph[-2]["rss_kib"] if len(ph) > 1 else r["before"]["rss_kib"]
-    return (ph[-1]["rss_kib"] - start) / 1024 * MILLION / ph[-1]["entries"]
-
-
-def _per_entry_halves(r: dict[str, Any], key: str, scale: float = 1.0) -> str:
-    """Growth of `key` per entry in each half, "first/second"."""
-    prev = [r["before"][key]] + [p[key] for p in r["phases"][:-1]]
-    return "/".join(number((p[key] - q) * scale / p["entries"]) for p, q in zip(r["phases"], prev))
-
-
-def build_figures(results: dict[int, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    figures = []
-    for b, runs in results.items():
-        entries, txs = runs[0]["entries"], runs[0]["txs"]
-        how = f"{txs:,} txs x {b:,} entries"
-        per_million = [MILLION / r["entries"] for r in runs]
-        anchor_what = "the digest itself (anchor)" if b == 1 else "RFC 9162 root (anchor_batch)"
-        figures += [
-            figure(f"scaling.anchor.entries_per_s.b{b}", "entries/s", [r["entries_per_s"] for r in runs], group="anchoring",
-                   note=f"{how}; {anchor_what}; client (root + sign) + node (first send -> last tx in a block)"),
-            figure(f"scaling.anchor.tx_per_s.b{b}", "tx/s", [r["tx_per_s"] for r in runs], group="anchoring",
-                   note=f"{how}; client + node time"),
-            figure(f"scaling.anchor.node_entries_per_s.b{b}", "entries/s", [r["node_entries_per_s"] for r in runs],
-                   group="anchoring", note=f"{how}; node only: first send -> last tx in a block"),
-            figure(f"scaling.anchor.client_us_per_entry.b{b}", "us/entry", [r["client_us_per_entry"] for r in runs],
-                   better="lower", group="anchoring", note=f"{how}; leaf hashes + root + ABI encoding + eth-account signing"),
-            figure(f"scaling.receipt.bytes.b{b}", "bytes", [r["receipt"]["bytes"] for r in runs], better="lower",
-                   group="receipts", note="to_json() of the batch's first/middle/last entry's receipt, median"),
-        ]
-        if b > 1:
-            figures.append(figure(f"scaling.receipt.merkle_bytes.b{b}", "bytes", [r["receipt"]["merkle_bytes"] for r in runs],
-                                  better="lower", group="receipts",
-                                  note=f"the receipt's batch member (root, index, size, {runs[0]['receipt']['path_hashes']} path hashes)"))
-        figures += [
-            figure(f"scaling.receipt.verify_ms.b{b}", "ms", [r["verify_ms"] for r in runs], better="lower", group="receipts",
-                   note="verify_receipt offline (parsed receipt, digest given), median call of each run"),
-            figure(f"scaling.receipt.build_s.b{b}", "s", [r["build_s"] for r in runs], better="lower", group="receipts",
-                   note=f"client.anchoring.receipts_for: the {b:,} receipts of one batch (4 RPC reads + build_receipts)"),
-            figure(f"scaling.disk_mb_per_million.b{b}", "MB", [(r["disk_stopped_bytes"] - r["before"]["disk_bytes"]) / 1e6 * m
-                                                               for r, m in zip(runs, per_million)],
-                   better="lower", group="footprint",
-                   note=f"data dir growth, node stopped, per 10^6 entries; {_extrapolated(entries)}"),
-            figure(f"scaling.rss_mb.b{b}", "MiB", [r["vmhwm_kib"] / 1024 for r in runs], better="lower", group="footprint",
-                   note=f"node VmHWM after anchoring {entries:,} entries (absolute, not scaled)"),
-            figure(f"scaling.rss_final_mb.b{b}", "MiB", [r["rss_end_kib"] / 1024 for r in runs], better="lower",
-                   group="footprint", note=f"node VmRSS after anchoring {entries:,} entries (absolute, not scaled)"),
-            figure(f"scaling.rss_growth_mb_per_million.b{b}", "MiB", [_rss_growth_per_million(r) for r in runs],
-                   better="lower", group="footprint",
-                   note=f"node VmRSS growth per 10^6 entries over the 2nd half of the anchoring "
-                        f"({entries - entries // 2:,} entries; {_extrapolated(entries)})"),
-        ]
-    return figures
-
-
-def _mid(fig: dict[str, Any]) -> str:
-    cell = number(fig["median"])
-    if len(fig["runs"]) > 1:
-        cell += f" ±{fig['spread_pct']:.0f}%"
-    return cell
-
-
-def print_report(results: dict[int, list[dict[str, Any]]], figures: list[dict[str, Any]], info: dict[str, Any],
-                 args: argparse.Namespace, elapsed: float) -> None:
-    by_name = {f["name"]: f for f in figures}
-    print_table("machine", machine_rows(info) + [
-        ("runs (median of, spread = (max-min)/median)", args.runs),
-        ("idle wait before each batch size", f"{args.idle_wait} s"),
-        ("wall time of the benchmark", f"{elapsed:.0f} s"),
-    ])
-    rows = []
-    for b, runs in results.items():
-        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
-        rows.append([
-            f"{b:,}", f"{runs[0]['txs']:,}", f"{runs[0]['entries']:,}",
-            g("anchor.entries_per_s"), g("anchor.tx_per_s"), g("anchor.node_entries_per_s"),
-            g("anchor.client_us_per_entry"),
-        ])
-    print_grid("anchoring (median of runs ±spread)", ["B", "txs", "entries", "entries/s", "tx/s", "node-only entries/s",
-                                                       "client µs/entry"], rows)
-    rows = []
-    for b, runs in results.items():
-        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
-        rec = runs[0]["receipt"]
-        rows.append([
-            f"{b:,}", g("receipt.bytes"),
-            (g("receipt.merkle_bytes") + f" ({rec['path_hashes']} hashes)") if b > 1 else "- (no tree)",
-            g("receipt.verify_ms"), f"{statistics.median(r['parse_ms'] for r in runs):.2f}",
-            g("receipt.build_s"), f"{runs[0]['receipt_block_txs']:,}",
-        ])
-    print_grid("receipts (median of runs ±spread)", ["B", "receipt bytes", "Merkle path bytes", "verify ms", "parse ms",
-                                                      "build s (whole batch)", "txs in its block"], rows)
-    parts = [[f"{b:,}"] + [str(v) for v in runs[0]["receipt"]["parts"].values()] for b, runs in results.items()]
-    print_grid("receipt parts, bytes of JSON (run 1, median sample)",
-               ["B"] + list(next(iter(results.values()))[0]["receipt"]["parts"]), parts)
-    rows = []
-    for b, runs in results.items():
-        g = lambda name: _mid(by_name[f"scaling.{name}.b{b}"])  # noqa: E731
-        rows.append([
-            f"{b:,}", f"{runs[0]['entries']:,}", g("disk_mb_per_million"),
-            ", ".join(_per_entry_halves(r, "disk_bytes") for r in runs),
-            f"{statistics.median(r['disk_stopped_bytes'] - r['phases'][-1]['disk_bytes'] for r in runs):,}",
-            g("rss_mb"), g("rss_final_mb"), ", ".join(_per_entry_halves(r, "rss_kib", 1024) for r in runs),
-            g("rss_growth_mb_per_million"),
-        ])
-    print_grid("footprint (median of runs ±spread; per-run values comma-separated)",
-               ["B", "entries", "disk MB / 10^6 entries", "live disk bytes/entry, 1st/2nd half",
-                "stop - live bytes", "RSS HWM MiB", "RSS final MiB", "RSS bytes/entry, 1st/2nd half",
-                "RSS growth MiB / 10^6 (2nd half)"], rows)
-    rows = []
-    for b, runs in results.items():
-        for r in runs:
-            rows.append([
-                f"{b:,}", str(r["run"]), f"{r['hash_s']:.2f}", f"{r['sign_s']:.2f}", f"{r['node_s']:.2f}",
-                " + ".join(f"{p['blocks']}" for p in r["phases"]), f"{max(p['max_txs_per_block'] for p in r['phases'])}",
-                f"{r['gas_used_per_tx']:,}", f"{r['node_start_s']:.1f}",
-                "-" if r["idle_wait"]["idle"] is None else ("yes" if r["idle_wait"]["idle"] else "NO"),
-            ])
-    print_grid("where the time went, per run", ["B", "run", "hash s", "sign s", "node s", "blocks (halves)",
-                                                "max txs/block", "gas used/tx", "node start s", "idle before"], rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = cli.parser(__doc__)
     p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="entries per transaction (default 1 100 10000 100000)")
@@ -495,6 +480,10 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_runs(p, 3, "runs, each over every batch size with fresh nodes")
     cli.add_idle_wait(p, 5.0, before="each batch size")
     p.add_argument("--verifications", type=int, default=200, help="timed verify_receipt calls per batch size and run (default 200)")
+    p.add_argument("--tsa", type=int, nargs="+", default=[], metavar="B",
+                   help="batch sizes to anchor a second time with a TSA in the loop (`ledger tsa serve` on 127.0.0.1)")
+    p.add_argument("--certificates", type=int, default=3,
+                   help="evidence certificates made (and timed) per batch size and run (default 3; 0: none)")
     cli.add_quick(p, "B = 1, 10, 100 with 10, 10, 4 txs, 1 run, no idle wait, 20 verifications")
     cli.add_figures_out(p)
     cli.add_keep_data(p)
@@ -505,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.batch_sizes = args.batch_sizes or list(QUICK_BATCH_SIZES)
         args.txs_per_size = args.txs_per_size or list(QUICK_TXS)
-        args.runs, args.idle_wait, args.verifications = 1, 0.0, 20
+        args.runs, args.idle_wait, args.verifications, args.certificates = 1, 0.0, 20, 1
     args.batch_sizes = args.batch_sizes or list(DEFAULT_BATCH_SIZES)
     args.txs_per_size = args.txs_per_size or list(DEFAULT_TXS)
     if len(args.batch_sizes) != len(args.txs_per_size):
@@ -514,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("batch sizes must differ")
     if min(args.batch_sizes) < 1 or min(args.txs_per_size) < 1 or args.runs < 1 or args.verifications < 1:
         p.error("batch sizes, transaction counts, runs and verifications must be >= 1")
+    if not set(args.tsa) <= set(args.batch_sizes):
+        p.error("--tsa names batch sizes that --batch-sizes measures")
+    if args.certificates < 0:
+        p.error("--certificates must be >= 0")
     if max(args.batch_sizes) > MAX_BATCH:
         p.error(f"the SDK anchors at most {MAX_BATCH:,} entries per batch (client.anchoring.MAX_BATCH)")
     args.ledger = find_ledger(args.ledger)
@@ -522,29 +515,42 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     base = Path(tempfile.mkdtemp(prefix="ledger-scaling-"))
     results: dict[int, list[dict[str, Any]]] = {b: [] for b in args.batch_sizes}
+    tsa_results: dict[int, list[dict[str, Any]]] = {b: [] for b in args.tsa}
+    args.issuer = issuer_identity()
+    tsa: TsaProcess | None = None
     try:
+        if args.tsa:
+            tsa = TsaProcess.create(args.ledger, base / "tsa", args.ready_timeout)
         for run in range(1, args.runs + 1):
             for b, n in zip(args.batch_sizes, args.txs_per_size):
-                r = run_size(args, run, b, n, base)
-                results[b].append(r)
-                print(f"run {run} B={b:,}: {r['entries_per_s']:,.0f} entries/s ({r['tx_per_s']:.1f} tx/s; client "
-                      f"{r['client_s']:.2f} s + node {r['node_s']:.2f} s), receipt {r['receipt']['bytes']:,.0f} B, "
-                      f"verify {r['verify_ms']:.2f} ms, build {r['build_s']:.3f} s", file=sys.stderr, flush=True)
+                for with_tsa in (False, True) if b in args.tsa else (False,):
+                    r = run_size(args, run, b, n, base, tsa if with_tsa else None)
+                    (tsa_results if with_tsa else results)[b].append(r)
+                    tokens = (f", of which waiting for tokens {r['token_wait_s']:.2f} s (their latencies add up "
+                              f"to {r['token_s']:.2f} s)") if with_tsa else ""
+                    print(f"run {run} B={b:,}{' with TSA' if with_tsa else ''}: {r['entries_per_s']:,.0f} entries/s "
+                          f"({r['tx_per_s']:.1f} tx/s; client {r['client_s']:.2f} s{tokens} + node {r['node_s']:.2f} s), "
+                          f"receipt {r['receipt']['bytes']:,.0f} B, verify {r['verify_ms']:.2f} ms, build {r['build_s']:.3f} s",
+                          file=sys.stderr, flush=True)
     finally:
+        if tsa is not None:
+            tsa.stop()
         if args.keep_data:
             print(f"node data dirs and logs kept in {base}", file=sys.stderr)
         else:
             shutil.rmtree(base, ignore_errors=True)
     elapsed = time.perf_counter() - started
-    figures = build_figures(results)
-    print_report(results, figures, info, args, elapsed)
+    figures = build_figures(results, tsa_results)
+    print_report(results, figures, info, args, elapsed, tsa_results)
     write_figures(
         args.figures_out, "scaling", figures,
         config={"batch_sizes": args.batch_sizes, "txs_per_size": args.txs_per_size, "runs": args.runs,
-                "idle_wait": args.idle_wait, "verifications": args.verifications, "quick": args.quick},
+                "idle_wait": args.idle_wait, "verifications": args.verifications, "quick": args.quick,
+                "tsa": args.tsa, "certificates": args.certificates},
         receipts_verified=sum(r["receipts_verified"] for runs in results.values() for r in runs),
         elapsed_s=round(elapsed, 1),
         runs_detail={str(b): runs for b, runs in results.items()},
+        tsa_runs_detail={str(b): runs for b, runs in tsa_results.items()},
     )
     return 0
 

@@ -48,6 +48,8 @@ Sealed envelopes and the blob store
 Anchoring and receipts
     anchor            anchor one digest; returns its receipt
     anchor_batch      anchor up to a million digests under one Merkle root; a receipt each
+                      (and hand the digests to the node, so each is found by its own)
+    rebuild_receipt   the receipt of a digest rebuilt from the node: a batch member's too
     Anchoring         what an anchoring returns: the transaction and the receipts
     Receipt           an entry's receipt, the document a court verifies offline
     GenesisTrust      what a verifier takes from genesis.json
@@ -80,7 +82,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from client.anchoring import Anchoring, anchor, anchor_batch
+    from client.anchoring import Anchoring, anchor, anchor_batch, rebuild_receipt
     from client.auth import TokenError
     from client.blobs import BlobError, BlobMismatch, BlobNotFound, get_blob, put_blob
     from client.cms import CmsError, sign as cms_sign
@@ -135,6 +137,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "anchor": ("client.anchoring", "anchor"),
     "anchor_batch": ("client.anchoring", "anchor_batch"),
     "Anchoring": ("client.anchoring", "Anchoring"),
+    "rebuild_receipt": ("client.anchoring", "rebuild_receipt"),
     "Receipt": ("evidence.receipt", "Receipt"),
     "GenesisTrust": ("evidence.receipt", "GenesisTrust"),
     "verify_receipt": ("evidence.receipt", "verify_receipt"),
@@ -192,6 +195,7 @@ __all__ = [
     "load_signer",
     "open_envelope",
     "put_blob",
+    "rebuild_receipt",
     "seal_envelope",
     "verify_receipt",
 ]

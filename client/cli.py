@@ -34,6 +34,7 @@ from client.cli_pki import ca_app, member_app
 from client.cli_signer import signer_app
 from client.cli_token import token_app
 from client.cli_tsa import tsa_app
+from client.cli_verifier_page import register as register_verifier_page
 from client.render import EXIT_REFUSED, fail
 
 app = typer.Typer(
@@ -62,6 +63,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(tsa_app, name="tsa")
 
 register_network_commands(node_app)
+register_verifier_page(evidence_app)
 
 EXIT_INVALID = EXIT_REFUSED
 # The distribution `pip install` records (pyproject.toml's [project] name): `--version`

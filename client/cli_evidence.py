@@ -1,5 +1,7 @@
-"""`ledger evidence anchor | verify | show`: anchor files in one batch, verify a receipt
-offline (no node, no network: the receipt, the file and genesis.json), look a digest up.
+"""`ledger evidence anchor | verify | show | certificate`: anchor files in one batch (with
+an RFC 3161 token from a TSA, `--tsa`), verify a receipt offline (no node, no network: the
+receipt, the file, genesis.json and the TSA roots) or the evidence certificate that
+carries one, look a digest up; `certificate` is client/cli_evidence_certificate.py's.
 
 The SDK, the envelope and receipt code and rich's progress bar are imported by the
 commands that use them, not at module level: `ledger` imports every command module each
@@ -14,6 +16,20 @@ from typing import Annotated, Any
 import typer
 
 from chaincode import DIGEST_ALGORITHMS
+from client.cli_evidence_certificate import (
+    DEFAULT_TSA_TOLERANCE_SECONDS,
+    TsaRootOption,
+    TsaToleranceOption,
+    check_certificate,
+    evidence_certificate,
+    is_pdf,
+    load_roots,
+    outcomes,
+    read_genesis,
+    trusted_time_document,
+    utc_text,
+    valid_line,
+)
 from client.cli_options import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
 from client.render import EXIT_REFUSED, EXIT_USAGE, console, emit_json, fail, fields, hex0x, line, table, timestamp
 
@@ -65,6 +81,13 @@ def evidence_anchor(
     out: Annotated[Path, typer.Option(help="directory for the receipts")] = Path("receipts"),
     encrypt_to: Annotated[list[Path] | None, typer.Option(
         "--encrypt-to", help="recipient certificate (PEM): seal each file for it and store the ciphertext on the node")] = None,
+    index_members: Annotated[bool, typer.Option(
+        "--index-members/--no-index-members",
+        help="hand the files' digests to the node so each is found by its own digest (`evidence show`); "
+             "--no-index-members for a batch whose digests are themselves confidential")] = True,
+    tsa: Annotated[str | None, typer.Option(
+        "--tsa", envvar="LEDGER_TSA_URL", help="RFC 3161 time-stamping authority URL: one token over the batch root, "
+                                               "asked before the transaction is sent, in every receipt")] = None,
     key: KeyOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
@@ -83,6 +106,13 @@ def evidence_anchor(
         fail("--kind is 1 to 32 bytes and --case at most 64 (the registry's bounds)")
     files = _collect(paths)
     recipients = _recipients(encrypt_to or [])
+    if tsa is not None:
+        from client.http import check_url
+
+        try:
+            check_url(tsa, "--tsa")
+        except ValueError as exc:
+            fail(str(exc))
     ledger = writer(rpc, key)
     total = sum(path.stat().st_size for path, _ in files)
     hashed: list[bytes] = []
@@ -118,8 +148,14 @@ def evidence_anchor(
             except (EnvelopeError, OSError) as exc:
                 fail(f"{path}: cannot seal and store it: {exc}", EXIT_REFUSED)
             sealed[relative] = {"sha256": blob, "recipients": [hex0x(fingerprint(c)) for c in recipients], "node": rpc}
+    from client.timestamping import TimestampingError
+
     with on_chain(rpc):
-        anchoring = anchor_batch(ledger, hashed, kind=kind, case=case, algorithm=algorithm)
+        try:
+            anchoring = anchor_batch(ledger, hashed, kind=kind, case=case, algorithm=algorithm,
+                                     index_members=index_members, tsa_url=tsa)
+        except TimestampingError as exc:  # asked before the transaction: nothing was anchored
+            fail(f"{exc}; nothing was anchored", EXIT_USAGE if exc.step is None else EXIT_REFUSED)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with (out / BUNDLE_NAME).open("w") as bundle:
@@ -136,113 +172,221 @@ def evidence_anchor(
             written.append(record)
     result = anchoring.result
     root = anchoring.receipts[0].anchored
+    stamped = _stamped(anchoring.receipts[0].timestamp_token, tsa)
+    members = anchoring.members
     if json_output:
         emit_json({"root": hex0x(root), "files": written, "tx": hex0x(result.tx_hash),
-                   "block": result.block_number, "bundle": str(out / BUNDLE_NAME)})
+                   "block": result.block_number, "bundle": str(out / BUNDLE_NAME),
+                   "membersIndexed": bool(members and members.indexed),
+                   "membersNote": members.reason if members else None, "timestamp": stamped})
         return
     fields(f"{len(files)} file(s) anchored in one transaction", [
         ("batch root", root), ("kind", kind), ("case", case or "-"), ("algorithm", algorithm),
         ("tx", result.tx_hash), ("block", result.block_number), ("receipts", f"{out}/ (and {BUNDLE_NAME})"),
+        ("members", "indexed: each file is found by its digest (ledger evidence show)" if members and members.indexed
+         else f"not indexed: {members.reason if members else '-'}"),
+        *([("time-stamp", f"RFC 3161 token from {tsa}, serial {stamped['serial']}, TSA time {stamped['time']} "
+                          "(check it: verify --tsa-root)")] if stamped else []),
     ])
+
+
+def _stamped(token: bytes | None, tsa: str | None) -> dict[str, Any] | None:
+    """What the TSA's token says (unchecked here: a verifier checks it against its root)."""
+    if token is None:
+        return None
+    from evidence.timestamp import parse_token
+
+    info = parse_token(token)
+    return {"tsa": tsa, "time": utc_text(info.time), "serial": info.serial}
 
 
 @evidence_app.command("verify")
 def evidence_verify(
-    receipt_path: Annotated[Path, typer.Argument(metavar="RECEIPT", help="a .receipt.json (or a bundle .jsonl)")],
+    receipt_path: Annotated[Path, typer.Argument(
+        metavar="RECEIPT", help="a .receipt.json, a bundle .jsonl, or an evidence certificate .pdf")],
     genesis: Annotated[Path, typer.Option(help="the consortium's genesis.json")],
     file: Annotated[Path | None, typer.Option(help="the file the receipt is for (checked first)")] = None,
+    tsa_root: TsaRootOption = None,
+    tsa_tolerance: TsaToleranceOption = DEFAULT_TSA_TOLERANCE_SECONDS,
+    issuer_root: Annotated[list[Path] | None, typer.Option(
+        "--issuer-root", help="root certificate(s) (PEM) of certificate issuers you trust: checks a .pdf's "
+                              "signature (repeatable)")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Verify a receipt offline, printing each step; exit 0 valid, 1 invalid."""
-    from evidence import digest as digests
-    from evidence.receipt import STEPS, GenesisTrust, Receipt, VerificationError, verify_receipt
+    """Verify a receipt offline, printing each step; exit 0 valid, 1 invalid. Given an
+    evidence certificate (PDF): its issuer's signature first, then the receipt inside."""
+    from datetime import timedelta
 
-    try:
-        genesis_doc = json.loads(genesis.read_text())
-        text = receipt_path.read_text()
-    except (OSError, json.JSONDecodeError) as exc:
-        fail(f"cannot read the receipt or genesis: {exc}")
-    lines = [t for t in text.splitlines() if t.strip()] if receipt_path.suffix == ".jsonl" else [text]
+    from evidence import digest as digests
+    from evidence.receipt import STEPS, Receipt, VerificationError, verify_receipt
+
+    trust = read_genesis(genesis)
+    tsa_roots = load_roots(tsa_root, "--tsa-root")
+    certificate: dict[str, Any] | None = None
+    if is_pdf(receipt_path):
+        checked = check_certificate(receipt_path, load_roots(issuer_root, "--issuer-root"))
+        issuer_ok = checked.issuer.state == "passed"
+        certificate = {"issuerChecked": issuer_ok, "issuer": checked.issuer.detail if issuer_ok else None}
+        problem = checked.failure or (checked.issuer if checked.issuer.state == "failed" else None)
+        if not json_output:
+            line(checked.issuer.text())
+        if problem is not None:
+            if json_output:
+                emit_json({"valid": False, "certificate": {**certificate, "failedStep": problem.step,
+                                                           "reason": problem.detail}, "receipts": []})
+            else:
+                if problem is checked.failure:
+                    line(problem.text())
+                line("INVALID")
+            raise typer.Exit(EXIT_REFUSED)
+        assert checked.receipt_text is not None
+        lines = [checked.receipt_text]
+    else:
+        if issuer_root:
+            fail("--issuer-root goes with an evidence certificate (.pdf)")
+        try:
+            text = receipt_path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"cannot read the receipt: {exc}")
+        lines = [t for t in text.splitlines() if t.strip()] if receipt_path.suffix == ".jsonl" else [text]
     if file is not None and len(lines) != 1:
         fail("--file goes with one receipt, not a bundle")
     reports = []
-    try:  # once: it hashes genesis.json's state (evidence/genesis.py)
-        trust: GenesisTrust | VerificationError = GenesisTrust.from_document(genesis_doc)
-    except VerificationError as exc:
-        trust = exc  # reported for each receipt, at the step "genesis"
     for item in lines:
         failed: VerificationError | None = None
         verified = None
+        receipt = None
         try:
             if isinstance(trust, VerificationError):
                 raise trust
             receipt = Receipt.parse_text(item)
             content_digest = digests.digest_file(file, receipt.algorithm) if file is not None else None
-            verified = verify_receipt(receipt, trust, content_digest=content_digest)
+            verified = verify_receipt(receipt, trust, content_digest=content_digest, tsa_roots=tsa_roots,
+                                      tsa_tolerance=timedelta(seconds=tsa_tolerance))
         except VerificationError as exc:
             failed = exc
         except OSError as exc:
             fail(f"--file {file}: {exc.strerror}")
         reports.append((verified, failed))
         if not json_output:
-            _print_steps(STEPS, failed, file is not None, verified)
+            _print_steps(STEPS, failed, verified, receipt, with_file=file is not None, tsa_roots_given=bool(tsa_roots))
     valid = all(f is None for _, f in reports)
     if json_output:
-        emit_json({"valid": valid, "receipts": [
+        document: dict[str, Any] = {"valid": valid, "receipts": [
             {"valid": f is None, "failedStep": f.step if f else None, "reason": f.reason if f else None,
              "digest": hex0x(v.digest) if v else None, "block": v.block_number if v else None,
-             "timestamp": v.timestamp if v else None, "signers": [hex0x(s) for s in v.signers] if v else None}
-            for v, f in reports]})
+             "timestamp": v.timestamp if v else None, "signers": [hex0x(s) for s in v.signers] if v else None,
+             "chainName": v.chain_name if v else None, "genesisHash": hex0x(v.genesis_hash) if v else None,
+             "submitter": hex0x(v.submitter) if v else None, "trustedTime": trusted_time_document(v)}
+            for v, f in reports]}
+        if certificate is not None:
+            document["certificate"] = certificate
+        emit_json(document)
     elif len(reports) > 1:
         line(f"{sum(f is None for _, f in reports)} of {len(reports)} receipts valid")
     if not valid:
         raise typer.Exit(EXIT_REFUSED)
 
 
-def _print_steps(steps: tuple[str, ...], failed: Any, with_file: bool, verified: Any) -> None:
-    reached = steps.index(failed.step) if failed is not None and failed.step in steps else len(steps)
-    if failed is not None and failed.step not in steps:
+def _print_steps(steps: tuple[str, ...], failed: Any, verified: Any, receipt: Any, *, with_file: bool,
+                 tsa_roots_given: bool) -> None:
+    if failed is not None and failed.step not in steps:  # "format", "genesis": no step was reached
         line(f"✗ {failed.step}: {failed.reason}")
-        return
-    for index, step in enumerate(steps):
-        if step == "file" and not with_file:
-            line(f"- {step}: not checked (no --file)")
-        elif index < reached:
-            line(f"✓ {step}")
-        elif index == reached:
-            line(f"✗ {step}: {failed.reason}")
-        else:
-            line(f"  {step}: not reached")
-    if verified is not None:
-        line(f"VALID: 0x{verified.digest.hex()} anchored in block {verified.block_number} at "
-             f"{timestamp(verified.timestamp)}, sealed by {len(verified.signers)} of {len(verified.validators)} validators")
-    else:
         line("INVALID")
+        return
+    for outcome in outcomes(steps, failed, verified, receipt=receipt, with_file=with_file,
+                            tsa_roots_given=tsa_roots_given):
+        line(outcome.text() if outcome.state != "not reached" else f"  {outcome.step}: not reached")
+    line(valid_line(verified) if verified is not None else "INVALID")
+
+
+evidence_app.command("certificate")(evidence_certificate)
 
 
 @evidence_app.command("show")
 def evidence_show(
-    digest: Annotated[str, typer.Argument(help="the digest or batch root (0x-hex)")],
+    digest: Annotated[str, typer.Argument(help="a file's digest, or a batch root (0x-hex)")],
+    receipt_out: Annotated[Path | None, typer.Option(
+        "--receipt-out", metavar="FILE",
+        help="write the entry's receipt, rebuilt from the node, to FILE (`ledger evidence verify` checks it)")] = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:
-    """What the registry holds for a digest: its first anchoring and every later one."""
+    """What the registry holds for a digest (its first anchoring and every later one), and
+    the anchored batches the node knows it is a member of."""
+    from client.ledger import Reverted
+
     value = parse_digest(digest, "DIGEST")
     with on_chain(rpc):
         ledger, head = reader(rpc)
-        entry = ledger.call(ledger.evidence.functions.get_entry(value))
-        kind, case, algorithm, leaf_count, metadata, first, count = entry
+        try:
+            entry = ledger.call(ledger.evidence.functions.get_entry(value))
+        except Reverted as exc:  # the registry's "digest not anchored": perhaps a batch member
+            if "not anchored" not in exc.reason:
+                raise
+            entry = None
+        count = entry[6] if entry is not None else 0
         anchorings = [ledger.call(ledger.evidence.functions.anchoring(value, n)) for n in range(1, count + 1)]
-    names = {v: k for k, v in DIGEST_ALGORITHMS.items()}
+        memberships, note = _memberships(ledger, value, alone=entry is None)
+        if entry is None and not memberships:
+            fail(f"0x{value.hex()} is not anchored, and no batch whose members this node holds has it", EXIT_REFUSED)
+        if receipt_out is not None:
+            from client.anchoring import rebuild_receipt
+
+            receipt_out.write_text(rebuild_receipt(ledger, value).to_json())
     rows = [{"n": n, "submitter": a[0], "block": a[1], "time": a[2]} for n, a in enumerate(anchorings, 1)]
+    batches = [{"root": m["batch"]["root"], "leafIndex": m["batch"]["leafIndex"], "treeSize": m["batch"]["treeSize"],
+                "kind": m["kind"], "case": m["caseRef"], "algorithm": m["digestAlgorithm"], "submitter": m["submitter"],
+                "block": m["anchored"]["block"], "time": m["anchored"]["time"],
+                "transactionHash": m["anchored"]["transactionHash"]} for m in memberships]
     if json_output:
-        emit_json({"digest": hex0x(value), "kind": kind, "case": case, "algorithm": names.get(algorithm, algorithm),
-                   "leafCount": leaf_count, "metadataDigest": hex0x(bytes(metadata)), "anchorings": rows,
-                   "block": head.number})
+        shown: dict[str, Any] = {"digest": hex0x(value)}
+        if entry is not None:
+            kind, case, algorithm, leaf_count, metadata = entry[:5]
+            shown.update(kind=kind, case=case, algorithm=_algorithm_name(algorithm), leafCount=leaf_count,
+                         metadataDigest=hex0x(bytes(metadata)), anchorings=rows)
+        shown.update(memberOf=batches, membersNote=note, block=head.number,
+                     receipt=str(receipt_out) if receipt_out is not None else None)
+        emit_json(shown)
         return
-    fields(f"evidence 0x{value.hex()}", [
-        ("kind", kind), ("case", case or "-"), ("algorithm", names.get(algorithm, algorithm)),
-        ("leaves", leaf_count), ("metadata", bytes(metadata)), ("first anchored", f"block {rows[0]['block']} at {timestamp(rows[0]['time'])}"),
-    ])
-    table("anchorings (the first is kept; later ones are recorded beside it)", ["#", "submitter", "block", "time"],
-          [(r["n"], r["submitter"], r["block"], timestamp(r["time"])) for r in rows])
+    if entry is not None:
+        kind, case, algorithm, leaf_count, metadata = entry[:5]
+        fields(f"evidence 0x{value.hex()}", [
+            ("kind", kind), ("case", case or "-"), ("algorithm", _algorithm_name(algorithm)),
+            ("leaves", leaf_count), ("metadata", bytes(metadata)), ("first anchored", f"block {rows[0]['block']} at {timestamp(rows[0]['time'])}"),
+        ])
+        table("anchorings (the first is kept; later ones are recorded beside it)", ["#", "submitter", "block", "time"],
+              [(r["n"], r["submitter"], r["block"], timestamp(r["time"])) for r in rows])
+    for b in batches:
+        fields(f"evidence 0x{value.hex()}: a batch member", [
+            ("member of", f"batch {b['root']}"), ("leaf", f"{b['leafIndex']} of {b['treeSize']}"), ("kind", b["kind"]),
+            ("case", b["case"] or "-"), ("algorithm", b["algorithm"]),
+            ("anchored", f"block {b['block']} at {timestamp(b['time'])} by {b['submitter']}"),
+            ("tx", b["transactionHash"]),
+        ])
+    if note is not None:
+        line(f"batch memberships not shown: {note}")
+    if receipt_out is not None:
+        line(f"receipt written to {receipt_out} (check it with: ledger evidence verify {receipt_out} --file FILE "
+             "--genesis genesis.json)")
+
+
+def _memberships(ledger: Any, digest: bytes, *, alone: bool) -> tuple[list[dict[str, Any]], str | None]:
+    """The indexed batches `digest` is a member of (the node's /v1/evidence/{digest}), and
+    why they could not be read when the registry's own entry is shown without them (a
+    token without evidence:read). Where there is no entry, the refusal is the answer."""
+    from client.anchoring import EvidenceNotFound, evidence_entries
+    from client.http import HttpError
+
+    try:
+        return [e for e in evidence_entries(ledger, digest) if e.get("batch")], None
+    except EvidenceNotFound:
+        return [], None
+    except HttpError as exc:
+        if alone or exc.status not in (401, 403):
+            raise
+        return [], exc.message
+
+
+def _algorithm_name(algorithm: int) -> Any:
+    return {v: k for k, v in DIGEST_ALGORITHMS.items()}.get(algorithm, algorithm)

@@ -76,6 +76,14 @@ _QR_SIZE = 38.0
 # below that it moves to a line of its own. 5.5 pt keeps a 128-digit SHA-512 on one A4
 # line; smaller would not survive a photocopy.
 _HEX_MAX_PT, _HEX_MIN_PT, _HEX_FLOOR_PT = 9.0, 6.5, 5.5
+# Space under each labelled field: half a millimetre keeps a consortium's certificate (four
+# validators, a TSA time) on two pages with its signature block.
+_FIELD_GAP = 0.5
+# A heading is kept with room for its first field below it (a heading and a one-line
+# label with its subtitle), else it starts the next page.
+_HEADING_ROOM = 20.0
+# The issuer's block: five lines of 4.4 mm and its margins.
+_SIGNATURE_HEIGHT = 24.5
 _INK, _GREY, _RULE = (20, 20, 20), (100, 100, 100), (180, 180, 180)
 _BANNER = (228, 244, 232)
 
@@ -93,6 +101,7 @@ STEP_NAMES_ZH: Mapping[str, str] = {
     "validators": "验证节点集合",
     "commit seals": "共识签名（提交印章）",
     "genesis": "创世配置",
+    "trusted time": "可信时间戳",
     "timestamp": "可信时间戳",
 }
 _ALGORITHM_NAMES = {"sha256": "SHA-256", "sm3": "SM3", "sha512": "SHA-512", "sha384": "SHA-384"}
@@ -168,6 +177,7 @@ class _Facts:
     witnesses: tuple[tuple[str, str, bool], ...]
     quorum: tuple[int, int]
     tsa: tuple[datetime, str] | None
+    tsa_serial: int | None  # when the TSA time is the verified token's (Verified.trusted_time)
     issued_at: datetime
     issuer: x509.Certificate
     verifier_url: str | None
@@ -217,8 +227,15 @@ def _check_inputs(receipt: Receipt, verified: Verified, steps: Sequence[tuple[st
         raise CertificatePdfError(step, f"a verified header has at least the quorum of seals: {seals} < {needed}")
     if not signer.chain:
         raise CertificatePdfError(step, "the signer has no certificate")
+    serial = None
+    checked = verified.trusted_time
+    if checked is not None:  # the token verified: its time and TSA are what the page states
+        if tsa is not None and (tsa[0] != checked.time or tsa[1] != checked.tsa_subject):
+            raise CertificatePdfError(step, f"tsa says {tsa[0].isoformat()} by {tsa[1]}, the verified token "
+                                            f"{checked.time.isoformat()} by {checked.tsa_subject}")
+        tsa, serial = (checked.time, checked.tsa_subject), checked.serial
     return _Facts(receipt, verified, tuple((str(n), str(r)) for n, r in steps), file_name, file_size,
-                  tuple(digests), submitter, tuple(rows), (seals, needed), tsa, issued_at, signer.chain[0],
+                  tuple(digests), submitter, tuple(rows), (seals, needed), tsa, serial, issued_at, signer.chain[0],
                   verifier_url)
 
 
@@ -286,9 +303,10 @@ class _Layout:
         if self.pdf.get_y() + height > self.pdf.page_break_trigger:
             self.pdf.add_page()
 
-    def heading(self, zh: str, en: str) -> None:
+    def heading(self, zh: str, en: str, room: float = _HEADING_ROOM) -> None:
+        """A section's rule and title, on a new page unless `room` mm fit below."""
         pdf = self.pdf
-        self._ensure_room(24)
+        self._ensure_room(room)
         pdf.ln(2)
         pdf.set_draw_color(*_RULE)
         pdf.line(_MARGIN, pdf.get_y(), _MARGIN + _CONTENT, pdf.get_y())
@@ -326,7 +344,7 @@ class _Layout:
         pdf.set_xy(_MARGIN + _LABEL_WIDTH, top)
         pdf.set_font(_SANS, size=9.5)
         pdf.multi_cell(_VALUE_WIDTH, 5, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_y(max(bottom, pdf.get_y()) + 1)
+        pdf.set_y(max(bottom, pdf.get_y()) + _FIELD_GAP)
 
     def _fit(self, text: str, width: float) -> float:
         """The largest size up to _HEX_MAX_PT at which monospaced `text` fits `width`."""
@@ -353,7 +371,7 @@ class _Layout:
             width = _VALUE_WIDTH
         pdf.set_font(_MONO, size=size)
         pdf.cell(width, 5, value, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        pdf.set_y(max(bottom, pdf.get_y()) + 1)
+        pdf.set_y(max(bottom, pdf.get_y()) + _FIELD_GAP)
 
     # sections ---------------------------------------------------------------------------
 
@@ -403,17 +421,24 @@ class _Layout:
         self.heading("二、存证时间", "When")
         block_time = datetime.fromtimestamp(facts.verified.timestamp, UTC)
         self.field("区块时间", "Block time (the file existed no later than this)", _time_lines(block_time))
-        if facts.tsa is None:
+        if facts.tsa is None and facts.receipt.timestamp_token is not None:
+            self.field("可信时间戳", "Trusted timestamp (RFC 3161)",
+                       "回执附有时间戳，但未核验（未提供时间戳机构根证书），故不列其时间\n"
+                       "the receipt carries a token, not checked (no TSA root was given): its time is not stated")
+        elif facts.tsa is None:
             self.field("可信时间戳", "Trusted timestamp (RFC 3161)", "未附 none")
         else:
             moment, authority = facts.tsa
-            self.field("可信时间戳时间", "Trusted timestamp (RFC 3161) time", _time_lines(moment))
-            self.field("时间戳机构", "Time-stamping authority", authority)
+            self.field("可信时间戳时间", "Trusted timestamp (RFC 3161) time",
+                       _time_lines(moment) + "\n" + _relative_to_block(moment, block_time))
+            serial = "" if facts.tsa_serial is None else f"\n序列号 token serial number {facts.tsa_serial}"
+            self.field("时间戳机构", "Time-stamping authority", authority + serial)
 
     def where(self) -> None:
-        receipt = self.facts.receipt
+        receipt, verified = self.facts.receipt, self.facts.verified
         self.heading("三、上链位置", "Where on the chain")
-        self.field("链标识", "Chain id", str(receipt.chain_id))
+        self.field("链名称（链标识）", "Chain name (chain id)", f"{verified.chain_name}（{receipt.chain_id}）")
+        self.hex_field("创世区块哈希", "Genesis block hash", _hex_text(verified.genesis_hash))
         self.field("区块高度", "Block number", str(receipt.block_number))
         self.hex_field("区块哈希", "Block hash", _hex_text(receipt.block_hash))
         self.hex_field("交易哈希", "Transaction hash", _hex_text(receipt.transaction_hash))
@@ -430,6 +455,7 @@ class _Layout:
     def who(self) -> None:
         subject, authority = self.facts.submitter
         self.heading("四、提交者", "Submitted by")
+        self.hex_field("提交账户", "Submitting account", _hex_text(self.facts.verified.submitter))
         self.field("证书主体", "Member certificate subject", subject or "未提供 not given")
         self.field("证书签发机构", "Certificate issued by (CA)", authority or "未提供 not given")
 
@@ -455,7 +481,7 @@ class _Layout:
             for index, (organisation, address, sealed) in enumerate(facts.witnesses, 1):
                 row = table.row()
                 row.cell(str(index))
-                row.cell(organisation or "—")
+                row.cell(organisation or "未知 unknown")
                 row.cell(address, style=mono)
                 row.cell("✓ 已签 yes" if sealed else "— 未签 no")
         pdf.ln(1)
@@ -466,7 +492,7 @@ class _Layout:
         self._ensure_room(20)
         head = FontFace(family=_SANS, size_pt=8, color=_GREY)
         pdf.set_font(_SANS, size=8.5)
-        with pdf.table(col_widths=(8, 62, 104), width=_CONTENT, line_height=4.6, headings_style=head,
+        with pdf.table(col_widths=(8, 62, 104), width=_CONTENT, line_height=4.3, headings_style=head,
                        text_align=("CENTER", "LEFT", "LEFT"), borders_layout="HORIZONTAL_LINES",
                        padding=1) as table:
             row = table.row()
@@ -482,8 +508,8 @@ class _Layout:
 
     def qr_and_checks(self) -> None:
         pdf, facts = self.pdf, self.facts
-        self.heading("七、扫码与复核", "Scan, or check it yourself")
-        self._ensure_room(_QR_SIZE + 6)
+        # Kept with the issuer's block that follows, so the signature never stands alone on a page.
+        self.heading("七、扫码与复核", "Scan, or check it yourself", room=12 + _QR_SIZE + 2 + _SIGNATURE_HEIGHT + 4)
         top = pdf.get_y()
         _draw_qr(pdf, qr_payload(facts.receipt, facts.verifier_url), _MARGIN, top, _QR_SIZE)
         x = _MARGIN + _QR_SIZE + 6
@@ -492,19 +518,18 @@ class _Layout:
         pdf.set_font(_SANS, size=8.5)
         pdf.multi_cell(
             width, 4.6,
-            "二维码内容：链标识、区块高度、区块哈希、交易哈希、摘要算法与存证摘要（格式 EL1，见 "
-            "docs/evidence-certificate.md）。本证书内嵌存证回执 receipt.json（PDF 附件），可离线独立核验：\n"
-            "The QR code carries the chain id, block number, block hash, transaction hash, digest algorithm "
-            "and entry digest (format EL1). The receipt travels inside this PDF as the attachment receipt.json; "
-            "to check it by hand:",
+            "二维码：链标识、区块高度、区块哈希、交易哈希、摘要算法与存证摘要（EL1 格式）。存证回执 "
+            "receipt.json 附于本 PDF，可离线独立核验：\n"
+            "The QR code carries the chain id, block number and hash, transaction hash, digest algorithm and "
+            "entry digest (EL1). The receipt is attached to this PDF (receipt.json); to check it yourself:",
             align="L", new_x=XPos.LEFT, new_y=YPos.NEXT,
         )
         pdf.set_x(x)
         pdf.set_font(_MONO, size=7.5)
         pdf.multi_cell(
             width, 4,
-            "pdfsig certificate.pdf\npdfdetach -saveall certificate.pdf\n"
-            "ledger evidence verify receipt.json --file FILE --genesis genesis.json",
+            "pdfsig certificate.pdf\npdfdetach -saveall certificate.pdf    # receipt.json\n"
+            "ledger evidence verify certificate.pdf --file FILE --genesis genesis.json",
             align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT,
         )
         pdf.set_y(max(pdf.get_y(), top + _QR_SIZE) + 2)
@@ -512,7 +537,7 @@ class _Layout:
     def signature_block(self) -> SignatureBox:
         """The issuer's block; the signature widget is placed over it."""
         pdf, facts = self.pdf, self.facts
-        height = 26.0
+        height = _SIGNATURE_HEIGHT
         self._ensure_room(height + 4)
         pdf.ln(2)
         top = pdf.get_y()
@@ -534,6 +559,16 @@ class _Layout:
         pdf.set_y(top + height)
         return SignatureBox(page=pdf.page_no() - 1, left=left, top=top, width=width, height=height,
                             page_height=_PAGE_HEIGHT)
+
+
+def _relative_to_block(moment: datetime, block_time: datetime) -> str:
+    """Where the TSA's time falls against the block's, in words."""
+    seconds = (moment - block_time).total_seconds()
+    if seconds < 0:
+        return f"早于区块时间 {-seconds:g} 秒 · {-seconds:g} s before the block time"
+    if seconds == 0:
+        return "与区块时间相同 · the same second as the block time"
+    return f"晚于区块时间 {seconds:g} 秒 · {seconds:g} s after the block time"
 
 
 def _draw_qr(pdf: FPDF, text: str, x: float, y: float, size: float) -> None:
@@ -578,17 +613,19 @@ def layout_certificate(facts: _Facts, receipt_json: str) -> tuple[bytes, Signatu
 def render_certificate(
     receipt: Receipt, verified: Verified, *, steps: Sequence[tuple[str, str]], file_name: str, file_size: int,
     file_digests: Mapping[str, str], submitter: tuple[str | None, str | None],
-    witnesses: Sequence[tuple[str, str]], quorum: tuple[int, int], tsa: tuple[datetime, str] | None,
-    issued_at: datetime, signer: Signer, verifier_url: str | None = None,
+    witnesses: Sequence[tuple[str, str]], quorum: tuple[int, int], issued_at: datetime, signer: Signer,
+    tsa: tuple[datetime, str] | None = None, verifier_url: str | None = None,
 ) -> bytes:
     """The signed certificate PDF for a receipt that verified (`verified` is what
     `verify_receipt` returned for it).
 
     `steps` are the verification steps with their result text, in order; `file_digests`
     maps algorithm names to hex digests of the file (it must hold the receipt's own);
-    `submitter` is the submitting member's certificate subject and CA; `witnesses` the
-    validators in force as (organisation, address); `quorum` (seals, needed); `tsa` the
-    RFC 3161 time and the TSA's subject, if the receipt carries a token; `signer` the
+    `submitter` is the submitting member's certificate subject and CA (the account itself
+    is `verified.submitter`); `witnesses` the validators in force as (organisation, or ""
+    when unknown; address); `quorum` (seals, needed); `tsa` the RFC 3161 time and the
+    TSA's subject — taken from `verified.trusted_time` when the token verified (a `tsa`
+    that disagrees with it is refused); `signer` the
     issuing organisation's (client.signers.Signer); `verifier_url`, if given, makes the
     QR code a link `verifier_url#<payload>`."""
     facts = _check_inputs(receipt, verified, steps, file_name, file_size, file_digests, submitter, witnesses,

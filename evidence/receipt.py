@@ -30,10 +30,16 @@ this order, and a failure raises `VerificationError` naming its step:
                    epoch length); no history means no votes: the genesis set;
 9. validators      the header's validator list is the set step 8 gives;
 10. commit seals   at least a quorum (ceil(2n/3)) of those validators sealed the header,
-                   each with a low-s signature.
+                   each with a low-s signature;
+11. trusted time   when the receipt carries an RFC 3161 time-stamp token (`timestamp`) and
+                   the caller gives TSA roots: evidence.timestamp.verify_timestamp over the
+                   anchored value, chained to those roots, the TSA's time no later than the
+                   block time plus a tolerance. A token with no roots given is reported as
+                   not checked (`Verified.trusted_time_status`), never as verified.
 
 The format is documented field by field in docs/receipt.md. Only `rlp`, `eth-hash`,
-`coincurve` (through qbft.py) and `cryptography` (through digest.py) are used.
+`coincurve` (through qbft.py), `cryptography` (through digest.py) and, for step 11,
+`asn1crypto` (through timestamp.py) are used.
 
 (Over 600 lines: the document, its strict parser and the checks above are one unit an
 independent verifier's author reads top to bottom beside docs/receipt.md; the pieces that
@@ -41,20 +47,25 @@ stand alone — Merkle trees, trie proofs, QBFT headers, the genesis hash — ha
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import rlp
+from cryptography import x509
 from eth_hash.auto import keccak
 
 from evidence import digest as digests, merkle, qbft
 from evidence.errors import EvidenceError
 from evidence.genesis import ChainIdentity, GenesisFormatError, check_chain_name, genesis_extra_data, identify_chain
 from evidence.mpt import ProofError, verify_trie_proof
+from evidence.timestamp import TimestampError, VerifiedTimestamp, parse_token, verify_timestamp
 
 # v2 names its chain (chainName, genesisHash); v1 receipts, which name only the chain id,
 # are still read and verified.
@@ -69,7 +80,19 @@ _TX_ROOT, _RECEIPT_ROOT, _NUMBER, _TIMESTAMP = 4, 5, 8, 11
 # The links verify_receipt checks, in order (VerificationError.step is one of these, or
 # "format" / "genesis" for a document that cannot be read at all).
 STEPS = ("chain", "file", "inclusion", "header", "transaction", "receipt proof", "anchoring event",
-         "validator history", "validators", "commit seals")
+         "validator history", "validators", "commit seals", "trusted time")
+# How much later than the block the TSA's time may be (step 11). The anchoring client asks
+# the TSA before it sends the transaction (client/anchoring.py), so an honest token is
+# older than the block; what the tolerance covers is clock error alone: a block time is
+# the proposer's clock floored to the second (up to 1 s early), a TSA states its own
+# accuracy (ours 1 s), and validators' and TSAs' clocks kept by NTP sit well within a
+# second of UTC (validators refuse blocks more than 2 s ahead of their own clock). Thirty
+# seconds is ten times that budget, room for a proposer whose clock drifted, and short
+# enough that a token within it still dates the block: one fetched later than that does
+# not, and is refused rather than reported.
+DEFAULT_TSA_TOLERANCE = timedelta(seconds=30)
+# What step 11 found (Verified.trusted_time_status).
+TrustedTimeStatus = Literal["verified", "not checked", "none"]
 # Signed transaction types a receipt's anchoring transaction may have (EIP-2718), with the
 # number of RLP fields of each: access list (EIP-2930), dynamic fee (EIP-1559), blob
 # (EIP-4844); the last three fields are the signature (y parity, r, s).
@@ -140,6 +163,8 @@ class Receipt:
     # Optional members (docs/receipt.md, "Optional members") go below this line: each
     # None when absent, parsed in `_parse`, written by `to_document` only when set, and
     # checked by verify_receipt after step 10 at a step of its own.
+    # `timestamp`: an RFC 3161 TimeStampToken (DER) over the anchored value; step 11.
+    timestamp_token: bytes | None = None
 
     def __post_init__(self) -> None:
         assert (self.genesis_hash is None) == (self.chain_name is None), "v2 names both genesis hash and chain name"
@@ -185,6 +210,9 @@ class Receipt:
         chain: dict[str, Any] = {"chainId": self.chain_id}
         if self.genesis_hash is not None:
             chain.update(chainName=self.chain_name, genesisHash=hx(self.genesis_hash))
+        optional: dict[str, Any] = {}
+        if self.timestamp_token is not None:
+            optional["timestamp"] = base64.b64encode(self.timestamp_token).decode("ascii")
         return {
             "version": self.version,
             **chain,
@@ -207,6 +235,7 @@ class Receipt:
                 "receipt": hx(self.receipt), "receiptProof": [hx(n) for n in self.receipt_proof],
                 "validatorHistory": [hx(h) for h in self.validator_history],
             },
+            **optional,
         }
 
     def to_json(self) -> str:
@@ -261,12 +290,19 @@ class Verified:
     chain_name: str  # genesis.json's: what a v2 receipt was checked to name
     genesis_hash: bytes  # genesis.json's block 0 hash
     submitter: bytes  # the account that signed the anchoring transaction and is the event's submitter
+    # Step 11: "verified" (trusted_time is the TSA's time, subject, serial and chain),
+    # "not checked" (the receipt carries a token and no TSA root was given) or "none".
+    trusted_time_status: TrustedTimeStatus = "none"
+    trusted_time: VerifiedTimestamp | None = None
 
 
 def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | None = None,
-                   content_digest: bytes | None = None) -> Verified:
+                   content_digest: bytes | None = None, *, tsa_roots: Sequence[x509.Certificate] = (),
+                   tsa_tolerance: timedelta = DEFAULT_TSA_TOLERANCE) -> Verified:
     """Check every link of `receipt` (module docstring); `content` is the file's bytes,
-    or `content_digest` its digest computed by the caller (e.g. streamed from disk)."""
+    or `content_digest` its digest computed by the caller (e.g. streamed from disk).
+    `tsa_roots` are the time-stamping authorities' roots the caller trusts: with them, a
+    receipt's time-stamp token is checked (step 11); without, it is reported not checked."""
     # 1. the chain: the receipt's is the one genesis.json starts
     _check_chain(receipt, genesis)
     # 2. file -> digest
@@ -331,13 +367,25 @@ def verify_receipt(receipt: Receipt, genesis: GenesisTrust, content: bytes | Non
         signers = qbft.verify_commit_seals(header, validators)
     except (qbft.SealError, qbft.HeaderFormatError, ValueError) as exc:
         raise VerificationError("commit seals", str(exc)) from exc
-    # Optional members would be checked here, each at its own step (none is defined yet).
+    block_time = _int(header[_TIMESTAMP])
+    # 11. trusted time: the TSA's token over the anchored value, no later than the block
+    status: TrustedTimeStatus = "none"
+    trusted: VerifiedTimestamp | None = None
+    if receipt.timestamp_token is not None:
+        status = "not checked"
+        if tsa_roots:
+            try:
+                trusted = verify_timestamp(receipt.timestamp_token, receipt.anchored, tsa_roots,
+                                           not_after=block_time, tolerance=tsa_tolerance)
+            except TimestampError as exc:
+                raise VerificationError("trusted time", f"{exc.step}: {exc.reason}") from exc
+            status = "verified"
     return Verified(
         digest=receipt.digest, algorithm=receipt.algorithm, kind=receipt.kind, case=receipt.case,
-        block_number=receipt.block_number, block_hash=receipt.block_hash, timestamp=_int(header[_TIMESTAMP]),
+        block_number=receipt.block_number, block_hash=receipt.block_hash, timestamp=block_time,
         transaction_hash=receipt.transaction_hash, signers=signers, validators=validators,
         chain_id=genesis.chain_id, chain_name=genesis.chain_name, genesis_hash=genesis.genesis_hash,
-        submitter=sender,
+        submitter=sender, trusted_time_status=status, trusted_time=trusted,
     )
 
 
@@ -642,7 +690,31 @@ def _parse(doc: Any) -> Receipt:
         validator_history=history,
         genesis_hash=genesis_hash,
         chain_name=chain_name,
+        timestamp_token=_timestamp_member(doc),
     )
+
+
+def _timestamp_member(doc: Mapping[str, Any]) -> bytes | None:
+    """The optional `timestamp` member: a TimeStampToken's DER in base64 (RFC 4648 §4,
+    padded, one encoding only), whose structure must hold (evidence.timestamp step 1);
+    who signed it and over what is step 11's business."""
+    step = "format"
+    if "timestamp" not in doc:
+        return None
+    text = doc["timestamp"]
+    if not isinstance(text, str):
+        raise VerificationError(step, "receipt.timestamp must be a base64 string")
+    try:
+        token = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error) as exc:
+        raise VerificationError(step, f"receipt.timestamp is not base64: {exc}") from exc
+    if base64.b64encode(token).decode("ascii") != text:  # e.g. non-zero padding bits
+        raise VerificationError(step, "receipt.timestamp is not in canonical base64")
+    try:
+        parse_token(token)
+    except TimestampError as exc:
+        raise VerificationError(step, f"receipt.timestamp is not a time-stamp token: {exc.reason}") from exc
+    return token
 
 
 def build_receipts(
@@ -650,25 +722,28 @@ def build_receipts(
     batched: bool, block_number: int, block_hash: bytes, transaction_index: int, transaction_hash: bytes,
     log_index: int, header: bytes, transaction: bytes, transaction_proof: Sequence[bytes], receipt: bytes,
     receipt_proof: Sequence[bytes], validator_history: Sequence[bytes] = (),
-    genesis_hash: bytes | None = None, chain_name: str | None = None,
+    genesis_hash: bytes | None = None, chain_name: str | None = None, timestamp_token: bytes | None = None,
 ) -> list[Receipt]:
     """One receipt per digest of an anchoring (a batch, or a single digest);
     `validator_history` is what ledger_getValidatorHistory gives up to the block's parent.
     With the chain's genesis hash and name (as the node reports them) the receipts are v2;
-    without, v1 (a caller that cannot learn them, e.g. from an older node)."""
+    without, v1 (a caller that cannot learn them, e.g. from an older node).
+    `timestamp_token`, an RFC 3161 token over the anchored value, goes into every receipt."""
     if (genesis_hash is None) != (chain_name is None):
         raise ValueError("a v2 receipt names both the genesis hash and the chain name")
     if genesis_hash is not None and len(genesis_hash) != 32:
         raise ValueError("a genesis hash is 32 bytes")
     if chain_name is not None:
         check_chain_name(chain_name, "chain_name")
+    if timestamp_token is not None:
+        parse_token(timestamp_token)  # TimestampError (a ValueError): not a token the parser would take back
     make = partial(
         Receipt, chain_id=chain_id, algorithm=algorithm, kind=kind, case=case, metadata_digest=metadata_digest,
         registry=EVIDENCE_REGISTRY, block_number=block_number, block_hash=block_hash,
         transaction_index=transaction_index, transaction_hash=transaction_hash, log_index=log_index,
         header=header, transaction=transaction, transaction_proof=tuple(transaction_proof),
         receipt=receipt, receipt_proof=tuple(receipt_proof), validator_history=tuple(validator_history),
-        genesis_hash=genesis_hash, chain_name=chain_name,
+        genesis_hash=genesis_hash, chain_name=chain_name, timestamp_token=timestamp_token,
     )
     if not batched:
         (only,) = digests_

@@ -85,9 +85,10 @@ MAX_CERTIFICATES = 8
 MAX_CHAIN_DEPTH = 3
 # RFC 3161 §2.4.2: serialNumber "MUST be able to handle up to 160 bits".
 MAX_SERIAL_BITS = 160
-# How much later than the block the TSA's time may be and still corroborate it. The
-# anchoring client may fetch the token after the block is final (so a slow TSA never
-# holds up anchoring) and retry a failing TSA for a while; the TSA's and the validators'
+# How much later than the block the TSA's time may be and still corroborate it. This is
+# the default for a caller that does not know when the token was asked for; receipts are
+# checked with evidence.receipt.DEFAULT_TSA_TOLERANCE (30 s), because client/anchoring.py
+# asks before it sends the transaction. The TSA's and the validators'
 # clocks are each disciplined to well under a second (validators refuse blocks more than
 # 2 s ahead of their own clock). Five minutes covers that with room; a token later than
 # that no longer says when the block was made, so it is refused rather than reported.

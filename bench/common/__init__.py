@@ -15,7 +15,8 @@
 * ``signing``   -- the benchmarks' fixed keys and their pre-signed transactions;
 * ``load``      -- sending signed transactions in JSON-RPC batches and following blocks
   until they are in one (the ``Storage.set`` load of throughput and consensus);
-* ``profiling`` -- py-spy on a node during a timed section, and reading its stacks.
+* ``profiling`` -- py-spy on a node during a timed section, and reading its stacks;
+* ``tsa``       -- a ``ledger tsa serve`` time-stamping authority on a loopback port.
 
 A benchmark runs as ``.venv/bin/python -m bench.<name>`` from the repository root
 (``bench/run_all`` runs them all). Nothing here talks to anything but a loopback address.

@@ -38,11 +38,12 @@ CHAIN_READ = "chain:read"        # REST: chain summary, blocks
 CONTRACTS_READ = "contracts:read"
 CONTRACTS_READ_OWN = "contracts:read-own"  # only contracts naming the token's address as a party
 EVIDENCE_READ = "evidence:read"
+EVIDENCE_WRITE = "evidence:write"  # REST: hand an anchored batch's members to the node (PUT /v1/evidence/{root}/members)
 COMMITMENTS_READ = "commitments:read"
 
 PERMISSIONS: tuple[str, ...] = (
     RPC_PUBLIC, RPC_SEND, RPC_READ, RPC_ADMIN, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
-    CONTRACTS_READ, CONTRACTS_READ_OWN, EVIDENCE_READ, COMMITMENTS_READ,
+    CONTRACTS_READ, CONTRACTS_READ_OWN, EVIDENCE_READ, EVIDENCE_WRITE, COMMITMENTS_READ,
 )
 
 SEND_RAW_TRANSACTION = "eth_sendRawTransaction"
@@ -122,11 +123,11 @@ METHOD_PERMISSIONS: dict[str, str] = {
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "ADMIN": frozenset(PERMISSIONS),
     "TRADING_CENTER": frozenset({RPC_PUBLIC, RPC_SEND, RPC_READ, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
-                                 CONTRACTS_READ, EVIDENCE_READ, COMMITMENTS_READ}),
+                                 CONTRACTS_READ, EVIDENCE_READ, EVIDENCE_WRITE, COMMITMENTS_READ}),
     "COURT": frozenset({RPC_PUBLIC, RPC_SEND, RPC_READ, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
-                        CONTRACTS_READ, EVIDENCE_READ, COMMITMENTS_READ}),
+                        CONTRACTS_READ, EVIDENCE_READ, EVIDENCE_WRITE, COMMITMENTS_READ}),
     "NOTARY": frozenset({RPC_PUBLIC, RPC_SEND, RPC_READ, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
-                         CONTRACTS_READ, EVIDENCE_READ}),
+                         CONTRACTS_READ, EVIDENCE_READ, EVIDENCE_WRITE}),
     "AUDITOR": frozenset({RPC_PUBLIC, RPC_READ, BLOBS_READ, CHAIN_READ, CONTRACTS_READ, EVIDENCE_READ,
                           COMMITMENTS_READ}),
     "REGULATOR": frozenset({RPC_PUBLIC, RPC_SEND, CHAIN_READ, CONTRACTS_READ, COMMITMENTS_READ}),

@@ -1,7 +1,8 @@
 """The node's HTTP surface: JSON-RPC 2.0 at POST / (single and batch), WebSocket /ws with
-eth_subscribe, the REST routes under /v1/ with the blob store's (node/rpc/rest/), /healthz and
-/metrics. The protocol is node/rpc/jsonrpc.py's; this module is the transport: it reads
-bodies, asks node/access/http.py who is calling, and hands the work to the worker pools.
+eth_subscribe, the REST routes under /v1/ with the blob store's (node/rpc/rest/), /healthz,
+/metrics, and the web console at GET / with /docs (node/web/). The protocol is
+node/rpc/jsonrpc.py's; this module is the transport: it reads bodies, asks
+node/access/http.py who is calling, and hands the work to the worker pools.
 
 Cheap calls are parsed and answered in one pool; a request holding an expensive call
 (node/rpc/limits.py) waits its turn per caller for the expensive pool; the event loop
@@ -10,6 +11,7 @@ only moves bytes and runs /healthz. Consensus does not run here at all (node/ops
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +49,8 @@ from node.rpc.rest.routes import add_blob_routes, add_rest_routes
 from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
 from node.storage.blobs import BLOB_DIR, BlobQuota, BlobStore
+from node.storage.members import MemberQuota
+from node.web.routes import add_web_routes, with_bearer_scheme
 
 log = logging.getLogger("ledger.rpc")
 
@@ -121,7 +125,8 @@ def create_app(node: Node) -> FastAPI:
 
     node.on_block(fan_out)
     node.on_transaction(ctx.filters.on_pending_transaction)
-    app = FastAPI(title="evidence-ledger node", version="0.1.0")
+    # /docs is node/web's, with Swagger UI's assets vendored (no CDN); ReDoc would need one.
+    app = FastAPI(title="evidence-ledger node", version="0.1.0", docs_url=None, redoc_url=None)
     # Host and Origin checks before any route runs: a web page cannot drive the node (node/rpc/origin.py).
     app.add_middleware(OriginMiddleware, policy=OriginPolicy.parse(
         node.config.http_vhosts, node.config.http_corsdomain, node.config.ws_origins))
@@ -300,7 +305,15 @@ def create_app(node: Node) -> FastAPI:
     add_blob_routes(app, BlobStore(node.config.data_dir / BLOB_DIR, quota=quota), authorizer)
     # Contracts, evidence, commitments and the feed, from the event indexes.
     add_rest_routes(app, node, max_feed_streams=limits.max_feed_streams,
-                    feed_streams_per_caller=limits.feed_streams_per_caller)
+                    feed_streams_per_caller=limits.feed_streams_per_caller,
+                    member_quota=MemberQuota(store_bytes=limits.member_store_bytes,
+                                             caller_bytes=limits.member_caller_bytes,
+                                             min_free_bytes=limits.blob_min_free_bytes))
+
+    # The console (GET / and its assets), /docs with a bearer-token field (node/web/).
+    add_web_routes(app, node.genesis.document)
+    rest_document = app.openapi
+    app.openapi = functools.cache(lambda: with_bearer_scheme(rest_document()))  # type: ignore[method-assign]
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from node.errors import ConfigError, LimitExceeded
 from node.storage.blobs import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES
+from node.storage.members import MAX_MEMBER_CALLER_BYTES, MAX_MEMBER_STORE_BYTES
 
 # The executions of eth_call / eth_estimateGas; their gas is charged to the caller.
 EXECUTING_METHODS = frozenset({"eth_call", "eth_estimateGas"})
@@ -104,6 +105,10 @@ class RpcLimits:
     blob_caller_bytes: int = MAX_CALLER_BYTES
     blob_caller_count: int = MAX_CALLER_BLOBS
     blob_min_free_bytes: int = MIN_FREE_BYTES
+    # Batch members handed to the node for lookup by digest (node/storage/members.py):
+    # the node's total and one caller's share; the free-disk reserve is the blob store's.
+    member_store_bytes: int = MAX_MEMBER_STORE_BYTES
+    member_caller_bytes: int = MAX_MEMBER_CALLER_BYTES
 
     def __post_init__(self) -> None:
         for name in ("call_gas_cap", "request_gas_cap", "caller_gas_per_second", "caller_gas_burst",
@@ -120,6 +125,8 @@ class RpcLimits:
         if self.blob_caller_bytes > self.blob_store_bytes or self.blob_caller_count > self.blob_store_count:
             raise ValueError("a caller's blob share (blob_caller_bytes, blob_caller_count) cannot exceed "
                              "the store's (blob_store_bytes, blob_store_count)")
+        if self.member_caller_bytes > self.member_store_bytes:
+            raise ValueError("a caller's member-index share (member_caller_bytes) cannot exceed member_store_bytes")
 
     def overridden(self, settings: Mapping[str, Any], where: str = "rpc.limits") -> RpcLimits:
         """These limits with some replaced by name (node.json's `rpc.limits`, or

@@ -1,6 +1,9 @@
 """Reads of the event indexes node/storage/indexes.py writes: what regulators, courts and
 auditors ask of the chain, answered by a seek and a bounded walk over LevelDB keys.
 
+Evidence by digest also reads the batch members the anchoring clients handed over
+(node/storage/members.py), so a file anchored inside a batch is found by its own digest.
+
 `Indexes` pages through one index at a time. A page is `limit` items plus an opaque `next`
 token (the last key's suffix, hex), or None on the last page. `snapshot` gives every read
 of one query the same committed blocks.
@@ -17,7 +20,7 @@ from eth_utils import keccak
 
 from chaincode import COMMITMENT_STATUS
 from node.api import DEFAULT_PAGE, MAX_PAGE
-from node.errors import InvalidParams, NotFound
+from node.errors import InvalidParams, NotFound, StorageError
 from node.storage import schema
 from node.storage.indexes import (
     COMMITMENT_STATUS_CODE,
@@ -29,6 +32,14 @@ from node.storage.indexes import (
     Cursor,
     commitment_key,
     evidence_record,
+)
+from node.storage.members import (
+    CHUNK_LEAVES,
+    LEAF_BYTES,
+    MAX_MEMBERSHIPS,
+    NotABatchMember,
+    decode_record,
+    inclusion_path,
 )
 
 # The largest 8-byte time key: a deadline at or past 2**64 seconds sorts last.
@@ -197,13 +208,14 @@ class Indexes:
 
     def evidence(self, *, digest: bytes | None = None, case: str | None = None, kind: str | None = None,
                  after: str | None = None, limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
-        """Anchorings by digest, case reference or kind (or all of them), in chain order."""
+        """Anchorings by digest, case reference or kind (or all of them), in chain order; by
+        digest, also the indexed batches the digest is a member of (node/storage/members.py)."""
         chosen = [v for v in (digest, case, kind) if v is not None]
         if len(chosen) > 1:
             raise InvalidParams("query evidence by one of digest, case or kind")
         if digest is not None:
-            prefix = schema.EVIDENCE_BY_DIGEST + digest
-        elif case is not None:
+            return self._digest_page(digest, after=after, limit=limit, reverse=reverse)
+        if case is not None:
             prefix = schema.EVIDENCE_BY_CASE + keccak(text=case)
         elif kind is not None:
             prefix = schema.EVIDENCE_BY_KIND + keccak(text=kind)
@@ -211,6 +223,81 @@ class Indexes:
             prefix = schema.EVIDENCE_ALL
         rows, following = self._page(prefix, after=after, limit=limit, reverse=reverse)
         return Page([evidence_record(e) for e in self._events(suffix for suffix, _ in rows)], following)
+
+    def _digest_page(self, digest: bytes, *, after: str | None, limit: int, reverse: bool) -> Page:
+        """A digest's own anchorings and the indexed batches it is a member of, merged in
+        chain order: both indexes end their keys in the cursor of an Anchored event, so one
+        page token (that cursor) pages both. A cursor is never in both: its event anchors
+        either this digest or the root of a batch that holds it, and a root that is one of
+        its own leaves would be a SHA-256 fixed point."""
+        direct, direct_next = self._page(schema.EVIDENCE_BY_DIGEST + digest, after=after, limit=limit,
+                                         reverse=reverse)
+        member, member_next = self._page(schema.BATCH_MEMBER + digest, after=after, limit=limit, reverse=reverse)
+        rows: list[tuple[bytes, bytes | None]] = [(cursor, None) for cursor, _ in direct]
+        rows += [(cursor, index) for cursor, index in member]
+        rows.sort(key=lambda row: row[0], reverse=reverse)
+        more = len(rows) > limit or direct_next is not None or member_next is not None
+        rows = rows[:limit]
+        items = []
+        for cursor, index in rows:
+            event = self.event(Cursor.from_bytes(cursor))
+            if index is None:
+                items.append(self._anchoring_record(event))
+            else:
+                items.append(self._member_record(digest, event, int.from_bytes(index, "big")))
+        return Page(items, rows[-1][0].hex() if more and rows else None)
+
+    def _anchoring_record(self, event: dict[str, Any]) -> dict[str, Any]:
+        """An anchoring found by its digest: no batch (it is the anchored value itself), and
+        whether this node holds the members of the batch it anchors (one more read per
+        item, so only here, where a page is one digest's few anchorings)."""
+        record = evidence_record(event)
+        record["batch"] = None
+        record["membersIndexed"] = self._store.get(schema.BATCH + bytes.fromhex(record["digest"][2:])) is not None
+        return record
+
+    def _member_record(self, digest: bytes, event: dict[str, Any], leaf_index: int) -> dict[str, Any]:
+        """The entry of `digest` as leaf `leaf_index` of the batch anchored by `event`: the
+        root's anchoring (kind, case, submitter, block and time), with the member's digest
+        and where in the batch it is."""
+        record = evidence_record(event)
+        root = record["digest"]
+        raw = self._store.get(schema.BATCH + bytes.fromhex(root[2:]))
+        if raw is None:
+            raise StorageError(f"the member index names the batch {root}, whose record is not stored")
+        record["digest"] = "0x" + digest.hex()
+        record["batch"] = {"root": root, "leafIndex": leaf_index, "treeSize": decode_record(raw).size}
+        record["membersIndexed"] = True
+        return record
+
+    def member_proof(self, digest: bytes, root: bytes | None = None) -> dict[str, Any]:
+        """The entry of `digest` as a member of an indexed batch (the first in chain order,
+        or the one of `root`) with its RFC 9162 inclusion path to the batch root, leaf's
+        sibling first: with the anchoring transaction (`anchored.transactionHash`), what
+        rebuilding the member's receipt needs from this node's index."""
+        prefix = schema.BATCH_MEMBER + digest
+        found = None
+        for key, value in self._store.scan(prefix, _successor(prefix), limit=MAX_MEMBERSHIPS):
+            event = self.event(Cursor.from_bytes(key[len(prefix):]))
+            if root is None or bytes.fromhex(event["args"]["digest"][2:]) == root:
+                found = event, int.from_bytes(value, "big")
+                break
+        if found is None:
+            raise NotABatchMember(digest, root)
+        event, leaf_index = found
+        anchored = bytes.fromhex(event["args"]["digest"][2:])
+        raw = self._store.get(schema.BATCH + anchored)
+        if raw is None:
+            raise StorageError(f"the member index names the batch 0x{anchored.hex()}, whose record is not stored")
+        record = decode_record(raw)
+        chunk = self._store.get(schema.BATCH_LEAVES + anchored + (leaf_index // CHUNK_LEAVES).to_bytes(4, "big"))
+        start = (leaf_index % CHUNK_LEAVES) * LEAF_BYTES
+        if chunk is None or chunk[start:start + LEAF_BYTES] != digest:
+            raise StorageError(f"the leaves stored for batch 0x{anchored.hex()} do not hold 0x{digest.hex()} "
+                               f"at leaf {leaf_index}")
+        member = self._member_record(digest, event, leaf_index)
+        member["inclusionPath"] = ["0x" + node.hex() for node in inclusion_path(chunk, record.chunk_roots, leaf_index)]
+        return member
 
     # -- commitments
 

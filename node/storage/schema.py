@@ -95,3 +95,17 @@ COUNTER = b"xkc"  # xkc ‖ name -> count(8)
 
 def cursor_bytes(height: int, log_index: int) -> bytes:
     return height.to_bytes(8, "big") + log_index.to_bytes(4, "big")
+
+
+# -- batch members (node/storage/members.py) ------------------------------------------------------
+# Handed over by the anchoring client after its batch root is on chain (PUT
+# /v1/evidence/{root}/members), checked against that root, never derived from the chain's
+# logs: so under "m", outside the "x" range that `ledger chain verify` rebuilds from the
+# blocks and compares (node/verify/indexes.py). 3-byte prefixes, none a prefix of another.
+# Member keys end in the cursor of the root's Anchored event, so a digest's memberships
+# iterate in chain order beside its own anchorings (EVIDENCE_BY_DIGEST).
+BATCH_MEMBER = b"mmd"  # mmd ‖ digest(32) ‖ cursor(12) -> leaf index(4): the digest is that leaf of that batch
+BATCH = b"mbr"  # mbr ‖ root(32) -> cursor(12) ‖ tree size(4) ‖ the root of each leaf chunk (32 each)
+BATCH_LEAVES = b"mbl"  # mbl ‖ root(32) ‖ chunk(4) -> up to members.CHUNK_LEAVES leaves (32 bytes each), in order
+MEMBER_USAGE = b"mqc"  # mqc ‖ caller id (ASCII) -> bytes(8) the caller's member uploads take in the index
+MEMBER_USAGE_TOTAL = b"mqt"  # -> bytes(8) all member uploads take in the index

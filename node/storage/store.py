@@ -156,8 +156,14 @@ class LevelStore:
 
     def write_batch(self, writes: Mapping[bytes, bytes | None]) -> None:
         """Apply all `writes` (None deletes) atomically and durably (fsync before returning)."""
+        self.write_items(iter(writes.items()))
+
+    def write_items(self, items: Iterator[tuple[bytes, bytes | None]]) -> None:
+        """As `write_batch`, from (key, value) pairs as they are made: a batch of a million
+        keys (node/storage/members.py) then never exists as a dict as well as in LevelDB's
+        batch. A later pair for the same key wins."""
         with self._db.write_batch(transaction=True, sync=True) as batch:
-            for key, value in writes.items():
+            for key, value in items:
                 if value is None:
                     batch.delete(key)
                 else:

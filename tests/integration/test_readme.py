@@ -50,7 +50,7 @@ SHOWN_LANGS = frozenset({"text", "json", "mermaid"})
 # same node on a free port) and the whole test suite (this test is part of it).
 ALLOWED_SKIPS = frozenset({"./scripts/dev-node", "./scripts/test"})
 # The example ports the README tells a reader to replace if taken.
-README_PORTS = ("8545", "8547")
+README_PORTS = ("8545", "8547", "3161")  # and 3161: the TSA of the evidence walk-through
 # Generous bounds for a 2-core machine shared with other tests (not timings under test; the
 # run stays inside pytest-timeout's 600 s so that the finalizers stop every node):
 # the whole README (a 5-node cluster included) and one background node becoming ready.

@@ -51,8 +51,16 @@ class ContractRecord(_Model):
     voidRequests: list[dict[str, Any]]
 
 
+class BatchPlace(_Model):
+    """Where a member sits in the batch whose root was anchored."""
+
+    root: str = Field(description="the batch's RFC 9162 root, the anchored value")
+    leafIndex: int = Field(description="the member's leaf, from 0")
+    treeSize: int = Field(description="the batch's leaves")
+
+
 class EvidenceRecord(_Model):
-    digest: str
+    digest: str = Field(description="the anchored digest; for a batch member, the member's own")
     digestAlgorithm: str
     kind: str
     caseRef: str
@@ -60,8 +68,29 @@ class EvidenceRecord(_Model):
     leafCount: int = Field(description="1 for a single digest, n for a batch Merkle root")
     metadataDigest: str
     submitter: str
-    anchoring: int = Field(description="1 for the first anchoring of this digest, n for the n-th")
+    anchoring: int = Field(description="1 for the first anchoring of the anchored value, n for the n-th")
     anchored: When
+    batch: BatchPlace | None = Field(None, description="for a batch member (found by digest): its batch, the rest "
+                                                       "being the root's anchoring; null for an anchored value")
+    membersIndexed: bool | None = Field(None, description="by digest: whether this node holds the members of the "
+                                                          "anchored batch; null in the lists by case, kind or all")
+
+
+class MemberProof(EvidenceRecord):
+    """A batch member's entry and its inclusion path: with the anchoring transaction
+    (`anchored.transactionHash`), what rebuilding the member's receipt needs."""
+
+    inclusionPath: list[str] = Field(description="RFC 9162 PATH from the member's leaf to the root, sibling first")
+
+
+class MembersIndexed(_Model):
+    """A batch's members handed over: indexed now (201) or held already (200)."""
+
+    root: str
+    members: int = Field(description="the batch's leaves")
+    anchored: str = Field(description="HEIGHT-LOGINDEX of the root's Anchored event they were checked against")
+    created: bool = Field(description="false: the node held this batch's members already; nothing was written")
+    bytes: int = Field(description="what the batch takes in the member index, charged to the uploader's quota")
 
 
 class CommitmentRecord(_Model):

@@ -127,13 +127,28 @@ def evidence(
 
 def evidence_by_digest(request: Request, digest: str = DIGEST, limit: int = LIMIT,
                        after: str | None = AFTER) -> dict[str, Any]:
-    """Every anchoring of one digest (404 if it was never anchored)."""
+    """Every anchoring of one digest, and every indexed batch that holds it as a member,
+    in chain order (404 if neither)."""
     with as_refusals(), node_of(request).chain.indexes.snapshot() as idx:
         key = hex_bytes(digest, 32, "digest")
         page = idx.evidence(digest=key, after=after, limit=limit)
         if not page.items and after is None:
-            raise NotFound(f"digest 0x{key.hex()} was never anchored")
+            raise NotFound(f"digest 0x{key.hex()} was never anchored, and no batch whose members this node "
+                           "holds has it")
         return page.to_json()
+
+
+def member_proof(
+    request: Request, digest: str = DIGEST,
+    root: str | None = Query(None, description="the batch root, when the digest is a member of several batches "
+                             "(default: the first in chain order)", json_schema_extra=pattern_of(HEX32)),
+) -> dict[str, Any]:
+    """A batch member's entry with its inclusion path to the anchored root, and the
+    anchoring transaction: what rebuilding its receipt needs (404 if no batch this node
+    indexed holds it)."""
+    with as_refusals(), node_of(request).chain.indexes.snapshot() as idx:
+        key = hex_bytes(digest, 32, "digest")
+        return idx.member_proof(key, hex_bytes(root, 32, "root") if root is not None else None)
 
 
 def commitments(

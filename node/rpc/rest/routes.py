@@ -30,10 +30,11 @@ from node.access.roles import (
     CONTRACTS_READ,
     CONTRACTS_READ_OWN,
     EVIDENCE_READ,
+    EVIDENCE_WRITE,
 )
 from node.errors import PermissionDenied, Unauthenticated
 from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER
-from node.rpc.rest import blobs, feed, queries
+from node.rpc.rest import blobs, feed, members, queries
 from node.rpc.rest.context import BEARER_CHALLENGE, ApiError, refusal
 from node.rpc.rest.models import (
     BlobError,
@@ -46,11 +47,14 @@ from node.rpc.rest.models import (
     EventPage,
     EvidencePage,
     Member,
+    MemberProof,
+    MembersIndexed,
     Report,
     Summary,
 )
 from node.service import Node
 from node.storage.blobs import BlobStore
+from node.storage.members import MemberIndex, MemberQuota
 
 CONTRACTS = (CONTRACTS_READ, CONTRACTS_READ_OWN)  # a party's token: only its own contracts
 # What each refusal means, for the document.
@@ -59,9 +63,10 @@ STATUS_TEXT = {
     401: "no valid token",
     403: "the token's role may not",
     404: "nothing with that key",
-    413: "larger than a blob may be, or over the caller's quota",
-    429: "the caller holds its share of feed streams (Retry-After)",
-    503: "the node holds all the feed streams it serves (Retry-After)",
+    409: "the batch root is not anchored on this node's chain yet: retry after its block (Retry-After)",
+    413: "larger than the route takes, or over the caller's quota",
+    429: "the caller holds its share of feed streams or member uploads (Retry-After)",
+    503: "the node holds all the feed streams or member uploads it serves (Retry-After)",
     507: "over the store's quota, or into the disk space kept for the chain",
 }
 # The bodies of what is not JSON.
@@ -102,6 +107,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/evidence", queries.evidence, (EVIDENCE_READ,), "evidence", EvidencePage, (400,)),
     Route("GET", "/v1/evidence/{digest}", queries.evidence_by_digest, (EVIDENCE_READ,), "evidence", EvidencePage,
           (400, 404)),
+    Route("GET", "/v1/evidence/{digest}/proof", queries.member_proof, (EVIDENCE_READ,), "evidence", MemberProof,
+          (400, 404)),
+    Route("PUT", "/v1/evidence/{digest}/members", members.put_members, (EVIDENCE_WRITE,), "evidence",
+          MembersIndexed, (400, 409, 413, 429, 503, 507), status=201,
+          extra={"requestBody": {"content": OCTETS, "required": True,
+                                 "description": "the batch's leaves: 32 bytes each, concatenated in tree order"}}),
     Route("GET", "/v1/commitments", queries.commitments, (COMMITMENTS_READ,), "commitments", CommitmentPage, (400,)),
     Route("GET", "/v1/commitments/report", queries.commitment_report, (COMMITMENTS_READ,), "commitments", Report,
           (400,)),
@@ -141,11 +152,14 @@ class Admission:
 
 
 def add_rest_routes(app: FastAPI, node: Node, *, max_feed_streams: int = MAX_FEED_STREAMS,
-                    feed_streams_per_caller: int = MAX_FEED_STREAMS_PER_CALLER) -> None:
-    """Mount the /v1/ queries and the feed on `app`, answered from `node`; the feed serves
-    at most `max_feed_streams` streams, `feed_streams_per_caller` of them to one caller.
-    The app's authorizer (`app.state.authorizer`) says who is calling."""
+                    feed_streams_per_caller: int = MAX_FEED_STREAMS_PER_CALLER,
+                    member_quota: MemberQuota | None = None) -> None:
+    """Mount the /v1/ queries, the feed and the batch-member upload on `app`, answered from
+    `node`; the feed serves at most `max_feed_streams` streams, `feed_streams_per_caller`
+    of them to one caller; member uploads take at most `member_quota` (its defaults:
+    node/storage/members.py). The app's authorizer (`app.state.authorizer`) says who is calling."""
     app.state.node = node
+    app.state.members = members.MemberUploads(MemberIndex(node.store, member_quota))
     app.state.feed = state = feed.FeedState(feed.FeedStreams(max_feed_streams, feed_streams_per_caller),
                                             feed.BlockSignal())
     node.on_block(lambda header: state.blocks.notify())

@@ -143,3 +143,10 @@ def test_a_websocket_outbox_counts_its_bytes() -> None:
         assert await outbox.get() == "abcd" and outbox.bytes == 3
 
     asyncio.run(scenario())
+
+
+def test_member_index_quota_is_a_named_limit() -> None:
+    limits = RpcLimits().overridden({"member_caller_bytes": 1000, "member_store_bytes": 4000})
+    assert (limits.member_caller_bytes, limits.member_store_bytes) == (1000, 4000)
+    with pytest.raises(ValueError, match="member_caller_bytes"):
+        RpcLimits(member_caller_bytes=5000, member_store_bytes=4000)

@@ -1,0 +1,160 @@
+"""`PUT /v1/evidence/{digest}/members`: an anchoring client hands the node the members of
+the batch whose root `digest` it anchored, so each member is found by its own digest
+(`GET /v1/evidence/{digest}`, `…/proof`). The index and its quota are
+node/storage/members.py's; the state is on `app.state.members`.
+
+The body is the batch's leaves, 32 bytes each, concatenated in tree order
+(application/octet-stream: a million leaves are 32 MB, where JSON hex would be 66 MB).
+The route table (node/rpc/rest/routes.py) admits evidence:write before this runs, so an
+upload without it is refused before its body is read. Then, in order:
+
+1. the root is 32 bytes of hex, the declared length whole leaves within the cap (400, 413);
+2. an upload slot: at most MAX_MEMBER_UPLOADS bodies are being received or worked on at
+   once on the node, one of them the caller's (503 / 429 beyond, with Retry-After) —
+   refused, not queued, since a waiting upload holds its body;
+3. the body, read up to MAX_MEMBERS_BODY_BYTES (413 beyond);
+4. one upload at a time: its leaves are hashed and checked and its keys written in the
+   RPC's expensive pool (node/rpc/app.py), which the node drains before its store closes.
+   Refusals: leaves that are not the anchored batch 400, a root not anchored yet 409
+   (Retry-After: the client hands over again after the block), over the caller's quota
+   413, over the node's or into the disk's reserve 507. An upload of a batch the node
+   holds already is 200 and writes nothing; a new one 201.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from fastapi import Path, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
+
+from node.rpc.rest.context import ApiError, admitted, as_refusals, caller_of
+from node.rpc.rest.params import HEX32, hex_bytes, pattern_of
+from node.storage.members import (
+    LEAF_BYTES,
+    LeavesRefused,
+    MemberIndex,
+    MemberQuotaExceeded,
+    MembersAdded,
+    RootNotAnchored,
+)
+
+# Member uploads being received or worked on at once, on the node and per caller. Each
+# holds its body (up to 32 MB) until it is written, and one is worked on at a time (a
+# million leaves: ~4 s and ~230 MB at the peak, bench/members.py), so four bound what
+# waiting uploads hold to ~128 MB; a caller anchors one batch at a time.
+MAX_MEMBER_UPLOADS = 4
+MAX_MEMBER_UPLOADS_PER_CALLER = 1
+# The Retry-After of a refused upload: a little over how long a million-member upload
+# takes to be checked and written ahead of it, halved (most batches are far smaller); and
+# of a root not anchored yet: a block period.
+UPLOAD_RETRY_AFTER_SECONDS = 2
+NOT_ANCHORED_RETRY_AFTER_SECONDS = 1
+
+ROOT = Path(description="the anchored batch root (32 bytes hex)", json_schema_extra=pattern_of(HEX32))
+
+
+class UploadSlots:
+    """Member uploads in progress, on the node and per caller. `claim` and `release` run on
+    the event loop only, so a claim checks and counts in one step."""
+
+    def __init__(self, total: int = MAX_MEMBER_UPLOADS, per_caller: int = MAX_MEMBER_UPLOADS_PER_CALLER) -> None:
+        self.total = total
+        self.per_caller = per_caller
+        self.count = 0
+        self._by_caller: dict[str, int] = {}
+
+    def claim(self, caller: str) -> None:
+        """Count one more upload of `caller`, or raise ApiError: 503 when the node holds
+        `total`, 429 when the caller holds `per_caller`."""
+        if self.count >= self.total:
+            raise ApiError(503, f"{self.total} member uploads are in progress on this node; retry later",
+                           retry_after=UPLOAD_RETRY_AFTER_SECONDS)
+        held = self._by_caller.get(caller, 0)
+        if held >= self.per_caller:
+            raise ApiError(429, f"{caller} already has {held} member upload(s) in progress, the most one caller may "
+                           f"({self.per_caller}); retry when it ends", retry_after=UPLOAD_RETRY_AFTER_SECONDS)
+        self._by_caller[caller] = held + 1
+        self.count += 1
+
+    def release(self, caller: str) -> None:
+        held = self._by_caller.get(caller, 0)
+        if held <= 1:
+            self._by_caller.pop(caller, None)
+        else:
+            self._by_caller[caller] = held - 1
+        self.count = max(0, self.count - 1)
+
+
+@dataclass
+class MemberUploads:
+    """What the members route needs: the index, the slots, and the turn of the one upload
+    being worked on."""
+
+    index: MemberIndex
+    slots: UploadSlots = field(default_factory=UploadSlots)
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def uploads_of(request: Request) -> MemberUploads:
+    uploads: MemberUploads = request.app.state.members
+    return uploads
+
+
+async def put_members(request: Request, digest: str = ROOT) -> Response:
+    """Index the body's leaves as the members of the batch anchored under `digest`: 201
+    when new, 200 when the node held them already."""
+    uploads = uploads_of(request)
+    caller = caller_of(admitted(request), request)
+    with as_refusals():  # 1
+        root = hex_bytes(digest, 32, "root")
+    cap = uploads.index.max_members * LEAF_BYTES
+    header = request.headers.get("content-length")
+    declared = int(header) if header is not None and header.isascii() and header.isdigit() else None
+    if declared is not None and declared > cap:
+        raise ApiError(413, f"a batch hands over at most {uploads.index.max_members} leaves ({cap} bytes); "
+                       f"this body is {declared} bytes")
+    if declared is not None and (declared == 0 or declared % LEAF_BYTES):
+        raise ApiError(400, str(LeavesRefused(root, f"the body is {declared} bytes, not 1 or more leaves of "
+                                                    f"{LEAF_BYTES} bytes")))
+    uploads.slots.claim(caller)  # 2
+    try:
+        body = await _read_body(request, cap)  # 3
+        async with uploads.turn:  # 4
+            added = await _in_pool(request, uploads.index, root, body, caller)
+    finally:
+        uploads.slots.release(caller)
+    return JSONResponse(added.to_json(), status_code=201 if added.created else 200)
+
+
+async def _read_body(request: Request, cap: int) -> bytes:
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > cap:
+                raise ApiError(413, f"a batch hands over at most {cap // LEAF_BYTES} leaves ({cap} bytes)")
+    except ClientDisconnect:
+        raise ApiError(400, "the client disconnected before sending the whole body") from None
+    return bytes(body)
+
+
+async def _in_pool(request: Request, index: MemberIndex, root: bytes, body: bytes, caller: str) -> MembersAdded:
+    """`index.add` in the RPC's expensive pool (the default executor where the app has no
+    pools: in-process tests), its refusals as their HTTP status. A cancelled request (the
+    server stopping) lets a write in progress finish: the store closes after the pool."""
+    pools = getattr(request.app.state, "rpc_pools", None)
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(pools[1] if pools else None, index.add, root, body, caller)
+    try:
+        return await asyncio.shield(work)
+    except LeavesRefused as exc:
+        raise ApiError(400, str(exc)) from None
+    except RootNotAnchored as exc:
+        raise ApiError(409, str(exc), retry_after=NOT_ANCHORED_RETRY_AFTER_SECONDS) from None
+    except MemberQuotaExceeded as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    finally:
+        if not work.done():
+            await asyncio.wait({work})
