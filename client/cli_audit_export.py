@@ -41,7 +41,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
                   "metadataDigest", "registrar", "status", "registered", "effective", "supersededBy", "voided",
                   "signatures", "voidRequests"),
     "evidence": ("digest", "digestAlgorithm", "kind", "caseRef", "caseHash", "leafCount", "metadataDigest",
-                 "submitter", "anchoring", "anchored"),
+                 "submitter", "anchoring", "anchored", "batch", "membersIndexed"),
     "commitments": ("id", "agreement", "clause", "side", "responsibleUnit", "obligor", "counterparty", "deadline",
                     "descriptionDigest", "created", "status", "raised", "report", "confirmation", "alerts"),
     "events": ("cursor", "block", "logIndex", "timestamp", "blockHash", "transactionHash", "transactionIndex",

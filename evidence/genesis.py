@@ -21,8 +21,11 @@ The hash is computed here, offline, exactly as the node builds its block 0
 3. hash          the QBFT block hash of that header (evidence.qbft.block_hash; with no
                  seals and round 0 in genesis it is keccak256 of the header's RLP).
 
-Numbers in genesis.json are JSON integers or strings, "0x"-hex or decimal; byte strings
-"0x"-hex. What the node refuses (a bad field, an out-of-range number) is refused here
+Numbers in genesis.json are JSON integers or strings of "0x"-hex or decimal digits (ASCII,
+nothing else: no sign, "_", white space or "0o"); byte strings "0x"-hex, two digits a byte,
+either case (Besu's genesis files carry checksummed addresses). The node reads genesis.json
+with `parse_number`, `parse_hex_bytes` and `parse_address` from here, so the two accept the
+same documents. What the node refuses (a bad field, an out-of-range number) is refused here
 with `GenesisFormatError` naming the field; so is what it would read ambiguously (an
 account listed twice under two spellings of its address).
 """
@@ -56,6 +59,9 @@ MAX_CHAIN_NAME_BYTES = 128
 # handful of accounts (the system contracts and the first members); Ethereum mainnet's
 # holds 8,893. 100,000 accounts take ~5 s and ~170 MB here (2 cores, Python 3.11).
 MAX_ALLOC_ENTRIES = 100_000
+# config.qbft.epochlength: positive and below 2**31, the node's bound on every QBFT period
+# (node/execution/genesis.py `_positive`); 30000 (Besu's default) when absent.
+MAX_EPOCH_LENGTH = 2**31 - 1
 # Unicode categories a chain name must not contain: control and format characters (a
 # right-to-left override can make one name display as another), surrogates, private
 # use, and line or paragraph separators.
@@ -90,7 +96,7 @@ class ChainIdentity:
 def identify_chain(document: Any) -> ChainIdentity:
     """The identity of the chain `document` (a parsed genesis.json) starts."""
     config = _object(document, "config", "genesis")
-    chain_id = _number(_required(config, "chainId", "config"), "config.chainId", 1, 2**63)
+    chain_id = parse_number(_required(config, "chainId", "config"), "config.chainId", 1, 2**63)
     return ChainIdentity(chain_id, chain_name(document), genesis_hash(document))
 
 
@@ -102,7 +108,7 @@ def chain_name(document: Any) -> str:
     if "chainName" in ledger:
         return check_chain_name(ledger["chainName"], "evidenceLedger.chainName")
     config = _object(document, "config", "genesis")
-    return fallback_chain_name(_number(_required(config, "chainId", "config"), "config.chainId", 1, 2**63))
+    return fallback_chain_name(parse_number(_required(config, "chainId", "config"), "config.chainId", 1, 2**63))
 
 
 def fallback_chain_name(chain_id: int) -> str:
@@ -131,10 +137,21 @@ def check_chain_name(name: Any, field: str) -> str:
     return name
 
 
+def epoch_length(document: Any) -> int:
+    """config.qbft.epochlength: blocks after which pending validator votes are discarded."""
+    config = _object(document, "config", "genesis")
+    qbft_config = config.get("qbft", {})
+    if not isinstance(qbft_config, Mapping):
+        raise GenesisFormatError("config.qbft", "must be a JSON object")
+    if "epochlength" not in qbft_config:
+        return qbft.DEFAULT_EPOCH_LENGTH
+    return parse_number(qbft_config["epochlength"], "config.qbft.epochlength", 1, MAX_EPOCH_LENGTH + 1)
+
+
 def genesis_extra_data(document: Any) -> qbft.ExtraData:
     """genesis.json's extraData, which must be RLP([vanity(32), [validator(20)...],
     [], round 0, []]): at least one validator, none twice, no vote, no seals."""
-    raw = _hex_bytes(_required(_object(document, None, "genesis"), "extraData", "genesis"), "extraData")
+    raw = parse_hex_bytes(_required(_object(document, None, "genesis"), "extraData", "genesis"), "extraData")
     try:
         extra = qbft.ExtraData.decode(raw)
     except qbft.HeaderFormatError as exc:
@@ -156,12 +173,12 @@ def genesis_hash(document: Any) -> bytes:
 def genesis_header(document: Any) -> list[bytes]:
     """Block 0's header as its list of RLP field values (module docstring, step 2)."""
     genesis = _object(document, None, "genesis")
-    gas_limit = _number(_required(genesis, "gasLimit", "genesis"), "gasLimit", 21_000, 2**63)
-    timestamp = _number(genesis.get("timestamp", 0), "timestamp", 0, 2**63)
-    if "mixHash" in genesis and _hex_bytes(genesis["mixHash"], "mixHash") != qbft.MIX_HASH:
+    gas_limit = parse_number(_required(genesis, "gasLimit", "genesis"), "gasLimit", 21_000, 2**63)
+    timestamp = parse_number(genesis.get("timestamp", 0), "timestamp", 0, 2**63)
+    if "mixHash" in genesis and parse_hex_bytes(genesis["mixHash"], "mixHash") != qbft.MIX_HASH:
         raise GenesisFormatError("mixHash", f"must be the QBFT constant 0x{qbft.MIX_HASH.hex()}")
     genesis_extra_data(genesis)  # the node refuses to start a chain from any other
-    extra_data = _hex_bytes(genesis["extraData"], "extraData")
+    extra_data = parse_hex_bytes(genesis["extraData"], "extraData")
     return [
         ZERO_HASH, EMPTY_OMMERS_HASH, ZERO_ADDRESS, state_root(_object(genesis, "alloc", "genesis")),
         BLANK_ROOT, BLANK_ROOT, EMPTY_BLOOM, _scalar(QBFT_DIFFICULTY), _scalar(0), _scalar(gas_limit),
@@ -176,9 +193,7 @@ def state_root(alloc: Mapping[str, Any]) -> bytes:
     entries = 0
     for key, entry in alloc.items():
         where = f"alloc.{key}"
-        if not isinstance(key, str) or not _ADDRESS.fullmatch(key):
-            raise GenesisFormatError(where, "must be a 20-byte address in hex")
-        address = bytes.fromhex(key.removeprefix("0x"))
+        address = parse_address(key, where)
         if address in accounts:
             raise GenesisFormatError(where, f"lists account 0x{address.hex()} a second time")
         if not isinstance(entry, Mapping):
@@ -191,15 +206,15 @@ def state_root(alloc: Mapping[str, Any]) -> bytes:
             raise GenesisFormatError("alloc", f"more than {MAX_ALLOC_ENTRIES} accounts and storage slots")
         storage: dict[bytes, bytes] = {}
         for slot_doc, value_doc in storage_doc.items():
-            slot = _number(slot_doc, f"{where}.storage", 0, 2**256)
-            value = _number(value_doc, f"{where}.storage.{slot_doc}", 0, 2**256)
+            slot = parse_number(slot_doc, f"{where}.storage", 0, 2**256)
+            value = parse_number(value_doc, f"{where}.storage.{slot_doc}", 0, 2**256)
             if slot.to_bytes(32, "big") in storage:
                 raise GenesisFormatError(f"{where}.storage.{slot_doc}", f"lists slot {slot} a second time")
             if value:  # a zero slot is no slot: the node's state stores none
                 storage[slot.to_bytes(32, "big")] = rlp.encode(_scalar(value))
-        code = _hex_bytes(entry["code"], f"{where}.code") if "code" in entry else b""
-        balance = _number(entry.get("balance", 0), f"{where}.balance", 0, 2**256)
-        nonce = _number(entry.get("nonce", 0), f"{where}.nonce", 0, 2**64)
+        code = parse_hex_bytes(entry["code"], f"{where}.code") if "code" in entry else b""
+        balance = parse_number(entry.get("balance", 0), f"{where}.balance", 0, 2**256)
+        nonce = parse_number(entry.get("nonce", 0), f"{where}.nonce", 0, 2**64)
         accounts[address] = rlp.encode(
             [_scalar(nonce), _scalar(balance), secure_trie_root(storage), keccak(code)], sedes=rlp.sedes.raw)
     return secure_trie_root(accounts)
@@ -225,7 +240,14 @@ def _required(obj: Any, name: str, where: str) -> Any:
     return obj[name]
 
 
-def _number(value: Any, field: str, low: int, high: int) -> int:
+def parse_address(value: Any, field: str) -> bytes:
+    """A 20-byte address: 40 hex digits of either case, "0x" optional (Besu's alloc keys)."""
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
+        raise GenesisFormatError(field, "must be a 20-byte address in hex")
+    return bytes.fromhex(value.removeprefix("0x"))
+
+
+def parse_number(value: Any, field: str, low: int, high: int) -> int:
     """A JSON integer, or a string of 0x-hex or decimal digits, in [low, high)."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
@@ -244,7 +266,9 @@ def _number(value: Any, field: str, low: int, high: int) -> int:
     return number
 
 
-def _hex_bytes(value: Any, field: str) -> bytes:
+def parse_hex_bytes(value: Any, field: str) -> bytes:
+    """ "0x" and hex digits of either case, two a byte; no white space (bytes.fromhex
+    alone would skip it between pairs)."""
     if not isinstance(value, str) or not _HEX.fullmatch(value):
         raise GenesisFormatError(field, "must be 0x-prefixed hex, two digits a byte")
     return bytes.fromhex(value[2:])

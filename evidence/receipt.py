@@ -63,7 +63,14 @@ from eth_hash.auto import keccak
 
 from evidence import digest as digests, merkle, qbft
 from evidence.errors import EvidenceError
-from evidence.genesis import ChainIdentity, GenesisFormatError, check_chain_name, genesis_extra_data, identify_chain
+from evidence.genesis import (
+    ChainIdentity,
+    GenesisFormatError,
+    check_chain_name,
+    epoch_length,
+    genesis_extra_data,
+    identify_chain,
+)
 from evidence.mpt import ProofError, verify_trie_proof
 from evidence.timestamp import TimestampError, VerifiedTimestamp, parse_token, verify_timestamp
 
@@ -113,6 +120,24 @@ MAX_JSON_DEPTH = 32
 # What the depth check looks at: a bracket, or a whole JSON string (skipped, with its escapes).
 _JSON_NESTING = re.compile(r'[\[{]|[\]}]|"[^"\\]*(?:\\.[^"\\]*)*"')
 DEFAULT_EPOCH_LENGTH = qbft.DEFAULT_EPOCH_LENGTH  # when genesis.json's config.qbft names none
+# Digits an integer of a receipt document may have (a leading minus not counted). No
+# integer a receipt holds needs more than 256 bits, and 2**256 - 1 has 78 decimal digits;
+# the cap also spares int() its quadratic work on a long string, and replaces Python's
+# own limit (4,300 digits, changeable by the host) with one the document states.
+MAX_JSON_INTEGER_DIGITS = 78
+# The registry's bounds on an entry's strings (chaincode's EvidenceRegistry; the CLI
+# checks them too): an entry outside them was never anchored, and is refused at `format`.
+MAX_KIND_BYTES = 32
+MAX_CASE_BYTES = 64
+# A byte string of a receipt: "0x", then lower-case hex digits, two a byte (docs/receipt.md,
+# Conventions). `bytes.fromhex` alone would also take upper case and white space between
+# pairs, so one byte string could be written many ways.
+_RECEIPT_HEX = re.compile(r"0x(?:[0-9a-f]{2})*")
+# entry.algorithm: a name of letters, digits and hyphens with JSON white space (space, tab,
+# LF, CR) at either end; case and hyphens are then ignored. Pinned to ASCII so that every
+# verifier strips and lower-cases alike (str.strip and JavaScript's trim differ on U+001C,
+# U+0085, U+FEFF...).
+_ALGORITHM_NAME = re.compile(r"[ \t\n\r]*([A-Za-z0-9-]+)[ \t\n\r]*")
 
 
 class VerificationError(EvidenceError):
@@ -196,7 +221,8 @@ class Receipt:
                 raise VerificationError("format", f"not JSON: not UTF-8: {exc}") from exc
         _check_depth(text)
         try:
-            document = json.loads(text, object_pairs_hook=_refuse_duplicate_members, parse_constant=_refuse_constant)
+            document = json.loads(text, object_pairs_hook=_refuse_duplicate_members, parse_constant=_refuse_constant,
+                                  parse_int=_parse_integer)
         except VerificationError:
             raise
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, nesting too deep
@@ -263,13 +289,10 @@ class GenesisTrust:
         try:
             identity = identify_chain(document)
             extra = genesis_extra_data(document)
-            epoch = document["config"].get("qbft", {}).get("epochlength", DEFAULT_EPOCH_LENGTH)
-            epoch_length = int(epoch, 0) if isinstance(epoch, str) else int(epoch)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # GenesisFormatError among them
+            epoch = epoch_length(document)
+        except GenesisFormatError as exc:
             raise VerificationError("genesis", f"not a QBFT genesis.json: {exc}") from exc
-        if epoch_length < 1 or isinstance(epoch, bool):
-            raise VerificationError("genesis", f"config.qbft.epochlength must be positive, got {epoch!r}")
-        return cls(identity.chain_id, identity.name, identity.genesis_hash, extra.validators, epoch_length)
+        return cls(identity.chain_id, identity.name, identity.genesis_hash, extra.validators, epoch)
 
 
 @dataclass(frozen=True)
@@ -505,10 +528,13 @@ def _check_event(receipt: Receipt, sender: bytes) -> None:
         raise VerificationError(step, "the anchoring transaction failed")
     if not isinstance(logs, list) or not 0 <= receipt.log_index < len(logs):
         raise VerificationError(step, f"the receipt has no log {receipt.log_index}")
-    try:
-        address, topics, data = logs[receipt.log_index]
-    except (ValueError, TypeError) as exc:
-        raise VerificationError(step, "malformed log") from exc
+    log = logs[receipt.log_index]
+    # A log is [address, [topic...], data], all byte strings: whoever wrote the receipt wrote
+    # it (the seals are step 10), so lists where bytes go are refused here, not tripped on.
+    if not (isinstance(log, list) and len(log) == 3 and isinstance(log[0], bytes) and isinstance(log[1], list)
+            and all(isinstance(t, bytes) for t in log[1]) and isinstance(log[2], bytes)):
+        raise VerificationError(step, "malformed log: not [address, [topic, ...], data] of byte strings")
+    address, topics, data = log
     if receipt.registry != EVIDENCE_REGISTRY or address != EVIDENCE_REGISTRY:
         raise VerificationError(step, "the log is not from the evidence registry")
     if len(topics) != 4 or topics[0] != ANCHORED_TOPIC:
@@ -596,6 +622,13 @@ def _refuse_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return members
 
 
+def _parse_integer(digits: str) -> int:
+    """json's integer hook: at most MAX_JSON_INTEGER_DIGITS digits, anywhere in the document."""
+    if len(digits.lstrip("-")) > MAX_JSON_INTEGER_DIGITS:
+        raise VerificationError("format", f"an integer of more than {MAX_JSON_INTEGER_DIGITS} digits")
+    return int(digits)
+
+
 def _refuse_constant(name: str) -> Any:
     raise VerificationError("format", f"{name} is not a JSON value")
 
@@ -613,12 +646,9 @@ def _parse(doc: Any) -> Receipt:
 
     def hexbytes(obj: Any, name: str, where: str, length: int | None = None) -> bytes:
         text = need(obj, name, str, where)
-        if not text.startswith("0x"):
-            raise VerificationError(step, f"{where}.{name} must be 0x-hex")
-        try:
-            raw = bytes.fromhex(text[2:])
-        except ValueError as exc:
-            raise VerificationError(step, f"{where}.{name} is not hex") from exc
+        if not _RECEIPT_HEX.fullmatch(text):
+            raise VerificationError(step, f"{where}.{name} must be 0x and lower-case hex, two digits a byte")
+        raw = bytes.fromhex(text[2:])
         if length is not None and len(raw) != length:
             raise VerificationError(step, f"{where}.{name} must be {length} bytes")
         return raw
@@ -626,6 +656,16 @@ def _parse(doc: Any) -> Receipt:
     def hexlist(obj: Any, name: str, where: str, length: int | None = None) -> tuple[bytes, ...]:
         items = need(obj, name, list, where)
         return tuple(hexbytes({"x": item}, "x", f"{where}.{name}[{i}]", length) for i, item in enumerate(items))
+
+    def utf8_text(obj: Any, name: str, where: str, low: int, high: int) -> str:
+        text = need(obj, name, str, where)
+        try:  # a lone surrogate (a \\ud800 escape) is no UTF-8 string: no registry holds one
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise VerificationError(step, f"{where}.{name} is not valid Unicode (a lone surrogate)") from exc
+        if not low <= size <= high:
+            raise VerificationError(step, f"{where}.{name} must be {low} to {high} bytes of UTF-8, got {size}")
+        return text
 
     def natural(obj: Any, name: str, where: str) -> int:
         value = need(obj, name, int, where)
@@ -648,11 +688,16 @@ def _parse(doc: Any) -> Receipt:
             raise VerificationError(step, str(exc)) from exc
     entry = need(doc, "entry", dict, "receipt")
     algorithm = need(entry, "algorithm", str, "entry")
+    spelled = _ALGORITHM_NAME.fullmatch(algorithm)
     try:
-        digests.algorithm_id(algorithm)
+        if spelled is None:
+            raise ValueError(f"{algorithm!r} is not a digest algorithm name")
+        digests.algorithm_id(spelled.group(1))
     except ValueError as exc:
         raise VerificationError(step, f"entry.algorithm: {exc}") from exc
-    batch_doc = doc.get("batch")
+    if "batch" not in doc:  # required; null when the digest was anchored on its own
+        raise VerificationError(step, "receipt.batch is missing")
+    batch_doc = doc["batch"]
     batch = None
     if batch_doc is not None:
         batch = Batch(
@@ -672,8 +717,8 @@ def _parse(doc: Any) -> Receipt:
         chain_id=natural(doc, "chainId", "receipt"),
         digest=hexbytes(entry, "digest", "entry", 32),
         algorithm=algorithm,
-        kind=need(entry, "kind", str, "entry"),
-        case=need(entry, "case", str, "entry"),
+        kind=utf8_text(entry, "kind", "entry", 1, MAX_KIND_BYTES),
+        case=utf8_text(entry, "case", "entry", 0, MAX_CASE_BYTES),
         metadata_digest=hexbytes(entry, "metadataDigest", "entry", 32),
         batch=batch,
         registry=hexbytes(anchor, "registry", "anchor", 20),

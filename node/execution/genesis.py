@@ -2,6 +2,11 @@
 
 `Genesis.parse` is the only way to get a `Genesis`: a genesis that exists is valid, and a
 bad one is refused with a `ConfigError` naming the field (``config.qbft.blockperiodseconds``).
+Numbers, byte strings and addresses are read by evidence/genesis.py's parsers, the ones
+an offline verifier reads the same document with (docs/receipt.md), so that the node and
+the verifier accept the same genesis.json: a number is a JSON integer or a string of
+"0x"-hex or decimal digits; bytes are "0x"-hex without white space; an account or a
+storage slot listed twice, under two spellings, is refused rather than read last-wins.
 """
 from __future__ import annotations
 
@@ -18,7 +23,14 @@ from eth_utils import to_checksum_address
 
 from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
 from chaincode.alloc import identity_storage, system_alloc
-from evidence.genesis import GenesisFormatError, check_chain_name, fallback_chain_name
+from evidence.genesis import (
+    GenesisFormatError,
+    check_chain_name,
+    fallback_chain_name,
+    parse_address,
+    parse_hex_bytes,
+    parse_number,
+)
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
 from node.errors import ConfigError
 from node.fields import typed_field
@@ -305,17 +317,17 @@ def _field(obj: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
     return typed_field(obj, name, kind, f"{where}.{name}" if where != "genesis" else name)
 
 
+# Every number of genesis.json is below this (storage words and balances are 256-bit);
+# each field's own range is checked where it is read.
+_NUMBER_BOUND = 2**256
+
+
 def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(field, "must be an integer or a 0x-hex string")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value, 16) if value.lower().startswith("0x") else int(value, 10)
-        except ValueError:
-            pass
-    raise ConfigError(field, f"must be an integer or a 0x-hex string, got {value!r}")
+    """A JSON integer, or a string of 0x-hex or decimal digits (not "1_000", " 12 ", "+1")."""
+    try:
+        return parse_number(value, field, 0, _NUMBER_BOUND)
+    except GenesisFormatError as exc:
+        raise ConfigError(exc.field, exc.reason) from exc
 
 
 def _positive(obj: Mapping[str, Any], name: str, where: str) -> int:
@@ -325,18 +337,19 @@ def _positive(obj: Mapping[str, Any], name: str, where: str) -> int:
 
 
 def _bytes(value: Any, field: str) -> bytes:
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise ConfigError(field, "must be a 0x-prefixed hex string")
+    """ "0x" and hex digits, two a byte, no white space."""
     try:
-        return bytes.fromhex(value[2:])
-    except ValueError as exc:
-        raise ConfigError(field, "is not valid hex") from exc
+        return parse_hex_bytes(value, field)
+    except GenesisFormatError as exc:
+        raise ConfigError(exc.field, exc.reason) from exc
 
 
 def _address(value: str, field: str) -> bytes:
-    raw = _bytes(value if value.startswith("0x") else "0x" + value, field)
-    _expect(len(raw) == 20, field, "must be a 20-byte address")
-    return raw
+    """40 hex digits, "0x" optional."""
+    try:
+        return parse_address(value, field)
+    except GenesisFormatError as exc:
+        raise ConfigError(exc.field, exc.reason) from exc
 
 
 def _parse_alloc(alloc: Mapping[str, Any]) -> dict[bytes, Account]:
@@ -344,13 +357,17 @@ def _parse_alloc(alloc: Mapping[str, Any]) -> dict[bytes, Account]:
     for key, entry in alloc.items():
         where = f"alloc.{key}"
         address = _address(key, where)
+        # "0xAb…" and "ab…" are one account: read last-wins, the node and a verifier that
+        # kept the first would build two different states from one document.
+        _expect(address not in accounts, where, f"lists account 0x{address.hex()} a second time")
         _expect(isinstance(entry, dict), where, "must be an object")
         storage_doc = entry.get("storage", {})
         _expect(isinstance(storage_doc, dict), f"{where}.storage", "must be an object")
-        storage = {
-            _int(k, f"{where}.storage"): _int(v, f"{where}.storage.{k}")
-            for k, v in storage_doc.items()
-        }
+        storage: dict[int, int] = {}
+        for k, v in storage_doc.items():
+            slot = _int(k, f"{where}.storage")
+            _expect(slot not in storage, f"{where}.storage.{k}", f"lists slot {slot} a second time")
+            storage[slot] = _int(v, f"{where}.storage.{k}")
         _expect(all(0 <= k < 2**256 and 0 <= v < 2**256 for k, v in storage.items()),
                 f"{where}.storage", "keys and values must be 256-bit unsigned integers")
         code = _bytes(entry["code"], f"{where}.code") if "code" in entry else b""

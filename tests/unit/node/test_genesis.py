@@ -47,6 +47,8 @@ CASES = [
     (_set(["config", "qbft"], KeyError), "config.qbft"),
     (_set(["config", "qbft", "blockperiodseconds"], 0), "config.qbft.blockperiodseconds"),
     (_set(["config", "qbft", "blockperiodseconds"], "x"), "config.qbft.blockperiodseconds"),
+    (_set(["config", "qbft", "blockperiodseconds"], "1 "), "config.qbft.blockperiodseconds"),
+    (_set(["config", "qbft", "requesttimeoutseconds"], "0o4"), "config.qbft.requesttimeoutseconds"),
     (_set(["config", "qbft", "emptyblockperiodseconds"], KeyError), "config.qbft.emptyblockperiodseconds"),
     (_set(["config", "qbft", "requesttimeoutseconds"], -1), "config.qbft.requesttimeoutseconds"),
     (_set(["config", "qbft", "epochlength"], True), "config.qbft.epochlength"),
@@ -58,7 +60,7 @@ CASES = [
     (_set(["alloc"], []), "alloc"),
     (_set(["alloc"], {"0x1234": {"balance": "0x1"}}), "alloc.0x1234"),
     (_set(["alloc"], {"0x" + "11" * 20: {"storage": {"-1": "0x1"}}}), "alloc.0x" + "11" * 20 + ".storage"),
-    (_set(["alloc"], {"0x" + "11" * 20: {"storage": {"0x1": hex(2**256)}}}), "alloc.0x" + "11" * 20 + ".storage"),
+    (_set(["alloc"], {"0x" + "11" * 20: {"storage": {"0x1": hex(2**256)}}}), "alloc.0x" + "11" * 20 + ".storage.0x1"),
     (_set(["evidenceLedger", "members"], [{"address": "0x" + "11" * 20, "role": "KING"}]), "evidenceLedger.members[0].role"),
     (_set(["evidenceLedger", "members"], [{"role": "ADMIN"}]), "evidenceLedger.members[0].address"),
 ]
@@ -71,6 +73,80 @@ def test_malformed_genesis_names_the_field(mutate: Callable[[dict[str, Any]], No
     with pytest.raises(ConfigError) as caught:
         Genesis.parse(doc)
     assert caught.value.field == field, str(caught.value)
+
+
+# -- the node accepts what the offline verifier accepts (evidence/genesis.py, docs/receipt.md) --
+
+def _first_account(doc: dict[str, Any]) -> str:
+    return next(iter(doc["alloc"]))
+
+
+def _twice_in_two_spellings(doc: dict[str, Any]) -> None:
+    key = _first_account(doc)
+    bare = key.lower().removeprefix("0x")
+    doc["alloc"] = {**doc["alloc"], "0x" + bare.upper(): doc["alloc"][key], bare: {"balance": "0x1"}}
+    del doc["alloc"][key]
+
+
+def _slot_twice(doc: dict[str, Any]) -> None:
+    doc["alloc"]["0x" + "12" * 20] = {"storage": {"0x1": "0x1", "0x01": "0x2"}}
+
+
+# What Python's int() or bytes.fromhex took and docs/receipt.md does not: each refused,
+# naming the field (the node read these before; the verifier refused them).
+LAX = [
+    (_set(["gasLimit"], "1_000_000_000"), "gasLimit"),
+    (_set(["gasLimit"], " 150000000 "), "gasLimit"),
+    (_set(["gasLimit"], "+150000000"), "gasLimit"),
+    (_set(["gasLimit"], "0x_8f0d180"), "gasLimit"),
+    (_set(["gasLimit"], "\uff11\uff15\uff10\uff10\uff10\uff10\uff10"), "gasLimit"),
+    (_set(["gasLimit"], "0X8F0D180"), "gasLimit"),
+    (_set(["config", "chainId"], "1_337"), "config.chainId"),
+    (_set(["config", "qbft", "epochlength"], "30_000"), "config.qbft.epochlength"),
+    (_set(["config", "qbft", "epochlength"], " 30000"), "config.qbft.epochlength"),
+    (_set(["config", "qbft", "epochlength"], 30000.0), "config.qbft.epochlength"),
+    (_set(["timestamp"], "0x 0"), "timestamp"),
+    (_set(["extraData"], "0xf83a a0"), "extraData"),
+    (lambda doc: doc.update(extraData=doc["extraData"][:6] + " " + doc["extraData"][6:]), "extraData"),
+    (lambda doc: doc.update(mixHash=doc["mixHash"][:10] + "\t" + doc["mixHash"][10:]), "mixHash"),
+    (_twice_in_two_spellings, "alloc." + "{second}"),
+    (_slot_twice, "alloc.0x" + "12" * 20 + ".storage.0x01"),
+]
+
+
+@pytest.mark.parametrize("mutate, field", LAX)
+def test_what_the_verifier_refuses_the_node_refuses(mutate: Callable[[dict[str, Any]], None], field: str) -> None:
+    from evidence.receipt import GenesisTrust, VerificationError
+
+    doc = copy.deepcopy(load())
+    mutate(doc)
+    with pytest.raises(ConfigError) as caught:
+        Genesis.parse(doc)
+    if field == "alloc.{second}":
+        field = "alloc." + list(doc["alloc"])[-1]
+    assert caught.value.field == field, str(caught.value)
+    with pytest.raises(VerificationError) as refused:  # and the offline verifier, at "genesis"
+        GenesisTrust.from_document(doc)
+    assert refused.value.step == "genesis"
+
+
+@pytest.mark.parametrize("mutate", [
+    _set(["gasLimit"], 150_000_000), _set(["gasLimit"], "150000000"), _set(["gasLimit"], "0x08F0D180"),
+    _set(["config", "chainId"], "0x539"), _set(["config", "qbft", "epochlength"], "0x7530"),
+    _set(["timestamp"], 0),
+])
+def test_numbers_as_the_document_writes_them_are_read(mutate: Callable[[dict[str, Any]], None]) -> None:
+    doc = copy.deepcopy(load())
+    mutate(doc)
+    genesis = Genesis.parse(doc)
+    assert (genesis.gas_limit, genesis.chain_id, genesis.qbft.epoch_length) == (150_000_000, 1337, 30000)
+
+
+def test_ledger_genesis_new_writes_a_document_both_read() -> None:
+    from evidence.receipt import GenesisTrust
+
+    document = json.loads(json.dumps(_build(chain_name="a chain")))
+    assert Genesis.parse(document).qbft.epoch_length == GenesisTrust.from_document(document).epoch_length == 30000
 
 
 def test_not_json_is_refused() -> None:
