@@ -21,8 +21,9 @@ from typing import Any
 STATIC_PREFIX = "/web/static"
 GENESIS_PATH = "/web/genesis.json"
 # The verifier's modules (static/js/), in no particular order: the import map names each.
-MODULES = ("bytes.js", "json.js", "merkle.js", "mpt.js", "qbft.js", "genesis.js", "receipt.js", "i18n.js", "page.js")
-VENDOR_MODULES = ("crypto.js",)
+MODULES = ("bytes.js", "json.js", "merkle.js", "mpt.js", "qbft.js", "genesis.js", "receipt.js", "timestamp.js", "certificate.js",
+           "i18n.js", "page.js")
+VENDOR_MODULES = ("crypto.js", "pdf.js", "asn1.js")
 # A genesis.json is refused above this size when building the offline page: a
 # consortium's is a few KB (the system contracts' code), and the page carries it inline.
 MAX_GENESIS_BYTES = 4 * 1024 * 1024

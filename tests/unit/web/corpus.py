@@ -12,11 +12,13 @@ v1 receipts of tests/vectors/receipt_v1.
 """
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from evidence.receipt import EVIDENCE_REGISTRY, GenesisTrust, Receipt, Verificat
 from node.execution.chain import Chain
 from node.execution.vm import TRANSACTION_BUILDER, QBFTHeader
 from node.storage.store import LevelStore
+from tests import tsa
 from tests.integration.test_evidence_receipts import MUTATIONS
 from tests.unit.evidence.test_receipt_votes import HISTORY_MUTATIONS
 from tests.unit.node.votechain import CHAIN_ID, MEMBER, A, X, commit, make_genesis, vote_in_x_then_out_d
@@ -174,12 +177,61 @@ def build_corpus(directory: Path) -> list[Case]:
         Case("algorithm spelled SHA-256", text.replace('"sha256"', '"SHA-256"').encode(), BATCH[3], genesis_text),
         Case("genesis not JSON", batch[3].to_json().encode(), BATCH[3], "{"),
     ]
+    cases += _strict_cases(batch[3].to_document(), after.to_document(), genesis_text)
     # the stored v1 receipts, against their genesis and another chain's
     v1_genesis = (V1 / "genesis.json").read_text()
     for name in ("index.html", "single.txt"):
         receipt = (V1 / f"{name}.receipt.json").read_bytes()
         cases.append(Case(f"v1 {name}", receipt, (V1 / name).read_bytes(), v1_genesis))
         cases.append(Case(f"v1 {name} against another chain", receipt, (V1 / name).read_bytes(), genesis_text))
+    return cases
+
+
+def _strict_cases(document: dict[str, Any], single: dict[str, Any], genesis_text: str) -> list[Case]:
+    """What docs/receipt.md's Conventions refuse since the verifiers were tightened
+    (tests/unit/evidence/test_receipt_strict.py, test_genesis_strict.py): each at `format`,
+    or at `genesis` for genesis.json, in both verifiers."""
+    cases = []
+
+    def changed(name: str, change: Callable[[dict[str, Any]], None], base: dict[str, Any] = document,
+                content: bytes | None = BATCH[3]) -> None:
+        doc = copy.deepcopy(base)
+        change(doc)
+        cases.append(Case(f"strict: {name}", _text(doc), content, genesis_text))
+
+    digest = document["entry"]["digest"]
+    changed("digest upper-cased", lambda d: d["entry"].update(digest="0x" + digest[2:].upper()))
+    changed("a space between hex pairs", lambda d: d["entry"].update(digest=digest[:4] + " " + digest[4:]))
+    changed("0X prefix", lambda d: d["entry"].update(digest="0X" + digest[2:]))
+    changed("33-byte kind", lambda d: d["entry"].update(kind="k" * 33))
+    changed("batch deleted", lambda d: d.pop("batch"), single, AFTER)
+    changed("algorithm with a byte-order mark", lambda d: d["entry"].update(algorithm="\ufeffsha256"))
+    changed("algorithm with a vertical tab", lambda d: d["entry"].update(algorithm="sha256\u000b"))
+    changed("algorithm with JSON white space", lambda d: d["entry"].update(algorithm=" SHA-256\n"))
+    text = json.dumps(document, indent=1)
+    lone = text.replace('"case": "IP-2026-77"', '"case": "IP-\\ud800"')
+    assert lone != text
+    cases.append(Case("strict: a lone surrogate in case", lone.encode(), BATCH[3], genesis_text))
+    for digits, label in ((79, "a 79-digit integer in an unknown member"), (78, "a 78-digit integer in an unknown member")):
+        cases.append(Case(f"strict: {label}", text.replace('"batch": {', f'"note": -{"9" * digits}, "batch": {{', 1)
+                          .encode(), BATCH[3], genesis_text))
+    # the time-stamp token: its structure is checked at format (docs/timestamps.md step 1)
+    token = tsa.consortium().token(bytes.fromhex(document["batch"]["root"][2:]), datetime(2026, 1, 1, tzinfo=UTC))
+    for label, raw in (("a real token", token), ("a token with a byte after it", token + b"\x00"),
+                       ("a token cut short", token[:-1]),
+                       ("a ContentInfo of data", token.replace(bytes.fromhex("06092a864886f70d010702"),
+                                                                bytes.fromhex("06092a864886f70d010701"), 1))):
+        changed(f"timestamp: {label}", lambda d, raw=raw: d.update(timestamp=base64.b64encode(raw).decode()))
+    changed("timestamp AAAA", lambda d: d.update(timestamp="AAAA"))
+    # genesis.json: numbers are JSON integers or 0x-hex/decimal strings; hex has no spaces
+    genesis = json.loads(genesis_text)
+    for epoch in (" 12 ", 30000.5, "0o17", "1_000", "0X1F", 2**31, "12"):
+        other = copy.deepcopy(genesis)
+        other["config"]["qbft"]["epochlength"] = epoch
+        cases.append(Case(f"strict: genesis epochlength {epoch!r}", _text(document), BATCH[3], json.dumps(other)))
+    other = copy.deepcopy(genesis)
+    other["extraData"] = other["extraData"][:10] + " " + other["extraData"][10:]
+    cases.append(Case("strict: genesis extraData with a space", _text(document), BATCH[3], json.dumps(other)))
     return cases
 
 

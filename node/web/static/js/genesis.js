@@ -9,6 +9,9 @@ import { blockHash, decodeExtra, DEFAULT_EPOCH_LENGTH } from "ledger/qbft.js";
 
 // Names are shown in messages and on certificates: room for a long Chinese name.
 export const MAX_CHAIN_NAME_BYTES = 128;
+// config.qbft.epochlength: positive and below 2**31, the node's bound on every QBFT period
+// (evidence/genesis.py MAX_EPOCH_LENGTH).
+export const MAX_EPOCH_LENGTH = 2n ** 31n - 1n;
 // Accounts plus storage slots hashed before a genesis is refused (a consortium's holds a
 // handful; hashing this many in a browser takes seconds).
 export const MAX_ALLOC_ENTRIES = 100000;
@@ -149,13 +152,8 @@ export function genesisTrust(doc) {
   const extra = genesisExtraData(doc);
   const qbft = "qbft" in config ? config.qbft : Object.create(null);
   if (!isObject(qbft)) throw new GenesisError("config.qbft", "must be an object");
-  const epoch = "epochlength" in qbft ? qbft.epochlength : DEFAULT_EPOCH_LENGTH;
-  let epochLength;
-  if (typeof epoch === "boolean") throw new GenesisError("config.qbft.epochlength", "must be positive");
-  if (isInteger(epoch)) epochLength = BigInt(epoch);
-  else if (typeof epoch === "string" && /^\s*(0[xX][0-9a-fA-F]+|[1-9][0-9]*|0+)\s*$/.test(epoch)) epochLength = BigInt(epoch.trim());
-  else if (epoch && typeof epoch === "object" && "value" in epoch && Number.isFinite(epoch.value)) epochLength = BigInt(Math.trunc(epoch.value));
-  else throw new GenesisError("config.qbft.epochlength", "must be an integer");
-  if (epochLength < 1n) throw new GenesisError("config.qbft.epochlength", "must be positive");
+  // a number as every number of genesis.json (no trim, no fraction), 1 to 2**31 - 1
+  const epochLength = "epochlength" in qbft
+    ? number(qbft.epochlength, "config.qbft.epochlength", 1n, MAX_EPOCH_LENGTH + 1n) : BigInt(DEFAULT_EPOCH_LENGTH);
   return { chainId, name, genesisHash, validators: [...extra.validators].sort(), epochLength };
 }

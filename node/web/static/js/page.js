@@ -1,7 +1,8 @@
 // The Verify page: reads the chosen files, runs the verifier (receipt.js) in this page and
 // shows the verdict, every step with its mark and explanation, and what a valid receipt
-// proves. The only request it makes is the node's genesis.json, on the node's own page.
-import { verifyReceipt } from "ledger/receipt.js";
+// proves; the receipt may be an evidence certificate PDF (certificate.js). The only
+// request it makes is the node's genesis.json, on the node's own page.
+import { verifyDocument } from "ledger/certificate.js";
 import { TEXT } from "ledger/i18n.js";
 
 const $ = (selector) => document.querySelector(selector);
@@ -46,7 +47,7 @@ async function verify(event) {
   const inputs = { receiptText: await readBytes(receiptFile), genesisText: genesis.text,
     file: evidence ? await readBytes(evidence) : null };
   const started = performance.now();
-  const result = verifyReceipt(inputs);
+  const result = await verifyDocument(inputs);
   result.ms = performance.now() - started;
   last = result;
   render(result);
@@ -70,6 +71,23 @@ function render(result) {
   verdict.dataset.ms = result.ms.toFixed(1);
   const body = $("#steps tbody");
   body.replaceChildren();
+  // A certificate PDF: where the receipt came from, and the PDF's signature, which only
+  // the CLI checks (it needs the issuer's roots).
+  if (result.certificate) {
+    const receiptRow = body.insertRow();
+    const read = result.failedStep !== "embedded receipt";
+    receiptRow.dataset.step = "embedded receipt";
+    receiptRow.dataset.status = read ? "passed" : "failed";
+    cell(receiptRow, "embedded receipt");
+    cell(receiptRow, t(read ? "status_passed" : "status_failed"), `mark ${read ? "passed" : "failed"}`);
+    cell(receiptRow, read ? t("embedded_receipt") : `${t("embedded_receipt")} — ${result.reason}`);
+    const issuerRow = body.insertRow();
+    issuerRow.dataset.step = "issuer signature";
+    issuerRow.dataset.status = "not checked";
+    cell(issuerRow, "issuer signature");
+    cell(issuerRow, t("issuer_not_checked"), "mark not-checked");
+    cell(issuerRow, t("issuer_signature"));
+  }
   if (result.failedStep === "format" || result.failedStep === "genesis") {
     const row = body.insertRow();
     row.dataset.step = result.failedStep;
@@ -103,6 +121,7 @@ function render(result) {
     fact("submitter", v.submitter);
     fact("witnesses", v.signers.join(", "));
     fact("tsa_time", t(v.trustedTime === "none" ? "status_none" : "status_not checked"));
+    if (result.certificate) fact("issuer", t("issuer_not_checked_long"));
   } else {
     fact("failed_at", `${result.failedStep}: ${result.reason}`);
   }

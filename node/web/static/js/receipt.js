@@ -10,6 +10,7 @@ import { GenesisError, checkChainName, genesisTrust } from "ledger/genesis.js";
 import { leafHash, verifyInclusion } from "ledger/merkle.js";
 import { ProofError, verifyTrieProof } from "ledger/mpt.js";
 import * as qbft from "ledger/qbft.js";
+import { MAX_TOKEN_BYTES, TokenStructureError, parseToken } from "ledger/timestamp.js";
 
 export const RECEIPT_VERSION = "evidence-ledger/receipt/v2";
 export const RECEIPT_VERSION_V1 = "evidence-ledger/receipt/v1";
@@ -30,9 +31,27 @@ export class VerificationError extends Error {
   constructor(step, reason) { super(`${step}: ${reason}`); this.step = step; this.reason = reason; }
 }
 
-/** "sha256" or "sm3" for an entry's algorithm (case and a hyphen forgiven, as the reference). */
+// entry.algorithm: letters, digits and hyphens, with JSON white space (space, tab, LF, CR)
+// at either end; case and hyphens are then ignored (docs/receipt.md, Conventions). Pinned
+// to ASCII, as evidence/receipt.py _ALGORITHM_NAME, because trim() and Python's strip()
+// disagree on U+001C, U+0085, U+FEFF...
+const ALGORITHM_NAME = /^[ \t\n\r]*([A-Za-z0-9-]+)[ \t\n\r]*$/;
+// A byte string of a receipt: 0x, then lower-case hex digits, two a byte, nothing else.
+const RECEIPT_HEX = /^0x(?:[0-9a-f]{2})*$/;
+// The registry's bounds on an entry's strings, in UTF-8 bytes (evidence/receipt.py
+// MAX_KIND_BYTES, MAX_CASE_BYTES): an entry outside them was never anchored.
+export const MAX_KIND_BYTES = 32;
+export const MAX_CASE_BYTES = 64;
+// Digits a JSON integer of a receipt may have, its sign not counted: 2**256 - 1 has 78,
+// and no integer a receipt holds needs more (evidence/receipt.py MAX_JSON_INTEGER_DIGITS).
+export const MAX_JSON_INTEGER_DIGITS = 78;
+
+/** "sha256" or "sm3" for an entry's algorithm (case, hyphens and JSON white space at
+ *  either end forgiven, nothing else: as the reference). */
 function canonicalAlgorithm(name) {
-  const canonical = typeof name === "string" ? name.trim().toLowerCase().replaceAll("-", "") : null;
+  const spelled = typeof name === "string" ? ALGORITHM_NAME.exec(name) : null;
+  if (spelled === null) throw new Error(`${JSON.stringify(name)} is not a digest algorithm name`);
+  const canonical = spelled[1].toLowerCase().replaceAll("-", "");
   if (!(canonical in ALGORITHMS)) throw new Error(`unknown digest algorithm ${JSON.stringify(name)}`);
   return canonical;
 }
@@ -47,7 +66,7 @@ export function parseReceipt(input) {
     try { text = fromUtf8(input); } catch { fail("not JSON: not UTF-8"); }
   }
   let doc;
-  try { doc = parseJson(text); } catch (e) { if (e instanceof JsonError) fail(`not JSON: ${e.message}`); throw e; }
+  try { doc = parseJson(text, { maxIntegerDigits: MAX_JSON_INTEGER_DIGITS }); } catch (e) { if (e instanceof JsonError) fail(`not JSON: ${e.message}`); throw e; }
   const TYPES = {
     str: (v) => typeof v === "string", int: isInteger, dict: isObject, list: Array.isArray,
   };
@@ -58,14 +77,21 @@ export function parseReceipt(input) {
   };
   const hexbytes = (obj, name, where, length) => {
     const text = need(obj, name, "str", where);
-    if (!text.startsWith("0x")) fail(`${where}.${name} must be 0x-hex`);
-    let raw;
-    try { raw = fromHex(text.slice(2)); } catch { fail(`${where}.${name} is not hex`); }
+    if (!RECEIPT_HEX.test(text)) fail(`${where}.${name} must be 0x and lower-case hex, two digits a byte`);
+    const raw = fromHex(text.slice(2));
     if (length !== undefined && raw.length !== length) fail(`${where}.${name} must be ${length} bytes`);
     return raw;
   };
   const hexlist = (obj, name, where, length) =>
     need(obj, name, "list", where).map((item, i) => hexbytes({ x: item }, "x", `${where}.${name}[${i}]`, length));
+  const utf8Text = (obj, name, where, low, high) => {
+    const text = need(obj, name, "str", where);
+    // a lone surrogate (a \ud800 escape) is no UTF-8 string: no registry holds one
+    if (!text.isWellFormed()) fail(`${where}.${name} is not valid Unicode (a lone surrogate)`);
+    const size = utf8(text).length;
+    if (size < low || size > high) fail(`${where}.${name} must be ${low} to ${high} bytes of UTF-8, got ${size}`);
+    return text;
+  };
   const natural = (obj, name, where) => {
     const value = BigInt(need(obj, name, "int", where));
     if (value < 0n) fail(`${where}.${name} must not be negative`);
@@ -85,7 +111,8 @@ export function parseReceipt(input) {
   const algorithmText = need(entry, "algorithm", "str", "entry");
   let algorithm;
   try { algorithm = canonicalAlgorithm(algorithmText); } catch (e) { fail(`entry.algorithm: ${e.message}`); }
-  const batchDoc = "batch" in doc ? doc.batch : null;
+  if (!("batch" in doc)) fail("receipt.batch is missing"); // required; null when anchored on its own
+  const batchDoc = doc.batch;
   let batch = null;
   if (batchDoc !== null) {
     batch = {
@@ -102,7 +129,7 @@ export function parseReceipt(input) {
   }
   const receipt = {
     version, chainId: natural(doc, "chainId", "receipt"), digest: hexbytes(entry, "digest", "entry", 32), algorithm,
-    kind: need(entry, "kind", "str", "entry"), case: need(entry, "case", "str", "entry"),
+    kind: utf8Text(entry, "kind", "entry", 1, MAX_KIND_BYTES), case: utf8Text(entry, "case", "entry", 0, MAX_CASE_BYTES),
     metadataDigest: hexbytes(entry, "metadataDigest", "entry", 32), batch,
     registry: hexbytes(anchor, "registry", "anchor", 20), blockNumber: natural(anchor, "blockNumber", "anchor"),
     blockHash: hexbytes(anchor, "blockHash", "anchor", 32), transactionIndex: natural(anchor, "transactionIndex", "anchor"),
@@ -116,15 +143,22 @@ export function parseReceipt(input) {
   return receipt;
 }
 
-/** The optional `timestamp` member: canonical base64 (RFC 4648 section 4). What the token
- *  says is step 11's business, which this verifier reports as not checked. */
+/** The optional `timestamp` member: canonical base64 (RFC 4648 section 4) of a token whose
+ *  structure holds (evidence/timestamp.py step 1, timestamp.js). Who signed it and over
+ *  what is step 11's business, which this verifier reports as not checked. */
 function timestampMember(doc, fail) {
   if (!("timestamp" in doc)) return null;
   const text = doc.timestamp;
   if (typeof text !== "string") fail("receipt.timestamp must be a base64 string");
   if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(text)) fail("receipt.timestamp is not base64");
   const raw = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+  // before re-encoding it (a spread of megabytes would overflow the stack): refused all the same
+  if (raw.length > MAX_TOKEN_BYTES) fail(`receipt.timestamp is not a time-stamp token: the token is ${raw.length} bytes, more than the ${MAX_TOKEN_BYTES} allowed`);
   if (btoa(String.fromCharCode(...raw)) !== text) fail("receipt.timestamp is not in canonical base64");
+  try { parseToken(raw); } catch (e) {
+    if (e instanceof TokenStructureError) fail(`receipt.timestamp is not a time-stamp token: ${e.reason}`);
+    throw e;
+  }
   return raw;
 }
 
