@@ -10,7 +10,6 @@ three, verified by evidence.receipt.verify_receipt before they are rendered.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import re
@@ -44,7 +43,6 @@ from evidence import digest as digests, merkle
 from evidence.mpt import OrderedTrie
 from evidence.receipt import EVIDENCE_REGISTRY, STEPS, GenesisTrust, Receipt, Verified, build_receipts, verify_receipt
 from node.execution.chain import Chain
-from node.execution.genesis import Genesis
 from node.execution.vm import TRANSACTION_BUILDER
 from node.storage.store import LevelStore
 from tests import pki
@@ -98,9 +96,7 @@ class Anchored:
 def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     store = LevelStore(tmp_path_factory.mktemp("certificate") / "chain")
     try:
-        document = dict(copy.deepcopy(make_genesis().document))
-        document["timestamp"] = hex(GENESIS_TIME)
-        genesis = Genesis.parse(document)
+        genesis = make_genesis(timestamp=GENESIS_TIME)
         chain = Chain.initialise(store, genesis)
         digest = hashlib.sha256(CONTENT).digest()
         # Block 1 sealed by A, B and C only: D is a validator that did not seal it.

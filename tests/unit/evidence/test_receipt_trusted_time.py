@@ -11,7 +11,6 @@ three. Tokens come from the TSA code `ledger tsa serve` runs, with fixed keys an
 from __future__ import annotations
 
 import base64
-import copy
 import dataclasses
 import hashlib
 import json
@@ -37,7 +36,6 @@ from evidence.receipt import (
     verify_receipt,
 )
 from node.execution.chain import Chain
-from node.execution.genesis import Genesis
 from node.execution.vm import TRANSACTION_BUILDER
 from node.storage.store import LevelStore
 from tests import tsa
@@ -73,9 +71,7 @@ class Anchored:
 def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
     store = LevelStore(tmp_path_factory.mktemp("trusted-time") / "chain")
     try:
-        document = dict(copy.deepcopy(make_genesis().document))
-        document["timestamp"] = hex(GENESIS_TIME)
-        genesis = Genesis.parse(document)
+        genesis = make_genesis(timestamp=GENESIS_TIME)
         chain = Chain.initialise(store, genesis)
         digest = hashlib.sha256(CONTENT).digest()
         first = commit(chain, A, transactions=[anchor_transaction(0, digest)])

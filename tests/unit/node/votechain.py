@@ -30,12 +30,16 @@ MEMBER_ADDRESS = bytes.fromhex(MEMBER.address[2:])
 CHAIN_ID = 1337
 
 
-def make_genesis(epoch_length: int = 30_000, validators: Sequence[ValidatorKey] = GENESIS_VALIDATORS) -> Genesis:
+def make_genesis(epoch_length: int = 30_000, validators: Sequence[ValidatorKey] = GENESIS_VALIDATORS,
+                 timestamp: int | None = None) -> Genesis:
+    """The test chain's genesis; `timestamp` fixes its time (block times follow from it)."""
     # Given unsorted: the genesis document sorts them.
     document = build_genesis_document(
         chain_id=CHAIN_ID, validators=[k.address for k in reversed(validators)], alloc={MEMBER_ADDRESS: 10**21},
         members=[(MEMBER_ADDRESS, "ADMIN")])
     document["config"]["qbft"]["epochlength"] = epoch_length
+    if timestamp is not None:
+        document["timestamp"] = hex(timestamp)
     return Genesis.parse(document)
 
 

@@ -55,3 +55,17 @@ def offline_context(launched: Any) -> tuple[Any, list[str]]:
 
     context.route("**/*", guard)
     return context, attempted
+
+
+@contextmanager
+def offline_page_open(launched: Any, html: Any) -> Iterator[tuple[Any, list[str]]]:
+    """The page at `html` (a path) opened from file:// in an offline context, ready to use;
+    yields it and the requests it attempted (all refused)."""
+    context, attempted = offline_context(launched)
+    try:
+        opened = context.new_page()
+        opened.goto(html.as_uri())
+        opened.wait_for_selector("body[data-ready=true]")
+        yield opened, attempted
+    finally:
+        context.close()

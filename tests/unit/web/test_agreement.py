@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from node.web.pages import offline_page
-from tests.unit.web.browser import browser, offline_context
+from tests.unit.web.browser import browser, offline_page_open
 from tests.unit.web.corpus import ROOT, Case, build_corpus, python_verdict
 
 # Runs in the page: the same function the Verify form calls, on the given bytes.
@@ -35,13 +35,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[Case]:
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     html = tmp_path_factory.mktemp("page") / "verify.html"
     html.write_text(offline_page((ROOT / "genesis.json").read_text()), encoding="utf-8")
-    with browser() as launched:
-        context, attempted = offline_context(launched)
-        opened = context.new_page()
-        opened.goto(html.as_uri())
-        opened.wait_for_selector("body[data-ready=true]")
-        yield opened, attempted
-        context.close()
+    with browser() as launched, offline_page_open(launched, html) as opened:
+        yield opened
 
 
 def b64(data: bytes | None) -> str | None:

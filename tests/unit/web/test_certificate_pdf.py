@@ -11,7 +11,6 @@ and must fail at the step Python's verifier names for that receipt.
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -26,13 +25,12 @@ from client.evidence_pdf import RECEIPT_ATTACHMENT, _check_inputs, layout_certif
 from client.pdf_signatures import sign_pdf
 from evidence.receipt import MAX_RECEIPT_DOCUMENT_BYTES, STEPS, GenesisTrust, Receipt, VerificationError, verify_receipt
 from node.execution.chain import Chain
-from node.execution.genesis import Genesis
 from node.storage.store import LevelStore
 from node.web.pages import offline_page
 from tests import pki
 from tests.unit.client.test_evidence_pdf import CASE, CONTENT, GENESIS_TIME, ISSUED_AT, _render
 from tests.unit.node.votechain import A, B, C, anchor_transaction, commit, make_genesis, receipt_for
-from tests.unit.web.browser import browser, offline_context
+from tests.unit.web.browser import browser, offline_page_open
 
 ISSUER_CN = "存证平台 Evidence Platform"
 # What the page must tell a clerk about the PDF's own signature (docs/web.md).
@@ -61,9 +59,7 @@ def _python_step(pdf: bytes, trust: GenesisTrust) -> str:
 def certified(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Certified]:
     store = LevelStore(tmp_path_factory.mktemp("chain") / "chain")
     try:
-        document = dict(copy.deepcopy(make_genesis().document))
-        document["timestamp"] = hex(GENESIS_TIME)
-        genesis = Genesis.parse(document)
+        genesis = make_genesis(timestamp=GENESIS_TIME)
         chain = Chain.initialise(store, genesis)
         digest = hashlib.sha256(CONTENT).digest()
         block = commit(chain, A, signers=[A, B, C], transactions=[anchor_transaction(0, digest, case=CASE)])
@@ -90,13 +86,8 @@ def certified(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Certified]:
 def page(certified: Certified, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     html = tmp_path_factory.mktemp("page") / "verify.html"
     html.write_text(offline_page(certified.genesis_text), encoding="utf-8")
-    with browser() as launched:
-        context, attempted = offline_context(launched)
-        opened = context.new_page()
-        opened.goto(html.as_uri())
-        opened.wait_for_selector("body[data-ready=true]")
-        yield opened, attempted
-        context.close()
+    with browser() as launched, offline_page_open(launched, html) as opened:
+        yield opened
 
 
 def _verify_in_form(opened: Any, directory: Path, pdf: bytes, name: str) -> dict[str, Any]:
