@@ -69,28 +69,32 @@ class MemberHandover:
 def anchor(
     ledger: Ledger, digest: bytes, *, kind: str, case: str = "", algorithm: str = "sha256",
     metadata_digest: bytes = ZERO32, gas: int | None = None, tsa_url: str | None = None,
+    timestamp_token: bytes | None = None,
 ) -> Anchoring:
     """Anchor one digest on its own; returns the transaction and the entry's receipt
-    (with `tsa_url`, carrying a time-stamp token over the digest)."""
+    (with `tsa_url`, carrying a time-stamp token over the digest; or the `timestamp_token`
+    the caller already asked for over `anchored_value`)."""
     return _anchor(ledger, [digest], batched=False, kind=kind, case=case, algorithm=algorithm,
-                   metadata_digest=metadata_digest, gas=gas, tsa_url=tsa_url)
+                   metadata_digest=metadata_digest, gas=gas, tsa_url=tsa_url, timestamp_token=timestamp_token)
 
 
 def anchor_batch(
     ledger: Ledger, batch: Sequence[bytes], *, kind: str, case: str = "", algorithm: str = "sha256",
     metadata_digest: bytes = ZERO32, gas: int | None = None, tsa_url: str | None = None,
-    index_members: bool = True,
+    index_members: bool = True, timestamp_token: bytes | None = None,
 ) -> Anchoring:
     """Anchor the RFC 9162 root of `batch` in one transaction; one receipt per digest,
     in the batch's order. With `tsa_url`, one RFC 3161 token over the root, asked before
     the transaction is sent, goes into every receipt (`TimestampingError` if the TSA does
-    not give one: then nothing was sent). Then the digests go to the node, which indexes
+    not give one: then nothing was sent); or `timestamp_token`, a token the caller asked for
+    over `anchored_value(batch, batched=True)` before doing other work that should not
+    happen without it (the CLI: before storing sealed files). Then the digests go to the node, which indexes
     each under the root once it has checked them against it (`Anchoring.members`), unless
     `index_members` is False."""
     if not 1 <= len(batch) <= MAX_BATCH:
         raise LedgerError(f"a batch holds 1 to {MAX_BATCH} digests, got {len(batch)}")
     anchoring = _anchor(ledger, list(batch), batched=True, kind=kind, case=case, algorithm=algorithm,
-                        metadata_digest=metadata_digest, gas=gas, tsa_url=tsa_url)
+                        metadata_digest=metadata_digest, gas=gas, tsa_url=tsa_url, timestamp_token=timestamp_token)
     # Once the root is on chain, the node may check the members against it and index each
     # (index_members=False: a batch whose digests are themselves confidential).
     if not index_members:
@@ -98,19 +102,26 @@ def anchor_batch(
     return replace(anchoring, members=hand_over_members(ledger, anchoring.receipts[0].anchored, batch))
 
 
+def anchored_value(batch: Sequence[bytes], *, batched: bool) -> bytes:
+    """What one anchoring puts on chain: the RFC 9162 root of the batch's digests, or a lone
+    digest itself; what a time-stamp token for that anchoring is asked over."""
+    if batched:
+        return merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
+    return batch[0]
+
+
 def _anchor(
     ledger: Ledger, batch: list[bytes], *, batched: bool, kind: str, case: str, algorithm: str,
-    metadata_digest: bytes, gas: int | None, tsa_url: str | None = None,
+    metadata_digest: bytes, gas: int | None, tsa_url: str | None = None, timestamp_token: bytes | None = None,
 ) -> Anchoring:
     if any(len(d) != 32 for d in batch):
         raise LedgerError("digests are 32 bytes")
+    if tsa_url is not None and timestamp_token is not None:
+        raise ValueError("give tsa_url or timestamp_token, not both")
     algorithm_id = digests.algorithm_id(algorithm)
-    if batched:
-        anchored = merkle.root_from_leaf_hashes([merkle.leaf_hash(d) for d in batch])
-    else:
-        anchored = batch[0]
+    anchored = anchored_value(batch, batched=batched)
     # Before the transaction, so that the TSA's time is not after the block's (module docstring).
-    token = request_timestamp(tsa_url, anchored) if tsa_url is not None else None
+    token = request_timestamp(tsa_url, anchored) if tsa_url is not None else timestamp_token
     function = ledger.evidence.functions.anchor(anchored, len(batch), kind, case, algorithm_id, metadata_digest)
     result = ledger.transact(function, gas=gas)
     receipts = receipts_for(ledger, result, batch, batched=batched, kind=kind, case=case,

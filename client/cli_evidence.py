@@ -131,8 +131,18 @@ def evidence_anchor(
                 hashed.append(digests.digest_file(path, algorithm, progress=advance))
             except OSError as exc:
                 fail(f"{path}: {exc.strerror}")
-    from client.anchoring import anchor_batch
+    from client.anchoring import anchor_batch, anchored_value
+    from client.timestamping import TimestampingError, request_timestamp
 
+    token = None
+    if tsa is not None:
+        # First: a TSA that gives no token stops the command before anything is stored
+        # (sealed files included) or anchored; asked before the transaction, so that the
+        # TSA's time is not after the block's.
+        try:
+            token = request_timestamp(tsa, anchored_value(hashed, batched=True))
+        except TimestampingError as exc:
+            fail(f"{exc}; nothing was stored or anchored", EXIT_USAGE if exc.step is None else EXIT_REFUSED)
     sealed: dict[Path, dict[str, Any]] = {}
     if recipients:
         # The ciphertext goes to the node's blob store, never on chain; the receipt proves
@@ -148,14 +158,9 @@ def evidence_anchor(
             except (EnvelopeError, OSError) as exc:
                 fail(f"{path}: cannot seal and store it: {exc}", EXIT_REFUSED)
             sealed[relative] = {"sha256": blob, "recipients": [hex0x(fingerprint(c)) for c in recipients], "node": rpc}
-    from client.timestamping import TimestampingError
-
     with on_chain(rpc):
-        try:
-            anchoring = anchor_batch(ledger, hashed, kind=kind, case=case, algorithm=algorithm,
-                                     index_members=index_members, tsa_url=tsa)
-        except TimestampingError as exc:  # asked before the transaction: nothing was anchored
-            fail(f"{exc}; nothing was anchored", EXIT_USAGE if exc.step is None else EXIT_REFUSED)
+        anchoring = anchor_batch(ledger, hashed, kind=kind, case=case, algorithm=algorithm,
+                                 index_members=index_members, timestamp_token=token)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with (out / BUNDLE_NAME).open("w") as bundle:

@@ -92,11 +92,15 @@ def anchored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anchored]:
             "--tsa-root", base / "tsa-ca" / "ca.pem", "--witness", f"{validator}={VALIDATOR_ORG}",
             "--rpc", node.url, "--json").stdout)
         nonce = rpc(node.url, "eth_getTransactionCount", node.dev_address, "latest")
-        # No TSA at this address: refused before the transaction, so the nonce stays.
+        # No TSA at this address: refused before the transaction, so the nonce stays, and
+        # before the sealed copy is stored, so the blob store stays empty.
         unreachable = ledger("evidence", "anchor", files / "index.html", "--out", base / "never", "--key", key,
-                             "--rpc", node.url, "--tsa", f"http://127.0.0.1:{free_port()}/", check=2)
-        assert "nothing was anchored" in unreachable.stderr, unreachable.stderr
+                             "--rpc", node.url, "--tsa", f"http://127.0.0.1:{free_port()}/",
+                             "--encrypt-to", base / "issuer" / "chain.pem", check=2)
+        assert "nothing was stored or anchored" in unreachable.stderr, unreachable.stderr
         assert rpc(node.url, "eth_getTransactionCount", node.dev_address, "latest") == nonce
+        blob_dir = base / "data" / "blobs"
+        assert not blob_dir.exists() or not [p for p in blob_dir.rglob("*") if p.is_file()]
     finally:
         node.stop()
         tsa.stop()
