@@ -51,6 +51,11 @@ MAX_MEMBER_UPLOADS_PER_CALLER = 1
 # of a root not anchored yet: a block period.
 UPLOAD_RETRY_AFTER_SECONDS = 2
 NOT_ANCHORED_RETRY_AFTER_SECONDS = 1
+# The longest a member upload's body may take to arrive while it holds its slot: a full
+# 32 MB body at ~270 KB/s. A body that does not arrive in time gives the slot back (408)
+# instead of holding it for ever (a client that trickles bytes would otherwise keep every
+# other organisation's uploads at 503 with four connections).
+MEMBER_BODY_SECONDS = 120
 
 ROOT = Path(description="the anchored batch root (32 bytes hex)", json_schema_extra=pattern_of(HEX32))
 
@@ -128,13 +133,16 @@ async def put_members(request: Request, digest: str = ROOT) -> Response:
     return JSONResponse(added.to_json(), status_code=201 if added.created else 200)
 
 
-async def _read_body(request: Request, cap: int) -> bytes:
+async def _read_body(request: Request, cap: int, seconds: float = MEMBER_BODY_SECONDS) -> bytes:
     body = bytearray()
     try:
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > cap:
-                raise ApiError(413, f"a batch hands over at most {cap // LEAF_BYTES} leaves ({cap} bytes)")
+        async with asyncio.timeout(seconds):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > cap:
+                    raise ApiError(413, f"a batch hands over at most {cap // LEAF_BYTES} leaves ({cap} bytes)")
+    except TimeoutError:
+        raise ApiError(408, f"the body did not arrive within {seconds:g} s; send it again") from None
     except ClientDisconnect:
         raise ApiError(400, "the client disconnected before sending the whole body") from None
     return bytes(body)

@@ -3,6 +3,8 @@ its share and the node its total, each refusal with its status and Retry-After, 
 slot given back exactly once."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from node.rpc.rest.context import ApiError
@@ -28,3 +30,20 @@ def test_a_caller_holds_its_share_and_the_node_its_total() -> None:
     assert slots.count == 0
     slots.claim("token:a")
     assert slots.count == 1
+
+
+def test_a_body_that_does_not_arrive_in_time_is_refused_408() -> None:
+    """A client trickling its body must not hold an upload slot for ever: the read has a
+    deadline, and the handler's `finally` gives the slot back."""
+    from starlette.requests import Request
+
+    from node.rpc.rest.members import _read_body
+
+    async def trickle() -> dict[str, object]:
+        await asyncio.sleep(5)  # longer than the deadline below: nothing more arrives
+        return {"type": "http.request", "body": b"x", "more_body": True}
+
+    request = Request({"type": "http", "method": "PUT", "path": "/", "headers": []}, trickle)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(_read_body(request, 1_000, seconds=0.05))
+    assert refused.value.status == 408
