@@ -42,9 +42,11 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fcntl
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -105,6 +107,12 @@ CERT_FILE = "tsa.pem"
 CHAIN_FILE = "chain.pem"
 SERIAL_FILE = "serial"
 LOG_FILE = "tokens.jsonl"
+# Held (flock) while a TSA serves the directory: serials are counted in memory, so a
+# second process on the same directory would issue the same numbers.
+LOCK_FILE = "lock"
+# The end of tokens.jsonl read at start to find the last serial logged: a line is one token
+# in base64 (~1-3 KiB; at most MAX_TOKEN_BYTES * 4/3), so 256 KiB holds several lines.
+LOG_TAIL_BYTES = 256 * 1024
 
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
@@ -318,6 +326,26 @@ class SerialCounter:
         return serial
 
 
+def last_logged_serial(path: Path) -> int:
+    """The serial of the last complete line of tokens.jsonl; 0 when there is none (a line
+    torn by a crash is skipped)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - LOG_TAIL_BYTES))
+            tail = handle.read()
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise TSAError(f"cannot read: {exc.strerror}", path) from None
+    for line in reversed(tail.split(b"\n")):
+        try:
+            return int(json.loads(line)["serial"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return 0
+
+
 class TokenLog:
     """tokens.jsonl: one JSON line per token, appended and fsynced before the token is sent."""
 
@@ -371,11 +399,16 @@ class Authority:
         except Rejection as exc:
             return rejection_response(exc.failure, exc.text), None
         with self._lock:
+            gen_time = self.clock()
+            if not self.cert.not_valid_before_utc <= gen_time <= self.cert.not_valid_after_utc:
+                # A token it signs now could never verify: refuse (the anchoring client then
+                # stops before anything is sent) until the operator renews the certificate.
+                return rejection_response("time_not_available", "the TSA's certificate is not valid at its "
+                                          "current time; the operator must renew it"), None
             try:
                 serial = self.serials.allocate()
             except OSError as exc:
                 return rejection_response("system_failure", f"cannot record the serial number: {exc.strerror}"), None
-            gen_time = self.clock()
             tst_info = build_tst_info(request, serial=serial, gen_time=gen_time, policy=self.policy,
                                       accuracy=self.accuracy)
             token = sign_token(tst_info, self.key, self.cert, self.token_extra, include_certs=request.cert_req)
@@ -526,7 +559,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, f"send Content-Type: {QUERY_TYPE}")
             return
         length_text = self.headers.get("Content-Length")
-        if length_text is None or not length_text.strip().isdigit():
+        if length_text is None or not re.fullmatch(r"[0-9]{1,9}", length_text.strip()):
             self._plain(HTTPStatus.LENGTH_REQUIRED, "a Content-Length is required")
             return
         length = int(length_text)
@@ -624,7 +657,25 @@ def serve(data_dir: Path, passphrase: str, *, ca_dir: Path | None = None, host: 
     """
     files = open_data_dir(data_dir, passphrase, ca_dir, name=name, organization=organization,
                           key_type=key_type, days=days)
+    lock = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise TSAError("another TSA is serving this directory (its serial numbers would repeat)", data_dir) from None
+    try:
+        _serve_locked(data_dir, files, host, port, started, stop)
+    finally:
+        os.close(lock)
+
+
+def _serve_locked(data_dir: Path, files: TSAFiles, host: str, port: int,
+                  started: Callable[[str, TSAFiles, int], None] | None, stop: threading.Event | None) -> None:
     serials = SerialCounter(data_dir / SERIAL_FILE)
+    logged = last_logged_serial(data_dir / LOG_FILE)
+    if logged > serials.last:
+        raise TSAError(f"{LOG_FILE} records serial {logged} but {SERIAL_FILE} says {serials.last}: restore "
+                       f"{SERIAL_FILE} (to at least {logged}) so that serial numbers do not repeat", data_dir)
     log = TokenLog(data_dir / LOG_FILE)
     fsync_dir(data_dir / LOG_FILE)
     authority = Authority(files.key, files.cert, files.chain, serials, log)

@@ -475,12 +475,15 @@ def verify_timestamp(
     others = [c.cert for c in candidates if c is not found]
     chain = _check_chain(signer, others, roots, info.time)
 
-    # 8. time: not after the block by more than the tolerance.
+    # 8. time: not after the block by more than the tolerance. The TSA vouches for genTime
+    # only within its stated accuracy, so the latest it may have been is what is compared.
     if not_after is not None:
         limit = _as_datetime(not_after)
-        if info.time > limit + tolerance:
-            _fail("time", f"the TSA's time {_text(info.time)} is {_duration(info.time - limit)} after the block's "
-                          f"{_text(limit)}, more than the {_duration(tolerance)} allowed")
+        latest = info.time + (info.accuracy or timedelta(0))
+        if latest > limit + tolerance:
+            within = f" (± {_duration(info.accuracy)})" if info.accuracy else ""
+            _fail("time", f"the TSA's time {_text(info.time)}{within} may be {_duration(latest - limit)} after the "
+                          f"block's {_text(limit)}, more than the {_duration(tolerance)} allowed")
 
     return VerifiedTimestamp(
         time=info.time, accuracy=info.accuracy, serial=info.serial, policy=info.policy,
@@ -653,6 +656,10 @@ def _pss_padding(parameters: Any, digest_name: str) -> padding.PSS:
         trailer = parameters["trailer_field"].native
     except _PARSE_ERRORS as exc:
         _fail(step, f"malformed RSASSA-PSS parameters: {exc}")
+    # A salt cannot be longer than the largest modulus accepted, in bytes; a hostile value
+    # (negative, or past 2^63) would otherwise escape as cryptography's ValueError.
+    if not isinstance(salt, int) or not 0 <= salt <= MAX_RSA_BITS // 8:
+        _fail(step, f"RSASSA-PSS salt length {salt} is out of range")
     if hash_name != digest_name or mgf_name != "mgf1" or mgf_hash != digest_name or trailer != "trailer_field_bc":
         _fail(step, f"RSASSA-PSS parameters ({hash_name}, {mgf_name} with {mgf_hash}) do not match the digest "
                     f"algorithm {digest_name}")

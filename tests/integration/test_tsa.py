@@ -377,3 +377,36 @@ def test_a_token_from_an_independent_openssl_tsa_verifies_with_its_root_only(
     with pytest.raises(TimestampError) as caught:
         verify_timestamp(token, digest_of("another batch"), independent_root)
     assert caught.value.step == "message imprint"
+
+
+def test_a_content_length_of_thousands_of_digits_gets_an_http_answer(consortium: Consortium) -> None:
+    """int() refuses over 4,300 digits with a ValueError: the request must be refused with
+    an HTTP status, never dropped with a traceback in the TSA's log."""
+    host, port = consortium.tsa.url.split("//")[1].rstrip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST / HTTP/1.0\r\nContent-Type: application/timestamp-query\r\nContent-Length: "
+                     + b"9" * 5000 + b"\r\n\r\n")
+        answer = conn.recv(200)
+    assert answer.startswith(b"HTTP/1.0 4"), answer
+
+
+def test_a_second_tsa_on_the_same_directory_is_refused(consortium: Consortium) -> None:
+    """Serials are counted in memory: a second process on the directory would issue the
+    same numbers, so it does not start while the first holds the directory's lock."""
+    result = run_tsa_expecting_failure(consortium.data_dir, None, consortium.passphrase_file)
+    assert result.returncode == 2 and "another TSA is serving this directory" in result.stderr, result.stderr
+
+
+def test_a_serial_file_behind_the_log_is_refused(consortium: Consortium, tmp_path: Path) -> None:
+    """A lost or restored-from-backup `serial` would make serials repeat; the log says how
+    far they went, and the TSA refuses to start below it."""
+    data_dir = tmp_path / "data"
+    tsa = TSAProcess(data_dir, consortium.ca_dir, consortium.passphrase_file).start()
+    try:
+        for text in ("one", "two"):
+            request_timestamp(tsa.url, digest_of(text), timeout=30)
+    finally:
+        assert tsa.stop() == 0
+    (data_dir / "serial").write_text("1\n")  # an older copy
+    result = run_tsa_expecting_failure(data_dir, None, consortium.passphrase_file)
+    assert result.returncode == 2 and "records serial 2 but serial says 1" in result.stderr, result.stderr

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from asn1crypto import cms, tsp
+from asn1crypto import algos, cms, tsp
 from asn1crypto.x509 import Certificate, GeneralName
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -383,8 +383,13 @@ def test_another_root_fails_at_certificate_chain(tmp_path: Path, pki: Pki) -> No
 
 
 def test_a_tsa_certificate_expired_at_the_tsa_time_fails_at_certificate_chain(tmp_path: Path, pki: Pki) -> None:
+    # Our TSA refuses to sign outside its certificate's validity, so the token of a TSA that
+    # does not is built from the pure pieces.
     cert = pki.tsa_certificate(not_after=GEN_TIME - timedelta(seconds=1))
-    refused("certificate chain", "not valid at validation time", lambda: verify(make_token(tmp_path, pki, cert=cert), pki))
+    request = tsa.parse_request(TimestampRequest(DIGEST, nonce=NONCE).to_der())
+    token = tsa.sign_token(tsa.build_tst_info(request, serial=1, gen_time=GEN_TIME), pki.tsa_key, cert,
+                           (pki.root.cert,))
+    refused("certificate chain", "not valid at validation time", lambda: verify(token, pki))
 
 
 def test_an_intermediate_restricted_to_other_purposes_fails_at_certificate_chain(tmp_path: Path, pki: Pki) -> None:
@@ -403,7 +408,8 @@ def test_an_intermediate_restricted_to_other_purposes_fails_at_certificate_chain
 
 def test_a_token_later_than_the_block_beyond_the_tolerance_fails_at_time(tmp_path: Path, pki: Pki) -> None:
     token = make_token(tmp_path, pki)
-    limit = GEN_TIME - ts.DEFAULT_TOLERANCE
+    # Our TSA states an accuracy of 1 s: the latest its time may be is GEN_TIME + 1 s.
+    limit = GEN_TIME + tsa.ACCURACY - ts.DEFAULT_TOLERANCE
     assert verify(token, pki, not_after=limit).time == GEN_TIME  # exactly the tolerance: accepted
     error = refused("time", "more than the 300 s allowed",
                     lambda: verify(token, pki, not_after=limit - timedelta(milliseconds=1)))
@@ -411,6 +417,44 @@ def test_a_token_later_than_the_block_beyond_the_tolerance_fails_at_time(tmp_pat
     refused("time", "after the block's", lambda: verify(token, pki, not_after=BLOCK_TIME - 60, tolerance=timedelta(0)))
     # A token earlier than the block only shows the root existed sooner: accepted.
     assert verify(token, pki, not_after=BLOCK_TIME + 86400).serial == 1
+
+
+def test_the_stated_accuracy_counts_against_the_tolerance(tmp_path: Path, pki: Pki) -> None:
+    """A token whose time is within the tolerance but whose stated accuracy is a day may be
+    a day later than the block: it does not date the block, and is refused."""
+    request = TimestampRequest(DIGEST, nonce=NONCE)
+    loose = tsa.Authority(pki.tsa_key, pki.tsa_cert, (pki.tsa_cert, pki.root.cert), tsa.SerialCounter(tmp_path / "s"),
+                          tsa.TokenLog(tmp_path / "t.jsonl"), clock=Clock(GEN_TIME), accuracy=timedelta(days=1))
+    response, _ = loose.answer(request.to_der())
+    token = ts.parse_response(response, request)
+    block = GEN_TIME - timedelta(seconds=29)  # genTime 29 s after the block, within 30 s, but +- 1 day
+    refused("time", "may be", lambda: verify(token, pki, not_after=block, tolerance=timedelta(seconds=30)))
+
+
+def test_the_tsa_refuses_to_stamp_outside_its_certificates_validity(tmp_path: Path, pki: Pki) -> None:
+    """A token signed after the TSA's certificate expired could never verify: the TSA
+    refuses (timeNotAvailable) instead of granting it, and spends no serial."""
+    request = TimestampRequest(DIGEST, nonce=NONCE)
+    expired = authority(tmp_path, pki.tsa_key, pki.tsa_cert, (pki.root.cert,),
+                        at=pki.tsa_cert.not_valid_after_utc + timedelta(seconds=1))
+    response, serial = expired.answer(request.to_der())
+    assert serial is None
+    with pytest.raises(TimestampRefused) as failure:
+        ts.parse_response(response, request)
+    assert "time_not_available" in str(failure.value.failures) and "renew" in str(failure.value)
+    assert not (tmp_path / "serial").exists()
+
+
+def test_hostile_pss_salt_lengths_fail_at_signature_not_with_a_traceback(tmp_path: Path, pki: Pki) -> None:
+    token = make_token(tmp_path, pki, key=pki.rsa_tsa_key, cert=pki.tsa_certificate(pki.rsa_root, pki.rsa_tsa_key))
+    for salt in (-1, 2**64):
+        params = {"hash_algorithm": {"algorithm": "sha256"},
+                  "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": "sha256"}},
+                  "salt_length": salt, "trailer_field": "trailer_field_bc"}
+        with pytest.raises(TimestampError) as failure:
+            ts._pss_padding(algos.RSASSAPSSParams(params), "sha256")
+        assert failure.value.step == "signature" and "out of range" in failure.value.reason
+    assert token
 
 
 # -- requests and responses -----------------------------------------------------------------
