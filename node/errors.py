@@ -74,3 +74,24 @@ class LimitExceeded(NodeError):
         self.allowed = allowed
         self.detail = detail
         self.retry_after = retry_after
+
+
+class QuotaExceeded(NodeError):
+    """An upload would take more of the node's disk than a quota allows (the blob store,
+    the batch-member index). `scope` is "caller" (one caller's share: HTTP 413) or "store"
+    (the node's total, or its disk's reserve: HTTP 507); `unit` "bytes", "blobs" or "free
+    bytes"; `used` what is taken, `adding` what this upload adds, `limit` the cap."""
+
+    def __init__(self, text: str, scope: str, unit: str, used: int, adding: int, limit: int,
+                 caller: str | None = None) -> None:
+        super().__init__(text)
+        self.scope = scope
+        self.unit = unit
+        self.used = used
+        self.adding = adding
+        self.limit = limit
+        self.caller = caller
+
+    @property
+    def status(self) -> int:
+        return 413 if self.scope == "caller" else 507

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from node.api import MAX_BLOB_BYTES
-from node.errors import ConfigError, InvalidParams, NodeError, NotFound
+from node.errors import ConfigError, InvalidParams, NodeError, NotFound, QuotaExceeded
 
 # The store's quota defaults (node.json rpc.limits blob_* overrides them; node/rpc/limits.py).
 GIB = 1024 ** 3
@@ -114,11 +114,9 @@ class BlobQuota:
             raise ConfigError("blob quota", "a caller's share cannot exceed the store's total")
 
 
-class BlobQuotaExceeded(NodeError):
-    """An upload would take more than a quota allows. `scope` is "store" (the node's
-    total, or its free disk: HTTP 507) or "caller" (one caller's share: HTTP 413);
-    `unit` is "bytes", "blobs" or "free bytes"; `used` what is stored and in flight,
-    `adding` what this upload adds, `limit` the cap."""
+class BlobQuotaExceeded(QuotaExceeded):
+    """A blob upload would take more than the blob store's quota allows (`used`: what is
+    stored and in flight)."""
 
     def __init__(self, scope: str, unit: str, used: int, adding: int, limit: int, caller: str | None = None) -> None:
         if scope == "caller":
@@ -130,17 +128,7 @@ class BlobQuotaExceeded(NodeError):
         else:
             text = (f"the node's blob store is full: {used} {unit} stored or in flight, this upload adds {adding}, "
                     f"the store's limit is {limit}")
-        super().__init__(text)
-        self.scope = scope
-        self.unit = unit
-        self.used = used
-        self.adding = adding
-        self.limit = limit
-        self.caller = caller
-
-    @property
-    def status(self) -> int:
-        return 413 if self.scope == "caller" else 507
+        super().__init__(text, scope, unit, used, adding, limit, caller)
 
     def to_json(self) -> dict[str, object]:
         return {"detail": str(self), "scope": self.scope, "unit": self.unit, "used": self.used,

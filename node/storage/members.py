@@ -41,7 +41,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from evidence import merkle
-from node.errors import ConfigError, InvalidParams, NodeError, NotFound, StorageError
+from node.errors import ConfigError, InvalidParams, NodeError, NotFound, QuotaExceeded, StorageError
 from node.storage import schema
 from node.storage.blobs import GIB, MIN_FREE_BYTES
 from node.storage.indexes import Cursor
@@ -116,10 +116,9 @@ class NotABatchMember(NotFound):
         self.root = root
 
 
-class MemberQuotaExceeded(NodeError):
-    """An upload would take more than a quota allows: `scope` "caller" (HTTP 413) or
-    "store" (the node's total or its disk's reserve: HTTP 507); `unit` "bytes" or "free
-    bytes"; `used`, `adding` and `limit` in bytes."""
+class MemberQuotaExceeded(QuotaExceeded):
+    """A member upload would take more than the member index's quota allows (`unit`
+    "bytes" or "free bytes")."""
 
     def __init__(self, scope: str, unit: str, used: int, adding: int, limit: int, caller: str | None = None) -> None:
         if scope == "caller":
@@ -130,17 +129,7 @@ class MemberQuotaExceeded(NodeError):
                     "bytes are kept free for the chain")
         else:
             text = f"the node's batch-member index is full: {used} bytes, this batch adds {adding}, the limit is {limit}"
-        super().__init__(text)
-        self.scope = scope
-        self.unit = unit
-        self.used = used
-        self.adding = adding
-        self.limit = limit
-        self.caller = caller
-
-    @property
-    def status(self) -> int:
-        return 413 if self.scope == "caller" else 507
+        super().__init__(text, scope, unit, used, adding, limit, caller)
 
 
 @dataclass(frozen=True)

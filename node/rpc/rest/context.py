@@ -88,3 +88,44 @@ def node_of(request: Request) -> Node:
     """The node the app serves (add_rest_routes put it on the app)."""
     node: Node = request.app.state.node
     return node
+
+
+class CallerSlots:
+    """Things in progress (feed streams, member uploads), counted for the node and per
+    caller. `claim` and `release` run on the event loop only, so a claim checks and counts
+    in one step: concurrent requests cannot overshoot either cap. Subclasses word the two
+    refusals (`node_full`: 503, `caller_full`: 429)."""
+
+    def __init__(self, total: int, per_caller: int) -> None:
+        self.total = total
+        self.per_caller = per_caller
+        self.count = 0
+        self._by_caller: dict[str, int] = {}
+
+    def held(self, caller: str) -> int:
+        return self._by_caller.get(caller, 0)
+
+    def claim(self, caller: str) -> None:
+        """Count one more for `caller`, or raise ApiError: 503 when the node holds `total`,
+        429 when the caller holds `per_caller`."""
+        if self.count >= self.total:
+            raise self.node_full()
+        held = self.held(caller)
+        if held >= self.per_caller:
+            raise self.caller_full(caller, held)
+        self._by_caller[caller] = held + 1
+        self.count += 1
+
+    def release(self, caller: str) -> None:
+        held = self._by_caller.get(caller, 0)
+        if held <= 1:
+            self._by_caller.pop(caller, None)
+        else:
+            self._by_caller[caller] = held - 1
+        self.count = max(0, self.count - 1)
+
+    def node_full(self) -> ApiError:
+        raise NotImplementedError
+
+    def caller_full(self, caller: str, held: int) -> ApiError:
+        raise NotImplementedError

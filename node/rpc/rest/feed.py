@@ -33,7 +33,7 @@ from node.access.roles import (
 )
 from node.api import FEED_KEEPALIVE_SECONDS
 from node.errors import InvalidParams, NotFound, PermissionDenied, Unauthenticated
-from node.rpc.rest.context import ApiError, admitted, as_refusals, caller_of, node_of, own_contracts_only
+from node.rpc.rest.context import ApiError, CallerSlots, admitted, as_refusals, caller_of, node_of, own_contracts_only
 from node.rpc.rest.params import AFTER, LIMIT, ROLE_QUERY, TOPICS_QUERY, role_named
 from node.storage.index_queries import FeedEntry, Indexes
 from node.storage.indexes import TOPICS, Cursor
@@ -61,40 +61,16 @@ FEED_RETRY_AFTER_SECONDS = 5
 SINCE_DESCRIPTION = "HEIGHT-LOGINDEX: events after this one (default: from the first; or the Last-Event-ID header)"
 
 
-class FeedStreams:
-    """The open feed streams, counted for the node and per caller. `claim` and `release`
-    run on the event loop only, so a claim checks and counts in one step: concurrent
-    requests cannot overshoot either cap."""
+class FeedStreams(CallerSlots):
+    """The open feed streams, counted for the node and per caller."""
 
-    def __init__(self, total: int, per_caller: int) -> None:
-        self.total = total
-        self.per_caller = per_caller
-        self.count = 0
-        self._by_caller: dict[str, int] = {}
+    def node_full(self) -> ApiError:
+        return ApiError(503, f"{self.total} feed streams are open on this node; retry later",
+                        retry_after=FEED_RETRY_AFTER_SECONDS)
 
-    def held(self, caller: str) -> int:
-        return self._by_caller.get(caller, 0)
-
-    def claim(self, caller: str) -> None:
-        """Count one more stream of `caller`, or raise ApiError: 503 when the node holds
-        `total`, 429 when the caller holds `per_caller`."""
-        if self.count >= self.total:
-            raise ApiError(503, f"{self.total} feed streams are open on this node; retry later",
-                           retry_after=FEED_RETRY_AFTER_SECONDS)
-        held = self.held(caller)
-        if held >= self.per_caller:
-            raise ApiError(429, f"{caller} already holds {held} feed streams, the most one caller may "
-                           f"({self.per_caller}); close one or retry later", retry_after=FEED_RETRY_AFTER_SECONDS)
-        self._by_caller[caller] = held + 1
-        self.count += 1
-
-    def release(self, caller: str) -> None:
-        held = self._by_caller.get(caller, 0)
-        if held <= 1:
-            self._by_caller.pop(caller, None)
-        else:
-            self._by_caller[caller] = held - 1
-        self.count = max(0, self.count - 1)
+    def caller_full(self, caller: str, held: int) -> ApiError:
+        return ApiError(429, f"{caller} already holds {held} feed streams, the most one caller may "
+                        f"({self.per_caller}); close one or retry later", retry_after=FEED_RETRY_AFTER_SECONDS)
 
 
 class BlockSignal:

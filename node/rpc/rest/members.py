@@ -29,7 +29,7 @@ from fastapi import Path, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from node.rpc.rest.context import ApiError, admitted, as_refusals, caller_of
+from node.rpc.rest.context import ApiError, CallerSlots, admitted, as_refusals, caller_of
 from node.rpc.rest.params import HEX32, hex_bytes, pattern_of
 from node.storage.members import (
     LEAF_BYTES,
@@ -60,36 +60,19 @@ MEMBER_BODY_SECONDS = 120
 ROOT = Path(description="the anchored batch root (32 bytes hex)", json_schema_extra=pattern_of(HEX32))
 
 
-class UploadSlots:
-    """Member uploads in progress, on the node and per caller. `claim` and `release` run on
-    the event loop only, so a claim checks and counts in one step."""
+class UploadSlots(CallerSlots):
+    """Member uploads in progress, on the node and per caller."""
 
     def __init__(self, total: int = MAX_MEMBER_UPLOADS, per_caller: int = MAX_MEMBER_UPLOADS_PER_CALLER) -> None:
-        self.total = total
-        self.per_caller = per_caller
-        self.count = 0
-        self._by_caller: dict[str, int] = {}
+        super().__init__(total, per_caller)
 
-    def claim(self, caller: str) -> None:
-        """Count one more upload of `caller`, or raise ApiError: 503 when the node holds
-        `total`, 429 when the caller holds `per_caller`."""
-        if self.count >= self.total:
-            raise ApiError(503, f"{self.total} member uploads are in progress on this node; retry later",
-                           retry_after=UPLOAD_RETRY_AFTER_SECONDS)
-        held = self._by_caller.get(caller, 0)
-        if held >= self.per_caller:
-            raise ApiError(429, f"{caller} already has {held} member upload(s) in progress, the most one caller may "
-                           f"({self.per_caller}); retry when it ends", retry_after=UPLOAD_RETRY_AFTER_SECONDS)
-        self._by_caller[caller] = held + 1
-        self.count += 1
+    def node_full(self) -> ApiError:
+        return ApiError(503, f"{self.total} member uploads are in progress on this node; retry later",
+                        retry_after=UPLOAD_RETRY_AFTER_SECONDS)
 
-    def release(self, caller: str) -> None:
-        held = self._by_caller.get(caller, 0)
-        if held <= 1:
-            self._by_caller.pop(caller, None)
-        else:
-            self._by_caller[caller] = held - 1
-        self.count = max(0, self.count - 1)
+    def caller_full(self, caller: str, held: int) -> ApiError:
+        return ApiError(429, f"{caller} already has {held} member upload(s) in progress, the most one caller may "
+                        f"({self.per_caller}); retry when it ends", retry_after=UPLOAD_RETRY_AFTER_SECONDS)
 
 
 @dataclass
