@@ -22,7 +22,13 @@ STATIC_PREFIX = "/web/static"
 GENESIS_PATH = "/web/genesis.json"
 # The verifier's modules (static/js/), in no particular order: the import map names each.
 MODULES = ("bytes.js", "json.js", "merkle.js", "mpt.js", "qbft.js", "genesis.js", "receipt.js", "timestamp.js", "certificate.js",
-           "i18n.js", "page.js")
+           "i18n.js", "lang.js", "page.js")
+# The console's pages on the node (never in the offline file): console.js is the shell's
+# router and toolkit, each page a module that registers itself with it, loaded in this
+# order (the nav lists them so), with its own style sheet under static/css/ when it has one.
+CONSOLE_MODULE = "console.js"
+PAGE_MODULES: tuple[str, ...] = ()
+PAGE_STYLES: tuple[str, ...] = ()
 VENDOR_MODULES = ("crypto.js", "pdf.js", "asn1.js")
 # A genesis.json is refused above this size when building the offline page: a
 # consortium's is a few KB (the system contracts' code), and the page carries it inline.
@@ -62,10 +68,14 @@ def node_page() -> Page:
     importmap = json.dumps({"imports": imports})
     csp = ("default-src 'none'; script-src 'self' " + _script_hash(importmap) + "; style-src 'self'; "
            "connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    styles = [f"{STATIC_PREFIX}/app.css", *(f"{STATIC_PREFIX}/css/{name}" for name in PAGE_STYLES)]
+    scripts = ["page.js", CONSOLE_MODULE, *PAGE_MODULES]
     html = _template().substitute(
         csp="", mode="node", importmap=importmap, offline_note="", genesis="",
-        style=f'<link rel="stylesheet" href="{STATIC_PREFIX}/app.css">',
-        script=f'<script type="module" src="{STATIC_PREFIX}/js/page.js"></script>',
+        who='<span id="who" aria-live="polite"></span>',
+        view='<div id="view" hidden></div>',
+        style="\n".join(f'<link rel="stylesheet" href="{href}">' for href in styles),
+        script="\n".join(f'<script type="module" src="{STATIC_PREFIX}/js/{name}"></script>' for name in scripts),
     )
     return Page(html, csp)
 
@@ -94,6 +104,7 @@ def offline_page(genesis_text: str) -> str:
            + " data:; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'")
     return _template().substitute(
         csp=f'<meta http-equiv="Content-Security-Policy" content="{csp}">', mode="offline", importmap=importmap,
+        who="", view="",
         offline_note='<p class="note" data-i18n="offline_note"></p>',
         genesis=f'<script type="application/json" id="genesis">{genesis_json}</script>',
         style=f"<style>{static_text('app.css')}</style>",

@@ -90,6 +90,7 @@ def test_a_receipt_anchored_through_the_node_verifies_in_the_page(dev_node: Node
         page.on("request", lambda request: requests.append(request.url))
         page.goto(dev_node.url + "/")
         page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_selector("body[data-console=ready]")  # the shell asked the node for the session
         loaded = len(requests)
         for name, receipt_path, expected in (("valid", receipt, "valid"), ("tampered", tampered, "anchoring event")):
             page.set_input_files("#evidence-file", str(evidence))

@@ -69,3 +69,17 @@ def offline_page_open(launched: Any, html: Any) -> Iterator[tuple[Any, list[str]
         yield opened, attempted
     finally:
         context.close()
+
+
+# Where the console's screenshots are kept after a run, beside the test's own tmp_path copy:
+# the issue asks for a screenshot of each page as a test artefact (git-ignored).
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "screenshots"
+
+
+def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
+    """Save a full-page screenshot as `name`.png in tmp_path and in test-artifacts/screenshots/."""
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOTS / shot.name)
+    return shot

@@ -4,18 +4,19 @@
 // request it makes is the node's genesis.json, on the node's own page.
 import { verifyDocument } from "ledger/certificate.js";
 import { TEXT } from "ledger/i18n.js";
+import { lang, onLanguage, setLang } from "ledger/lang.js";
 
 const $ = (selector) => document.querySelector(selector);
-const stored = (() => { try { return localStorage.getItem("ledger.lang"); } catch { return null; } })();
-let lang = stored || (navigator.language.startsWith("zh") ? "zh" : "en");
 let genesis = { text: null, source: "genesis_node" };
 let last = null;
 
-function t(key) { return TEXT[lang][key] ?? TEXT.en[key] ?? key; }
+function t(key) { return TEXT[lang()][key] ?? TEXT.en[key] ?? key; }
 
 function applyLanguage() {
-  document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
-  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  document.documentElement.lang = lang() === "zh" ? "zh-CN" : "en";
+  for (const el of document.querySelectorAll("#verify [data-i18n], .bar [data-i18n]")) {
+    if (el.dataset.i18n in TEXT.en) el.textContent = t(el.dataset.i18n);
+  }
   $("#lang").textContent = t("lang_switch");
   $("#genesis-source").textContent = genesis.text === null ? "" : t(genesis.source);
   if (last) render(last);
@@ -64,7 +65,7 @@ function cell(row, text, className) {
 
 function render(result) {
   const verdict = $("#verdict");
-  verdict.textContent = `${t(result.valid ? "valid" : "invalid")} · ${TEXT[lang === "zh" ? "en" : "zh"][result.valid ? "valid" : "invalid"]}`;
+  verdict.textContent = `${t(result.valid ? "valid" : "invalid")} · ${TEXT[lang() === "zh" ? "en" : "zh"][result.valid ? "valid" : "invalid"]}`;
   verdict.className = result.valid ? "verdict valid" : "verdict invalid";
   verdict.dataset.valid = String(result.valid);
   verdict.dataset.failedStep = result.failedStep ?? "";
@@ -102,7 +103,7 @@ function render(result) {
     row.dataset.status = step.status;
     cell(row, step.step);
     cell(row, t(`status_${step.status}`), `mark ${step.status.replace(" ", "-")}`);
-    cell(row, step.status === "failed" ? `${TEXT[lang].steps[step.step]} — ${step.note}` : TEXT[lang].steps[step.step]);
+    cell(row, step.status === "failed" ? `${TEXT[lang()].steps[step.step]} — ${step.note}` : TEXT[lang()].steps[step.step]);
   }
   const facts = $("#facts");
   facts.replaceChildren();
@@ -128,11 +129,9 @@ function render(result) {
   fact("took", `${result.ms.toFixed(0)} ms`);
 }
 
-$("#lang").addEventListener("click", () => {
-  lang = lang === "zh" ? "en" : "zh";
-  try { localStorage.setItem("ledger.lang", lang); } catch { /* a file:// page may have no storage */ }
-  applyLanguage();
-});
+// The one language switch of the shell (the console's pages follow it through lang.js).
+$("#lang").addEventListener("click", () => setLang(lang() === "zh" ? "en" : "zh"));
+onLanguage(applyLanguage);
 $("#verify-form").addEventListener("submit", verify);
 applyLanguage();
 loadGenesis().then(() => { document.body.dataset.ready = "true"; });
