@@ -11,8 +11,8 @@ What it does, for one batch of N members (``--members``, default 1,000,000, the 
 3. starts the node again on the same directory; reads its resident memory (VmRSS) once it
    is up; hands the N leaves over in one request (``PUT /v1/evidence/{root}/members``,
    32·N bytes, through ``client/http.py``), timed from sending to the answer (the node reads
-   the body, hashes the leaves, checks the root and the anchored count, writes one LevelDB
-   batch); the node's RSS is sampled every 50 ms meanwhile and its peak (VmHWM) read after;
+   the body, hashes the leaves, checks the root and the anchored count, writes the keys in
+   slices and commits them); the node's RSS is sampled every 50 ms meanwhile and its peak (VmHWM) read after;
    then ``--proofs`` member proofs (``GET /v1/evidence/{digest}/proof``, random members, a
    fixed seed) are timed, each checked against the root;
 4. stops the node, compacts again and measures: the directory's growth over the baseline,
@@ -20,17 +20,30 @@ What it does, for one batch of N members (``--members``, default 1,000,000, the 
    ``m`` prefixes), each per member. The digests are random bytes to LevelDB's Snappy
    compression, so a member costs about its keys and values: what `index_bytes` charges.
 
+5. the block-commit stall, in this process on a LevelDB of its own (``--stall-only`` runs
+   this part alone): ``MemberIndex.add`` of the same N members runs in a worker thread (as
+   in the node's expensive RPC pool) while this thread commits block-shaped synced write
+   batches (``STALL_BLOCK_KEYS`` keys of ``STALL_BLOCK_VALUE_BYTES``, through
+   ``LevelStore.write_batch``, as ``Chain.commit`` does) back to back, a pause of
+   ``STALL_GAP_SECONDS`` between them; each commit's latency is recorded, first for
+   ``STALL_IDLE_SECONDS`` with no upload (the baseline), then for the whole upload. The
+   longest commit during the upload is how long an upload can hold consensus back.
+
 Everything stays on 127.0.0.1; the upload and the proofs have a deadline (``--timeout``).
 
-    .venv/bin/python -m bench.members                       # 10^6 members, ~2 min
+    .venv/bin/python -m bench.members                       # 10^6 members, ~3 min
     .venv/bin/python -m bench.members --quick               # 20,000 members, smoke
+    .venv/bin/python -m bench.members --stall-only          # step 5 alone, 10^6 members, ~30 s
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +63,14 @@ DEFAULT_PROOFS = 200
 # The node's RSS is sampled this often during the upload (as bench/throughput.py does).
 RSS_SAMPLE_SECONDS = 0.05
 SEED = 17
+# A block commit as the stall measurement writes it: about what a block of a few dozen
+# transactions writes (state trie nodes, header, body, receipts, index rows), synced.
+STALL_BLOCK_KEYS = 200
+STALL_BLOCK_VALUE_BYTES = 100
+# The pause between two measured commits (blocks come far less often; a short gap samples
+# the upload densely), and how long the baseline without an upload runs.
+STALL_GAP_SECONDS = 0.005
+STALL_IDLE_SECONDS = 2.0
 # Key ranges of the member index (node/storage/schema.py: every member key starts with "m").
 MEMBER_RANGES = {
     "members (digest -> leaf)": (schema.BATCH_MEMBER, schema.BATCH_MEMBER + b"\xff"),
@@ -61,6 +82,12 @@ MEMBER_RANGES = {
 
 def digests(count: int) -> list[bytes]:
     return [hashlib.sha256(f"bench member {i}".encode()).digest() for i in range(count)]
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    from evidence import merkle
+
+    return merkle.root(leaves)
 
 
 def anchor_root(node: NodeProcess, root: bytes, count: int) -> int:
@@ -87,12 +114,11 @@ def compacted(chain: Path) -> tuple[int, dict[str, int]]:
     return dir_bytes(chain), dict(zip(MEMBER_RANGES, estimates))
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: argparse.Namespace, leaves: list[bytes]) -> dict[str, Any]:
     from client.http import HttpClient
     from evidence import merkle
 
-    count = args.members
-    leaves = digests(count)
+    count = len(leaves)
     tree_started = time.monotonic()
     root = merkle.root(leaves)
     print(f"{count} digests, root 0x{root.hex()} ({time.monotonic() - tree_started:.1f} s in this process)",
@@ -131,6 +157,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def commit_stall(leaves: list[bytes], root: bytes, directory: Path, timeout: float) -> dict[str, Any]:
+    """Block-commit latencies (ms) with no upload, then while `MemberIndex.add` indexes
+    `leaves` in a worker thread: step 5 of the module docstring."""
+    from node.storage.indexes import Cursor
+    from node.storage.members import MemberIndex
+    from node.storage.store import LevelStore
+
+    store = LevelStore(directory / "chain")
+    try:
+        # The anchoring the upload is checked against: the rows the event index holds for
+        # an Anchored event of `root` with its leaf count (node/storage/indexes.py).
+        cursor = Cursor(1, 0).to_bytes()
+        store.write_batch({schema.EVIDENCE_BY_DIGEST + root + cursor: b"",
+                           schema.EVENT + cursor: json.dumps({"args": {"leafCount": len(leaves)}}).encode()})
+        rng = random.Random(SEED)
+        commits = 0
+
+        def commit() -> float:
+            nonlocal commits
+            commits += 1
+            writes = {b"zbench" + commits.to_bytes(4, "big") + rng.randbytes(28): rng.randbytes(STALL_BLOCK_VALUE_BYTES)
+                      for _ in range(STALL_BLOCK_KEYS)}
+            started = time.perf_counter()
+            store.write_batch(writes)
+            return (time.perf_counter() - started) * 1000
+
+        idle: list[float] = []
+        until = time.monotonic() + STALL_IDLE_SECONDS
+        while time.monotonic() < until:
+            idle.append(commit())
+            time.sleep(STALL_GAP_SECONDS)
+        body = b"".join(leaves)
+        outcome: dict[str, Any] = {}
+
+        def upload() -> None:
+            started = time.perf_counter()
+            try:
+                outcome["added"] = MemberIndex(store).add(root, body, "bench")
+            except BaseException as exc:  # re-raised in the measuring thread
+                outcome["error"] = exc
+            outcome["seconds"] = time.perf_counter() - started
+
+        worker = threading.Thread(target=upload, name="rpc-expensive")
+        during: list[float] = []
+        deadline = time.monotonic() + timeout
+        worker.start()
+        while worker.is_alive():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the upload ran past --timeout")
+            during.append(commit())
+            time.sleep(STALL_GAP_SECONDS)
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        if not outcome["added"].created:
+            raise RuntimeError(f"the batch was not indexed: {outcome['added']}")
+        return {"idleMs": idle, "duringMs": during, "uploadSeconds": outcome["seconds"]}
+    finally:
+        store.close()
+
+
 def time_proofs(http: Any, leaves: list[bytes], root: bytes, count: int, deadline: float) -> list[float]:
     """Latency (ms) of `count` GET .../proof for random members, each path checked."""
     from evidence import merkle
@@ -156,15 +243,42 @@ def main() -> None:
     cli.add_quick(p, f"{QUICK_MEMBERS:,} members")
     cli.add_node_start(p)
     cli.add_timeout(p, 600.0, "the upload, and of the proof queries")
+    p.add_argument("--stall-only", action="store_true",
+                   help="only step 5: the block-commit stall during an upload, in this process")
     cli.add_keep_data(p)
     cli.add_figures_out(p)
     args = p.parse_args()
     if args.quick:
         args.members = QUICK_MEMBERS
     cli.require_positive(p, args, "members", "proofs")
-    result = run(args)
+    leaves = digests(args.members)
+    with tempfile.TemporaryDirectory(prefix="bench-members-stall-") as directory:
+        stall = commit_stall(leaves, merkle_root(leaves), Path(directory), args.timeout)
+    stall_rows = [
+        ("block commits with no upload: count, p50 / p99 / max",
+         f"{len(stall['idleMs'])}, {percentile(stall['idleMs'], 50):.1f} / {percentile(stall['idleMs'], 99):.1f} / "
+         f"{max(stall['idleMs']):.1f} ms"),
+        (f"block commits during the upload ({stall['uploadSeconds']:.2f} s in-process): count, p50 / p99 / max",
+         f"{len(stall['duringMs'])}, {percentile(stall['duringMs'], 50):.1f} / {percentile(stall['duringMs'], 99):.1f} / "
+         f"{max(stall['duringMs']):.1f} ms"),
+    ]
+    stall_figures = [
+        figure("longest block commit during a member upload", "ms", [max(stall["duringMs"])], better="lower",
+               group="members", note=f"{args.members:,} members; idle max {max(stall['idleMs']):.1f} ms"),
+    ]
+    stall_summary = {"idleMaxMs": max(stall["idleMs"]), "duringMaxMs": max(stall["duringMs"]),
+                     "duringP99Ms": percentile(stall["duringMs"], 99), "commitsDuring": len(stall["duringMs"]),
+                     "inProcessUploadSeconds": stall["uploadSeconds"]}
+    if args.stall_only:
+        print_table("machine", machine_rows(machine_info()))
+        print_table(f"block-commit stall: one upload of {args.members:,} members", stall_rows)
+        write_figures(args.figures_out, "members", stall_figures)
+        print_json_line("MEMBERS_STALL", stall_summary)
+        return
+    result = run(args, leaves)
     n = result["members"]
     print_table("machine", machine_rows(machine_info()))
+    print_table(f"block-commit stall: one upload of {n:,} members", stall_rows)
     print_table(f"batch members: one batch of {n:,}", [
         ("upload (PUT .../members, one request)", f"{result['uploadBytes']:,} bytes in {result['uploadSeconds']:.2f} s"),
         ("charged to the caller (index_bytes)", f"{result['chargedBytes']:,} bytes ({result['chargedBytes'] / n:.1f} / member)"),
@@ -186,9 +300,10 @@ def main() -> None:
         figure("member upload time", "s", [result["uploadSeconds"]], better="lower", group="members",
                note=f"{n:,} members"),
         figure("member proof latency p99", "ms", [percentile(result["proofMs"], 99)], better="lower", group="members"),
+        *stall_figures,
     ]
     write_figures(args.figures_out, "members", figures)
-    print_json_line("MEMBERS", {k: v for k, v in result.items() if k != "proofMs"})
+    print_json_line("MEMBERS", {**{k: v for k, v in result.items() if k != "proofMs"}, "stall": stall_summary})
 
 
 if __name__ == "__main__":

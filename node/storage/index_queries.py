@@ -37,9 +37,10 @@ from node.storage.members import (
     CHUNK_LEAVES,
     LEAF_BYTES,
     MAX_MEMBERSHIPS,
+    BatchRecord,
     NotABatchMember,
-    decode_record,
     inclusion_path,
+    is_committed,
 )
 
 # The largest 8-byte time key: a deadline at or past 2**64 seconds sorts last.
@@ -229,7 +230,9 @@ class Indexes:
         chain order: both indexes end their keys in the cursor of an Anchored event, so one
         page token (that cursor) pages both. A cursor is never in both: its event anchors
         either this digest or the root of a batch that holds it, and a root that is one of
-        its own leaves would be a SHA-256 fixed point."""
+        its own leaves would be a SHA-256 fixed point. A member row whose batch is not
+        committed (`members.is_committed`: an upload stopped between its slices) is left
+        out, so a page may hold fewer than `limit` items and still have a next one."""
         direct, direct_next = self._page(schema.EVIDENCE_BY_DIGEST + digest, after=after, limit=limit,
                                          reverse=reverse)
         member, member_next = self._page(schema.BATCH_MEMBER + digest, after=after, limit=limit, reverse=reverse)
@@ -243,8 +246,10 @@ class Indexes:
             event = self.event(Cursor.from_bytes(cursor))
             if index is None:
                 items.append(self._anchoring_record(event))
-            else:
-                items.append(self._member_record(digest, event, int.from_bytes(index, "big")))
+                continue
+            record = self._committed_batch(event, cursor)
+            if record is not None:
+                items.append(self._member_record(digest, event, int.from_bytes(index, "big"), record))
         return Page(items, rows[-1][0].hex() if more and rows else None)
 
     def _anchoring_record(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -256,17 +261,21 @@ class Indexes:
         record["membersIndexed"] = self._store.get(schema.BATCH + bytes.fromhex(record["digest"][2:])) is not None
         return record
 
-    def _member_record(self, digest: bytes, event: dict[str, Any], leaf_index: int) -> dict[str, Any]:
-        """The entry of `digest` as leaf `leaf_index` of the batch anchored by `event`: the
-        root's anchoring (kind, case, submitter, block and time), with the member's digest
-        and where in the batch it is."""
+    def _committed_batch(self, event: dict[str, Any], cursor: bytes) -> BatchRecord | None:
+        """The record of the batch anchored by `event` (at `cursor`) if a member row under
+        that cursor is committed; None for a row an unfinished upload left."""
+        root = bytes.fromhex(event["args"]["digest"][2:])
+        return is_committed(self._store.get(schema.BATCH + root), cursor)
+
+    def _member_record(self, digest: bytes, event: dict[str, Any], leaf_index: int,
+                       batch: BatchRecord) -> dict[str, Any]:
+        """The entry of `digest` as leaf `leaf_index` of the committed batch `batch`
+        anchored by `event`: the root's anchoring (kind, case, submitter, block and time),
+        with the member's digest and where in the batch it is."""
         record = evidence_record(event)
         root = record["digest"]
-        raw = self._store.get(schema.BATCH + bytes.fromhex(root[2:]))
-        if raw is None:
-            raise StorageError(f"the member index names the batch {root}, whose record is not stored")
         record["digest"] = "0x" + digest.hex()
-        record["batch"] = {"root": root, "leafIndex": leaf_index, "treeSize": decode_record(raw).size}
+        record["batch"] = {"root": root, "leafIndex": leaf_index, "treeSize": batch.size}
         record["membersIndexed"] = True
         return record
 
@@ -274,29 +283,30 @@ class Indexes:
         """The entry of `digest` as a member of an indexed batch (the first in chain order,
         or the one of `root`) with its RFC 9162 inclusion path to the batch root, leaf's
         sibling first: with the anchoring transaction (`anchored.transactionHash`), what
-        rebuilding the member's receipt needs from this node's index."""
+        rebuilding the member's receipt needs from this node's index. Rows of batches not
+        committed are passed over."""
         prefix = schema.BATCH_MEMBER + digest
         found = None
         for key, value in self._store.scan(prefix, _successor(prefix), limit=MAX_MEMBERSHIPS):
-            event = self.event(Cursor.from_bytes(key[len(prefix):]))
-            if root is None or bytes.fromhex(event["args"]["digest"][2:]) == root:
-                found = event, int.from_bytes(value, "big")
+            cursor = key[len(prefix):]
+            event = self.event(Cursor.from_bytes(cursor))
+            if root is not None and bytes.fromhex(event["args"]["digest"][2:]) != root:
+                continue
+            batch = self._committed_batch(event, cursor)
+            if batch is not None:
+                found = event, int.from_bytes(value, "big"), batch
                 break
         if found is None:
             raise NotABatchMember(digest, root)
-        event, leaf_index = found
+        event, leaf_index, batch = found
         anchored = bytes.fromhex(event["args"]["digest"][2:])
-        raw = self._store.get(schema.BATCH + anchored)
-        if raw is None:
-            raise StorageError(f"the member index names the batch 0x{anchored.hex()}, whose record is not stored")
-        record = decode_record(raw)
         chunk = self._store.get(schema.BATCH_LEAVES + anchored + (leaf_index // CHUNK_LEAVES).to_bytes(4, "big"))
         start = (leaf_index % CHUNK_LEAVES) * LEAF_BYTES
         if chunk is None or chunk[start:start + LEAF_BYTES] != digest:
             raise StorageError(f"the leaves stored for batch 0x{anchored.hex()} do not hold 0x{digest.hex()} "
                                f"at leaf {leaf_index}")
-        member = self._member_record(digest, event, leaf_index)
-        member["inclusionPath"] = ["0x" + node.hex() for node in inclusion_path(chunk, record.chunk_roots, leaf_index)]
+        member = self._member_record(digest, event, leaf_index, batch)
+        member["inclusionPath"] = ["0x" + node.hex() for node in inclusion_path(chunk, batch.chunk_roots, leaf_index)]
         return member
 
     # -- commitments

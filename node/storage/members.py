@@ -22,12 +22,24 @@ chunk's path among the chunk roots: one chunk read and CHUNK_LEAVES + n / CHUNK_
 hashes, not n. (`inclusion_path`; tests/unit/node/test_members.py checks it against the
 whole tree at the sizes where the cut matters.)
 
-Writing: one LevelDB write batch per batch of members (members, leaves, record and the
-caller's usage together), so a batch is indexed wholly or not at all, and an upload of a
-batch already indexed writes nothing. The bytes a batch takes are charged to its caller
-and to the node (`MemberQuota`), and no upload takes the disk's last MIN_FREE_BYTES.
+Writing: the members and leaves go in slices of at most MEMBER_SLICE_BYTES, each its own
+unsynced LevelDB write batch, and then one small synced batch writes the batch record with
+the caller's and the node's usage: that batch is the commit point (its sync makes the
+slices before it in LevelDB's log durable too). A block commit is a synced write batch on
+the same LevelDB, and LevelDB applies write batches one at a time, so a block waits for at
+most one slice, not for a whole upload (80 MB at 10^6 members: seconds); and the upload
+waits for LevelDB's compaction before each slice, so it never piles up the level-0 files
+at which LevelDB stalls every writer (MEMBER_MAX_LEVEL0_FILES; bench/members.py measures
+the longest block commit during an upload). Readers (node/storage/index_queries.py) see a member row
+only if its batch's record is stored with the row's cursor: rows left by an upload that
+stopped between slices (a crash, a refusal) are invisible and uncharged, and the next
+upload of that batch writes the same keys again and commits them. An upload of a batch
+already indexed writes nothing. The bytes a batch takes are charged to its caller and to
+the node (`MemberQuota`), counting committed batches only, and no upload takes the disk's
+last MIN_FREE_BYTES.
 
-The pure part (`BatchLeaves`, `choose_anchoring`, `inclusion_path`, `index_bytes`) takes its
+The pure part (`BatchLeaves`, `choose_anchoring`, `inclusion_path`, `index_bytes`,
+`member_slices`, `is_committed`) takes its
 inputs as arguments; `MemberIndex` is the I/O around it. Reading members with the rest of
 the evidence index is node/storage/index_queries.py's.
 """
@@ -36,6 +48,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
@@ -55,7 +68,7 @@ CHUNK_BYTES = CHUNK_LEAVES * LEAF_BYTES
 # The most leaves one batch may hand over: the SDK's cap on a batch (client/anchoring.py
 # MAX_BATCH; tests/unit/node/test_members.py keeps the two equal), so every batch the SDK
 # anchors can be indexed. One upload of it is a 32 MB body, and checking and writing it
-# takes ~4 s and ~230 MB above idle at the peak (the body, LevelDB's write batch and
+# takes seconds and ~230 MB above idle at the peak (the body, its hashes, LevelDB's
 # memtable; bench/members.py), so the node works on one upload at a time
 # (node/rpc/rest/members.py).
 MAX_BATCH_MEMBERS = 1_000_000
@@ -66,6 +79,28 @@ MAX_MEMBERS_BODY_BYTES = MAX_BATCH_MEMBERS * LEAF_BYTES
 MAX_ROOT_ANCHORINGS = 1_000
 # Memberships of one digest looked at for its proof (the same file in many batches).
 MAX_MEMBERSHIPS = 1_000
+# The most bytes (keys and values) one write batch of an upload's members and leaves holds.
+# LevelDB applies write batches one at a time, so this is what a block commit may wait
+# behind: 1 MiB is ~12,000 members, applied in ~20 ms here (bench/members.py), against
+# seconds for a whole batch of 10^6 in one write. Smaller slices only add per-batch cost:
+# a million members are ~80 slices.
+MEMBER_SLICE_BYTES = 1 << 20
+# The pause between two slices: the uploading thread lets go of the GIL and of LevelDB's
+# writer queue, so the event loop and a block commit waiting behind the slice go first.
+# ~80 ms over a million members.
+MEMBER_SLICE_PAUSE_SECONDS = 0.001
+# LevelDB stops every writer, block commits too, while level 0 holds 12 table files, and
+# slows each write by 1 ms from 8, until compaction merges them into level 1; an upload
+# written as fast as LevelDB takes it gets there within a second (a 1.5 s stall of block
+# commits at 10^6 members, bench/members.py). So before each slice the upload waits while
+# level 0 holds MEMBER_MAX_LEVEL0_FILES or more: 4 is where LevelDB starts compacting it,
+# so the upload goes at the pace of compaction and block commits never meet the slowdown.
+MEMBER_MAX_LEVEL0_FILES = 4
+# How often the waiting upload asks again, and the longest it waits before one slice (a
+# compaction that has not caught up by then is stuck or failing: the upload then writes
+# on and LevelDB's own throttle applies, rather than holding its slot for ever).
+MEMBER_COMPACTION_POLL_SECONDS = 0.01
+MEMBER_COMPACTION_WAIT_SECONDS = 30.0
 
 # Quota defaults (node.json rpc.limits member_store_bytes / member_caller_bytes override them;
 # node/rpc/app.py hands add_rest_routes the MemberQuota). A member
@@ -104,6 +139,19 @@ class RootNotAnchored(NodeError):
         super().__init__(f"batch root 0x{root.hex()} is not anchored on this node's chain (yet): "
                          "hand the members over once its block is stored")
         self.root = root
+
+
+class BatchHeldWithOtherSize(NodeError):
+    """The node holds the batch of `root` with `held` members; an upload declaring
+    `declared` leaves cannot be it (they would not make the root). HTTP 409: nothing an
+    upload can change."""
+
+    def __init__(self, root: bytes, held: int, declared: int) -> None:
+        super().__init__(f"this node holds this batch with {held} members (batch root 0x{root.hex()}); an upload "
+                         f"of {declared} leaves cannot be it")
+        self.root = root
+        self.held = held
+        self.declared = declared
 
 
 class NotABatchMember(NotFound):
@@ -207,16 +255,54 @@ def index_bytes(size: int) -> int:
     return size * (_MEMBER_ENTRY_BYTES + LEAF_BYTES) + chunks * (_CHUNK_KEY_BYTES + 32) + _RECORD_BYTES
 
 
-def member_writes(batch: BatchLeaves, cursor: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Every key of `batch`, anchored at `cursor`. The members go last leaf first: a digest
-    that is two leaves of one batch keeps its first (the later put of a write batch wins)."""
+def member_rows(batch: BatchLeaves, cursor: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """The member and leaf keys of `batch`, anchored at `cursor`: all but the record. The
+    members go last leaf first: a digest that is two leaves of one batch keeps its first
+    (of two puts of one key, the later wins, within a write batch and across them)."""
     leaves = batch.leaves
     for index in range(batch.size - 1, -1, -1):
         start = index * LEAF_BYTES
         yield schema.BATCH_MEMBER + leaves[start:start + LEAF_BYTES] + cursor, index.to_bytes(4, "big")
     for chunk, start in enumerate(range(0, len(leaves), CHUNK_BYTES)):
         yield schema.BATCH_LEAVES + batch.root + chunk.to_bytes(4, "big"), leaves[start:start + CHUNK_BYTES]
-    yield schema.BATCH + batch.root, encode_record(BatchRecord(cursor, batch.size, batch.chunk_roots))
+
+
+def record_row(batch: BatchLeaves, cursor: bytes) -> tuple[bytes, bytes]:
+    """The batch record's key and value: written last, it makes the batch's rows visible."""
+    return schema.BATCH + batch.root, encode_record(BatchRecord(cursor, batch.size, batch.chunk_roots))
+
+
+def member_writes(batch: BatchLeaves, cursor: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every key of `batch`, anchored at `cursor`, in the order they are written."""
+    yield from member_rows(batch, cursor)
+    yield record_row(batch, cursor)
+
+
+def member_slices(batch: BatchLeaves, cursor: bytes,
+                  slice_bytes: int = MEMBER_SLICE_BYTES) -> Iterator[list[tuple[bytes, bytes]]]:
+    """`member_rows` in order, cut into lists of at most `slice_bytes` of keys and values
+    (a row larger than that alone: a chunk of leaves is 32 KiB)."""
+    rows: list[tuple[bytes, bytes]] = []
+    size = 0
+    for key, value in member_rows(batch, cursor):
+        row_bytes = len(key) + len(value)
+        if rows and size + row_bytes > slice_bytes:
+            yield rows
+            rows, size = [], 0
+        rows.append((key, value))
+        size += row_bytes
+    if rows:
+        yield rows
+
+
+def is_committed(raw_record: bytes | None, cursor: bytes) -> BatchRecord | None:
+    """The batch record `raw_record` if a member row anchored at `cursor` is part of it
+    (committed); None for a row an unfinished upload left (no record, or one of another
+    anchoring)."""
+    if raw_record is None:
+        return None
+    record = decode_record(raw_record)
+    return record if record.cursor == cursor else None
 
 
 @dataclass(frozen=True)
@@ -261,7 +347,9 @@ class _Store(Protocol):
     def scan(self, lower: bytes, upper: bytes, *, after: bytes | None = None, reverse: bool = False,
              limit: int) -> list[tuple[bytes, bytes]]: ...
 
-    def write_items(self, items: Iterator[tuple[bytes, bytes | None]]) -> None: ...
+    def write_items(self, items: Iterator[tuple[bytes, bytes | None]], *, sync: bool = True) -> None: ...
+
+    def level0_files(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -282,15 +370,38 @@ class MembersAdded:
 
 
 class MemberIndex:
-    """Adds batches of members to the node's LevelDB. `add` is thread-safe; it runs the
-    hashing before taking its lock and the quota check and write under it."""
+    """Adds batches of members to the node's LevelDB. `add` is thread-safe: it hashes
+    before taking its lock, and checks, writes and commits under it, so two uploads of one
+    batch index and charge it once. The lock is the member index's alone: block commits
+    never wait for it, only for the slice being written."""
 
     def __init__(self, store: _Store, quota: MemberQuota | None = None,
-                 max_members: int = MAX_BATCH_MEMBERS) -> None:
+                 max_members: int = MAX_BATCH_MEMBERS, slice_bytes: int = MEMBER_SLICE_BYTES) -> None:
         self._store = store
         self.quota = quota if quota is not None else MemberQuota()
         self.max_members = max_members
+        self.slice_bytes = slice_bytes
         self._lock = threading.Lock()
+
+    def admit(self, root: bytes, size: int, caller: str) -> MembersAdded | None:
+        """The refusals an upload of `size` leaves under `root` by `caller` can be given
+        before its body is read (node/rpc/rest/members.py), from reads only: a size out of
+        bounds (LeavesRefused); a batch already indexed, answered as it is (a MembersAdded,
+        not created), or BatchHeldWithOtherSize; `root` not anchored with that count
+        (RootNotAnchored, LeavesRefused); the quotas (MemberQuotaExceeded). None: read the
+        body and `add` it, which checks all of this again."""
+        if not 1 <= size <= self.max_members:
+            raise LeavesRefused(root, f"{size} leaves: a batch hands over 1 to {self.max_members}", leaf_count=size)
+        existing = self._store.get(schema.BATCH + root)
+        if existing is not None:
+            record = decode_record(existing)
+            if record.size != size:
+                raise BatchHeldWithOtherSize(root, record.size, size)
+            return MembersAdded(root, record.size, _cursor_text(record.cursor), False, index_bytes(record.size))
+        choose_anchoring(root, size, self._anchorings(root))
+        caller_used, total_used = self.usage(caller)
+        self._check_quota(caller, caller_used, total_used, index_bytes(size))
+        return None
 
     def add(self, root: bytes, body: bytes, caller: str) -> MembersAdded:
         """Index the leaves in `body` as the members of the batch anchored under `root`,
@@ -299,29 +410,40 @@ class MemberIndex:
         Order: (1) the leaves make `root` (LeavesRefused); (2) `root` is anchored with
         their count (RootNotAnchored, LeavesRefused); (3) a batch already indexed is
         answered as it is; (4) the caller's and the node's quota and the disk's reserve
-        (MemberQuotaExceeded); (5) one write batch: members, leaves, record, usage."""
+        (MemberQuotaExceeded); (5) the members and leaves, slice by slice; (6) the commit:
+        one synced write batch of the record and the usage. Stopped anywhere before (6), it
+        leaves nothing visible and nothing charged, and a later `add` completes it."""
         batch = BatchLeaves.parse(root, body, self.max_members)  # 1
         cursor = choose_anchoring(root, batch.size, self._anchorings(root))  # 2
         charged = index_bytes(batch.size)
-        when = _cursor_text(cursor)
         with self._lock:
             existing = self._store.get(schema.BATCH + root)
             if existing is not None:  # 3
                 record = decode_record(existing)
                 return MembersAdded(root, record.size, _cursor_text(record.cursor), False, index_bytes(record.size))
-            caller_key = schema.MEMBER_USAGE + caller.encode("ascii", "replace")
-            caller_used = _count(self._store.get(caller_key))
-            total_used = _count(self._store.get(schema.MEMBER_USAGE_TOTAL))
+            caller_used, total_used = self.usage(caller)
             self._check_quota(caller, caller_used, total_used, charged)  # 4
-            usage = iter(((caller_key, (caller_used + charged).to_bytes(8, "big")),
-                          (schema.MEMBER_USAGE_TOTAL, (total_used + charged).to_bytes(8, "big"))))
-            self._store.write_items(_chain(member_writes(batch, cursor), usage))  # 5
-        return MembersAdded(root, batch.size, when, True, charged)
+            for rows in member_slices(batch, cursor, self.slice_bytes):  # 5
+                self._wait_for_compaction()
+                self._store.write_items(iter(rows), sync=False)  # made durable by the commit's sync
+                time.sleep(MEMBER_SLICE_PAUSE_SECONDS)
+            self._store.write_items(iter((  # 6
+                record_row(batch, cursor),
+                (_usage_key(caller), (caller_used + charged).to_bytes(8, "big")),
+                (schema.MEMBER_USAGE_TOTAL, (total_used + charged).to_bytes(8, "big")),
+            )))
+        return MembersAdded(root, batch.size, _cursor_text(cursor), True, charged)
 
     def usage(self, caller: str) -> tuple[int, int]:
-        """(the caller's bytes, the node's bytes) in the index."""
-        return (_count(self._store.get(schema.MEMBER_USAGE + caller.encode("ascii", "replace"))),
-                _count(self._store.get(schema.MEMBER_USAGE_TOTAL)))
+        """(the caller's bytes, the node's bytes) in the index: committed batches only."""
+        return _count(self._store.get(_usage_key(caller))), _count(self._store.get(schema.MEMBER_USAGE_TOTAL))
+
+    def _wait_for_compaction(self) -> None:
+        """Wait (bounded) while LevelDB's level 0 is at MEMBER_MAX_LEVEL0_FILES: the next
+        slice would push it toward the files count at which LevelDB stalls every writer."""
+        deadline = time.monotonic() + MEMBER_COMPACTION_WAIT_SECONDS
+        while self._store.level0_files() >= MEMBER_MAX_LEVEL0_FILES and time.monotonic() < deadline:
+            time.sleep(MEMBER_COMPACTION_POLL_SECONDS)
 
     def _anchorings(self, root: bytes) -> list[tuple[bytes, int]]:
         """(cursor, leaf count) of each anchoring of `root` the event index holds, in chain order."""
@@ -348,9 +470,8 @@ class MemberIndex:
             raise MemberQuotaExceeded("store", "free bytes", free, adding, q.min_free_bytes)
 
 
-def _chain(*parts: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes | None]]:
-    for part in parts:
-        yield from part
+def _usage_key(caller: str) -> bytes:
+    return schema.MEMBER_USAGE + caller.encode("ascii", "replace")
 
 
 def _count(raw: bytes | None) -> int:

@@ -158,16 +158,23 @@ class LevelStore:
         """Apply all `writes` (None deletes) atomically and durably (fsync before returning)."""
         self.write_items(iter(writes.items()))
 
-    def write_items(self, items: Iterator[tuple[bytes, bytes | None]]) -> None:
-        """As `write_batch`, from (key, value) pairs as they are made: a batch of a million
-        keys (node/storage/members.py) then never exists as a dict as well as in LevelDB's
-        batch. A later pair for the same key wins."""
-        with self._db.write_batch(transaction=True, sync=True) as batch:
+    def write_items(self, items: Iterator[tuple[bytes, bytes | None]], *, sync: bool = True) -> None:
+        """As `write_batch`, from (key, value) pairs as they are made. A later pair for the
+        same key wins. `sync=False` returns once LevelDB has the batch in its log, without
+        an fsync: for writes that a later synced batch commits (node/storage/members.py
+        writes a batch's members in such slices); the next synced write makes them durable."""
+        with self._db.write_batch(transaction=True, sync=sync) as batch:
             for key, value in items:
                 if value is None:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+
+    def level0_files(self) -> int:
+        """The table files in LevelDB's level 0: compaction's backlog. LevelDB slows every
+        write from 8 and stops them at 12 until compaction catches up; a bulk writer
+        (node/storage/members.py) waits below that, so block commits never meet it."""
+        return int(self._db.get_property(b"leveldb.num-files-at-level0"))
 
     def close(self) -> None:
         self._finalizer()

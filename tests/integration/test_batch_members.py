@@ -4,10 +4,12 @@ its members to the node; one member is found through REST and `ledger evidence s
 receipt rebuilt from the node is the one the anchoring wrote and `ledger evidence verify`
 accepts it. A batch anchored with `--no-index-members` leaves its members unfindable, and
 only a role that may anchor evidence hands members over; wrong leaves, a root not on chain
-and a body over the cap are each refused with their own status."""
+and a body over the cap are each refused with their own status; and a refusal that needs
+no body comes at once to a client that sent its headers and stalls its body."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import subprocess
 import sys
@@ -22,7 +24,7 @@ from client import Ledger, anchor_batch, rebuild_receipt
 from client.anchoring import hand_over_members
 from evidence import merkle
 from node.access.tokens import TokenStore
-from node.storage.members import MAX_MEMBERS_BODY_BYTES
+from node.storage.members import MAX_MEMBERS_BODY_BYTES, index_bytes
 from tests.integration.nodeproc import NodeProcess, free_port
 
 pytestmark = pytest.mark.slow
@@ -30,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BATCH = 100_000
 PROBE = 77_777  # the member looked for: in the middle of a chunk, far from either end
 TOKEN_TTL_SECONDS = 3600
+# How long a client that sent only its headers waits for the answer: far below the node's
+# MEMBER_BODY_SECONDS (120), so an answer that waited for the body would not come in time.
+HEADERS_ONLY_TIMEOUT_SECONDS = 20
 
 
 def content(i: int) -> bytes:
@@ -185,3 +190,42 @@ def test_only_a_role_that_anchors_hands_members_over(tmp_path: Path) -> None:
         assert status == 200 and page["items"][0]["batch"]["leafIndex"] == 3
     finally:
         node.stop()
+
+
+def headers_only(node: NodeProcess, root: bytes, length: int | None) -> tuple[int, Any]:
+    """PUT the members of `root` declaring `length` bytes (None: no Content-Length), and
+    never send the body: the node's answer (status, JSON body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=HEADERS_ONLY_TIMEOUT_SECONDS)
+    try:
+        conn.putrequest("PUT", f"/v1/evidence/0x{root.hex()}/members")
+        conn.putheader("Content-Type", "application/octet-stream")
+        if length is not None:
+            conn.putheader("Content-Length", str(length))
+        conn.endheaders()  # the headers go; the body never does
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_refusals_that_need_no_body_come_before_it_is_read(dev_node: NodeProcess) -> None:
+    batch = [hashlib.sha256(f"headers only {i}".encode()).digest() for i in range(5)]
+    root = merkle.root(batch)
+    # not anchored yet: 409 at once, the 160 bytes declared never read
+    status, answer = headers_only(dev_node, root, 32 * len(batch))
+    assert status == 409 and "not anchored" in answer["error"]
+    # no declared length: 411; a length that is not whole leaves: 400
+    status, answer = headers_only(dev_node, root, None)
+    assert status == 411 and "Content-Length" in answer["error"]
+    status, _ = headers_only(dev_node, root, 33)
+    assert status == 400
+
+    ledger = Ledger(dev_node.url, bytes.fromhex(dev_node.dev_key.removeprefix("0x")))
+    anchored = anchor_batch(ledger, batch, kind="exhibit")
+    assert anchored.members is not None and anchored.members.indexed
+    # held already: 200 as it is, the body unread; declared with another count: 409
+    status, answer = headers_only(dev_node, root, 32 * len(batch))
+    assert status == 200 and answer["created"] is False and answer["members"] == len(batch)
+    assert answer["bytes"] == index_bytes(len(batch))
+    status, answer = headers_only(dev_node, root, 32 * (len(batch) + 1))
+    assert status == 409 and "holds this batch with 5 members" in answer["error"]

@@ -242,3 +242,145 @@ def test_a_digest_twice_in_a_batch_keeps_its_first_leaf(store: CountingStore) ->
     assert proof["batch"]["leafIndex"] == 2
     merkle.verify_inclusion(merkle.leaf_hash(twice), 2, len(batch), [bytes.fromhex(h[2:]) for h in proof["inclusionPath"]],
                             root)
+
+
+# -- writing in slices: the batch record is the commit point ------------------------------------
+
+
+class WriterStopped(Exception):
+    """The node stopping (a crash) while an upload's slices are being written."""
+
+
+class StopsAfterSlices(CountingStore):
+    """A real LevelStore whose writer stops (raises) at its write batch number `stop_at`
+    (counting from 1), as if the node died there: what was written before stays."""
+
+    stop_at: int | None = None
+    writes = 0
+
+    def write_items(self, items: Iterator[tuple[bytes, bytes | None]], **kwargs: Any) -> None:
+        self.writes += 1
+        if self.stop_at is not None and self.writes >= self.stop_at:
+            raise WriterStopped(f"stopped at write batch {self.writes}")
+        super().write_items(items, **kwargs)
+
+
+# A small slice, so that a batch of a few chunks is written in many slices.
+SMALL_SLICE = 4096
+
+
+def members_visible(store: CountingStore, batch: list[bytes], root: bytes) -> list[bool]:
+    """For each of a few members: is it found, by digest and by proof?"""
+    idx = Indexes(store)
+    seen = []
+    for digest in (batch[0], batch[len(batch) // 2], batch[-1]):
+        page = idx.evidence(digest=digest)
+        by_digest = [item for item in page.items if item["batch"] is not None]
+        try:
+            idx.member_proof(digest)
+            proved = True
+        except NotABatchMember:
+            proved = False
+        seen += [bool(by_digest), proved]
+    (anchoring,) = idx.evidence(digest=root).items
+    return [*seen, anchoring["membersIndexed"]]
+
+
+def test_a_crash_between_slices_leaves_nothing_visible_and_a_retry_completes(tmp_path: Path) -> None:
+    batch = leaves(3 * CHUNK_LEAVES + 5)
+    root = root_of(batch)
+    store = StopsAfterSlices(tmp_path / "chain")
+    store.write_batch({schema.INDEX_HEIGHT_KEY: schema.height_bytes(0)})
+    store_blocks(store, [Block().tx(anchored_root(root, len(batch)))], first_height=1)
+    store.writes, store.stop_at = 0, 4  # three slices written, the fourth never is
+    with pytest.raises(WriterStopped):
+        MemberIndex(store, slice_bytes=SMALL_SLICE).add(root, b"".join(batch), CALLER)
+    store.close()
+
+    store = StopsAfterSlices(tmp_path / "chain")  # the node restarted
+    try:
+        written = store.scan(schema.BATCH_MEMBER, schema.BATCH_MEMBER + b"\xff", limit=10**6)
+        assert 0 < len(written) < len(batch)  # the crash did leave member rows behind...
+        assert store.get(schema.BATCH + root) is None
+        assert members_visible(store, batch, root) == [False] * 7  # ...which nobody sees
+        with pytest.raises(NotFound):
+            Indexes(store).member_proof(batch[-1])
+        index = MemberIndex(store, slice_bytes=SMALL_SLICE)
+        assert index.usage(CALLER) == (0, 0)  # and nobody is charged for
+
+        added = index.add(root, b"".join(batch), CALLER)  # the retry completes the batch
+        assert added.created and added.bytes == index_bytes(len(batch))
+        assert index.usage(CALLER) == (added.bytes, added.bytes)
+        assert store.writes > 2  # it took several write batches
+        assert members_visible(store, batch, root) == [True] * 7
+        proof = Indexes(store).member_proof(batch[2 * CHUNK_LEAVES + 1])
+        merkle.verify_inclusion(merkle.leaf_hash(batch[2 * CHUNK_LEAVES + 1]), 2 * CHUNK_LEAVES + 1, len(batch),
+                                [bytes.fromhex(h[2:]) for h in proof["inclusionPath"]], root)
+        keys = len(all_keys(store))
+        assert not index.add(root, b"".join(batch), CALLER).created  # and a third upload changes nothing
+        assert len(all_keys(store)) == keys and index.usage(CALLER) == (added.bytes, added.bytes)
+    finally:
+        store.close()
+
+
+def test_the_quota_counts_only_committed_batches(tmp_path: Path) -> None:
+    first, second = leaves(2 * CHUNK_LEAVES, "a"), leaves(2 * CHUNK_LEAVES, "b")
+    store = StopsAfterSlices(tmp_path / "chain")
+    try:
+        store.write_batch({schema.INDEX_HEIGHT_KEY: schema.height_bytes(0)})
+        store_blocks(store, [Block().tx(anchored_root(root_of(first), len(first)))
+                             .tx(anchored_root(root_of(second), len(second)))], first_height=1)
+        charge = index_bytes(len(first))
+        index = MemberIndex(store, MemberQuota(store_bytes=charge, caller_bytes=charge), slice_bytes=SMALL_SLICE)
+        store.writes, store.stop_at = 0, 3
+        with pytest.raises(WriterStopped):
+            index.add(root_of(first), b"".join(first), CALLER)
+        store.stop_at = None
+        assert index.usage(CALLER) == (0, 0)
+        # the stopped upload took none of the quota: another batch that fills it is taken
+        assert index.add(root_of(second), b"".join(second), CALLER).created
+        assert index.usage(CALLER) == (charge, charge)
+        with pytest.raises(MemberQuotaExceeded):  # and now the quota is full
+            index.add(root_of(first), b"".join(first), CALLER)
+        assert store.get(schema.BATCH + root_of(first)) is None
+    finally:
+        store.close()
+
+
+def test_two_uploads_of_one_root_at_once_index_and_charge_it_once(tmp_path: Path) -> None:
+    import threading
+
+    batch = leaves(2 * CHUNK_LEAVES + 1)
+    root = root_of(batch)
+    paused, go_on = threading.Event(), threading.Event()
+
+    class PausesAfterFirstSlice(CountingStore):
+        def write_items(self, items: Iterator[tuple[bytes, bytes | None]], **kwargs: Any) -> None:
+            super().write_items(items, **kwargs)
+            if threading.current_thread().name == "first" and not paused.is_set():
+                paused.set()
+                assert go_on.wait(30)
+
+    store = PausesAfterFirstSlice(tmp_path / "chain")
+    try:
+        store.write_batch({schema.INDEX_HEIGHT_KEY: schema.height_bytes(0)})
+        store_blocks(store, [Block().tx(anchored_root(root, len(batch)))], first_height=1)
+        index = MemberIndex(store, slice_bytes=SMALL_SLICE)
+        results: dict[str, Any] = {}
+
+        def upload(caller: str) -> None:
+            results[threading.current_thread().name] = index.add(root, b"".join(batch), caller)
+
+        first = threading.Thread(target=upload, args=("token:first",), name="first")
+        second = threading.Thread(target=upload, args=("token:second",), name="second")
+        first.start()
+        assert paused.wait(30)  # the first upload is between two slices
+        second.start()
+        go_on.set()
+        first.join(30)
+        second.join(30)
+        assert results["first"].created and not results["second"].created
+        charge = index_bytes(len(batch))
+        assert index.usage("token:first") == (charge, charge) and index.usage("token:second") == (0, charge)
+    finally:
+        store.close()
