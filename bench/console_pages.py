@@ -158,6 +158,11 @@ def seed_commitments(data_dir: Path, count: int) -> dict[str, Any]:
 
 
 LOAD_SCRIPT = """async ([hash, page, timeout]) => {
+  if (location.hash !== "#verify") {  // from another page, so that setting `hash` always routes
+    const left = new Promise((resolve) => window.addEventListener("hashchange", resolve, {once: true}));
+    location.hash = "#verify";
+    await left;
+  }
   performance.clearResourceTimings();
   document.body.dataset.state = "";
   const started = performance.now();
@@ -254,9 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     node = NodeProcess(args.ledger, data_dir, free_port())
     try:
         node.start(args.ready_timeout)
-        with urllib.request.urlopen(node.url + "/v1/summary", timeout=60) as answer:
+        url = node.url.rstrip("/")
+        with urllib.request.urlopen(url + "/v1/summary", timeout=60) as answer:
             summary_doc = json.loads(answer.read())
-        results = measure(node.url, views(shape, summary_doc["height"]), args.loads, args.seed)
+        results = measure(url, views(shape, summary_doc["height"]), args.loads, args.seed)
     finally:
         node.stop()
     keys = ("loads", "requests_per_load", "server_p50_ms", "server_p95_ms", "server_max_ms", "page_p50_ms", "page_p95_ms",

@@ -129,6 +129,9 @@ def node_start(
     ws_origins: str | None = typer.Option(
         None, "--ws-origins", help="comma-separated web origins whose pages may open the WebSocket besides the "
         "node's own; * = any (default: node.json's rpc.ws_origins, else none)"),
+    auto_escalate: bool | None = typer.Option(
+        None, "--auto-escalate/--no-auto-escalate", help="as a validator, put the due commitment alerts (reminder, "
+        "warning, demand) into the blocks it proposes (default: node.json's validator.auto_escalate, else on)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
     from node.access.roles import AUTH_MODES
@@ -158,7 +161,10 @@ def node_start(
             typer.echo("development chain (chain id 1337), any sender may transact")
             typer.echo(f"dev account: {account.address}")
             typer.echo(f"private key: {account.private_key}  (for development only; also in {data_dir}/dev-account.json)")
-        rpc_file = load_node_config(data_dir).rpc
+        file_config = load_node_config(data_dir)
+        rpc_file = file_config.rpc
+        if auto_escalate is None:
+            auto_escalate = file_config.validator.auto_escalate if file_config.validator is not None else True
         config = NodeConfig(
             data_dir=data_dir, dev=dev, open_permissioning=dev,
             auth=auth or (rpc_file.auth if rpc_file is not None else "auto"),
@@ -167,8 +173,11 @@ def node_start(
             http_corsdomain=cors if cors is not None else (rpc_file.http_corsdomain if rpc_file is not None else ()),
             ws_origins=ws if ws is not None else (rpc_file.ws_origins if rpc_file is not None else ()),
             limits=(rpc_file.limits if rpc_file is not None else RpcLimits()).overridden(limit_settings, "--rpc-limit"),
+            auto_escalate=auto_escalate,
         )
-        typer.echo(f"JSON-RPC: http://{rpc_host}:{rpc_port}  WebSocket: ws://{rpc_host}:{rpc_port}/ws", err=False)
+        host = f"[{rpc_host}]" if ":" in rpc_host else rpc_host
+        typer.echo(f"console (open in a browser): http://{host}:{rpc_port}/", err=False)
+        typer.echo(f"JSON-RPC: http://{host}:{rpc_port}  WebSocket: ws://{host}:{rpc_port}/ws", err=False)
         typer.echo("browsers: host names " + ", ".join(("IP addresses", "localhost", *config.http_vhosts))
                    + "; web origins: this node's own" + "".join(f", {o}" for o in config.http_corsdomain)
                    + " (WebSocket: this node's own" + "".join(f", {o}" for o in config.ws_origins) + ")")
@@ -257,10 +266,14 @@ def genesis_new(
     chain_name: str | None = typer.Option(
         None, "--chain-name", help='the chain\'s name, stated by its evidence receipts (default "chain CHAIN_ID")'),
 ) -> None:
-    """Write a QBFT genesis and one key per validator."""
+    """Write a QBFT genesis and one key per validator.
+
+    Each validator is a member too (role AUDITOR unless --member names it), so that the
+    blocks it proposes can raise the due commitment alerts."""
     from chaincode import ROLES
     from node.consensus.sealing import ValidatorKey
     from node.errors import ConfigError
+    from node.execution.escalation import VALIDATOR_ROLE, with_validator_members
     from node.execution.genesis import Genesis, build_genesis_document
     from node.ops.runner import write_key_file
 
@@ -305,7 +318,9 @@ def genesis_new(
     addresses = [ValidatorKey(k).address for k in keys]
     try:
         document = build_genesis_document(
-            chain_id=chain_id, validators=addresses, alloc=balances, members=members, trusted_roots=roots,
+            # Validators are members (node/execution/escalation.py): their proposals raise commitment alerts.
+            chain_id=chain_id, validators=addresses, alloc=balances, members=with_validator_members(members, addresses),
+            trusted_roots=roots,
             block_period=block_period, empty_block_period=max(empty_block_period, block_period),
             consortium_ca=consortium_pem, chain_name=chain_name,
         )
@@ -317,7 +332,8 @@ def genesis_new(
         write_key_file(out / f"validator-{index}" / "key", key)
         (out / f"validator-{index}" / "address").write_text("0x" + addresses[index].hex() + "\n")
     (out / "genesis.json").write_text(json.dumps(document, indent=2) + "\n")
-    typer.echo(f"wrote {out / 'genesis.json'} with {validators} validator(s); keys in {out}/validator-N/key")
+    typer.echo(f"wrote {out / 'genesis.json'} with {validators} validator(s), members as {VALIDATOR_ROLE} so that "
+               f"they raise commitment alerts; keys in {out}/validator-N/key")
 
 
 @chaincode_app.command("build")

@@ -1,5 +1,6 @@
 """`ledger commitment`: the commitments of investment agreements — add, fulfil, confirm,
-escalate, show, list, report — and their alerts, over the SDK in `client.ledger`.
+escalate, show, list, report — their alerts, and the escalation policy (`policy show|set`),
+over the SDK in `client.ledger`.
 
 Reads are pinned to the latest block when the command starts and say which block;
 writes print the transaction and block that made them final. eth_utils is imported in
@@ -36,13 +37,19 @@ from client.render import emit_json, fail, fields, line, table, timestamp
 if TYPE_CHECKING:
     from client.ledger import Ledger
 
-commitment_app = typer.Typer(no_args_is_help=True, help="Agreement commitments: add, fulfil, confirm, escalate, list, report.")
+commitment_app = typer.Typer(no_args_is_help=True, help="Agreement commitments: add, fulfil, confirm, escalate, list, report, policy.")
+policy_app = typer.Typer(no_args_is_help=True, help="The escalation policy: when reminders and demands are due.")
+commitment_app.add_typer(policy_app, name="policy")
 
 ZERO32 = b"\x00" * 32
 # Commitment statuses as the CLI and its JSON name them (COMMITMENT_STATUS order).
 STATUS_KEYS = ["on-track", "reminder", "warning", "demand", "fulfilled"]
 DEMAND = 3
 ALERT_LEVELS = (1, 2, 3)        # reminder, warning, demand: a commitment that needs attention
+# Duration units `policy set` reads ("30d", "12h", "90m", "45s"; plain digits are seconds).
+DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# The tracker takes uint256 seconds; beyond ~31.7 million years a window is a typo.
+MAX_DURATION_SECONDS = 10**15
 
 
 class Side(str, Enum):
@@ -219,8 +226,9 @@ def commitment_escalate(
 ) -> None:
     """Raise the alerts that are due (reminder, warning, demand) as events.
 
-    Each level is raised once per commitment; any member may call. A demand is
-    escalated to supervision."""
+    Validators raise them on their own in the blocks they propose (unless started with
+    --no-auto-escalate); this is for networks where they do not. Each level is raised once
+    per commitment; any member may call. A demand is escalated to supervision."""
     ledger = writer(rpc, key)
     alerts: list[dict[str, Any]] = []
     txs: list[dict[str, Any]] = []
@@ -342,3 +350,82 @@ def commitment_report(
 def summary_document(counts: list[int]) -> dict[str, Any]:
     return {"total": sum(counts), "counts": counts_document(counts),
             "alerts": sum(counts[level] for level in ALERT_LEVELS), "supervisions": counts[DEMAND]}
+
+
+def parse_duration(text: str, what: str) -> int:
+    """Seconds from "604800", "7d", "12h", "90m", "45s" or a sum such as "1d12h"; exit 2 otherwise."""
+    parts = re.findall(r"(\d+)([dhms])", text)
+    if text.isdigit():
+        seconds = int(text)
+    elif parts and "".join(n + u for n, u in parts) == text:
+        seconds = sum(int(n) * DURATION_UNITS[u] for n, u in parts)
+    else:
+        fail(f"{what} {text!r}: seconds, or a duration such as 7d, 12h, 90m or 1d12h")
+    if not 0 < seconds <= MAX_DURATION_SECONDS:
+        fail(f"{what} {text!r}: must be more than 0 seconds (and at most {MAX_DURATION_SECONDS})")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """"7d (604800 s)", "1d12h (129600 s)"."""
+    parts, rest = [], seconds
+    for unit, size in DURATION_UNITS.items():
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return f"{''.join(parts) or '0s'} ({seconds} s)"
+
+
+def policy_lines(window: int, delay: int) -> list[str]:
+    return [f"reminder window {format_duration(window)}: a reminder from this long before the deadline",
+            f"demand delay {format_duration(delay)}: a demand, escalated to supervision, once this long overdue"]
+
+
+@policy_app.command("show")
+def policy_show(rpc: RpcOption = DEFAULT_RPC, json_output: JsonOption = False) -> None:
+    """The reminder window and the demand delay in force at the latest block.
+
+    A commitment is a reminder from the window before its deadline, a warning once past it,
+    a demand (escalated to supervision) once overdue by the delay."""
+    with on_chain(rpc):
+        ledger, head = reader(rpc)
+        window, delay = (int(v) for v in ledger.call(ledger.commitments.functions.policy()))
+    if json_output:
+        emit_json({"reminderWindow": window, "demandDelay": delay, "block": head.number, "time": head.timestamp})
+        return
+    line(f"escalation policy at block {head.number} ({timestamp(head.timestamp)})")
+    for text in policy_lines(window, delay):
+        line(text)
+
+
+@policy_app.command("set")
+def policy_set(
+    reminder_window: Annotated[str | None, typer.Option(
+        help="how long before the deadline a reminder is due: seconds, or 7d, 12h, 90m (default: keep)")] = None,
+    demand_delay: Annotated[str | None, typer.Option(
+        help="how long past the deadline a demand is due: seconds, or 30d, 12h (default: keep)")] = None,
+    key: KeyOption = None,
+    rpc: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """Set the escalation policy (an admin). The one not given keeps its current value."""
+    if reminder_window is None and demand_delay is None:
+        fail("give --reminder-window or --demand-delay (or both)")
+    window = parse_duration(reminder_window, "--reminder-window") if reminder_window is not None else None
+    delay = parse_duration(demand_delay, "--demand-delay") if demand_delay is not None else None
+    ledger = writer(rpc, key)
+    with on_chain(rpc):
+        if window is None or delay is None:
+            current = [int(v) for v in ledger.call(ledger.commitments.functions.policy())]
+            window, delay = window or current[0], delay or current[1]
+        # The SDK's generic transact on the tracker's set_policy (ADMIN only; the contract says so).
+        result = ledger.transact(ledger.commitments.functions.set_policy(window, delay))
+    event = result.events["PolicySet"][0]
+    if json_output:
+        emit_json({"reminderWindow": event["reminder_window"], "demandDelay": event["demand_delay"], "by": event["by"],
+                   **tx_document(result)})
+        return
+    line("escalation policy set")
+    for text in policy_lines(event["reminder_window"], event["demand_delay"]):
+        line(text)
+    fields(None, [("by", event["by"]), *tx_fields(result)])

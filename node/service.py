@@ -26,13 +26,14 @@ from node.consensus.sealing import ValidatorKey
 from node.consensus.votes import PendingVotes
 from node.errors import NodeError, PermissionDenied, StorageError
 from node.execution.chain import Chain
+from node.execution.escalation import Escalator
 from node.execution.genesis import Genesis
 from node.execution.permissions import Membership, is_registration
 from node.execution.txpool import TxPool
 from node.execution.vm import QBFTHeader
 from node.ops.metrics import Metrics
 from node.rpc.limits import RpcLimits
-from node.storage import schema
+from node.storage import commitment_counts, schema
 from node.storage.store import LevelStore
 
 log = logging.getLogger("ledger.node")
@@ -77,6 +78,9 @@ class NodeConfig:
     ws_origins: tuple[str, ...] = ()
     # What one caller may make the JSON-RPC surface pay (gas, queues, filters, sockets).
     limits: RpcLimits = field(default_factory=RpcLimits)
+    # A validator's proposals carry the due commitment alerts (node/execution/escalation.py);
+    # `--no-auto-escalate` / node.json validator.auto_escalate false turn it off.
+    auto_escalate: bool = True
 
     def auth_mode(self) -> str:
         """The resolved authentication mode, "required" or "off"."""
@@ -103,6 +107,9 @@ class Node:
             indexed = self.chain.index_forward()
             if indexed:
                 log.info("indexed the events of %d blocks stored before the indexes existed", indexed)
+            counted = commitment_counts.catch_up(self.store)
+            if counted:
+                log.info("counted %d commitments for the supervision counters", counted)
         except Exception:
             self.store.close()
             raise
@@ -118,6 +125,12 @@ class Node:
             check_permission=self.check_permission,
             is_committed=self.is_committed,
         )
+        # Alerts that raise themselves: what this node proposes (if it validates) carries the
+        # due commitments' escalate(ids), signed with its validator key (node/execution/escalation.py).
+        self.escalator: Escalator | None = None
+        if key is not None and config.auto_escalate:
+            self.escalator = Escalator(self.chain, self.store, key, account_nonce=lambda a: self.read_account(a)[0],
+                                       pending_nonce=self.pool.pending_nonce)
         self._stop_lock = threading.Lock()
         self._stop_requested = False
         self._stop_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
@@ -127,7 +140,10 @@ class Node:
         self._wake: Callable[[], None] = lambda: None
         self._gossip: Callable[[bytes], None] = lambda raw: None
         self.consensus: ConsensusView | None = None
-        self.clock_offset = 0.0
+        # A --dev chain whose clock evm_increaseTime moved keeps its time after a restart: its
+        # head is then ahead of the wall clock, and its own next proposal must not be "in the
+        # future" (the offset lived in memory only, so a restarted dev node stalled).
+        self.clock_offset = max(0.0, self.chain.head.timestamp - time.time()) if config.dev else 0.0
         self.votes = PendingVotes()  # qbft_proposeValidatorVote's, for the next proposals
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []

@@ -5,19 +5,26 @@ Model: Hyperledger Besu's JWT authentication of its JSON-RPC — no valid token 
 ("Unauthorized") for that call. docs/access.md is the user's guide.
 
 A request presents a bearer token (`Authorization: Bearer TOKEN`, or a `token` query
-parameter); `verify_token` checks it against the trusted issuer keys, in numbered steps,
-and yields the `Principal` (pure: keys, times and revocations come in as arguments). The
+parameter), or a browser the console's session cookie (node/access/session.py), in that
+order: a presented header wins over the cookie. `verify_token` checks the token against
+the trusted issuer keys, in numbered steps, and yields the `Principal` (pure: keys, times
+and revocations come in as arguments). `Authorizer.identify_request` is the one entry
+every HTTP surface calls (REST, JSON-RPC, the WebSocket, the feed); it is also where an
+unsafe request authenticated by the cookie is refused without its CSRF header, so no
+route can forget that check. The
 role tables are node/access/roles.py's; the token format and files node/access/tokens.py's.
 `Principal.may_call` recovers the sender of a raw transaction (py-evm) for tokens bound to
 an address: this module is the node's, imported by the RPC, blob and REST layers only.
 """
 from __future__ import annotations
 
+import os
+import secrets
 import time
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -34,10 +41,23 @@ from node.access.roles import (
     RoleDenied,
     call_permission,
 )
+from node.access.session import (
+    COOKIE_NAME,
+    CSRF_HEADER,
+    SESSION_KEY_BYTES,
+    ForeignSession,
+    Session,
+    check_csrf,
+    csrf_for,
+    seal_session,
+    session_end,
+    unseal_session,
+)
 from node.access.tokens import (
     ALGORITHM,
     MAX_SUBJECT_CHARS,
     TOKEN_ID,
+    TOKENS_DIR,
     RevocationList,
     TokenStore,
     key_id,
@@ -55,6 +75,9 @@ LEEWAY_SECONDS = 60                 # clock skew allowed between the issuer and 
 # any base64 or JSON work.
 MAX_TOKEN_CHARS = 4096
 REQUIRED_CLAIMS = ("iss", "sub", "role", "iat", "exp", "jti")
+# The node's browser-session key (node/access/session.py), beside its token issuer: per
+# node, never shared by `ledger cluster` (a session is signed in to one node).
+SESSION_KEY_FILE = "session.key"
 
 
 # -- principals ---------------------------------------------------------------------------
@@ -70,6 +93,9 @@ class Principal:
     address: bytes | None = None
     token_id: str | None = None
     anonymous: bool = False
+    # The token's exp (Unix seconds; None for the anonymous ADMIN): what GET /web/session
+    # reports. Not part of who the caller is.
+    expires: int | None = field(default=None, compare=False)
 
     @property
     def permissions(self) -> frozenset[str]:
@@ -219,7 +245,7 @@ def verify_token(
         raise Unauthenticated("token id (jti) must be 32 lowercase hex digits")
     if token_id in revoked:
         raise Unauthenticated(f"token {token_id} has been revoked")
-    return Principal(role, subject, address, token_id)
+    return Principal(role, subject, address, token_id, expires=times["exp"])
 
 
 def bearer_token(authorization: str | None, query_token: str | None) -> str | None:
@@ -242,13 +268,51 @@ def bearer_token(authorization: str | None, query_token: str | None) -> str | No
 ANONYMOUS_ADMIN = Principal("ADMIN", "anonymous (authentication off)", anonymous=True)
 
 
+@dataclass(frozen=True)
+class Credential:
+    """What a request presents: its token, where it came from, and for the console's
+    session cookie the opened session (which ends at `session.expires`)."""
+
+    token: str
+    source: Literal["header", "query", "cookie"]
+    session: Session | None = None
+
+
+def load_session_key(data_dir: Path) -> bytes:
+    """The node's browser-session key, `<data_dir>/tokens/session.key` (SESSION_KEY_BYTES
+    random bytes, mode 0600), created if absent. Deleting it signs every browser out."""
+    directory = data_dir / TOKENS_DIR
+    path = directory / SESSION_KEY_FILE
+    if not path.exists():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staging = directory / f".{SESSION_KEY_FILE}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(SESSION_KEY_BYTES))
+        try:
+            os.link(staging, path)  # atomic, and fails if a key exists: the first one wins
+        except FileExistsError:
+            pass
+        finally:
+            staging.unlink(missing_ok=True)
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    if len(key) != SESSION_KEY_BYTES:
+        raise ConfigError(str(path), f"a session key is {SESSION_KEY_BYTES} random bytes; delete the file and "
+                                     "restart to make a new one (every browser signs in again)")
+    return key
+
+
 class Authorizer:
-    """Turns what a request presents (Authorization header, `token` query parameter) into
-    a Principal.
+    """Turns what a request presents (Authorization header, `token` query parameter, the
+    console's session cookie) into a Principal.
 
     Mode "required": no token, no access (except rpc:public JSON-RPC calls, which the RPC
     layer lets through with `identify` returning None). Mode "off": no token is the
     anonymous ADMIN. In both modes a presented token is verified and its role applies.
+    Without a `session_key` the cookie is not read (tools and tests that serve no browser).
     """
 
     def __init__(
@@ -259,6 +323,7 @@ class Authorizer:
         *,
         clock: Callable[[], float] = time.time,
         admin_issuers: Iterable[str] | None = None,
+        session_key: bytes | None = None,
     ) -> None:
         if mode not in ("required", "off"):
             raise ConfigError("auth", f"an authorizer is 'required' or 'off', not {mode!r}")
@@ -270,6 +335,7 @@ class Authorizer:
         # organisations' issuers for their users' roles, never to administer it (ADMIN
         # holds rpc:admin: this validator's votes).
         self.admin_issuers = frozenset(self.issuers if admin_issuers is None else admin_issuers)
+        self.session_key = session_key
 
     @classmethod
     def open(cls) -> Authorizer:
@@ -280,12 +346,13 @@ class Authorizer:
     @classmethod
     def from_data_dir(cls, data_dir: Path, mode: str, extra_issuers: Iterable[Path] = ()) -> Authorizer:
         """The node's authorizer: its own issuer key (created if absent) and the extra
-        issuer public keys its configuration lists; revocations from `tokens/revoked`."""
+        issuer public keys its configuration lists; revocations from `tokens/revoked`; the
+        browser-session key from `tokens/session.key` (created if absent)."""
         store = TokenStore(data_dir)
         own = store.public_key()
         keys = [own, *(load_public_key(path) for path in extra_issuers)]
         return cls(mode, {key_id(k): k for k in keys}, RevocationList(store.revoked_path),
-                   admin_issuers=[key_id(own)])
+                   admin_issuers=[key_id(own)], session_key=load_session_key(data_dir))
 
     def verify(self, token: str) -> Principal:
         principal = verify_token(token, self.issuers, now=self.clock(), revoked=self.revoked)
@@ -296,7 +363,7 @@ class Authorizer:
     def identify(self, authorization: str | None, query_token: str | None) -> Principal | None:
         """The presented token's principal; with none presented, the anonymous ADMIN when
         authentication is off and None when it is required. Unauthenticated for a token
-        that does not verify."""
+        that does not verify. (No cookie: a request's entry is `identify_request`.)"""
         token = bearer_token(authorization, query_token)
         if token is not None:
             return self.verify(token)
@@ -309,15 +376,95 @@ class Authorizer:
             raise Unauthenticated("this node requires a bearer token (Authorization: Bearer TOKEN)")
         return principal
 
+    # -- requests (every HTTP surface enters here) --
+
+    def session_of(self, connection: HTTPConnection) -> Session | None:
+        """The console session whose cookie `connection` carries, if this node sealed it
+        (it may have ended); None for no cookie, or another node's (cookies ignore ports)."""
+        value = connection.cookies.get(COOKIE_NAME) if self.session_key is not None else None
+        if not value or self.session_key is None:
+            return None
+        try:
+            return unseal_session(self.session_key, value)
+        except ForeignSession:
+            return None
+
+    def credential(self, connection: HTTPConnection) -> Credential | None:
+        """What `connection` presents, first found: `Authorization: Bearer`, `?token=`,
+        this node's session cookie; None for nothing. The CSRF edge is here: an unsafe
+        request the cookie would authenticate must carry the session's X-CSRF-Token, else
+        CsrfRefused (403) before anything else is done. Unauthenticated for a malformed
+        Authorization header."""
+        authorization = connection.headers.get("authorization")
+        if authorization is not None and authorization.strip():
+            return Credential(str(bearer_token(authorization, None)), "header")
+        query_token = connection.query_params.get("token")
+        if query_token:
+            return Credential(query_token.strip(), "query")
+        session = self.session_of(connection)
+        if session is None or self.session_key is None:
+            return None
+        method = connection.scope.get("method") or "GET"  # a WebSocket handshake is a GET
+        check_csrf(self.session_key, session.cookie, method, connection.headers.get(CSRF_HEADER))
+        return Credential(session.token, "cookie", session)
+
+    def principal_of(self, credential: Credential) -> Principal:
+        """The principal of a presented credential, verified now (a WebSocket and the feed
+        call this again while they stay open): Unauthenticated for a token that does not
+        verify or a session that has ended."""
+        if credential.session is None:
+            return self.verify(credential.token)
+        credential.session.require_current(self.clock())
+        principal = self.verify(credential.token)
+        return replace(principal, expires=credential.session.expires)
+
+    def identify_request(self, connection: HTTPConnection) -> Principal | None:
+        """`identify` for a request or WebSocket, the session cookie counting too: the
+        principal; with nothing presented, the anonymous ADMIN (auth off) or None
+        (required). Unauthenticated, or CsrfRefused (an unsafe request by cookie without
+        its CSRF header)."""
+        credential = self.credential(connection)
+        if credential is None:
+            return ANONYMOUS_ADMIN if self.mode == "off" else None
+        return self.principal_of(credential)
+
     def for_request(self, connection: HTTPConnection) -> Principal:
-        return self.authenticate(connection.headers.get("authorization"), connection.query_params.get("token"))
+        """As `identify_request`, but nothing presented where a token is required is
+        Unauthenticated."""
+        principal = self.identify_request(connection)
+        if principal is None:
+            raise Unauthenticated("this node requires a bearer token (Authorization: Bearer TOKEN) "
+                                  "or a console session (sign in at /#signin)")
+        return principal
+
+    def sign_in(self, token: str) -> Credential:
+        """A new console session carrying `token`, which must verify now: it ends when the
+        token does or after MAX_SESSION_SECONDS, whichever is first. Unauthenticated for a
+        token that does not verify (or a server with no session key); ValueError for one
+        too long to keep in a browser cookie."""
+        if self.session_key is None:
+            raise Unauthenticated("this server keeps no browser sessions")
+        principal = self.verify(token)
+        now = int(self.clock())
+        expires = session_end(now, principal.expires if principal.expires is not None else now)
+        if expires <= now:  # within verify's clock-skew leeway, but a cookie of no life
+            raise Unauthenticated("token has expired")
+        cookie = seal_session(self.session_key, token, expires)
+        return Credential(token, "cookie", Session(token, expires, cookie))
+
+    def csrf_of(self, credential: Credential | None) -> str:
+        """The CSRF value a page sends with its writes: the session's for the cookie; for
+        anything else a value no check asks for (a header is no ambient credential)."""
+        if self.session_key is None:
+            raise Unauthenticated("this server keeps no browser sessions")
+        return csrf_for(self.session_key, credential.session.cookie if credential and credential.session else "")
 
 
 def principal_for(request: HTTPConnection) -> Principal:
     """The principal of an HTTP request or WebSocket, by the app's authorizer
-    (`app.state.authorizer`); Unauthenticated without a valid token where one is needed."""
+    (`app.state.authorizer`); Unauthenticated without a valid token where one is needed,
+    CsrfRefused for an unsafe request by session cookie without its CSRF header."""
     authorizer = getattr(request.app.state, "authorizer", None)
     if not isinstance(authorizer, Authorizer):
         raise Unauthenticated("this server has no authorizer configured")  # fail closed
     return authorizer.for_request(request)
-

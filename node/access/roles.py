@@ -35,6 +35,10 @@ RPC_ADMIN = "rpc:admin"          # validator votes, the --dev clock
 BLOBS_READ = "blobs:read"        # GET/HEAD /v1/blobs/{sha256}
 BLOBS_WRITE = "blobs:write"      # PUT /v1/blobs
 CHAIN_READ = "chain:read"        # REST: chain summary, blocks
+# REST: start the node's whole-chain verification of its own store (POST
+# /v1/chain/verifications). A write to the node (it spends CPU for minutes), not to the
+# chain: for those who answer for the record's integrity, the admin and the auditor.
+CHAIN_VERIFY = "chain:verify"
 CONTRACTS_READ = "contracts:read"
 CONTRACTS_READ_OWN = "contracts:read-own"  # only contracts naming the token's address as a party
 EVIDENCE_READ = "evidence:read"
@@ -42,7 +46,7 @@ EVIDENCE_WRITE = "evidence:write"  # REST: hand an anchored batch's members to t
 COMMITMENTS_READ = "commitments:read"
 
 PERMISSIONS: tuple[str, ...] = (
-    RPC_PUBLIC, RPC_SEND, RPC_READ, RPC_ADMIN, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
+    RPC_PUBLIC, RPC_SEND, RPC_READ, RPC_ADMIN, BLOBS_READ, BLOBS_WRITE, CHAIN_READ, CHAIN_VERIFY,
     CONTRACTS_READ, CONTRACTS_READ_OWN, EVIDENCE_READ, EVIDENCE_WRITE, COMMITMENTS_READ,
 )
 
@@ -114,9 +118,10 @@ METHOD_PERMISSIONS: dict[str, str] = {
 # The one table of what each role may do. ADMIN may do everything (methods not
 # classified above included). The record keepers (trading center, court) read and write
 # everything but the node's administration; a notary does not follow commitments; an
-# auditor reads everything and writes nothing; a regulator follows contracts and
-# commitments (not evidence, not raw chain reads, not blobs) and may send its own
-# transactions (voiding a contract); a party sends its own transactions, reads the
+# auditor reads everything and writes nothing to the chain (it may have the node verify
+# the chain: chain:verify); a regulator follows contracts and commitments (not evidence,
+# not raw chain reads, not blobs) and may send its own transactions (voiding a
+# contract); a party sends its own transactions, reads the
 # ciphertext it was given and only the contracts it is a party to. The read limits hold on
 # the REST routes and the feed; rpc:send's eth_call and receipts reach further (see
 # docs/access.md).
@@ -128,8 +133,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
                         CONTRACTS_READ, EVIDENCE_READ, EVIDENCE_WRITE, COMMITMENTS_READ}),
     "NOTARY": frozenset({RPC_PUBLIC, RPC_SEND, RPC_READ, BLOBS_READ, BLOBS_WRITE, CHAIN_READ,
                          CONTRACTS_READ, EVIDENCE_READ, EVIDENCE_WRITE}),
-    "AUDITOR": frozenset({RPC_PUBLIC, RPC_READ, BLOBS_READ, CHAIN_READ, CONTRACTS_READ, EVIDENCE_READ,
-                          COMMITMENTS_READ}),
+    "AUDITOR": frozenset({RPC_PUBLIC, RPC_READ, BLOBS_READ, CHAIN_READ, CHAIN_VERIFY, CONTRACTS_READ,
+                          EVIDENCE_READ, COMMITMENTS_READ}),
     "REGULATOR": frozenset({RPC_PUBLIC, RPC_SEND, CHAIN_READ, CONTRACTS_READ, COMMITMENTS_READ}),
     "PARTY": frozenset({RPC_PUBLIC, RPC_SEND, BLOBS_READ, CHAIN_READ, CONTRACTS_READ_OWN}),
 }

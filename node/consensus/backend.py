@@ -99,19 +99,33 @@ class NodeBackend(Backend):
             # Every other validator re-executes the block before it prepares, within the
             # round timer: keep the work of one execution inside a share of it.
             gas_budget = min(gas_budget, self.execution_budget.max_gas())
-        entries = node.pool.select(gas_budget)
-        if not entries and gas_budget < parent.gas_limit:
-            entries = node.pool.select(parent.gas_limit)[:1]  # one large transaction still goes
-        entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
         timestamp = max(parent.timestamp + node.genesis.qbft.block_period, int(node.now()))
+        # Alerts that raise themselves (node/execution/escalation.py): the due commitments'
+        # escalate(ids), signed by this validator, in a share of the gas budget.
+        escalator = node.escalator
+        escalation = escalator.plan(parent, timestamp, gas_budget) if escalator is not None else None
+        reserved = escalation.gas if escalation is not None else 0
+        entries = node.pool.select(gas_budget - reserved)
+        if not entries and gas_budget < parent.gas_limit:
+            entries = node.pool.select(parent.gas_limit - reserved)[:1]  # one large transaction still goes
+        entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
+        transactions, escalate_tx = [e.tx for e in entries], None
+        if escalator is not None and escalation is not None:
+            transactions, escalate_tx = escalator.insert(escalation, transactions, parent)
         vote = node.votes.vote_for_proposal(validators, tally.ballots_by(node.key.address))
         extra = qbft.ExtraData(VANITY, tuple(validators), vote, round, ())
         started = time.perf_counter()
         built = chain.build_block(
-            [e.tx for e in entries], timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
+            transactions, timestamp=timestamp, coinbase=node.key.address, extra=extra, parent=parent
         )
+        if escalator is not None and escalate_tx is not None and not escalator.keep(built, escalate_tx, parent):
+            built = chain.build_block(  # it reverted: the block goes without it
+                [tx for tx in transactions if tx is not escalate_tx], timestamp=timestamp,
+                coinbase=node.key.address, extra=extra, parent=parent,
+            )
         self.execution_budget.observe(sum(tx.gas for tx in built.transactions), time.perf_counter() - started)
         if built.rejected:
+            # (an escalation refused here is in no pool: on_block passes over it)
             node.pool.on_block((), [r.transaction for r in built.rejected])
             for rejected in built.rejected:
                 log.warning("dropped transaction 0x%s: %s", rejected.transaction.hash.hex(), rejected.reason)

@@ -19,7 +19,8 @@ says what the chain is; node.json says how this one node joins it.
              "forge_seals": false, "seed": 7},
   "rpc": {"auth": "required", "token_issuers": ["issuers/trading-center.pub"],
           "http_vhosts": ["ledger.court.example"], "http_corsdomain": ["https://console.court.example"],
-          "ws_origins": ["https://console.court.example"], "limits": {"call_gas_cap": 20000000, "request_gas_cap": 20000000}}
+          "ws_origins": ["https://console.court.example"], "limits": {"call_gas_cap": 20000000, "request_gas_cap": 20000000}},
+  "validator": {"auto_escalate": true}
 }
 ```
 
@@ -32,7 +33,9 @@ directory. `rpc.auth` ("auto", "required", "off") is the node's token mode unles
 `scheme://host[:port]` besides the node's own; `*` for any) unless `ledger node start
 --http-vhosts / --http-corsdomain / --ws-origins` override them. `rpc.limits` changes
 the JSON-RPC caps by name (node/rpc/limits.py `RpcLimits`; `--rpc-limit NAME=VALUE`
-overrides one). The peers' certificates are checked against the consortium CA named in genesis.json
+overrides one). `validator.auto_escalate` (default true) lets a validator's proposals carry
+the due commitment alerts (node/execution/escalation.py) unless `ledger node start
+--no-auto-escalate` (or `--auto-escalate`) overrides it. The peers' certificates are checked against the consortium CA named in genesis.json
 (`evidenceLedger.consortiumCA`), not against anything here.
 
 **Faults are a test hook.** A `faults` section is parsed and validated always, but a node
@@ -110,10 +113,16 @@ class RpcConfig:
 
 
 @dataclass(frozen=True)
+class ValidatorConfig:
+    auto_escalate: bool = True  # proposals carry the due commitment alerts (node/execution/escalation.py)
+
+
+@dataclass(frozen=True)
 class NodeFileConfig:
     p2p: P2PConfig | None = None
     faults: FaultConfig | None = None
     rpc: RpcConfig | None = None
+    validator: ValidatorConfig | None = None
 
 
 def load_node_config(data_dir: Path) -> NodeFileConfig:
@@ -138,11 +147,12 @@ def load_node_config(data_dir: Path) -> NodeFileConfig:
 def parse_node_config(document: Any, data_dir: Path) -> NodeFileConfig:
     """A node.json document, validated; relative paths resolved against `data_dir`."""
     _expect(isinstance(document, dict), "node.json", "must be a JSON object")
-    _only(document, {"p2p", "faults", "rpc"}, "node.json")
+    _only(document, {"p2p", "faults", "rpc", "validator"}, "node.json")
     p2p = None if document.get("p2p") is None else _parse_p2p(document["p2p"], data_dir)
     faults = None if document.get("faults") is None else _parse_faults(document["faults"])
     rpc = None if document.get("rpc") is None else _parse_rpc(document["rpc"], data_dir)
-    return NodeFileConfig(p2p, faults, rpc)
+    validator = None if document.get("validator") is None else _parse_validator(document["validator"])
+    return NodeFileConfig(p2p, faults, rpc, validator)
 
 
 def write_node_config(data_dir: Path, config: NodeFileConfig) -> None:
@@ -192,6 +202,8 @@ def node_config_document(config: NodeFileConfig, data_dir: Path) -> dict[str, An
                    if getattr(config.rpc.limits, f.name) != getattr(RpcLimits(), f.name)}
         if changed:
             document["rpc"]["limits"] = changed
+    if config.validator is not None:
+        document["validator"] = {"auto_escalate": config.validator.auto_escalate}
     return document
 
 
@@ -282,6 +294,14 @@ def _parse_rpc(doc: Any, data_dir: Path) -> RpcConfig:
     limits_doc = doc.get("limits", {})
     _expect(isinstance(limits_doc, dict), "rpc.limits", "must be an object of limit names and whole numbers")
     return RpcConfig(auth, tuple(issuers), **lists, limits=RpcLimits().overridden(limits_doc, "rpc.limits"))
+
+
+def _parse_validator(doc: Any) -> ValidatorConfig:
+    _expect(isinstance(doc, dict), "validator", "must be an object")
+    _only(doc, {"auto_escalate"}, "validator")
+    value = doc.get("auto_escalate", ValidatorConfig().auto_escalate)
+    _expect(isinstance(value, bool), "validator.auto_escalate", "must be true or false")
+    return ValidatorConfig(auto_escalate=value)
 
 
 def _expect(condition: bool, field: str, reason: str) -> None:

@@ -23,6 +23,7 @@ from node.consensus.driver import ConsensusDriver
 from node.consensus.sealing import ValidatorKey
 from node.errors import ConfigError, NodeError, StorageError
 from node.execution.chain import Chain
+from node.execution.escalation import with_validator_members
 from node.execution.genesis import Genesis, build_genesis_document
 from node.network.faults import Faults
 from node.network.frames import Hello
@@ -100,11 +101,13 @@ def ensure_dev_data_dir(data_dir: Path) -> DevAccount:
     write_key_file(staging / KEY_FILE, validator_secret)
     dev = Account.create()
     dev_address = bytes.fromhex(dev.address[2:])
+    validator = ValidatorKey(validator_secret).address
     document = build_genesis_document(
         chain_id=DEV_CHAIN_ID,
-        validators=[ValidatorKey(validator_secret).address],
+        validators=[validator],
         alloc={dev_address: DEV_BALANCE},
-        members=[(dev_address, "ADMIN")],
+        # The validator is a member so that its blocks raise commitment alerts (node/execution/escalation.py).
+        members=with_validator_members([(dev_address, "ADMIN")], [validator]),
     )
     genesis_path = staging / GENESIS_FILE
     write_private_file(genesis_path, (json.dumps(document, indent=2) + "\n").encode())

@@ -21,7 +21,8 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.requests import ClientDisconnect, HTTPConnection
 
-from node.access.http import Authorizer, Principal, bearer_token
+from node.access.http import Authorizer, Principal
+from node.access.session import CsrfRefused
 from node.errors import LimitExceeded, Unauthenticated
 from node.execution.vm import QBFTHeader
 from node.rpc.context import RpcContext
@@ -167,10 +168,12 @@ def create_app(node: Node) -> FastAPI:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
             return JSONResponse(error_response(None, INVALID_REQUEST, f"request body too large (limit {MAX_BODY_BYTES} bytes)"), status_code=413)
-        try:  # before the body is read: a bad token costs the node nothing more
-            principal = authorizer.identify(request.headers.get("authorization"), request.query_params.get("token"))
+        try:  # before the body is read: a bad token (or a missing CSRF header) costs the node nothing more
+            principal = authorizer.identify_request(request)
         except Unauthenticated as exc:
             return unauthorized_response(ctx, exc)
+        except CsrfRefused as exc:  # a write by session cookie without its X-CSRF-Token: the call never runs
+            return JSONResponse({"error": str(exc)}, status_code=403)
         body = bytearray()
         try:
             async for chunk in request.stream():
@@ -193,12 +196,13 @@ def create_app(node: Node) -> FastAPI:
     @app.websocket("/ws")
     async def websocket(socket: WebSocket) -> None:
         await socket.accept()
-        # The token (Authorization header, or ?token= where a browser cannot set headers)
-        # is checked at the handshake, before every message and every
-        # TOKEN_RECHECK_SECONDS: a revoked or expired token loses the connection.
-        token = bearer_token(socket.headers.get("authorization"), socket.query_params.get("token"))
+        # The token (Authorization header, ?token= where a browser cannot set headers, or
+        # the console's session cookie) is checked at the handshake, before every message
+        # and every TOKEN_RECHECK_SECONDS: a revoked or expired token loses the connection.
         try:
-            principal = authorizer.authenticate(socket.headers.get("authorization"), socket.query_params.get("token"))
+            credential = authorizer.credential(socket)
+            principal = (authorizer.principal_of(credential) if credential is not None
+                         else authorizer.authenticate(None, None))
         except Unauthenticated as exc:
             await _close(socket, WS_POLICY_VIOLATION, f"Unauthorized: {exc.reason}")
             return
@@ -230,10 +234,10 @@ def create_app(node: Node) -> FastAPI:
                     return
 
         def token_refusal() -> str | None:
-            if token is None:
+            if credential is None:
                 return None
             try:
-                authorizer.verify(token)
+                authorizer.principal_of(credential)
             except Unauthenticated as exc:
                 return f"Unauthorized: {exc.reason}"
             return None

@@ -26,7 +26,7 @@ from chaincode import ALGORITHM_NAMES, COMMITMENT_STATUS, CONTRACT_STATUS, SIDE_
 from chaincode.events import EventDecodeError, checksum_address, decode_log
 from node.api import FEED_TOPICS
 from node.errors import InvalidParams
-from node.storage import schema
+from node.storage import commitment_counts, schema
 
 # Feed topics and their byte, which is part of the feed index's keys: append a new topic
 # to node/api.py's FEED_TOPICS, never reorder them.
@@ -224,6 +224,7 @@ def index_genesis(batch: IndexBatch, members: Iterable[tuple[bytes, str]], trust
             "registered": {"block": 0, "time": timestamp, "cursor": None, "transactionHash": None},
         }))
     batch.count("roots", trusted_roots)
+    batch.put(*commitment_counts.version_write())
     batch.flush()
     batch.put(schema.INDEX_HEIGHT_KEY, schema.height_bytes(0))
 
@@ -354,6 +355,7 @@ def _commitment_added(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -
         batch.count("units")
     batch.count("commitments")
     batch.count("commitments.open")
+    commitment_counts.added(batch, record)
 
 
 def _commitment_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
@@ -374,6 +376,7 @@ def _commitment_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) 
         batch.delete(schema.COMMITMENT_OPEN + deadline + key)
         batch.count("commitments.open", -1)
         batch.count("commitments.fulfilled")
+        commitment_counts.fulfilled(batch, record, event["timestamp"])
     elif name == "CommitmentAlert":
         new_level = a["level"] if a["level"] in COMMITMENT_STATUS else level
         record["alerts"].append({"level": COMMITMENT_STATUS.get(a["level"], a["level"]),
@@ -381,6 +384,7 @@ def _commitment_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) 
         batch.count("alerts")
         if a["escalatedToSupervision"]:
             batch.count("supervisions")
+        commitment_counts.alert(batch, record, a["level"], a["escalatedToSupervision"], event["timestamp"])
     if new_level != level:
         batch.delete(schema.COMMITMENT_BY_RAISED + bytes([level]) + key)
         batch.put(schema.COMMITMENT_BY_RAISED + bytes([new_level]) + key, b"")

@@ -89,6 +89,14 @@ COMMITMENT_BY_DEADLINE = b"xmd"  # xmd ‖ deadline(8) ‖ id(8) -> b""
 COMMITMENT_OPEN = b"xmo"  # xmo ‖ deadline(8) ‖ id(8) -> b"": not fulfilled yet (deleted then)
 COMMITMENT_EVENTS = b"xme"  # xme ‖ id(8) ‖ cursor(12) -> b""
 UNIT_NAME = b"xmn"  # xmn ‖ keccak(responsible unit)(32) -> the unit's name
+# Commitment counters (node/storage/commitment_counts.py): a group is b"a" (every
+# commitment), b"u" ‖ keccak(responsible unit)(32) or b"p" ‖ obligor(20); its first byte
+# tells the three apart, so no group's key is a prefix of another's.
+COMMITMENT_GROUP = b"xmc"  # xmc ‖ group -> total(8) ‖ fulfilled(8) ‖ alerts raised(8) ‖ demands raised(8)
+COMMITMENT_GROUP_DAY = b"xmb"  # xmb ‖ group ‖ deadline day(8) -> count(8) of its open commitments due that UTC day
+COMMITMENT_GROUP_OPEN = b"xmv"  # xmv ‖ group ‖ deadline(8) ‖ id(8) -> b"": its open commitments (deleted when fulfilled)
+COMMITMENT_DAY = b"xmy"  # xmy ‖ UTC day(8) ‖ what(1) -> count(8): added, alerts by level, fulfilled that day
+COMMITMENT_COUNTS_VERSION = b"xmz"  # -> version(1): the counters above cover every commitment
 MEMBER = b"xir"  # xir ‖ address(20) -> the member's record (JSON)
 COUNTER = b"xkc"  # xkc ‖ name -> count(8)
 

@@ -65,6 +65,9 @@ INDEX_NAMES = {
     schema.COMMITMENT_BY_UNIT: "commitments by unit", schema.COMMITMENT_BY_DEADLINE: "commitments by deadline",
     schema.COMMITMENT_OPEN: "open commitments", schema.COMMITMENT_EVENTS: "commitment events",
     schema.UNIT_NAME: "unit name", schema.MEMBER: "member record", schema.COUNTER: "counter",
+    schema.COMMITMENT_GROUP: "commitment counts", schema.COMMITMENT_GROUP_DAY: "open commitments by due day",
+    schema.COMMITMENT_GROUP_OPEN: "open commitments by group", schema.COMMITMENT_DAY: "commitment activity by day",
+    schema.COMMITMENT_COUNTS_VERSION: "commitment counters version",
 }
 # Prefixes whose keys end in a cursor (height ‖ log index): the event the key was made for.
 CURSOR_KEYED = frozenset((

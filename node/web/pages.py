@@ -27,8 +27,8 @@ MODULES = ("bytes.js", "json.js", "merkle.js", "mpt.js", "qbft.js", "genesis.js"
 # router and toolkit, each page a module that registers itself with it, loaded in this
 # order (the nav lists them so), with its own style sheet under static/css/ when it has one.
 CONSOLE_MODULE = "console.js"
-PAGE_MODULES: tuple[str, ...] = ()
-PAGE_STYLES: tuple[str, ...] = ()
+PAGE_MODULES: tuple[str, ...] = ("contracts.js", "supervision.js", "chain.js", "admin.js", "session.js")
+PAGE_STYLES: tuple[str, ...] = ("contracts.css", "supervision.css", "chain.css", "admin.css", "session.css")
 VENDOR_MODULES = ("crypto.js", "pdf.js", "asn1.js")
 # A genesis.json is refused above this size when building the offline page: a
 # consortium's is a few KB (the system contracts' code), and the page carries it inline.

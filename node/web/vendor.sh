@@ -15,7 +15,7 @@ out="$here/static/vendor"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp "$here/vendor/package.json" "$here/vendor/package-lock.json" "$here/vendor/entry.js" "$here/vendor/entry-pdf.js" \
-  "$here/vendor/entry-asn1.js" "$work/"
+  "$here/vendor/entry-asn1.js" "$here/vendor/entry-eth.js" "$work/"
 (cd "$work" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 # esbuild's own binary ships in a registry package (@esbuild/<platform>); --ignore-scripts
 # skipped its install check, so point at it directly.
@@ -32,16 +32,20 @@ mkdir -p "$out/licenses" "$out/swagger-ui"
   --legal-comments=inline --log-level=warning --outfile=pdf.js)
 (cd "$work" && "$esbuild" entry-asn1.js --bundle --format=esm --target=es2020 --charset=utf8 \
   --legal-comments=inline --log-level=warning --outfile=asn1.js)
+(cd "$work" && "$esbuild" entry-eth.js --bundle --format=esm --target=es2020 --charset=utf8 \
+  --legal-comments=inline --log-level=warning --outfile=eth.js)
 cp "$work/crypto.js" "$out/crypto.js"
 cp "$work/pdf.js" "$out/pdf.js"
 cp "$work/asn1.js" "$out/asn1.js"
+cp "$work/eth.js" "$out/eth.js"
 # Every package whose code is in a bundle (the libraries' own dependencies included), by
 # its folder under node_modules: the @peculiar schemas carry their own tslib 2, nested,
 # beside pdf-lib's tslib 1 at the top.
 for package in @noble/hashes @noble/curves @ethereumjs/rlp sm-crypto swagger-ui-dist \
     pdf-lib pako tslib @pdf-lib/standard-fonts @pdf-lib/upng \
     asn1js pvtsutils pvutils @peculiar/utils @peculiar/asn1-schema @peculiar/asn1-cms \
-    @peculiar/asn1-x509 @peculiar/asn1-x509-attr @peculiar/asn1-tsp @peculiar/asn1-cms/node_modules/tslib; do
+    @peculiar/asn1-x509 @peculiar/asn1-x509-attr @peculiar/asn1-tsp @peculiar/asn1-cms/node_modules/tslib \
+    micro-eth-signer micro-packed @scure/base; do
   dir="$work/node_modules/$package"
   name="$(node -p "require('$dir/package.json').name")"
   version="$(node -p "require('$dir/package.json').version")"

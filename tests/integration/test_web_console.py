@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from client.anchoring import anchor_batch
 from client.ledger import Ledger
 from tests.integration.nodeproc import NodeProcess, rpc
-from tests.unit.web.browser import browser
+from tests.unit.web.browser import browser, node_only_context
 
 pytestmark = pytest.mark.slow
 FILES = [b"exhibit A: a tender notice\n", b"exhibit B: the bid opening record\n" * 50]
@@ -45,7 +43,7 @@ def test_docs_are_served_locally_with_a_bearer_token_field(dev_node: NodeProcess
         "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["bearerAuth"]["description"]}
     assert httpx.get(dev_node.url + "/redoc").status_code in (404, 405)
     with browser() as launched:
-        context, elsewhere = _node_only(launched, dev_node.url)
+        context, elsewhere = node_only_context(launched, dev_node.url)
         page = context.new_page()
         page.goto(dev_node.url + "/docs")
         page.wait_for_selector(".swagger-ui .authorize")
@@ -54,23 +52,6 @@ def test_docs_are_served_locally_with_a_bearer_token_field(dev_node: NodeProcess
         page.screenshot(path=str(tmp_path / "docs.png"))
         context.close()
     assert elsewhere == []
-
-
-def _node_only(launched: Any, node_url: str) -> tuple[Any, list[str]]:
-    """A browser context that may reach the node and nothing else (no CDN, no internet)."""
-    context = launched.new_context()
-    origin = urlsplit(node_url).netloc
-    elsewhere: list[str] = []
-
-    def guard(route: Any) -> None:
-        if urlsplit(route.request.url).netloc == origin or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    return context, elsewhere
 
 
 def test_a_receipt_anchored_through_the_node_verifies_in_the_page(dev_node: NodeProcess, tmp_path: Path) -> None:
@@ -84,7 +65,7 @@ def test_a_receipt_anchored_through_the_node_verifies_in_the_page(dev_node: Node
     document["entry"]["case"] = "IP-2026-78"
     tampered.write_text(json.dumps(document))
     with browser() as launched:
-        context, elsewhere = _node_only(launched, dev_node.url)
+        context, elsewhere = node_only_context(launched, dev_node.url)
         page = context.new_page()
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))

@@ -23,6 +23,7 @@ from eth_account import Account
 from node.access.tokens import ISSUER_KEY_FILE, TOKENS_DIR, TokenStore, private_pem
 from node.consensus.sealing import ValidatorKey
 from node.errors import ConfigError
+from node.execution.escalation import with_validator_members
 from node.execution.genesis import MAX_VALIDATORS, Genesis, build_genesis_document
 from node.network.tlscerts import (
     ConsortiumCA,
@@ -115,7 +116,8 @@ def create_cluster(
         chain_id=chain_id,
         validators=addresses,
         alloc={admin_address: DEV_BALANCE},
-        members=[(admin_address, "ADMIN"), *members],
+        # Validators are members so that their blocks raise commitment alerts (node/execution/escalation.py).
+        members=with_validator_members([(admin_address, "ADMIN"), *members], addresses),
         block_period=block_period,
         empty_block_period=empty_block_period,
         consortium_ca=ca.certificate_pem().decode(),
@@ -176,7 +178,7 @@ def add_node(
     die_with_parent: bool = False,
 ) -> ClusterNode:
     """One more node: a new key (a validator's is outside the validator set until voted
-    in), a certificate from the consortium CA, every existing node as its peers. Existing
+    in, and not a member, so it raises no commitment alerts, until granted a role), a certificate from the consortium CA, every existing node as its peers. Existing
     nodes keep their node.json: they accept inbound links from any consortium certificate.
     Started at once if any node of the cluster is running."""
     if kind not in KINDS:

@@ -10,10 +10,13 @@ errors become HTTP statuses here, at the edge only (`refusal`, `as_refusals`).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 from starlette.requests import HTTPConnection
+from starlette.types import Receive, Scope, Send
 
 from node.access.http import Principal
 from node.access.roles import CONTRACTS_READ
@@ -129,3 +132,21 @@ class CallerSlots:
 
     def caller_full(self, caller: str, held: int) -> ApiError:
         raise NotImplementedError
+
+
+class SlotResponse(StreamingResponse):
+    """A stream that holds a CallerSlots place (a feed stream, a CSV export) and gives it
+    back exactly once when it ends, however it ends: the node closing, the token failing,
+    the client going away, an error."""
+
+    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release: Callable[[], None] | None = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()

@@ -5,7 +5,7 @@ A stream replays what follows its cursor, then follows new blocks (`BlockSignal`
 message's `id` is its cursor, so a client that reconnects with it misses nothing and sees
 nothing twice. Streams are counted (`FeedStreams`): at most `max_feed_streams` on the
 node (503 beyond) and `feed_streams_per_caller` per caller (429), each given back exactly
-once however it ends (`FeedResponse`). A stream re-checks its token while idle, so a
+once however it ends (`SlotResponse`). A stream re-checks its token while idle, so a
 revoked or expired token ends it. The route table (node/rpc/rest/routes.py) admits any
 caller who may read some topic; which topics it may follow is decided here.
 """
@@ -15,12 +15,10 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Receive, Scope, Send
 
 from node.access.http import Principal, principal_for
 from node.access.roles import (
@@ -33,7 +31,16 @@ from node.access.roles import (
 )
 from node.api import FEED_KEEPALIVE_SECONDS
 from node.errors import InvalidParams, NotFound, PermissionDenied, Unauthenticated
-from node.rpc.rest.context import ApiError, CallerSlots, admitted, as_refusals, caller_of, node_of, own_contracts_only
+from node.rpc.rest.context import (
+    ApiError,
+    CallerSlots,
+    SlotResponse,
+    admitted,
+    as_refusals,
+    caller_of,
+    node_of,
+    own_contracts_only,
+)
 from node.rpc.rest.params import AFTER, LIMIT, ROLE_QUERY, TOPICS_QUERY, role_named
 from node.storage.index_queries import FeedEntry, Indexes
 from node.storage.indexes import TOPICS, Cursor
@@ -109,23 +116,6 @@ class FeedState:
 
     streams: FeedStreams
     blocks: BlockSignal
-
-
-class FeedResponse(StreamingResponse):
-    """A feed stream whose place (FeedStreams) is given back exactly once when it ends,
-    however it ends: the node closing, the token failing, the client going away, an error."""
-
-    def __init__(self, content: AsyncIterator[str], release: Callable[[], None], **kwargs: Any) -> None:
-        super().__init__(content, **kwargs)
-        self._release: Callable[[], None] | None = release
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            release, self._release = self._release, None
-            if release is not None:
-                release()
 
 
 def topics_of_role(role: str) -> list[str]:
@@ -287,5 +277,5 @@ async def feed(
                     yield ": keepalive\n\n"
                     quiet = 0.0
 
-    return FeedResponse(events_after(cursor), release, media_type="text/event-stream",
+    return SlotResponse(events_after(cursor), release, media_type="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -174,6 +174,125 @@ class Member(_Model):
     registered: dict[str, Any]
 
 
+class DistinguishedName(_Model):
+    """A certificate name by its parts (node/rpc/rest/contract_views.py)."""
+
+    subject: str | None = Field(description="RFC 4514")
+    name: str | None = Field(description="its common name (CN)")
+    organization: str | None = Field(description="its organisation (O)")
+
+
+class RootName(DistinguishedName):
+    fingerprint: str = Field(description="SHA-256 of the root certificate's DER")
+
+
+class CertificateName(DistinguishedName):
+    """A certificate a registering or signing transaction carried: its subject, its issuer and
+    the root of its chain (null where the transaction did not call the registry directly)."""
+
+    fingerprint: str = Field(description="SHA-256 of the certificate's DER")
+    issuer: DistinguishedName = Field(description="the CA that issued it")
+    root: RootName
+
+
+class MemberName(DistinguishedName):
+    """An address with its member's name and organisation (null for a non-member)."""
+
+    address: str
+    member: bool = Field(description="whether the address is a registered (or genesis) member")
+
+
+class PartyView(MemberName):
+    roles: list[str]
+    certFingerprint: str | None
+    rootFingerprint: str | None
+    notAfter: int | None
+    registered: dict[str, Any] | None
+    certificate: CertificateName | None = Field(description="the certificate it registered, by name")
+
+
+class SignatureView(Signature):
+    certificate: CertificateName | None = Field(description="the certificate the signature was made with")
+
+
+class ContractParties(_Model):
+    contract: str
+    parties: list[PartyView]
+    signatures: list[SignatureView]
+    names: list[MemberName] = Field(description="every address the contract mentions: parties, registrar, "
+                                                "signers, void requests, the voider")
+
+
+class NameList(_Model):
+    items: list[MemberName]
+
+
+
+class GroupCounts(_Model):
+    """Commitments by status at the head block's time (node/storage/commitment_counts.py)."""
+
+    total: int
+    on_track: int = Field(alias="on track")
+    reminder: int
+    warning: int
+    demand: int
+    fulfilled: int
+    alerts: int = Field(description="at reminder, warning or demand now")
+    supervisions: int = Field(description="at demand now")
+    alertsRaised: int = Field(description="CommitmentAlert events the chain has raised")
+    demandsRaised: int = Field(description="of them, escalated to supervision")
+
+
+class GroupRow(GroupCounts):
+    unit: str | None = Field(None, description="the responsible unit (by=unit)")
+    obligor: str | None = Field(None, description="the obligor's address (by=obligor)")
+
+
+class CommitmentCounts(_Model):
+    at: int = Field(description="the head block's time the statuses are computed at")
+    policy: dict[str, int]
+    by: Literal["unit", "obligor"]
+    totals: GroupCounts
+    items: list[GroupRow]
+    next: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class ActivityDay(_Model):
+    date: str = Field(description="the UTC day, YYYY-MM-DD")
+    start: int = Field(description="its first second, seconds since 1970")
+    added: int
+    reminder: int = Field(description="reminders raised that day")
+    warning: int
+    demand: int
+    supervisions: int = Field(description="demands escalated to supervision that day")
+    fulfilled: int
+    open: int = Field(description="open at the day's end")
+    fulfilledTotal: int = Field(description="fulfilled by the day's end")
+
+
+class Activity(_Model):
+    at: int = Field(description="the head block's time; the last day is its UTC day")
+    days: list[ActivityDay]
+
+
+class SystemContract(_Model):
+    """A contract deployed in genesis (chaincode/artifacts): what a client encodes calls with."""
+
+    name: str
+    address: str
+    abi: list[dict[str, Any]]
+    sourceSha256: str = Field(description="SHA-256 of the Vyper source it was compiled from")
+    vyperVersion: str
+
+
+class Chaincode(_Model):
+    """The system contracts, the identity registry's role bits and proposal actions
+    (node/rpc/rest/chaincode.py)."""
+
+    contracts: list[SystemContract]
+    roles: dict[str, int] = Field(description="role name -> its bit")
+    proposalActions: dict[str, int] = Field(description="proposal action name -> its code in propose()")
+
 
 # -- refusals -------------------------------------------------------------------------------
 
@@ -205,3 +324,115 @@ class BlobStored(_Model):
 
     sha256: str = Field(description="the blob's name: SHA-256 of its bytes, 64 lowercase hex digits")
     size: int
+
+
+# -- the chain (node/rpc/rest/chain.py) -------------------------------------------------------
+
+
+class Party(_Model):
+    """An address as the chain pages show it, with the certificate it registered."""
+
+    address: str
+    organisation: str | None = Field(description="O of the registered certificate's subject; null: none registered")
+    subject: str | None
+
+
+class ContractRef(_Model):
+    address: str
+    name: str | None = Field(description="the system contract's name (ContractRegistry, ...); null for another")
+
+
+class BlockSummary(_Model):
+    number: int
+    hash: str
+    parentHash: str
+    time: int = Field(description="the block's timestamp, seconds since 1970")
+    proposer: Party | None = Field(description="null for block 0")
+    transactions: int
+    gasUsed: int
+    gasLimit: int
+
+
+class BlockPage(_Model):
+    items: list[BlockSummary] = Field(description="newest first")
+    next: str | None = Field(description="pass as `before` for the next (older) page; null after block 0")
+
+
+class TransactionRow(_Model):
+    hash: str
+    index: int
+    from_: Party = Field(alias="from", description="the sender")
+    to: ContractRef | None
+    status: Literal["success", "failed"]
+    gasUsed: int
+
+
+class TransactionRows(_Model):
+    items: list[TransactionRow]
+    next: str | None = Field(description="pass as `after` for the block's next transactions")
+
+
+class BlockRecord(BlockSummary):
+    transactionCount: int
+    stateRoot: str
+    transactions: TransactionRows  # type: ignore[assignment]
+
+
+class TransactionRecord(_Model):
+    hash: str
+    block: int
+    blockHash: str
+    index: int
+    time: int
+    from_: Party = Field(alias="from", description="the sender")
+    to: ContractRef | None
+    nonce: int
+    status: Literal["success", "failed"]
+    gasUsed: int
+    logs: int = Field(description="every log the transaction emitted")
+    events: list[Event] = Field(description="its system-contract events the caller may read, decoded")
+    eventsWithheld: int = Field(description="its system-contract events of topics the caller's role may not read")
+
+
+class ValidatorList(_Model):
+    block: int = Field(description="the head: these validators seal the block after it")
+    items: list[Party]
+
+
+class MemberPage(_Model):
+    items: list[Member]
+    next: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class RootRecord(_Model):
+    fingerprint: str = Field(description="SHA-256 of the root certificate (DER)")
+    subject: str | None
+    keyType: str | None
+    notBefore: int | None
+    notAfter: int | None
+    trusted: bool = Field(description="false once the registry distrusted it")
+    added: dict[str, Any] = Field(description="block, time and transactionHash (null for genesis's roots)")
+    removed: dict[str, Any] | None
+
+
+class RootList(_Model):
+    items: list[RootRecord]
+
+
+class VerificationRun(_Model):
+    """A whole-chain verification of the node's own store (node/verify/background.py)."""
+
+    id: str
+    state: Literal["running", "valid", "invalid", "failed", "interrupted"]
+    requestedBy: dict[str, Any]
+    started: int
+    finished: int | None
+    blocksTotal: int | None
+    blocksChecked: int
+    failure: dict[str, Any] | None = Field(description="height, step and detail of the first block that failed")
+    message: str | None = Field(description="the verifier's verdict, as `ledger chain verify` words it")
+
+
+class VerificationStatus(_Model):
+    running: VerificationRun | None
+    last: VerificationRun | None

@@ -26,6 +26,7 @@ from node.access.roles import (
     BLOBS_READ,
     BLOBS_WRITE,
     CHAIN_READ,
+    CHAIN_VERIFY,
     COMMITMENTS_READ,
     CONTRACTS_READ,
     CONTRACTS_READ_OWN,
@@ -34,23 +35,36 @@ from node.access.roles import (
 )
 from node.errors import PermissionDenied, Unauthenticated
 from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER
-from node.rpc.rest import blobs, feed, members, queries
+from node.rpc.rest import blobs, chain, chaincode, contract_views, feed, members, queries, supervision
 from node.rpc.rest.context import BEARER_CHALLENGE, ApiError, refusal
 from node.rpc.rest.models import (
+    Activity,
     BlobError,
     BlobStored,
+    BlockPage,
+    BlockRecord,
+    Chaincode,
+    CommitmentCounts,
     CommitmentPage,
     CommitmentRecord,
     ContractPage,
+    ContractParties,
     ContractRecord,
     Error,
     EventPage,
     EvidencePage,
     Member,
+    MemberPage,
     MemberProof,
     MembersIndexed,
+    NameList,
     Report,
+    RootList,
     Summary,
+    TransactionRecord,
+    ValidatorList,
+    VerificationRun,
+    VerificationStatus,
 )
 from node.service import Node
 from node.storage.blobs import BlobStore
@@ -64,10 +78,12 @@ STATUS_TEXT = {
     403: "the token's role may not",
     404: "nothing with that key",
     408: "the request body did not arrive in time",
-    409: "the batch root is not anchored on this node's chain yet: retry after its block (Retry-After)",
+    409: "the batch root is not anchored on this node's chain yet: retry after its block (Retry-After); "
+         "a chain verification is running already (its progress in `running`)",
+    411: "the request says no Content-Length: the upload is checked against its quota before its body is read",
     413: "larger than the route takes, or over the caller's quota",
-    429: "the caller holds its share of feed streams or member uploads (Retry-After)",
-    503: "the node holds all the feed streams or member uploads it serves (Retry-After)",
+    429: "the caller holds its share of feed streams, member uploads or exports (Retry-After)",
+    503: "the node holds all the feed streams, member uploads or exports it serves (Retry-After)",
     507: "over the store's quota, or into the disk space kept for the chain",
 }
 # The bodies of what is not JSON.
@@ -79,7 +95,7 @@ EVENT_STREAM = {"text/event-stream": {"schema": {"type": "string"}}}
 class Route:
     """One /v1/ route: what it answers, who may ask, and what the document says of it."""
 
-    method: Literal["GET", "HEAD", "PUT"]
+    method: Literal["GET", "HEAD", "PUT", "POST"]
     path: str
     handler: Callable[..., Any]
     permissions: tuple[str, ...]  # the caller's role holds one of them (node/access/roles.py)
@@ -111,17 +127,37 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/evidence/{digest}/proof", queries.member_proof, (EVIDENCE_READ,), "evidence", MemberProof,
           (400, 404)),
     Route("PUT", "/v1/evidence/{digest}/members", members.put_members, (EVIDENCE_WRITE,), "evidence",
-          MembersIndexed, (400, 408, 409, 413, 429, 503, 507), status=201,
+          MembersIndexed, (400, 408, 409, 411, 413, 429, 503, 507), status=201,
           extra={"requestBody": {"content": OCTETS, "required": True,
                                  "description": "the batch's leaves: 32 bytes each, concatenated in tree order"}}),
     Route("GET", "/v1/commitments", queries.commitments, (COMMITMENTS_READ,), "commitments", CommitmentPage, (400,)),
     Route("GET", "/v1/commitments/report", queries.commitment_report, (COMMITMENTS_READ,), "commitments", Report,
           (400,)),
+    Route("GET", "/v1/commitments/counts", supervision.counts, (COMMITMENTS_READ,), "commitments", CommitmentCounts,
+          (400,)),
+    Route("GET", "/v1/commitments/activity", supervision.activity, (COMMITMENTS_READ,), "commitments", Activity, (400,)),
+    Route("GET", "/v1/commitments/export.csv", supervision.export_csv, (COMMITMENTS_READ,), "commitments", None,
+          (400, 429, 503), content=supervision.CSV_CONTENT),
     Route("GET", "/v1/commitments/{commitment_id}", queries.commitment, (COMMITMENTS_READ,), "commitments",
           CommitmentRecord, (400, 404)),
     Route("GET", "/v1/commitments/{commitment_id}/events", queries.commitment_events, (COMMITMENTS_READ,),
           "commitments", EventPage, (400, 404)),
     Route("GET", "/v1/members/{address}", queries.member, (CHAIN_READ,), "chain", Member, (400, 404)),
+    Route("GET", "/v1/members", chain.members, (CHAIN_READ,), "chain", MemberPage, (400,)),
+    Route("GET", "/v1/blocks", chain.blocks, (CHAIN_READ,), "chain", BlockPage, (400,)),
+    Route("GET", "/v1/blocks/{number}", chain.block, (CHAIN_READ,), "chain", BlockRecord, (400, 404)),
+    Route("GET", "/v1/transactions/{tx_hash}", chain.transaction, (CHAIN_READ,), "chain", TransactionRecord,
+          (400, 404)),
+    Route("GET", "/v1/validators", chain.validators, (CHAIN_READ,), "chain", ValidatorList),
+    Route("GET", "/v1/roots", chain.roots, (CHAIN_READ,), "chain", RootList),
+    Route("POST", "/v1/chain/verifications", chain.start_verification, (CHAIN_VERIFY,), "chain", VerificationRun,
+          (409, 503), status=202),
+    Route("GET", "/v1/chain/verifications/last", chain.last_verification, (CHAIN_READ,), "chain",
+          VerificationStatus),
+    Route("GET", "/v1/contracts/{contract_id}/parties", contract_views.contract_parties, CONTRACTS, "contracts",
+          ContractParties, (400, 404)),
+    Route("GET", "/v1/names", contract_views.names, (CHAIN_READ,), "chain", NameList, (400,)),
+    Route("GET", "/v1/chaincode", chaincode.system_contracts, (CHAIN_READ,), "chain", Chaincode),
     Route("GET", "/v1/events", feed.events, feed.FEED_PERMISSIONS, "feed", EventPage, (400,)),
     Route("GET", "/v1/feed", feed.feed, feed.FEED_PERMISSIONS, "feed", None, (400, 429, 503), content=EVENT_STREAM),
     Route("PUT", "/v1/blobs", blobs.put_blob, (BLOBS_WRITE,), "blobs", BlobStored, (400, 413, 507), status=201,

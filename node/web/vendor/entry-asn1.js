@@ -7,3 +7,6 @@ export { fromBER } from "asn1js";
 export { AsnConvert } from "@peculiar/asn1-schema";
 export { ContentInfo, SignedData, id_signedData } from "@peculiar/asn1-cms";
 export { TSTInfo, id_ct_tstInfo } from "@peculiar/asn1-tsp";
+// X.509 certificates alone: the admin page's "trust a CA root" form shows the root's
+// subject before an admin signs for it.
+export { Certificate } from "@peculiar/asn1-x509";

@@ -229,7 +229,7 @@ EXPECTED = {
               "evidence:read", "evidence:write", "commitments:read"},
     "NOTARY": {"rpc:public", "rpc:send", "rpc:read", "blobs:read", "blobs:write", "chain:read", "contracts:read",
                "evidence:read", "evidence:write"},
-    "AUDITOR": {"rpc:public", "rpc:read", "blobs:read", "chain:read", "contracts:read", "evidence:read",
+    "AUDITOR": {"rpc:public", "rpc:read", "blobs:read", "chain:read", "chain:verify", "contracts:read", "evidence:read",
                 "commitments:read"},
     "REGULATOR": {"rpc:public", "rpc:send", "chain:read", "contracts:read", "commitments:read"},
     "PARTY": {"rpc:public", "rpc:send", "blobs:read", "chain:read", "contracts:read-own"},

@@ -262,7 +262,8 @@ def test_admin_account_is_funded_member_with_its_key(made: Path) -> None:
     admin = load_admin_account(made)
     assert Account.from_key(admin.private_key).address == admin.address == load_cluster(made).account
     address = bytes.fromhex(admin.address[2:])
-    assert [(m.address, m.role) for m in genesis.members] == [(address, "ADMIN")]
+    # ... and each validator a member (AUDITOR), so its blocks raise commitment alerts
+    assert [(m.address, m.role) for m in genesis.members] == [(address, "ADMIN")] + [(v, "AUDITOR") for v in genesis.validators]
     assert genesis.alloc[address].balance > 10**18
     key_file = read_key_file(made / ADMIN_KEY_FILE)
     assert "0x" + key_file.hex() == admin.private_key

@@ -83,3 +83,60 @@ def screenshot(page: Any, name: str, tmp_path: Path) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(shot, SCREENSHOTS / shot.name)
     return shot
+
+
+def node_only_context(launched: Any, node_url: str, *, schemes: tuple[str, ...] = ("data:",),
+                      **options: Any) -> tuple[Any, list[str]]:
+    """A browser context that may reach the node at `node_url` (and URLs of `schemes`) and
+    nothing else: no CDN, no internet. Returns it and the list of the other URLs it tried."""
+    from urllib.parse import urlsplit
+
+    context = launched.new_context(**options)
+    origin = urlsplit(node_url).netloc
+    elsewhere: list[str] = []
+
+    def guard(route: Any) -> None:
+        if urlsplit(route.request.url).netloc == origin or route.request.url.startswith(schemes):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    return context, elsewhere
+
+
+# How long a console page may take to answer in the tests (a deadline, not a measurement).
+PAGE_WAIT_MS = 30_000
+
+
+class ConsoleVisit:
+    """The console of the node at `url` in a context that reaches only the node, signed in
+    with `token` by the session cookie (POST /web/session from the page); `requests` are
+    the requests the page made."""
+
+    page_id = ""  # the page `show` waits for (body[data-page=…][data-state=done])
+
+    def __init__(self, launched: Any, url: str, token: str, *, schemes: tuple[str, ...] = ("data:",)) -> None:
+        self.url = url
+        self.context, self.elsewhere = node_only_context(launched, url, schemes=schemes,
+                                                         viewport={"width": 1280, "height": 900})
+        self.requests: list[Any] = []
+        self.page = self.context.new_page()
+        self.page.on("request", lambda request: self.requests.append(request))
+        self.page.goto(url + "/")
+        self.page.wait_for_selector("body[data-console=ready]", timeout=PAGE_WAIT_MS)
+        status = self.page.evaluate(
+            """async (token) => (await fetch("/web/session", {method: "POST", credentials: "same-origin",
+                 headers: {"Content-Type": "application/json"}, body: JSON.stringify({token})})).status""", token)
+        assert status in (200, 201), status
+
+    def show(self, hash_: str) -> Any:
+        self.page.goto(f"{self.url}/#{hash_}")
+        self.page.reload()  # the shell reads the session cookie the sign-in set
+        self.page.wait_for_selector(f"body[data-page={self.page_id}][data-state=done]", timeout=PAGE_WAIT_MS)
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()
+        assert self.elsewhere == [], self.elsewhere

@@ -120,7 +120,7 @@ async function route() {
   if (!allowed(page)) {
     const signIn = pages.get("signin");
     root.append(el("p", { class: "note", text: current === null ? t("signin_needed") : t("not_for_role") }));
-    if (current === null && signIn) root.append(el("a", { href: "#signin", text: t("sign_in_link") }));
+    if (current === null && signIn) root.append(el("a", { href: signInHref(), text: t("sign_in_link") }));
     document.body.dataset.state = "done";
     return;
   }
@@ -133,12 +133,18 @@ async function route() {
   if (root.isConnected) document.body.dataset.state = "done";
 }
 
+// The sign-in page, told to come back here afterwards (session.js reads #signin/<page>/…).
+function signInHref() {
+  const here = location.hash.slice(1);
+  return here && !here.startsWith("signin") ? `#signin/${here}` : "#signin";
+}
+
 /** Show a failed request in `root`: a 403 as "your role may not", a 401 as "sign in". */
 export function showError(root, error) {
   const box = el("p", { class: "error", role: "alert" });
   if (error instanceof ApiError && error.status === 403) box.textContent = t("forbidden");
   else if (error instanceof ApiError && error.status === 401) {
-    box.append(t("signin_needed"), " ", el("a", { href: "#signin", text: t("sign_in_link") }));
+    box.append(t("signin_needed"), " ", el("a", { href: signInHref(), text: t("sign_in_link") }));
   } else if (error instanceof ApiError && error.status === 404) box.textContent = t("not_found");
   else box.textContent = `${t("error")}: ${error?.message ?? error}`;
   if (error instanceof ApiError) box.dataset.status = String(error.status);
@@ -270,10 +276,11 @@ function shorten(hex) {
 }
 
 function copyButton(value) {
-  const button = el("button", { type: "button", class: "copy", title: t("copy"), "aria-label": `${t("copy")} ${value}`, text: "⧉" });
+  // A word, not a symbol: a glyph such as ⧉ is missing from many fonts (a box in Debian's chromium).
+  const button = el("button", { type: "button", class: "copy", "aria-label": `${t("copy")} ${value}`, text: t("copy") });
   button.addEventListener("click", async () => {
-    try { await navigator.clipboard.writeText(value); button.textContent = "✓"; } catch { button.textContent = "✗"; }
-    setTimeout(() => { button.textContent = "⧉"; }, 1500);
+    try { await navigator.clipboard.writeText(value); button.textContent = t("copied"); } catch { button.textContent = t("error"); }
+    setTimeout(() => { button.textContent = t("copy"); }, 1500);
   });
   return button;
 }

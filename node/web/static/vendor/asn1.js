@@ -9243,6 +9243,7 @@ __decorate4([
 ], TSTInfo.prototype, "extensions", void 0);
 export {
   AsnConvert,
+  Certificate,
   ContentInfo,
   SignedData,
   TSTInfo,
