@@ -66,11 +66,18 @@ def height(directory: Path, name: str) -> int:
 
 def test_one_node_by_name_a_hand_started_node_and_a_clean_down(tmp_path: Path) -> None:
     directory = tmp_path / "c"
-    base = _free_run(2 * VALIDATORS)
     by_hand: subprocess.Popen[bytes] | None = None
     try:
-        up = cli(directory, "up", "--validators", str(VALIDATORS), "--empty-block-period", "1",
-                 "--request-timeout", "2", "--base-port", str(base))
+        # A run of ports free when probed may be taken by another test's process before the
+        # cluster binds it: `up` then refuses it by name (exit 2), and another run is tried.
+        for _ in range(FREE_RUN_TRIES):
+            base = _free_run(2 * VALIDATORS)
+            result = ledger("cluster", "up", "--validators", str(VALIDATORS), "--empty-block-period", "1",
+                            "--request-timeout", "2", "--base-port", str(base), "--dir", str(directory), "--json")
+            if result.returncode != 2 or "is in use" not in result.stderr:
+                break
+        assert result.returncode == 0, result.stdout + result.stderr
+        up = json.loads(result.stdout)
         assert [(n["rpc_port"], n["p2p_port"]) for n in up["nodes"]] == [
             (base + 2 * i, base + 2 * i + 1) for i in range(VALIDATORS)]
         wait_for("block 2", lambda: height(directory, "validator-0") >= 2, DEADLINE)
