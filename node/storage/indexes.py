@@ -414,9 +414,16 @@ def _member_registered(batch: IndexBatch, event: dict[str, Any], cursor: bytes) 
 def _roles_changed(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
     key = schema.MEMBER + _address(event["args"]["member"])
     record = batch.get_json(key)
-    if record is not None:
-        record["roles"] = role_names(event["args"]["roles"])
-        batch.put(key, _dumps(record))
+    if record is None:
+        if event["args"]["roles"] == 0:
+            return
+        # Roles granted by the admins to an account that registered no certificate: on
+        # chain it is an active member as a genesis member is, so the index lists it too.
+        batch.count("members")
+        record = {"address": to_checksum_address(event["args"]["member"]), "subject": None, "certFingerprint": None,
+                  "rootFingerprint": None, "notAfter": None, "registered": _when(event)}
+    record["roles"] = role_names(event["args"]["roles"])
+    batch.put(key, _dumps(record))
 
 
 def _counter(name: str, delta: int) -> Callable[[IndexBatch, dict[str, Any], bytes], None]:

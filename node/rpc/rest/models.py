@@ -163,7 +163,8 @@ class Report(_Model):
 
 
 class Member(_Model):
-    """A registered member; members named in genesis have no certificate fields."""
+    """A registered member; members named in genesis, or granted roles by the admins without
+    registering a certificate, have no certificate fields."""
 
     address: str
     subject: str | None
@@ -250,6 +251,7 @@ class GroupRow(GroupCounts):
 
 class CommitmentCounts(_Model):
     at: int = Field(description="the head block's time the statuses are computed at")
+    height: int = Field(description="the head block's number: a feed that follows on starts after it")
     policy: dict[str, int]
     by: Literal["unit", "obligor"]
     totals: GroupCounts

@@ -75,11 +75,12 @@ def counts(
     responsible units or obligors — with the alerts (reminder, warning or demand now), the
     supervisions (demand now) and the alerts and demands the chain has raised."""
     node = node_of(request)
-    now = node.chain.head.timestamp
+    head = node.chain.head
+    now = head.timestamp
     with as_refusals(), node.store.snapshot() as store:  # counters and policy from one state
         policy = Indexes(store).policy()
         items, following = commitment_counts.groups_page(store, by, now, policy, after=after, limit=limit)
-        return {"at": now, "policy": {"reminderWindow": policy[0], "demandDelay": policy[1]}, "by": by,
+        return {"at": now, "height": head.block_number, "policy": {"reminderWindow": policy[0], "demandDelay": policy[1]}, "by": by,
                 "totals": commitment_counts.totals(store, now, policy), "items": items, "next": following}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from chaincode import role_names
 from chaincode.events import encode_log
 from node.errors import InvalidParams, NotFound
 from node.storage import schema
@@ -290,3 +291,24 @@ def test_index_queries_cost_the_same_at_ten_times_the_size(tmp_path: Path) -> No
     for name in costs[100]:
         assert costs[1000][name] == costs[100][name], (name, costs)
         assert costs[1000][name] <= 2 * 20 + 2, (name, costs)
+
+
+def test_roles_granted_without_a_certificate_make_a_member_record(store: CountingStore) -> None:
+    """An account the admins grant roles to (IdentityRegistry _set_roles) without a
+    certificate is an active member on chain, as a genesis member is: the index lists it
+    (roles, no certificate fields), counts it once, follows later changes, and ignores a
+    change to no roles for an account it never knew."""
+    granted, unknown = address(41), address(42)
+
+    def roles(who: str, bits: int, proposal: int) -> tuple[str, str, dict[str, Any]]:
+        return ("IdentityRegistry", "RolesChanged", {"member": who, "roles": bits, "proposal": proposal})
+
+    store_blocks(store, [Block().tx(roles(granted, 1 << 5, 1)), Block().tx(roles(granted, (1 << 5) | (1 << 3), 2)),
+                         Block().tx(roles(unknown, 0, 3))], first_height=1)
+    idx = Indexes(store)
+    record = idx.member(bytes.fromhex(granted[2:]))
+    assert record["address"].lower() == granted and record["certFingerprint"] is None and record["subject"] is None
+    assert record["roles"] == role_names((1 << 5) | (1 << 3)) and record["registered"]["block"] == 1
+    assert idx.counters()["members"] == 1
+    with pytest.raises(NotFound):
+        idx.member(bytes.fromhex(unknown[2:]))

@@ -208,12 +208,10 @@ function feedLine(event) {
     el("strong", { text: what }), ` ${subject}${unit}${level}`);
 }
 
-async function liveFeed(list, state) {
-  // Start after the head block: the feed replays from its `since`, and the lists above
-  // already show what happened before.
-  const summary = await api.get("/v1/summary").catch(() => null);
-  const since = summary ? `${summary.height}-4294967295` : "";
-  const source = new EventSource(`/v1/feed?topics=commitments${since ? `&since=${since}` : ""}`, { withCredentials: true });
+function liveFeed(list, state, height) {
+  // Start after the head block the counts were read at: the feed replays from its
+  // `since`, and the lists above already show what happened before.
+  const source = new EventSource(`/v1/feed?topics=commitments&since=${height}-4294967295`, { withCredentials: true });
   onLeave(() => source.close());
   source.onopen = () => { state.textContent = t("sv_feed_live"); state.dataset.live = "true"; };
   source.onerror = () => { state.textContent = t("sv_feed_reconnecting"); state.dataset.live = "false"; };
@@ -307,7 +305,7 @@ async function render(root, path) {
     });
   const overdue = (holder, status) => pagedTable(holder,
     (after) => api.get("/v1/commitments", { status, limit: PAGE, after }), overdueColumns(now), withNames);
-  await Promise.all([people, overdue(demandHolder, "demand"), overdue(warningHolder, "warning"), liveFeed(feedList, feedState)]);
+  await Promise.all([people, overdue(demandHolder, "demand"), overdue(warningHolder, "warning"), liveFeed(feedList, feedState, units.height)]);
 }
 
 registerPage({
