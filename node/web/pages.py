@@ -74,7 +74,8 @@ def node_page() -> Page:
         csp="", mode="node", importmap=importmap, offline_note="", genesis="",
         who='<span id="who" aria-live="polite"></span>',
         view='<div id="view" hidden></div>',
-        style="\n".join(f'<link rel="stylesheet" href="{href}">' for href in styles),
+        # An empty icon: a browser asks the node for /favicon.ico otherwise, on every page.
+        style="\n".join(['<link rel="icon" href="data:,">', *(f'<link rel="stylesheet" href="{href}">' for href in styles)]),
         script="\n".join(f'<script type="module" src="{STATIC_PREFIX}/js/{name}"></script>' for name in scripts),
     )
     return Page(html, csp)
