@@ -84,7 +84,7 @@ def test_counts_by_status_agree_with_the_tracker_rule_at_every_edge(store: Count
         want = expected_counts(idx, list(made), now)
         assert {k: found[k] for k in want} == want, now
         report = idx.report(now=now)["totals"]
-        assert {k: found[k] for k in report} == report, now  # the scan-based report agrees
+        assert {k: found[k] for k in report} == report, now  # the per-unit report adds up to the totals
     now = T0
     units, token = groups_page(store, "unit", now, policy, after=None, limit=100)
     assert token is None and sorted(u["unit"] for u in units) == [f"Unit {n}" for n in range(4)]
