@@ -60,13 +60,17 @@ def add_web_routes(app: FastAPI, genesis_document: Mapping[str, Any]) -> None:
         return Response(genesis_body, media_type="application/json", headers=_PAGE_HEADERS)
 
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API",
             swagger_js_url=f"{STATIC_PREFIX}/vendor/swagger-ui/swagger-ui-bundle.js",
             swagger_css_url=f"{STATIC_PREFIX}/vendor/swagger-ui/swagger-ui.css",
             swagger_favicon_url=f"{STATIC_PREFIX}/vendor/swagger-ui/favicon-32x32.png",
             swagger_ui_parameters={"persistAuthorization": False},
         )
+        # Same origin as the console: never framed or sniffed either (its inline script
+        # rules out the console's CSP).
+        page.headers.update(_PAGE_HEADERS)
+        return page
 
     app.add_api_route(SESSION_PATH, sign_in, methods=["POST"], include_in_schema=False)
     app.add_api_route(SESSION_PATH, current_session, methods=["GET"], include_in_schema=False)

@@ -162,6 +162,8 @@ def test_a_blob_read_with_a_token_is_cache_control_private(desk: Desk) -> None:
         directives = {d.strip() for d in got.headers["cache-control"].split(",")}
         assert "private" in directives and "public" not in directives, got.headers["cache-control"]
         assert got.headers["etag"] == f'"{put.json()["sha256"]}"'
+        # served from the console's origin: never sniffed into a script or a page
+        assert got.headers["x-content-type-options"] == "nosniff"
 
 
 # -- feed streams: per token, and ended with the token ----------------------------------------------

@@ -37,6 +37,7 @@ def test_get_and_head_of_root_serve_the_console_and_post_stays_json_rpc(dev_node
 def test_docs_are_served_locally_with_a_bearer_token_field(dev_node: NodeProcess, tmp_path: Path) -> None:
     docs = httpx.get(dev_node.url + "/docs")
     assert docs.status_code == 200
+    assert docs.headers["x-frame-options"] == "DENY" and docs.headers["x-content-type-options"] == "nosniff"
     assert "/web/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text.lower()
     document = httpx.get(dev_node.url + "/openapi.json").json()
     assert document["components"]["securitySchemes"]["bearerAuth"] == {

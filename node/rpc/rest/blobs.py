@@ -108,5 +108,7 @@ async def get_blob(request: Request, sha256: str = SHA256) -> Response:
         return _error(404, str(NoSuchBlob(sha256)))
     # Content-addressed: the name is the strongest ETag there is, and it never changes.
     cache = CACHE_PUBLIC if admitted(request).anonymous else CACHE_PRIVATE
-    headers = {"ETag": f'"{sha256}"', "Cache-Control": cache}
+    # nosniff: a member's blob is served from the console's origin, and must never be taken
+    # for a script or a page whatever its bytes (the console's CSP allows script-src 'self').
+    headers = {"ETag": f'"{sha256}"', "Cache-Control": cache, "X-Content-Type-Options": "nosniff"}
     return FileResponse(path, media_type="application/octet-stream", headers=headers, stat_result=stat)

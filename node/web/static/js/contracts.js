@@ -404,7 +404,8 @@ function showOpened(record, opened, result) {
 
 async function renderContract(root, id) {
   root.append(el("p", {}, el("a", { href: "#contracts", text: t("c_back") })));
-  const [record, view] = await Promise.all([api.get(`/v1/contracts/${id}`), api.get(`/v1/contracts/${id}/parties`)]);
+  const key = encodeURIComponent(id);  // from the address bar: never a path of its own
+  const [record, view] = await Promise.all([api.get(`/v1/contracts/${key}`), api.get(`/v1/contracts/${key}/parties`)]);
   const names = new Map(view.names.map((n) => [n.address.toLowerCase(), n]));
   root.append(
     el("h1", {}, `${record.projectCode} · v${record.version} `, statusText(record.status)),
