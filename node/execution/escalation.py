@@ -304,8 +304,11 @@ class Escalator:
         policy = indexes.policy()
         # Open commitments due for a reminder or more have deadline <= timestamp + window.
         upper = schema.COMMITMENT_OPEN + _deadline_key(timestamp + policy[0] + 1)
-        from_floor = self._resume is None
-        start = self._floor if from_floor else self._resume
+        start = self._floor if self._resume is None else self._resume
+        # A scan that starts where the settled prefix ends (at the floor, or resumed there
+        # after a chunk that was all settled) extends that prefix: the floor moves past every
+        # row settled so far, not one chunk per pass over the index.
+        from_floor = start == self._floor
         rows = self._store.scan(schema.COMMITMENT_OPEN, upper, after=start, limit=self._scan_rows)
         records = [indexes.commitment(int.from_bytes(key[-8:], "big")) for key, _ in rows]
         pick = pick_due(records, timestamp, policy, limit)

@@ -245,6 +245,34 @@ def test_the_scan_cap_goes_on_where_it_stopped(chain: Chain) -> None:
     assert {level for _, level in alerts(chain)} == {"reminder"}
 
 
+def test_after_a_restart_the_settled_prefix_is_passed_over_once_not_on_every_pass(chain: Chain) -> None:
+    """Commitments raised to demand and never confirmed stay open at the front of the deadline
+    index. A restarted validator (its floor in memory only) reads past them once; the
+    commitments that come due afterwards are raised at the next proposal, not a whole pass
+    over the settled ones later."""
+    settled, deadline = 12, GENESIS_TIME + 10 * DAY
+    commit(chain, [add_tx(i, deadline + i) for i in range(settled)], GENESIS_TIME + 1)
+    now = deadline + 40 * DAY
+    propose(chain, escalator_for(chain), now)  # every one raised to demand at once
+    assert len(alerts(chain)) == settled
+    escalator = escalator_for(chain, scan_rows=3)  # the restart
+    waited = []
+    for added in range(settled, settled + 3):
+        now += 1
+        due = now + 8 * DAY
+        commit(chain, [add_tx(added, due)], now)
+        now = due - 7 * DAY  # in its reminder window from here
+        before, proposals = len(alerts(chain)), 0
+        while len(alerts(chain)) == before and proposals < 50:
+            now += 1
+            proposals += 1
+            propose(chain, escalator, now)
+        waited.append(proposals)
+    # The first pass after the restart reads the settled rows (settled / scan_rows blocks);
+    # after it, a new due commitment is raised at once.
+    assert waited[1:] == [1, 1], waited
+
+
 def test_the_gas_given_covers_the_worst_case(chain: Chain) -> None:
     """A first alert on commitments whose clause and unit are the tracker's 64 characters
     (the largest event, and the storage write from zero) within escalation_gas."""

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from node.storage import schema
+from node.storage import commitment_counts, schema
 from node.storage.indexes import POLICY_KEY
 from node.storage.store import LevelStore
 from node.verify.chain import verify_chain
-from node.verify.indexes import IndexMismatch, check_indexes
+from node.verify.indexes import COUNTER_PREFIXES, IndexMismatch, check_indexes
 from node.verify.sources import DataDirSource, SourceError, stored_genesis
 from tests.files import fingerprint
 from tests.unit.node.test_chain_verify import RICH_ADDRESS, build_chain
@@ -137,6 +137,32 @@ def test_untouched_indexes_match(pristine: Path) -> None:
     # the genesis member's record, the members and roots counters (no system event on this
     # chain) and the commitment counters' version marker
     assert summary.blocks == 9 and summary.events == 0 and summary.keys == 4
+
+
+def test_a_directory_from_before_the_commitment_counters_is_valid_and_says_so(data_dir: Path) -> None:
+    """A data directory indexed before the Supervision counters existed has none of them:
+    that is not a mismatch (the node writes them when it opens the directory), and the
+    summary names what was not compared; once the marker is there they are compared."""
+    store = LevelStore(data_dir / "chain")
+    try:
+        old = [key for key, _ in store.scan(b"xm", b"xn", limit=100_000) if key[:3] in COUNTER_PREFIXES]
+    finally:
+        store.close()
+    assert schema.COMMITMENT_COUNTS_VERSION in old
+    edit(data_dir, dict.fromkeys(old))
+    source = DataDirSource(data_dir / "chain")
+    try:
+        summary = check_indexes(source, stored_genesis(source.store), source.head())
+    finally:
+        source.close()
+    assert "commitment counters version" in summary.skipped and summary.keys == 3
+    edit(data_dir, dict([commitment_counts.version_write()]))
+    source = DataDirSource(data_dir / "chain")
+    try:
+        summary = check_indexes(source, stored_genesis(source.store), source.head())
+    finally:
+        source.close()
+    assert summary.skipped == () and summary.keys == 4  # with the marker, the counters are compared
 
 
 def test_a_changed_member_record_is_named(data_dir: Path) -> None:
