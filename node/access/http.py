@@ -5,13 +5,13 @@ Model: Hyperledger Besu's JWT authentication of its JSON-RPC — no valid token 
 ("Unauthorized") for that call. docs/access.md is the user's guide.
 
 A request presents a bearer token (`Authorization: Bearer TOKEN`, or a `token` query
-parameter), or a browser the console's session cookie (node/access/session.py), in that
-order: a presented header wins over the cookie. `verify_token` checks the token against
-the trusted issuer keys, in numbered steps, and yields the `Principal` (pure: keys, times
-and revocations come in as arguments). `Authorizer.identify_request` is the one entry
-every HTTP surface calls (REST, JSON-RPC, the WebSocket, the feed); it is also where an
-unsafe request authenticated by the cookie is refused without its CSRF header, so no
-route can forget that check. The
+parameter), or a browser the console's session cookie (node/access/session.py: the token
+sealed, opened only here), in that order: a presented header wins over the cookie.
+`verify_token` checks the token against the trusted issuer keys, in numbered steps, and
+yields the `Principal` (pure: keys, times and revocations come in as arguments).
+`Authorizer.identify_request` is the one entry every HTTP surface calls (REST, JSON-RPC,
+the WebSocket, the feed); it is also where an unsafe request authenticated by the cookie
+is refused without its CSRF header, so no route can forget that check. The
 role tables are node/access/roles.py's; the token format and files node/access/tokens.py's.
 `Principal.may_call` recovers the sender of a raw transaction (py-evm) for tokens bound to
 an address: this module is the node's, imported by the RPC, blob and REST layers only.
@@ -44,6 +44,7 @@ from node.access.roles import (
 from node.access.session import (
     COOKIE_NAME,
     CSRF_HEADER,
+    NONCE_BYTES,
     SESSION_KEY_BYTES,
     ForeignSession,
     Session,
@@ -380,7 +381,8 @@ class Authorizer:
 
     def session_of(self, connection: HTTPConnection) -> Session | None:
         """The console session whose cookie `connection` carries, if this node sealed it
-        (it may have ended); None for no cookie, or another node's (cookies ignore ports)."""
+        (it may have ended); None for no cookie, or one this node did not seal (another
+        node's: cookies ignore ports; one tampered with)."""
         value = connection.cookies.get(COOKIE_NAME) if self.session_key is not None else None
         if not value or self.session_key is None:
             return None
@@ -394,7 +396,9 @@ class Authorizer:
         this node's session cookie; None for nothing. The CSRF edge is here: an unsafe
         request the cookie would authenticate must carry the session's X-CSRF-Token, else
         CsrfRefused (403) before anything else is done. Unauthenticated for a malformed
-        Authorization header."""
+        Authorization header. A WebSocket handshake is a GET and its messages carry no
+        header, so no CSRF value guards it: the WebSocket route counts a cookie credential
+        only from the node's own pages (node/rpc/origin.py `same_origin`)."""
         authorization = connection.headers.get("authorization")
         if authorization is not None and authorization.strip():
             return Credential(str(bearer_token(authorization, None)), "header")
@@ -449,7 +453,8 @@ class Authorizer:
         expires = session_end(now, principal.expires if principal.expires is not None else now)
         if expires <= now:  # within verify's clock-skew leeway, but a cookie of no life
             raise Unauthenticated("token has expired")
-        cookie = seal_session(self.session_key, token, expires)
+        # The nonce is made here, the edge's randomness, so that session.py stays pure.
+        cookie = seal_session(self.session_key, token, expires, secrets.token_bytes(NONCE_BYTES))
         return Credential(token, "cookie", Session(token, expires, cookie))
 
     def csrf_of(self, credential: Credential | None) -> str:

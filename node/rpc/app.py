@@ -45,7 +45,7 @@ from node.rpc.jsonrpc import (
     request_id,
 )
 from node.rpc.limits import ExpensiveQueue, GasBuckets, caller_key
-from node.rpc.origin import OriginMiddleware, OriginPolicy
+from node.rpc.origin import OriginMiddleware, OriginPolicy, same_origin
 from node.rpc.rest.routes import add_blob_routes, add_rest_routes
 from node.rpc.subscriptions import Outbox, Subscriptions, subscription_refusal
 from node.service import Node
@@ -199,8 +199,16 @@ def create_app(node: Node) -> FastAPI:
         # The token (Authorization header, ?token= where a browser cannot set headers, or
         # the console's session cookie) is checked at the handshake, before every message
         # and every TOKEN_RECHECK_SECONDS: a revoked or expired token loses the connection.
+        # The cookie counts only from the node's own pages (or no page): a handshake is a
+        # GET and a message carries no header, so no CSRF value can guard them, and a page
+        # of a --ws-origins origin (same host name, another port: the same site, so the
+        # browser sends the cookie) would otherwise act with the console user's role. The
+        # console never opens /ws; from elsewhere a cookie is no credential, and a node
+        # that requires tokens closes the socket.
         try:
             credential = authorizer.credential(socket)
+            if credential is not None and credential.source == "cookie" and not same_origin(socket.scope):
+                credential = None
             principal = (authorizer.principal_of(credential) if credential is not None
                          else authorizer.authenticate(None, None))
         except Unauthenticated as exc:

@@ -22,6 +22,14 @@ The rules (docs/access.md, "Browsers: Host and Origin"):
 3. CORS. A listed origin gets `Access-Control-Allow-Origin` on its answers, and its
    preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered 204 with the
    methods and headers the routes use; an origin not allowed gets 403 and no CORS header.
+   No answer says `Access-Control-Allow-Credentials`: a listed page reads what it asks
+   with a token of its own, never what a request carrying the console's session cookie
+   was answered (the browser withholds that, and fails a credentialed preflight).
+
+Allowed is not same-origin: a page of a listed origin (`--ws-origins`, often the same host
+name on another port, so the same *site* and SameSite=Strict still sends the cookie) may
+open the WebSocket, but `same_origin` says the console's cookie counts there only for
+the node's own pages (node/rpc/app.py; a WebSocket has no CSRF header to check).
 """
 from __future__ import annotations
 
@@ -232,8 +240,7 @@ def decide(policy: OriginPolicy, request: Request) -> Allow | Refusal:
         if not host_allowed(policy, host):
             return Refusal("host", host, f"Forbidden: this node does not answer to the host name {host} "
                                          "(DNS rebinding?); allow it with --http-vhosts or rpc.http_vhosts")
-        page_scheme = "https" if request.scheme in ("https", "wss") else "http"
-        own_origin = normalize_origin(f"{page_scheme}://{request.host.strip()}")
+        own_origin = own_origin_of(request)
     # 2. Origin: only browsers send one, and they always do cross-origin.
     if request.origin is None:
         return Allow()
@@ -257,6 +264,27 @@ def decide(policy: OriginPolicy, request: Request) -> Allow | Refusal:
                     ("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS),
                     ("Access-Control-Max-Age", str(CORS_MAX_AGE_SECONDS)))
     return Allow(headers, preflight)
+
+
+def own_origin_of(request: Request) -> str | None:
+    """The node's own origin as `request` reached it: scheme://Host, the scheme the page's
+    (http for ws, https for wss); None without a usable Host header."""
+    if request.host is None or host_of(request.host) is None:
+        return None
+    page_scheme = "https" if request.scheme in ("https", "wss") else "http"
+    return normalize_origin(f"{page_scheme}://{request.host.strip()}")
+
+
+def same_origin(scope: Scope) -> bool:
+    """Whether an HTTP request or WebSocket handshake (its ASGI scope) came from no browser
+    page (no Origin header: web3.py, the SDK, curl) or from a page of the node itself
+    (Origin = scheme://Host of this request). False for any other origin, listed or not,
+    for `null`, for an Origin without a Host to compare it with, and for two Origins."""
+    request = request_of(scope)
+    if request.origin is None:
+        return True
+    origin = normalize_origin(request.origin)
+    return origin is not None and origin == own_origin_of(request)
 
 
 def host_allowed(policy: OriginPolicy, host: str) -> bool:

@@ -3,13 +3,16 @@ node/access/http.py, /web/session in node/web/routes.py; docs/access.md "Browser
 console's session"): tokens issued by the real `ledger token issue`, a REGULATOR signed in
 reads contracts by cookie alone and is refused evidence by the same authorizer, a revoked
 token's session stops at its next request, every write by cookie needs X-CSRF-Token (REST
-and JSON-RPC) while a bearer-header write does not, the cookie's attributes, the feed and
-the WebSocket by cookie; then chromium signs in through the Sign-in page with the keyboard
+and JSON-RPC) while a bearer-header write does not, the cookie's attributes and that it
+carries the token in no form (another server on the host name sees it), the feed and the
+WebSocket by cookie, and on a node with `--ws-origins` the cookie not counting on a
+WebSocket opened by a page of that other origin (closed 1008); then chromium signs in through the Sign-in page with the keyboard
 only, sees its role's nav, and signs out. Screenshots go to tmp_path and
 test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -23,7 +26,9 @@ import pytest
 import websockets
 
 from node.access.session import COOKIE_NAME, CSRF_HEADER, CSRF_REFUSAL, MAX_SESSION_SECONDS
+from node.access.tokens import TokenStore
 from node.web.pages import STATIC_PREFIX
+from tests.integration.nodeproc import NodeProcess, free_port
 from tests.integration.permissioned import Network, start_network
 from tests.integration.test_access import issue_tokens, ledger_cli, signed_transfer
 from tests.unit.web.browser import browser, node_only_context, screenshot
@@ -198,6 +203,85 @@ def test_the_feed_and_the_websocket_take_the_cookie(node: Node) -> None:
             assert answer["error"]["code"] == -40100  # still the regulator's role
 
     asyncio.run(scenario())
+
+
+def test_the_cookie_carries_the_token_in_no_form(node: Node) -> None:
+    """Over http a browser sends the cookie to every port of the host name: whatever else
+    listens there reads it, and must find no token to replay as a bearer."""
+    token = node.tokens["REGULATOR"]
+    with node.signed_in("REGULATOR") as (client, _, answer):
+        value = answer.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+        assert value == client.cookies[COOKIE_NAME] and value.startswith("v2.")
+        assert token not in value
+        for part in token.split("."):  # the JWT's header, claims and signature
+            assert part[:16] not in value
+        raw = token.encode()
+        for shift in range(3):  # every base64 alignment, both alphabets
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                assert encode(raw[shift:]).decode()[4:40] not in value
+        # What such a server could try: the cookie's parts as a bearer token.
+        for piece in (value, *value.split(".")):
+            refused = httpx.get(node.url + "/v1/contracts", headers={"Authorization": f"Bearer {piece}"},
+                                timeout=TIMEOUT)
+            assert refused.status_code == 401, piece
+        assert client.get("/v1/contracts").status_code == 200  # the cookie itself still signs in
+
+
+# -- a page of another origin listed in --ws-origins ------------------------------------------
+
+PAGE_ORIGIN = f"http://127.0.0.1:{free_port()}"  # same host name, another port: the same site
+
+
+@pytest.fixture(scope="module")
+def listed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NodeProcess, str]]:
+    """A node requiring tokens that lets pages of PAGE_ORIGIN open its WebSocket, and an
+    ADMIN token of its own issuer."""
+    node = NodeProcess(tmp_path_factory.mktemp("listed") / "data", free_port(), dev=True, auth="required",
+                       extra_args=("--ws-origins", PAGE_ORIGIN))
+    node.start()
+    try:
+        yield node, TokenStore(node.data_dir).issue("ADMIN", "operator", None, 3600)[0]
+    finally:
+        node.stop()
+
+
+def ws_exchange(url: str, headers: dict[str, str], origin: str | None) -> Any:
+    """The answer to one qbft_getPendingVotes (rpc:admin) over a fresh WebSocket, or the
+    close code when the node closes it instead."""
+
+    async def run() -> Any:
+        async with websockets.connect(url, additional_headers=headers, origin=origin,  # type: ignore[arg-type]
+                                      open_timeout=TIMEOUT) as ws:
+            try:  # a node that closes the socket may do so before the call is even sent
+                await ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "qbft_getPendingVotes", "params": []}))
+                return json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            except websockets.ConnectionClosed as closed:
+                return {"closed": closed.rcvd.code if closed.rcvd else None,
+                        "reason": closed.rcvd.reason if closed.rcvd else ""}
+
+    return asyncio.run(run())
+
+
+def test_the_cookie_counts_on_the_websocket_only_from_the_nodes_own_pages(listed: tuple[NodeProcess, str]) -> None:
+    node, admin = listed
+    with httpx.Client(base_url=node.url, timeout=TIMEOUT) as client:
+        assert client.post("/web/session", json={"token": admin}).status_code == 200
+        cookie = {"Cookie": f"{COOKIE_NAME}={client.cookies[COOKIE_NAME]}"}
+    # A page of the listed origin, riding on the ADMIN's cookie (SameSite=Strict sends it:
+    # same site): the handshake passes the Origin check, but the cookie is no credential
+    # there, and a node that requires tokens closes the socket before any call runs.
+    hijack = ws_exchange(node.ws_url, cookie, PAGE_ORIGIN)
+    assert hijack.get("closed") == 1008 and "Unauthorized" in hijack["reason"], hijack
+    # The console's own page (Origin = the node's) and a client that sends no Origin: the
+    # cookie counts.
+    for origin in (None, node.url):
+        answer = ws_exchange(node.ws_url, cookie, origin)
+        assert "result" in answer, (origin, answer)
+    # The listed page with a token of its own is what --ws-origins is for.
+    assert "result" in ws_exchange(f"{node.ws_url}?token={admin}", {}, PAGE_ORIGIN)
+    assert "result" in ws_exchange(node.ws_url, {"Authorization": f"Bearer {admin}", **cookie}, PAGE_ORIGIN)
+    # Nothing at all from that page: closed as before.
+    assert ws_exchange(node.ws_url, {}, PAGE_ORIGIN).get("closed") == 1008
 
 
 # -- in a browser ---------------------------------------------------------------------------
