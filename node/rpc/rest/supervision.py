@@ -66,6 +66,12 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # -- counts and days --------------------------------------------------------------------
 
 
+def _indexed_head(node: Node, indexes: Indexes) -> Any:
+    """The head block of the snapshot `indexes` reads: the block its counters were written
+    at (a block committed meanwhile is in neither the counts nor the `at` and `height` given)."""
+    return node.chain.header_by_number(indexes.height())
+
+
 def counts(
     request: Request,
     by: str = Query("unit", pattern="^(unit|obligor)$", description="unit: per responsible unit; obligor: per person"),
@@ -75,10 +81,11 @@ def counts(
     responsible units or obligors — with the alerts (reminder, warning or demand now), the
     supervisions (demand now) and the alerts and demands the chain has raised."""
     node = node_of(request)
-    head = node.chain.head
-    now = head.timestamp
-    with as_refusals(), node.store.snapshot() as store:  # counters and policy from one state
-        policy = Indexes(store).policy()
+    with as_refusals(), node.store.snapshot() as store:  # counters, policy and head from one state
+        indexes = Indexes(store)
+        head = _indexed_head(node, indexes)
+        now = head.timestamp
+        policy = indexes.policy()
         items, following = commitment_counts.groups_page(store, by, now, policy, after=after, limit=limit)
         return {"at": now, "height": head.block_number, "policy": {"reminderWindow": policy[0], "demandDelay": policy[1]}, "by": by,
                 "totals": commitment_counts.totals(store, now, policy), "items": items, "next": following}
@@ -93,10 +100,11 @@ def activity(
     by level, demands escalated to supervision, fulfilments, and at each day's end how many
     were open and fulfilled."""
     node = node_of(request)
-    now = node.chain.head.timestamp
-    last = now // commitment_counts.DAY
     with as_refusals(), node.store.snapshot() as store:
-        counters = Indexes(store).counters()
+        indexes = Indexes(store)
+        now = _indexed_head(node, indexes).timestamp
+        last = now // commitment_counts.DAY
+        counters = indexes.counters()
         rows = commitment_counts.activity(store, last - days + 1, last,
                                           open_now=counters.get("commitments.open", 0),
                                           fulfilled_now=counters.get("commitments.fulfilled", 0))
