@@ -191,7 +191,7 @@ def replay_records(batch: Batch, records: Iterable[dict[str, Any]]) -> None:
 
 def _stored_records(store: Reader) -> Iterator[dict[str, Any]]:
     after: bytes | None = None
-    upper = _successor(schema.COMMITMENT)
+    upper = schema.prefix_end(schema.COMMITMENT)
     while True:
         rows = store.scan(schema.COMMITMENT, upper, after=after, limit=SCAN_ROWS)
         for _, raw in rows:
@@ -213,7 +213,7 @@ def catch_up(store: Any) -> int:
     # Whatever counters blocks indexed since the upgrade wrote are recounted from scratch.
     for prefix in (schema.COMMITMENT_GROUP, schema.COMMITMENT_GROUP_DAY, schema.COMMITMENT_GROUP_OPEN,
                    schema.COMMITMENT_DAY):
-        while rows := store.scan(prefix, _successor(prefix), limit=SCAN_ROWS):
+        while rows := store.scan(prefix, schema.prefix_end(prefix), limit=SCAN_ROWS):
             store.write_batch(dict.fromkeys((key for key, _ in rows), None))
     # Sums over every record: one dict of the counters, the open keys written as they come.
     counters = _Writes(store)
@@ -266,11 +266,6 @@ class Boundaries:
         return cls(max(0, now - demand_delay), max(0, now), max(0, now + reminder_window + 1))
 
 
-def _successor(prefix: bytes) -> bytes:
-    trimmed = prefix.rstrip(b"\xff")
-    return trimmed[:-1] + bytes([trimmed[-1] + 1]) if trimmed else b"\xff" * (len(prefix) + 1)
-
-
 def _scan_all(store: Reader, lower: bytes, upper: bytes) -> Iterator[tuple[bytes, bytes]]:
     after: bytes | None = None
     while True:
@@ -298,7 +293,7 @@ def group_counts(store: Reader, group: bytes, now: int, policy: tuple[int, int])
     stats = _stats(store.get(schema.COMMITMENT_GROUP + group))
     prefix = schema.COMMITMENT_GROUP_DAY + group
     days = [(int.from_bytes(key[len(prefix):], "big"), _int(value))
-            for key, value in _scan_all(store, prefix, _successor(prefix)) if _int(value)]
+            for key, value in _scan_all(store, prefix, schema.prefix_end(prefix)) if _int(value)]
     edges = Boundaries.at(now, policy)
     demand = _due_before(store, group, days, edges.demand)
     warning = _due_before(store, group, days, edges.warning)
@@ -330,7 +325,7 @@ def groups_page(store: Reader, by: str, now: int, policy: tuple[int, int], *, af
             after_key = prefix + bytes.fromhex(after)
         except ValueError:
             raise InvalidParams(f"page token {after[:40]!r} is not one this node issued") from None
-    rows = store.scan(prefix, _successor(prefix), after=after_key, limit=limit + 1)
+    rows = store.scan(prefix, schema.prefix_end(prefix), after=after_key, limit=limit + 1)
     more = len(rows) > limit
     items = []
     for key, _ in rows[:limit]:

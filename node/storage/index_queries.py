@@ -108,7 +108,7 @@ class Indexes:
                 after_key = prefix + bytes.fromhex(after)
             except ValueError:
                 raise InvalidParams(f"page token {after[:40]!r} is not one this node issued") from None
-        upper_key = prefix + upper if upper is not None else _successor(prefix)
+        upper_key = prefix + upper if upper is not None else schema.prefix_end(prefix)
         rows = self._store.scan(prefix + lower, upper_key, after=after_key, reverse=reverse, limit=limit + 1)
         more = len(rows) > limit
         rows = [(key[len(prefix):], value) for key, value in rows[:limit]]
@@ -123,7 +123,7 @@ class Indexes:
         return 0 if raw is None else int.from_bytes(raw, "big")
 
     def counters(self) -> dict[str, int]:
-        rows = self._store.scan(schema.COUNTER, _successor(schema.COUNTER), limit=MAX_PAGE)
+        rows = self._store.scan(schema.COUNTER, schema.prefix_end(schema.COUNTER), limit=MAX_PAGE)
         return {key[len(schema.COUNTER):].decode(): int.from_bytes(value, "big")
                 for key, value in rows if key != POLICY_KEY}
 
@@ -158,7 +158,7 @@ class Indexes:
                 raise InvalidParams(f"unknown topic {topic[:40]!r} (topics: {', '.join(TOPICS)})")
             prefix = schema.FEED + bytes([TOPICS[topic]])
             start = None if after is None else prefix + after.to_bytes()
-            rows = self._store.scan(prefix, _successor(prefix), after=start, limit=limit)
+            rows = self._store.scan(prefix, schema.prefix_end(prefix), after=start, limit=limit)
             found.extend((key[len(prefix):], topic, name.decode()) for key, name in rows)
         entries = []
         for cursor, topic, name in sorted(found)[:limit]:
@@ -287,7 +287,7 @@ class Indexes:
         committed are passed over."""
         prefix = schema.BATCH_MEMBER + digest
         found = None
-        for key, value in self._store.scan(prefix, _successor(prefix), limit=MAX_MEMBERSHIPS):
+        for key, value in self._store.scan(prefix, schema.prefix_end(prefix), limit=MAX_MEMBERSHIPS):
             cursor = key[len(prefix):]
             event = self.event(Cursor.from_bytes(cursor))
             if root is not None and bytes.fromhex(event["args"]["digest"][2:]) != root:
@@ -393,14 +393,6 @@ class Indexes:
         if record is None:
             raise NotFound(f"no member 0x{address.hex()}")
         return record
-
-
-def _successor(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with `prefix`."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return b"\xff" * (len(prefix) + 1)
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
 def _time_key(seconds: int) -> bytes:

@@ -101,6 +101,15 @@ MEMBER = b"xir"  # xir ‖ address(20) -> the member's record (JSON)
 COUNTER = b"xkc"  # xkc ‖ name -> count(8)
 
 
+def prefix_end(prefix: bytes) -> bytes:
+    """The smallest key greater than every key starting with `prefix`: the upper bound of
+    a scan over that prefix."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return b"\xff" * (len(prefix) + 1)
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])
+
+
 def cursor_bytes(height: int, log_index: int) -> bytes:
     return height.to_bytes(8, "big") + log_index.to_bytes(4, "big")
 

@@ -14,7 +14,7 @@
 // addresses are the node's own (GET /v1/chaincode). Trusting a root and granting roles take
 // an admin quorum: like the CLI, the form approves the pending proposal for the same thing
 // when there is one, else proposes it; the proposals table approves any pending one.
-import { ApiError, addressCell, api, dataTable, el, fmtTime, hexCell, registerPage, session, t } from "ledger/console.js";
+import { ApiError, addressCell, api, dataTable, el, fill, fmtTime, hexCell, registerPage, session, t } from "ledger/console.js";
 import { AsnConvert, Certificate } from "ledger/vendor/asn1.js";
 import { sha256 } from "ledger/vendor/crypto.js";
 import { fromHex, toHex } from "ledger/bytes.js";
@@ -121,7 +121,6 @@ let eth = null;        // static/vendor/eth.js, imported the first time the page
 let chain = null;      // {contracts: {name: {address, abi, coder}}, decoder, roles, actions}
 let account = null;    // {key: "0x…", address, owner}: the chosen key and the session it was chosen in
 
-const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
 const isAddress = (text) => /^0x[0-9a-fA-F]{40}$/.test(text);
 
 class Refused extends Error {}

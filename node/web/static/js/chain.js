@@ -3,7 +3,7 @@
 // trusted CA roots, and the node's last whole-chain verification with "Verify now".
 // Everything is read from /v1/ (node/rpc/rest/chain.py); what a role sees is what the API
 // answers it (an event the role may not read is withheld there, and counted).
-import { registerPage, api, t, el, fmtTime, hexCell, addressCell, dataTable, session, hashQuery, onLeave, showError } from "ledger/console.js";
+import { registerPage, api, t, el, fill, fmtTime, hexCell, addressCell, dataTable, session, hashQuery, onLeave, showError } from "ledger/console.js";
 
 // How often the page asks for a running verification's progress.
 const POLL_MS = 1000;
@@ -56,10 +56,6 @@ const text = {
     chain_step: "区块 {height}，步骤“{step}”",
   },
 };
-
-function fill(key, values) {
-  return Object.entries(values).reduce((s, [name, value]) => s.replaceAll(`{${name}}`, String(value)), t(key));
-}
 
 function party(p) {
   if (!p) return "—";
@@ -141,7 +137,7 @@ function runFacts(run) {
   if (run.finished !== null) pairs.push(["chain_finished", fmtTime(run.finished)]);
   pairs.push(["chain_checked_blocks", `${run.blocksChecked} / ${run.blocksTotal ?? "?"}`, "verification-blocks"]);
   pairs.push(["chain_by", `${run.requestedBy?.role ?? ""} · ${run.requestedBy?.subject ?? ""}`]);
-  if (run.failure) pairs.push(["chain_failure", fill("chain_step", run.failure)]);
+  if (run.failure) pairs.push(["chain_failure", fill(t("chain_step"), run.failure)]);
   if (run.message) pairs.push(["chain_message", el("span", { class: "message", text: run.message }), "verification-message"]);
   if (run.checked) pairs.push(["chain_checks", run.checked]);
   if (run.notChecked) pairs.push(["chain_not_checked", run.notChecked]);
@@ -154,7 +150,7 @@ async function drawVerification(box) {
   const running = status.running;
   box.dataset.state = running ? "running" : (status.last?.state ?? "never");
   if (running) {
-    box.append(el("p", { class: "progress", text: fill("chain_running", { done: running.blocksChecked, total: running.blocksTotal ?? "?" }) }),
+    box.append(el("p", { class: "progress", text: fill(t("chain_running"), { done: running.blocksChecked, total: running.blocksTotal ?? "?" }) }),
       el("progress", { max: String(running.blocksTotal ?? 1), value: String(running.blocksChecked) }));
   }
   if (status.last) box.append(runFacts(status.last));
@@ -260,7 +256,7 @@ async function txPage(root, hash) {
     ], tx.events));
   }
   if (tx.eventsWithheld > 0) {
-    events.append(el("p", { class: "note withheld", id: "withheld", text: fill("chain_withheld", { n: tx.eventsWithheld }) }));
+    events.append(el("p", { class: "note withheld", id: "withheld", text: fill(t("chain_withheld"), { n: tx.eventsWithheld }) }));
   }
   root.append(events);
 }
@@ -291,7 +287,7 @@ async function rootsPage(root) {
     { key: "added", label: "chain_added",
       render: (r) => (r.added.block ? el("a", { href: `#chain/tx/${r.added.transactionHash}`, text: String(r.added.block) }) : t("chain_genesis")) },
     { key: "trusted", label: "chain_trusted",
-      render: (r) => (r.trusted ? "✓" : fill("chain_distrusted", { n: r.removed?.block ?? "?" })) },
+      render: (r) => (r.trusted ? "✓" : fill(t("chain_distrusted"), { n: r.removed?.block ?? "?" })) },
   ], roots.items)));
 }
 

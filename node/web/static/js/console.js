@@ -232,7 +232,36 @@ export const api = {
   },
 };
 
+/** Members' names for `addresses`, from GET /v1/names (200 a request): a Map of the
+ *  lowercase address to {name, organization, subject}; what it has so far (or nothing) when
+ *  the role may not ask, and the page then shows addresses. */
+export async function namesOf(addresses) {
+  const wanted = [...new Set(addresses.filter(Boolean).map((a) => a.toLowerCase()))];
+  const names = new Map();
+  for (let at = 0; at < wanted.length; at += 200) {
+    try {
+      const answer = await api.get("/v1/names", { address: wanted.slice(at, at + 200).join(",") });
+      for (const item of answer.items) if (item) names.set(item.address.toLowerCase(), item);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 403) throw error;
+      return names;
+    }
+  }
+  return names;
+}
+
+/** The name to show for `address` from a namesOf Map: the certificate's CN, else its O, else "". */
+export function displayName(names, address) {
+  const entry = address ? names.get(address.toLowerCase()) : undefined;
+  return entry ? entry.name || entry.organization || "" : "";
+}
+
 // -- drawing ----------------------------------------------------------------------------
+
+/** A sentence with its {placeholders} filled: fill(t("sv_days"), {n: 3}). */
+export function fill(text, values) {
+  return String(text).replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
 
 /** An element: el("a", {href, class, text, on: {click}}, child, "text", …). */
 export function el(tag, attrs = {}, ...children) {

@@ -5,7 +5,7 @@
 // (docs/rest.md), which decides what this session's role may see; the key file and the
 // plaintext never leave the browser.
 import {
-  ApiError, addressCell, api, dataTable, el, fmtTime, hashQuery, hexCell, navigate, registerPage, session, showError, t,
+  ApiError, addressCell, api, dataTable, el, fmtTime, hashQuery, hexCell, namesOf, navigate, registerPage, session, showError, t,
 } from "ledger/console.js";
 import { fromHex } from "ledger/bytes.js";
 import { EnvelopeError, MAX_ENVELOPE_BYTES, MAX_KEY_FILE_BYTES, digestOf, openEnvelope, readPrivateKey } from "ledger/envelope.js";
@@ -88,23 +88,6 @@ const txCell = (hash) => hexCell(hash, hash ? `#chain/tx/${hash}` : undefined);
 const contractLink = (id, text) => el("a", { href: `#contracts/${id}`, text });
 
 // -- names ---------------------------------------------------------------------------------
-
-/** address (lowercase) -> {name, organization} for `addresses`, from GET /v1/names; an
- *  empty map if the role may not ask (the page then shows addresses). */
-async function namesOf(addresses) {
-  const wanted = [...new Set(addresses.map((a) => a.toLowerCase()))];
-  const names = new Map();
-  for (let at = 0; at < wanted.length; at += 200) {
-    try {
-      const answer = await api.get("/v1/names", { address: wanted.slice(at, at + 200).join(",") });
-      for (const item of answer.items) names.set(item.address.toLowerCase(), item);
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 403) throw error;
-      return names;
-    }
-  }
-  return names;
-}
 
 function partyCell(address, names) {
   const entry = names.get(address.toLowerCase());

@@ -9,7 +9,7 @@
 // Signing out is the shell's "Sign out" button (console.js signOut: DELETE /web/session
 // with the CSRF header). A hash `#signin/<page>/<rest>` (a page that needed a session
 // links here so) returns to that page after signing in.
-import { ApiError, api, el, navigate, refreshSession, registerPage, t } from "ledger/console.js";
+import { ApiError, api, el, fill, navigate, refreshSession, registerPage, t } from "ledger/console.js";
 
 const ISSUE_COMMAND = 'ledger token issue --data-dir <node data dir> --role regulator --subject "City Housing Bureau"';
 
@@ -45,10 +45,6 @@ const TEXT = {
     signin_done: "已登录：{role} · {subject}",
   },
 };
-
-function fill(text, values) {
-  return text.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
-}
 
 /** Where to go once signed in: the page named after "#signin/", else the first page the
  *  nav now offers besides Verify, else Verify. */

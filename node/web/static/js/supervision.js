@@ -3,7 +3,7 @@
 // obligor), the overdue lists, alerts and fulfilments per day as a chart, the live feed of
 // commitment events, and the CSV export. Every number is the node's answer
 // (/v1/commitments/counts, /activity, /v1/commitments, /v1/feed): the page counts nothing.
-import { registerPage, api, t, el, fmtTime, addressCell, dataTable, onLeave, ApiError, showError, lang } from "ledger/console.js";
+import { registerPage, api, t, el, fill, fmtTime, addressCell, dataTable, onLeave, showError, lang, namesOf, displayName } from "ledger/console.js";
 
 const STATUSES = ["on track", "reminder", "warning", "demand", "fulfilled"];
 const LEVELS = ["reminder", "warning", "demand"];
@@ -54,7 +54,6 @@ const TEXT = {
   },
 };
 
-const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, key) => String(values[key] ?? ""));
 const statusWord = (status) => t(`sv_${status}`);
 
 /** The browser's UTC offset as +HH:MM, for the export's dates. */
@@ -109,19 +108,6 @@ async function pagedTable(holder, load, columns, decorate) {
   await next();
 }
 
-/** Members' names for `addresses` (/v1/names); {} when the role may not ask. */
-async function namesOf(addresses) {
-  const wanted = [...new Set(addresses)];
-  if (wanted.length === 0) return {};
-  try {
-    const answer = await api.get("/v1/names", { address: wanted.join(",") });
-    return Object.fromEntries(answer.items.map((item) => [item.address.toLowerCase(), item.name || item.organization || ""]));
-  } catch (error) {
-    if (error instanceof ApiError) return {};
-    throw error;
-  }
-}
-
 // -- overdue lists ----------------------------------------------------------------------
 
 function overdueColumns(now) {
@@ -138,7 +124,7 @@ function overdueColumns(now) {
 
 async function withNames(items) {
   const names = await namesOf(items.map((c) => c.obligor));
-  for (const c of items) c.obligorName = names[c.obligor.toLowerCase()] || "";
+  for (const c of items) c.obligorName = displayName(names, c.obligor);
 }
 
 // -- the chart --------------------------------------------------------------------------
@@ -254,7 +240,7 @@ async function renderCommitment(root, id) {
     el("dl", { class: "sv-record" },
       el("dt", { text: t("sv_clause") }), el("dd", { text: c.clause }),
       el("dt", { text: t("sv_unit") }), el("dd", { text: c.responsibleUnit }),
-      el("dt", { text: t("sv_person") }), el("dd", {}, addressCell(c.obligor, names[c.obligor.toLowerCase()])),
+      el("dt", { text: t("sv_person") }), el("dd", {}, addressCell(c.obligor, displayName(names, c.obligor))),
       el("dt", { text: t("sv_deadline") }), el("dd", { text: fmtTime(c.deadline) }),
       el("dt", { text: t("sv_raised_level") }), el("dd", { text: statusWord(c.raised) })),
     el("ol", { class: "sv-feed" }, ...events.items.map(feedLine)));
@@ -301,7 +287,7 @@ async function render(root, path) {
     countColumns({ key: "obligor", label: "sv_person", render: (row) => addressCell(row.obligor, row.obligorName) }),
     async (items) => {
       const names = await namesOf(items.map((row) => row.obligor));
-      for (const row of items) row.obligorName = names[row.obligor.toLowerCase()] || "";
+      for (const row of items) row.obligorName = displayName(names, row.obligor);
     });
   const overdue = (holder, status) => pagedTable(holder,
     (after) => api.get("/v1/commitments", { status, limit: PAGE, after }), overdueColumns(now), withNames);
