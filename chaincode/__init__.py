@@ -23,12 +23,14 @@ IDENTITY_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001001")
 CONTRACT_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001002")
 COMMITMENT_TRACKER = bytes.fromhex("0000000000000000000000000000000000001003")
 EVIDENCE_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001004")
+SEAL_REGISTRY = bytes.fromhex("0000000000000000000000000000000000001005")
 
 SYSTEM_CONTRACTS: dict[str, bytes] = {
     "IdentityRegistry": IDENTITY_REGISTRY,
     "ContractRegistry": CONTRACT_REGISTRY,
     "CommitmentTracker": COMMITMENT_TRACKER,
     "EvidenceRegistry": EVIDENCE_REGISTRY,
+    "SealRegistry": SEAL_REGISTRY,
 }
 
 # Roles are bits in the identity registry (IdentityRegistry.vy's constants).
@@ -49,6 +51,8 @@ def role_names(bits: int) -> list[str]:
 CONTRACT_STATUS = {1: "Pending", 2: "Effective", 3: "Superseded", 4: "Voided"}
 DIGEST_ALGORITHMS = {"sha256": 1, "sm3": 2}
 ALGORITHM_NAMES = {code: name for name, code in DIGEST_ALGORITHMS.items()}
+# SealRegistry.vy
+SEAL_STATUS = {1: "Proposed", 2: "Approved", 3: "Revoked"}
 # CommitmentTracker.vy
 COMMITMENT_SIDES = {"government": 1, "enterprise": 2}
 SIDE_NAMES = {code: name for name, code in COMMITMENT_SIDES.items()}

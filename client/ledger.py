@@ -32,6 +32,8 @@ from chaincode import (
     IDENTITY_REGISTRY,
     MAX_COMMITMENT_PAGE,
     ROLE_BITS,
+    SEAL_REGISTRY,
+    SEAL_STATUS,
     load_artifact,
 )
 from chaincode.events import EventDecodeError, decode_rpc_log
@@ -116,6 +118,7 @@ class Ledger:
         self.commitments = self.w3.eth.contract(address=to_checksum_address(COMMITMENT_TRACKER), abi=load_artifact("CommitmentTracker").abi)
         self.evidence = self.w3.eth.contract(address=to_checksum_address(EVIDENCE_REGISTRY), abi=load_artifact("EvidenceRegistry").abi)
         self.evidence_address_bytes = EVIDENCE_REGISTRY
+        self.seals = self.w3.eth.contract(address=to_checksum_address(SEAL_REGISTRY), abi=load_artifact("SealRegistry").abi)
         self._chain_id: int | None = None
         self._nonce: int | None = None
 
@@ -284,6 +287,19 @@ class Ledger:
         signature = identity.sign_digest(contract["doc_digest"])
         return self.transact(self.contracts.functions.sign(contract_id, identity.chain_der, signature), gas=gas)
 
+    def sign_contract_pdf(
+        self, contract_id: bytes, identity: Signer, *, revision_digest: bytes, cms_digest: bytes, seal: bytes,
+        gas: int | None = None,
+    ) -> TxResult:
+        """Sign the contract's document digest with `identity`, as `sign_contract` does, and
+        record on chain the party's PAdES signature of its PDF: the SHA-256 of the revision
+        the signature produced, of the signature's CMS, and of the seal image it shows
+        (client/contract_pdf.py makes the signed PDF and calls this)."""
+        contract = self.contract(contract_id)
+        signature = identity.sign_digest(contract["doc_digest"])
+        return self.transact(self.contracts.functions.sign_pdf(
+            contract_id, identity.chain_der, signature, revision_digest, cms_digest, seal), gas=gas)
+
     def amend_contract(
         self, contract_id: bytes, doc_digest: bytes, *, amount: int | None = None,
         metadata_digest: bytes | None = None, algorithm: str = "sha256",
@@ -323,7 +339,11 @@ class Ledger:
 
     def _attestation(self, contract_id: bytes, index: int) -> dict[str, Any]:
         signer, cert, root, signed_at = self.call(self.contracts.functions.attestation(contract_id, index))
-        return {"signer": signer, "cert_fingerprint": bytes(cert), "root_fingerprint": bytes(root), "signed_at": signed_at}
+        sequence, revision, cms, seal = self.call(self.contracts.functions.pdf_signature(contract_id, index))
+        pdf = None if sequence == 0 else {"sequence": sequence, "revision_digest": bytes(revision),
+                                          "cms_digest": bytes(cms), "seal": bytes(seal)}
+        return {"signer": signer, "party_index": index, "cert_fingerprint": bytes(cert),
+                "root_fingerprint": bytes(root), "signed_at": signed_at, "pdf": pdf}
 
     def contract_ids(self, start: int = 0, limit: int | None = None) -> list[bytes]:
         count = self.call(self.contracts.functions.contract_count())
@@ -337,6 +357,38 @@ class Ledger:
         if count == 0:
             raise LedgerError(f"no contract for project {project_code!r}")
         return [self.contract(self.contract_id(project_code, version)) for version in range(1, count + 1)]
+
+    # -- seal registry -----------------------------------------------------------------------
+
+    def register_seal(self, identity: Signer, seal: bytes, pixel_digest: bytes, name: str) -> TxResult:
+        """Register this account's seal (`seal`: SHA-256 of the image file; `pixel_digest`:
+        client/seals.py) bound to `identity`, the certificate this account registered; its
+        key signs the registry's registration digest. The admins then approve it."""
+        digest = self.call(self.seals.functions.registration_digest(seal, pixel_digest, name, self.address))
+        signature = identity.sign_digest(bytes(digest))
+        return self.transact(self.seals.functions.register(seal, pixel_digest, name, identity.chain_der, signature))
+
+    def approve_seal(self, seal: bytes) -> TxResult:
+        return self.transact(self.seals.functions.approve(seal))
+
+    def revoke_seal(self, seal: bytes, reason_digest: bytes = ZERO32) -> TxResult:
+        return self.transact(self.seals.functions.revoke(seal, reason_digest))
+
+    def seal(self, seal: bytes) -> dict[str, Any]:
+        """The registry's record of `seal`; raises Reverted("no such seal") if none."""
+        fields = ("owner", "name", "pixel_digest", "cert_fingerprint", "root_fingerprint", "status", "approvals",
+                  "registered_at", "approved_at", "revoked_at")
+        record = dict(zip(fields, self.call(self.seals.functions.get_seal(seal))))
+        for key in ("pixel_digest", "cert_fingerprint", "root_fingerprint"):
+            record[key] = bytes(record[key])
+        record["seal"] = seal
+        record["status_name"] = SEAL_STATUS[record["status"]]
+        return record
+
+    def seal_ids(self, start: int = 0, limit: int | None = None) -> list[bytes]:
+        count = self.call(self.seals.functions.seal_count())
+        end = count if limit is None else min(count, start + limit)
+        return [bytes(self.call(self.seals.functions.seal_at(i))) for i in range(start, end)]
 
     # -- commitment tracker ------------------------------------------------------------------
 

@@ -11,13 +11,22 @@
         signature again and supersedes the old one once Effective. Voiding
         needs every party's request, or one regulator. Every event carries
         what a regulator files, so no second lookup is needed.
+        A party signing the contract's PDF (PAdES, with its visible seal)
+        calls sign_pdf instead of sign: the attestation then also records
+        the digest of the PDF revision its signature produced, the digest
+        of the CMS signature inside it and the seal it shows, which must be
+        the party's approved seal in the seal registry (0x...1005).
 """
 
 interface IdentityRegistry:
     def has_role(who: address, roles: uint256) -> bool: view
     def verify_signer(signer: address, chain_der: Bytes[24576], digest: bytes32, signature: Bytes[1024]) -> (bytes32, bytes32): view
 
+interface SealRegistry:
+    def usable(seal: bytes32, signer: address, cert_fingerprint: bytes32) -> bool: view
+
 IDENTITY: constant(address) = 0x0000000000000000000000000000000000001001
+SEALS: constant(address) = 0x0000000000000000000000000000000000001005
 TRADING_CENTER: constant(uint256) = 2
 REGULATOR: constant(uint256) = 8
 ANY_ROLE: constant(uint256) = 127
@@ -58,8 +67,15 @@ struct Attestation:
     root_fingerprint: bytes32
     signed_at: uint256
 
+struct PdfSignature:
+    sequence: uint256       # 1 for the contract's first signature, 2 for the next, ...
+    revision_digest: bytes32
+    cms_digest: bytes32
+    seal: bytes32
+
 contracts: HashMap[bytes32, Contract]
 attestations: HashMap[bytes32, HashMap[uint256, Attestation]]
+pdf_signatures: HashMap[bytes32, HashMap[uint256, PdfSignature]]
 latest: public(HashMap[bytes32, bytes32])
 versions: public(HashMap[bytes32, uint256])  # highest version number used per project
 contract_count: public(uint256)
@@ -89,6 +105,16 @@ event ContractSigned:
     root_fingerprint: bytes32
     signatures: uint256
     required: uint256
+
+event ContractPdfSigned:
+    id: indexed(bytes32)
+    project: indexed(bytes32)
+    signer: indexed(address)
+    sequence: uint256
+    revision_digest: bytes32
+    cms_digest: bytes32
+    seal: bytes32
+    cert_fingerprint: bytes32
 
 event ContractEffective:
     id: indexed(bytes32)
@@ -159,6 +185,13 @@ def attestation(id: bytes32, party_index: uint256) -> Attestation:
     return self.attestations[id][party_index]
 
 
+@external
+@view
+def pdf_signature(id: bytes32, party_index: uint256) -> PdfSignature:
+    """The PDF part of party `party_index`'s signature (all zero: none, or signed by `sign`)."""
+    return self.pdf_signatures[id][party_index]
+
+
 @internal
 def _store(id: bytes32, c: Contract):
     self.contracts[id] = c
@@ -221,10 +254,10 @@ def _party_index(c: Contract, who: address) -> uint256:
     raise "caller is not a party to this contract"
 
 
-@external
-def sign(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE]):
-    """Sign contract `id`: `signature` over its document digest, made with the key
-    of the certificate (chain `chain_der`) the caller registered."""
+@internal
+def _attest(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE]) -> (uint256, uint256, bytes32):
+    """Record the caller's signature of contract `id`; returns (party index, the
+    number of signatures now, certificate fingerprint)."""
     c: Contract = self.contracts[id]
     assert c.status != 0, "no such contract"
     assert c.status == PENDING, "contract is not waiting for signatures"
@@ -242,25 +275,67 @@ def sign(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATUR
     for i: uint256 in range(len(c.parties), bound=MAX_PARTIES):
         if mask & (1 << i) != 0:
             signatures += 1
-    project: bytes32 = keccak256(c.project_code)
     log ContractSigned(
-        id=id, project=project, signer=msg.sender, project_code=c.project_code, version=c.version,
-        doc_digest=c.doc_digest, cert_fingerprint=cert, root_fingerprint=root,
+        id=id, project=keccak256(c.project_code), signer=msg.sender, project_code=c.project_code,
+        version=c.version, doc_digest=c.doc_digest, cert_fingerprint=cert, root_fingerprint=root,
         signatures=signatures, required=len(c.parties),
     )
-    if signatures == len(c.parties):
-        self.contracts[id].status = EFFECTIVE
-        self.contracts[id].effective_at = block.timestamp
-        log ContractEffective(
-            id=id, project=project, project_code=c.project_code, version=c.version, previous=c.previous,
-            doc_digest=c.doc_digest, parties=c.parties, amount=c.amount,
+    return index, signatures, cert
+
+
+@internal
+def _complete(id: bytes32, signatures: uint256):
+    """Make contract `id` Effective once every party has signed."""
+    c: Contract = self.contracts[id]
+    if signatures < len(c.parties):
+        return
+    project: bytes32 = keccak256(c.project_code)
+    self.contracts[id].status = EFFECTIVE
+    self.contracts[id].effective_at = block.timestamp
+    log ContractEffective(
+        id=id, project=project, project_code=c.project_code, version=c.version, previous=c.previous,
+        doc_digest=c.doc_digest, parties=c.parties, amount=c.amount,
+    )
+    if c.previous != empty(bytes32):
+        self.contracts[c.previous].status = SUPERSEDED
+        log ContractSuperseded(
+            id=c.previous, project=project, by=id, project_code=c.project_code,
+            version=self.contracts[c.previous].version,
         )
-        if c.previous != empty(bytes32):
-            self.contracts[c.previous].status = SUPERSEDED
-            log ContractSuperseded(
-                id=c.previous, project=project, by=id, project_code=c.project_code,
-                version=self.contracts[c.previous].version,
-            )
+
+
+@external
+def sign(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE]):
+    """Sign contract `id`: `signature` over its document digest, made with the key
+    of the certificate (chain `chain_der`) the caller registered."""
+    index: uint256 = 0
+    signatures: uint256 = 0
+    cert: bytes32 = empty(bytes32)
+    index, signatures, cert = self._attest(id, chain_der, signature)
+    self._complete(id, signatures)
+
+
+@external
+def sign_pdf(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE], revision_digest: bytes32, cms_digest: bytes32, seal: bytes32):
+    """Sign contract `id` as `sign` does, for a party that signed its PDF: also
+    record the SHA-256 of the PDF revision the party's PAdES signature produced,
+    the SHA-256 of that signature's CMS, and the seal it shows (the caller's
+    approved seal, bound to the certificate it signs with)."""
+    assert revision_digest != empty(bytes32), "revision digest is empty"
+    assert cms_digest != empty(bytes32), "CMS digest is empty"
+    index: uint256 = 0
+    signatures: uint256 = 0
+    cert: bytes32 = empty(bytes32)
+    index, signatures, cert = self._attest(id, chain_der, signature)
+    assert staticcall SealRegistry(SEALS).usable(seal, msg.sender, cert), "seal is not the signer's approved seal for this certificate"
+    self.pdf_signatures[id][index] = PdfSignature(
+        sequence=signatures, revision_digest=revision_digest, cms_digest=cms_digest, seal=seal,
+    )
+    log ContractPdfSigned(
+        id=id, project=keccak256(self.contracts[id].project_code), signer=msg.sender, sequence=signatures,
+        revision_digest=revision_digest, cms_digest=cms_digest, seal=seal, cert_fingerprint=cert,
+    )
+    self._complete(id, signatures)
 
 
 @external

@@ -36,6 +36,7 @@ CONTRACT_TOPIC = {
     "ContractRegistry": "contracts",
     "CommitmentTracker": "commitments",
     "EvidenceRegistry": "evidence",
+    "SealRegistry": "identity",
 }
 # CommitmentTracker.vy's DEFAULT_REMINDER_WINDOW and DEFAULT_DEMAND_DELAY (seconds), in
 # force until a PolicySet event changes them.
