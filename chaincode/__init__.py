@@ -53,6 +53,7 @@ DIGEST_ALGORITHMS = {"sha256": 1, "sm3": 2}
 ALGORITHM_NAMES = {code: name for name, code in DIGEST_ALGORITHMS.items()}
 # SealRegistry.vy
 SEAL_STATUS = {1: "Proposed", 2: "Approved", 3: "Revoked"}
+MAX_SEAL_NAME = 128  # SealRegistry.vy's MAX_NAME: bytes of UTF-8, not characters
 # CommitmentTracker.vy
 COMMITMENT_SIDES = {"government": 1, "enterprise": 2}
 SIDE_NAMES = {code: name for name, code in COMMITMENT_SIDES.items()}

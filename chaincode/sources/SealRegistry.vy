@@ -100,8 +100,8 @@ def get_seal(seal: bytes32) -> Seal:
 def usable(seal: bytes32, signer: address, cert_fingerprint: bytes32) -> bool:
     """True if `seal` is approved, not revoked, owned by `signer` and bound to the
     certificate `cert_fingerprint`."""
-    s: Seal = self.seals[seal]
-    return s.status == APPROVED and s.owner == signer and s.cert_fingerprint == cert_fingerprint
+    # Three fields, not the whole record: sign_pdf pays for every cold slot it reads.
+    return self.seals[seal].status == APPROVED and self.seals[seal].owner == signer and self.seals[seal].cert_fingerprint == cert_fingerprint
 
 
 @external

@@ -1,7 +1,7 @@
 """Record every event the system contracts emit, as a real node serves them, into logs.json.
 
 Starts a permissioned single-validator node (tests/integration/permissioned.py), plays a
-story through the SDK that makes each of the contracts' 22 events at least once, and
+story through the SDK that makes each of the contracts' 27 events at least once, and
 writes each transaction's receipt logs exactly as eth_getTransactionReceipt returned
 them. tests/unit/chaincode/test_events.py decodes them with chaincode/events.py and holds
 the result to web3's and eth_abi's decoding of the same logs.
@@ -84,14 +84,25 @@ def play(url: str) -> list[dict[str, Any]]:
         keep(f"register {name}", ledger(name).register_member(identity))
     keep("grant TRADING_CENTER", admin.propose(ACTION_GRANT_ROLES, bytes.fromhex(address_of("center")[2:]),
                                                ROLE_BITS["TRADING_CENTER"]))
-    # ContractRegistry
+    # SealRegistry: each party's seal (digests of an image file and its pixels; the chain
+    # records only digests), approved by the one admin, a quorum of one.
     center, tenderer, bidder = ledger("center"), ledger("tenderer"), ledger("bidder")
+    seals = {name: hashlib.sha256(f"{name} seal.png".encode()).digest() for name in ("tenderer", "bidder", "spare")}
+    for name, title in (("tenderer", "投标人合同专用章"), ("bidder", "Bidder contract seal"), ("spare", "Spare seal")):
+        keep(f"register {name}'s seal", ledger(name).register_seal(
+            identities[name], seals[name], hashlib.sha256(f"{name} seal pixels".encode()).digest(), title))
+        keep(f"approve {name}'s seal", admin.approve_seal(seals[name]))
+    # ContractRegistry: the first contract signed as PDFs (each party's revision, CMS and seal)
     parties = [address_of("tenderer"), address_of("bidder")]
     first = keep("register a contract", center.register_contract(
         "P-2026-工程-001", hashlib.sha256(b"contract v1").digest(), parties, amount=125_000_000,
         metadata_digest=hashlib.sha256(b"metadata").digest())).events["ContractRegistered"][0]["id"]
-    keep("tenderer signs", tenderer.sign_contract(first, identities["tenderer"]))
-    keep("bidder signs: effective", bidder.sign_contract(first, identities["bidder"]))
+    keep("tenderer signs the PDF", tenderer.sign_contract_pdf(
+        first, identities["tenderer"], revision_digest=hashlib.sha256(b"contract v1, tenderer's revision").digest(),
+        cms_digest=hashlib.sha256(b"tenderer's CMS").digest(), seal=seals["tenderer"]))
+    keep("bidder signs the PDF: effective", bidder.sign_contract_pdf(
+        first, identities["bidder"], revision_digest=hashlib.sha256(b"contract v1, bidder's revision").digest(),
+        cms_digest=hashlib.sha256(b"bidder's CMS").digest(), seal=seals["bidder"]))
     second = keep("amend", center.amend_contract(first, hashlib.sha256(b"contract v2").digest())
                   ).events["ContractRegistered"][0]["id"]
     keep("tenderer signs v2", tenderer.sign_contract(second, identities["tenderer"]))
@@ -120,6 +131,9 @@ def play(url: str) -> list[dict[str, Any]]:
     crl = devpki.make_crl(ca.issuer, ca.issuer_key, [identities["bidder"].chain[0].serial_number],
                           this_update=now, next_update=now + timedelta(days=30), number=7)
     keep("submit a CRL", regulator.submit_crl(crl.public_bytes(serialization.Encoding.DER), ca.issuer_chain_der))
+    # Seals revoked: by their owner, and by an admin.
+    keep("the tenderer revokes its seal", tenderer.revoke_seal(seals["tenderer"], hashlib.sha256(b"seal lost").digest()))
+    keep("an admin revokes the spare's seal", admin.revoke_seal(seals["spare"], hashlib.sha256(b"certificate revoked").digest()))
     keep("distrust the root", admin.propose(ACTION_DISTRUST_ROOT, fingerprint, 0))
     return recorded
 
