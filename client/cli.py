@@ -3,8 +3,8 @@ cli_pki.py, contract in cli_contract.py, commitment in cli_commitment.py, eviden
 cli_evidence.py, signer (the hosted signing service) in cli_signer.py, chain verify in
 cli_chain.py, token (role tokens for the node's RPC) in cli_token.py, feed follow in
 cli_feed.py, audit in cli_audit.py (its export in cli_audit_export.py), cluster in
-cli_cluster.py, tsa serve (the time-stamping authority) in cli_tsa.py; the options they
-share in cli_options.py.
+cli_cluster.py, tsa serve (the time-stamping authority) in cli_tsa.py, seal (the seal
+registry) in cli_seal.py; the options they share in cli_options.py.
 
 Exit codes: 0 success, 1 a verification failed, 2 bad usage or input.
 
@@ -31,6 +31,7 @@ from client.cli_evidence import evidence_app
 from client.cli_feed import feed_app
 from client.cli_network import register as register_network_commands
 from client.cli_pki import ca_app, member_app
+from client.cli_seal import seal_app
 from client.cli_signer import signer_app
 from client.cli_token import token_app
 from client.cli_tsa import tsa_app
@@ -61,6 +62,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(feed_app, name="feed")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tsa_app, name="tsa")
+app.add_typer(seal_app, name="seal")
 
 register_network_commands(node_app)
 register_verifier_page(evidence_app)
