@@ -18,7 +18,7 @@ from typing import Any
 
 from eth_utils import keccak
 
-from chaincode import COMMITMENT_STATUS
+from chaincode import COMMITMENT_STATUS, SEAL_STATUS
 from node.api import DEFAULT_PAGE, MAX_PAGE
 from node.errors import InvalidParams, NotFound, StorageError
 from node.storage import commitment_counts, schema
@@ -28,6 +28,7 @@ from node.storage.indexes import (
     DEFAULT_POLICY,
     FULFILLED,
     POLICY_KEY,
+    SEAL_STATUS_CODE,
     TOPICS,
     Cursor,
     commitment_key,
@@ -79,6 +80,55 @@ def commitment_status(record: dict[str, Any], now: int, policy: tuple[int, int])
     if now + reminder_window >= deadline:
         return COMMITMENT_STATUS[1]
     return COMMITMENT_STATUS[0]
+
+
+# What `seal_at_signing` says of a seal at the moment a PDF signature showed it.
+SEAL_APPROVED = "approved"
+SEAL_NOT_YET_APPROVED = "not-yet-approved"
+SEAL_REVOKED_BEFORE = "revoked-before-signing"
+SEAL_UNREGISTERED = "unregistered"
+SEAL_VERDICTS = (SEAL_APPROVED, SEAL_NOT_YET_APPROVED, SEAL_REVOKED_BEFORE, SEAL_UNREGISTERED)
+
+
+def _position(when: dict[str, Any] | None) -> Cursor | None:
+    return None if when is None else Cursor.parse(when["cursor"])
+
+
+def seal_at_signing(signature: dict[str, Any], seal: dict[str, Any] | None) -> dict[str, Any]:
+    """How the seal a PDF signature shows stood when the signature was made: the flags of
+    a signature as GET /v1/contracts/{id}/parties serves them. `signature` is a contract
+    record's signature entry (its `signer`, `certFingerprint` and `cursor`), `seal` the
+    seal's record (None: the index holds no seal with that id).
+
+    - `sealMatchesSigner`: the seal's owner is the signer and it is bound to the
+      certificate the signature was made with;
+    - `sealStatusAtSigning`: approved, not-yet-approved (not approved before the
+      signature, registered or not), revoked-before-signing, or unregistered;
+    - `sealRevokedSince`: the revocation (by, reason digest, block, time, cursor,
+      transaction) when the seal was revoked after the signature, else None.
+
+    "Before" is chain order — the events' cursors (block, log index) — not block times,
+    which are equal within a block: a seal approved or revoked earlier in the signature's
+    own block counts as before it, later in that block as after.
+
+    ContractRegistry.sign_pdf refuses a seal that is not usable (SealRegistry.usable:
+    approved, the signer's, bound to its certificate), so on a chain its contracts made
+    every PDF signature is approved and matching at signing; the flags say so from the
+    index, and say otherwise of any record that is not."""
+    if seal is None:
+        return {"sealMatchesSigner": False, "sealStatusAtSigning": SEAL_UNREGISTERED, "sealRevokedSince": None}
+    signed = Cursor.parse(signature["cursor"])
+    approved, revoked = _position(seal.get("approved")), _position(seal.get("revoked"))
+    if revoked is not None and revoked < signed:
+        status = SEAL_REVOKED_BEFORE
+    elif approved is not None and approved < signed:
+        status = SEAL_APPROVED
+    else:
+        status = SEAL_NOT_YET_APPROVED
+    matches = (seal["owner"].lower() == signature["signer"].lower()
+               and seal["certFingerprint"].lower() == signature["certFingerprint"].lower())
+    since = seal["revoked"] if revoked is not None and revoked > signed else None
+    return {"sealMatchesSigner": matches, "sealStatusAtSigning": status, "sealRevokedSince": since}
 
 
 class Indexes:
@@ -171,9 +221,13 @@ class Indexes:
     # -- contracts
 
     def contract(self, contract_id: bytes) -> dict[str, Any]:
+        """The contract's record; each signature with its `pdf` part (null for one made
+        with `sign`, which the index stores without the key: node/storage/indexes.py `_add_pdf`)."""
         record = self._json(schema.CONTRACT + contract_id)
         if record is None:
             raise NotFound(f"no contract 0x{contract_id.hex()}")
+        for signature in record["signatures"]:
+            signature.setdefault("pdf", None)
         return record
 
     def contracts(self, *, project: str | None = None, party: bytes | None = None, status: str | None = None,
@@ -393,6 +447,35 @@ class Indexes:
         if record is None:
             raise NotFound(f"no member 0x{address.hex()}")
         return record
+
+    # -- seals
+
+    def seal(self, seal: bytes) -> dict[str, Any]:
+        """The seal's record (NotFound: no seal registered under this id)."""
+        record = self._json(schema.SEAL + seal) if len(seal) == 32 else None
+        if record is None:
+            raise NotFound(f"no seal 0x{seal.hex()}")
+        return record
+
+    def seal_or_none(self, seal: bytes) -> dict[str, Any] | None:
+        return self._json(schema.SEAL + seal) if len(seal) == 32 else None
+
+    def seals(self, *, owner: bytes | None = None, status: str | None = None, after: str | None = None,
+              limit: int = DEFAULT_PAGE, reverse: bool = False) -> Page:
+        """Seals in registration order, by owner, by status (Proposed, Approved, Revoked) or
+        all: one index per query, as for contracts."""
+        if owner is not None and status is not None:
+            raise InvalidParams("query seals by one of owner or status")
+        if owner is not None:
+            prefix = schema.SEAL_BY_OWNER + owner
+        elif status is not None:
+            if status not in SEAL_STATUS_CODE:
+                raise InvalidParams(f"status must be one of {', '.join(SEAL_STATUS.values())}")
+            prefix = schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE[status]])
+        else:
+            prefix = schema.SEAL_ALL
+        rows, following = self._page(prefix, after=after, limit=limit, reverse=reverse)
+        return Page([self.seal(seal) for _, seal in rows], following)
 
 
 def _time_key(seconds: int) -> bytes:

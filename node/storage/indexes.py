@@ -2,8 +2,9 @@
 
 What regulators, courts and auditors ask of the chain — contracts by project, party,
 status and date; evidence by digest, case and kind; commitments by status, responsible
-unit and deadline; every event of a contract; the durable feed — is answered here by a
-seek and a bounded walk over LevelDB keys (node/storage/schema.py), never by scanning blocks.
+unit and deadline; seals by owner and status; every event of a contract; the durable
+feed — is answered here by a seek and a bounded walk over LevelDB keys
+(node/storage/schema.py), never by scanning blocks.
 
 Writing: `index_block` turns one block's logs into index writes. Chain.commit calls it
 with the block's own write dict, so a block and its index entries reach the disk in one
@@ -22,7 +23,7 @@ from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-from chaincode import ALGORITHM_NAMES, COMMITMENT_STATUS, CONTRACT_STATUS, SIDE_NAMES, role_names
+from chaincode import ALGORITHM_NAMES, COMMITMENT_STATUS, CONTRACT_STATUS, SEAL_STATUS, SIDE_NAMES, role_names
 from chaincode.events import EventDecodeError, checksum_address, decode_log
 from node.api import FEED_TOPICS
 from node.errors import InvalidParams
@@ -44,6 +45,7 @@ DEFAULT_POLICY = (7 * 86400, 30 * 86400)
 POLICY_KEY = schema.COUNTER + b"policy"  # -> JSON [reminder window, demand delay]
 CONTRACT_STATUS_CODE = {name: code for code, name in CONTRACT_STATUS.items()}
 COMMITMENT_STATUS_CODE = {name: code for code, name in COMMITMENT_STATUS.items()}
+SEAL_STATUS_CODE = {name: code for code, name in SEAL_STATUS.items()}
 FULFILLED = COMMITMENT_STATUS_CODE["fulfilled"]
 
 
@@ -284,6 +286,8 @@ def _contract_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) ->
     if name == "ContractSigned":
         record["signatures"].append({"signer": a["signer"], "certFingerprint": a["certFingerprint"],
                                      "rootFingerprint": a["rootFingerprint"], **_when(event)})
+    elif name == "ContractPdfSigned":
+        _add_pdf(record, a)
     elif name == "ContractEffective":
         status, record["effective"] = "Effective", _when(event)
     elif name == "ContractSuperseded":
@@ -302,6 +306,20 @@ def _contract_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) ->
         batch.count(f"contracts.{status}")
         record["status"] = status
     batch.put(schema.CONTRACT + contract_id, _dumps(record))
+
+
+def _add_pdf(record: dict[str, Any], a: dict[str, Any]) -> None:
+    """ContractPdfSigned: the PDF part of the signature ContractSigned recorded just before
+    it, in the same transaction (ContractRegistry.sign_pdf logs the two in that order).
+    The entry is the signer's: a party signs a contract once. Only a signature made with
+    sign_pdf gets the `pdf` key; one made with `sign` stays as it was stored (readers see
+    `pdf: null`, node/storage/index_queries.py), so records written before this event
+    existed are still what replaying their blocks gives (`ledger chain verify`)."""
+    for signature in reversed(record["signatures"]):
+        if signature["signer"].lower() == a["signer"].lower():
+            signature["pdf"] = {"sequence": a["sequence"], "revisionDigest": a["revisionDigest"],
+                                "cmsDigest": a["cmsDigest"], "seal": a["seal"]}
+            return
 
 
 # EvidenceRegistry ---------------------------------------------------------------------
@@ -427,6 +445,61 @@ def _roles_changed(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> N
     batch.put(key, _dumps(record))
 
 
+# SealRegistry -------------------------------------------------------------------------
+#
+# A seal record per SealRegistered event, changed by the seal's later events. No catch-up
+# for old data directories: every key here is written by a SealRegistry event (or a
+# ContractPdfSigned one), which only a chain whose genesis deploys the registry at
+# 0x…1005 (and ContractRegistry.sign_pdf) can hold — such a chain's blocks are all
+# indexed by this code. A directory of an older genesis has no such events, so nothing
+# to add; its stored records keep their shape (see `_add_pdf`).
+
+
+def _seal_registered(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
+    a = event["args"]
+    seal = _bytes32(a["seal"])
+    if batch.get(schema.SEAL + seal) is not None:  # the registry refuses a seal id twice
+        return
+    batch.put(schema.SEAL + seal, _dumps({
+        "seal": a["seal"], "owner": a["owner"], "name": a["name"], "pixelDigest": a["pixelDigest"],
+        "certFingerprint": a["certFingerprint"], "rootFingerprint": a["rootFingerprint"], "status": "Proposed",
+        "approvals": 0, "quorum": None, "approvedBy": [], "registered": _when(event), "approved": None,
+        "revoked": None,
+    }))
+    batch.put(schema.SEAL_ALL + cursor, seal)
+    batch.put(schema.SEAL_BY_OWNER + _address(a["owner"]) + cursor, seal)
+    batch.put(schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE["Proposed"]]) + cursor, seal)
+    batch.count("seals")
+    batch.count("seals.Proposed")
+
+
+def _seal_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
+    """SealApproval, SealApproved, SealRevoked: the record's new state, and its status
+    index entry moved (keyed by the registration's cursor, so the lists keep their order)."""
+    a, name = event["args"], event["event"]
+    seal = _bytes32(a["seal"])
+    record = batch.get_json(schema.SEAL + seal)
+    if record is None:  # cannot happen on a chain whose registry emitted the registration
+        return
+    status = record["status"]
+    if name == "SealApproval":
+        record["approvals"], record["quorum"] = a["approvals"], a["quorum"]
+        record["approvedBy"].append({"admin": a["admin"], **_when(event)})
+    elif name == "SealApproved":
+        status, record["approved"] = "Approved", _when(event)
+    elif name == "SealRevoked":
+        status = "Revoked"
+        record["revoked"] = {"by": a["by"], "reasonDigest": a["reasonDigest"], **_when(event)}
+    if status != record["status"]:
+        registered = Cursor.parse(record["registered"]["cursor"]).to_bytes()
+        batch.delete(schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE[record["status"]]]) + registered)
+        batch.put(schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE[status]]) + registered, seal)
+        batch.count(f"seals.{record['status']}", -1)
+        batch.count(f"seals.{status}")
+        record["status"] = status
+    batch.put(schema.SEAL + seal, _dumps(record))
+
+
 def _counter(name: str, delta: int) -> Callable[[IndexBatch, dict[str, Any], bytes], None]:
     return lambda batch, event, cursor: batch.count(name, delta)
 
@@ -434,6 +507,7 @@ def _counter(name: str, delta: int) -> Callable[[IndexBatch, dict[str, Any], byt
 _HANDLERS: dict[str, Callable[[IndexBatch, dict[str, Any], bytes], None]] = {
     "ContractRegistered": _contract_registered,
     "ContractSigned": _contract_update,
+    "ContractPdfSigned": _contract_update,
     "ContractEffective": _contract_update,
     "ContractSuperseded": _contract_update,
     "VoidRequested": _contract_update,
@@ -449,4 +523,8 @@ _HANDLERS: dict[str, Callable[[IndexBatch, dict[str, Any], bytes], None]] = {
     "RootTrusted": _counter("roots", 1),
     "RootDistrusted": _counter("roots", -1),
     "CertificateRevoked": _counter("revocations", 1),
+    "SealRegistered": _seal_registered,
+    "SealApproval": _seal_update,
+    "SealApproved": _seal_update,
+    "SealRevoked": _seal_update,
 }

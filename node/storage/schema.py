@@ -98,6 +98,13 @@ COMMITMENT_GROUP_OPEN = b"xmv"  # xmv ‖ group ‖ deadline(8) ‖ id(8) -> b""
 COMMITMENT_DAY = b"xmy"  # xmy ‖ UTC day(8) ‖ what(1) -> count(8): added, alerts by level, fulfilled that day
 COMMITMENT_COUNTS_VERSION = b"xmz"  # -> version(1): the counters above cover every commitment
 MEMBER = b"xir"  # xir ‖ address(20) -> the member's record (JSON)
+# Seals (SealRegistry, node/storage/indexes.py "seals"); a seal's id is the SHA-256 of its
+# image file, and the cursor in these keys is that of its SealRegistered event, so every
+# list of seals is in registration order.
+SEAL = b"xsr"  # xsr ‖ seal(32) -> the seal's record (JSON)
+SEAL_ALL = b"xsa"  # xsa ‖ cursor(12) -> seal(32): every seal
+SEAL_BY_OWNER = b"xso"  # xso ‖ owner(20) ‖ cursor(12) -> seal(32)
+SEAL_BY_STATUS = b"xss"  # xss ‖ status(1) ‖ cursor(12) -> seal(32) (moved on approval and revocation)
 COUNTER = b"xkc"  # xkc ‖ name -> count(8)
 
 

@@ -67,13 +67,15 @@ INDEX_NAMES = {
     schema.UNIT_NAME: "unit name", schema.MEMBER: "member record", schema.COUNTER: "counter",
     schema.COMMITMENT_GROUP: "commitment counts", schema.COMMITMENT_GROUP_DAY: "open commitments by due day",
     schema.COMMITMENT_GROUP_OPEN: "open commitments by group", schema.COMMITMENT_DAY: "commitment activity by day",
-    schema.COMMITMENT_COUNTS_VERSION: "commitment counters version",
+    schema.COMMITMENT_COUNTS_VERSION: "commitment counters version", schema.SEAL: "seal record",
+    schema.SEAL_ALL: "seals", schema.SEAL_BY_OWNER: "seals by owner", schema.SEAL_BY_STATUS: "seals by status",
 }
 # Prefixes whose keys end in a cursor (height ‖ log index): the event the key was made for.
 CURSOR_KEYED = frozenset((
     schema.EVENT, schema.FEED, schema.CONTRACT_BY_PROJECT, schema.CONTRACT_BY_PARTY, schema.CONTRACT_BY_STATUS,
     schema.CONTRACT_BY_DATE, schema.CONTRACT_EVENTS, schema.EVIDENCE_ALL, schema.EVIDENCE_BY_DIGEST,
-    schema.EVIDENCE_BY_CASE, schema.EVIDENCE_BY_KIND, schema.COMMITMENT_EVENTS,
+    schema.EVIDENCE_BY_CASE, schema.EVIDENCE_BY_KIND, schema.COMMITMENT_EVENTS, schema.SEAL_ALL, schema.SEAL_BY_OWNER,
+    schema.SEAL_BY_STATUS,
 ))
 CURSOR_BYTES = 12
 # The Supervision page's counters (node/storage/commitment_counts.py): a data directory

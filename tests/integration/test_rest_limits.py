@@ -87,6 +87,8 @@ ROUTES: dict[str, list[str]] = {
     "/v1/commitments/{key}": [],
     "/v1/commitments/{key}/events": ["limit", "after"],
     "/v1/members/{key}": [],
+    "/v1/seals": ["owner", "status", "limit", "after", "order"],
+    "/v1/seals/{key}": [],
     "/v1/events": ["since", "topics", "role", "limit", "after"],
     "/v1/blobs/{key}": [],
 }

@@ -6,8 +6,10 @@ Two routes of node/rpc/rest/routes.py's table:
 * `GET /v1/contracts/{id}/parties` (the contract routes' permissions and role rule: a
   contracts:read-own party only for its own contracts): each party's member record with
   its name and organisation, and the certificate it registered — subject, issuing CA and
-  root by name; each signature with the certificate it was made with; the names of every
-  address the contract mentions (registrar, void requests, voider).
+  root by name; each signature with the certificate it was made with and, for a
+  signature of the contract's PDF, the record of the seal it shows and how that seal
+  stood when it was made (node/storage/index_queries.py `seal_at_signing`); the names of
+  every address the contract mentions (registrar, void requests, voider).
 * `GET /v1/names?address=...` (chain:read, as `GET /v1/members/{address}`): names and
   organisations of up to `MAX_NAMES` members, for lists of contracts.
 
@@ -16,12 +18,13 @@ the registered certificate's subject as the PKI precompile rendered it (RFC 4514
 and organisation are parsed from it, one seek per member. The issuer is not in any
 event: it is read from the certificate chain itself, which the registering (or signing)
 transaction carried as calldata — `IdentityRegistry.register(chain, signature)` or
-`ContractRegistry.sign(id, chain, signature)` — found through the transaction-location
-index (a few seeks and the block's body, which the chain caches). The chain's leaf must
-hash to the fingerprint the event recorded, so the names are those of the certificate the
-chain accepted; a transaction that reached the registry another way (through a contract)
-leaves `certificate` null. What a transaction carried never changes (QBFT blocks are
-final), so the parsed names are cached by transaction hash.
+`ContractRegistry.sign(id, chain, signature)` (or `sign_pdf(id, chain, signature, …)`)
+— found through the transaction-location index (a few seeks and the block's body, which
+the chain caches). The chain's leaf must hash to the fingerprint the event recorded, so
+the names are those of the certificate the chain accepted; a transaction that reached the
+registry another way (through a contract) leaves `certificate` null. What a transaction
+carried never changes (QBFT blocks are final), so the parsed names are cached by
+transaction hash. A PDF signature's seal is one more seek (the seal index).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from node.rpc.rest.context import admitted, as_refusals, node_of
 from node.rpc.rest.params import hex_bytes
 from node.rpc.rest.queries import CONTRACT_ID, visible_contract
 from node.service import Node
-from node.storage.index_queries import Indexes
+from node.storage.index_queries import Indexes, seal_at_signing
 
 # Addresses one `GET /v1/names` takes: a page of contracts (DEFAULT_PAGE, 100) names a
 # few hundred at most once repeated ones are dropped; each costs one seek.
@@ -56,11 +59,15 @@ CERTIFICATE_CACHE = 4_096
 
 REGISTER = function_signature_to_4byte_selector("register(bytes,bytes)")
 SIGN = function_signature_to_4byte_selector("sign(bytes32,bytes,bytes)")
+SIGN_PDF = function_signature_to_4byte_selector("sign_pdf(bytes32,bytes,bytes,bytes32,bytes32,bytes32)")
 # Where each call carries its chain: (registry, selector, ABI types, the chain's position).
 _CALLS = {
     "register": (IDENTITY_REGISTRY, REGISTER, ["bytes", "bytes"], 0),
     "sign": (CONTRACT_REGISTRY, SIGN, ["bytes32", "bytes", "bytes"], 1),
+    "sign_pdf": (CONTRACT_REGISTRY, SIGN_PDF, ["bytes32", "bytes", "bytes", "bytes32", "bytes32", "bytes32"], 1),
 }
+# The call a signature was made with: a signature with a PDF part came from sign_pdf.
+_SIGNING_CALL = {False: "sign", True: "sign_pdf"}
 
 # The longest `address` value taken: MAX_NAMES addresses with 0x, comma-separated.
 MAX_ADDRESS_CHARS = MAX_NAMES * 43
@@ -212,6 +219,8 @@ def contract_parties(request: Request, contract_id: str = CONTRACT_ID) -> dict[s
         if record["voided"]:
             mentioned.append(record["voided"]["by"])
         members = {a.lower(): member_or_none(idx, bytes.fromhex(a[2:])) for a in mentioned}
+        seals = {s["pdf"]["seal"]: idx.seal_or_none(bytes.fromhex(s["pdf"]["seal"][2:]))
+                 for s in record["signatures"] if s["pdf"] is not None}
     reader = reader_of(request)
     parties = []
     for address in record["parties"]:
@@ -227,10 +236,21 @@ def contract_parties(request: Request, contract_id: str = CONTRACT_ID) -> dict[s
             entry.update(roles=[], certFingerprint=None, rootFingerprint=None, notAfter=None, registered=None,
                          certificate=None)
         parties.append(entry)
-    signatures = [{**s, "certificate": reader.certificate("sign", s["transactionHash"], s["certFingerprint"])}
+    signatures = [{**s, "certificate": reader.certificate(_SIGNING_CALL[s["pdf"] is not None], s["transactionHash"],
+                                                          s["certFingerprint"]), **seal_view(s, seals)}
                   for s in record["signatures"]]
     names = {entry["address"]: entry for entry in (name_entry(a, members[a.lower()]) for a in mentioned)}
     return {"contract": record["id"], "parties": parties, "signatures": signatures, "names": list(names.values())}
+
+
+def seal_view(signature: dict[str, Any], seals: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """A signature's seal fields: the seal's record and the flags of `seal_at_signing`
+    for a PDF signature (`seals`: the records by seal id, None where none is registered);
+    all null for a signature of the document digest alone."""
+    if signature["pdf"] is None:
+        return {"seal": None, "sealMatchesSigner": None, "sealStatusAtSigning": None, "sealRevokedSince": None}
+    found = seals[signature["pdf"]["seal"]]
+    return {"seal": found, **seal_at_signing(signature, found)}
 
 
 def names(request: Request, address: list[str] = ADDRESSES) -> dict[str, Any]:

@@ -25,10 +25,22 @@ class When(_Model):
     transactionHash: str
 
 
+class PdfSignature(_Model):
+    """The PDF part of a signature made with ContractRegistry.sign_pdf: the party's PAdES
+    signature of the contract's PDF, an incremental update on the previous party's."""
+
+    sequence: int = Field(description="1 for the contract's first signature, 2 for the next, ...")
+    revisionDigest: str = Field(description="SHA-256 of the PDF revision the party's signature produced")
+    cmsDigest: str = Field(description="SHA-256 of that signature's CMS (its /Contents)")
+    seal: str = Field(description="the seal the signature shows: SHA-256 of its image file (GET /v1/seals/{seal})")
+
+
 class Signature(When):
     signer: str
     certFingerprint: str = Field(description="SHA-256 of the signer's certificate")
     rootFingerprint: str = Field(description="SHA-256 of the CA root it chains to")
+    pdf: PdfSignature | None = Field(None, description="for a signature of the contract's PDF (sign_pdf); null for "
+                                                       "one of the document digest alone (sign)")
 
 
 class ContractRecord(_Model):
@@ -212,8 +224,49 @@ class PartyView(MemberName):
     certificate: CertificateName | None = Field(description="the certificate it registered, by name")
 
 
+class SealApprovalRecord(When):
+    admin: str
+
+
+class SealRevocation(When):
+    by: str = Field(description="the owner or the admin who revoked it")
+    reasonDigest: str
+
+
+class SealRecord(_Model):
+    """A seal registered in SealRegistry (node/storage/indexes.py "seals")."""
+
+    seal: str = Field(description="the seal's id: SHA-256 of its image file")
+    owner: str = Field(description="the member that registered it")
+    name: str
+    pixelDigest: str = Field(description="SHA-256 over its pixels as a PDF draws them (client/seals.py)")
+    certFingerprint: str = Field(description="SHA-256 of the certificate it is bound to (the owner's, at registration)")
+    rootFingerprint: str = Field(description="SHA-256 of the CA root that certificate chains to")
+    status: Literal["Proposed", "Approved", "Revoked"]
+    approvals: int = Field(description="admins' approvals so far")
+    quorum: int | None = Field(description="the approvals it needed, as of the last approval (null: none yet)")
+    approvedBy: list[SealApprovalRecord] = Field(description="each admin's approval, in order")
+    registered: When
+    approved: When | None = Field(description="when the approvals reached the quorum: usable from then")
+    revoked: SealRevocation | None = Field(description="when, by whom and why it was revoked: unusable from then")
+
+
+class SealPage(_Model):
+    items: list[SealRecord]
+    next: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
 class SignatureView(Signature):
     certificate: CertificateName | None = Field(description="the certificate the signature was made with")
+    seal: SealRecord | None = Field(None, description="the record of the seal its PDF signature shows (null: no PDF "
+                                                      "signature, or no seal registered under that id)")
+    sealMatchesSigner: bool | None = Field(None, description="the seal's owner is the signer and it is bound to the "
+                                                             "certificate the signature was made with (null: no PDF)")
+    sealStatusAtSigning: Literal["approved", "not-yet-approved", "revoked-before-signing", "unregistered"] | None = (
+        Field(None, description="the seal's standing when the signature was made, in chain order (null: no PDF)"))
+    sealRevokedSince: SealRevocation | None = Field(None, description="the seal's revocation when it came after the "
+                                                                      "signature (the signature stands; later ones "
+                                                                      "are refused)")
 
 
 class ContractParties(_Model):

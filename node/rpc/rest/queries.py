@@ -14,7 +14,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 from fastapi import Path, Query, Request
 
-from chaincode import COMMITMENT_STATUS, CONTRACT_STATUS
+from chaincode import COMMITMENT_STATUS, CONTRACT_STATUS, SEAL_STATUS
 from node.access.http import Principal
 from node.errors import NotFound
 from node.rpc.rest.context import ApiError, admitted, as_refusals, node_of, own_contracts_only
@@ -41,7 +41,7 @@ COMMITMENT_ID = Path(description="the commitment's id, as CommitmentTracker numb
 
 
 def summary(request: Request) -> dict[str, Any]:
-    """Height, validators, members and counts of contracts, evidence and commitments."""
+    """Height, validators, members and counts of contracts, evidence, commitments and seals."""
     node = node_of(request)
     head = node.chain.head
     with node.chain.indexes.snapshot() as idx:
@@ -59,6 +59,7 @@ def summary(request: Request) -> dict[str, Any]:
             "commitments": {"total": c.get("commitments", 0), "open": c.get("commitments.open", 0),
                             "fulfilled": c.get("commitments.fulfilled", 0), "alertsRaised": c.get("alerts", 0),
                             "demandsRaised": c.get("supervisions", 0), "units": c.get("units", 0)},
+            "seals": {"total": c.get("seals", 0), **{s: c.get(f"seals.{s}", 0) for s in SEAL_STATUS.values()}},
         },
     }
 

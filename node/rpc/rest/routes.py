@@ -35,7 +35,7 @@ from node.access.roles import (
 )
 from node.errors import PermissionDenied, Unauthenticated
 from node.rpc.limits import MAX_FEED_STREAMS, MAX_FEED_STREAMS_PER_CALLER
-from node.rpc.rest import blobs, chain, chaincode, contract_views, feed, members, queries, supervision
+from node.rpc.rest import blobs, chain, chaincode, contract_views, feed, members, queries, seals, supervision
 from node.rpc.rest.context import BEARER_CHALLENGE, ApiError, refusal
 from node.rpc.rest.models import (
     Activity,
@@ -60,6 +60,8 @@ from node.rpc.rest.models import (
     NameList,
     Report,
     RootList,
+    SealPage,
+    SealRecord,
     Summary,
     TransactionRecord,
     ValidatorList,
@@ -157,6 +159,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/contracts/{contract_id}/parties", contract_views.contract_parties, CONTRACTS, "contracts",
           ContractParties, (400, 404)),
     Route("GET", "/v1/names", contract_views.names, (CHAIN_READ,), "chain", NameList, (400,)),
+    Route("GET", "/v1/seals", seals.seals, (CHAIN_READ,), "chain", SealPage, (400,)),
+    Route("GET", "/v1/seals/{seal}", seals.seal, (CHAIN_READ,), "chain", SealRecord, (400, 404)),
     Route("GET", "/v1/chaincode", chaincode.system_contracts, (CHAIN_READ,), "chain", Chaincode),
     Route("GET", "/v1/events", feed.events, feed.FEED_PERMISSIONS, "feed", EventPage, (400,)),
     Route("GET", "/v1/feed", feed.feed, feed.FEED_PERMISSIONS, "feed", None, (400, 429, 503), content=EVENT_STREAM),

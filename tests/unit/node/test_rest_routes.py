@@ -36,7 +36,7 @@ PARTY_ADDRESS = b"\x0a" * 20
 # A value of each path parameter that the handler would take.
 PATH_VALUES = {"contract_id": "0x" + "ab" * 32, "digest": "cd" * 32, "commitment_id": "7",
                "address": "0x" + "0a" * 20, "sha256": "ef" * 32,
-               "number": "7", "tx_hash": "0x" + "ab" * 32}
+               "number": "7", "tx_hash": "0x" + "ab" * 32, "seal": "0x" + "ef" * 32}
 
 
 @pytest.fixture(scope="module")

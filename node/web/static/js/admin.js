@@ -13,8 +13,12 @@
 // receipt followed with a deadline, a failure with the contract's reason. The ABIs and
 // addresses are the node's own (GET /v1/chaincode). Trusting a root and granting roles take
 // an admin quorum: like the CLI, the form approves the pending proposal for the same thing
-// when there is one, else proposes it; the proposals table approves any pending one.
-import { ApiError, addressCell, api, dataTable, el, fill, fmtTime, hexCell, registerPage, session, t } from "ledger/console.js";
+// when there is one, else proposes it; the proposals table approves any pending one. Seals
+// waiting for the admins (SealRegistry, GET /v1/seals?status=Proposed) are approved the
+// same way, one SealRegistry.approve each.
+import {
+  ApiError, addressCell, api, dataTable, displayName, el, fill, fmtTime, hexCell, namesOf, registerPage, session, t,
+} from "ledger/console.js";
 import { AsnConvert, Certificate } from "ledger/vendor/asn1.js";
 import { sha256 } from "ledger/vendor/crypto.js";
 import { fromHex, toHex } from "ledger/bytes.js";
@@ -29,6 +33,9 @@ const MAX_CERT_BYTES = 8192;
 // pending one to approve; admins make few, and an older pending proposal the form does
 // not see is proposed again, which the quorum then approves like any other.
 const PROPOSALS_READ = 32;
+// Seals waiting for approval the page lists (one REST page, oldest first): members register
+// a seal or two each, and the admins approve them as they come; more wait on the next visit.
+const SEALS_READ = 50;
 // How long the page follows a sent transaction to its receipt, and how often it asks
 // (client/ledger.py RECEIPT_TIMEOUT_SECONDS; QBFT blocks are final once made).
 const RECEIPT_DEADLINE_MS = 60_000;
@@ -75,6 +82,11 @@ const TEXT = {
     admin_will_propose: "proposes it (your approval counts)", admin_will_approve: "approves pending proposal #{id}",
     admin_none: "none",
     admin_unit: "unit", seconds: "seconds", minutes: "minutes", hours: "hours", days: "days",
+    admin_seals_heading: "Seals waiting for approval",
+    admin_seals_how: "A member registers its seal with the certificate it signs with; parties may sign contract PDFs with it once the admins' approvals reach the quorum. Check the seal's name and owner, and its image with the owner, before approving.",
+    admin_seal_name: "Seal", admin_seal_id: "Seal id", admin_seal_owner: "Owner", admin_seal_cert: "Certificate (SHA-256)",
+    admin_seal_registered: "Registered", admin_seals_none: "No seal is waiting for approval.",
+    admin_will_approve_seal: "approves seal “{name}” of {owner}",
   },
   zh: {
     nav_admin: "系统管理", admin_heading: "系统管理",
@@ -112,6 +124,11 @@ const TEXT = {
     admin_will_propose: "提出提案（您的批准计入）", admin_will_approve: "批准待定提案 #{id}",
     admin_none: "无",
     admin_unit: "单位", seconds: "秒", minutes: "分钟", hours: "小时", days: "天",
+    admin_seals_heading: "待批准的印章",
+    admin_seals_how: "成员以其签名所用的证书登记印章；管理员批准数达到法定数后，当事方方可用它签署合同 PDF。批准前请核对印章名称、所属成员，并与所属成员核对印章图像。",
+    admin_seal_name: "印章", admin_seal_id: "印章编号", admin_seal_owner: "所属成员", admin_seal_cert: "证书（SHA-256）",
+    admin_seal_registered: "登记时间", admin_seals_none: "没有待批准的印章。",
+    admin_will_approve_seal: "批准 {owner} 的印章“{name}”",
   },
 };
 
@@ -644,6 +661,45 @@ function grantSection(proposalsNow, refreshAll) {
   return { box: section("admin-grant", "admin_grant_heading", form, out) };
 }
 
+// -- seals (SealRegistry: approved by the admin quorum) -------------------------------------
+
+function sealsSection(refreshAll) {
+  const list = el("div", { class: "seals" });
+  const out = el("div", { class: "tx-out", "aria-live": "polite" });
+  const box = section("admin-seals", "admin_seals_heading", el("p", { class: "note", text: t("admin_seals_how") }), list, out);
+  const draw = async () => {
+    const [page, quorum] = await Promise.all([
+      api.get("/v1/seals", { status: "Proposed", limit: SEALS_READ }), view("IdentityRegistry", "quorum", undefined)]);
+    const names = await namesOf(page.items.map((s) => s.owner));
+    const me = heldKey()?.address.toLowerCase();
+    const action = (seal) => {
+      if (me && seal.approvedBy.some((a) => a.admin.toLowerCase() === me)) return t("admin_approved_by_you");
+      const owner = displayName(names, seal.owner) || seal.owner;
+      return el("button", {
+        type: "button", class: "approve-seal", "data-seal": seal.seal, text: t("admin_approve"), disabled: !heldKey(),
+        "aria-label": `${t("admin_approve")}: ${seal.name}`,
+        on: { click: () => offer(out, "SealRegistry", "approve", fromHex(seal.seal.slice(2)),
+          fill(t("admin_will_approve_seal"), { name: seal.name, owner }), refreshAll) },
+      });
+    };
+    list.dataset.count = String(page.items.length);
+    if (page.items.length === 0) {
+      list.replaceChildren(el("p", { class: "note", text: t("admin_seals_none") }));
+      return;
+    }
+    list.replaceChildren(dataTable([
+      { key: "name", label: "admin_seal_name", render: (s) => el("a", { href: `#chain/seals/${s.seal}`, text: s.name }) },
+      { key: "seal", label: "admin_seal_id", render: (s) => hexCell(s.seal) },
+      { key: "owner", label: "admin_seal_owner", render: (s) => addressCell(s.owner, displayName(names, s.owner)) },
+      { key: "certFingerprint", label: "admin_seal_cert", render: (s) => hexCell(s.certFingerprint) },
+      { key: "approvals", label: "admin_approvals", render: (s) => `${s.approvals} / ${quorum}` },
+      { key: "registered", label: "admin_seal_registered", render: (s) => fmtTime(s.registered.time) },
+      { key: "state", label: "admin_state", render: action },
+    ], page.items));
+  };
+  return { box, draw };
+}
+
 // -- the page -------------------------------------------------------------------------------
 
 async function render(root) {
@@ -653,16 +709,18 @@ async function render(root) {
     el("div", { class: "tx-out", "aria-live": "polite" }));
   let rootForm = null;
   let policy = null;
+  let seals = null;
   const refreshAll = async () => {
     proposals = await drawProposals(listBox, refreshAll);
-    await Promise.all([rootForm?.draw(), policy?.draw()]);
+    await Promise.all([rootForm?.draw(), policy?.draw(), seals?.draw()]);
   };
   const key = keySection(refreshAll);
   policy = policySection();
   rootForm = rootSection(() => proposals, refreshAll);
   const grant = grantSection(() => proposals, refreshAll);
+  seals = sealsSection(refreshAll);
   root.append(el("h1", { text: t("admin_heading") }), el("p", { class: "note", text: t("admin_intro") }),
-    key.box, policy.box, rootForm.box, grant.box, listBox);
+    key.box, policy.box, rootForm.box, grant.box, listBox, seals.box);
   await Promise.all([key.draw(), refreshAll()]);
 }
 

@@ -1,14 +1,20 @@
 // The Chain page, for auditors: height, head and validators with their organisations,
 // recent blocks paged backwards, a block, a transaction with its decoded events, members,
-// trusted CA roots, and the node's last whole-chain verification with "Verify now".
+// trusted CA roots, the organisations' seals (SealRegistry) with each one's approvals and
+// revocation, and the node's last whole-chain verification with "Verify now".
 // Everything is read from /v1/ (node/rpc/rest/chain.py); what a role sees is what the API
 // answers it (an event the role may not read is withheld there, and counted).
-import { registerPage, api, t, el, fill, fmtTime, hexCell, addressCell, dataTable, session, hashQuery, onLeave, showError } from "ledger/console.js";
+import {
+  registerPage, api, t, el, fill, fmtTime, hexCell, addressCell, dataTable, session, hashQuery, navigate, namesOf, displayName, onLeave, showError,
+} from "ledger/console.js";
 
 // How often the page asks for a running verification's progress.
 const POLL_MS = 1000;
 const BLOCKS_PER_PAGE = 20;
 const MEMBERS_PER_PAGE = 50;
+// Seals a page lists: a consortium's members register one or two each; "More" pages on.
+const SEALS_PER_PAGE = 50;
+const SEAL_STATUSES = ["Proposed", "Approved", "Revoked"];  // chaincode.SEAL_STATUS
 
 const text = {
   en: {
@@ -33,6 +39,13 @@ const text = {
     chain_failure: "First failure", chain_message: "Verifier's message", chain_checks: "Checked",
     chain_not_checked: "Not checked here", chain_overview: "Overview", chain_tx_index: "#",
     chain_log_count: "Logs", chain_nonce: "Nonce", chain_step: "block {height}, step “{step}”",
+    chain_seals: "Seals", chain_seal: "Seal", chain_seal_name: "Name", chain_seal_id: "Seal id (SHA-256 of the image)",
+    chain_owner: "Owner", chain_approvals: "Approvals", chain_registered: "Registered", chain_approved: "Approved",
+    chain_revoked: "Revoked", chain_any: "any", chain_filter: "Show", chain_one_filter: "Filter by owner or by status, not both: the API answers one index per query.",
+    chain_pixels: "Pixel digest", chain_cert: "Certificate (SHA-256)", chain_root: "CA root (SHA-256)",
+    chain_revoked_by: "revoked by", chain_reason: "Reason digest", chain_approved_by: "Approved by",
+    chain_seals_how: "Each organisation's seal, registered with the certificate it signs with and usable once the admins approve it. The image is not on chain: its id is the SHA-256 of the image file, and its pixel digest is what a signed PDF's drawn seal is checked against.",
+    seal_Proposed: "awaiting approval", seal_Approved: "approved", seal_Revoked: "revoked",
   },
   zh: {
     nav_chain: "区块链", chain_title: "区块链", chain_height: "区块高度", chain_head: "最新区块", chain_id: "链 ID",
@@ -54,6 +67,13 @@ const text = {
     chain_failure: "首个失败", chain_message: "校验结论", chain_checks: "校验内容", chain_not_checked: "此处未校验",
     chain_overview: "概览", chain_tx_index: "序号", chain_log_count: "日志数", chain_nonce: "Nonce",
     chain_step: "区块 {height}，步骤“{step}”",
+    chain_seals: "印章", chain_seal: "印章", chain_seal_name: "名称", chain_seal_id: "印章编号（图像文件的 SHA-256）",
+    chain_owner: "所属成员", chain_approvals: "批准数", chain_registered: "登记", chain_approved: "批准",
+    chain_revoked: "撤销", chain_any: "不限", chain_filter: "显示", chain_one_filter: "请按所属成员或状态之一筛选，不能同时使用：接口每次查询只使用一个索引。",
+    chain_pixels: "像素摘要", chain_cert: "证书（SHA-256）", chain_root: "CA 根证书（SHA-256）",
+    chain_revoked_by: "撤销人", chain_reason: "原因摘要", chain_approved_by: "批准人",
+    chain_seals_how: "各机构的印章：以其签名所用的证书登记，经管理员批准后方可使用。图像本身不上链：印章编号是图像文件的 SHA-256，像素摘要用于核对已签 PDF 中所绘印章。",
+    seal_Proposed: "待批准", seal_Approved: "已批准", seal_Revoked: "已撤销",
   },
 };
 
@@ -74,7 +94,7 @@ function facts(pairs) {
 }
 
 function tabs(active) {
-  const links = [["", "chain_overview"], ["members", "chain_members"], ["roots", "chain_roots"]];
+  const links = [["", "chain_overview"], ["members", "chain_members"], ["roots", "chain_roots"], ["seals", "chain_seals"]];
   return el("nav", { class: "chain-tabs", "aria-label": t("chain_title") },
     ...links.map(([path, label]) => el("a", { href: path ? `#chain/${path}` : "#chain", text: t(label),
       "aria-current": path === active ? "page" : undefined })));
@@ -291,6 +311,89 @@ async function rootsPage(root) {
   ], roots.items)));
 }
 
+// -- seals ---------------------------------------------------------------------------------
+
+function sealStatus(seal) {
+  return el("span", { class: `seal-status seal-${seal.status.toLowerCase()}`, "data-status": seal.status, text: t(`seal_${seal.status}`) });
+}
+
+function when(w) {
+  return w ? el("span", {}, fmtTime(w.time), " · ", el("a", { href: `#chain/tx/${w.transactionHash}`, text: `${t("chain_block")} ${w.block}` })) : "—";
+}
+
+function sealFilters(query) {
+  const status = el("select", { name: "status", id: "seal-status" }, el("option", { value: "", text: t("chain_any") }),
+    ...SEAL_STATUSES.map((s) => el("option", { value: s, text: t(`seal_${s}`), selected: query.get("status") === s })));
+  const owner = el("input", { name: "owner", id: "seal-owner", value: query.get("owner") ?? "", pattern: "(0x)?[0-9a-fA-F]{40}", size: "44",
+    spellcheck: "false", autocomplete: "off" });
+  const form = el("form", { class: "filters", id: "seal-filters", role: "search" },
+    el("label", {}, t("chain_status"), status), el("label", {}, t("chain_owner"), owner),
+    el("button", { type: "submit", text: t("chain_filter") }));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (String(value).trim()) params.set(key, String(value).trim());
+    navigate(`#chain/seals${params.size ? `?${params}` : ""}`);
+  });
+  return form;
+}
+
+async function sealsPage(root) {
+  const query = hashQuery();
+  root.append(el("h2", { text: t("chain_seals") }), tabs("seals"), el("p", { class: "note", text: t("chain_seals_how") }), sealFilters(query));
+  if (query.get("owner") && query.get("status")) {
+    root.append(el("p", { class: "error", role: "alert", id: "one-filter", text: t("chain_one_filter") }));
+    return;
+  }
+  const page = await api.get("/v1/seals", { limit: SEALS_PER_PAGE, owner: query.get("owner"), status: query.get("status"),
+    after: query.get("after") });
+  const names = await namesOf(page.items.map((s) => s.owner));
+  root.append(el("div", { id: "seals" }, dataTable([
+    { key: "name", label: "chain_seal_name", render: (s) => el("a", { href: `#chain/seals/${s.seal}`, text: s.name }) },
+    { key: "seal", label: "chain_seal_id", render: (s) => hexCell(s.seal) },
+    { key: "owner", label: "chain_owner", render: (s) => addressCell(s.owner, displayName(names, s.owner)) },
+    // the status, and since when (its approval or revocation)
+    { key: "status", label: "chain_status", render: (s) => {
+      const since = s.revoked ?? s.approved;
+      return el("span", { class: "seal-since" }, sealStatus(s), since ? el("small", { text: fmtTime(since.time) }) : "");
+    } },
+    { key: "approvals", label: "chain_approvals", render: (s) => (s.quorum ? `${s.approvals} / ${s.quorum}` : String(s.approvals)) },
+    { key: "registered", label: "chain_registered", render: (s) => fmtTime(s.registered.time) },
+  ], page.items)));
+  if (page.next) {
+    const next = new URLSearchParams(query);
+    next.set("after", page.next);
+    root.append(el("p", { class: "pager" }, el("a", { href: `#chain/seals?${next}`, id: "next", text: t("chain_more") })));
+  }
+}
+
+async function sealPage(root, id) {
+  const seal = await api.get(`/v1/seals/${encodeURIComponent(id)}`);
+  const names = await namesOf([seal.owner, ...seal.approvedBy.map((a) => a.admin), seal.revoked?.by]);
+  const who = (address) => addressCell(address, displayName(names, address));
+  const pairs = [
+    ["chain_seal_name", el("strong", { text: seal.name }), "seal-name"],
+    ["chain_seal_id", hexCell(seal.seal)],
+    ["chain_owner", who(seal.owner)],
+    ["chain_status", sealStatus(seal), "seal-state"],
+    ["chain_pixels", hexCell(seal.pixelDigest)],
+    ["chain_cert", hexCell(seal.certFingerprint)],
+    ["chain_root", hexCell(seal.rootFingerprint)],
+    ["chain_registered", when(seal.registered)],
+    ["chain_approvals", seal.quorum ? `${seal.approvals} / ${seal.quorum}` : String(seal.approvals)],
+    ["chain_approved", when(seal.approved)],
+  ];
+  if (seal.revoked) {
+    pairs.push(["chain_revoked", el("span", {}, when(seal.revoked), ` · ${t("chain_revoked_by")} `, who(seal.revoked.by)), "seal-revoked"]);
+    pairs.push(["chain_reason", hexCell(seal.revoked.reasonDigest)]);
+  }
+  root.append(el("h2", { text: `${t("chain_seal")} · ${seal.name}` }), tabs(null), facts(pairs));
+  root.append(el("h3", { text: t("chain_approved_by") }), el("div", { id: "seal-approvals" }, dataTable([
+    { key: "admin", label: "chain_address", render: (a) => who(a.admin) },
+    { key: "time", label: "chain_time", render: (a) => when(a) },
+  ], seal.approvedBy)));
+}
+
 registerPage({
   id: "chain",
   nav: "nav_chain",
@@ -302,6 +405,8 @@ registerPage({
     if (view === "tx" && key !== undefined) return txPage(root, key);
     if (view === "members") return membersPage(root);
     if (view === "roots") return rootsPage(root);
+    if (view === "seals" && key !== undefined) return sealPage(root, key);
+    if (view === "seals") return sealsPage(root);
     return overview(root);
   },
 });

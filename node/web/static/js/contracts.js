@@ -1,11 +1,13 @@
 // The Contracts page (docs/web.md "Contracts"): search contracts by project code, party,
 // status or registration date; a contract's parties by name and CA, its timeline (each
-// signature with its certificate's subject and issuer), linked evidence, and its sealed
-// document opened here with the party's key file. Every fact comes from the REST API
+// signature with its certificate's subject and issuer; a signature of the contract's PDF
+// with its revision and CMS digests and its seal, warned about when the seal was not the
+// signer's approved one or has been revoked), linked evidence, and its sealed document
+// opened here with the party's key file. Every fact comes from the REST API
 // (docs/rest.md), which decides what this session's role may see; the key file and the
 // plaintext never leave the browser.
 import {
-  ApiError, addressCell, api, dataTable, el, fmtTime, hashQuery, hexCell, namesOf, navigate, registerPage, session, showError, t,
+  ApiError, addressCell, api, dataTable, el, fill, fmtTime, hashQuery, hexCell, namesOf, navigate, registerPage, session, showError, t,
 } from "ledger/console.js";
 import { fromHex } from "ledger/bytes.js";
 import { EnvelopeError, MAX_ENVELOPE_BYTES, MAX_KEY_FILE_BYTES, digestOf, openEnvelope, readPrivateKey } from "ledger/envelope.js";
@@ -49,6 +51,15 @@ const TEXT = {
     c_record_bad: "Not a sealed record: expected {\"sha256\": …} or {\"file name\": \"sha256\", …}.",
     c_binary: "Not text: download it to view it.", c_bound: "bound to", c_aad_contract: "this contract's id", c_aad_none: "no associated data",
     c_opened: "Opened:", c_bytes: "bytes",
+    ev_ContractPdfSigned: "PDF signed",
+    c_pdf_sequence: "signature #{n}", c_revision: "revision (SHA-256)", c_cms: "CMS (SHA-256)",
+    seal_Proposed: "awaiting approval", seal_Approved: "approved", seal_Revoked: "revoked",
+    c_seal_unknown: "unknown seal", c_seal_warning: "Warning:", c_seal_notice: "Notice:",
+    c_seal_not_signers: "this seal is not the signer's, or not bound to the certificate the signature was made with.",
+    c_seal_not_approved: "this seal was not approved when the signature was made.",
+    c_seal_revoked_before: "this seal had been revoked before the signature was made.",
+    c_seal_unregistered: "no seal with this id is registered on the chain.",
+    c_seal_revoked_since: "this seal was revoked after the signature, at {time} (block {block}): the signature stands; the chain refuses later signatures with it.",
   },
   zh: {
     nav_contracts: "合同", contracts_title: "合同", c_project: "项目编号", c_party: "当事方（地址）",
@@ -79,6 +90,15 @@ const TEXT = {
     c_record_bad: "不是密封记录：应为 {\"sha256\": …} 或 {\"文件名\": \"sha256\", …}。",
     c_binary: "不是文本：请下载后查看。", c_bound: "绑定于", c_aad_contract: "本合同编号", c_aad_none: "无关联数据",
     c_opened: "已打开：", c_bytes: "字节",
+    ev_ContractPdfSigned: "PDF 签章",
+    c_pdf_sequence: "第 {n} 个签章", c_revision: "修订版本（SHA-256）", c_cms: "CMS 签名（SHA-256）",
+    seal_Proposed: "待批准", seal_Approved: "已批准", seal_Revoked: "已撤销",
+    c_seal_unknown: "未知印章", c_seal_warning: "警告：", c_seal_notice: "提示：",
+    c_seal_not_signers: "此印章不属于签署方，或未绑定到签署所用的证书。",
+    c_seal_not_approved: "签署时此印章尚未获批准。",
+    c_seal_revoked_before: "签署前此印章已被撤销。",
+    c_seal_unregistered: "链上没有登记此编号的印章。",
+    c_seal_revoked_since: "此印章在签署之后于 {time}（区块 {block}）被撤销：该签章仍然有效；链上拒绝此后用它的签章。",
   },
 };
 
@@ -176,8 +196,49 @@ function facts(record, names) {
 
 const caName = (n) => (n ? [n.name, n.organization].filter(Boolean).join(" · ") || n.subject || "—" : "—");
 
+// -- seals -----------------------------------------------------------------------------------
+
+/** What is wrong with a PDF signature's seal, from the node's flags
+ *  (GET /v1/contracts/{id}/parties): [level, words], most serious first. An error for a
+ *  seal that was not the signer's approved one when it signed; a notice for one revoked
+ *  since (the signature stands). */
+function sealProblems(s) {
+  const problems = [];
+  if (s.sealStatusAtSigning === "unregistered") problems.push(["error", t("c_seal_unregistered")]);
+  else if (s.sealStatusAtSigning === "revoked-before-signing") problems.push(["error", t("c_seal_revoked_before")]);
+  else if (s.sealStatusAtSigning === "not-yet-approved") problems.push(["error", t("c_seal_not_approved")]);
+  if (s.sealMatchesSigner === false && s.sealStatusAtSigning !== "unregistered") problems.push(["error", t("c_seal_not_signers")]);
+  if (s.sealRevokedSince) {
+    problems.push(["notice", fill(t("c_seal_revoked_since"), { time: fmtTime(s.sealRevokedSince.time), block: s.sealRevokedSince.block })]);
+  }
+  return problems;
+}
+
+/** A PDF signature's seal: its name, short id with copy, its status now as a badge, and
+ *  each problem as a visible warning (text and colour). */
+function sealCell(s) {
+  const seal = s.seal;
+  const status = seal ? el("span", { class: `seal-status seal-${seal.status.toLowerCase()}`, "data-status": seal.status, text: t(`seal_${seal.status}`) })
+    : el("span", { class: "seal-status seal-unknown", text: t("c_seal_unknown") });
+  const problems = sealProblems(s);
+  const box = el("div", { class: "seal", "data-seal": s.pdf.seal, "data-problems": problems.map(([level]) => level).join(" ") || "none" },
+    el("span", { class: "seal-head" }, seal ? el("strong", { class: "seal-name", text: seal.name }) : "",
+      " ", hexCell(s.pdf.seal, `#chain/seals/${s.pdf.seal}`), " ", status));
+  for (const [level, words] of problems) {
+    box.append(el("p", { class: `seal-warning ${level}`, role: level === "error" ? "alert" : "status" },
+      el("strong", { text: t(level === "error" ? "c_seal_warning" : "c_seal_notice") }), " ", words));
+  }
+  return box;
+}
+
+/** A PDF signature's digests: which signature it was, the revision it produced, its CMS. */
+function pdfDigests(pdf) {
+  return el("span", { class: "pdf-digests" }, `${fill(t("c_pdf_sequence"), { n: pdf.sequence })} · ${t("c_revision")} `, hexCell(pdf.revisionDigest),
+    ` · ${t("c_cms")} `, hexCell(pdf.cmsDigest));
+}
+
 function partiesTable(view, record) {
-  const signedBy = new Map(record.signatures.map((s) => [s.signer.toLowerCase(), s]));
+  const signedBy = new Map(view.signatures.map((s) => [s.signer.toLowerCase(), s]));
   return dataTable([
     { key: "name", label: "c_name", render: (p) => p.name ?? "—" },
     { key: "organization", label: "c_org", render: (p) => p.organization ?? "—" },
@@ -186,12 +247,14 @@ function partiesTable(view, record) {
     { key: "root", label: "c_root", render: (p) => (p.certificate ? caName(p.certificate.root) : "—") },
     { key: "signed", label: "c_signed", render: (p) => {
       const s = signedBy.get(p.address.toLowerCase());
-      return s ? fmtTime(s.time) : t("c_not_signed");
+      if (!s) return t("c_not_signed");
+      // a signature of the contract's PDF: the seal it shows, under its time
+      return s.pdf ? el("div", { class: "signed-pdf" }, el("span", { text: fmtTime(s.time) }), sealCell(s)) : fmtTime(s.time);
     } },
   ], view.parties);
 }
 
-function eventDetail(event, names, signatures) {
+function eventDetail(event, names, signatures, signers) {
   const a = event.args;
   switch (event.event) {
     case "ContractRegistered":
@@ -202,6 +265,11 @@ function eventDetail(event, names, signatures) {
       const cert = s?.certificate;
       return el("span", { class: "wrap" }, `${t("c_signed_by")} `, partyCell(a.signer, names),
         cert ? el("span", { class: "certificate" }, ` · ${t("c_certificate")}: ${cert.subject} · ${t("c_issued_by")}: ${cert.issuer.subject}`) : "");
+    }
+    case "ContractPdfSigned": {
+      const s = signers.get(a.signer.toLowerCase());
+      return el("div", { class: "pdf-signed" }, el("span", {}, `${t("c_signed_by")} `, partyCell(a.signer, names)),
+        pdfDigests(a), s ? sealCell(s) : hexCell(a.seal));
     }
     case "ContractSuperseded":
       return el("span", {}, `${t("c_superseded_by")} `, contractLink(a.by, a.by.slice(0, 10) + "…"));
@@ -223,10 +291,11 @@ async function timeline(record, view, names) {
     after = page.next;
   } while (after);
   const signatures = new Map(view.signatures.map((s) => [s.cursor, s]));
+  const signers = new Map(view.signatures.map((s) => [s.signer.toLowerCase(), s]));
   return dataTable([
     { key: "time", label: "c_when", render: (e) => fmtTime(e.timestamp) },
     { key: "event", label: "c_event", render: (e) => t(`ev_${e.event}`) },
-    { key: "detail", label: "c_detail", render: (e) => eventDetail(e, names, signatures) },
+    { key: "detail", label: "c_detail", render: (e) => eventDetail(e, names, signatures, signers) },
     { key: "transactionHash", label: "c_tx", render: (e) => txCell(e.transactionHash) },
   ], events);
 }
