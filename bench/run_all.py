@@ -21,6 +21,10 @@ scaling    evidence anchored per second at batch sizes 1 to 100,000 (and at 10,0
 peers      the same web3.py client against our ``--dev`` node, Ganache and anvil:
            deploy + 2,000 storage writes, ``eth_getLogs`` over 10,000 events,
            ``eth_call`` per second, and the ratios ours / theirs
+pdf_sign   a 20-page contract PDF signed in turn by two parties (RSA-2048, P-256) with
+           visible seals at B-B, B-T (a real TSA) and B-LT, and verified against the
+           chain's facts: ms per signature, beside pyHanko's bare PAdES signing and
+           validation and poppler's ``pdfsig``
 ========== ============================================================================
 
 Each step writes its figures with ``--figures-out`` (``bench.common.results.figure``: every run's
@@ -98,6 +102,10 @@ def steps(idle_wait: float) -> list[Step]:
              "100,000 (10 txs); receipts; evidence certificates; RSS and disk"),
         Step("peers", "bench.peers", ("--runs", "3", *w), ("--quick",), 600,
              "ours vs Ganache vs anvil through web3.py: 2,000 writes, getLogs over 10,000 events, eth_call/s"),
+        # ~1 min on 2 idle cores (7 runs of every row, a few seconds each, plus the idle waits).
+        Step("pdf_sign", "bench.pdf_signing", ("--runs", "7", *w), ("--quick",), 300,
+             "a 20-page contract PDF, 2 parties (RSA-2048, P-256) with seals at B-B/B-T/B-LT, signed and verified; "
+             "pyHanko bare and pdfsig alongside; 7 runs"),
     ]
 
 

@@ -65,10 +65,26 @@ The event feed
     FeedRefused       the node refused the feed request (4xx); retrying cannot help
     FeedProtocolError the stream is not the node's feed
 
+Seals and signed contract PDFs
+    draw_seal         a PNG of a round red official seal (公章), the same bytes each time
+    load_seal_image   read a seal's PNG: its id (SHA-256 of the file) and pixel digest
+    SealImage         a seal's PNG with its pixels and both digests
+    SealImageError    a file that cannot be a seal image
+    sign_and_record   a party signs the contract's PDF with its seal (PAdES, incremental)
+                      and records the revision, CMS and seal digests on chain
+    verify_pdf        check a signed contract PDF against the chain, step by step
+    SealPosition      where on a page a seal goes (millimetres from the top-left corner)
+    SignedRevision    what one party's signing produced, with the digests the chain records
+    PdfVerdict        a verification's checks, signatures and whether it is complete
+    ContractPdfError  sign_and_record refused before anything was signed or sent; `check`
+    PdfSignatureError a PDF that cannot be signed as asked; `step` names why
+
 Everything else in this package is internal and may change without notice: the CLI
 (`cli`, `cli_*`, `render`), the development PKI (`devpki`), the signing service's server
 side (`cloudsign`), helpers (`atomicfile`, `auth`, `credentials`), and the modules behind
-the names above (`ledger`, `anchoring`, `envelope`, `cms`, `blobs`, `feed`, `signers`) —
+the names above (`ledger`, `anchoring`, `envelope`, `cms`, `blobs`, `feed`, `signers`,
+`seals`, `contract_pdf`, `pdf_contracts`, `pdf_contract_checks`, `pdf_structure`,
+`pdf_signatures`) —
 import the names from `client`, not from those modules.
 
 The names load on first use (module `__getattr__`): `import client` runs whenever the
@@ -86,12 +102,17 @@ if TYPE_CHECKING:
     from client.auth import TokenError
     from client.blobs import BlobError, BlobMismatch, BlobNotFound, get_blob, put_blob
     from client.cms import CmsError, sign as cms_sign
+    from client.contract_pdf import ContractPdfError, sign_and_record, verify_pdf
     from client.credentials import CredentialError, load_account_key
     from client.envelope import EnvelopeError, EnvelopeTampered, NotARecipient, open_envelope, seal_envelope
     from client.errors import ClientError
     from client.feed import Cursor, FeedError, FeedEvent, FeedProtocolError, FeedRefused, Follower
     from client.http import HttpError
     from client.ledger import Ledger, LedgerError, Reverted, TxResult, Unauthorized
+    from client.pdf_contract_checks import PdfVerdict
+    from client.pdf_contracts import SealPosition, SignedRevision
+    from client.pdf_signatures import PdfSignatureError
+    from client.seals import SealImage, SealImageError, draw_seal, load_seal_image
     from client.signers import CloudSigner, LocalSigner, Signer, SignerError, load_signer
     from evidence.digest import digest_bytes, digest_file
     from evidence.receipt import GenesisTrust, Receipt, VerificationError, Verified, verify_receipt
@@ -150,6 +171,18 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "FeedError": ("client.feed", "FeedError"),
     "FeedRefused": ("client.feed", "FeedRefused"),
     "FeedProtocolError": ("client.feed", "FeedProtocolError"),
+    # seals and signed contract PDFs
+    "draw_seal": ("client.seals", "draw_seal"),
+    "load_seal_image": ("client.seals", "load_seal_image"),
+    "SealImage": ("client.seals", "SealImage"),
+    "SealImageError": ("client.seals", "SealImageError"),
+    "sign_and_record": ("client.contract_pdf", "sign_and_record"),
+    "verify_pdf": ("client.contract_pdf", "verify_pdf"),
+    "SealPosition": ("client.pdf_contracts", "SealPosition"),
+    "SignedRevision": ("client.pdf_contracts", "SignedRevision"),
+    "PdfVerdict": ("client.pdf_contract_checks", "PdfVerdict"),
+    "ContractPdfError": ("client.contract_pdf", "ContractPdfError"),
+    "PdfSignatureError": ("client.pdf_signatures", "PdfSignatureError"),
 }
 
 # The same names, sorted (the table above groups them by job).
@@ -170,6 +203,7 @@ __all__ = [
     "Follower",
     "GenesisTrust",
     "ClientError",
+    "ContractPdfError",
     "HttpError",
     "Ledger",
     "LedgerError",
@@ -178,6 +212,12 @@ __all__ = [
     "Receipt",
     "Reverted",
     "EnvelopeError",
+    "PdfSignatureError",
+    "PdfVerdict",
+    "SealImage",
+    "SealImageError",
+    "SealPosition",
+    "SignedRevision",
     "Signer",
     "SignerError",
     "TokenError",
@@ -190,13 +230,17 @@ __all__ = [
     "cms_sign",
     "digest_bytes",
     "digest_file",
+    "draw_seal",
     "get_blob",
     "load_account_key",
+    "load_seal_image",
     "load_signer",
     "open_envelope",
     "put_blob",
     "rebuild_receipt",
     "seal_envelope",
+    "sign_and_record",
+    "verify_pdf",
     "verify_receipt",
 ]
 

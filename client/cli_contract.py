@@ -1,5 +1,7 @@
 """`ledger contract`: the e-contract lifecycle — register, sign, amend, void, show, list,
-history — over the SDK in `client.ledger`.
+history — over the SDK in `client.ledger`; and a contract's PDF signed with each party's
+visible seal (`sign --pdf`) and verified against the chain (`verify-pdf`), over
+client/contract_pdf.py (their option parsing and report: client/cli_contract_pdf.py).
 
 Reads are pinned to the latest block when the command starts and say which block;
 writes print the transaction and block that made them final.
@@ -17,16 +19,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from chaincode import ALGORITHM_NAMES, CONTRACT_STATUS
+from client.cli_contract_pdf import contract_verify_pdf, pdf_request
 from client.cli_options import (
     DEFAULT_RPC,
     CertKeyOption,
     CertOption,
+    ContractIdArgument,
     Head,
     JsonOption,
     KeyOption,
     KeystoreOption,
     P12Option,
     PasswordOption,
+    ProjectOption,
     RpcOption,
     SignerUrlOption,
     SignerUserOption,
@@ -40,12 +45,14 @@ from client.cli_options import (
     tx_fields,
     writer,
 )
-from client.render import emit_json, fail, fields, line, table, timestamp
+from client.render import EXIT_REFUSED, emit_json, fail, fields, line, table, timestamp
 
 if TYPE_CHECKING:
-    from client.ledger import Ledger
 
-contract_app = typer.Typer(no_args_is_help=True, help="E-contracts: register, sign, amend, void, show, list, history.")
+    from client.ledger import Ledger, TxResult
+
+contract_app = typer.Typer(no_args_is_help=True,
+                           help="E-contracts: register, sign, amend, void, show, list, history; verify-pdf.")
 
 ZERO32 = b"\x00" * 32
 DEFAULT_LIST_LIMIT = 50
@@ -63,8 +70,6 @@ class ContractStatus(str, Enum):
     voided = "voided"
 
 
-ContractIdArgument = Annotated[str | None, typer.Argument(help="contract id (0x-hex); or use --project")]
-ProjectOption = Annotated[str | None, typer.Option("--project", help="project code: its latest version")]
 DocumentOption = Annotated[Path | None, typer.Option(help="the contract document: its SHA-256 is registered")]
 DigestOption = Annotated[str | None, typer.Option(help="the document's digest (hex) instead of --document")]
 AlgorithmOption = Annotated[Algorithm, typer.Option(help="digest algorithm; sm3 only with --digest")]
@@ -121,8 +126,12 @@ def contract_document(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def attestation_document(a: dict[str, Any]) -> dict[str, Any]:
+    pdf = a.get("pdf")
     return {"signer": a["signer"], "certFingerprint": a["cert_fingerprint"], "rootFingerprint": a["root_fingerprint"],
-            "signedAt": a["signed_at"]}
+            "signedAt": a["signed_at"],
+            # the party's PAdES signature of the contract's PDF (sign --pdf); null for a digest-only signature
+            "pdf": None if not pdf else {"sequence": pdf["sequence"], "revisionDigest": pdf["revision_digest"],
+                                         "cmsDigest": pdf["cms_digest"], "seal": pdf["seal"]}}
 
 
 def print_contract(d: dict[str, Any], head: Head | None = None) -> None:
@@ -179,6 +188,24 @@ def contract_register(
 def contract_sign(
     contract_id: ContractIdArgument = None,
     project: ProjectOption = None,
+    pdf: Annotated[Path | None, typer.Option(
+        "--pdf", help="sign the contract's PDF too: the registered PDF (first party) or the last party's signed "
+                      "output; needs --seal and --out")] = None,
+    seal: Annotated[Path | None, typer.Option(help="your approved seal's PNG, drawn in your signature (with --pdf)")] = None,
+    out: Annotated[Path | None, typer.Option(help="where to write the signed PDF (with --pdf; written before the "
+                                                  "transaction is sent, removed if the chain refuses)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace --out if it exists")] = False,
+    field: Annotated[str | None, typer.Option(help="the PDF's empty signature field to sign in")] = None,
+    position: Annotated[str | None, typer.Option(
+        help="PAGE,X,Y[,W,H]: where the seal goes, in mm from the page's top-left corner; PAGE counts from 1, "
+             "-1 is the last page; W,H default to a 40 mm seal")] = None,
+    tsa: Annotated[str | None, typer.Option(
+        "--tsa", envvar="LEDGER_TSA_URL", help="RFC 3161 time-stamping authority URL: a signature time-stamp "
+                                               "(PAdES B-T) (with --pdf)")] = None,
+    crl: Annotated[list[Path] | None, typer.Option(
+        "--crl", help="a CRL (DER or PEM) to embed with the certificates (PAdES B-LT; needs --tsa; repeatable)")] = None,
+    reason: Annotated[str | None, typer.Option(help="the signature's reason, as a PDF reader shows it")] = None,
+    location: Annotated[str | None, typer.Option(help="the signature's location, as a PDF reader shows it")] = None,
     cert: CertOption = None,
     cert_key: CertKeyOption = None,
     p12: P12Option = None,
@@ -190,26 +217,69 @@ def contract_sign(
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:
-    """Sign a contract's document digest with your registered certificate (a party)."""
+    """Sign a contract's document digest with your registered certificate (a party).
+
+    With --pdf, also sign its PDF with your seal drawn (PAdES), write it, record its digests."""
     check_contract_ref(contract_id, project)
+    if pdf is None:
+        given = [name for name, value in (("--seal", seal), ("--out", out), ("--field", field), ("--position", position),
+                                          ("--crl", crl), ("--reason", reason), ("--location", location))
+                 if value] + (["--force"] if force else [])
+        if given:
+            fail(f"{', '.join(given)}: only with --pdf")
+        identity = identity_from(cert, cert_key, p12, password, keystore, signer_url, signer_user)
+        ledger = writer(rpc, key)
+        with on_chain(rpc):
+            cid = resolve_contract(ledger, contract_id, project)
+            result = ledger.sign_contract(cid, identity)
+        print_signed(cid, result, json_output)
+        return
+    request = pdf_request(pdf, seal, out, force, field, position, tsa, crl or [])
     identity = identity_from(cert, cert_key, p12, password, keystore, signer_url, signer_user)
     ledger = writer(rpc, key)
+    from client.contract_pdf import ContractPdfError, RecordingUnknown, sign_and_record
+    from client.pdf_signatures import PdfSignatureError
+
     with on_chain(rpc):
         cid = resolve_contract(ledger, contract_id, project)
-        result = ledger.sign_contract(cid, identity)
+        try:
+            revision, result = sign_and_record(
+                ledger, cid, request.document, identity, request.seal, field=field, position=request.position,
+                tsa_url=tsa, crls=request.crls, reason=reason, location=location, out=request.out)
+        except RecordingUnknown as exc:
+            fail(exc.reason, EXIT_REFUSED)
+        except ContractPdfError as exc:
+            fail(f"{exc.reason} (nothing was signed or sent)", EXIT_REFUSED)
+        except PdfSignatureError as exc:
+            fail(f"cannot sign the PDF: {exc.step}: {exc.reason} (nothing was sent)")
+    print_signed(cid, result, json_output, pdf={
+        "revisionDigest": revision.revision_digest, "cmsDigest": revision.cms_digest, "seal": revision.seal,
+        "level": revision.level, "field": revision.field, "page": revision.page + 1, "out": str(request.out),
+        "sequence": result.events["ContractPdfSigned"][0]["sequence"],
+    })
+
+
+def print_signed(cid: bytes, result: TxResult, json_output: bool, pdf: dict[str, Any] | None = None) -> None:
     signed = result.events["ContractSigned"][0]
     effective = bool(result.events.get("ContractEffective"))
     document = {"id": cid, "projectCode": signed["project_code"], "version": signed["version"],
                 "signatures": signed["signatures"], "required": signed["required"], "effective": effective,
-                "certFingerprint": signed["cert_fingerprint"], **tx_document(result)}
+                "certFingerprint": signed["cert_fingerprint"], **({"pdf": pdf} if pdf is not None else {}),
+                **tx_document(result)}
     if json_output:
         emit_json(document)
         return
     state = "Effective" if effective else "waiting for signatures"
-    fields(f"signed {signed['project_code']} version {signed['version']}: {state}", [
+    rows: list[tuple[str, Any]] = [
         ("id", cid), ("signatures", f"{signed['signatures']} of {signed['required']}"),
-        ("certificate", signed["cert_fingerprint"]), *tx_fields(result),
-    ])
+        ("certificate", signed["cert_fingerprint"]),
+    ]
+    if pdf is not None:
+        rows += [("signed PDF", pdf["out"]), ("PDF signature", f"{pdf['sequence']} of {signed['required']}, "
+                                                               f"PAdES {pdf['level']}"),
+                 ("field", f"{pdf['field']} on page {pdf['page']}"), ("seal", pdf["seal"]),
+                 ("revision digest", pdf["revisionDigest"]), ("CMS digest", pdf["cmsDigest"])]
+    fields(f"signed {signed['project_code']} version {signed['version']}: {state}", [*rows, *tx_fields(result)])
 
 
 @contract_app.command("amend")
@@ -345,3 +415,9 @@ def contract_history(
     for d in versions:
         line("")
         print_contract(d)
+
+
+# -- a contract's signed PDF ---------------------------------------------------------------
+
+
+contract_app.command("verify-pdf")(contract_verify_pdf)

@@ -57,8 +57,8 @@ DEFAULT_TSA_TOLERANCE_SECONDS = 30.0
 MAX_ROOT_FILE_BYTES = 1024 * 1024
 
 TsaRootOption = Annotated[list[Path] | None, typer.Option(
-    "--tsa-root", help="root certificate(s) (PEM) of time-stamping authorities you trust: checks the receipt's "
-                       "RFC 3161 token (repeatable)")]
+    "--tsa-root", help="root certificate(s) (PEM) of time-stamping authorities you trust: checks the "
+                       "RFC 3161 time-stamp tokens (repeatable)")]
 TsaToleranceOption = Annotated[float, typer.Option(
     "--tsa-tolerance", min=0, help="seconds the TSA's time may be after the block's")]
 

@@ -47,6 +47,9 @@ KeystoreOption = Annotated[Path | None, typer.Option(
 SignerUrlOption = Annotated[str | None, typer.Option(
     "--signer-url", help="hosted signing service holding the certificate key (token in $LEDGER_SIGNER_TOKEN)")]
 SignerUserOption = Annotated[str | None, typer.Option("--signer-user", help="your user at --signer-url")]
+# A contract is named by its id or by its project code (then its latest version).
+ContractIdArgument = Annotated[str | None, typer.Argument(help="contract id (0x-hex); or use --project")]
+ProjectOption = Annotated[str | None, typer.Option("--project", help="project code: its latest version")]
 
 
 @dataclass(frozen=True)

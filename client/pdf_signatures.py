@@ -81,7 +81,7 @@ DIGEST_ALGORITHM = "sha256"
 # The form field that holds our signature.
 SIGNATURE_FIELD = "IssuerSignature"
 # Points per millimetre: pyHanko places fields in PDF user space (1/72 inch).
-_PT_PER_MM = 72 / 25.4
+PT_PER_MM = 72 / 25.4
 
 
 class PdfSignatureError(ClientError, ValueError):
@@ -107,10 +107,10 @@ class SignatureBox:
 
     def to_points(self) -> tuple[int, int, int, int]:
         """(x1, y1, x2, y2) in PDF user space, whose origin is the bottom-left corner."""
-        x1 = self.left * _PT_PER_MM
-        x2 = (self.left + self.width) * _PT_PER_MM
-        y1 = (self.page_height - self.top - self.height) * _PT_PER_MM
-        y2 = (self.page_height - self.top) * _PT_PER_MM
+        x1 = self.left * PT_PER_MM
+        x2 = (self.left + self.width) * PT_PER_MM
+        y1 = (self.page_height - self.top - self.height) * PT_PER_MM
+        y2 = (self.page_height - self.top) * PT_PER_MM
         return round(x1), round(y1), round(x2), round(y2)
 
 
@@ -124,9 +124,10 @@ class SignatureFacts:
     signing_time: datetime | None
 
 
-class _ProtocolSigner(pdf_cms.Signer):
+class ProtocolSigner(pdf_cms.Signer):
     """pyHanko's signer over our `Signer` protocol: pyHanko builds the CMS, our signer
-    signs the SHA-256 digest of its signed attributes."""
+    signs the SHA-256 digest of its signed attributes. (Also what client/pdf_contracts.py
+    signs contract PDFs with.)"""
 
     def __init__(self, signer: Signer) -> None:
         chain = tuple(signer.chain)
@@ -185,7 +186,7 @@ def sign_pdf(pdf: bytes, signer: Signer, *, box: SignatureBox | None = None, rea
     # The new field gets pyHanko's empty appearance stream and no stamp over it: a text
     # stamp would draw Latin text in an unembedded Courier over our block.
     empty = NoOpStampStyle()
-    pdf_signer = signers.PdfSigner(metadata, _ProtocolSigner(signer), stamp_style=empty, new_field_spec=spec)
+    pdf_signer = signers.PdfSigner(metadata, ProtocolSigner(signer), stamp_style=empty, new_field_spec=spec)
     out = pdf_signer.sign_pdf(writer)
     return bytes(out.getvalue())
 

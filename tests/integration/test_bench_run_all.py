@@ -25,7 +25,7 @@ from tests.integration.test_bench_peers import check_quick_run
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["throughput", "chaincode", "consensus", "verify", "queries", "scaling", "peers"]
+STEPS = ["throughput", "chaincode", "consensus", "verify", "queries", "scaling", "peers", "pdf_sign"]
 RUN_ALL_TIMEOUT_SECONDS = 540  # under pytest's 600 s per test; --quick takes 1-2 min on 2 cores
 # The headline figures each step must report (scaling's names carry its batch sizes).
 HEADLINES = {
@@ -36,6 +36,8 @@ HEADLINES = {
     "queries": ("queries.http.digest.p99.n10000",),
     "scaling": ("scaling.anchor.entries_per_s.", "scaling.receipt.verify_ms."),
     "peers": ("peers.ledger.committed_tx_per_s", "peers.ledger.get_logs_ms", "peers.ledger.eth_call_per_s"),
+    "pdf_sign": ("pdf_signing.sign.B-B.party1_rsa2048", "pdf_signing.sign.B-T.party2_p256",
+                 "pdf_signing.verify.B-LT.per_signature"),
 }
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,90 +21,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from client.credentials import load_identity
+from tests.integration.cli_runs import Cli, together
 from tests.integration.permissioned import Network, account_key, address_of, start_network
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI_TIMEOUT_SECONDS = 120
 ADMINS = ["admin-1", "admin-2", "admin-3"]
 ACCOUNTS = [*ADMINS, "regulator", "center", "tenderer", "bidder", "mallory", "trent", "stranger"]
 TENDERER_PASSWORD = "tender-pw"
 
 
 # -- running the CLI ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Run:
-    args: tuple[str, ...]
-    code: int
-    out: str
-    err: str
-
-    def __str__(self) -> str:
-        return f"ledger {' '.join(self.args)} -> exit {self.code}\nstdout: {self.out}\nstderr: {self.err}"
-
-    def ok(self) -> Run:
-        assert self.code == 0, str(self)
-        return self
-
-    def json(self) -> Any:
-        return json.loads(self.ok().out)
-
-    def refused(self, reason: str) -> Run:
-        """Exit 1 with `error: ...reason...`: the chain or a contract said no."""
-        assert self.code == 1 and "error: " in self.err and reason in self.err, str(self)
-        return self
-
-    def usage(self, reason: str) -> Run:
-        """Exit 2 naming the bad input."""
-        assert self.code == 2 and reason in self.err, str(self)
-        return self
-
-
-class Pending:
-    def __init__(self, args: list[str], proc: subprocess.Popen[str]) -> None:
-        self.args, self.proc = args, proc
-
-    def result(self) -> Run:
-        try:
-            out, err = self.proc.communicate(timeout=CLI_TIMEOUT_SECONDS)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.communicate()
-        return Run(tuple(self.args), self.proc.returncode, out, err)
-
-
-@dataclass
-class Cli:
-    """`python -m client.cli` with LEDGER_RPC_URL set to the node and keys by account name."""
-
-    rpc: str | None
-    keys: dict[str, Path] = field(default_factory=dict)
-
-    def start(self, *args: object, key: str | None = None, env_key: str | None = None) -> Pending:
-        argv = [str(a) for a in args]
-        if key is not None:
-            argv += ["--key", str(self.keys[key])]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-        env["COLUMNS"] = "320"  # rich tables fold long hashes at the width it finds (80 without a terminal)
-        if self.rpc is not None:
-            env["LEDGER_RPC_URL"] = self.rpc
-        if env_key is not None:
-            env["LEDGER_KEY_FILE"] = str(self.keys[env_key])
-        proc = subprocess.Popen([sys.executable, "-m", "client.cli", *argv], cwd=ROOT, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        return Pending(argv, proc)
-
-    def run(self, *args: object, key: str | None = None, env_key: str | None = None) -> Run:
-        return self.start(*args, key=key, env_key=env_key).result()
-
-
-def together(*pending: Pending) -> list[Run]:
-    """Wait for commands started concurrently, in the order given."""
-    return [p.result() for p in pending]
 
 
 def write_keys(directory: Path, names: list[str]) -> dict[str, Path]:

@@ -4,7 +4,8 @@ its own (the doc says each is a complete program), against a fresh dev node star
 environment variables the doc's "Before you start" names. The setup does what the doc
 says happens elsewhere — the admins trust the CA and grant the platform TRADING_CENTER,
 the node's operator issues tokens, the service's operator adds the bidder — with the
-real CLI and SDK. A failing block is named by its number, line and heading."""
+real CLI and SDK; the admins' own key and token are in the environment for the one block
+where they approve the parties' seals. A failing block is named by its number, line and heading."""
 from __future__ import annotations
 
 import hashlib
@@ -187,6 +188,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         platform.register_member(identities["center"])
         admin.propose(ACTION_GRANT_ROLES, bytes.fromhex(platform.address[2:]), ROLE_BITS["TRADING_CENTER"])
 
+        admin_key = files / "admin.key"
+        admin_key.write_text(node.dev_key + "\n")
         environment = {
             "LEDGER_RPC_URL": node.url,
             "LEDGER_TOKEN": tokens["platform"],
@@ -202,6 +205,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
             "COURT_CERT": str(paths["court"][0]),
             "LEDGER_GENESIS": str(node.data_dir / "genesis.json"),
             "REGULATOR_TOKEN": tokens["regulator"],
+            "ADMIN_KEY_FILE": str(admin_key),
+            "ADMIN_TOKEN": tokens["admin"],
         }
         for name, value in environment.items():
             monkeypatch.setenv(name, value)

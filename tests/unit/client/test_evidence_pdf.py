@@ -14,7 +14,6 @@ import hashlib
 import io
 import re
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,6 +45,7 @@ from node.execution.chain import Chain
 from node.execution.vm import TRANSACTION_BUILDER
 from node.storage.store import LevelStore
 from tests import pki
+from tests.unit.client.pdftools import needs, nss_database, run as _run
 from tests.unit.node.votechain import (
     CHAIN_ID,
     GENESIS_VALIDATORS,
@@ -70,9 +70,6 @@ TSA_SUBJECT = "CN=Consortium TSA,O=某某公共资源交易中心"
 ORGANISATIONS = ["北京市公共资源交易中心", "Regulator Node Ltd", "某某区人民法院", "Notary Office"]
 ISSUER_CN = "存证平台 Evidence Platform"
 ISSUER_ORG = "某某公共资源交易中心"
-
-needs = {tool: pytest.mark.skipif(shutil.which(tool) is None, reason=f"{tool} (poppler-utils) is not installed")
-         for tool in ("pdftotext", "pdftoppm", "pdfsig", "pdffonts")}
 
 
 def _batch_transaction(nonce: int, root: bytes, count: int) -> Any:
@@ -170,10 +167,6 @@ def batched(anchored: Anchored, issuer: CertificateIdentity, tmp_path_factory: p
     path = tmp_path_factory.mktemp("batched") / "certificate.pdf"
     path.write_bytes(pdf)
     return {"pdf": pdf, "path": path, "receipt": receipt, "verified": verified}
-
-
-def _run(*argv: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=60, check=False)
 
 
 def _text(path: Path) -> str:
@@ -329,18 +322,11 @@ def test_pdfsig_lists_the_issuers_signature(single: dict[str, Any]) -> None:
 
 
 @needs["pdfsig"]
-@pytest.mark.skipif(shutil.which("certutil") is None, reason="certutil (libnss3-tools) is not installed")
+@needs["certutil"]
 def test_pdfsig_trusts_the_chain_given_the_root(single: dict[str, Any], tmp_path: Path) -> None:
     """pdfsig checks the path with NSS: a database holding only the issuer's root, trusted
     for signing ("C,C,C"), makes it report the certificate trusted."""
-    database = tmp_path / "nss"
-    database.mkdir()
-    root = tmp_path / "root.pem"
-    root.write_bytes(pki.p256_ca().root_pem)
-    for argv in (("-N", "--empty-password"), ("-A", "-n", "consortium root", "-t", "C,C,C", "-i", root)):
-        done = _run("certutil", "-d", f"sql:{database}", *argv)
-        assert done.returncode == 0, done.stderr
-    done = _run("pdfsig", "-nssdir", f"sql:{database}", single["path"])
+    done = _run("pdfsig", "-nssdir", nss_database(tmp_path / "nss", [pki.p256_ca().root]), single["path"])
     assert "Signature Validation: Signature is Valid." in done.stdout
     assert "Certificate Validation: Certificate is Trusted." in done.stdout
 
