@@ -77,6 +77,10 @@ Seals and signed contract PDFs
     SignedRevision    what one party's signing produced, with the digests the chain records
     PdfVerdict        a verification's checks, signatures and whether it is complete
     ContractPdfError  sign_and_record refused before anything was signed or sent; `check`
+    ContractNotFound  verify_pdf: no contract registered the PDF's document (a ContractPdfError)
+    AmbiguousContract verify_pdf: several did; name one (a ContractPdfError)
+    RecordingUnknown  sign_and_record sent the transaction, its outcome unknown: wait for `tx_hash`
+    SignedMeanwhile   the chain refused: another party signed the same revision first (a Reverted)
     PdfSignatureError a PDF that cannot be signed as asked; `step` names why
 
 Everything else in this package is internal and may change without notice: the CLI
@@ -102,7 +106,15 @@ if TYPE_CHECKING:
     from client.auth import TokenError
     from client.blobs import BlobError, BlobMismatch, BlobNotFound, get_blob, put_blob
     from client.cms import CmsError, sign as cms_sign
-    from client.contract_pdf import ContractPdfError, sign_and_record, verify_pdf
+    from client.contract_pdf import (
+        AmbiguousContract,
+        ContractNotFound,
+        ContractPdfError,
+        RecordingUnknown,
+        SignedMeanwhile,
+        sign_and_record,
+        verify_pdf,
+    )
     from client.credentials import CredentialError, load_account_key
     from client.envelope import EnvelopeError, EnvelopeTampered, NotARecipient, open_envelope, seal_envelope
     from client.errors import ClientError
@@ -182,6 +194,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SignedRevision": ("client.pdf_contracts", "SignedRevision"),
     "PdfVerdict": ("client.pdf_contract_checks", "PdfVerdict"),
     "ContractPdfError": ("client.contract_pdf", "ContractPdfError"),
+    "ContractNotFound": ("client.contract_pdf", "ContractNotFound"),
+    "AmbiguousContract": ("client.contract_pdf", "AmbiguousContract"),
+    "RecordingUnknown": ("client.contract_pdf", "RecordingUnknown"),
+    "SignedMeanwhile": ("client.contract_pdf", "SignedMeanwhile"),
     "PdfSignatureError": ("client.pdf_signatures", "PdfSignatureError"),
 }
 
@@ -204,6 +220,10 @@ __all__ = [
     "GenesisTrust",
     "ClientError",
     "ContractPdfError",
+    "ContractNotFound",
+    "AmbiguousContract",
+    "RecordingUnknown",
+    "SignedMeanwhile",
     "HttpError",
     "Ledger",
     "LedgerError",

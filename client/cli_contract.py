@@ -45,7 +45,7 @@ from client.cli_options import (
     tx_fields,
     writer,
 )
-from client.render import EXIT_REFUSED, emit_json, fail, fields, line, table, timestamp
+from client.render import EXIT_OUTCOME_UNKNOWN, EXIT_REFUSED, emit_json, fail, fields, line, table, timestamp
 
 if TYPE_CHECKING:
 
@@ -56,6 +56,8 @@ contract_app = typer.Typer(no_args_is_help=True,
 
 ZERO32 = b"\x00" * 32
 DEFAULT_LIST_LIMIT = 50
+# `sign --pdf` when the transaction was sent but its outcome is unknown: neither a refusal
+# (1) nor bad input (2). A script must not sign again before the transaction is final.
 
 
 class Algorithm(str, Enum):
@@ -193,7 +195,8 @@ def contract_sign(
                       "output; needs --seal and --out")] = None,
     seal: Annotated[Path | None, typer.Option(help="your approved seal's PNG, drawn in your signature (with --pdf)")] = None,
     out: Annotated[Path | None, typer.Option(help="where to write the signed PDF (with --pdf; written before the "
-                                                  "transaction is sent, removed if the chain refuses)")] = None,
+                                                  "transaction is sent, removed if nothing is recorded; kept, "
+                                                  "exit 3, if the outcome is unknown)")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace --out if it exists")] = False,
     field: Annotated[str | None, typer.Option(help="the PDF's empty signature field to sign in")] = None,
     position: Annotated[str | None, typer.Option(
@@ -231,13 +234,18 @@ def contract_sign(
         ledger = writer(rpc, key)
         with on_chain(rpc):
             cid = resolve_contract(ledger, contract_id, project)
+            refuse_mixing(ledger.contract(cid))
             result = ledger.sign_contract(cid, identity)
         print_signed(cid, result, json_output)
         return
     request = pdf_request(pdf, seal, out, force, field, position, tsa, crl or [])
     identity = identity_from(cert, cert_key, p12, password, keystore, signer_url, signer_user)
     ledger = writer(rpc, key)
-    from client.contract_pdf import ContractPdfError, RecordingUnknown, sign_and_record
+    from web3.exceptions import Web3Exception
+
+    from client.contract_pdf import ContractPdfError, RecordingUnknown, SignedMeanwhile, sign_and_record
+    from client.errors import ClientError
+    from client.ledger import Reverted
     from client.pdf_signatures import PdfSignatureError
 
     with on_chain(rpc):
@@ -245,18 +253,40 @@ def contract_sign(
         try:
             revision, result = sign_and_record(
                 ledger, cid, request.document, identity, request.seal, field=field, position=request.position,
-                tsa_url=tsa, crls=request.crls, reason=reason, location=location, out=request.out)
+                tsa_url=tsa, crls=request.crls, reason=reason, location=location, out=request.out, replace=force)
         except RecordingUnknown as exc:
-            fail(exc.reason, EXIT_REFUSED)
+            fail(exc.reason, EXIT_OUTCOME_UNKNOWN)
+        except SignedMeanwhile as exc:
+            fail(f"another party signed first: sign its output (ledger contract show); the chain's latest revision "
+                 f"is now 0x{exc.head.hex()}, not the one you signed on, so nothing was recorded and {request.out} "
+                 f"was removed ({exc.reason})", EXIT_REFUSED)
         except ContractPdfError as exc:
             fail(f"{exc.reason} (nothing was signed or sent)", EXIT_REFUSED)
         except PdfSignatureError as exc:
             fail(f"cannot sign the PDF: {exc.step}: {exc.reason} (nothing was sent)")
+        except Reverted as exc:
+            fail(f"{exc.reason} (the chain refused the signature: nothing was recorded and {request.out} was "
+                 "removed)", EXIT_REFUSED)
+        except (ClientError, Web3Exception):
+            # The node, the token or the signer failed before the transaction went out
+            # (sign_and_record's contract): say so, then the error as every command says it.
+            typer.echo(f"note: nothing was sent, and no signed PDF was kept at {request.out}", err=True)
+            raise
     print_signed(cid, result, json_output, pdf={
         "revisionDigest": revision.revision_digest, "cmsDigest": revision.cms_digest, "seal": revision.seal,
         "level": revision.level, "field": revision.field, "page": revision.page + 1, "out": str(request.out),
         "sequence": result.events["ContractPdfSigned"][0]["sequence"],
     })
+
+
+def refuse_mixing(record: dict[str, Any]) -> None:
+    """`sign` without --pdf: refuse, before sending, a contract whose parties sign its PDF
+    (the registry takes no digest-only signature once a PDF signature is recorded)."""
+    by_pdf = [a for a in record["attestations"] if a["pdf"]]
+    if by_pdf:
+        fail(f"contract {record['project_code']} v{record['version']} is being signed as a PDF ({len(by_pdf)} of "
+             f"{len(record['parties'])} parties signed its PDF): sign the last party's signed output with --pdf FILE "
+             "--seal PNG --out FILE (ledger contract show lists the signatures); nothing was sent", EXIT_REFUSED)
 
 
 def print_signed(cid: bytes, result: TxResult, json_output: bool, pdf: dict[str, Any] | None = None) -> None:

@@ -148,9 +148,10 @@ def contract_verify_pdf(
     """Verify a signed contract PDF against the chain: each check and each signature.
 
     Exit 0 valid, 1 a check failed (named on the last line), 2 bad usage or input.
+    A Voided or Superseded contract fails at status, its signatures valid or not.
 
     Without ID or --project, the contract is the one whose registered document the PDF starts with."""
-    from client.contract_pdf import ContractNotFound, verify_pdf_facts
+    from client.contract_pdf import AmbiguousContract, ContractNotFound, verify_pdf_facts
     from client.pdf_contract_checks import Check
     from client.pdf_signatures import PdfSignatureError
     from client.pdf_structure import MAX_CONTRACT_PDF_BYTES
@@ -169,13 +170,15 @@ def contract_verify_pdf(
                    (), False, None, json_output)
     with on_chain(rpc):
         ledger, head = reader(rpc)
-        cid = given_id if project is None else ledger.latest_contract(project)
         try:
-            contract, verdict = verify_pdf_facts(ledger, data, contract_id=cid, tsa_roots=tsa_roots)
-        except ContractNotFound as exc:
+            contract, verdict = verify_pdf_facts(ledger, data, contract_id=given_id, project=project,
+                                                 tsa_roots=tsa_roots)
+        except ContractNotFound as exc:  # no such id or project, or no contract registered the PDF's document
             if not exc.exhausted:
                 fail(exc.reason)
             report_pdf(None, (Check("registered", False, exc.reason),), (), False, head.number, json_output)
+        except AmbiguousContract as exc:  # several contracts could be the PDF's: the caller names one
+            fail(exc.reason)
         except PdfSignatureError as exc:  # finding the contract: a file that is no contract PDF
             report_pdf(None, (Check(exc.step, False, exc.reason),), (), False, head.number, json_output)
     report_pdf(contract, verdict.checks, verdict.signatures, verdict.complete, head.number, json_output)
@@ -185,10 +188,10 @@ def report_pdf(contract: ChainContract | None, checks: Sequence[Check], signatur
                complete: bool, block: int | None, json_output: bool) -> NoReturn:
     """Print a verification (each check, each signature, the verdict) and exit: 0 when
     every check holds, 1 otherwise, the failing check named on the last line."""
-    from client.pdf_contract_checks import VERIFY_STEPS
+    from client.contract_pdf import PDF_CHECKS
 
     failed = next((c for c in checks if not c.ok), None)
-    ok = failed is None and len(checks) == len(VERIFY_STEPS)
+    ok = failed is None and len(checks) == len(PDF_CHECKS)
     signed_at = {a.cert_fingerprint: a.signed_at for a in contract.attestations} if contract is not None else {}
     rows: list[dict[str, Any]] = [{
         "index": s.index, "party": s.signer, "subject": s.subject, "issuer": s.issuer,
@@ -202,6 +205,8 @@ def report_pdf(contract: ChainContract | None, checks: Sequence[Check], signatur
             "ok": ok, "failedStep": failed.name if failed is not None else None,
             "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
             "signatures": rows, "complete": complete, "block": block,
+            # the contract is Effective: neither still Pending nor Voided or Superseded
+            "inForce": None if contract is None else contract.status == "Effective",
             "contract": None if contract is None else {
                 "id": contract.contract_id, "projectCode": contract.project_code, "version": contract.version,
                 "status": contract.status, "parties": list(contract.parties),
@@ -215,7 +220,7 @@ def report_pdf(contract: ChainContract | None, checks: Sequence[Check], signatur
     seen = {c.name for c in checks}
     for check in checks:
         whole_line(f"{'✓' if check.ok else '✗'} {check.name}: {check.detail}")
-    for step in VERIFY_STEPS:
+    for step in PDF_CHECKS:
         if step not in seen and failed is not None:
             line(f"  {step}: not reached")
     if rows:

@@ -3,19 +3,27 @@ PDF flow, which `ledger contract sign --pdf` and `ledger contract verify-pdf` ar
 layers over.
 
 client/pdf_contracts.py (sign one party's turn) and client/pdf_contract_checks.py (verify a
-PDF against the chain's facts) are the pure PDF core; client/ledger.py makes the chain calls. This module joins them:
+PDF against the chain's facts) are the pure PDF core; client/ledger.py makes the chain
+calls. This module joins them:
 
 - `chain_contract` gathers the chain's facts about a contract for the verifier: the
   contract and its attestations with their PDF parts, the seals they name (SealRegistry)
   and the root certificates they name (below).
-- `find_contract` names the contract a PDF belongs to: the one whose registered document
-  digest is one of the PDF's revision prefixes.
-- `sign_and_record` signs the party's turn: (1) refuse early, saying why, when the input
-  is not where this party should sign or its seal cannot sign; (2) sign the PDF; (3) write
-  it (atomically) BEFORE the transaction is sent — a crash after the transaction must not
-  lose the only file the chain's digests describe; (4) record the revision, CMS and seal
-  digests with ContractRegistry.sign_pdf; a refusal removes the file again.
-- `verify_pdf` verifies a PDF against the chain as it stands.
+- `find_contract` names the contract a PDF belongs to: among the contracts whose
+  registered document digest is one of the PDF's revision prefixes, the one whose
+  recorded revisions the PDF carries; several still matching are refused (name one).
+- `sign_and_record` signs the party's turn: (0) refuse an `out` that exists (unless asked
+  to replace it) or holds the input; (1) refuse early, saying why, when the input is not
+  where this party should sign or its seal cannot sign; (2) sign the PDF; (3) write it
+  (atomically) BEFORE the transaction is sent — a crash after the transaction must not
+  lose the only file the chain's digests describe; (4) record it with
+  ContractRegistry.sign_pdf, naming as the previous revision the one step 1 verified the
+  input against, so that a party that signed the same base first makes the chain refuse
+  this one (SignedMeanwhile). Whatever fails before the transaction is sent, and a
+  refusal after, removes `out` again (if it still holds this call's bytes) and raises the
+  error as it came; only a transaction whose fate is unknown keeps it (RecordingUnknown).
+- `verify_pdf` verifies a PDF against the chain as it stands, then whether the contract
+  is in force (the `status` check: not Voided or Superseded).
 
 Where the roots come from. An attestation names its root by fingerprint (SHA-256 of the
 DER), so any copy of a certificate with that fingerprint *is* the root the chain checked
@@ -24,8 +32,10 @@ identity registry's RootProposed events (read with eth_getLogs, bounded below); 
 trusted in genesis have no event, and are taken from the certificates the caller hands
 in — those the PDF's signatures embed (our signers embed their whole chain, root
 included) and the signer's own chain — each kept only if its SHA-256 is a fingerprint
-the chain recorded. A root found nowhere is left out; the verifier's "trust" step then
-says which root was not supplied.
+the chain recorded. A root was proposed before any signature that chains to it, so the
+events are searched backwards from the block of the newest attestation naming a missing
+root. A root found nowhere is left out; the verifier's "trust" step then says which root
+was not supplied.
 
 Reads are view calls at the ledger's default block (the CLI pins it to the latest block
 when a command starts, so one answer's parts agree).
@@ -34,28 +44,39 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace as replaced
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
+from eth_account.datastructures import SignedTransaction
 from eth_utils import to_checksum_address
 
 from chaincode import ALGORITHM_NAMES, CONTRACT_STATUS, IDENTITY_REGISTRY
 from chaincode.events import EventDecodeError, decode_rpc_log, event_type
-from client.atomicfile import write_atomic
+from client.atomicfile import create_atomic, write_atomic
 from client.errors import ClientError
 from client.http import HttpError
 from client.ledger import Ledger, LedgerError, Reverted, TxResult, Unauthorized
-from client.pdf_contract_checks import ChainAttestation, ChainContract, ChainSeal, PdfVerdict, verify_contract_pdf
+from client.pdf_contract_checks import (
+    VERIFY_STEPS,
+    ChainAttestation,
+    ChainContract,
+    ChainSeal,
+    Check,
+    PdfVerdict,
+    verify_contract_pdf,
+)
 from client.pdf_contracts import SealPosition, SignedRevision, sign_contract_pdf
 from client.pdf_signatures import MAX_SIGNER_CHAIN, PdfSignatureError
-from client.pdf_structure import MAX_CONTRACT_PDF_BYTES, MAX_PDF_SIGNATURES, revision_prefix_digests
+from client.pdf_structure import MAX_CONTRACT_PDF_BYTES, MAX_PDF_SIGNATURES, revision_prefix_digests, signatures_in
 from client.seals import SealImage
-from client.signers import Signer, SignerError
+from client.signers import Signer
 from evidence import digest as digests
 
 # As in client/pdf_signatures.py: pyHanko imports cryptography's DSA module, which warns.
@@ -65,28 +86,35 @@ with warnings.catch_warnings():
 
 # Blocks one eth_getLogs may scan: the node's own cap (node/rpc/methods.py MAX_LOG_BLOCK_RANGE).
 LOG_WINDOW_BLOCKS = 10_000
-# Blocks the RootProposed search walks in all, oldest first (100 windows). Roots are
-# trusted when a consortium forms or a CA joins, long before most contracts; a root not
-# found in the first million blocks (~11 days at one block a second) is looked for no
-# further, rather than spending the node's log budget on every verification. Roots in
-# the PDF or the signer's chain need no search at all.
+# Blocks the RootProposed search walks in all, backwards from the newest attestation that
+# names a missing root (100 windows). Roots are trusted when a consortium forms or a CA
+# joins, before the contracts signed under them; one proposed more than a million blocks
+# (~11 days at one block a second) before the signature is looked for no further, rather
+# than spending the node's log budget on every verification. Roots in the PDF or the
+# signer's chain need no search at all.
 MAX_ROOT_SEARCH_BLOCKS = 1_000_000
 # Contracts `find_contract` pages through (GET /v1/contracts, newest first, 1,000 a page):
 # ten requests. The node has no index by document digest; past this, name the contract.
 MAX_FIND_CONTRACTS = 10_000
 FIND_PAGE = 1_000  # the REST list's largest page (docs/rest.md)
+# Earlier versions of a project `verify_pdf(project=...)` looks through, newest first, for
+# the one whose signatures a PDF carries when the latest version's do not: a project is
+# amended a handful of times; a hundred versions is a chain of amendments no tender has.
+MAX_EARLIER_VERSIONS = 100
 # Candidate root certificates examined: every signature's chain in the PDF (at most
 # MAX_SIGNER_CHAIN each, for at most MAX_PDF_SIGNATURES signatures) and the signer's own.
 MAX_CANDIDATE_CERTIFICATES = (MAX_PDF_SIGNATURES + 1) * MAX_SIGNER_CHAIN
 # Where a PDF's header may sit: the first 1024 bytes (ISO 32000-1 7.5.2 readers' leeway).
 PDF_HEADER_WINDOW = 1024
+# What `verify_pdf` checks: the verifier's steps, then whether the contract is in force.
+PDF_CHECKS = (*VERIFY_STEPS, "status")
 PENDING = "Pending"
 _ZERO32 = b"\x00" * 32
 
 
 class ContractPdfError(ClientError, ValueError):
     """The contract-PDF flow refused before anything was sent: `check` names what did not
-    hold (contract, party, certificate, seal, document), `reason` says why."""
+    hold (contract, party, certificate, seal, document, out, registered), `reason` says why."""
 
     def __init__(self, check: str, reason: str) -> None:
         super().__init__(reason)
@@ -95,24 +123,49 @@ class ContractPdfError(ClientError, ValueError):
 
 
 class ContractNotFound(ContractPdfError):
-    """No contract's registered document is a revision of the PDF among the `scanned`
-    contracts; `exhausted` says whether those were all the node lists."""
+    """No contract on the chain for a PDF: none named by the id or project given, or none
+    whose registered document is a revision of the PDF among the `scanned` contracts;
+    `exhausted` says whether those were all the node lists."""
 
-    def __init__(self, reason: str, *, scanned: int, exhausted: bool) -> None:
+    def __init__(self, reason: str, *, scanned: int = 0, exhausted: bool = True) -> None:
         super().__init__("registered", reason)
         self.scanned = scanned
         self.exhausted = exhausted
 
 
-class RecordingUnknown(ContractPdfError):
-    """The transaction was sent but its outcome is not known (no receipt in time, the node
-    stopped answering): the signed PDF was kept at `out`, since the chain may yet record
-    the digests of exactly that file."""
+class AmbiguousContract(ContractPdfError):
+    """Several contracts registered the PDF's document and the PDF carries the recorded
+    signatures of none, or of several, of them: `candidates` (their ids); name one."""
 
-    def __init__(self, reason: str, *, tx_hash: bytes | None, out: Path | None) -> None:
-        super().__init__("record", reason)
+    def __init__(self, reason: str, *, candidates: Sequence[bytes]) -> None:
+        super().__init__("registered", reason)
+        self.candidates = tuple(candidates)
+
+
+class RecordingUnknown(ClientError):
+    """The transaction `tx_hash` was sent but its outcome is not known (the node stopped
+    answering, no receipt in time): the chain may yet record the digests of exactly the
+    signed PDF, so it was kept at `out` and is in `revision`. Wait for the transaction's
+    receipt before signing again."""
+
+    def __init__(self, reason: str, *, tx_hash: bytes, out: Path | None, revision: SignedRevision) -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.tx_hash = tx_hash
         self.out = out
+        self.revision = revision
+
+
+class SignedMeanwhile(Reverted):
+    """The chain refused the signature because a PDF signature on the same revision was
+    recorded first (two parties signed the same base at once): `previous` is the revision
+    this one signed on, `head` the chain's latest now. Nothing was recorded and `out` was
+    removed; sign the output whose revision digest is `head`."""
+
+    def __init__(self, reason: str, *, previous: bytes, head: bytes) -> None:
+        super().__init__(reason)
+        self.previous = previous
+        self.head = head
 
 
 # -- the chain's facts ----------------------------------------------------------------------
@@ -122,8 +175,20 @@ def chain_contract(ledger: Ledger, contract_id: bytes, *,
                    certificates: Iterable[x509.Certificate] = ()) -> ChainContract:
     """The chain's facts about contract `contract_id` for `verify_contract_pdf`: the
     contract, its attestations (at most its parties, 8), the seals they name and the root
-    certificates they name. `certificates` are candidate roots (module docstring)."""
-    record = ledger.contract(contract_id)
+    certificates they name. `certificates` are candidate roots (module docstring). Raises
+    ContractNotFound when the chain holds no such contract."""
+    return _chain_facts(ledger, contract_id, certificates)[0]
+
+
+def _chain_facts(ledger: Ledger, contract_id: bytes,
+                 certificates: Iterable[x509.Certificate]) -> tuple[ChainContract, dict[str, Any]]:
+    """`chain_contract`, with the registry's record it was read from (previous, next)."""
+    try:
+        record = ledger.contract(contract_id)
+    except Reverted as exc:
+        if "no such contract" in exc.reason:
+            raise ContractNotFound(f"no contract 0x{contract_id.hex()} is registered on the chain") from exc
+        raise
     attestations = tuple(_attestation(a) for a in record["attestations"])
     seals: dict[bytes, ChainSeal] = {}
     for attestation in attestations:
@@ -131,14 +196,20 @@ def chain_contract(ledger: Ledger, contract_id: bytes, *,
             found = registered_seal(ledger, attestation.seal)
             if found is not None:
                 seals[attestation.seal] = found
-    roots = find_roots(ledger, {a.root_fingerprint for a in attestations}, certificates)
-    return ChainContract(
+    wanted = {a.root_fingerprint for a in attestations} - {_ZERO32}
+    roots = roots_among(certificates, wanted)
+    missing = wanted - roots.keys()
+    if missing:
+        newest = max(a.signed_at for a in attestations if a.root_fingerprint in missing)
+        roots.update(_proposed_roots(ledger, missing, block_at_time(ledger, newest)))
+    contract = ChainContract(
         contract_id=contract_id, project_code=record["project_code"], version=int(record["version"]),
         status=CONTRACT_STATUS.get(record["status"], str(record["status"])), doc_digest=record["doc_digest"],
         digest_algorithm=ALGORITHM_NAMES.get(record["digest_algorithm"], str(record["digest_algorithm"])),
         parties=tuple(to_checksum_address(p) for p in record["parties"]), attestations=attestations,
         seals=seals, roots=roots,
     )
+    return contract, record
 
 
 def _attestation(a: Mapping[str, Any]) -> ChainAttestation:
@@ -165,35 +236,54 @@ def registered_seal(ledger: Ledger, seal: bytes) -> ChainSeal | None:
                      revoked_at=int(record["revoked_at"]))
 
 
-def find_roots(ledger: Ledger, fingerprints: Iterable[bytes],
-               certificates: Iterable[x509.Certificate] = ()) -> dict[bytes, x509.Certificate]:
+def find_roots(ledger: Ledger, fingerprints: Iterable[bytes], certificates: Iterable[x509.Certificate] = (), *,
+               newest_block: int | None = None) -> dict[bytes, x509.Certificate]:
     """The root certificates with these fingerprints: from `certificates` first, then the
-    identity registry's RootProposed events (module docstring). Those found nowhere are
-    left out."""
+    identity registry's RootProposed events, searched backwards from `newest_block` (the
+    block of the newest signature that chains to them; None: the ledger's head) over at
+    most MAX_ROOT_SEARCH_BLOCKS. Those found nowhere are left out."""
     wanted = {fp for fp in fingerprints if fp != _ZERO32}
+    found = roots_among(certificates, wanted)
+    missing = wanted - found.keys()
+    if missing:
+        found.update(_proposed_roots(ledger, missing, _head(ledger) if newest_block is None else newest_block))
+    return found
+
+
+def roots_among(certificates: Iterable[x509.Certificate], wanted: set[bytes]) -> dict[bytes, x509.Certificate]:
+    """The certificates (at most MAX_CANDIDATE_CERTIFICATES examined) whose SHA-256 is
+    one of `wanted`, by fingerprint."""
     found: dict[bytes, x509.Certificate] = {}
-    for number, cert in enumerate(certificates):
-        if number >= MAX_CANDIDATE_CERTIFICATES or len(found) == len(wanted):
+    for cert in itertools.islice(certificates, MAX_CANDIDATE_CERTIFICATES):
+        if len(found) == len(wanted):
             break
         fingerprint = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest()
         if fingerprint in wanted:
             found[fingerprint] = cert
-    missing = wanted - found.keys()
-    if missing:
-        found.update(_proposed_roots(ledger, missing))
     return found
 
 
-def _proposed_roots(ledger: Ledger, fingerprints: set[bytes]) -> dict[bytes, x509.Certificate]:
-    """Roots from RootProposed events (fingerprint is the event's second topic), oldest
-    block first, a window at a time, until all are found or MAX_ROOT_SEARCH_BLOCKS. A
+def root_search_windows(newest: int, *, limit: int = MAX_ROOT_SEARCH_BLOCKS,
+                        window: int = LOG_WINDOW_BLOCKS) -> Iterator[tuple[int, int]]:
+    """The (from, to) block ranges of the RootProposed search, newest first: `window`
+    blocks each, from `newest` back over at most `limit` blocks, never below block 0."""
+    oldest = max(0, newest - limit + 1)
+    end = newest
+    while end >= oldest:
+        start = max(oldest, end - window + 1)
+        yield start, end
+        end = start - 1
+
+
+def _proposed_roots(ledger: Ledger, fingerprints: set[bytes], newest: int) -> dict[bytes, x509.Certificate]:
+    """Roots from RootProposed events (fingerprint is the event's second topic), a window
+    at a time backwards from block `newest` (root_search_windows), until all are found. A
     token that may not read logs (a party's, a regulator's) ends the search quietly."""
     topic = "0x" + event_type("IdentityRegistry", "RootProposed").topic.hex()
-    head = _head(ledger)
     found: dict[bytes, x509.Certificate] = {}
-    start = 0
-    while start <= min(head, MAX_ROOT_SEARCH_BLOCKS - 1) and len(found) < len(fingerprints):
-        end = min(start + LOG_WINDOW_BLOCKS - 1, head)
+    for start, end in root_search_windows(newest):
+        if len(found) == len(fingerprints):
+            break
         query = {"address": to_checksum_address(IDENTITY_REGISTRY), "fromBlock": hex(start), "toBlock": hex(end),
                  "topics": [topic, None, ["0x" + fp.hex() for fp in sorted(fingerprints - found.keys())]]}
         try:
@@ -210,8 +300,35 @@ def _proposed_roots(ledger: Ledger, fingerprints: set[bytes]) -> dict[bytes, x50
             fingerprint = hashlib.sha256(der).digest()
             if fingerprint in fingerprints:
                 found[fingerprint] = cert
-        start = end + 1
     return found
+
+
+def block_at_time(ledger: Ledger, timestamp: int, head: int | None = None) -> int:
+    """The last block at or before `head` (default: the ledger's) whose time is at most
+    `timestamp`: for an attestation's `signed_at`, the block that recorded it (or a later
+    one of the same second). A binary search over block headers: at most log2(head) + 2
+    eth_getBlockByNumber calls. A token that may not read blocks gets `head`."""
+    head = _head(ledger) if head is None else head
+    try:
+        if _block_time(ledger, head) <= timestamp:
+            return head
+        low, high = 0, head  # time(low) <= timestamp < time(high), or low = 0
+        while high - low > 1:
+            middle = (low + high) // 2
+            if _block_time(ledger, middle) <= timestamp:
+                low = middle
+            else:
+                high = middle
+        return low
+    except Unauthorized:
+        return head
+
+
+def _block_time(ledger: Ledger, number: int) -> int:
+    block = ledger.rpc("eth_getBlockByNumber", [hex(number), False])
+    if block is None:
+        raise LedgerError(f"the node has no block {number}")
+    return int(block["timestamp"], 16)
 
 
 def _head(ledger: Ledger) -> int:
@@ -239,15 +356,37 @@ def pdf_certificates(pdf: bytes) -> list[x509.Certificate]:
     return out
 
 
+def pdf_revisions(pdf: bytes) -> set[bytes]:
+    """The revision digests of the PDF's PAdES signatures (as the chain records them), to
+    tell which contract a PDF carries the signatures of; none from a file the verifier
+    will refuse anyway."""
+    if len(pdf) > MAX_CONTRACT_PDF_BYTES or b"%PDF-" not in pdf[:PDF_HEADER_WINDOW]:
+        return set()
+    try:
+        return {revision for _, revision, _ in itertools.islice(signatures_in(pdf), MAX_PDF_SIGNATURES)}
+    except Exception:
+        # As in pdf_certificates: read for a preference only; the verifier names the step.
+        return set()
+
+
 # -- which contract ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    contract_id: bytes
+    label: str               # "P-2026-015 v1 (0x...)"
+    revisions: frozenset[bytes]
+
+
 def find_contract(ledger: Ledger, pdf: bytes) -> bytes:
-    """The id of the newest contract whose registered document digest (SHA-256 or SM3) is
-    that of one of the PDF's revision prefixes, from the node's contract list
-    (GET /v1/contracts: a party's token lists its own contracts only). Raises
+    """The id of the contract whose registered document digest (SHA-256 or SM3) is that
+    of one of the PDF's revision prefixes, from the node's contract list (GET
+    /v1/contracts, newest first: a party's token lists its own contracts only). When
+    several registered it, the one whose recorded PDF revisions the PDF carries. Raises
     PdfSignatureError (size, format) for a file that is no contract PDF, ContractNotFound
-    when none matches among the newest MAX_FIND_CONTRACTS."""
+    when none matches among the newest MAX_FIND_CONTRACTS, AmbiguousContract when several
+    still do."""
     from client.anchoring import node_http
 
     if len(pdf) <= MAX_CONTRACT_PDF_BYTES and b"%PDF-" not in pdf[:PDF_HEADER_WINDOW]:
@@ -255,7 +394,8 @@ def find_contract(ledger: Ledger, pdf: bytes) -> bytes:
     prefixes = {(name, digest) for name in (digests.SHA256, digests.SM3)
                 for _, digest in revision_prefix_digests(pdf, name)}
     http = node_http(ledger)
-    scanned, after = 0, None
+    matches: list[_Candidate] = []
+    scanned, after, exhausted = 0, None, False
     while scanned < MAX_FIND_CONTRACTS:
         params = {"order": "desc", "limit": min(FIND_PAGE, MAX_FIND_CONTRACTS - scanned), "after": after}
         try:
@@ -268,14 +408,35 @@ def find_contract(ledger: Ledger, pdf: bytes) -> bytes:
         for item in items:
             digest = bytes.fromhex(str(item["docDigest"]).removeprefix("0x"))
             if (str(item["digestAlgorithm"]).lower(), digest) in prefixes:
-                return bytes.fromhex(str(item["id"]).removeprefix("0x"))
+                matches.append(_candidate(item))
         scanned += len(items)
         after = page.get("next")
         if after is None or not items:
+            exhausted = True
+            break
+    if not matches:
+        if exhausted:
             raise ContractNotFound(f"no contract the node lists to this caller has a registered document this PDF "
                                    f"starts with ({scanned} examined)", scanned=scanned, exhausted=True)
-    raise ContractNotFound(f"no contract among the newest {scanned} has a registered document this PDF starts with: "
-                           "name the contract (its id or --project)", scanned=scanned, exhausted=False)
+        raise ContractNotFound(f"no contract among the newest {scanned} has a registered document this PDF starts "
+                               "with: name the contract (its id or --project)", scanned=scanned, exhausted=False)
+    carried = pdf_revisions(pdf)
+    chosen = [m for m in matches if m.revisions & carried] or matches
+    if len(chosen) == 1:
+        return chosen[0].contract_id
+    which = "whose signatures it carries" if chosen is not matches else "it starts with"
+    raise AmbiguousContract(f"{len(chosen)} contracts registered the document this PDF {which}: "
+                            f"{', '.join(m.label for m in chosen)}; name the contract (its id)",
+                            candidates=[m.contract_id for m in chosen])
+
+
+def _candidate(item: Mapping[str, Any]) -> _Candidate:
+    """A /v1/contracts record as a candidate: its id and the PDF revisions it recorded."""
+    contract_id = bytes.fromhex(str(item["id"]).removeprefix("0x"))
+    revisions = frozenset(bytes.fromhex(str(s["pdf"]["revisionDigest"]).removeprefix("0x"))
+                          for s in item.get("signatures") or () if s.get("pdf"))
+    return _Candidate(contract_id, f"{item.get('projectCode')} v{item.get('version')} (0x{contract_id.hex()})",
+                      revisions)
 
 
 # -- whose turn -------------------------------------------------------------------------------
@@ -283,15 +444,22 @@ def find_contract(ledger: Ledger, pdf: bytes) -> bytes:
 
 def check_turn(contract: ChainContract, pdf: bytes, *, signer: str, certificate: bytes, registered_certificate: bytes,
                seal: SealImage, seal_record: ChainSeal | None,
-               tsa_roots: Sequence[x509.Certificate] = ()) -> None:
+               tsa_roots: Sequence[x509.Certificate] = ()) -> bytes:
     """Refuse, saying why, unless `signer` (an address, signing with the certificate whose
     fingerprint is `certificate`; `registered_certificate` is the one its membership
     holds) may sign `pdf` for `contract` now, showing `seal` (`seal_record`: the registry's
-    record of it, None if none). Pure: the caller read the chain."""
+    record of it, None if none). Returns the revision the party signs on, which `pdf` was
+    verified against: the registered document's digest for the first signature, else the
+    revision digest the chain recorded last. Pure: the caller read the chain."""
     name = f"contract {contract.project_code} v{contract.version}"
-    # 1. the contract waits for signatures
+    # 1. the contract waits for PDF signatures: Pending, and no party signed it by digest alone
     if contract.status != PENDING:
         raise ContractPdfError("contract", f"{name} is {contract.status}: it is not waiting for signatures")
+    bare = [a for a in contract.attestations if a.sequence is None]
+    if bare:
+        raise ContractPdfError("contract", f"{bare[0].signer} signed {name} without its PDF (ledger contract sign "
+                                           "without --pdf), and the chain takes no PDF signature of a contract "
+                                           "once one is by digest alone: sign without --pdf too")
     # 2. the signer is a party that has not signed
     parties = [p.lower() for p in contract.parties]
     if signer.lower() not in parties:
@@ -320,17 +488,15 @@ def check_turn(contract: ChainContract, pdf: bytes, *, signer: str, certificate:
         raise ContractPdfError("seal", f"{seal_id} ({seal_record.name}) belongs to {seal_record.owner}, not to the "
                                        f"signer {signer}")
     if seal_record.cert_fingerprint != certificate:
+        # The registry binds a seal file to one certificate and never takes the same file
+        # twice: after a renewal the seal needs a new file (same pixels allowed to its owner).
         raise ContractPdfError("seal", f"{seal_id} ({seal_record.name}) is bound to the certificate "
                                        f"0x{seal_record.cert_fingerprint.hex()}, not to 0x{certificate.hex()}: "
-                                       "register the seal again with the current certificate")
+                                       "register a new seal file (ledger seal draw with a new --code, or a re-saved "
+                                       "PNG) for your current certificate, and have it approved")
     if seal_record.pixel_digest != seal.pixel_digest:
         raise ContractPdfError("seal", f"the image's pixels are not those registered for {seal_id}")
     # 5. the input is where this party signs: the registered PDF, or the last recorded revision
-    bare = [a for a in contract.attestations if a.sequence is None]
-    if bare:
-        raise ContractPdfError("document", f"{bare[0].signer} signed {name} without a PDF signature (ledger "
-                                           "contract sign without --pdf): its PDF can never verify complete; sign "
-                                           "it the same way")
     recorded = sorted((a for a in contract.attestations), key=lambda a: a.sequence or 0)
     got = digests.digest_bytes(pdf, contract.digest_algorithm)
     if recorded and got == contract.doc_digest:
@@ -344,7 +510,7 @@ def check_turn(contract: ChainContract, pdf: bytes, *, signer: str, certificate:
                                                f"{contract.digest_algorithm} is 0x{got.hex()}, the registered "
                                                f"0x{contract.doc_digest.hex()}; the first party signs the "
                                                "registered PDF itself")
-        return
+        return contract.doc_digest
     verdict = verify_contract_pdf(pdf, contract, tsa_roots=tsa_roots)
     failed = verdict.failed
     if failed is not None:
@@ -355,6 +521,8 @@ def check_turn(contract: ChainContract, pdf: bytes, *, signer: str, certificate:
         raise ContractPdfError("document", f"this PDF does not end with the revision the chain recorded last "
                                            f"(signature {latest.sequence}, by {latest.signer}): sign the file "
                                            "that party produced")
+    assert latest.revision_digest is not None  # no bare attestation (step 1)
+    return latest.revision_digest
 
 
 # -- signing a turn -----------------------------------------------------------------------------
@@ -364,79 +532,243 @@ def sign_and_record(
     ledger: Ledger, contract_id: bytes, pdf: bytes, identity: Signer, seal: SealImage, *,
     field: str | None = None, position: SealPosition | None = None, tsa_url: str | None = None,
     crls: Sequence[x509.CertificateRevocationList] = (), reason: str | None = None, location: str | None = None,
-    out: Path | None = None,
+    out: Path | None = None, replace: bool = False,
 ) -> tuple[SignedRevision, TxResult]:
     """Sign `pdf` as the ledger's account (a party of the contract), with `identity` (its
     registered certificate) and `seal` (its approved seal), and record the signature on
-    chain. With `out`, the signed PDF is written there (replaced atomically) before the
-    transaction is sent, and removed again if the chain refuses it.
+    chain. With `out`, the signed PDF is written there before the transaction is sent; an
+    existing `out` is refused unless `replace`, and one holding `pdf` always.
 
     Raises ContractPdfError (nothing signed or sent) naming the check that failed,
-    PdfSignatureError (the PDF could not be signed: placement, TSA, ...), Reverted (the
-    chain refused; `out` removed), RecordingUnknown (sent, outcome unknown; `out` kept)."""
-    # 1. where this party stands
+    PdfSignatureError (the PDF could not be signed: placement, TSA, ...), RecordingUnknown
+    (sent, outcome unknown; `out` kept). Any other error — Reverted (the chain refused;
+    SignedMeanwhile when another party signed the same revision first), Unauthorized,
+    LedgerError, HttpError, SignerError — means nothing was recorded, and `out` was
+    removed if it still held the signed PDF."""
+    # 0. the output: never the input, never another file unless asked to replace it
+    if out is not None:
+        _check_out(out, pdf, replace)
+    # 1. where this party stands, and the revision it signs on
     contract = chain_contract(ledger, contract_id, certificates=[*pdf_certificates(pdf), *identity.chain])
     signer = ledger.address
     member = ledger.member(signer)
-    check_turn(contract, pdf, signer=signer, certificate=identity.fingerprint,
-               registered_certificate=member["cert_fingerprint"], seal=seal,
-               seal_record=registered_seal(ledger, seal.digest))
+    base = check_turn(contract, pdf, signer=signer, certificate=identity.fingerprint,
+                      registered_certificate=member["cert_fingerprint"], seal=seal,
+                      seal_record=registered_seal(ledger, seal.digest))
     # 2. the PAdES signature with the seal drawn
     revision = sign_contract_pdf(pdf, identity, seal, field=field, position=position, timestamp_url=tsa_url,
                                  crls=crls, reason=reason, location=location)
     # 3. the file, before the chain hears of it
     if out is not None:
-        write_atomic(out, revision.pdf, mode=0o644)
-    # 4. the chain: ContractRegistry.sign_pdf, the certificate key signing the document
-    #    digest as `sign` does. A refusal (the check call, the node's pool, a failed
-    #    receipt) or a signer that would not sign removes the file: the chain will never
-    #    describe it. A node that stops answering leaves it: the transaction may be final.
-    kept = f"; the signed PDF is kept at {out}" if out is not None else ""
-    try:
-        signature = identity.sign_digest(contract.doc_digest)
-        function = ledger.contracts.functions.sign_pdf(contract_id, identity.chain_der, signature,
-                                                       revision.revision_digest, revision.cms_digest, seal.digest)
-        tx_hash = ledger.send(function)
-    except (LedgerError, SignerError):
-        _discard(out)
-        raise
-    except HttpError as exc:
-        raise RecordingUnknown(f"the node stopped answering while the transaction was sent ({exc}), so it may have "
-                               f"received it{kept}: check the contract (ledger contract show) before signing again",
-                               tx_hash=None, out=out) from exc
-    try:
-        result = ledger.wait(tx_hash, function)
-    except Reverted:
-        _discard(out)
-        raise
-    except (LedgerError, HttpError) as exc:
-        raise RecordingUnknown(f"transaction 0x{tx_hash.hex()} was sent but its outcome is unknown ({exc}){kept}: "
-                               "check the contract (ledger contract show) before signing again",
-                               tx_hash=tx_hash, out=out) from exc
-    return revision, result
+        _write_out(out, revision.pdf, replace)
+    # 4. the chain
+    return revision, _record(ledger, contract, identity, base, revision, out)
 
 
-def _discard(out: Path | None) -> None:
-    if out is not None:
+def _check_out(out: Path, pdf: bytes, replace: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        return
+    if _holds(out, pdf):
+        raise ContractPdfError("out", f"{out} holds the PDF being signed: write the signed PDF to another file")
+    if not replace:
+        raise ContractPdfError("out", f"{out} exists: refusing to overwrite it (replace=True replaces it)")
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` holds exactly `data` (reading at most one byte more)."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except OSError:
+        return False
+
+
+def _write_out(out: Path, data: bytes, replace: bool) -> None:
+    """Write the signed PDF to `out`, durably and whole: replacing it when asked, else
+    only if no file is there (one that appeared since step 0 is left alone)."""
+    try:
+        if replace:
+            write_atomic(out, data, mode=0o644)
+        else:
+            create_atomic(out, data, mode=0o644)
+    except FileExistsError:
+        raise ContractPdfError("out", f"{out} appeared while the PDF was being signed: refusing to overwrite "
+                                      "it (nothing was sent)") from None
+    except OSError as exc:
+        raise ContractPdfError("out", f"cannot write {out}: {exc.strerror or exc} (nothing was sent)") from exc
+
+
+def _discard(out: Path | None, data: bytes) -> None:
+    """Remove `out` if it still holds the signed PDF this call wrote: the chain will never
+    describe it. A file another writer put there since is left alone."""
+    if out is not None and _holds(out, data):
         out.unlink(missing_ok=True)
+
+
+def _record(ledger: Ledger, contract: ChainContract, identity: Signer, base: bytes, revision: SignedRevision,
+            out: Path | None) -> TxResult:
+    """ContractRegistry.sign_pdf for `revision`, signed on `base`. The transaction is
+    made and signed here (not by Ledger.send) so that its hash is known before it is
+    sent: a node that stops answering while taking it leaves a transaction to wait for."""
+    # 4a. before sending: any failure leaves nothing on the chain
+    try:
+        function, signed = _prepare(ledger, contract.contract_id, identity, base, revision)
+    except Reverted as exc:
+        first = _refused(ledger, contract, base, revision, out, exc)
+        if first is None:
+            raise
+        raise first from exc
+    except BaseException:
+        _discard(out, revision.pdf)
+        raise
+    tx_hash = bytes(signed.hash)
+    # 4b. sending: a refusal by the node's pool leaves nothing; a lost answer, perhaps a transaction
+    try:
+        ledger.broadcast(signed)
+    except LedgerError:  # the node's pool refused it: nothing was sent
+        _discard(out, revision.pdf)
+        raise
+    except Exception as exc:
+        raise _unknown(tx_hash, out, revision, f"the node stopped answering while taking it: {exc}") from exc
+    # 4c. its receipt: a failed one is the chain's refusal; none, an unknown outcome
+    try:
+        return ledger.wait(tx_hash, function)
+    except Reverted as exc:
+        first = _refused(ledger, contract, base, revision, out, exc)
+        if first is None:
+            raise
+        raise first from exc
+    except Exception as exc:
+        raise _unknown(tx_hash, out, revision, str(exc)) from exc
+
+
+def _refused(ledger: Ledger, contract: ChainContract, base: bytes, revision: SignedRevision, out: Path | None,
+             refused: Reverted) -> SignedMeanwhile | None:
+    """The chain refused the signature: `out` is removed (the chain will never describe
+    it); SignedMeanwhile when another party signed `base` first, else None (the refusal
+    is raised as it came)."""
+    _discard(out, revision.pdf)
+    return _signed_first(ledger, contract, base, refused)
+
+
+def _prepare(ledger: Ledger, contract_id: bytes, identity: Signer, base: bytes,
+             revision: SignedRevision) -> tuple[Any, SignedTransaction]:
+    """The signed sign_pdf transaction: the certificate key signs the registry's
+    pdf_signing_digest (binding the contract, the revision signed on, the revision, CMS
+    and seal), then Ledger.prepare checks it with the chain (a refusal raises Reverted)
+    and signs it with the account. Nothing is sent."""
+    functions = ledger.contracts.functions
+    digest = bytes(ledger.call(functions.pdf_signing_digest(contract_id, base, revision.revision_digest,
+                                                            revision.cms_digest, revision.seal)))
+    signature = identity.sign_digest(digest)
+    function: Any = functions.sign_pdf(contract_id, identity.chain_der, signature, base, revision.revision_digest,
+                                       revision.cms_digest, revision.seal)
+    return function, ledger.prepare(function)
+
+
+def _signed_first(ledger: Ledger, contract: ChainContract, base: bytes, refused: Reverted) -> SignedMeanwhile | None:
+    """SignedMeanwhile if the chain's latest PDF revision is no longer `base` (a party
+    signed the same revision first), else None (another refusal, raised as it came)."""
+    try:
+        head = bytes(ledger.contracts.functions.pdf_head(contract.contract_id).call(block_identifier="latest"))
+    except Exception:
+        return None  # the refusal itself is what the caller must see
+    head = head if head != _ZERO32 else contract.doc_digest
+    if head == base:
+        return None
+    return SignedMeanwhile(refused.reason, previous=base, head=head)
+
+
+def _unknown(tx_hash: bytes, out: Path | None, revision: SignedRevision, cause: str) -> RecordingUnknown:
+    kept = (f"; the signed PDF is kept at {out}, since the chain may yet record it" if out is not None
+            else "; the signed PDF is in this error's `revision`, since the chain may yet record it")
+    return RecordingUnknown(f"transaction 0x{tx_hash.hex()} was sent but its outcome is unknown ({cause}){kept}: "
+                            f"wait for transaction 0x{tx_hash.hex()}'s receipt before signing again (ledger "
+                            "contract show then lists the signature, or not)",
+                            tx_hash=tx_hash, out=out, revision=revision)
 
 
 # -- verifying ----------------------------------------------------------------------------------
 
 
-def verify_pdf(ledger: Ledger, pdf: bytes, *, contract_id: bytes | None = None,
+def verify_pdf(ledger: Ledger, pdf: bytes, *, contract_id: bytes | None = None, project: str | None = None,
                tsa_roots: Sequence[x509.Certificate] = ()) -> PdfVerdict:
     """Verify a signed contract PDF against the chain as it stands (client/pdf_contract_checks.py,
-    steps size to timestamps). Without `contract_id`, `find_contract` names it (and may
-    raise: PdfSignatureError for a file that is no PDF, ContractNotFound)."""
-    return verify_pdf_facts(ledger, pdf, contract_id=contract_id, tsa_roots=tsa_roots)[1]
+    steps size to timestamps), then that the contract is in force (`status`: not Voided
+    or Superseded). The contract is `contract_id`, `project`'s latest version, or else the
+    one `find_contract` names (which may raise PdfSignatureError for a file that is no
+    PDF, ContractNotFound, AmbiguousContract); an unknown id or project raises
+    ContractNotFound."""
+    return verify_pdf_facts(ledger, pdf, contract_id=contract_id, project=project, tsa_roots=tsa_roots)[1]
 
 
-def verify_pdf_facts(ledger: Ledger, pdf: bytes, *, contract_id: bytes | None = None,
+def verify_pdf_facts(ledger: Ledger, pdf: bytes, *, contract_id: bytes | None = None, project: str | None = None,
                      tsa_roots: Sequence[x509.Certificate] = ()) -> tuple[ChainContract, PdfVerdict]:
     """`verify_pdf`, with the chain's facts it verified against (what a report prints
-    beside the verdict: the contract, its block times)."""
-    if contract_id is None:
+    beside the verdict: the contract, its block times). With `project`, a PDF that
+    carries an earlier version's signatures rather than the latest's fails saying so."""
+    if contract_id is not None and project is not None:
+        raise ValueError("give contract_id or project, not both")
+    if project is not None:
+        contract_id = _latest_version(ledger, project)
+    elif contract_id is None:
         contract_id = find_contract(ledger, pdf)
-    contract = chain_contract(ledger, contract_id, certificates=pdf_certificates(pdf))
-    return contract, verify_contract_pdf(pdf, contract, tsa_roots=tsa_roots)
+    contract, record = _chain_facts(ledger, contract_id, pdf_certificates(pdf))
+    verdict = verify_contract_pdf(pdf, contract, tsa_roots=tsa_roots)
+    if verdict.ok:
+        status = status_check(ledger, contract, record)
+        return contract, replaced(verdict, ok=status.ok, checks=(*verdict.checks, status),
+                                  complete=verdict.complete and status.ok)
+    if project is not None:
+        return contract, _name_earlier_version(ledger, pdf, contract, record, verdict)
+    return contract, verdict
+
+
+def _latest_version(ledger: Ledger, project: str) -> bytes:
+    try:
+        return ledger.latest_contract(project)
+    except Unauthorized:
+        raise
+    except LedgerError as exc:
+        raise ContractNotFound(f"no contract is registered for project {project!r}") from exc
+
+
+def status_check(ledger: Ledger, contract: ChainContract, record: Mapping[str, Any]) -> Check:
+    """The `status` check of a PDF whose signatures verified: whether the contract is in
+    force. Pending and Effective hold; Voided and Superseded (naming the version that
+    supersedes it, the registry's `next`) fail."""
+    if contract.status == "Voided":
+        return Check("status", False, "the signatures are valid but the contract is Voided (not in force)")
+    if contract.status == "Superseded":
+        successor = bytes(record["next"])
+        version = ledger.contract(successor)["version"]
+        return Check("status", False, f"the signatures are valid but the contract is Superseded (not in force): "
+                                      f"version {version} (0x{successor.hex()}) supersedes it")
+    if contract.status == "Effective":
+        return Check("status", True, "Effective: in force")
+    signed = len(contract.attestations)
+    return Check("status", contract.status == PENDING,
+                 f"{contract.status}: {signed} of {len(contract.parties)} parties have signed; in force once all have")
+
+
+def _name_earlier_version(ledger: Ledger, pdf: bytes, contract: ChainContract, record: Mapping[str, Any],
+                          verdict: PdfVerdict) -> PdfVerdict:
+    """A failed verdict against a project's latest version, its failed check saying which
+    earlier version's recorded signatures the PDF carries, when the latest's are not in it."""
+    carried = pdf_revisions(pdf)
+    if not carried or carried & {a.revision_digest for a in contract.attestations if a.revision_digest}:
+        return verdict
+    previous = bytes(record["previous"])
+    for _ in range(MAX_EARLIER_VERSIONS):
+        if previous == _ZERO32:
+            break
+        earlier = ledger.contract(previous)
+        if carried & {a["pdf"]["revision_digest"] for a in earlier["attestations"] if a["pdf"]}:
+            note = (f"; the PDF carries the signatures of {contract.project_code} version {earlier['version']} "
+                    f"(0x{previous.hex()}), not of its latest version {contract.version}: verify it against that "
+                    "version (its ID)")
+            failed = verdict.failed
+            return replaced(verdict, checks=tuple(replaced(c, detail=c.detail + note) if c is failed else c
+                                                  for c in verdict.checks))
+        previous = bytes(earlier["previous"])
+    return verdict

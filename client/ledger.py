@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+from eth_account.datastructures import SignedTransaction
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -97,6 +98,13 @@ def _reason(exc: Exception) -> str:
     return message.removeprefix("execution reverted: ")
 
 
+def _refusal(exc: Web3RPCError) -> LedgerError:
+    """A node's JSON-RPC error as ours: -40100 is Unauthorized, the rest LedgerError."""
+    error = (exc.rpc_response or {}).get("error")
+    message = str(error.get("message", exc)) if isinstance(error, dict) else str(exc)
+    return Unauthorized(refusal_message(message)) if is_unauthorized(error) else LedgerError(message)
+
+
 class Ledger:
     """A connection to one node, acting as one account (reads need no account)."""
 
@@ -153,27 +161,40 @@ class Ledger:
 
     def send(self, function: Any, *, gas: int | None = None, nonce: int | None = None) -> bytes:
         """Sign and send without waiting; checks with a call (estimate) unless `gas` is given."""
+        return self.broadcast(self.prepare(function, gas=gas, nonce=nonce))
+
+    def prepare(self, function: Any, *, gas: int | None = None, nonce: int | None = None) -> SignedTransaction:
+        """The signed transaction, not sent (its hash is known before it goes out): checked
+        with a call (estimate) unless `gas` is given, the nonce taken from this Ledger's
+        count (given back if signing fails, so later transactions leave no gap)."""
         sender = self.address
         if gas is None:
             try:
                 gas = int(function.estimate_gas({"from": sender}) * GAS_MARGIN)
             except ContractLogicError as exc:
                 raise Reverted(_reason(exc)) from exc
+            except Web3RPCError as exc:
+                raise _refusal(exc) from exc
+        chain_id = self.chain_id  # before the nonce is taken: a failure here leaves no gap
         if nonce is None:
             nonce = self._next_nonce()
-        tx = function.build_transaction({
-            "from": sender, "nonce": nonce, "gas": gas, "gasPrice": 0, "chainId": self.chain_id,
-        })
-        assert self.account is not None
-        signed = self.account.sign_transaction(tx)
+        try:
+            tx = function.build_transaction({"from": sender, "nonce": nonce, "gas": gas, "gasPrice": 0,
+                                             "chainId": chain_id})
+            assert self.account is not None  # self.address raised otherwise
+            return self.account.sign_transaction(tx)
+        except BaseException:
+            self._nonce = None
+            raise
+
+    def broadcast(self, signed: SignedTransaction) -> bytes:
+        """Send a prepared transaction; the node's refusal (its pool) is a LedgerError
+        (Unauthorized for -40100) and gives the nonce back."""
         try:
             return bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
-        except Web3RPCError as exc:  # the node refused it (pool): its JSON-RPC error message
+        except Web3RPCError as exc:
             self._nonce = None
-            error = (exc.rpc_response or {}).get("error", {})
-            if is_unauthorized(error):
-                raise Unauthorized(refusal_message(str(error.get("message", exc)))) from exc
-            raise LedgerError(str(error.get("message", exc))) from exc
+            raise _refusal(exc) from exc
 
     def _next_nonce(self) -> int:
         if self._nonce is None:
@@ -289,16 +310,28 @@ class Ledger:
 
     def sign_contract_pdf(
         self, contract_id: bytes, identity: Signer, *, revision_digest: bytes, cms_digest: bytes, seal: bytes,
-        gas: int | None = None,
+        previous_revision: bytes | None = None, gas: int | None = None,
     ) -> TxResult:
-        """Sign the contract's document digest with `identity`, as `sign_contract` does, and
-        record on chain the party's PAdES signature of its PDF: the SHA-256 of the revision
-        the signature produced, of the signature's CMS, and of the seal image it shows
-        (client/contract_pdf.py makes the signed PDF and calls this)."""
-        contract = self.contract(contract_id)
-        signature = identity.sign_digest(contract["doc_digest"])
+        """Record on chain a party's PAdES signature of the contract's PDF: the SHA-256 of
+        the revision the signature produced, of the signature's CMS, and of the seal image
+        it shows, signed by `identity`'s key over the registry's pdf_signing_digest.
+        `previous_revision` is the revision the party signed on; the registry refuses it
+        if another party has signed since. Pass the revision you verified your input
+        against: the default (the chain's latest `pdf_head`, read now) cannot notice a
+        party that signed between your check and this call.
+        client/contract_pdf.py makes the signed PDF and calls this."""
+        previous = self.pdf_head(contract_id) if previous_revision is None else previous_revision
+        digest = self.call(self.contracts.functions.pdf_signing_digest(
+            contract_id, previous, revision_digest, cms_digest, seal))
+        signature = identity.sign_digest(bytes(digest))
         return self.transact(self.contracts.functions.sign_pdf(
-            contract_id, identity.chain_der, signature, revision_digest, cms_digest, seal), gas=gas)
+            contract_id, identity.chain_der, signature, previous, revision_digest, cms_digest, seal), gas=gas)
+
+    def pdf_head(self, contract_id: bytes) -> bytes:
+        """The revision the next PDF signature of the contract signs on: the latest PDF
+        signature's revision digest, or the registered document's digest before the first."""
+        head = bytes(self.call(self.contracts.functions.pdf_head(contract_id)))
+        return head if head != ZERO32 else self.contract(contract_id)["doc_digest"]
 
     def amend_contract(
         self, contract_id: bytes, doc_digest: bytes, *, amount: int | None = None,

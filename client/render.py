@@ -16,6 +16,7 @@ from rich.table import Table
 
 EXIT_REFUSED = 1  # a verification failed, or the chain / a contract refused
 EXIT_USAGE = 2    # bad usage or input: unreadable file, bad hex, unknown role, no node at --rpc
+EXIT_OUTCOME_UNKNOWN = 3  # a transaction was sent but its outcome is unknown (`contract sign --pdf`)
 
 # Not a terminal (a pipe, a test): wide enough that a 0x-hash and an address share a line.
 FALLBACK_WIDTH = 200

@@ -12,10 +12,14 @@
         needs every party's request, or one regulator. Every event carries
         what a regulator files, so no second lookup is needed.
         A party signing the contract's PDF (PAdES, with its visible seal)
-        calls sign_pdf instead of sign: the attestation then also records
-        the digest of the PDF revision its signature produced, the digest
-        of the CMS signature inside it and the seal it shows, which must be
-        the party's approved seal in the seal registry (0x...1005).
+        calls sign_pdf instead of sign: its certificate key signs a digest
+        that binds the contract, the revision it signed on, the revision its
+        signature produced, the CMS signature inside it and the seal it
+        shows (the party's approved seal in the seal registry, 0x...1005).
+        The revisions form a chain: each party signs the previous party's
+        output, starting from the registered document, so two parties
+        signing at once cannot both succeed. A contract is signed either
+        all as a PDF or all by digest, never mixed.
 """
 
 interface IdentityRegistry:
@@ -35,6 +39,8 @@ PENDING: constant(uint8) = 1      # registered or amended, waiting for signature
 EFFECTIVE: constant(uint8) = 2
 SUPERSEDED: constant(uint8) = 3   # an amendment became effective
 VOIDED: constant(uint8) = 4
+
+PDF_DOMAIN: constant(bytes32) = keccak256("evidence-ledger/contract-pdf-signature/v1")
 
 SHA256: constant(uint8) = 1
 SM3: constant(uint8) = 2
@@ -76,6 +82,8 @@ struct PdfSignature:
 contracts: HashMap[bytes32, Contract]
 attestations: HashMap[bytes32, HashMap[uint256, Attestation]]
 pdf_signatures: HashMap[bytes32, HashMap[uint256, PdfSignature]]
+# The revision digest of the contract's latest PDF signature (empty: none yet).
+pdf_head: public(HashMap[bytes32, bytes32])
 latest: public(HashMap[bytes32, bytes32])
 versions: public(HashMap[bytes32, uint256])  # highest version number used per project
 contract_count: public(uint256)
@@ -255,9 +263,10 @@ def _party_index(c: Contract, who: address) -> uint256:
 
 
 @internal
-def _attest(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE]) -> (uint256, uint256, bytes32):
-    """Record the caller's signature of contract `id`; returns (party index, the
-    number of signatures now, certificate fingerprint)."""
+def _attest(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE], signed_digest: bytes32) -> (uint256, uint256, bytes32):
+    """Record the caller's signature of contract `id` (`signature` over
+    `signed_digest`); returns (party index, the number of signatures now,
+    certificate fingerprint)."""
     c: Contract = self.contracts[id]
     assert c.status != 0, "no such contract"
     assert c.status == PENDING, "contract is not waiting for signatures"
@@ -265,7 +274,7 @@ def _attest(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNA
     assert c.signed_mask & (1 << index) == 0, "party has already signed"
     cert: bytes32 = empty(bytes32)
     root: bytes32 = empty(bytes32)
-    cert, root = staticcall IdentityRegistry(IDENTITY).verify_signer(msg.sender, chain_der, c.doc_digest, signature)
+    cert, root = staticcall IdentityRegistry(IDENTITY).verify_signer(msg.sender, chain_der, signed_digest, signature)
     self.attestations[id][index] = Attestation(
         signer=msg.sender, cert_fingerprint=cert, root_fingerprint=root, signed_at=block.timestamp,
     )
@@ -308,26 +317,44 @@ def _complete(id: bytes32, signatures: uint256):
 def sign(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE]):
     """Sign contract `id`: `signature` over its document digest, made with the key
     of the certificate (chain `chain_der`) the caller registered."""
+    assert self.pdf_head[id] == empty(bytes32), "this contract is being signed as a PDF: use sign_pdf"
     index: uint256 = 0
     signatures: uint256 = 0
     cert: bytes32 = empty(bytes32)
-    index, signatures, cert = self._attest(id, chain_der, signature)
+    index, signatures, cert = self._attest(id, chain_der, signature, self.contracts[id].doc_digest)
     self._complete(id, signatures)
 
 
 @external
-def sign_pdf(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE], revision_digest: bytes32, cms_digest: bytes32, seal: bytes32):
-    """Sign contract `id` as `sign` does, for a party that signed its PDF: also
-    record the SHA-256 of the PDF revision the party's PAdES signature produced,
-    the SHA-256 of that signature's CMS, and the seal it shows (the caller's
-    approved seal, bound to the certificate it signs with)."""
+@view
+def pdf_signing_digest(id: bytes32, previous_revision: bytes32, revision_digest: bytes32, cms_digest: bytes32, seal: bytes32) -> bytes32:
+    """What a party's certificate key signs in sign_pdf."""
+    return keccak256(abi_encode(PDF_DOMAIN, chain.id, self, id, previous_revision, revision_digest, cms_digest, seal))
+
+
+@external
+def sign_pdf(id: bytes32, chain_der: Bytes[MAX_CHAIN], signature: Bytes[MAX_SIGNATURE], previous_revision: bytes32, revision_digest: bytes32, cms_digest: bytes32, seal: bytes32):
+    """Sign contract `id` for a party that signed its PDF: `previous_revision` is
+    the revision the party signed on (the registered document's digest for the
+    first PDF signature, else the latest PDF signature's revision digest),
+    `revision_digest` the SHA-256 of the revision the party's PAdES signature
+    produced, `cms_digest` the SHA-256 of that signature's CMS, `seal` the seal
+    it shows (the caller's approved seal, bound to the certificate it signs
+    with); `signature` is the certificate key's over pdf_signing_digest."""
     assert revision_digest != empty(bytes32), "revision digest is empty"
     assert cms_digest != empty(bytes32), "CMS digest is empty"
+    head: bytes32 = self.pdf_head[id]
+    if head == empty(bytes32):
+        assert self.contracts[id].signed_mask == 0, "a party signed this contract without the PDF: use sign"
+        head = self.contracts[id].doc_digest
+    assert previous_revision == head, "the PDF is not the latest signed revision: sign the last party's output"
     index: uint256 = 0
     signatures: uint256 = 0
     cert: bytes32 = empty(bytes32)
-    index, signatures, cert = self._attest(id, chain_der, signature)
+    signed: bytes32 = keccak256(abi_encode(PDF_DOMAIN, chain.id, self, id, previous_revision, revision_digest, cms_digest, seal))
+    index, signatures, cert = self._attest(id, chain_der, signature, signed)
     assert staticcall SealRegistry(SEALS).usable(seal, msg.sender, cert), "seal is not the signer's approved seal for this certificate"
+    self.pdf_head[id] = revision_digest
     self.pdf_signatures[id][index] = PdfSignature(
         sequence=signatures, revision_digest=revision_digest, cms_digest=cms_digest, seal=seal,
     )

@@ -46,6 +46,13 @@ struct Seal:
 
 seals: HashMap[bytes32, Seal]
 approved_by: public(HashMap[bytes32, HashMap[address, bool]])
+# Who holds each pixel digest, and how many of their seals with those pixels stand (not
+# revoked): another member may not register the same pixels under a new file (a copy of
+# an organisation's seal lifted from a signed PDF) while one stands. pixel_seal is the
+# latest seal registered with the pixels.
+pixel_seal: public(HashMap[bytes32, bytes32])
+pixel_owner: public(HashMap[bytes32, address])
+pixel_live: public(HashMap[bytes32, uint256])
 seal_count: public(uint256)
 seal_at: public(HashMap[uint256, bytes32])
 
@@ -113,6 +120,8 @@ def register(seal: bytes32, pixel_digest: bytes32, name: String[MAX_NAME], chain
     assert pixel_digest != empty(bytes32), "pixel digest is empty"
     assert len(name) > 0, "seal name is empty"
     assert self.seals[seal].status == 0, "seal already registered"
+    if self.pixel_live[pixel_digest] > 0:
+        assert self.pixel_owner[pixel_digest] == msg.sender, "another member registered a seal with these pixels"
     digest: bytes32 = keccak256(abi_encode(SEAL_DOMAIN, chain.id, self, msg.sender, seal, pixel_digest, keccak256(name)))
     cert: bytes32 = empty(bytes32)
     root: bytes32 = empty(bytes32)
@@ -121,6 +130,9 @@ def register(seal: bytes32, pixel_digest: bytes32, name: String[MAX_NAME], chain
         owner=msg.sender, name=name, pixel_digest=pixel_digest, cert_fingerprint=cert, root_fingerprint=root,
         status=PROPOSED, approvals=0, registered_at=block.timestamp, approved_at=0, revoked_at=0,
     )
+    self.pixel_seal[pixel_digest] = seal
+    self.pixel_owner[pixel_digest] = msg.sender
+    self.pixel_live[pixel_digest] += 1
     count: uint256 = self.seal_count
     self.seal_at[count] = seal
     self.seal_count = count + 1
@@ -157,5 +169,6 @@ def revoke(seal: bytes32, reason_digest: bytes32):
     assert s.status != REVOKED, "seal is already revoked"
     assert msg.sender == s.owner or staticcall IdentityRegistry(IDENTITY).has_role(msg.sender, ADMIN), "only the seal's owner or an admin may revoke it"
     self.seals[seal].status = REVOKED
+    self.pixel_live[s.pixel_digest] -= 1
     self.seals[seal].revoked_at = block.timestamp
     log SealRevoked(seal=seal, owner=s.owner, by=msg.sender, reason_digest=reason_digest)

@@ -3,8 +3,9 @@ REST tests and the Contracts page's seal browser test: each party registers a se
 (SealRegistry.register, signed with its certificate's key), the admin approves two of
 them, a third contract is signed as a PDF by both parties (ContractRegistry.sign_pdf,
 with arbitrary 32-byte revision and CMS digests: the chain records them, it does not read
-the PDF), and the bidder then revokes its seal — so the contract shows one signature whose
-seal stands and one whose seal was revoked after it signed.
+the PDF; the SDK names the chain's head as each signature's base, so the bidder signs on
+the tenderer's revision), and the bidder then revokes its seal — so the contract shows one
+signature whose seal stands and one whose seal was revoked after it signed.
 """
 from __future__ import annotations
 

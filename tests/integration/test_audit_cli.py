@@ -28,8 +28,8 @@ from client.anchoring import anchor
 from client.cli_audit_export import COLUMNS, csv_cell
 from client.ledger import Ledger
 from tests import pki
+from tests.integration.cli_runs import Run
 from tests.integration.permissioned import Network, account_key, address_of, issue_tokens, start_network
-from tests.integration.test_cli_chaincode import Run
 
 pytestmark = pytest.mark.slow
 

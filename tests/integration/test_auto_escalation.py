@@ -17,8 +17,9 @@ import pytest
 
 from chaincode import ROLE_BITS
 from client.ledger import Ledger
+from tests.integration.cli_runs import Cli, together
 from tests.integration.nodeproc import NodeProcess, free_port, rpc
-from tests.integration.test_cli_chaincode import Cli, together, write_keys
+from tests.integration.test_cli_chaincode import write_keys
 
 pytestmark = pytest.mark.slow
 

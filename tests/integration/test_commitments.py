@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.integration.cli_runs import Cli, Pending, Run, together
 from tests.integration.nodeproc import NodeProcess, free_port, rpc
 from tests.integration.permissioned import address_of
-from tests.integration.test_cli_chaincode import Cli, Pending, Run, together, write_keys
+from tests.integration.test_cli_chaincode import write_keys
 
 pytestmark = pytest.mark.slow
 

@@ -23,10 +23,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.cli_runs import Cli
 from tests.integration.nodeproc import NodeProcess, free_port, rpc
 from tests.integration.permissioned import address_of
 from tests.integration.test_access import issue_tokens
-from tests.integration.test_cli_chaincode import Cli, write_keys
+from tests.integration.test_cli_chaincode import write_keys
 from tests.unit.web.browser import browser, node_only_context, screenshot
 
 pytestmark = pytest.mark.slow

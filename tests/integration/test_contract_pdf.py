@@ -10,15 +10,33 @@ still Proposed and another member's are refused with the reason, no file left be
 and nothing sent; when the chain itself refuses (a third party's certificate revoked
 after its seal was approved), the signed PDF written before the transaction is removed.
 
+Then the flow's edges: two parties signing the same base at once (a TSA relay holds the
+second while the first records: the chain refuses the second, its file is removed); no
+mixing of digest-only and PDF signatures; verify-pdf on a Voided and a Superseded contract
+(fails at `status`), on an unknown contract (fails at `registered`, --json still a
+document), and on a PDF whose document two contracts registered (the one whose signatures
+the PDF carries is chosen); `out` never overwritten; a node that refuses or stops
+answering before the transaction is sent (a JSON-RPC relay staging it: `out` removed,
+"nothing was sent") and after (`RecordingUnknown`, `out` kept, the transaction named,
+exit 3).
+
 The tampers are made by the helpers of tests/unit/client/test_pdf_contracts.py, which
 checks each against the PDF core with chain facts built by hand; here they meet facts
 read from a chain.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import http.server
 import json
-from collections.abc import Iterator
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,16 +51,26 @@ from chaincode import ROLE_BITS
 from client import devpki
 from client.cli import app
 from client.contract_pdf import (
+    PDF_CHECKS,
+    AmbiguousContract,
     ContractNotFound,
     ContractPdfError,
+    RecordingUnknown,
+    SignedMeanwhile,
+    block_at_time,
     chain_contract,
+    check_turn,
     find_contract,
+    find_roots,
+    root_search_windows,
     sign_and_record,
     verify_pdf,
 )
 from client.credentials import CertificateIdentity
-from client.ledger import Ledger, TxResult
-from client.pdf_contract_checks import VERIFY_STEPS
+from client.errors import ClientError
+from client.http import HttpError
+from client.ledger import Ledger, TxResult, Unauthorized
+from client.pdf_contract_checks import VERIFY_STEPS, ChainAttestation, ChainContract, ChainSeal
 from client.pdf_contracts import sign_contract_pdf
 from client.seals import SealImage, draw_seal, load_seal_image
 from tests import pki, tsa as fixed_tsa
@@ -66,8 +94,17 @@ PARTIES: dict[str, tuple[str, str, str, devpki.KeyType, str, str]] = {
                   "1101080099999"),
 }
 CLI, SDK, REFUSED, REVOKED = "PDF-2026-CLI", "PDF-2026-SDK", "PDF-2026-REFUSED", "PDF-2026-REVOKED"
+RACE, MIXED, VOIDED, AMENDED = "PDF-2026-RACE", "PDF-2026-MIXED", "PDF-2026-VOIDED", "PDF-2026-AMENDED"
+TWIN_A, TWIN_B = "PDF-2026-TWIN-A", "PDF-2026-TWIN-B"    # the same document registered twice
+OUT, BEFORE_SENDING, UNKNOWN = "PDF-2026-OUT", "PDF-2026-BEFORE-SENDING", "PDF-2026-UNKNOWN"
 PROJECT_PARTIES = {CLI: ("buyer", "supplier"), SDK: ("buyer", "supplier"), REFUSED: ("buyer", "supplier"),
-                   REVOKED: ("guarantor", "buyer")}
+                   REVOKED: ("guarantor", "buyer"), RACE: ("buyer", "supplier"), MIXED: ("buyer", "supplier"),
+                   VOIDED: ("buyer", "supplier"), AMENDED: ("buyer", "supplier"), TWIN_A: ("buyer", "supplier"),
+                   TWIN_B: ("buyer", "supplier"), OUT: ("buyer", "supplier"), BEFORE_SENDING: ("buyer", "supplier"),
+                   UNKNOWN: ("buyer", "supplier")}
+# How long a test waits for what another thread or the node does (a relayed request, a
+# receipt): far past what it takes, short of the suite's timeout.
+WAIT_SECONDS = 60.0
 
 runner = CliRunner()
 
@@ -107,12 +144,17 @@ class Desk:
     unregistered_seal: Path
     tsa_url: str
     tsa_root: Path
+    roots_block: int                     # where both CAs' roots were proposed
     signed: dict[str, list[Path]] = field(default_factory=dict)  # project -> each party's output, in turn
     verdicts: dict[str, Any] = field(default_factory=dict)       # what was verified along the way
 
     @property
     def url(self) -> str:
         return self.node.url
+
+    def admin(self) -> Ledger:
+        """The dev account: an admin, a quorum alone, and a trading center."""
+        return Ledger(self.url, bytes.fromhex(self.node.dev_key.removeprefix("0x")))
 
 
 def contract_pdf(project: str) -> bytes:
@@ -173,7 +215,7 @@ def desk(dev_node: NodeProcess, tsa: tuple[str, Path], tmp_path_factory: pytest.
     buyer = parties["buyer"]
     admin = Ledger(dev_node.url, bytes.fromhex(dev_node.dev_key.removeprefix("0x")))
     ids = admin.identity.functions
-    sent_together(admin, ids.propose_trust_root(pki.rsa_ca().root_der, admin.address),
+    trusted = sent_together(admin, ids.propose_trust_root(pki.rsa_ca().root_der, admin.address),
                   ids.propose_trust_root(pki.p256_ca().root_der, admin.address),
                   ids.propose(ACTION_GRANT_ROLES, bytes.fromhex(admin.address[2:]).rjust(32, b"\x00"),
                               ROLE_BITS["TRADING_CENTER"]))
@@ -187,7 +229,7 @@ def desk(dev_node: NodeProcess, tsa: tuple[str, Path], tmp_path_factory: pytest.
     documents = {}
     for project in PROJECT_PARTIES:
         documents[project] = base / f"{project}.pdf"
-        documents[project].write_bytes(contract_pdf(project))
+        documents[project].write_bytes(contract_pdf("PDF-2026-TWIN" if project in (TWIN_A, TWIN_B) else project))
 
     def register_seals(party: Party) -> None:
         ledger = party.ledger(dev_node.url)
@@ -209,7 +251,7 @@ def desk(dev_node: NodeProcess, tsa: tuple[str, Path], tmp_path_factory: pytest.
     sent_together(admin, *(admin.seals.functions.approve(p.seal.digest) for p in parties.values()),
                   ids.revoke(pki.rsa_ca().issuer_chain_der, [guarantor.serial_number]))
     return Desk(dev_node, base, parties, contracts, documents, base / "buyer-proposed-seal.png", unregistered,
-                tsa[0], tsa[1])
+                tsa[0], tsa[1], trusted[0].block_number)
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -231,6 +273,127 @@ def verify_cli(desk: Desk, pdf: Path | bytes, *args: object) -> Run:
     result = runner.invoke(app, argv, env={"LEDGER_TOKEN": None, "LEDGER_TOKEN_FILE": None})
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a crash, not an exit code
+    return Run(tuple(argv), result.exit_code, result.stdout, result.stderr)
+
+
+# -- a relay that stages the network -------------------------------------------------------------
+
+
+Decide = Callable[[bytes], "bytes | str | None"]
+
+
+class Relay:
+    """An HTTP relay on loopback in front of a real server (the node's JSON-RPC, the TSA)
+    that stages what a network does to one request: `decide(body)` returns None to pass it
+    on, "drop" to close the connection unanswered, "forward-then-drop" to pass it on and
+    close without the answer (the node got it; the caller never hears), or bytes to answer
+    with (a JSON-RPC error). It may block, to hold the request until the test lets it go.
+    Every answer after a "forward-then-drop" is dropped too: the node stopped answering."""
+
+    def __init__(self, target: str, decide: Decide) -> None:
+        self.target = urllib.parse.urlsplit(target)
+        self.decide = decide
+        self.stopped_answering = False
+        relay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                action = "drop" if relay.stopped_answering else relay.decide(body)
+                if action == "drop":
+                    self.close_connection = True
+                    return
+                if isinstance(action, bytes):
+                    self._answer(200, "application/json", action)
+                    return
+                status, content_type, answer = relay.forward(self.path, body, self.headers)
+                if action == "forward-then-drop":
+                    relay.stopped_answering = True
+                    self.close_connection = True
+                    return
+                self._answer(status, content_type, answer)
+
+            def _answer(self, status: int, content_type: str, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{self.target.path or '/'}"
+
+    def forward(self, path: str, body: bytes, headers: Any) -> tuple[int, str, bytes]:
+        request = urllib.request.Request(f"{self.target.scheme}://{self.target.netloc}{path}", data=body,
+                                         method="POST", headers={k: v for k, v in headers.items()
+                                                                 if k.lower() in ("content-type", "accept",
+                                                                                  "authorization")})
+        try:
+            with urllib.request.urlopen(request, timeout=WAIT_SECONDS) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read()
+        except urllib.error.HTTPError as refused:
+            return refused.code, refused.headers.get("Content-Type", ""), refused.read()
+
+    def __enter__(self) -> Relay:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(WAIT_SECONDS)
+
+
+def rpc_method(body: bytes) -> str:
+    return str(json.loads(body).get("method", ""))
+
+
+def refuse(method: str, then: Callable[[], object] | None = None) -> Decide:
+    """Answer `method` with the node's -40100 (the token's role may not call it); run
+    `then` first."""
+    def decide(body: bytes) -> bytes | None:
+        if rpc_method(body) != method:
+            return None
+        if then is not None:
+            then()
+        message = f"Unauthorized: role PARTY may not call {method}: it needs rpc:send"
+        return json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"],
+                           "error": {"code": -40100, "message": message}}).encode()
+    return decide
+
+
+def wait_for_receipt(url: str, tx_hash: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (receipt := rpc(url, "eth_getTransactionReceipt", tx_hash)) is None:
+        assert time.monotonic() < deadline, f"no receipt for {tx_hash}"
+        time.sleep(0.1)
+    return receipt
+
+
+def nonce_of(desk: Desk, party: Party) -> Any:
+    return rpc(desk.url, "eth_getTransactionCount", party.address, "latest")
+
+
+def pdf_head(desk: Desk, project: str) -> bytes:
+    return bytes(Ledger(desk.url).call(Ledger(desk.url).contracts.functions.pdf_head(desk.contracts[project])))
+
+
+def cli_sign(desk: Desk, project: str, party: Party, pdf: Path, out: Path, *args: object) -> Run:
+    """`ledger contract sign --pdf` in this process, as `verify_cli` runs verify-pdf."""
+    argv = ["contract", "sign", "--project", project, "--pdf", str(pdf), "--seal", str(party.seal_png), "--out",
+            str(out), *party.cli_identity(), *map(str, args)]
+    if "--rpc" not in argv:
+        argv += ["--rpc", desk.url]
+    result = runner.invoke(app, argv, env={"LEDGER_TOKEN": None, "LEDGER_TOKEN_FILE": None})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     return Run(tuple(argv), result.exit_code, result.stdout, result.stderr)
 
 
@@ -302,7 +465,7 @@ def test_two_parties_sign_in_turn_through_the_cli(desk: Desk, cli_flow: list[dic
 def test_verify_pdf_accepts_the_cli_contract_and_checks_the_time_stamp(desk: Desk, cli_flow: Any) -> None:
     signed = desk.signed[CLI][1]
     done = ledger_cli("contract", "verify-pdf", signed, "--tsa-root", desk.tsa_root, rpc_url=desk.url).ok()
-    for step in VERIFY_STEPS:
+    for step in PDF_CHECKS:
         assert f"✓ {step}: " in done.out, done.out
     assert "TSA checked against the given roots" in done.out
     assert done.last_line.startswith("VALID: signed by all 2 parties"), done.out
@@ -317,7 +480,10 @@ def test_verify_pdf_accepts_the_cli_contract_and_checks_the_time_stamp(desk: Des
     assert all(s["chainTime"] for s in report["signatures"])
     # Without a TSA root the token is not checked, and says so; another TSA's root fails it.
     unchecked = verify_cli(desk, signed, "--json").json()
-    assert unchecked["ok"] and "not checked" in unchecked["checks"][-1]["detail"]
+    timestamps = next(c for c in unchecked["checks"] if c["name"] == "timestamps")
+    assert unchecked["ok"] and "not checked" in timestamps["detail"]
+    assert unchecked["checks"][-1] == {"name": "status", "ok": True, "detail": "Effective: in force"}
+    assert unchecked["inForce"] is True
     other = desk.base / "other-tsa-root.pem"
     other.write_bytes(fixed_tsa.independent().root_pem)
     refused = verify_cli(desk, signed, "--tsa-root", other)
@@ -455,6 +621,259 @@ def test_sign_pdf_usage_errors(desk: Desk, tmp_path: Path) -> None:
         result = runner.invoke(app, argv)
         assert result.exit_code == 2 and reason in result.output, (argv, result.output)
     assert existing.read_bytes() == b"keep me"
+
+
+# -- who signs what, and when ----------------------------------------------------------------------
+
+
+def test_two_parties_signing_the_same_base_at_once_the_second_is_refused(desk: Desk) -> None:
+    """Both parties take the registered PDF. The supplier checks its turn and signs, asking
+    a TSA that a relay holds; meanwhile the buyer signs and records. Let go, the supplier's
+    signature names the base it verified (the registered document), which is no longer
+    the chain's latest revision: refused, its file removed, the chain as the buyer left it."""
+    buyer, supplier = desk.parties["buyer"], desk.parties["supplier"]
+    cid, document = desk.contracts[RACE], desk.documents[RACE].read_bytes()
+    first_out, late_out = desk.base / "race-buyer.pdf", desk.base / "race-supplier.pdf"
+    arrived, go = threading.Event(), threading.Event()
+
+    def hold(body: bytes) -> None:
+        arrived.set()
+        go.wait(WAIT_SECONDS)
+
+    with Relay(desk.tsa_url, hold) as tsa, ThreadPoolExecutor(1) as pool:
+        late = pool.submit(sign_and_record, supplier.ledger(desk.url), cid, document, supplier.identity, supplier.seal,
+                           tsa_url=tsa.url, out=late_out)
+        try:
+            assert arrived.wait(WAIT_SECONDS), late.exception(0) if late.done() else "the supplier never asked the TSA"
+            first, _ = sign_and_record(buyer.ledger(desk.url), cid, document, buyer.identity, buyer.seal, out=first_out)
+        finally:
+            go.set()
+        with pytest.raises(SignedMeanwhile) as refused:
+            late.result(WAIT_SECONDS)
+    assert "not the latest signed revision" in refused.value.reason
+    assert refused.value.head == first.revision_digest and refused.value.previous == hashlib.sha256(document).digest()
+    assert not late_out.exists() and first_out.read_bytes() == first.pdf
+    record = Ledger(desk.url).contract(cid)
+    assert record["signed_mask"] == 0b01 and pdf_head(desk, RACE) == first.revision_digest
+
+    # The supplier's digest-only signature is refused before anything is sent, saying how to sign.
+    nonce = nonce_of(desk, supplier)
+    plain = runner.invoke(app, ["contract", "sign", "--project", RACE, *supplier.cli_identity(), "--rpc", desk.url],
+                          env={"LEDGER_TOKEN": None, "LEDGER_TOKEN_FILE": None})
+    assert plain.exit_code == 1 and "is being signed as a PDF" in plain.stderr, plain.output
+    assert "--pdf" in plain.stderr and "nothing was sent" in plain.stderr, plain.stderr
+    assert nonce_of(desk, supplier) == nonce
+    # Signing the buyer's output, as told, completes it.
+    _, done = sign_and_record(supplier.ledger(desk.url), cid, first.pdf, supplier.identity, supplier.seal)
+    assert "ContractEffective" in done.events
+
+
+def test_a_contract_signed_by_digest_is_not_signed_as_a_pdf(desk: Desk) -> None:
+    buyer, supplier = desk.parties["buyer"], desk.parties["supplier"]
+    cid = desk.contracts[MIXED]
+    buyer.ledger(desk.url).sign_contract(cid, buyer.identity)
+    out = desk.base / "mixed-supplier.pdf"
+    nonce = nonce_of(desk, supplier)
+    with pytest.raises(ContractPdfError) as refused:
+        sign_and_record(supplier.ledger(desk.url), cid, desk.documents[MIXED].read_bytes(), supplier.identity,
+                        supplier.seal, out=out)
+    assert refused.value.check == "contract", refused.value
+    assert "without its PDF" in refused.value.reason and "sign without --pdf" in refused.value.reason
+    assert not out.exists() and nonce_of(desk, supplier) == nonce
+
+
+def test_verify_pdf_of_a_voided_contract_fails_at_status(desk: Desk) -> None:
+    """Valid signatures of a contract the parties then voided: not in force."""
+    buyer, supplier = desk.parties["buyer"], desk.parties["supplier"]
+    cid = desk.contracts[VOIDED]
+    signed, _ = sign_and_record(buyer.ledger(desk.url), cid, desk.documents[VOIDED].read_bytes(), buyer.identity,
+                                buyer.seal)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda p: p.ledger(desk.url).void_contract(cid), (buyer, supplier)))
+    done = verify_cli(desk, signed.pdf)
+    assert done.code == 1, done
+    assert done.last_line == "verify-pdf failed at status: the signatures are valid but the contract is Voided (not " \
+                             "in force)", done
+    for step in VERIFY_STEPS:
+        assert f"✓ {step}: " in done.out
+    report = json.loads(verify_cli(desk, signed.pdf, "--json").out)
+    assert (report["ok"], report["failedStep"], report["inForce"], report["complete"]) == (False, "status", False,
+                                                                                           False)
+    assert report["contract"]["status"] == "Voided"
+
+
+def test_verify_pdf_of_a_superseded_contract_names_the_version_in_force(desk: Desk) -> None:
+    """Both parties sign version 1's PDF; an amendment (signed by digest) supersedes it.
+    Found by its document, version 1 fails at status naming version 2; checked as the
+    project's (its latest version, 2), the PDF fails at registered, saying it is version 1's."""
+    buyer, supplier = desk.parties["buyer"], desk.parties["supplier"]
+    v1 = desk.contracts[AMENDED]
+    pdf = desk.documents[AMENDED].read_bytes()
+    for party in (buyer, supplier):
+        pdf = sign_and_record(party.ledger(desk.url), v1, pdf, party.identity, party.seal)[0].pdf
+    amended = desk.admin().amend_contract(v1, hashlib.sha256(contract_pdf(AMENDED + " v2")).digest())
+    v2 = amended.events["ContractRegistered"][0]["id"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda p: p.ledger(desk.url).sign_contract(v2, p.identity), (buyer, supplier)))
+    done = verify_cli(desk, pdf)
+    assert done.code == 1, done
+    assert done.last_line == ("verify-pdf failed at status: the signatures are valid but the contract is Superseded "
+                              f"(not in force): version 2 (0x{v2.hex()}) supersedes it"), done
+    latest = verify_cli(desk, pdf, "--project", AMENDED)
+    assert latest.code == 1 and latest.last_line.startswith("verify-pdf failed at registered: "), latest
+    assert f"{AMENDED} version 1 (0x{v1.hex()})" in latest.last_line, latest
+    report = json.loads(verify_cli(desk, pdf, "0x" + v1.hex(), "--json").out)
+    assert (report["ok"], report["failedStep"], report["inForce"]) == (False, "status", False)
+
+
+def test_find_contract_prefers_the_contract_whose_signatures_the_pdf_carries(desk: Desk) -> None:
+    """Two contracts registered the same document; the buyer signs it for the older one.
+    The signed PDF is the older one's; the bare document could be either: name one."""
+    buyer = desk.parties["buyer"]
+    document = desk.documents[TWIN_A].read_bytes()
+    signed, _ = sign_and_record(buyer.ledger(desk.url), desk.contracts[TWIN_A], document, buyer.identity, buyer.seal)
+    reader = Ledger(desk.url)
+    assert find_contract(reader, signed.pdf) == desk.contracts[TWIN_A]
+    assert verify_pdf(reader, signed.pdf).ok
+    with pytest.raises(AmbiguousContract) as ambiguous:
+        find_contract(reader, document)
+    assert set(ambiguous.value.candidates) == {desk.contracts[TWIN_A], desk.contracts[TWIN_B]}
+    done = verify_cli(desk, document)
+    assert done.code == 2 and "name the contract" in done.err and TWIN_B in done.err, done
+
+
+def test_verify_pdf_of_an_unknown_contract_fails_at_registered(desk: Desk) -> None:
+    pdf = desk.documents[REFUSED]
+    for given in (["0x" + "ab" * 32], ["--project", "PDF-2026-NO-SUCH-PROJECT"]):
+        done = verify_cli(desk, pdf, *given)
+        assert done.code == 1 and done.last_line.startswith("verify-pdf failed at registered: "), done
+        report = verify_cli(desk, pdf, *given, "--json")
+        assert report.code == 1, report
+        document = json.loads(report.out)
+        assert (document["ok"], document["failedStep"], document["contract"]) == (False, "registered", None)
+
+
+# -- the signed file -----------------------------------------------------------------------------
+
+
+def test_sign_and_record_never_overwrites_out(desk: Desk) -> None:
+    buyer = desk.parties["buyer"]
+    cid, source = desk.contracts[OUT], desk.documents[OUT]
+    existing = desk.base / "out-existing.pdf"
+    existing.write_bytes(b"keep me")
+    nonce = nonce_of(desk, buyer)
+    with pytest.raises(ContractPdfError) as refused:
+        sign_and_record(buyer.ledger(desk.url), cid, source.read_bytes(), buyer.identity, buyer.seal, out=existing)
+    assert refused.value.check == "out" and "exists" in refused.value.reason
+    assert existing.read_bytes() == b"keep me"
+    with pytest.raises(ContractPdfError) as same:  # even when asked to replace: it is the input
+        sign_and_record(buyer.ledger(desk.url), cid, source.read_bytes(), buyer.identity, buyer.seal, out=source,
+                        replace=True)
+    assert same.value.check == "out" and "the PDF being signed" in same.value.reason
+    assert hashlib.sha256(source.read_bytes()).digest() == Ledger(desk.url).contract(cid)["doc_digest"]
+    assert nonce_of(desk, buyer) == nonce and Ledger(desk.url).contract(cid)["signed_mask"] == 0
+
+
+def test_a_failure_before_sending_removes_out_and_nothing_is_sent(desk: Desk) -> None:
+    """The node refuses eth_estimateGas for the token's role (-40100), or stops answering
+    when the nonce is asked: the signed PDF is removed and nothing reaches the chain. A file
+    that another writer replaced meanwhile is not removed: it no longer holds this call's bytes."""
+    buyer = desk.parties["buyer"]
+    cid, document = desk.contracts[BEFORE_SENDING], desk.documents[BEFORE_SENDING].read_bytes()
+    out = desk.base / "before-sending.pdf"
+    nonce = nonce_of(desk, buyer)
+    with Relay(desk.url, refuse("eth_estimateGas")) as node, pytest.raises(Unauthorized):
+        sign_and_record(buyer.ledger(node.url), cid, document, buyer.identity, buyer.seal, out=out)
+    assert not out.exists()
+    with (Relay(desk.url, lambda body: "drop" if rpc_method(body) == "eth_getTransactionCount" else None) as node,
+          pytest.raises(HttpError)):
+        sign_and_record(buyer.ledger(node.url), cid, document, buyer.identity, buyer.seal, out=out)
+    assert not out.exists()
+    with (Relay(desk.url, refuse("eth_estimateGas", then=lambda: out.write_bytes(b"another writer's"))) as node,
+          pytest.raises(Unauthorized)):
+        sign_and_record(buyer.ledger(node.url), cid, document, buyer.identity, buyer.seal, out=out)
+    assert out.read_bytes() == b"another writer's"
+    out.unlink()
+    with Relay(desk.url, refuse("eth_estimateGas")) as node:
+        done = cli_sign(desk, BEFORE_SENDING, buyer, desk.documents[BEFORE_SENDING], out, "--rpc", node.url)
+    assert done.code == 2 and "nothing was sent" in done.err and "may not call eth_estimateGas" in done.err, done
+    assert not out.exists()
+    assert nonce_of(desk, buyer) == nonce and Ledger(desk.url).contract(cid)["signed_mask"] == 0
+
+
+def test_an_unknown_outcome_keeps_out_and_names_the_transaction(desk: Desk) -> None:
+    """The node takes the transaction and stops answering: RecordingUnknown (not a
+    ContractPdfError: something was sent) names the transaction, keeps the file and carries
+    the signed revision; the chain then records exactly that file. The CLI says to wait for
+    that transaction's receipt, exit 3."""
+    buyer, supplier = desk.parties["buyer"], desk.parties["supplier"]
+    cid, document = desk.contracts[UNKNOWN], desk.documents[UNKNOWN].read_bytes()
+    first, second = desk.base / "unknown-buyer.pdf", desk.base / "unknown-supplier.pdf"
+
+    def take_then_fall_silent(body: bytes) -> str | None:
+        return "forward-then-drop" if rpc_method(body) == "eth_sendRawTransaction" else None
+
+    with Relay(desk.url, take_then_fall_silent) as node, pytest.raises(RecordingUnknown) as unknown:
+        sign_and_record(buyer.ledger(node.url), cid, document, buyer.identity, buyer.seal, out=first)
+    assert isinstance(unknown.value, ClientError) and not isinstance(unknown.value, ContractPdfError)
+    assert unknown.value.out == first and first.read_bytes() == unknown.value.revision.pdf
+    assert f"0x{unknown.value.tx_hash.hex()}" in unknown.value.reason
+    assert wait_for_receipt(desk.url, "0x" + unknown.value.tx_hash.hex())["status"] == "0x1"
+    assert pdf_head(desk, UNKNOWN) == hashlib.sha256(first.read_bytes()).digest() == unknown.value.revision.revision_digest
+
+    with Relay(desk.url, take_then_fall_silent) as node:
+        done = cli_sign(desk, UNKNOWN, supplier, first, second, "--rpc", node.url)
+    assert done.code == 3 and "receipt" in done.err, done
+    tx_hash = re.search(r"transaction (0x[0-9a-f]{64})", done.err)
+    assert tx_hash is not None and second.exists(), done
+    assert wait_for_receipt(desk.url, tx_hash.group(1))["status"] == "0x1"
+    assert Ledger(desk.url).contract(cid)["status"] == 2  # Effective: the file kept is the one recorded
+    assert pdf_head(desk, UNKNOWN) == hashlib.sha256(second.read_bytes()).digest()
+
+
+# -- pure parts --------------------------------------------------------------------------------------
+
+
+def test_a_seal_bound_to_an_older_certificate_says_to_register_a_new_seal_file() -> None:
+    """After a certificate renewal the registered seal still names the old certificate;
+    registering the same file again is refused by the chain ("seal already registered")."""
+    party = "0x" + "11" * 20
+    seal = load_seal_image(draw_seal("某某路桥工程有限公司合同专用章", code="1101080054321"))
+    contract = ChainContract(contract_id=b"\x01" * 32, project_code="P", version=1, status="Pending",
+                             doc_digest=b"\x02" * 32, digest_algorithm="sha256", parties=(party, "0x" + "22" * 20),
+                             attestations=(), seals={}, roots={})
+    record = ChainSeal(seal=seal.digest, owner=party, name="合同专用章", pixel_digest=seal.pixel_digest,
+                       cert_fingerprint=b"\x0a" * 32, status="Approved", approved_at=1, revoked_at=0)
+    with pytest.raises(ContractPdfError) as refused:
+        check_turn(contract, b"%PDF-", signer=party, certificate=b"\x0b" * 32, registered_certificate=b"\x0b" * 32,
+                   seal=seal, seal_record=record)
+    assert "register a new seal file" in refused.value.reason and "again with" not in refused.value.reason
+    # A digest-only signature refuses before the seal is looked at.
+    bare = ChainAttestation(party_index=1, signer="0x" + "22" * 20, cert_fingerprint=b"\x0c" * 32,
+                            root_fingerprint=b"\x0d" * 32, signed_at=1, sequence=None, revision_digest=None,
+                            cms_digest=None, seal=None)
+    with pytest.raises(ContractPdfError) as mixed:
+        check_turn(dataclasses.replace(contract, attestations=(bare,)), b"%PDF-", signer=party,
+                   certificate=b"\x0b" * 32, registered_certificate=b"\x0b" * 32, seal=seal, seal_record=None)
+    assert mixed.value.check == "contract"
+
+
+def test_the_root_search_walks_back_from_the_attestation() -> None:
+    windows = list(root_search_windows(25_000, limit=25_001, window=10_000))
+    assert windows == [(15_001, 25_000), (5_001, 15_000), (0, 5_000)]
+    assert list(root_search_windows(2_500_000, limit=15_000, window=10_000)) == [(2_490_001, 2_500_000),
+                                                                                 (2_485_001, 2_490_000)]
+    assert list(root_search_windows(7, limit=1_000_000, window=10_000)) == [(0, 7)]
+
+
+def test_roots_are_found_before_the_attestation_and_not_after(desk: Desk, sdk_flow: list[TxResult]) -> None:
+    reader = Ledger(desk.url)
+    wanted = {hashlib.sha256(ca.root_der).digest() for ca in (pki.rsa_ca(), pki.p256_ca())}
+    signed = sdk_flow[0]
+    at = block_at_time(reader, int(reader.w3.eth.get_block(signed.block_number)["timestamp"]))
+    assert at >= signed.block_number
+    assert set(find_roots(reader, wanted, newest_block=at)) == wanted
+    assert find_roots(reader, wanted, newest_block=desk.roots_block - 1) == {}
 
 
 @needs["pdfsig"]

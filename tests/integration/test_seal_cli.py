@@ -21,9 +21,10 @@ from client import devpki
 from client.credentials import CertificateIdentity
 from client.ledger import Ledger
 from tests import pki
+from tests.integration.cli_runs import Cli, Run, together
 from tests.integration.nodeproc import NodeProcess
 from tests.integration.permissioned import account_key, address_of
-from tests.integration.test_cli_chaincode import Cli, Run, together, write_keys
+from tests.integration.test_cli_chaincode import write_keys
 
 pytestmark = pytest.mark.slow
 

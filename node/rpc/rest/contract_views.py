@@ -40,7 +40,7 @@ from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from fastapi import Query, Request
 
-from chaincode import CONTRACT_REGISTRY, IDENTITY_REGISTRY
+from chaincode import CONTRACT_REGISTRY, IDENTITY_REGISTRY, load_artifact
 from evidence.x509 import CertificateError, split_certificates
 from node.errors import InvalidParams, NotFound
 from node.rpc.rest.context import admitted, as_refusals, node_of
@@ -57,15 +57,25 @@ MAX_NAMES = 200
 # without reading a block body twice, in about 2 MB.
 CERTIFICATE_CACHE = 4_096
 
-REGISTER = function_signature_to_4byte_selector("register(bytes,bytes)")
-SIGN = function_signature_to_4byte_selector("sign(bytes32,bytes,bytes)")
-SIGN_PDF = function_signature_to_4byte_selector("sign_pdf(bytes32,bytes,bytes,bytes32,bytes32,bytes32)")
+
+
+def _call(contract: str, registry: bytes, function: str) -> tuple[bytes, bytes, list[str], int]:
+    """(registry, selector, ABI types, the chain argument's position) of a system
+    contract's function, read from its shipped ABI, so a changed signature cannot drift."""
+    (entry,) = [e for e in load_artifact(contract).abi if e.get("type") == "function" and e["name"] == function]
+    types = [str(i["type"]) for i in entry["inputs"]]
+    names = [str(i["name"]) for i in entry["inputs"]]
+    selector = function_signature_to_4byte_selector(f"{function}({','.join(types)})")
+    return registry, selector, types, names.index("chain_der")
+
+
 # Where each call carries its chain: (registry, selector, ABI types, the chain's position).
 _CALLS = {
-    "register": (IDENTITY_REGISTRY, REGISTER, ["bytes", "bytes"], 0),
-    "sign": (CONTRACT_REGISTRY, SIGN, ["bytes32", "bytes", "bytes"], 1),
-    "sign_pdf": (CONTRACT_REGISTRY, SIGN_PDF, ["bytes32", "bytes", "bytes", "bytes32", "bytes32", "bytes32"], 1),
+    "register": _call("IdentityRegistry", IDENTITY_REGISTRY, "register"),
+    "sign": _call("ContractRegistry", CONTRACT_REGISTRY, "sign"),
+    "sign_pdf": _call("ContractRegistry", CONTRACT_REGISTRY, "sign_pdf"),
 }
+REGISTER, SIGN, SIGN_PDF = (_CALLS[name][1] for name in ("register", "sign", "sign_pdf"))
 # The call a signature was made with: a signature with a PDF part came from sign_pdf.
 _SIGNING_CALL = {False: "sign", True: "sign_pdf"}
 

@@ -8,10 +8,11 @@ import hashlib
 
 import pytest
 from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector
 
 from chaincode import CONTRACT_REGISTRY, IDENTITY_REGISTRY
 from evidence.x509 import CertificateError
-from node.rpc.rest.contract_views import REGISTER, SIGN, certificate_names, chain_of_call, names_of_subject
+from node.rpc.rest.contract_views import REGISTER, SIGN, SIGN_PDF, certificate_names, chain_of_call, names_of_subject
 from tests import pki
 
 
@@ -47,3 +48,16 @@ def test_the_chain_a_registry_call_carried() -> None:
     assert chain_of_call("register", CONTRACT_REGISTRY, register) is None  # another contract
     assert chain_of_call("sign", CONTRACT_REGISTRY, register) is None      # another call
     assert chain_of_call("register", IDENTITY_REGISTRY, REGISTER + b"\x00" * 7) is None  # does not decode
+
+
+def test_the_selectors_are_the_registries_functions() -> None:
+    """Written out here, not read from the ABI as the module does: a changed signature of
+    a registry function must show up as a failing test, not as a view gone blank."""
+    assert REGISTER == function_signature_to_4byte_selector("register(bytes,bytes)")
+    assert SIGN == function_signature_to_4byte_selector("sign(bytes32,bytes,bytes)")
+    assert SIGN_PDF == function_signature_to_4byte_selector(
+        "sign_pdf(bytes32,bytes,bytes,bytes32,bytes32,bytes32,bytes32)")
+    chain = pki.p256_ca().issue("Tenderer Construction Group", "p256").chain_der
+    call = SIGN_PDF + encode(["bytes32", "bytes", "bytes", "bytes32", "bytes32", "bytes32", "bytes32"],
+                             [b"\x02" * 32, chain, b"\x01" * 64, b"\x03" * 32, b"\x04" * 32, b"\x05" * 32, b"\x06" * 32])
+    assert chain_of_call("sign_pdf", CONTRACT_REGISTRY, call) == chain
