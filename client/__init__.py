@@ -87,8 +87,8 @@ Everything else in this package is internal and may change without notice: the C
 (`cli`, `cli_*`, `render`), the development PKI (`devpki`), the signing service's server
 side (`cloudsign`), helpers (`atomicfile`, `auth`, `credentials`), and the modules behind
 the names above (`ledger`, `anchoring`, `envelope`, `cms`, `blobs`, `feed`, `signers`,
-`seals`, `contract_pdf`, `pdf_contracts`, `pdf_contract_checks`, `pdf_structure`,
-`pdf_signatures`) —
+`seals`, `contract_pdf`, `contract_pdf_facts`, `pdf_contracts`, `pdf_contract_checks`,
+`pdf_structure`, `pdf_signatures`) —
 import the names from `client`, not from those modules.
 
 The names load on first use (module `__getattr__`): `import client` runs whenever the
@@ -106,15 +106,8 @@ if TYPE_CHECKING:
     from client.auth import TokenError
     from client.blobs import BlobError, BlobMismatch, BlobNotFound, get_blob, put_blob
     from client.cms import CmsError, sign as cms_sign
-    from client.contract_pdf import (
-        AmbiguousContract,
-        ContractNotFound,
-        ContractPdfError,
-        RecordingUnknown,
-        SignedMeanwhile,
-        sign_and_record,
-        verify_pdf,
-    )
+    from client.contract_pdf import RecordingUnknown, SignedMeanwhile, sign_and_record, verify_pdf
+    from client.contract_pdf_facts import AmbiguousContract, ContractNotFound, ContractPdfError
     from client.credentials import CredentialError, load_account_key
     from client.envelope import EnvelopeError, EnvelopeTampered, NotARecipient, open_envelope, seal_envelope
     from client.errors import ClientError
@@ -193,9 +186,9 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "SealPosition": ("client.pdf_contracts", "SealPosition"),
     "SignedRevision": ("client.pdf_contracts", "SignedRevision"),
     "PdfVerdict": ("client.pdf_contract_checks", "PdfVerdict"),
-    "ContractPdfError": ("client.contract_pdf", "ContractPdfError"),
-    "ContractNotFound": ("client.contract_pdf", "ContractNotFound"),
-    "AmbiguousContract": ("client.contract_pdf", "AmbiguousContract"),
+    "ContractPdfError": ("client.contract_pdf_facts", "ContractPdfError"),
+    "ContractNotFound": ("client.contract_pdf_facts", "ContractNotFound"),
+    "AmbiguousContract": ("client.contract_pdf_facts", "AmbiguousContract"),
     "RecordingUnknown": ("client.contract_pdf", "RecordingUnknown"),
     "SignedMeanwhile": ("client.contract_pdf", "SignedMeanwhile"),
     "PdfSignatureError": ("client.pdf_signatures", "PdfSignatureError"),

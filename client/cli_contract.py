@@ -243,7 +243,8 @@ def contract_sign(
     ledger = writer(rpc, key)
     from web3.exceptions import Web3Exception
 
-    from client.contract_pdf import ContractPdfError, RecordingUnknown, SignedMeanwhile, sign_and_record
+    from client.contract_pdf import RecordingUnknown, SignedMeanwhile, sign_and_record
+    from client.contract_pdf_facts import ContractPdfError
     from client.errors import ClientError
     from client.ledger import Reverted
     from client.pdf_signatures import PdfSignatureError

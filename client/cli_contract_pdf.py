@@ -151,7 +151,8 @@ def contract_verify_pdf(
     A Voided or Superseded contract fails at status, its signatures valid or not.
 
     Without ID or --project, the contract is the one whose registered document the PDF starts with."""
-    from client.contract_pdf import AmbiguousContract, ContractNotFound, verify_pdf_facts
+    from client.contract_pdf import verify_pdf_facts
+    from client.contract_pdf_facts import AmbiguousContract, ContractNotFound
     from client.pdf_contract_checks import Check
     from client.pdf_signatures import PdfSignatureError
     from client.pdf_structure import MAX_CONTRACT_PDF_BYTES

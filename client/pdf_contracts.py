@@ -6,7 +6,8 @@ the registered PDF and every earlier party's revision stay byte-for-byte prefixe
 
 - profile: SubFilter ETSI.CAdES.detached, SHA-256, ESS signing-certificate-v2, the
   signer's chain embedded with its root. The document's first signature certifies it
-  with DocMDP P=2 (form filling and further signatures allowed); later ones are approval
+  with DocMDP P=2 (further signatures allowed, and form filling, which verification
+  refuses: a contract's content is fixed at registration); later ones are approval
   signatures. No signature locks the document (docs/contract-pdf.md says why).
 - level: B-B; B-T with `timestamp_url` (a signature time-stamp from that RFC 3161 TSA,
   asked through client/timestamping.py); B-LT when `crls` are given too (the chain's
@@ -15,9 +16,13 @@ the registered PDF and every earlier party's revision stay byte-for-byte prefixe
   image XObject named /Seal in the appearance's /Resources /XObject, /DeviceRGB with a
   /DeviceGray /SMask, 8 bits, FlateDecode, exactly `SealImage.rgb` and `.alpha`.
 - placement, first that applies: the named empty signature field; `position`; the first
-  empty signature field of the form (/AcroForm /Fields order); a free slot on the last
-  page (SLOT_MARGIN_MM from the edges, right to left along the bottom, then upwards).
-  A seal never covers an earlier signature's widget.
+  empty signature field of the registered document (/AcroForm /Fields order) whose
+  widget is seen (inside its page, printed, not hidden); a free slot on the last page
+  (SLOT_MARGIN_MM from the edges, right to left along the bottom, then upwards). A
+  field added after registration is never taken unless named (whoever holds a party's
+  output can add one, off the page or unprinted, to catch the next seal), and a named
+  field the seal would not be seen in is refused. A seal never covers an earlier
+  signature's widget.
 
 Verification against the chain is client/pdf_contract_checks.py; reading the PDF's
 structure (pages, widgets, signature spans, revisions) is client/pdf_structure.py.
@@ -40,16 +45,21 @@ from cryptography.utils import CryptographyDeprecationWarning
 from client.pdf_signatures import DIGEST_ALGORITHM, PT_PER_MM, PdfSignatureError, ProtocolSigner
 from client.pdf_structure import (
     MAX_CONTRACT_PDF_BYTES,
+    READ_ERRORS,
     PdfPage,
     SignatureSpan,
     SignatureWidget,
+    bounded_recursion,
     certificate_fingerprint,
     is_visible,
     open_pdf,
+    read_error,
     read_pages,
     rect_inside,
     rects_overlap,
+    redraws_fields,
     signature_widgets,
+    why_unseen,
 )
 from client.seals import SealImage
 from client.signers import Signer
@@ -61,7 +71,6 @@ with warnings.catch_warnings():
     from pyhanko.pdf_utils import content, generic
     from pyhanko.pdf_utils.generic import pdf_name
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.pdf_utils.misc import PdfError
     from pyhanko.sign import fields, signers
     from pyhanko.sign.general import SigningError
     from pyhanko.sign.timestamps.api import TimeStamper
@@ -263,6 +272,10 @@ def _choose_place(pages: Sequence[PdfPage], widgets: Sequence[SignatureWidget], 
         if target.page is None or not is_visible(target.rect):
             raise PdfSignatureError("placement", f"the signature field {field!r} has no visible widget on a page; "
                                                  "a seal must be seen")
+        unseen = why_unseen(target.rect, target.flags, pages[target.page], target.page + 1)
+        if unseen is not None:
+            raise PdfSignatureError("placement", f"the signature field {field!r} is {unseen}: a seal in it would not "
+                                                 "be seen (verification refuses it)")
         _refuse_overlap(target.rect, target.page, widgets, f"the field {field!r}")
         return _Placement(field, True, target.page, target.rect)
     # 2. the given position
@@ -281,9 +294,10 @@ def _choose_place(pages: Sequence[PdfPage], widgets: Sequence[SignatureWidget], 
             raise PdfSignatureError("placement", f"the position leaves page {index + 1}")
         _refuse_overlap(rect, index, widgets, "the position")
         return _Placement(_new_field_name(widgets), False, index, rect)
-    # 3. the first empty signature field with a visible widget
+    # 3. the registered document's first empty signature field whose widget is seen
     for widget in widgets:
-        if not widget.filled and widget.page is not None and is_visible(widget.rect):
+        if not widget.filled and widget.registered and widget.page is not None and \
+                why_unseen(widget.rect, widget.flags, pages[widget.page], widget.page + 1) is None:
             _refuse_overlap(widget.rect, widget.page, widgets, f"the field {widget.name!r}")
             return _Placement(widget.name, True, widget.page, widget.rect)
     # 4. a free slot on the last page: along the bottom right to left, then upwards
@@ -314,7 +328,16 @@ def sign_contract_pdf(pdf: bytes, signer: Signer, seal: SealImage, *, field: str
                       location: str | None = None) -> SignedRevision:
     """`pdf` with `signer`'s PAdES signature and `seal` drawn in its widget, appended as an
     incremental update (and a DSS update after it for B-LT). Raises PdfSignatureError
-    naming the step: size, format, signer, placement, level, timestamp, signing."""
+    naming the step: size, format, signer, placement, level, timestamp, signing. The PDF
+    is read under bounded_recursion (a deeply nested file is refused, not a crash)."""
+    with bounded_recursion:
+        return _sign(pdf, signer, seal, field=field, position=position, timestamp_url=timestamp_url, crls=crls,
+                     reason=reason, location=location)
+
+
+def _sign(pdf: bytes, signer: Signer, seal: SealImage, *, field: str | None, position: SealPosition | None,
+          timestamp_url: str | None, crls: Sequence[x509.CertificateRevocationList], reason: str | None,
+          location: str | None) -> SignedRevision:
     # 1. the input: a PDF within the cap, not already signed by this certificate
     if len(pdf) > MAX_CONTRACT_PDF_BYTES:
         raise PdfSignatureError("size", f"{len(pdf)} bytes exceeds {MAX_CONTRACT_PDF_BYTES}")
@@ -328,11 +351,18 @@ def sign_contract_pdf(pdf: bytes, signer: Signer, seal: SealImage, *, field: str
         existing = list(reader.embedded_signatures)
         pages = read_pages(reader)
         widgets = signature_widgets(reader, pages)
-    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise PdfSignatureError("format", f"the PDF's pages or signatures cannot be read: {exc}") from exc
-    for earlier in existing:
-        if earlier.sig_object_type == "/Sig" and certificate_fingerprint(earlier.signer_cert) == own:
+        certificates = [certificate_fingerprint(e.signer_cert) for e in existing if e.sig_object_type == "/Sig"]
+        redraws = redraws_fields(reader)
+    except READ_ERRORS as exc:
+        raise PdfSignatureError("format", f"the PDF's pages or signatures cannot be read: {read_error(exc)}") from exc
+    except Exception as exc:  # attacker-made input: whatever else breaks the reading, named
+        raise PdfSignatureError("format", f"the PDF cannot be read: {type(exc).__name__}: {exc}") from exc
+    for earlier, fingerprint in zip((e for e in existing if e.sig_object_type == "/Sig"), certificates):
+        if fingerprint == own:
             raise PdfSignatureError("signer", f"this certificate already signed the PDF (field {earlier.field_name!r})")
+    if redraws:
+        raise PdfSignatureError("format", "the form asks viewers to redraw its fields (/NeedAppearances true): they "
+                                          "then draw the signature fields themselves and would show no seal")
     # 2. where the seal goes
     placement = _place(pages, widgets, seal, field, position)
     # 3. the signature: certification (P=2) if it is the document's first, else approval
@@ -345,13 +375,17 @@ def sign_contract_pdf(pdf: bytes, signer: Signer, seal: SealImage, *, field: str
     timestamper = _LedgerTimeStamper(timestamp_url) if timestamp_url is not None else None
     pdf_signer = signers.PdfSigner(metadata, protocol_signer, timestamper=timestamper,
                                    stamp_style=SealStampStyle(seal=seal), new_field_spec=spec)
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
     try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         signed = bytes(pdf_signer.sign_pdf(writer, existing_fields_only=placement.existing).getvalue())
+    except PdfSignatureError:  # ours, raised inside pyHanko (the seal's appearance, the TSA's digest)
+        raise
     except TimestampingError as exc:
         raise PdfSignatureError("timestamp", str(exc)) from exc
     except SigningError as exc:
         raise PdfSignatureError("signing", str(exc)) from exc
+    except READ_ERRORS as exc:  # pyHanko reading more of the input than step 1 did
+        raise PdfSignatureError("signing", f"pyHanko cannot sign this PDF: {read_error(exc)}") from exc
     # 4. the digests the chain records, read back from the output bytes
     out_reader = open_pdf(signed, "signing")
     new = next((s for s in out_reader.embedded_signatures if s.field_name == placement.field), None)

@@ -50,21 +50,16 @@ from typer.testing import CliRunner
 from chaincode import ROLE_BITS
 from client import devpki
 from client.cli import app
-from client.contract_pdf import (
-    PDF_CHECKS,
+from client.contract_pdf import PDF_CHECKS, RecordingUnknown, SignedMeanwhile, check_turn, sign_and_record, verify_pdf
+from client.contract_pdf_facts import (
     AmbiguousContract,
     ContractNotFound,
     ContractPdfError,
-    RecordingUnknown,
-    SignedMeanwhile,
     block_at_time,
     chain_contract,
-    check_turn,
     find_contract,
     find_roots,
     root_search_windows,
-    sign_and_record,
-    verify_pdf,
 )
 from client.credentials import CertificateIdentity
 from client.errors import ClientError

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import sys
 import tempfile
 import threading
 import warnings
@@ -36,12 +37,14 @@ from client import devpki, tsa_server
 from client.credentials import CertificateIdentity
 from client.pdf_contract_checks import (
     DIFF_POLICY,
+    MAX_APPEARANCE_BYTES,
     TSA_TOLERANCE,
     VERIFY_STEPS,
     ChainAttestation,
     ChainContract,
     ChainSeal,
     PdfVerdict,
+    _draws,
     verify_contract_pdf,
 )
 from client.pdf_contracts import (
@@ -51,28 +54,52 @@ from client.pdf_contracts import (
     SealPosition,
     SealStampStyle,
     SignedRevision,
+    _image_stream,
+    _SealStamp,
     sign_contract_pdf,
 )
 from client.pdf_signatures import PT_PER_MM, PdfSignatureError, ProtocolSigner
-from client.pdf_structure import MAX_CONTRACT_PDF_BYTES, revision_prefix_digests
+from client.pdf_structure import (
+    MAX_CONTRACT_PDF_BYTES,
+    MAX_REVISIONS_AFTER_REGISTRATION,
+    PDF_RECURSION_LIMIT,
+    bounded_recursion,
+    revision_prefix_digests,
+    signatures_in,
+)
 from client.seals import SealImage, load_seal_image
 from evidence import digest as digests
 from tests import pki, tsa as fixed_tsa
 from tests.unit.client.pdftools import (
+    ForwardPointingWriter,
+    RedrawingFormWriter,
+    add_background_signature_field,
+    add_drawing_signature_field,
     add_page,
+    add_signature_field,
+    add_text_field,
+    append_raw_objects,
     change_in_place,
+    empty_updates,
+    fill_text_field,
     flip_image_byte,
+    font_drawing_one_as_nine,
     needs,
     nss_database,
     pdfsig,
+    point_xref_entry,
+    replace_form_fonts,
     replace_seal_image,
+    rewrite_page_text,
     run,
+    set_form_entries,
+    updated,
 )
 
 # pyHanko imports cryptography's DSA module, which warns on import (as in client/pdf_signatures.py)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils import content, generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign import fields, signers
@@ -725,7 +752,7 @@ def test_a_template_field_over_an_earlier_seal_is_refused(parties: tuple[Party, 
     out = io.BytesIO()
     writer.write(out)
     with pytest.raises(PdfSignatureError, match="'Late' covers the seal of the earlier signature 'Seal1'"):
-        sign_contract_pdf(out.getvalue(), b.identity, b.seal)
+        sign_contract_pdf(out.getvalue(), b.identity, b.seal, field="Late")
 
 
 def test_no_free_place_on_a_small_last_page(parties: tuple[Party, Party, Party]) -> None:
@@ -983,3 +1010,599 @@ def test_an_earlier_partys_expired_crl_says_nothing_about_a_later_block(parties:
     assert verdict.ok, verdict.failed
     assert [s.level for s in verdict.signatures] == ["B-LT", "B-B"]
 
+
+# -- changes nobody signed: before the first signature, inside a signer's own revision, forms --
+
+
+def amount_template() -> bytes:
+    """The contract with a filled text field (the amount) and an empty signature field per
+    party on its last page, added by one incremental update as a form tool would."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(contract_pdf()))
+    add_text_field(writer, "Amount", "100 000.00", 1, (60, 300, 260, 324))
+    for name, left in zip(PARTY_FIELDS, (60, 330)):
+        fields.append_signature_field(writer, fields.SigFieldSpec(name, on_page=1, box=(left, 120, left + 150, 240)))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def amounts(parties: tuple[Party, Party, Party], tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """B-B on the template with an amount: A and B take their fields in order."""
+    return make_flow(tmp_path_factory.mktemp("amounts"), "amounts", amount_template(), parties)
+
+
+def signed_in_writer(writer: IncrementalPdfFileWriter, party: Party, field: str, *, certify: bool,
+                     box: tuple[int, int, int, int] | None = None) -> SignedRevision:
+    """`party`'s signature with its seal, made with pyHanko directly in the revision
+    `writer` is building (whatever else the test put there goes into the same revision):
+    a signing tool that changes more than it should. `box` on the last page makes a new
+    field; without it `field` is an existing one."""
+    spec = None if box is None else fields.SigFieldSpec(field, on_page=1, box=box)
+    meta = signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256", certify=certify,
+                                        subfilter=fields.SigSeedSubFilter.PADES,
+                                        docmdp_permissions=fields.MDPPerm.FILL_FORMS)
+    pdf = bytes(signers.PdfSigner(meta, ProtocolSigner(party.identity), stamp_style=SealStampStyle(seal=party.seal),
+                                  new_field_spec=spec).sign_pdf(writer, existing_fields_only=box is None).getvalue())
+    revision, cms_digest = next((r, c) for f, r, c in signatures_in(pdf) if f == field)
+    return SignedRevision(pdf=pdf, revision_digest=revision, cms_digest=cms_digest, seal=party.seal.digest,
+                          field=field, page=1, rect=(0, 0, 0, 0), level="B-B")
+
+
+def test_an_unsigned_update_before_the_first_signature(parties: tuple[Party, Party, Party]) -> None:
+    """The first party appends an annex page to the registered document and signs the
+    result: its signature covers the annex, the chain records its revision, and the
+    registered document is still a prefix of the file, but nobody was registered to sign
+    the annex. The registered document must be the revision just before signature 1's."""
+    a = parties[0]
+    document = contract_pdf()
+    signed = sign_contract_pdf(add_page(document), a.identity, a.seal)
+    verdict_failed(verify_contract_pdf(signed.pdf, chain_facts(document, [(a, signed)])), "registered",
+                   f"bytes 0-{len(document)} are the registered document", "1 revision(s) follow it",
+                   "before the revision of signature 1", "changes nobody was registered to sign")
+
+
+@pytest.mark.parametrize("party", [1, 2])
+def test_a_signing_tool_that_rewrites_the_page_in_its_own_revision(party: int, plain: Flow,
+                                                                    parties: tuple[Party, Party, Party]) -> None:
+    """The signer's own revision changes page 1's text (Lot 3 -> Lot 8) along with adding
+    its signature, so the signature covers the change and the chain records it. Signing
+    may add the signature field, its widget and appearance, and nothing else."""
+    a, b, _ = parties
+    base, signer, earlier = (plain.document, a, []) if party == 1 else (plain.first.pdf, b, [(a, plain.first)])
+    writer = IncrementalPdfFileWriter(io.BytesIO(base))
+    rewrite_page_text(writer, 0, b"Lot 3", b"Lot 8")
+    signed = signed_in_writer(writer, signer, "Rogue", certify=party == 1, box=(60, 300, 200, 440))
+    contract = chain_facts(plain.document, [*earlier, (signer, signed)])
+    verdict_failed(verify_contract_pdf(signed.pdf, contract), "modifications", f"signature {party}",
+                   "its own revision", "the content of page 1")
+
+
+def test_a_template_with_a_text_field_signs_and_verifies(amounts: Flow, parties: tuple[Party, Party, Party]) -> None:
+    verdict = verify_contract_pdf(amounts.pdf, amounts.contract)
+    assert verdict.ok and verdict.complete, verdict.failed
+    assert [s.field for s in verdict.signatures] == list(PARTY_FIELDS)
+    assert all(s.bottom_line for s in pyhanko_statuses(amounts.pdf, parties))
+
+
+def test_a_field_value_changed_after_the_last_signature(amounts: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """DocMDP P=2 lets anyone fill in a form after the signatures; a contract's content is
+    fixed at registration, so only signature fields may be filled."""
+    changed = updated(amounts.pdf, lambda writer: fill_text_field(writer, "Amount", "120 000.00"))
+    verdict_failed(verify_contract_pdf(changed, amounts.contract), "modifications",
+                   "an unsigned update after signature 2", "form field 'Amount' on page 2")
+    assert not any(s.docmdp_ok for s in pyhanko_statuses(changed, parties))
+
+
+@pytest.mark.parametrize("when", ["before", "while"])
+def test_a_field_value_changed_when_the_second_party_signs(when: str, amounts: Flow,
+                                                           parties: tuple[Party, Party, Party]) -> None:
+    """The amount changed by an update before B's signature, or in B's own revision by
+    B's signing tool: B's signature covers it and the chain records it; still refused.
+    (The "while" case was not analysed at all before: pyHanko starts after a signature.)"""
+    a, b, _ = parties
+    if when == "before":
+        filled = updated(amounts.first.pdf, lambda writer: fill_text_field(writer, "Amount", "120 000.00"))
+        second = sign_contract_pdf(filled, b.identity, b.seal, field="PartyB")
+        where = "an unsigned update after signature 1"
+    else:
+        writer = IncrementalPdfFileWriter(io.BytesIO(amounts.first.pdf))
+        fill_text_field(writer, "Amount", "120 000.00")
+        second = signed_in_writer(writer, b, "PartyB", certify=False)
+        where = "signature 2"
+    contract = chain_facts(amounts.document, [(a, amounts.first), (b, second)])
+    verdict_failed(verify_contract_pdf(second.pdf, contract), "modifications", where, "form field 'Amount'")
+
+
+def test_a_seal_revoked_in_the_same_block_as_the_signature(plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """Block times are seconds: a revocation at the signature's own block time came later
+    in that block (had it come first, sign_pdf's usable() check would have reverted)."""
+    same = with_seal(plain.contract, parties[1], status="Revoked", revoked_at=SIGNED_AT[1])
+    verdict = verify_contract_pdf(plain.pdf, same)
+    assert verdict.ok, verdict.failed
+    seals = next(c for c in verdict.checks if c.name == "seals")
+    assert "revoked in the same block, after the signature" in seals.detail
+    earlier = with_seal(plain.contract, parties[1], status="Revoked", revoked_at=SIGNED_AT[1] - 1)
+    verdict_failed(verify_contract_pdf(plain.pdf, earlier), "seals", "signature 2", "revoked at 2026-05-01 11:00:04Z")
+
+
+def test_a_seal_approved_in_the_same_block_as_the_signature(plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The approval came first in that block (after it, sign_pdf would have reverted)."""
+    same = with_seal(plain.contract, parties[0], approved_at=SIGNED_AT[0])
+    assert verify_contract_pdf(plain.pdf, same).ok
+
+
+OVERLAYS = {
+    # an appearance that writes text over page 1
+    "writes text": lambda writer: add_drawing_signature_field(writer, "Note", 0, (60, 600, 400, 700),
+                                                              "Annex 2: price +20%"),
+    # no appearance stream, a white background in /MK over the top of page 1: poppler
+    # builds the widget's look from /MK and paints the contract's text white (the review's
+    # MAJOR 1 (a))
+    "paints a background": lambda writer: add_background_signature_field(writer, "Note", 0, (0, 600, 595, 842)),
+}
+
+
+@pytest.mark.parametrize("when", ["after", "while"])
+@pytest.mark.parametrize("how", list(OVERLAYS))
+def test_an_empty_signature_field_that_draws_on_the_page(how: str, when: str, plain: Flow,
+                                                         parties: tuple[Party, Party, Party]) -> None:
+    """A new signature field is an allowed change (the second party signs so), and an
+    empty one is not a seal step 7 checks. Added after the last signature it is a visible
+    field in an update no party signs; added by B's signing tool in B's own revision, a
+    field besides B's."""
+    a, b, _ = parties
+    if when == "after":
+        pdf, contract = updated(plain.pdf, OVERLAYS[how]), plain.contract
+        words = ["an unsigned update after signature 2", "changes form field 'Note'",
+                 "an update no party signs may add only validation data"]
+    else:
+        writer = IncrementalPdfFileWriter(io.BytesIO(plain.first.pdf))
+        OVERLAYS[how](writer)
+        second = signed_in_writer(writer, b, "Rogue", certify=False, box=(60, 300, 200, 440))
+        pdf, contract = second.pdf, chain_facts(plain.document, [(a, plain.first), (b, second)])
+        words = ["signature 2", "its own revision", "changes form field 'Note' besides its own",
+                 "only its own signature's field 'Rogue'"]
+    verdict_failed(verify_contract_pdf(pdf, contract), "modifications", *words)
+
+
+def test_a_seal_with_a_rollover_appearance(plain: Flow) -> None:
+    """The widget's /AP /R is shown instead of the seal while the pointer is on it. Added
+    by a later update, the difference analysis refuses it too (at modifications); step 7
+    refuses it first, and also when it is in the signer's own revision."""
+    def rollover(writer: Any, widget: Any) -> None:
+        appearances = generic.DictionaryObject(widget["/AP"])
+        appearances[generic.pdf_name("/R")] = widget["/AP"].raw_get("/N")
+        widget[generic.pdf_name("/AP")] = appearances
+
+    changed = update_widget(plain.pdf, plain.second.field, rollover)
+    verdict_failed(verify_contract_pdf(changed, plain.contract), "seals", "signature 2",
+                   "appearances besides the normal one (/R)")
+
+
+def test_a_registered_document_whose_cross_reference_points_past_its_end(parties: tuple[Party, Party, Party]) -> None:
+    """The registered document's cross-reference puts page 1's text (object 4) past its
+    last byte: read alone it lacks that text, and in a signed PDF those bytes belong to the
+    first party's update, which can write any text there."""
+    a = parties[0]
+    plain = contract_pdf()
+    document = point_xref_entry(plain, 4, len(plain) + 4000)
+    signed = sign_contract_pdf(document, a.identity, a.seal)
+    verdict_failed(verify_contract_pdf(signed.pdf, chain_facts(document, [(a, signed)])), "registered",
+                   f"puts object 4 0 at byte {len(plain) + 4000}, past its end (byte {len(plain)})")
+
+
+def test_a_signature_whose_cross_reference_points_past_what_it_signs(parties: tuple[Party, Party, Party]) -> None:
+    """A's signing tool writes the document information (object 10, which each revision
+    rewrites) but its cross-reference entry points far past the revision: the signature
+    covers the entry, not the object, which anyone could write there later."""
+    a = parties[0]
+    document = contract_pdf()
+    signed = signed_in_writer(ForwardPointingWriter(document, 10, 10**8), a, "Seal1", certify=True,
+                              box=(60, 300, 200, 440))
+    verdict_failed(verify_contract_pdf(signed.pdf, chain_facts(document, [(a, signed)])), "integrity",
+                   "signature 1", f"puts object 10 0 at byte {10**8}, past the end of the bytes it covers")
+
+
+# -- what may change after registration: nothing a viewer draws (the PDF-security review) --
+
+
+def planted_template() -> bytes:
+    """A template whose amount field shows "100 000.00" (its appearance) but holds "1.00"
+    (its value), with the form's default resources an indirect object: what a viewer shows
+    until it is told to redraw the field from its value."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(contract_pdf()))
+    add_text_field(writer, "Amount", "1.00", 0, (60, 600, 260, 624), shown="100 000.00")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def planted(parties: tuple[Party, Party, Party], tmp_path_factory: pytest.TempPathFactory) -> Flow:
+    """B-B on the planted template: both seals placed automatically on the last page."""
+    return make_flow(tmp_path_factory.mktemp("planted"), "planted", planted_template(), parties)
+
+
+def test_the_planted_template_signs_and_verifies(planted: Flow) -> None:
+    verdict = verify_contract_pdf(planted.pdf, planted.contract)
+    assert verdict.ok and verdict.complete, verdict.failed
+
+
+FORM_CHANGES: dict[str, Any] = {
+    # a viewer redraws the amount from its planted value: "1.00"
+    "/NeedAppearances set": lambda w: set_form_entries(w, {"/NeedAppearances": generic.BooleanObject(True)}),
+    # ... with a font that draws "1" as "9"
+    "/DR font swapped, /NeedAppearances set": lambda w: (
+        set_form_entries(w, {"/NeedAppearances": generic.BooleanObject(True), "/DR": generic.DictionaryObject(
+            {generic.pdf_name("/Font"): generic.DictionaryObject(
+                {generic.pdf_name("/Helv"): font_drawing_one_as_nine(w)})})})),
+    "/DA changed": lambda w: set_form_entries(w, {"/DA": generic.TextStringObject("/Helv 30 Tf 1 1 1 rg")}),
+}
+
+
+@pytest.mark.parametrize("change", list(FORM_CHANGES))
+def test_the_form_told_to_redraw_after_the_last_signature(change: str, planted: Flow) -> None:
+    """The review's MAJOR 1 (b), (c): pyHanko's form rule lets /NeedAppearances, /DA and
+    /DR change (Acrobat touches them), rated as validation-data updates. After
+    registration the form may change only its /Fields and /SigFlags."""
+    changed = updated(planted.pdf, FORM_CHANGES[change])
+    verdict_failed(verify_contract_pdf(changed, planted.contract), "modifications",
+                   "an unsigned update after signature 2", "makes more than signing's changes")
+
+
+def test_a_signing_revision_that_rewrites_the_forms_fonts(planted: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """B's signing tool rewrites the form's default resources (an indirect object, under
+    its own number) to a font that draws "1" as "9", in B's own revision: pyHanko clears
+    /DR as form filling, which a signing revision may do. A form that redraws its fields
+    (/NeedAppearances at registration) would show the amount changed."""
+    a, b, _ = parties
+    writer = IncrementalPdfFileWriter(io.BytesIO(planted.first.pdf))
+    replace_form_fonts(writer, {"/Helv": font_drawing_one_as_nine(writer)})
+    second = signed_in_writer(writer, b, "Rogue", certify=False, box=(300, 300, 440, 440))
+    contract = chain_facts(planted.document, [(a, planted.first), (b, second)])
+    verdict_failed(verify_contract_pdf(second.pdf, contract), "modifications", "signature 2", "its own revision",
+                   "/DR")
+
+
+def test_a_widget_with_a_background_or_border_draws() -> None:
+    """Step 8's second look (what annotations written after registration show): a widget
+    without an appearance stream still draws when its /MK gives a background or a border."""
+    def widget(**entries: Any) -> generic.DictionaryObject:
+        return generic.DictionaryObject({
+            generic.pdf_name("/Subtype"): generic.pdf_name("/Widget"),
+            generic.pdf_name("/Rect"): generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 100, 100)]),
+            **{generic.pdf_name(k): v for k, v in entries.items()}})
+
+    white = generic.ArrayObject([generic.FloatObject(1)] * 3)
+    assert _draws(widget()) is None
+    assert _draws(widget(**{"/MK": generic.DictionaryObject()})) is None
+    assert "/BG" in str(_draws(widget(**{"/MK": generic.DictionaryObject({generic.pdf_name("/BG"): white})})))
+    assert "/BC" in str(_draws(widget(**{"/MK": generic.DictionaryObject({generic.pdf_name("/BC"): white})})))
+    huge = widget()
+    huge[generic.pdf_name("/Rect")] = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 10**400, 100)])
+    assert "rectangle" in str(_draws(huge))
+
+
+def test_the_document_title_rewritten_after_the_last_signature(plain: Flow) -> None:
+    """A viewer shows /Info /Title in its title bar. Signing tools update /ModDate and
+    /Producer; nothing else in /Info may change after registration."""
+    def retitle(writer: IncrementalPdfFileWriter) -> None:
+        info = writer.trailer["/Info"]
+        info[generic.pdf_name("/Title")] = generic.TextStringObject("Supply contract TC-2026-0042 - AMENDED: 1 CNY")
+        writer.update_container(info)
+
+    verdict_failed(verify_contract_pdf(updated(plain.pdf, retitle), plain.contract), "modifications",
+                   "an unsigned update after signature 2", "/Title")
+
+
+def redrawn_template() -> bytes:
+    """The planted template, its form asking viewers to redraw the fields (/NeedAppearances
+    true): a template some form tools write."""
+    return updated(planted_template(), lambda w: set_form_entries(w, {"/NeedAppearances": generic.BooleanObject(True)}))
+
+
+def red_pixels(path: Path, page: int, tmp_path: Path) -> int:
+    """How many pixels of `page` (1-based) pdftoppm paints seal red, at 30 dpi."""
+    done = run("pdftoppm", "-png", "-r", "30", "-f", str(page), "-l", str(page), "-singlefile", path, tmp_path / "red")
+    assert done.returncode == 0, done.stderr
+    image = Image.open(tmp_path / "red.png").convert("RGB")
+    red = 0
+    for y in range(image.height):
+        for x in range(image.width):
+            r, g, b = image.getpixel((x, y))  # type: ignore[misc]
+            red += r > 150 and g < 90 and b < 90
+    return red
+
+
+def test_a_form_that_asks_viewers_to_redraw_its_fields(parties: tuple[Party, Party, Party]) -> None:
+    """With /NeedAppearances a viewer draws every field itself, signature fields included:
+    poppler paints their border and background and no seal (the next test shows it). A
+    registered template carrying it is refused by signing. pyHanko's signer deletes the
+    flag (a viewer then shows the fields' stored appearances instead of their values: a
+    change the party's revision may not make); a tool that leaves it makes seals nobody
+    sees."""
+    a = parties[0]
+    document = redrawn_template()
+    with pytest.raises(PdfSignatureError, match="/NeedAppearances") as caught:
+        sign_contract_pdf(document, a.identity, a.seal)
+    assert caught.value.step == "format"
+    rect = (300, 300, 300 + SEAL_SIDE, 300 + SEAL_SIDE)
+    deleted = signed_in_new_field(document, a, rect)
+    verdict_failed(verify_contract_pdf(deleted.pdf, chain_facts(document, [(a, deleted)])), "modifications",
+                   "signature 1", "its own revision", "/NeedAppearances changes from True to None")
+    kept = signed_in_new_field(document, a, rect, writer_class=RedrawingFormWriter)
+    verdict_failed(verify_contract_pdf(kept.pdf, chain_facts(document, [(a, kept)])), "seals", "signature 1",
+                   "/NeedAppearances true", "no seal shows")
+
+
+def test_a_form_that_says_it_needs_no_redrawing_still_signs(parties: tuple[Party, Party, Party]) -> None:
+    """Some form tools write /NeedAppearances false; pyHanko's signer deletes the entry,
+    which changes nothing a viewer does: the party's revision verifies."""
+    a = parties[0]
+    document = updated(template_pdf(), lambda w: set_form_entries(w, {"/NeedAppearances": generic.BooleanObject(False)}))
+    first = sign_contract_pdf(document, a.identity, a.seal)
+    reader = PdfFileReader(io.BytesIO(first.pdf), strict=False)
+    assert "/NeedAppearances" not in reader.root["/AcroForm"]
+    verdict = verify_contract_pdf(first.pdf, chain_facts(document, [(a, first)]))
+    assert verdict.ok, verdict.failed
+
+
+@needs["pdftoppm"]
+def test_poppler_draws_no_seal_in_a_form_that_asks_for_redrawing(plain: Flow, tmp_path: Path) -> None:
+    redrawn = tmp_path / "redrawn.pdf"
+    redrawn.write_bytes(updated(plain.pdf, lambda w: set_form_entries(
+        w, {"/NeedAppearances": generic.BooleanObject(True)})))
+    assert red_pixels(plain.path, 2, tmp_path) > 100
+    assert red_pixels(redrawn, 2, tmp_path) == 0
+
+
+# -- files made to break the verifier: it fails a step, it never raises or hangs -----------
+
+# What py_ecc (imported by eth-account, so by every SDK process) sets the recursion limit to.
+SDK_RECURSION_LIMIT = 100_000
+
+
+def test_objects_nested_too_deeply(plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MAJOR 2: an update rewriting the catalog with arrays nested 20 000 deep.
+    pyHanko's reader recurses once per level: under Python's default limit a RecursionError
+    escaped verification; under the limit the SDK's processes run with (py_ecc, imported
+    through eth-account, raises it to 100 000) the C stack overflowed and the process died
+    (SIGSEGV). PDFs are read under PDF_RECURSION_LIMIT, and the file fails a step."""
+    reader = PdfFileReader(io.BytesIO(plain.pdf), strict=False)
+    root = reader.root
+    depth = 20_000
+    catalog = b"<< /Type /Catalog /Pages %d 0 R /AcroForm %d 0 R /Nest %s%s >>" % (
+        root.raw_get("/Pages").reference.idnum, root.raw_get("/AcroForm").reference.idnum, b"[" * depth, b"]" * depth)
+    nested = append_raw_objects(plain.pdf, {reader.trailer.raw_get("/Root").reference.idnum: catalog})
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(SDK_RECURSION_LIMIT)
+    try:
+        verdict_failed(verify_contract_pdf(nested, plain.contract), "format", "nested too deeply")
+        with pytest.raises(PdfSignatureError, match="nested too deeply") as caught:
+            sign_contract_pdf(nested, parties[2].identity, parties[2].seal)
+        assert caught.value.step == "format"
+        with pytest.raises(PdfSignatureError, match="nested too deeply"):
+            list(signatures_in(nested))
+        assert sys.getrecursionlimit() == SDK_RECURSION_LIMIT  # put back after reading
+        with bounded_recursion:
+            assert sys.getrecursionlimit() == PDF_RECURSION_LIMIT
+    finally:
+        sys.setrecursionlimit(before)
+
+
+@pytest.mark.parametrize("where, step", [("page 1's /MediaBox", "format"), ("the seal widget's /Rect", "seals")])
+def test_a_number_too_large_for_a_float(where: str, step: str, plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MAJOR 2: a 400-digit integer where a rectangle is read (float() of it
+    raises OverflowError)."""
+    huge = generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, 10**400, 842)])
+
+    def change(writer: IncrementalPdfFileWriter) -> None:
+        if where == "page 1's /MediaBox":
+            page_ref, _ = writer.find_page_for_modification(0)
+            page_ref.get_object()[generic.pdf_name("/MediaBox")] = huge
+            writer.update_container(page_ref.get_object())
+        else:
+            (signature,) = [s for s in writer.prev.embedded_regular_signatures if s.field_name == plain.second.field]
+            signature.sig_field[generic.pdf_name("/Rect")] = huge
+            writer.update_container(signature.sig_field)
+
+    changed = updated(plain.pdf, change)
+    verdict_failed(verify_contract_pdf(changed, plain.contract), step, "out of range")
+    if step == "format":
+        with pytest.raises(PdfSignatureError, match="out of range") as caught:
+            sign_contract_pdf(changed, parties[2].identity, parties[2].seal)
+        assert caught.value.step == "format"
+
+
+def test_more_revisions_after_registration_than_signing_makes(plain: Flow) -> None:
+    """The review's MAJOR 3: empty updates chained by /Prev with one %%EOF at the end (so
+    the %%EOF count stays small). Each revision is compared with the one before it for
+    every signature: quadratic work, 4000 revisions took minutes. Refused before any
+    comparison."""
+    many = empty_updates(plain.pdf, MAX_REVISIONS_AFTER_REGISTRATION)
+    verdict_failed(verify_contract_pdf(many, plain.contract), "format",
+                   f"{MAX_REVISIONS_AFTER_REGISTRATION + 2} revisions after the registered document",
+                   f"more than {MAX_REVISIONS_AFTER_REGISTRATION}")
+    # at the cap: still read (and these empty updates are allowed changes)
+    assert verify_contract_pdf(empty_updates(plain.pdf, MAX_REVISIONS_AFTER_REGISTRATION - 2), plain.contract).ok
+
+
+def test_an_unforeseen_error_while_reading_fails_the_step(plain: Flow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a step trips over while reading the PDF becomes that step's failure, named,
+    never a traceback (here a step made to raise an error no step expects)."""
+    import client.pdf_contract_checks as checks
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise LookupError("an error nobody expected")
+
+    monkeypatch.setattr(checks, "validate_pdf_signature", explode)
+    verdict_failed(verify_contract_pdf(plain.pdf, plain.contract), "integrity", "the PDF cannot be read for this step",
+                   "LookupError: an error nobody expected")
+
+
+# -- seals that are there but not seen --------------------------------------------------------
+
+
+def signed_in_new_field(base: bytes, party: Party, rect: tuple[float, float, float, float], *, flags: int | None = None,
+                        page: int = 1, style: SealStampStyle | None = None,
+                        writer_class: type[IncrementalPdfFileWriter] = IncrementalPdfFileWriter) -> SignedRevision:
+    """`party` signs `base` into a new field at `rect` on `page` (flags `flags`), made with
+    pyHanko directly (through a `writer_class`) in one revision: what a signing tool other
+    than ours can make."""
+    writer = writer_class(io.BytesIO(base))
+    add_signature_field(writer, "Seal2", page, rect, flags)
+    meta = signers.PdfSignatureMetadata(field_name="Seal2", md_algorithm="sha256",
+                                        subfilter=fields.SigSeedSubFilter.PADES)
+    pdf = bytes(signers.PdfSigner(meta, ProtocolSigner(party.identity),
+                                  stamp_style=style or SealStampStyle(seal=party.seal)).sign_pdf(
+        writer, existing_fields_only=True).getvalue())
+    revision, cms_digest = next((r, c) for f, r, c in signatures_in(pdf) if f == "Seal2")
+    return SignedRevision(pdf=pdf, revision_digest=revision, cms_digest=cms_digest, seal=party.seal.digest,
+                          field="Seal2", page=page, rect=rect, level="B-B")
+
+
+SEAL_SIDE = DEFAULT_SEAL_MM * PT_PER_MM
+UNSEEN_SEALS = {
+    # what: (rect on page 2, flags, words of the refusal)
+    "99% off the page": ((594, 300, 594 + SEAL_SIDE, 300 + SEAL_SIDE), None, "not inside page 2"),
+    "not printed": ((300, 300, 300 + SEAL_SIDE, 300 + SEAL_SIDE), 0, "not flagged Print"),
+    "NoView": ((300, 300, 300 + SEAL_SIDE, 300 + SEAL_SIDE), 4 | 32, "flagged NoView"),
+    "ToggleNoView": ((300, 300, 300 + SEAL_SIDE, 300 + SEAL_SIDE), 4 | 256, "flagged ToggleNoView"),
+}
+
+
+@pytest.mark.parametrize("what", list(UNSEEN_SEALS))
+def test_a_seal_widget_that_is_not_seen(what: str, plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MINOR: step 7 said "drawn as registered" for a seal 99% off the page, or
+    one a printer leaves out."""
+    a, b, _ = parties
+    rect, flags, words = UNSEEN_SEALS[what]
+    second = signed_in_new_field(plain.first.pdf, b, rect, flags=flags)
+    contract = chain_facts(plain.document, [(a, plain.first), (b, second)])
+    verdict_failed(verify_contract_pdf(second.pdf, contract), "seals", "signature 2", words)
+
+
+@dataclass(frozen=True)
+class BentSealStyle(SealStampStyle):
+    """The seal drawn with the matrix `cm` (a, b, c, d in fractions of the box's width and
+    height; e, f too), its image dictionary extended with `image_extra`."""
+
+    cm: tuple[float, float, float, float, float, float] = (1, 0, 0, 1, 0, 0)
+    image_extra: tuple[tuple[str, Any], ...] = ()
+
+    def create_stamp(self, writer: Any, box: Any, text_params: dict[str, Any]) -> Any:
+        assert self.seal is not None
+        return _BentSealStamp(writer, self, box, self.seal)
+
+
+class _BentSealStamp(_SealStamp):
+    def render(self) -> bytes:
+        style = self.style
+        assert isinstance(style, BentSealStyle) and self.writer is not None
+        colour, mask = _image_stream(self.seal)
+        colour[generic.pdf_name("/SMask")] = self.writer.add_object(mask)
+        for key, value in style.image_extra:
+            colour[generic.pdf_name(key)] = value(self.writer) if callable(value) else value
+        self.set_resource(content.ResourceType.XOBJECT, generic.pdf_name("/Seal"), self.writer.add_object(colour))
+        a, b, c, d, e, f = style.cm
+        width, height = self.box.width, self.box.height
+        return b"q %.4f %.4f %.4f %.4f %.4f %.4f cm /Seal Do Q" % (
+            a * width, b * height, c * width, d * height, e * width, f * height)
+
+
+def _alternate_image(writer: Any) -> generic.ArrayObject:
+    """An /Alternates entry offering another image for printing (ISO 32000-1 8.9.5.4)."""
+    other = writer.add_object(generic.StreamObject({
+        generic.pdf_name("/Type"): generic.pdf_name("/XObject"), generic.pdf_name("/Subtype"): generic.pdf_name("/Image"),
+        generic.pdf_name("/Width"): generic.NumberObject(1), generic.pdf_name("/Height"): generic.NumberObject(1),
+        generic.pdf_name("/ColorSpace"): generic.pdf_name("/DeviceGray"),
+        generic.pdf_name("/BitsPerComponent"): generic.NumberObject(8)}, stream_data=b"\xff"))
+    return generic.ArrayObject([generic.DictionaryObject({generic.pdf_name("/Image"): other,
+                                                          generic.pdf_name("/DefaultForPrinting"): generic.BooleanObject(True)})])
+
+
+BENT_SEALS: dict[str, tuple[dict[str, Any], str]] = {
+    # what: (the style's matrix and image entries, words of the refusal)
+    "collapsed to a sliver": ({"cm": (0.5, 0.5, 0.5, 0.5001, 0, 0)}, "rotated or skewed"),
+    "rotated a quarter turn": ({"cm": (0, 1, -1, 0, 1, 0)}, "rotated or skewed"),
+    "mirrored": ({"cm": (-1, 0, 0, 1, 1, 0)}, "mirrored"),
+    "squashed to half its height": ({"cm": (1, 0, 0, 0.5, 0, 0)}, "stretched"),
+    "an alternate image for printing": ({"image_extra": (("/Alternates", _alternate_image),)}, "/Alternates"),
+    "interpolated": ({"image_extra": (("/Interpolate", generic.BooleanObject(True)),)}, "/Interpolate"),
+}
+
+
+@pytest.mark.parametrize("what", list(BENT_SEALS))
+def test_a_seal_drawn_other_than_registered(what: str, plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MINOR: the seal's matrix collapsed it (its box still 40 mm), mirrored
+    or squashed it; its image carried entries a block-list did not name."""
+    a, b, _ = parties
+    options, words = BENT_SEALS[what]
+    second = signed_in_new_field(plain.first.pdf, b, (300, 300, 300 + SEAL_SIDE, 300 + SEAL_SIDE),
+                                 style=BentSealStyle(seal=b.seal, **options))
+    contract = chain_facts(plain.document, [(a, plain.first), (b, second)])
+    verdict_failed(verify_contract_pdf(second.pdf, contract), "seals", "signature 2", words)
+
+
+def test_a_seal_drawn_over_an_earlier_seal(plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MINOR: B's signing tool puts B's seal over A's (signing refuses that;
+    another tool need not)."""
+    a, b, _ = parties
+    x1, y1, x2, y2 = plain.first.rect
+    second = signed_in_new_field(plain.first.pdf, b, (x1 + 20, y1 + 20, x2 + 20, y2 + 20))
+    contract = chain_facts(plain.document, [(a, plain.first), (b, second)])
+    verdict_failed(verify_contract_pdf(second.pdf, contract), "seals", "signature 2",
+                   "covers the seal of signature 1")
+
+
+def test_a_seal_appearance_too_large_to_be_a_seal(plain: Flow) -> None:
+    """The review's MINOR: step 7 parsed B's appearance (rewritten after the last signature
+    as 64 KiB of blanks before the seal's operators; 64 MiB took 23 s) before step 8
+    refused the rewrite. A seal's appearance is about 50 bytes; over the cap it is not read."""
+    def padded(writer: Any, widget: Any) -> None:
+        old = widget["/AP"]["/N"]
+        new = generic.StreamObject({k: v for k, v in old.items() if k not in ("/Length", "/Filter")},
+                                   stream_data=b" " * 65_536 + old.data)
+        new.compress()
+        widget[generic.pdf_name("/AP")] = generic.DictionaryObject({generic.pdf_name("/N"): writer.add_object(new)})
+
+    changed = update_widget(plain.pdf, plain.second.field, padded)
+    verdict_failed(verify_contract_pdf(changed, plain.contract), "seals", "signature 2",
+                   f"over the {MAX_APPEARANCE_BYTES}-byte cap")
+
+
+# -- placement: nobody can steer a later signer's seal ---------------------------------------
+
+
+def test_the_next_signer_is_not_steered_into_a_field_added_after_registration(
+        plain: Flow, parties: tuple[Party, Party, Party]) -> None:
+    """The review's MINOR: anyone holding A's output adds an empty field off the page (or
+    without Print); B signing with the default placement put its seal there. Only the
+    registered document's on-page, printable fields are taken by default."""
+    b = parties[1]
+    trap = updated(plain.first.pdf, lambda w: add_signature_field(w, "Trap", 1, (594, 300, 707, 413)))
+    assert sign_contract_pdf(trap, b.identity, b.seal).field == "Seal2"  # a free slot, not "Trap"
+    with pytest.raises(PdfSignatureError, match="'Trap' is not inside page 2") as caught:
+        sign_contract_pdf(trap, b.identity, b.seal, field="Trap")
+    assert caught.value.step == "placement"
+
+
+@pytest.mark.parametrize("flags, rect, why", [
+    (0, (60, 120, 210, 240), "not flagged Print"),
+    (4 | 2, (60, 120, 210, 240), "flagged Hidden"),
+    (None, (500, 120, 650, 240), "not inside page 2"),
+])
+def test_a_template_field_nobody_would_see_is_not_taken(flags: int | None, rect: tuple[int, int, int, int], why: str,
+                                                        parties: tuple[Party, Party, Party]) -> None:
+    """A registered template's first field is one a seal in it would not be seen: the
+    default placement takes the next, and naming it is refused."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(contract_pdf()))
+    add_signature_field(writer, "Unseen", 1, rect, flags)
+    add_signature_field(writer, "PartyA", 1, (60, 300, 210, 420))
+    out = io.BytesIO()
+    writer.write(out)
+    a = parties[0]
+    assert sign_contract_pdf(out.getvalue(), a.identity, a.seal).field == "PartyA"
+    with pytest.raises(PdfSignatureError, match=f"'Unseen' is {why}"):
+        sign_contract_pdf(out.getvalue(), a.identity, a.seal, field="Unseen")
