@@ -35,6 +35,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
+from chaincode import MAX_SEAL_NAME
 from client.errors import ClientError
 
 PIXEL_DOMAIN = b"evidence-ledger/seal-pixels/v1\x00"
@@ -158,7 +159,7 @@ DEFAULT_SEAL_SIDE = 472
 # Below 96 px the name's characters cannot be told apart; MAX_SEAL_SIDE is what loads back.
 MIN_DRAWN_SIDE = 96
 # The registry's name is a Vyper String[128]: 128 bytes of UTF-8 (42 CJK characters).
-MAX_SEAL_NAME_BYTES = 128
+MAX_SEAL_NAME_BYTES = MAX_SEAL_NAME
 # A seal code is a short identifier (China's 印章编码 has 13 digits); a line longer than
 # this does not fit under the star at a readable size.
 MAX_SEAL_CODE_CHARS = 32
