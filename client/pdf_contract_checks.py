@@ -819,7 +819,7 @@ class _Steps:
             raise _Failed("parties", f"an earlier revision: the chain records {recorded} signatures, this PDF "
                                      f"carries {carried}")
         return (f"{carried} signature(s), in the order, with the certificates, revisions and CMS the chain recorded; "
-                f"{len(contract.parties)} part(ies), contract {contract.status}")
+                f"{carried} of the contract's {len(contract.parties)} parties, contract {contract.status}")
 
     def all_parties_present(self) -> bool:
         signed = {s.attestation.party_index for s in self.party_signatures if s.attestation is not None}
