@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -274,6 +274,20 @@ def _contract_registered(batch: IndexBatch, event: dict[str, Any], cursor: bytes
     batch.count("contracts.Pending")
 
 
+def _move_status(batch: IndexBatch, record: dict[str, Any], status: str, by_status: bytes,
+                 codes: Mapping[str, int], counter: str, key: bytes) -> None:
+    """A record (a contract, a seal) whose status changed: its by-status entry (keyed by
+    its registration's cursor) moves, the per-status counters follow, the record says so."""
+    if status == record["status"]:
+        return
+    registered = Cursor.parse(record["registered"]["cursor"]).to_bytes()
+    batch.delete(by_status + bytes([codes[record["status"]]]) + registered)
+    batch.put(by_status + bytes([codes[status]]) + registered, key)
+    batch.count(f"{counter}.{record['status']}", -1)
+    batch.count(f"{counter}.{status}")
+    record["status"] = status
+
+
 def _contract_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> None:
     """Any later event of a contract: its history, and the record's new state."""
     contract_id = _bytes32(event["args"]["id"])
@@ -298,13 +312,7 @@ def _contract_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) ->
         status = "Voided"
         record["voided"] = {"by": a["by"], "reasonDigest": a["reasonDigest"], "byRegulator": a["byRegulator"],
                             **_when(event)}
-    if status != record["status"]:
-        registered = Cursor.parse(record["registered"]["cursor"]).to_bytes()
-        batch.delete(schema.CONTRACT_BY_STATUS + bytes([CONTRACT_STATUS_CODE[record["status"]]]) + registered)
-        batch.put(schema.CONTRACT_BY_STATUS + bytes([CONTRACT_STATUS_CODE[status]]) + registered, contract_id)
-        batch.count(f"contracts.{record['status']}", -1)
-        batch.count(f"contracts.{status}")
-        record["status"] = status
+    _move_status(batch, record, status, schema.CONTRACT_BY_STATUS, CONTRACT_STATUS_CODE, "contracts", contract_id)
     batch.put(schema.CONTRACT + contract_id, _dumps(record))
 
 
@@ -490,13 +498,7 @@ def _seal_update(batch: IndexBatch, event: dict[str, Any], cursor: bytes) -> Non
     elif name == "SealRevoked":
         status = "Revoked"
         record["revoked"] = {"by": a["by"], "reasonDigest": a["reasonDigest"], **_when(event)}
-    if status != record["status"]:
-        registered = Cursor.parse(record["registered"]["cursor"]).to_bytes()
-        batch.delete(schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE[record["status"]]]) + registered)
-        batch.put(schema.SEAL_BY_STATUS + bytes([SEAL_STATUS_CODE[status]]) + registered, seal)
-        batch.count(f"seals.{record['status']}", -1)
-        batch.count(f"seals.{status}")
-        record["status"] = status
+    _move_status(batch, record, status, schema.SEAL_BY_STATUS, SEAL_STATUS_CODE, "seals", seal)
     batch.put(schema.SEAL + seal, _dumps(record))
 
 
