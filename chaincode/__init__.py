@@ -47,6 +47,10 @@ def role_names(bits: int) -> list[str]:
     return [name for name, bit in ROLE_BITS.items() if bits & bit]
 
 
+# IdentityRegistry.vy's crypto_profile, written in genesis and read by the PKI precompile:
+# which key and signature algorithms certificates on this chain may use.
+CRYPTO_PROFILES = {"mixed": 0, "gm": 1}
+CRYPTO_PROFILE_NAMES = {code: name for name, code in CRYPTO_PROFILES.items()}
 # ContractRegistry.vy
 CONTRACT_STATUS = {1: "Pending", 2: "Effective", 3: "Superseded", 4: "Voided"}
 DIGEST_ALGORITHMS = {"sha256": 1, "sm3": 2}

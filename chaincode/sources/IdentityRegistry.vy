@@ -78,6 +78,10 @@ certificate_owner: public(HashMap[bytes32, address])
 proposals: public(HashMap[uint256, Proposal])
 proposal_count: public(uint256)
 approved: public(HashMap[uint256, HashMap[address, bool]])
+# The chain's crypto profile, fixed in genesis (chaincode.CRYPTO_PROFILES): 0 mixed
+# (RSA, ECDSA and SM2 side by side), 1 gm (national: SM2 keys, SM3withSM2 signatures
+# only). Nothing here writes it; the PKI precompile reads this slot to apply the profile.
+crypto_profile: public(uint256)
 
 event RootProposed:
     proposal: indexed(uint256)
