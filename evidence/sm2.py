@@ -106,11 +106,13 @@ class SM2PublicKey:
             info = asn1_keys.PublicKeyInfo.load(bytes(spki_der), strict=True)
             algorithm = info["algorithm"]["algorithm"].dotted
             parameters = info["algorithm"]["parameters"]
-            curve = parameters.chosen.dotted if parameters.name == "named" else None
+            curve = None
+            if algorithm == EC_PUBLIC_KEY_OID and isinstance(parameters, asn1_keys.ECDomainParameters):
+                curve = parameters.chosen.dotted if parameters.name == "named" else None
             point = bytes(info["public_key"].contents[1:])  # past the BIT STRING's unused-bits octet
         except (ValueError, TypeError, KeyError) as exc:
             raise SM2Error("SubjectPublicKeyInfo is malformed") from exc
-        if algorithm != EC_PUBLIC_KEY_OID or curve != CURVE_OID:
+        if curve != CURVE_OID:
             raise SM2Error("not an SM2 public key (id-ecPublicKey with namedCurve sm2p256v1)")
         return cls.from_encoded(point)
 
