@@ -25,6 +25,7 @@ from typing import Final
 
 import gmssl_pyx
 from asn1crypto import keys as asn1_keys
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from evidence import der as der_reader
@@ -115,6 +116,16 @@ class SM2PublicKey:
         if curve != CURVE_OID:
             raise SM2Error("not an SM2 public key (id-ecPublicKey with namedCurve sm2p256v1)")
         return cls.from_encoded(point)
+
+    @classmethod
+    def from_certificate(cls, certificate: x509.Certificate) -> SM2PublicKey:
+        """The SM2 key of a certificate (``cryptography`` parses SM2 certificates but cannot
+        build their keys); SM2Error when its key is not SM2."""
+        try:
+            spki = der_reader.tbs_field(certificate.tbs_certificate_bytes, der_reader.TBS_SUBJECT_PUBLIC_KEY_INFO)
+        except der_reader.DERError as exc:
+            raise SM2Error(f"certificate is malformed: {exc.reason}") from None
+        return cls.from_spki(spki)
 
     @property
     def point(self) -> bytes:
