@@ -29,7 +29,7 @@ Keys and signers
 Documents
     digest_file       SHA-256 (or SM3) of a file, read in chunks
     digest_bytes      SHA-256 (or SM3) of bytes in memory
-    cms_sign          a detached CMS signature (DER) that `openssl cms -verify` accepts
+    cms_sign          a detached CMS signature (DER) OpenSSL verifies (SM2: docs/envelopes.md)
     CmsError          a CMS signature cannot be made with these inputs
 
 Sealed envelopes and the blob store

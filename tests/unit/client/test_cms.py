@@ -158,3 +158,17 @@ def test_chain_length_is_capped(signers: dict[str, Any]) -> None:
     ca, signer = signers["p256"]
     with pytest.raises(cms.CmsError, match="exceeds the cap"):
         cms.sign(CONTENT, signer.leaf, signer.key, [ca.root] * (cms.MAX_CHAIN_CERTIFICATES + 1))
+
+
+def test_a_key_of_another_type_than_the_certificates_is_refused(signers: dict[str, Any]) -> None:
+    # An EC key presented with a certificate whose key is Ed25519 (or RSA): a CmsError naming
+    # the mismatch, not an assertion deep inside.
+    ca = pki.p256_ca()
+    _, rsa_signer = signers["rsa"]
+    _, p256_signer = signers["p256"]
+    ed_key: Any = ed25519.Ed25519PrivateKey.generate()  # a key devpki does not type for
+    ed_cert = devpki.issue_certificate(ca.issuer, ca.issuer_key, ed_key.public_key(), common_name="ed25519",
+                                       not_before=pki.NOT_BEFORE, not_after=pki.NOT_AFTER)
+    for certificate in (ed_cert, rsa_signer.leaf):
+        with pytest.raises(cms.CmsError, match="does not belong to the signer certificate"):
+            cms.sign(CONTENT, certificate, p256_signer.key)
