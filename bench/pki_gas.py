@@ -10,20 +10,24 @@ machine and prints them:
 2. CPU per signature check (`verify` of the library, as the precompile calls it) for
    RSA-2048/3072/4096/6144/8192 with e = 65537 and with the largest exponent the rules
    allow (all ones below 2^32, the slowest of its length), ECDSA P-256, P-384 and
-   secp256k1, next to `node.execution.pki.signature_check_gas` of that key; Ed25519 keys are
-   refused by the rules, so it has no row;
+   secp256k1, and SM2 (GmSSL through `evidence.sm2`, SM3(Z || digest) with the default
+   identifier), next to `node.execution.pki.signature_check_gas` of that key; Ed25519
+   keys are refused by the rules, so it has no row;
 3. whole precompile calls (both gas charges computed, then `node.execution.pki.run`): normal
    chains, five-certificate chains of each RSA size at e = 65537 and at the largest
    exponent, a chain of certificates padded with SAN entries to the size caps (the
-   parsing worst case) or with 150-RDN names (the worst found), `inspectRoot` and a full CRL — each with its gas, CPU and
-   Mgas/CPU-s against the reference;
+   parsing worst case) or with 150-RDN names (the worst found), `inspectRoot`, a full CRL,
+   and SM2 chains made by the `openssl` command line (an SM2 root, CA and signer; an SM2
+   signer under an RSA-2048 root) with an SM2 CRL — each with its gas, CPU and Mgas/CPU-s
+   against the reference;
 4. the chain of issue 15, finding 6 (five RSA-3072 certificates, ~3,066-bit exponent):
    what its checks would cost, and that it is now refused before any check.
 
 CPU is `time.process_time` (this process only), the median of R runs of a batch each.
 Keys are generated at the start (RSA-8192 takes a few seconds; one key per size is
-reused for every certificate of a chain, under different names). Nothing touches the
-network. Tests never assert these timings.
+reused for every certificate of a chain, under different names; the SM2 hierarchies come
+from `tests/openssl_sm2.py`, in a temporary directory, and are skipped with a note when
+`openssl` 3 is missing). Nothing touches the network. Tests never assert these timings.
 
     .venv/bin/python -m bench.pki_gas            # 5 runs
     .venv/bin/python -m bench.pki_gas --quick    # 2 runs, no 6144/8192-bit keys
@@ -43,6 +47,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gmssl_pyx
+import pytest
 from cryptography import x509
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,12 +63,14 @@ from bench.common import cli
 from bench.common.machine import machine_info, machine_rows
 from bench.common.results import figure, print_table, write_figures
 from client import devpki
-from evidence import x509 as px
+from client.sm2keys import SM2PrivateKey
+from evidence import sm2, x509 as px
 from node.execution import pki
 from node.execution.chain import Chain
 from node.execution.genesis import Genesis, build_genesis_document
 from node.execution.vm import LedgerVM
 from node.storage.store import LevelStore
+from tests.openssl_sm2 import Issued, OpensslCA, openssl
 
 # Certificates valid 2024-2034; calls are made at 2027-01-15 (a fixed block time).
 NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
@@ -192,14 +200,25 @@ def verify_input(chain_der: bytes, key: Any) -> bytes:
 
 def check_action(key: Any) -> Callable[[], None]:
     """One signature check as `evidence.x509.verify_digest_signature` makes it."""
+    if isinstance(key, SM2PrivateKey):
+        sm2_signature, sm2_public = key.sign_digest(DIGEST), key.public_key()
+        return lambda: _require(sm2_public.verify(DIGEST, sm2_signature, sm2.DEFAULT_ID))
     signature, public = devpki.sign_digest(key, DIGEST), key.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         return lambda: public.verify(signature, DIGEST, ec.ECDSA(Prehashed(hashes.SHA256())))
     return lambda: public.verify(signature, DIGEST, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
 
 
+def _require(verified: bool) -> None:
+    # A check that failed would time the wrong path (GmSSL's refusal is shorter).
+    if not verified:
+        raise AssertionError("the benchmark's own signature did not verify")
+
+
 def describe(key: Any) -> Any:
 
+    if isinstance(key, SM2PrivateKey):
+        return px.SM2VerifyingKey()
     public = key.public_key()
     if isinstance(public, rsa.RSAPublicKey):
         numbers = public.public_numbers()
@@ -211,6 +230,38 @@ def describe(key: Any) -> Any:
 class Call:
     label: str
     data: bytes
+
+
+def sm2_calls(directory: Path) -> list[Call]:
+    """SM2 calls on hierarchies the `openssl` command line makes (as a Chinese CA issues
+    them: SM3withSM2 with the identifier 1234567812345678): verify with an SM2 root, CA
+    and signer; verify with an SM2 signer under an RSA-2048 root; an SM2 CA's CRL."""
+    def chain_der(issued: Issued) -> bytes:
+        return b"".join(x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(serialization.Encoding.DER)
+                        for path in issued.path)
+
+    def verify_sm2(issued: Issued) -> bytes:
+        key = SM2PrivateKey.from_pem(issued.key.read_bytes())
+        return pki.VERIFY + encode(["bytes", "bytes32", "bytes"], [chain_der(issued), DIGEST, key.sign_digest(DIGEST)])
+
+    root = OpensslCA(directory / "sm2-root", "SM2 Root")
+    issuing = OpensslCA(directory / "sm2-ca", "SM2 CA", parent=root)
+    signer = issuing.issue("SM2 Signer")
+    rsa_root = OpensslCA(directory / "rsa-root", "RSA Root", key_type="rsa2048")
+    mixed = rsa_root.issue("SM2 Signer under RSA")
+    issuing.revoke(issuing.issue("SM2 Revoked"))
+    # Fixed dates (the CRL's thisUpdate is before AT whatever the clock says).
+    crl_pem = directory / "sm2-crl.pem"
+    openssl("ca", "-batch", "-config", issuing.config, "-gencrl", "-out", crl_pem, "-cert", issuing.cert,
+            "-keyfile", issuing.key, "-crl_lastupdate", "20240101000000Z", "-crl_nextupdate", "20340101000000Z",
+            "-md", "sm3", "-sigopt", f"distid:{sm2.DEFAULT_ID.decode()}")
+    crl = x509.load_pem_x509_crl(crl_pem.read_bytes()).public_bytes(serialization.Encoding.DER)
+    return [
+        Call("verify, 3 certs SM2 (root, CA, signer; openssl CLI)", verify_sm2(signer)),
+        Call("verify, 2 certs RSA-2048 root, SM2 signer (openssl CLI)", verify_sm2(mixed)),
+        Call(f"crl, 1 entry ({len(crl):,} B), SM2 CA chain of 2 (openssl CLI)",
+             pki.CRL + encode(["bytes", "bytes"], [crl, chain_der(issuing.issued)])),
+    ]
 
 
 def call_action(data: bytes) -> Callable[[], None]:
@@ -255,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, curve in (("ECDSA P-256", ec.SECP256R1()), ("ECDSA P-384", ec.SECP384R1()),
                         ("ECDSA secp256k1", ec.SECP256K1())):
         keys[name] = ec.generate_private_key(curve)
+    keys["SM2"] = SM2PrivateKey.generate()
 
     check_rows: list[tuple[str, Any]] = []
     figures: list[dict[str, Any]] = []
@@ -301,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
                           this_update=NOT_BEFORE, next_update=NOT_AFTER).public_bytes(serialization.Encoding.DER)
     calls.append(Call(f"crl, {px.MAX_CRL_ENTRIES} entries ({len(crl):,} B), P-256 CA chain of 2",
                       pki.CRL + encode(["bytes", "bytes"], [crl, issuer_chain])))
+    sm2_note = "made by the openssl command line"
+    with tempfile.TemporaryDirectory(prefix="pki-gas-sm2-") as sm2_dir:
+        try:
+            calls.extend(sm2_calls(Path(sm2_dir)))
+        except pytest.skip.Exception as exc:  # openssl missing or older than 3 (require_openssl)
+            sm2_note = f"skipped: {exc}"
 
     call_rows: list[tuple[str, Any]] = []
     cheapest = math.inf
@@ -336,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     ]
 
     print_table("PKI precompile gas: machine", machine_rows(info) + [
-        ("OpenSSL", _openssl()), ("RSA key generation (not timed below)", f"{keygen_s:.1f} s"),
-        ("runs per figure (median)", runs)])
+        ("OpenSSL", _openssl()), ("GmSSL (gmssl-pyx)", _gmssl()),
+        ("RSA key generation (not timed below)", f"{keygen_s:.1f} s"),
+        ("SM2 chains", sm2_note), ("runs per figure (median)", runs)])
     print_table("reference: py-evm loop contracts, Mgas per CPU-second", [
         (name, f"{statistics.median(values):.2f}  runs {[round(v, 2) for v in values]}") for name, values in rates.items()
     ] + [("reference (the fastest, i.e. strictest)", f"{reference:.2f} Mgas/CPU-s"),
@@ -367,6 +426,11 @@ def _refusal(data: bytes) -> None:
 
 def _openssl() -> str:
     return str(openssl_backend.openssl_version_text())
+
+
+def _gmssl() -> str:
+    return f"gmssl-pyx {'.'.join(map(str, gmssl_pyx.version_info))}"
+
 
 
 if __name__ == "__main__":

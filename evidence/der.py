@@ -17,8 +17,12 @@ TAG_INTEGER = 0x02
 TAG_BIT_STRING = 0x03
 TAG_CONTEXT_0 = 0xA0     # [0] EXPLICIT: a TBSCertificate's version
 TIME_TAGS = (0x17, 0x18)  # UTCTime, GeneralizedTime
+TAG_OBJECT_IDENTIFIER = 0x06
 # AlgorithmIdentifier.algorithm of an RSA SubjectPublicKeyInfo, as DER (1.2.840.113549.1.1.1).
 RSA_ENCRYPTION_OID_DER = bytes.fromhex("06092a864886f70d010101")
+# id-ecPublicKey (1.2.840.10045.2.1) and the namedCurve sm2p256v1 (1.2.156.10197.1.301), as DER.
+EC_PUBLIC_KEY_OID_DER = bytes.fromhex("06072a8648ce3d0201")
+SM2_CURVE_OID_DER = bytes.fromhex("06082a811ccf5501822d")
 # Four length octets already describe 4 GiB, far beyond every cap of the callers.
 MAX_LENGTH_OCTETS = 4
 # TBSCertificate fields, counted after the optional [0] version (RFC 5280 §4.1).
@@ -142,6 +146,29 @@ def rsa_numbers(spki: bytes) -> tuple[int, int] | None:
     if modulus is None or exponent is None:
         return None
     return modulus, exponent
+
+
+def ec_named_curve(spki: bytes) -> bytes | None:
+    """The DER of the namedCurve OID of an id-ecPublicKey SubjectPublicKeyInfo, or None when
+    the key is of another type, has no named curve, or is not framed as expected.
+
+    Read before any library sees the key: ``cryptography`` refuses sm2p256v1 (an SM2 key
+    is read by ``evidence.sm2``), so which reader a key goes to is decided from its bytes.
+    """
+    try:
+        _, start, end = read_element(spki, 0)
+        fields = children(spki, start, end)
+        if len(fields) != 2 or fields[0][0] != TAG_SEQUENCE:
+            return None
+        _, algorithm_start, algorithm_end = read_element(spki, fields[0][1], fields[0][2])
+        parts = children(spki, algorithm_start, algorithm_end)
+        if len(parts) != 2 or spki[parts[0][1]:parts[0][2]] != EC_PUBLIC_KEY_OID_DER:
+            return None
+        if parts[1][0] != TAG_OBJECT_IDENTIFIER:
+            return None  # explicit parameters or implicitlyCA: no curve by name
+        return spki[parts[1][1]:parts[1][2]]
+    except DERError:
+        return None
 
 
 def signed_body_fields(der: bytes) -> list[Element] | None:

@@ -4,20 +4,31 @@ This is consensus code: every validator runs it inside an EVM precompile and mus
 the same verdict on the same bytes. So it is a pure function of its arguments — the
 validation time arrives as a unix timestamp, trust in a root is the caller's decision
 (from ``root_fingerprint``), and nothing reads the clock, the network, the OS trust
-store or a random source. ``cryptography`` parses and checks signatures; the path rules
-are written out here rather than taken from ``cryptography.x509.verification``, whose
-Web PKI policy refuses secp256k1 signers and may change between releases.
+store or a random source. ``cryptography`` parses and checks RSA and ECDSA signatures;
+``evidence.sm2`` (GmSSL, pinned) checks SM2 ones, which ``cryptography`` cannot; the path
+rules are written out here rather than taken from ``cryptography.x509.verification``,
+whose Web PKI policy refuses secp256k1 signers and may change between releases.
 
 Rules (RFC 5280 §6 cut down to what a document-signing consortium needs):
 
 * every certificate: strict DER, v3, serial in 1..2^160-1, valid at ``at`` (both ends
-  inclusive), signed with SHA-256/384/512 (RSA PKCS#1 v1.5 or ECDSA), no critical
-  extension outside the ones listed in ``PROCESSED_EXTENSIONS``;
+  inclusive), signed with SHA-256/384/512 (RSA PKCS#1 v1.5 or ECDSA) or SM3withSM2, no
+  critical extension outside the ones listed in ``PROCESSED_EXTENSIONS``;
 * issuers (and a CRL issuer): basicConstraints cA=TRUE, pathLenConstraint respected,
-  keyUsage (when present) allows keyCertSign (cRLSign for a CRL issuer), RSA ≥ 2048 or
-  EC P-256/P-384;
+  keyUsage (when present) allows keyCertSign (cRLSign for a CRL issuer), RSA ≥ 2048,
+  EC P-256/P-384 or SM2;
 * a signer: not a CA, keyUsage present with digitalSignature or contentCommitment,
-  RSA ≥ 2048 or EC P-256/P-384/secp256k1;
+  RSA ≥ 2048, EC P-256/P-384/secp256k1 or SM2;
+* an SM2 key is id-ecPublicKey with namedCurve sm2p256v1, told apart from the bytes and
+  read by ``evidence.sm2`` (on the curve, or refused); an SM3withSM2 signature
+  (certificate, CRL) is checked over the TBSCertificate / TBSCertList with the issuer's
+  SM2 key and GM/T 0009's default distinguishing identifier ``1234567812345678`` — no
+  other identifier is tried — and its DER is framed strictly before GmSSL sees it;
+* a signature algorithm must fit the key that checks it (RSA with RSA, ECDSA with EC,
+  SM3withSM2 with SM2): a mismatch is refused naming both, before any check;
+* the crypto profile (``CryptoProfile``, the chain's, from genesis): ``mixed`` takes every
+  algorithm above side by side; ``gm`` (national algorithms only) takes only SM2 keys
+  and SM3withSM2 signatures, in certificates and CRLs;
 * every RSA key (CA or signer): modulus 2048-8192 bits, public exponent odd, ≥ 3 and
   below 2^32 — checked from the DER before the key is handed to the library, and before
   any signature is checked, since verification time grows with the exponent's length;
@@ -25,7 +36,7 @@ Rules (RFC 5280 §6 cut down to what a document-signing consortium needs):
   the next one's key; the last is self-issued and self-signed.
 
 ``chain_verifying_keys`` and ``verifying_key`` name the key of every signature check
-those functions will make (RSA modulus and exponent sizes, or the EC curve) without
+those functions will make (RSA modulus and exponent sizes, the EC curve, or SM2) without
 checking any signature, so the precompile can price the work before doing it.
 
 Every failure raises ``CertificateError`` whose ``reason`` is our own wording — never a
@@ -33,7 +44,7 @@ library error message, though it may quote a name as cryptography renders it in 
 — so the wording, like the verdict, does not follow the library's messages.
 
 The DER read from the bytes before the library parses them (framing, serials, RSA
-numbers, CRL entries) is ``evidence/der.py``. The rest stays in this one module although
+numbers, an EC key's named curve, CRL entries) is ``evidence/der.py``. The rest stays in this one module although
 it is longer than 600 lines: the profile and its four verifications (chain, digest
 signature, root, CRL) share one parsed certificate, one error and the caps, and the
 precompile and the offline verifiers address them as one set of rules (``x509.…``).
@@ -56,7 +67,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
-from evidence import der as der_reader
+from evidence import der as der_reader, sm2
 from evidence.errors import EvidenceError
 
 # Leaf + up to 3 intermediates + root. Signing PKIs in use (national qualified CAs,
@@ -93,7 +104,7 @@ MAX_SIGNATURE_BYTES = MAX_RSA_BITS // 8
 # tolerates CAs whose 20 random octets needed a 21st sign octet, and fits a uint256 slot.
 MAX_SERIAL_BITS = 160
 MIN_RSA_BITS = 2048
-DIGEST_LENGTH = 32  # SHA-256: the only digest the ledger signs
+DIGEST_LENGTH = 32  # SHA-256 or SM3: the ledger signs 32-byte digests only
 
 # Extensions whose meaning we act on (or which, being informational, are safe to accept
 # when marked critical). Anything else marked critical refuses the certificate
@@ -119,14 +130,24 @@ PROCESSED_CRL_EXTENSIONS = frozenset(
     }
 )
 
-_ALLOWED_SIGNATURE_ALGORITHMS = {
+SM3_WITH_SM2 = x509.ObjectIdentifier(sm2.SM3_WITH_SM2_OID)
+# Each allowed signature algorithm by the key type that checks it: a certificate or CRL
+# whose algorithm does not fit its issuer's key is refused before any check.
+_RSA_SIGNATURE_ALGORITHMS = {
     SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
     SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
     SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+}
+_ECDSA_SIGNATURE_ALGORITHMS = {
     SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
     SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
     SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
 }
+_SM2_SIGNATURE_ALGORITHMS = {SM3_WITH_SM2: "SM3withSM2"}
+_ALLOWED_SIGNATURE_ALGORITHMS = {
+    **_RSA_SIGNATURE_ALGORITHMS, **_ECDSA_SIGNATURE_ALGORITHMS, **_SM2_SIGNATURE_ALGORITHMS,
+}
+_ALLOWED_SIGNATURES_TEXT = "SHA-256/384/512 with RSA or ECDSA, or SM3withSM2, only"
 # Names for refusals people meet in practice, so the message says "sha1WithRSAEncryption"
 # rather than a dotted OID.
 _REFUSED_SIGNATURE_ALGORITHMS = {
@@ -141,6 +162,13 @@ _REFUSED_SIGNATURE_ALGORITHMS = {
 }
 _CA_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384"}
 _SIGNER_CURVES = {**_CA_CURVES, "secp256k1": "secp256k1"}
+# What an SM2 refusal says about the identifier: OpenSSL 3 signs SM2 with an empty one
+# unless told otherwise, the commonest reason a real certificate fails here. Only the
+# default is ever tried (a second try would be unpaid work).
+_SM2_ID_TEXT = (
+    f"SM2 with the distinguishing identifier {sm2.DEFAULT_ID.decode()}; a {{what}} OpenSSL signed "
+    f"without -sigopt distid:{sm2.DEFAULT_ID.decode()} uses an empty identifier"
+)
 
 # What cryptography raises on malformed input: parse errors are ValueError, but several
 # of its exceptions derive from Exception directly. All become CertificateError.
@@ -157,11 +185,25 @@ _LIBRARY_ERRORS: tuple[type[Exception], ...] = (
     x509.AttributeNotFound,
 )
 
-# The public key algorithms a certificate may carry (RFC 3279 / 5480).
+# The public key algorithms a certificate may carry (RFC 3279 / 5480; an SM2 key is an
+# id-ecPublicKey on the curve sm2p256v1, GM/T 0015).
+_RSA_ENCRYPTION = x509.ObjectIdentifier("1.2.840.113549.1.1.1")
 ALLOWED_KEY_ALGORITHMS = frozenset({
-    x509.ObjectIdentifier("1.2.840.113549.1.1.1"),  # rsaEncryption
-    x509.ObjectIdentifier("1.2.840.10045.2.1"),     # id-ecPublicKey
+    _RSA_ENCRYPTION,
+    x509.ObjectIdentifier(sm2.EC_PUBLIC_KEY_OID),  # id-ecPublicKey
 })
+
+
+class CryptoProfile(enum.Enum):
+    """Which algorithms a chain's certificates and CRLs may use (fixed in genesis; the
+    values are the names of ``chaincode.CRYPTO_PROFILES``)."""
+
+    MIXED = "mixed"  # RSA, ECDSA and SM2 side by side
+    GM = "gm"        # national algorithms only: SM2 keys, SM3withSM2 signatures
+
+
+# The opening of every refusal the gm profile makes.
+_GM_REFUSAL = "the chain's crypto profile is gm (national algorithms only)"
 
 
 class CertificateError(EvidenceError):
@@ -249,7 +291,13 @@ class ECVerifyingKey:
     curve: str
 
 
-VerifyingKey = RSAVerifyingKey | ECVerifyingKey
+@dataclass(frozen=True)
+class SM2VerifyingKey:
+    """An SM2 key (curve sm2p256v1): every check with one costs the same."""
+
+
+VerifyingKey = RSAVerifyingKey | ECVerifyingKey | SM2VerifyingKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | sm2.SM2PublicKey
 
 
 # --- DER framing (the byte-level reading is evidence/der.py) -------------------------
@@ -393,12 +441,66 @@ def _library_errors(reason: str, index: int | None, subject: str | None = None) 
         raise CertificateError(reason, index, subject) from exc
 
 
-class _Parsed:
-    """A certificate parsed once, with its position and the fields the rules read."""
+def _signature_algorithm_name(oid: x509.ObjectIdentifier) -> str:
+    return _ALLOWED_SIGNATURE_ALGORITHMS.get(oid) or _REFUSED_SIGNATURE_ALGORITHMS.get(oid, oid.dotted_string)
 
-    def __init__(self, der: bytes, index: int | None) -> None:
+
+def _signature_algorithm_refusal(oid: x509.ObjectIdentifier, profile: CryptoProfile) -> str | None:
+    """Why a certificate or CRL signed with ``oid`` is refused under ``profile``, or None."""
+    name = _signature_algorithm_name(oid)
+    if profile is CryptoProfile.GM and oid not in _SM2_SIGNATURE_ALGORITHMS:
+        article = "an" if name[:1].lower() in "aeiou" else "a"
+        return f"{_GM_REFUSAL}: {article} {name} signature is not allowed"
+    if oid not in _ALLOWED_SIGNATURE_ALGORITHMS:
+        return f"signature algorithm {name} is not allowed ({_ALLOWED_SIGNATURES_TEXT})"
+    return None
+
+
+def _key_name(key: PublicKey) -> str:
+    if isinstance(key, sm2.SM2PublicKey):
+        return "SM2"
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA"
+    return f"EC {_SIGNER_CURVES.get(key.curve.name, key.curve.name)}"
+
+
+def _algorithm_key_mismatch(oid: x509.ObjectIdentifier, key: PublicKey, whose: str) -> str | None:
+    """Why a signature algorithm cannot be checked with ``key`` (naming both), or None.
+    Decided before any check: the price was set by the key, and an SM2 key can only
+    check SM3withSM2, an RSA key only RSA, an EC key only ECDSA."""
+    if isinstance(key, sm2.SM2PublicKey):
+        fits = oid in _SM2_SIGNATURE_ALGORITHMS
+    elif isinstance(key, rsa.RSAPublicKey):
+        fits = oid in _RSA_SIGNATURE_ALGORITHMS
+    else:
+        fits = oid in _ECDSA_SIGNATURE_ALGORITHMS
+    if fits:
+        return None
+    return f"signature algorithm {_signature_algorithm_name(oid)} cannot be checked with {whose} {_key_name(key)} key"
+
+
+def _sm2_signature_refusal(key: sm2.SM2PublicKey, body: bytes, signature: bytes, failure: str,
+                           what: str) -> str | None:
+    """Why an SM3withSM2 ``signature`` over ``body`` (a TBSCertificate or TBSCertList) does
+    not verify with ``key`` and the default identifier, or None when it does. The DER is
+    framed by ``evidence.sm2`` before GmSSL sees it; nothing else decides."""
+    try:
+        verified = key.verify(bytes(body), bytes(signature), sm2.DEFAULT_ID)
+    except sm2.SM2Error as exc:
+        return f"{failure}: {exc.reason}"
+    if verified:
+        return None
+    return f"{failure} ({_SM2_ID_TEXT.format(what=what)})"
+
+
+class _Parsed:
+    """A certificate parsed once, with its position, the chain's crypto profile and the
+    fields the rules read."""
+
+    def __init__(self, der: bytes, index: int | None, profile: CryptoProfile = CryptoProfile.MIXED) -> None:
         self.der = der
         self.index = index
+        self.profile = profile
         self.subject_text: str | None = None
         if len(der) > MAX_CERTIFICATE_BYTES:
             self.fail(f"certificate is {len(der)} bytes, more than the {MAX_CERTIFICATE_BYTES} allowed")
@@ -474,21 +576,32 @@ class _Parsed:
             # RFC 5280 §4.1.1.2: the unsigned outer algorithm must repeat the signed one.
             if _tbs_signature_algorithm(self.cert) != _outer_signature_algorithm(self.der):
                 self.fail("signature algorithm outside the signed part differs from the one inside")
-        if oid not in _ALLOWED_SIGNATURE_ALGORITHMS:
-            name = _REFUSED_SIGNATURE_ALGORITHMS.get(oid, oid.dotted_string)
-            self.fail(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
+        refusal = _signature_algorithm_refusal(oid, self.profile)
+        if refusal is not None:
+            self.fail(refusal)
 
-    def public_key(self) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    def public_key(self) -> PublicKey:
         # The key's algorithm, from the certificate and before the library builds a key:
         # only rsaEncryption and id-ecPublicKey. Whether the library would also load, say,
         # an RSASSA-PSS key as an RSA key depends on its version — consensus code must
         # not (a refusal's place decides the gas used).
         with self.guard("SubjectPublicKeyInfo is malformed"):
             algorithm = self.cert.public_key_algorithm_oid
-            numbers = der_reader.rsa_numbers(_spki_der(self.cert))
+            spki = _spki_der(self.cert)
+            numbers = der_reader.rsa_numbers(spki)
         if algorithm not in ALLOWED_KEY_ALGORITHMS:
             self.fail(f"public key algorithm {algorithm.dotted_string} is not allowed "
                       "(rsaEncryption or id-ecPublicKey only)")
+        # An SM2 key is told apart by its namedCurve in the bytes: cryptography cannot
+        # build it, evidence.sm2 reads it (and refuses a point off the curve).
+        if der_reader.ec_named_curve(spki) == der_reader.SM2_CURVE_OID_DER:
+            try:
+                return sm2.SM2PublicKey.from_spki(spki)
+            except sm2.SM2Error as exc:
+                self.fail(f"SM2 public key is malformed: {exc.reason}")
+        if self.profile is CryptoProfile.GM:
+            kind = "an RSA key" if algorithm == _RSA_ENCRYPTION else "an ECDSA key"
+            self.fail(f"{_GM_REFUSAL}: {kind} is not allowed")
         if numbers is not None:
             try:
                 check_rsa_exponent(numbers[1])
@@ -505,8 +618,10 @@ class _Parsed:
                 self.fail(exc.reason)
         return key
 
-    def check_key(self, curves: dict[str, str], role: str) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey:
+    def check_key(self, curves: dict[str, str], role: str) -> PublicKey:
         key = self.public_key()
+        if isinstance(key, sm2.SM2PublicKey):
+            return key  # one curve, for CAs and signers alike
         if isinstance(key, rsa.RSAPublicKey):
             if key.key_size < MIN_RSA_BITS:
                 self.fail(f"RSA key of {key.key_size} bits is too short for a {role} (minimum {MIN_RSA_BITS})")
@@ -520,6 +635,8 @@ class _Parsed:
     def verifying_key(self, curves: dict[str, str], role: str) -> VerifyingKey:
         """The key, after the rules for a ``role`` key, as what checking with it costs."""
         key = self.check_key(curves, role)
+        if isinstance(key, sm2.SM2PublicKey):
+            return SM2VerifyingKey()
         if isinstance(key, rsa.RSAPublicKey):
             numbers = key.public_numbers()
             return RSAVerifyingKey(modulus_bits=numbers.n.bit_length(), exponent_bits=numbers.e.bit_length())
@@ -558,40 +675,58 @@ class _Parsed:
     def check_issued_by(self, issuer: _Parsed) -> None:
         if self.issuer != issuer.subject:
             self.fail(f"issuer name ({self.issuer.rfc4514_string()}) is not the subject of the next certificate")
-        try:
-            self.cert.verify_directly_issued_by(issuer.cert)
-        except _LIBRARY_ERRORS as exc:
-            self.fail_from("signature is not made by the next certificate's key", exc)
+        self.check_signed_by(issuer, "signature is not made by the next certificate's key", "the next certificate's")
 
     def check_self_signed(self) -> None:
         if self.issuer != self.subject:
             self.fail("root is not self-issued (issuer differs from subject)")
+        self.check_signed_by(self, "root is not self-signed", "its own")
+
+    def check_signed_by(self, issuer: _Parsed, failure: str, whose: str) -> None:
+        """This certificate's signature, checked with ``issuer``'s key (already held to
+        the CA key rules); ``failure`` is the rule's words, ``whose`` names the key."""
+        key = issuer.public_key()
+        with self.guard("signature algorithm is malformed"):
+            oid = self.cert.signature_algorithm_oid
+        mismatch = _algorithm_key_mismatch(oid, key, whose)
+        if mismatch is not None:
+            self.fail(f"{failure}: {mismatch}")
+        if isinstance(key, sm2.SM2PublicKey):
+            with self.guard("signature is malformed"):
+                body, signature = self.cert.tbs_certificate_bytes, self.cert.signature
+            refusal = _sm2_signature_refusal(key, body, signature, failure, "certificate")
+            if refusal is not None:
+                self.fail(refusal)
+            return
         try:
-            self.cert.verify_directly_issued_by(self.cert)
+            self.cert.verify_directly_issued_by(issuer.cert)
         except _LIBRARY_ERRORS as exc:
-            self.fail_from("root is not self-signed", exc)
+            self.fail_from(failure, exc)
 
 
-def validate_chain(ders: Sequence[bytes], at: int, purpose: Purpose = Purpose.SIGNER) -> ChainInfo:
+def validate_chain(
+    ders: Sequence[bytes], at: int, purpose: Purpose = Purpose.SIGNER, *, profile: CryptoProfile = CryptoProfile.MIXED
+) -> ChainInfo:
     """Check a chain (index 0 the leaf, last a self-signed root) at unix time ``at``.
 
     Steps, in order, the first failure raised: 1. shape and caps; 2. each certificate
-    parsed and its own rules (version, serial, validity, algorithms, critical
-    extensions); 3. its role — signer or CRL issuer at 0, CA above; 4. names and
-    signatures link each certificate to the next; 5. the root is self-issued and
-    self-signed. Whether the root is trusted is for the caller, from ``root_fingerprint``.
+    parsed and its own rules (version, serial, validity, algorithms and the ``profile``'s,
+    critical extensions); 3. its role — signer or CRL issuer at 0, CA above — and its
+    key (type, size, the ``profile``'s); 4. names and signatures link each certificate to
+    the next; 5. the root is self-issued and self-signed. Whether the root is trusted is
+    for the caller, from ``root_fingerprint``.
     """
     # 1. Shape: a signer is never its own root; a CRL issuer may be.
     _check_chain_shape(ders, purpose)
     # The per-step guards name the failing certificate; this one only guarantees that
     # nothing but CertificateError leaves consensus code, whatever the bytes.
     with _library_errors("malformed certificate chain", None):
-        return _validate_chain([bytes(der) for der in ders], at, purpose)
+        return _validate_chain([bytes(der) for der in ders], at, purpose, profile)
 
 
-def _validate_chain(ders: list[bytes], at: int, purpose: Purpose) -> ChainInfo:
+def _validate_chain(ders: list[bytes], at: int, purpose: Purpose, profile: CryptoProfile) -> ChainInfo:
     # 2. Parse and check each certificate on its own.
-    chain = [_Parsed(der, index) for index, der in enumerate(ders)]
+    chain = [_Parsed(der, index, profile) for index, der in enumerate(ders)]
     seen: dict[bytes, int] = {}
     for parsed in chain:
         assert parsed.index is not None
@@ -644,51 +779,63 @@ def _check_chain_shape(ders: Sequence[bytes], purpose: Purpose) -> None:
         raise CertificateError(f"certificate chain is {total} bytes, more than the {MAX_CHAIN_BYTES} allowed")
 
 
-def chain_verifying_keys(ders: Sequence[bytes], purpose: Purpose = Purpose.SIGNER) -> tuple[VerifyingKey, ...]:
+def chain_verifying_keys(
+    ders: Sequence[bytes], purpose: Purpose = Purpose.SIGNER, *, profile: CryptoProfile = CryptoProfile.MIXED
+) -> tuple[VerifyingKey, ...]:
     """The key of each signature check ``validate_chain`` makes on ``ders``, in its order.
 
     Certificate i is checked with certificate i+1's key and the root with its own, so a
     chain of n certificates costs n checks. Only parses and applies the CA key rules
-    (type, size, RSA exponent): no signature is checked, no date or role rule applied.
-    What the precompile prices a chain by, before it does the work.
+    (type, size, RSA exponent, the ``profile``'s): no signature is checked, no date or
+    role rule applied. What the precompile prices a chain by, before it does the work.
     """
     _check_chain_shape(ders, purpose)
     with _library_errors("malformed certificate chain", None):
         # Every certificate but the leaf is an issuer; a one-certificate chain is its own.
-        issuers = [_Parsed(bytes(der), index) for index, der in enumerate(ders) if index > 0 or len(ders) == 1]
+        issuers = [_Parsed(bytes(der), index, profile) for index, der in enumerate(ders)
+                   if index > 0 or len(ders) == 1]
         keys = tuple(issuer.verifying_key(_CA_CURVES, "CA") for issuer in issuers)
         # Certificate i is checked with key i+1; the root, last, with its own key again.
         return keys + keys[-1:] if len(ders) > 1 else keys
 
 
-def verifying_key(der: bytes, *, signer: bool) -> VerifyingKey:
-    """The key of one certificate, under the key rules of a signer or of a CA, as what a
-    signature check with it costs (``verify_digest_signature`` with a leaf, ``parse_crl``
-    or ``inspect_root`` with a CA). No signature is checked."""
+def verifying_key(der: bytes, *, signer: bool, profile: CryptoProfile = CryptoProfile.MIXED) -> VerifyingKey:
+    """The key of one certificate, under the key rules of a signer or of a CA (and the
+    ``profile``'s), as what a signature check with it costs (``verify_digest_signature``
+    with a leaf, ``parse_crl`` or ``inspect_root`` with a CA). No signature is checked."""
     with _library_errors("malformed certificate", 0 if signer else None):
-        parsed = _Parsed(bytes(der), 0 if signer else None)
+        parsed = _Parsed(bytes(der), 0 if signer else None, profile)
         if signer:
             return parsed.verifying_key(_SIGNER_CURVES, "signer")
         return parsed.verifying_key(_CA_CURVES, "CA")
 
 
-def verify_digest_signature(leaf_der: bytes, digest: bytes, signature: bytes) -> None:
-    """Check that ``signature`` over the SHA-256 ``digest`` was made by the leaf's key.
+def verify_digest_signature(
+    leaf_der: bytes, digest: bytes, signature: bytes, *, profile: CryptoProfile = CryptoProfile.MIXED
+) -> None:
+    """Check that ``signature`` over the 32-byte ``digest`` was made by the leaf's key.
 
     ECDSA signatures are DER ``Ecdsa-Sig-Value``; RSA ones PKCS#1 v1.5 over the digest
-    (with its DigestInfo), both as ``client.devpki.sign_digest`` makes them. The chain
+    (with its SHA-256 DigestInfo), both as ``client.devpki.sign_digest`` makes them; SM2
+    ones DER ``SEQUENCE { r, s }`` over SM3(Z || the 32 digest bytes), Z with the default
+    distinguishing identifier (``client.sm2keys.SM2PrivateKey.sign_digest``). The chain
     itself is checked by ``validate_chain``; this only re-applies the signer key rules.
     """
-    # 1. Sizes: the digest is SHA-256, the signature no longer than an RSA-8192 one.
+    # 1. Sizes: a 32-byte digest, the signature no longer than an RSA-8192 one.
     if len(digest) != DIGEST_LENGTH:
-        raise CertificateError(f"digest must be {DIGEST_LENGTH} bytes (SHA-256), got {len(digest)}")
+        raise CertificateError(f"digest must be {DIGEST_LENGTH} bytes (SHA-256 or SM3), got {len(digest)}")
     if not 0 < len(signature) <= MAX_SIGNATURE_BYTES:
         raise CertificateError(f"signature must be 1 to {MAX_SIGNATURE_BYTES} bytes, got {len(signature)}")
     with _library_errors("malformed signer certificate", 0):
         # 2. The certificate and its key type.
-        leaf = _Parsed(bytes(leaf_der), 0)
+        leaf = _Parsed(bytes(leaf_der), 0, profile)
         key = leaf.check_key(_SIGNER_CURVES, "signer")
         # 3. The signature.
+        if isinstance(key, sm2.SM2PublicKey):
+            refusal = _sm2_digest_refusal(key, bytes(digest), bytes(signature))
+            if refusal is not None:
+                leaf.fail(refusal)
+            return
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
                 key.verify(bytes(signature), bytes(digest), ec.ECDSA(Prehashed(hashes.SHA256())))
@@ -699,16 +846,30 @@ def verify_digest_signature(leaf_der: bytes, digest: bytes, signature: bytes) ->
             leaf.fail_from("signature does not match the certificate's key", exc)
 
 
-def inspect_root(der: bytes, at: int) -> RootInfo:
+def _sm2_digest_refusal(key: sm2.SM2PublicKey, digest: bytes, signature: bytes) -> str | None:
+    """Why an SM2 ``signature`` over the 32 ``digest`` bytes (the message of SM3(Z || M))
+    does not verify with ``key`` and the default identifier, or None when it does."""
+    failure = "signature does not match the certificate's key"
+    try:
+        verified = key.verify(digest, signature, sm2.DEFAULT_ID)
+    except sm2.SM2Error as exc:
+        return f"{failure}: {exc.reason}"
+    if verified:
+        return None
+    return (f"{failure} (SM2 over SM3(Z || digest), Z with the distinguishing identifier "
+            f"{sm2.DEFAULT_ID.decode()})")
+
+
+def inspect_root(der: bytes, at: int, *, profile: CryptoProfile = CryptoProfile.MIXED) -> RootInfo:
     """Check a certificate proposed as a trusted root, valid at unix time ``at``.
 
-    Steps: 1. parsed, with the rules for every certificate; 2. a CA (basicConstraints
-    cA, keyCertSign if keyUsage is present, an allowed CA key); 3. self-issued and
-    self-signed.
+    Steps: 1. parsed, with the rules for every certificate and the ``profile``'s; 2. a
+    CA (basicConstraints cA, keyCertSign if keyUsage is present, an allowed CA key);
+    3. self-issued and self-signed.
     """
     with _library_errors("malformed root certificate", None):
         # 1. Parsed and checked on its own.
-        root = _Parsed(bytes(der), None)
+        root = _Parsed(bytes(der), None, profile)
         root.check_common(at)
         # 2. A CA; pathLenConstraint has nothing below it to count.
         root.check_ca(0, "keyCertSign")
@@ -723,16 +884,19 @@ def inspect_root(der: bytes, at: int) -> RootInfo:
         )
 
 
-def parse_crl(crl_der: bytes, issuer_der: bytes, at: int) -> CRLInfo:
+def parse_crl(
+    crl_der: bytes, issuer_der: bytes, at: int, *, profile: CryptoProfile = CryptoProfile.MIXED
+) -> CRLInfo:
     """Verify a DER CRL against its issuer's certificate and return its revoked serials.
 
     The issuer's own chain is checked separately (``validate_chain`` with
     ``Purpose.CRL_ISSUER``). Steps: 1. size caps and framing; 2. the issuer certificate:
-    its own rules at ``at``, a CA allowed to sign CRLs; 3. the CRL parsed, signature
-    entries counted and serials checked from the DER, then parsed with an allowed
-    algorithm; 4. issued by that certificate (name, then signature); 5. issued
-    no later than ``at``; 6. extensions understood, not an indirect CRL; 7. entries
-    within the cap, serials positive, collected.
+    its own rules at ``at`` and the ``profile``'s, a CA allowed to sign CRLs; 3. the CRL
+    parsed, entries counted and serials checked from the DER, then parsed with an
+    algorithm allowed (by the rules and the ``profile``); 4. issued by that certificate
+    (name, then an algorithm that fits its key, then the signature); 5. issued no later
+    than ``at``; 6. extensions understood, not an indirect CRL; 7. entries within the
+    cap, serials positive, collected.
     """
     # 1. Caps and framing, before anything is parsed.
     if len(crl_der) > MAX_CRL_BYTES:
@@ -741,7 +905,7 @@ def parse_crl(crl_der: bytes, issuer_der: bytes, at: int) -> CRLInfo:
     _check_single_element(crl_der, "CRL", None)
     with _library_errors("malformed CRL", None):
         # 2. The issuer certificate.
-        issuer = _Parsed(bytes(issuer_der), None)
+        issuer = _Parsed(bytes(issuer_der), None, profile)
         issuer.check_common(at)
         issuer.check_ca(0, "cRLSign")
         issuer_key = issuer.public_key()
@@ -752,9 +916,7 @@ def _crl_error(reason: str) -> CertificateError:
     return CertificateError(f"CRL refused: {reason}")
 
 
-def _parse_crl(
-    crl_der: bytes, issuer: _Parsed, issuer_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey, at: int
-) -> CRLInfo:
+def _parse_crl(crl_der: bytes, issuer: _Parsed, issuer_key: PublicKey, at: int) -> CRLInfo:
     # 3. Entries counted and serials judged from the DER, then the CRL parsed.
     der_serials = der_reader.revoked_serials(crl_der, stop_after=MAX_CRL_ENTRIES)
     if der_serials is not None:
@@ -768,11 +930,11 @@ def _parse_crl(
         oid = crl.signature_algorithm_oid
     except _LIBRARY_ERRORS as exc:
         raise _crl_error("not a DER X.509 CRL") from exc
-    if oid not in _ALLOWED_SIGNATURE_ALGORITHMS:
-        name = _REFUSED_SIGNATURE_ALGORITHMS.get(oid, oid.dotted_string)
-        raise _crl_error(f"signature algorithm {name} is not allowed (SHA-256/384/512 with RSA or ECDSA only)")
+    refusal = _signature_algorithm_refusal(oid, issuer.profile)
+    if refusal is not None:
+        raise _crl_error(refusal)
 
-    # 4. Issued by this certificate: the name, then the signature.
+    # 4. Issued by this certificate: the name, an algorithm its key checks, the signature.
     try:
         crl_issuer = crl.issuer
     except _LIBRARY_ERRORS as exc:
@@ -781,12 +943,25 @@ def _parse_crl(
         raise _crl_error(
             f"its issuer ({crl_issuer.rfc4514_string()}) is not the certificate's subject ({issuer.subject_text})"
         )
-    try:
-        signed = crl.is_signature_valid(issuer_key)
-    except _LIBRARY_ERRORS as exc:
-        raise _crl_error("signature cannot be checked with the issuer's key") from exc
-    if not signed:
-        raise _crl_error("signature is not made by the issuer's key")
+    failure = "signature is not made by the issuer's key"
+    mismatch = _algorithm_key_mismatch(oid, issuer_key, "the issuer's")
+    if mismatch is not None:
+        raise _crl_error(f"{failure}: {mismatch}")
+    if isinstance(issuer_key, sm2.SM2PublicKey):
+        try:
+            body, signature = crl.tbs_certlist_bytes, crl.signature
+        except _LIBRARY_ERRORS as exc:
+            raise _crl_error("signature is malformed") from exc
+        sm2_refusal = _sm2_signature_refusal(issuer_key, body, signature, failure, "CRL")
+        if sm2_refusal is not None:
+            raise _crl_error(sm2_refusal)
+    else:
+        try:
+            signed = crl.is_signature_valid(issuer_key)
+        except _LIBRARY_ERRORS as exc:
+            raise _crl_error("signature cannot be checked with the issuer's key") from exc
+        if not signed:
+            raise _crl_error(failure)
 
     # 5. Dates: thisUpdate no later than the validation time. A CRL past its nextUpdate
     # still lists revocations that happened, so it is accepted.

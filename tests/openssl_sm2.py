@@ -210,8 +210,10 @@ class OpensslCA:
     def crl(self) -> bytes:
         """A DER CRL of everything revoked so far, signed by this CA."""
         pem = self.directory / "crl.pem"
+        # Fixed dates: a CRL issued "now" would be in the future for a test's fixed `at`.
         openssl("ca", "-batch", "-config", self.config, "-gencrl", "-out", pem, "-cert", self.cert,
-                "-keyfile", self.key, "-crlexts", "crl", *_sign_options(self.key_type, self.distid))
+                "-keyfile", self.key, "-crlexts", "crl", "-crl_lastupdate", START, "-crl_nextupdate", END,
+                *_sign_options(self.key_type, self.distid))
         der = self.directory / "crl.der"
         openssl("crl", "-in", pem, "-outform", "DER", "-out", der)
         return der.read_bytes()
@@ -270,6 +272,42 @@ def verify_self_signed(root: Path, *, distid: str = DEFAULT_ID) -> subprocess.Co
     (work / "tbs.der").write_bytes(certificate.tbs_certificate_bytes)
     (work / "signature.der").write_bytes(certificate.signature)
     openssl("x509", "-in", root, "-noout", "-pubkey", "-out", work / "public.pem")
+    return openssl("pkeyutl", "-verify", "-pubin", "-inkey", work / "public.pem", "-rawin", "-digest", "sm3",
+                   "-pkeyopt", f"distid:{distid}", "-in", work / "tbs.der", "-sigfile", work / "signature.der",
+                   check=False)
+
+
+def verify_path(path: list[Path], *, distid: str = DEFAULT_ID) -> subprocess.CompletedProcess[str]:
+    """`verify` for PEM files `OpensslCA` did not make (`ledger ca`'s, `client.devpki`'s):
+    `path` from the leaf up to its root, one certificate per file; each link verified on
+    its own with `distid` and the root's self-signature by `verify_self_signed`."""
+    result = None
+    for index, certificate in enumerate(path[:-1]):
+        anchor = path[index + 1]
+        identifier = ["-vfyopt", f"distid:{distid}"] if has_sm2_key(anchor) else []
+        result = openssl("verify", *identifier, "-partial_chain", "-CAfile", anchor, certificate, check=False)
+        if result.returncode != 0:
+            return result
+    return verify_self_signed(path[-1], distid=distid)
+
+
+def verify_crl(crl_der: Path, issuer: Path, *, distid: str = DEFAULT_ID) -> subprocess.CompletedProcess[str]:
+    """Whether OpenSSL accepts the DER CRL's signature by the issuer's certificate (PEM).
+
+    `openssl crl -verify` takes no `-vfyopt` (3.0) and so checks SM2 with an empty
+    identifier: an SM2 issuer's TBSCertList and signature go to `openssl pkeyutl -verify`
+    with `distid`. `openssl crl -verify` exits 0 even when it prints `verify failure`, so
+    its answer is read from what it prints."""
+    crl = x509.load_der_x509_crl(crl_der.read_bytes())
+    if not has_sm2_key(issuer):
+        result = openssl("crl", "-inform", "DER", "-in", crl_der, "-CAfile", issuer, "-verify", "-noout", check=False)
+        ok = result.returncode == 0 and "verify OK" in result.stdout + result.stderr
+        return subprocess.CompletedProcess(result.args, 0 if ok else 1, result.stdout, result.stderr)
+    work = crl_der.parent / f"{crl_der.stem}-check"
+    work.mkdir(exist_ok=True)
+    (work / "tbs.der").write_bytes(crl.tbs_certlist_bytes)
+    (work / "signature.der").write_bytes(crl.signature)
+    openssl("x509", "-in", issuer, "-noout", "-pubkey", "-out", work / "public.pem")
     return openssl("pkeyutl", "-verify", "-pubin", "-inkey", work / "public.pem", "-rawin", "-digest", "sm3",
                    "-pkeyopt", f"distid:{distid}", "-in", work / "tbs.der", "-sigfile", work / "signature.der",
                    check=False)

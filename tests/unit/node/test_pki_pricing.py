@@ -28,6 +28,7 @@ DOC_PER_CERTIFICATE = 10_000
 DOC_PER_CERTIFICATE_BYTE = 16
 DOC_P256_CHECK = 1_500
 DOC_RSA2048_E65537_CHECK = 636   # 200 + ceil(32^2 * 17 / 40)
+DOC_SM2_CHECK = 13_000           # 0.61 ms x 20,000 gas/ms, rounded up
 
 
 def verify_input(chain_der: bytes, signature: bytes) -> bytes:
@@ -165,3 +166,10 @@ def test_constants_are_the_documented_ones() -> None:
     assert precompile.signature_check_gas(px.RSAVerifyingKey(4096, 17)) == 1_941
     assert precompile.signature_check_gas(px.RSAVerifyingKey(8192, 32)) == 13_308
     assert (px.MIN_RSA_PUBLIC_EXPONENT, px.MAX_RSA_PUBLIC_EXPONENT_BITS, px.MAX_RSA_BITS) == (3, 32, 8192)
+
+
+def test_sm2_check_is_the_documented_price() -> None:
+    # Priced like the others from bench/pki_gas.py's measurement: at least GAS_PER_CPU_MS
+    # times the 0.61 ms an SM2 check took on the reference machine.
+    assert precompile.SM2_CHECK_GAS == DOC_SM2_CHECK >= 0.61 * precompile.GAS_PER_CPU_MS
+    assert precompile.signature_check_gas(px.SM2VerifyingKey()) == DOC_SM2_CHECK
