@@ -1,5 +1,6 @@
-"""`ledger evidence anchor | verify | show | certificate`: anchor files in one batch (with
-an RFC 3161 token from a TSA, `--tsa`), verify a receipt offline (no node, no network: the
+"""`ledger evidence anchor | open | verify | show | certificate`: anchor files in one batch
+(with an RFC 3161 token from a TSA, `--tsa`; sealed for recipients, `--encrypt-to`), open
+a sealed file with a recipient's key, verify a receipt offline (no node, no network: the
 receipt, the file, genesis.json and the TSA roots) or the evidence certificate that
 carries one, look a digest up; `certificate` is client/cli_evidence_certificate.py's.
 
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from chaincode import DIGEST_ALGORITHMS
+from client.atomicfile import create_atomic
 from client.cli_evidence_certificate import (
     DEFAULT_TSA_TOLERANCE_SECONDS,
     TsaRootOption,
@@ -33,7 +35,8 @@ from client.cli_evidence_certificate import (
 from client.cli_options import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
 from client.render import EXIT_REFUSED, EXIT_USAGE, console, emit_json, fail, fields, hex0x, line, table, timestamp
 
-evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files, verify receipts offline, look digests up.")
+evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files (sealed for recipients if asked), open "
+                                                      "sealed files, verify receipts offline, look digests up.")
 
 RECEIPT_SUFFIX = ".receipt.json"
 SEALED_SUFFIX = ".sealed.json"  # where the envelope of an --encrypt-to file is stored
@@ -61,14 +64,26 @@ def _collect(paths: list[Path]) -> list[tuple[Path, Path]]:
 
 
 def _recipients(paths: list[Path]) -> list[Any]:
+    """The --encrypt-to certificates, each checked to hold a key an envelope can be sealed
+    for (RSA, EC or SM2: an SM2 certificate parses, but `public_key()` refuses its key),
+    before any file is hashed or anything is asked of a TSA."""
+    if not paths:
+        return []
     from cryptography import x509
+
+    from client.envelope import UnsupportedRecipient, recipient_key
 
     certificates = []
     for path in paths:
         try:
-            certificates.append(x509.load_pem_x509_certificate(path.read_bytes()))
+            certificate = x509.load_pem_x509_certificate(path.read_bytes())
         except (OSError, ValueError) as exc:
             fail(f"--encrypt-to {path}: not a readable PEM certificate ({exc})")
+        try:
+            recipient_key(certificate)
+        except UnsupportedRecipient as exc:
+            fail(f"--encrypt-to {path}: {exc.reason}")
+        certificates.append(certificate)
     return certificates
 
 
@@ -80,7 +95,8 @@ def evidence_anchor(
     algorithm: Annotated[str, typer.Option(help="digest algorithm: sha256 or sm3")] = "sha256",
     out: Annotated[Path, typer.Option(help="directory for the receipts")] = Path("receipts"),
     encrypt_to: Annotated[list[Path] | None, typer.Option(
-        "--encrypt-to", help="recipient certificate (PEM): seal each file for it and store the ciphertext on the node")] = None,
+        "--encrypt-to", help="recipient certificate (PEM; RSA, EC or SM2): seal each file for it and store the "
+                             "ciphertext on the node (SM4-GCM when a recipient is SM2, AES-256-GCM otherwise)")] = None,
     index_members: Annotated[bool, typer.Option(
         "--index-members/--no-index-members",
         help="hand the files' digests to the node so each is found by its own digest (`evidence show`); "
@@ -193,6 +209,137 @@ def evidence_anchor(
         *([("time-stamp", f"RFC 3161 token from {tsa}, serial {stamped['serial']}, TSA time {stamped['time']} "
                           "(check it: verify --tsa-root)")] if stamped else []),
     ])
+
+
+@evidence_app.command("open")
+def evidence_open(
+    source: Annotated[str, typer.Argument(
+        metavar="ENVELOPE", help="a sealed record (NAME.sealed.json, as --encrypt-to writes it), an envelope's "
+                                 "SHA-256 on the node, or an envelope file")],
+    cert: Annotated[Path, typer.Option("--cert", help="your certificate (PEM): one the envelope was sealed for")],
+    cert_key: Annotated[Path, typer.Option(
+        "--cert-key", help="its private key (PEM or DER, unencrypted): RSA, EC or SM2")],
+    out: Annotated[Path, typer.Option("--out", help="file to write the content to (never overwritten)")],
+    aad: Annotated[str | None, typer.Option(
+        "--aad", help="the associated data it was sealed with, as text (e.g. a case reference)")] = None,
+    aad_hex: Annotated[str | None, typer.Option(
+        "--aad-hex", help="the associated data as 0x-hex (the SDK binds a contract's document to its id)")] = None,
+    rpc: RpcOption = DEFAULT_RPC,
+    json_output: JsonOption = False,
+) -> None:
+    """Open a sealed envelope (docs/envelopes.md) with your certificate and key: any
+    content cipher (AES-256-GCM, SM4-GCM) and key (RSA, EC, SM2), fetched from the node by
+    its SHA-256 (checked) or read from a file. Writes the content to OUT and prints its
+    SHA-256 and SM3, so `ledger evidence verify RECEIPT --file OUT` can check it."""
+    import hashlib
+
+    from cryptography import x509
+
+    from client import devpki
+    from client.blobs import BlobError, BlobNotFound, get_blob
+    from client.envelope import MAGIC, Envelope, EnvelopeError, fingerprint, open_envelope
+    from client.sm2keys import SM2KeyError, SM2PrivateKey, is_sm2_key_file
+    from evidence.sm2 import sm3
+
+    if aad is not None and aad_hex is not None:
+        fail("give --aad or --aad-hex, not both")
+    associated = aad.encode() if aad is not None else _hex_option(aad_hex, "--aad-hex") if aad_hex is not None else b""
+    try:
+        certificate = x509.load_pem_x509_certificate(cert.read_bytes())
+    except (OSError, ValueError) as exc:
+        fail(f"--cert {cert}: not a readable PEM certificate ({exc})")
+    try:
+        key_bytes = cert_key.read_bytes()
+        if is_sm2_key_file(key_bytes):
+            key: Any = SM2PrivateKey.from_pem(key_bytes) if b"-----BEGIN" in key_bytes else SM2PrivateKey.from_der(key_bytes)
+        else:
+            key = devpki.load_private_key(key_bytes)
+    except OSError as exc:
+        fail(f"--cert-key {cert_key}: {exc.strerror}")
+    except (SM2KeyError, ValueError) as exc:
+        fail(f"--cert-key {cert_key}: {exc}")
+    name = _envelope_name(source)
+    if name is None:
+        envelope = _read_capped(Path(source))
+        if not envelope.startswith(MAGIC):
+            name = _sealed_record_name(envelope, source)
+    if name is not None:
+        try:
+            envelope = get_blob(rpc, name)
+        except BlobNotFound as exc:
+            fail(str(exc), EXIT_REFUSED)
+        except BlobError as exc:  # no node, no token, a role without blobs:read
+            fail(str(exc), EXIT_USAGE if exc.status in (None, 401, 403) else EXIT_REFUSED)
+    try:
+        content = open_envelope(envelope, key, certificate, aad=associated)
+        cipher = Envelope.parse(envelope).content_cipher
+    except EnvelopeError as exc:
+        fail(str(exc), EXIT_REFUSED)
+    try:
+        create_atomic(out, content)
+    except FileExistsError:
+        fail(f"--out {out} exists: it is never overwritten")
+    except OSError as exc:
+        fail(f"--out {out}: {exc.strerror}")
+    opened = {"out": str(out), "bytes": len(content), "sha256": hex0x(hashlib.sha256(content).digest()),
+              "sm3": hex0x(sm3(content)), "contentCipher": cipher, "recipient": hex0x(fingerprint(certificate)),
+              "envelope": hex0x(hashlib.sha256(envelope).digest())}
+    if json_output:
+        emit_json(opened)
+        return
+    fields(f"opened: {len(content)} bytes written to {out}", [
+        ("envelope", opened["envelope"]), ("content cipher", cipher), ("recipient", opened["recipient"]),
+        ("sha256", opened["sha256"]), ("sm3", opened["sm3"]),
+        ("check", f"ledger evidence verify RECEIPT --file {out} --genesis genesis.json"),
+    ])
+
+
+# An --encrypt-to record is a few hundred bytes; an envelope file at most the node's blob cap.
+MAX_SEALED_RECORD_BYTES = 64 * 1024
+
+
+def _sha256_hex(text: str) -> str | None:
+    """`text` as a lowercase 64-digit SHA-256 (0x optional), or None."""
+    digits = text.lower().removeprefix("0x")
+    return digits if len(digits) == 64 and all(c in "0123456789abcdef" for c in digits) else None
+
+
+def _envelope_name(source: str) -> str | None:
+    """The SHA-256 an ENVELOPE argument names, when it is one and no file has that name."""
+    return None if Path(source).exists() else _sha256_hex(source)
+
+
+def _read_capped(path: Path) -> bytes:
+    from node.api import MAX_BLOB_BYTES
+
+    try:
+        if path.stat().st_size > MAX_BLOB_BYTES:
+            fail(f"{path}: larger than an envelope can be ({MAX_BLOB_BYTES} bytes)")
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: {exc.strerror or exc}")
+
+
+def _sealed_record_name(data: bytes, source: str) -> str:
+    """The envelope's SHA-256 in a sealed record ({"sha256": …}, as --encrypt-to writes)."""
+    record: Any = None
+    if len(data) <= MAX_SEALED_RECORD_BYTES:
+        try:
+            record = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = None
+    name = record.get("sha256") if isinstance(record, dict) else None
+    digest = _sha256_hex(name) if isinstance(name, str) else None
+    if digest is None:
+        fail(f"{source}: neither an envelope (ELSEAL…) nor a sealed record ({{\"sha256\": …}})")
+    return digest
+
+
+def _hex_option(text: str, option: str) -> bytes:
+    try:
+        return bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        fail(f"{option}: not hex")
 
 
 def _stamped(token: bytes | None, tsa: str | None) -> dict[str, Any] | None:

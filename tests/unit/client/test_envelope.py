@@ -286,6 +286,9 @@ def test_header_that_is_not_a_header_object(sealed: bytes, raw: bytes, field: st
         (lambda h: h.update(extra=1), "header"),
         (lambda h: h.pop("iv"), "header"),
         (lambda h: h.update(enc="A128GCM"), "enc"),
+        (lambda h: h.update(enc="SM4GCM"), "enc"),
+        (lambda h: h.update(enc=["SM4-GCM"]), "enc"),
+        (lambda h: h.update(enc="SM4-GCM"), "recipients.wk"),  # enc fixes the key length: 40-byte wraps no longer fit
         (lambda h: h.update(iv=b64(bytes(16))), "iv"),
         (lambda h: h.update(iv="AAAA AAAA AAAA"), "iv"),
         (lambda h: h.update(iv=h["iv"] + "=="), "iv"),

@@ -4,6 +4,12 @@
 // content (AES-256-GCM) with WebCrypto; secp256k1's ECDH, which WebCrypto lacks, with the
 // vendored @noble/curves; the private key file's DER read with the vendored asn1js.
 // Nothing here sends anything anywhere: the key and the plaintext stay in the page.
+//
+// The national algorithms are not opened here: WebCrypto has neither SM2 nor SM4, and no
+// vendored library ships SM2 decryption and SM4-GCM (crypto.js takes only SM3 from
+// sm-crypto). An SM4-GCM envelope and an SM2 key file are refused, naming the command
+// that opens them; an SM2 entry is read (its keys checked) and passed over, so an RSA or
+// EC recipient of an AES-256-GCM envelope that also names an SM2 recipient still opens it.
 import { fromBER } from "ledger/vendor/asn1.js";
 import { secp256k1, sm3 } from "ledger/vendor/crypto.js";
 import { concat, equal, toHex, utf8 } from "ledger/bytes.js";
@@ -21,6 +27,15 @@ const MAX_RECIPIENTS = 64;
 const TAG_BYTES = 16;
 const EC_ALG = "ECDH-ES+HKDF-SHA256+A256KW";
 const RSA_ALG = "RSA-OAEP-256";
+const SM2_ALG = "SM2";
+const AES_GCM = "A256GCM";
+const SM4_GCM = "SM4-GCM";
+// The SM2 curve sm2p256v1 (GB/T 32918.5), as a key file's namedCurve.
+const OID_SM2_CURVE = "1.2.156.10197.1.301";
+// What opens what this page cannot (client/cli_evidence.py `evidence open`, docs/cli.md).
+export const NATIONAL_COMMAND = "ledger evidence open ENVELOPE --cert YOUR-CERT.pem --cert-key YOUR-KEY.pem --out FILE";
+const NATIONAL_OPENER = `open it with the command line: ${NATIONAL_COMMAND} ` +
+  "(ENVELOPE: its SHA-256 or sealed record; a contract's document also takes --aad-hex CONTRACT-ID)";
 const KDF_LABEL = utf8("evidence-ledger/seal/ECDH-ES+HKDF-SHA256+A256KW");
 const OID_RSA = "1.2.840.113549.1.1.1";
 const OID_EC = "1.2.840.10045.2.1";
@@ -28,11 +43,13 @@ const CURVES = { "1.2.840.10045.3.1.7": "P-256", "1.3.132.0.34": "P-384", "1.3.1
 const POINT_BYTES = { "P-256": 65, "P-384": 97, secp256k1: 65 };
 const FIELD_BITS = { "P-256": 256, "P-384": 384 };
 
-/** A refusal, named by the step of docs/envelopes.md "Opening" it failed at (or "key"). */
+/** A refusal, named by the step of docs/envelopes.md "Opening" it failed at (or "key");
+ *  `command` is set when the envelope or key needs the command line (the national algorithms). */
 export class EnvelopeError extends Error {
-  constructor(step, message) {
+  constructor(step, message, command = null) {
     super(message);
     this.step = step;
+    this.command = command;
   }
 }
 
@@ -72,7 +89,7 @@ export function parseEnvelope(envelope) {
     throw new EnvelopeError("header", `header is not JSON: ${error.message}`);
   }
   exactKeys(header, ["enc", "iv", "recipients"], "header");
-  if (header.enc !== "A256GCM") throw new EnvelopeError("header", `content cipher ${header.enc} is not A256GCM`);
+  if (header.enc !== AES_GCM && header.enc !== SM4_GCM) throw new EnvelopeError("header", `content cipher ${header.enc} is not ${AES_GCM} or ${SM4_GCM}`);
   const iv = base64url(header.iv, "iv");
   if (iv.length !== 12) throw new EnvelopeError("header", "iv is not 12 bytes");
   if (!Array.isArray(header.recipients) || header.recipients.length < 1 || header.recipients.length > MAX_RECIPIENTS) {
@@ -82,7 +99,7 @@ export function parseEnvelope(envelope) {
   const recipients = header.recipients.map((entry, index) => {
     const what = `recipient ${index}`;
     if (!isObject(entry)) throw new EnvelopeError("header", `${what} is not an object`);
-    if (entry.alg === RSA_ALG) exactKeys(entry, ["alg", "fp", "wk"], what);
+    if (entry.alg === RSA_ALG || entry.alg === SM2_ALG) exactKeys(entry, ["alg", "fp", "wk"], what);
     else if (entry.alg === EC_ALG) exactKeys(entry, ["alg", "crv", "epk", "fp", "wk"], what);
     else throw new EnvelopeError("header", `${what}: key wrap ${entry.alg} is not supported`);
     if (typeof entry.fp !== "string" || !/^[0-9a-f]{64}$/.test(entry.fp)) throw new EnvelopeError("header", `${what}: fp is not 64 lowercase hex digits`);
@@ -94,10 +111,17 @@ export function parseEnvelope(envelope) {
       parsed.crv = entry.crv;
       parsed.epk = base64url(entry.epk, `${what} epk`);
       if (parsed.epk.length !== POINT_BYTES[entry.crv] || parsed.epk[0] !== 4) throw new EnvelopeError("header", `${what}: epk is not an uncompressed ${entry.crv} point`);
-      if (parsed.wk.length !== 40) throw new EnvelopeError("header", `${what}: wk is not 40 bytes`);
+      const wrapped = header.enc === AES_GCM ? 40 : 24;  // RFC 3394 of a 32- or 16-byte data key
+      if (parsed.wk.length !== wrapped) throw new EnvelopeError("header", `${what}: wk is not ${wrapped} bytes`);
     }
     return parsed;
   });
+  if (header.enc === SM4_GCM) {
+    const sm2 = recipients.filter((entry) => entry.alg === SM2_ALG).length;
+    throw new EnvelopeError("algorithm", `this envelope is sealed with the national algorithms (SM4-GCM content` +
+      `${sm2 ? `, SM2 key wrap for ${sm2} of its ${recipients.length} recipients` : ""}), which this browser cannot decrypt: ` +
+      NATIONAL_OPENER, NATIONAL_COMMAND);
+  }
   return { prefix: envelope.subarray(0, 11 + length), iv, recipients, body: envelope.subarray(11 + length) };
 }
 
@@ -107,6 +131,7 @@ function pemBody(text) {
   const match = /-----BEGIN ([A-Z ]+)-----([\s\S]*?)-----END \1-----/.exec(text);
   if (!match) throw new EnvelopeError("key", "not a PEM private key file");
   if (match[1] === "ENCRYPTED PRIVATE KEY") throw new EnvelopeError("key", "the key file is password-protected: decrypt a copy first (openssl pkcs8)");
+  if (match[1] === "SM2 PRIVATE KEY") throw sm2KeyRefused();
   if (match[1] !== "PRIVATE KEY" && match[1] !== "EC PRIVATE KEY") throw new EnvelopeError("key", `a PEM ${match[1]} is not a private key`);
   const der = Uint8Array.from(atob(match[2].replace(/\s+/g, "")), (c) => c.charCodeAt(0));
   return { label: match[1], der };
@@ -122,6 +147,11 @@ const children = (node) => node?.valueBlock?.value ?? [];
 const oidOf = (node) => node?.valueBlock?.toString?.();
 const octets = (node) => new Uint8Array(node.valueBlock.valueHexView);
 
+function sm2KeyRefused() {
+  return new EnvelopeError("key", `an SM2 key: this browser has no SM2 (nor SM4) to open envelopes with; ${NATIONAL_OPENER}`,
+    NATIONAL_COMMAND);
+}
+
 // SEC1 ECPrivateKey { version 1, privateKey OCTET STRING, [0] curve OID, [1] public key }.
 function sec1(node) {
   const parts = children(node);
@@ -129,6 +159,7 @@ function sec1(node) {
   const tagged = parts.find((p) => p.idBlock.tagClass === 3 && p.idBlock.tagNumber === 0);
   const curveOid = tagged ? oidOf(children(tagged)[0]) : undefined;
   if (!scalar) throw new EnvelopeError("key", "not an EC private key");
+  if (curveOid === OID_SM2_CURVE) throw sm2KeyRefused();
   return { scalar, curve: CURVES[curveOid] };
 }
 
@@ -144,6 +175,7 @@ export async function readPrivateKey(text) {
     if (oid === OID_RSA) type = "rsa";
     else if (oid === OID_EC) {
       type = "ec";
+      if (oidOf(algorithm[1]) === OID_SM2_CURVE) throw sm2KeyRefused();
       const inner = sec1(der(octets(info[2])));
       curve = CURVES[oidOf(algorithm[1])] ?? inner.curve;
       scalar = inner.scalar;
