@@ -46,6 +46,7 @@ from client.cli_options import (
     writer,
 )
 from client.render import EXIT_REFUSED, emit_json, fail, fields, hex0x, line, table, timestamp
+from client.sm2keys import SM2PrivateKey
 
 if TYPE_CHECKING:
     from client.ledger import Ledger, TxResult
@@ -148,8 +149,11 @@ class CADirectory:
         except ValueError as exc:
             fail(f"--ca {path / 'ca.key'}: {exc}")
         cert = chain[0]
-        public = serialization.PublicFormat.SubjectPublicKeyInfo
-        if key.public_key().public_bytes(serialization.Encoding.DER, public) != cert.public_key().public_bytes(serialization.Encoding.DER, public):
+        try:
+            cert_key = devpki.public_key(cert)  # RSA, EC or SM2 (cert.public_key() cannot read SM2)
+        except ValueError as exc:
+            fail(f"--ca {path / 'chain.pem'}: {exc}")
+        if devpki.spki_der(key.public_key()) != devpki.spki_der(cert_key):
             fail(f"--ca {path}: ca.key does not belong to the first certificate of chain.pem")
         return cls(path, cert, key, chain)
 
@@ -170,6 +174,12 @@ def validity(days: int, issuer: x509.Certificate | None) -> tuple[datetime, date
 
 
 KeyTypeChoice = Enum("KeyTypeChoice", [(k, k) for k in devpki.KEY_TYPES], type=str)  # type: ignore[misc]
+KEY_TYPE_HELP = "sm2: SM2 key, certificates signed SM3withSM2 with the distinguishing ID 1234567812345678"
+
+
+def warn(message: str) -> None:
+    """A `warning: ...` line on stderr (stdout stays one JSON document under --json)."""
+    typer.echo(f"warning: {message}", err=True)
 
 
 # -- ledger ca new | issue | crl (offline) ------------------------------------------------
@@ -179,7 +189,7 @@ KeyTypeChoice = Enum("KeyTypeChoice", [(k, k) for k in devpki.KEY_TYPES], type=s
 def ca_new(
     name: Annotated[str, typer.Option(help="the CA's common name")],
     out: Annotated[Path, typer.Option(help="directory for ca.pem, ca.key (0600) and chain.pem")],
-    key_type: Annotated[KeyTypeChoice, typer.Option(help="the CA's key")] = KeyTypeChoice("p256"),
+    key_type: Annotated[KeyTypeChoice, typer.Option(help=f"the CA's key ({KEY_TYPE_HELP})")] = KeyTypeChoice("p256"),
     days: Annotated[int, typer.Option(min=1, help="validity in days")] = 3650,
     org: Annotated[str | None, typer.Option(help="organisation (O) of the subject")] = None,
     intermediate_of: Annotated[Path | None, typer.Option(
@@ -228,17 +238,19 @@ def ca_issue(
     ca: Annotated[Path, typer.Option(help="directory of the issuing CA (from `ledger ca new`)")],
     name: Annotated[str, typer.Option(help="the signer's common name")],
     out: Annotated[Path, typer.Option(help="directory for cert.pem, key.pem (0600), chain.pem [and identity.p12]")],
-    key_type: Annotated[KeyTypeChoice, typer.Option(help="the signer's key")] = KeyTypeChoice("p256"),
+    key_type: Annotated[KeyTypeChoice, typer.Option(help=f"the signer's key ({KEY_TYPE_HELP})")] = KeyTypeChoice("p256"),
     org: Annotated[str | None, typer.Option(help="organisation (O) of the subject")] = None,
     days: Annotated[int, typer.Option(min=1, help="validity in days (capped at the CA's own)")] = 365,
     serial: Annotated[str | None, typer.Option(help="serial number (default: random)")] = None,
-    p12: Annotated[bool, typer.Option("--p12", help="also write identity.p12 (PKCS#12: key and chain)")] = False,
+    p12: Annotated[bool, typer.Option("--p12", help="also write identity.p12 (PKCS#12: key and chain; not for sm2 keys)")] = False,
     password: PasswordOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Issue a signer certificate (digitalSignature, nonRepudiation) from a development CA.
 
-    With --password the private keys written (key.pem and identity.p12) are encrypted."""
+    With --password the private keys written (key.pem and identity.p12) are encrypted. An
+    sm2 key gets no identity.p12 (PKCS#12 cannot hold it here): key.pem and chain.pem are
+    the identity, and the output says so."""
     issuer = CADirectory.load(ca)
     serial_number = parse_serial(serial) if serial else None
     not_before, not_after = validity(days, issuer.cert)
@@ -253,15 +265,22 @@ def ca_issue(
         out / "key.pem": (devpki.private_key_pem(key, secret), True),
         out / "chain.pem": (devpki.chain_pem((cert, *issuer.chain)), False),
     }
-    if p12:
+    not_written: dict[str, str] = {}
+    if p12 and isinstance(key, SM2PrivateKey):
+        not_written[str(out / "identity.p12")] = devpki.SM2_PKCS12_UNSUPPORTED
+    elif p12:
         files[out / "identity.p12"] = (devpki.write_pkcs12(name, key, cert, issuer.chain, secret), True)
     write_files(files)
-    document = {
+    document: dict[str, Any] = {
         "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(), "keyType": key_type.value,
         "serial": cert.serial_number, "serialHex": hex(cert.serial_number), "fingerprint": fingerprint(cert),
         "rootFingerprint": fingerprint(issuer.chain[-1]), "notAfter": int(not_after.timestamp()),
         "files": sorted(str(p) for p in files),
     }
+    if not_written:
+        document["notWritten"] = not_written
+    for path, reason in not_written.items():
+        warn(f"{path} not written: {reason}")
     if json_output:
         emit_json(document)
         return
@@ -269,6 +288,7 @@ def ca_issue(
         ("subject", document["subject"]), ("issuer", document["issuer"]), ("key", key_type.value),
         ("serial", f"{cert.serial_number} ({hex(cert.serial_number)})"), ("fingerprint", document["fingerprint"]),
         ("not after", timestamp(document["notAfter"])), ("files", ", ".join(document["files"])),
+        *((("not written", f"{path}: {reason}") for path, reason in not_written.items())),
     ])
 
 

@@ -275,7 +275,7 @@ def seal_key(
     created_at: str,
 ) -> UserRecord:
     """A record holding `key` encrypted under HKDF(master, salt), bound to user, chain and token."""
-    plaintext = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    plaintext = devpki.private_key_der(key)  # SM2 keys too: cryptography cannot serialise them
     ciphertext = AESGCM(_record_key(master, salt)).encrypt(nonce, plaintext, associated_data(user, chain, token_hash))
     return UserRecord(user, chain, token_hash, salt, nonce, ciphertext, created_at)
 

@@ -2,7 +2,9 @@
 
 A certificate identity comes from a PEM chain plus a PEM/DER key, or from one PKCS#12
 file; either way it is the leaf certificate first, then its issuers up to the root —
-the order the PKI precompile wants.
+the order the PKI precompile wants. The leaf's key is RSA, ECDSA or SM2 (an SM2 key comes
+as PEM/DER — PKCS#8, encrypted or not, or SEC 1 — never in PKCS#12, see
+`client.devpki.SM2_PKCS12_UNSUPPORTED`).
 """
 from __future__ import annotations
 
@@ -51,6 +53,8 @@ class CertificateIdentity(ChainFacts):
     key: devpki.PrivateKey
 
     def sign_digest(self, digest: bytes) -> bytes:
+        """The leaf key's signature over a 32-byte ledger digest (`client.devpki.sign_digest`:
+        ECDSA DER, RSA PKCS#1 v1.5, or SM2 DER with the default distinguishing ID)."""
         return devpki.sign_digest(self.key, digest)
 
 
@@ -99,13 +103,14 @@ def load_identity(
             chain = order_chain(certs, certs[0] if len(certs) == 1 else None)
         else:
             raise CredentialError("give --cert and --cert-key, or --p12")
+        # The SubjectPublicKeyInfo of both halves (SM2's from its point: the certificate's
+        # key is read by devpki, cryptography cannot).
+        leaf_public = devpki.spki_der(devpki.public_key(chain[0]))
     except CredentialError:
         raise
     except ValueError as exc:
         raise CredentialError(str(exc)) from exc
-    public = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    leaf_public = chain[0].public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if public != leaf_public:
+    if devpki.spki_der(private.public_key()) != leaf_public:
         raise CredentialError("the private key does not belong to the leaf certificate")
     return CertificateIdentity(chain, private)
 

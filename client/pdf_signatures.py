@@ -35,6 +35,7 @@ from datetime import datetime
 
 from asn1crypto import algos, x509 as asn1_x509
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
@@ -142,7 +143,12 @@ class ProtocolSigner(pdf_cms.Signer):
         if usage is not None and not (usage.digital_signature or usage.content_commitment):
             raise PdfSignatureError("signer", "the certificate's key usage allows neither digitalSignature nor "
                                               "contentCommitment (nonRepudiation)")
-        public = chain[0].public_key()
+        try:
+            public = chain[0].public_key()
+        except UnsupportedAlgorithm:  # SM2: cryptography cannot build the key, nor can pyHanko sign with it
+            raise PdfSignatureError("signer", "SM2 keys cannot sign PDFs yet: pyHanko and PDF readers have no "
+                                              "SM2 (GB/T 38540) signatures; sign the contract on chain with "
+                                              "`ledger contract sign` instead") from None
         if isinstance(public, rsa.RSAPublicKey):
             mechanism, self._placeholder_size = "sha256_rsa", public.key_size // 8
         elif isinstance(public, ec.EllipticCurvePublicKey):

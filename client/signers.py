@@ -3,14 +3,15 @@
 Everything that signs for a member — `Ledger.register_member`, `Ledger.sign_contract` —
 needs only a `Signer`: the certificate chain (leaf first, root last), its DER
 concatenation, the leaf's fingerprint, and a signature over a 32-byte SHA-256 digest in
-the format the chain's PKI precompile checks (`client.devpki.sign_digest`).
+the format the chain's PKI precompile checks (`client.devpki.sign_digest`: ECDSA DER,
+RSA PKCS#1 v1.5, or SM2 DER over SM3(Z || digest) with the default distinguishing ID).
 
 Two kinds exist:
 
 * `LocalSigner` (a `client.credentials.CertificateIdentity`), loaded by `load_signer`
-  from a PEM chain with a PEM/DER key (encrypted or not), a PKCS#12 file, or a PEM chain
-  with a Web3 Secret Storage keystore (the Ethereum keystore JSON) holding a secp256k1
-  certificate key.
+  from a PEM chain with a PEM/DER key (encrypted or not; RSA, ECDSA or SM2), a PKCS#12
+  file (not for SM2 keys), or a PEM chain with a Web3 Secret Storage keystore (the
+  Ethereum keystore JSON) holding a secp256k1 certificate key.
 * `CloudSigner`, which holds no key: it fetches the chain from the signing service
   (`client.cloudsign`) and asks it to sign, authenticating with the user's bearer token.
   It checks every signature it gets back against the leaf certificate before handing it
@@ -74,7 +75,7 @@ class Signer(Protocol):
         ...
 
     def sign_digest(self, digest: bytes) -> bytes:
-        """A signature over the 32-byte SHA-256 `digest` (ECDSA DER or RSA PKCS#1 v1.5)."""
+        """A signature over the 32-byte SHA-256 `digest` (ECDSA DER, RSA PKCS#1 v1.5 or SM2 DER)."""
         ...
 
 
@@ -105,8 +106,9 @@ def load_signer(
 ) -> LocalSigner:
     """A local signer from one of:
 
-    * `cert` (PEM chain) and `key` (PEM or DER private key, encrypted with `password` or not);
-    * `p12` (PKCS#12 with the key and its chain, `password` if it has one);
+    * `cert` (PEM chain) and `key` (PEM or DER private key — RSA, EC or SM2 — encrypted
+      with `password` or not);
+    * `p12` (PKCS#12 with the key and its chain, `password` if it has one; RSA or EC);
     * `cert` and `keystore` (Web3 Secret Storage JSON with the leaf's secp256k1 key,
       always encrypted: `password` is required).
 
@@ -143,7 +145,10 @@ def _load_keystore_signer(cert: Path, keystore: Path, password: str | None) -> L
         raise CredentialError(f"{cert}: {exc}") from exc
     chain = order_chain(certs, certs[0] if len(certs) == 1 else None)
     # 2. The keystore: a 32-byte secp256k1 secret, so the leaf must carry a secp256k1 key.
-    leaf_key = chain[0].public_key()
+    try:
+        leaf_key = devpki.public_key(chain[0])
+    except ValueError as exc:
+        raise CredentialError(f"{cert}: {exc}") from exc
     if not (isinstance(leaf_key, ec.EllipticCurvePublicKey) and isinstance(leaf_key.curve, ec.SECP256K1)):
         raise CredentialError("a keystore holds a secp256k1 key, but the leaf certificate's key is not secp256k1")
     if password is None:
@@ -151,7 +156,7 @@ def _load_keystore_signer(cert: Path, keystore: Path, password: str | None) -> L
     secret = decrypt_keystore(_read(keystore, MAX_KEYSTORE_BYTES), password, str(keystore))
     private = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256K1())
     # 3. The key must be the leaf's.
-    if _public_der(private.public_key()) != _public_der(leaf_key):
+    if devpki.spki_der(private.public_key()) != devpki.spki_der(leaf_key):
         raise CredentialError("the keystore's key does not belong to the leaf certificate")
     return CertificateIdentity(chain, private)
 
@@ -200,10 +205,6 @@ def _check_kdf_cost(kdf: Any, params: dict[str, Any], what: str) -> None:
     for name, limit in limits.items():
         if number(name) > limit:
             raise CredentialError(f"{what}: kdfparams.{name} = {params[name]} exceeds {limit}, refusing to run it")
-
-
-def _public_der(key: Any) -> bytes:
-    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
 # -- the hosted signing service ------------------------------------------------------------

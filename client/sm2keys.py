@@ -4,8 +4,17 @@
 ``cryptography`` key: GmSSL (the pinned ``gmssl-pyx`` wheel) signs and decrypts, and
 ``asn1crypto`` reads and writes the key files in the formats OpenSSL 3 and GmSSL use —
 PKCS#8 ``PRIVATE KEY`` (id-ecPublicKey, namedCurve sm2p256v1, an RFC 5915 ECPrivateKey
-inside) and SEC 1 ``EC PRIVATE KEY``. The public half and signature checks are
+inside), SEC 1 ``EC PRIVATE KEY`` (``SM2 PRIVATE KEY`` when ``openssl ec`` writes it) and
+PKCS#8 ``ENCRYPTED PRIVATE KEY``. The public half and signature checks are
 `evidence.sm2`, which the ledger's consensus code shares.
+
+Encrypted key files are PBES2 (RFC 8018): written with PBKDF2-HMAC-SHA256 and
+AES-256-CBC, the structure ``openssl pkcs8 -topk8 -v2 aes-256-cbc`` (and ``openssl
+genpkey -aes-256-cbc``) writes; read also with HMAC-SHA-1/224/384/512 or HMAC-SM3 and
+AES-128/192-CBC or SM4-CBC (GmSSL's ``sm2keygen -pass`` writes HMAC-SM3 with SM4-CBC).
+``asn1crypto`` holds the structures, ``cryptography`` the primitives; `client.devpki`
+uses the same two functions for RSA and ECDSA keys encrypted with a scheme
+``cryptography``'s own loader lacks (SM4-CBC).
 
 A signature is SM2 over ``SM3(Z || message)``, ``Z`` binding the distinguishing
 identifier (``1234567812345678`` unless named) and the public key — what
@@ -15,10 +24,15 @@ identifier (``1234567812345678`` unless named) and the public key — what
 from __future__ import annotations
 
 import base64
+import os
 import re
+from collections.abc import Callable, Iterator
 
 import gmssl_pyx
-from asn1crypto import keys as asn1_keys
+from asn1crypto import algos as asn1_algos, core as asn1_core, keys as asn1_keys
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from client.errors import ClientError
 from evidence import sm2
@@ -30,7 +44,43 @@ MAX_PLAINTEXT_BYTES = 255
 # A PEM key file is under 300 bytes; anything past this is not one.
 MAX_KEY_FILE_BYTES = 64 * 1024
 
-_PEM = re.compile(rb"-----BEGIN ([A-Z ]+)-----\s+([A-Za-z0-9+/=\s]+?)-----END \1-----")
+# Encrypted key files as written here: 2048 PBKDF2 iterations is the default of both
+# `openssl pkcs8 -topk8` and cryptography's BestAvailableEncryption, so an SM2 key.pem
+# costs a password guesser what the RSA and ECDSA key.pem files beside it cost; 16 salt
+# bytes as cryptography (and OpenSSL from 3.2) write.
+PBKDF2_ITERATIONS = 2048
+PBKDF2_SALT_BYTES = 16
+# A key file names its own iteration count. PBKDF2-HMAC-SHA256 runs about 8 million
+# iterations a second here, HMAC-SM3 about 2.5 million: 10 million bounds what one file
+# can make a load cost to a few seconds, 16x OWASP's 600,000 for those who raise -iter.
+MAX_PBKDF2_ITERATIONS = 10_000_000
+_CBC_IV_BYTES = 16  # the block size of AES and SM4
+
+PBES2_OID = "1.2.840.113549.1.5.13"
+PBKDF2_OID = "1.2.840.113549.1.5.12"
+HMAC_SM3_OID = "1.2.156.10197.1.401.2"  # GM/T 0006; GmSSL's PBKDF2 PRF
+SM4_CBC_OID = "1.2.156.10197.1.104.2"
+# PBKDF2's PRF (hmacWithSHA1 when the parameters name none, RFC 8018 A.2).
+_PRFS: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "1.2.840.113549.2.7": hashes.SHA1,
+    "1.2.840.113549.2.8": hashes.SHA224,
+    "1.2.840.113549.2.9": hashes.SHA256,
+    "1.2.840.113549.2.10": hashes.SHA384,
+    "1.2.840.113549.2.11": hashes.SHA512,
+    HMAC_SM3_OID: hashes.SM3,
+}
+# PBES2's encryption scheme: the CBC ciphers and their key lengths.
+_CBC_CIPHERS: dict[str, tuple[Callable[[bytes], BlockCipherAlgorithm], int]] = {
+    "2.16.840.1.101.3.4.1.2": (algorithms.AES, 16),
+    "2.16.840.1.101.3.4.1.22": (algorithms.AES, 24),
+    "2.16.840.1.101.3.4.1.42": (algorithms.AES, 32),
+    SM4_CBC_OID: (algorithms.SM4, 16),
+}
+
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s+([A-Za-z0-9+/=\s]+?)-----END \1-----")
+# Unencrypted key blocks this module reads: PKCS#8, and SEC 1 under either label OpenSSL uses.
+_PLAIN_LABELS = (b"PRIVATE KEY", b"EC PRIVATE KEY", b"SM2 PRIVATE KEY")
+_ENCRYPTED_LABEL = b"ENCRYPTED PRIVATE KEY"
 
 
 class SM2KeyError(ClientError, ValueError):
@@ -94,11 +144,15 @@ class SM2PrivateKey:
     # -- key files -------------------------------------------------------------------
 
     def _ec_private_key(self) -> asn1_keys.ECPrivateKey:
-        return asn1_keys.ECPrivateKey({
+        ec_key = asn1_keys.ECPrivateKey({
             "version": "ecPrivkeyVer1",
             "private_key": self._scalar,
             "public_key": self._public.encoded,
         })
+        # RFC 5915: privateKey is ceiling(log2(n)/8) = 32 octets, leading zeros kept (as
+        # OpenSSL writes it); asn1crypto would drop them, there being no curve inside to size it.
+        ec_key["private_key"].set_encoded_width(sm2.COORDINATE_BYTES)
+        return ec_key
 
     def pkcs8_der(self) -> bytes:
         """PKCS#8 PrivateKeyInfo, as ``openssl genpkey -algorithm SM2`` writes it."""
@@ -111,13 +165,27 @@ class SM2PrivateKey:
             "private_key": self._ec_private_key(),
         }).dump()
 
-    def pem(self) -> bytes:
-        """The unencrypted PKCS#8 PEM (``-----BEGIN PRIVATE KEY-----``)."""
-        return pem_armor("PRIVATE KEY", self.pkcs8_der())
+    def pem(self, password: bytes | None = None) -> bytes:
+        """The PKCS#8 PEM: ``PRIVATE KEY``, or with a password ``ENCRYPTED PRIVATE KEY``
+        (PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC, as ``openssl pkcs8 -topk8 -v2 aes-256-cbc``)."""
+        if password is None:
+            return pem_armor("PRIVATE KEY", self.pkcs8_der())
+        return pem_armor("ENCRYPTED PRIVATE KEY", encrypt_private_key_info(self.pkcs8_der(), password))
 
     @classmethod
-    def from_der(cls, data: bytes) -> SM2PrivateKey:
-        """A key from PKCS#8 PrivateKeyInfo or SEC 1 ECPrivateKey DER on sm2p256v1."""
+    def from_der(cls, data: bytes, password: bytes | None = None) -> SM2PrivateKey:
+        """A key from PKCS#8 PrivateKeyInfo or SEC 1 ECPrivateKey DER on sm2p256v1, or
+        from a PKCS#8 EncryptedPrivateKeyInfo and its ``password``."""
+        if _encrypted_private_key_info(bytes(data)) is not None:
+            if password is None:
+                raise SM2KeyError("the key file is encrypted: give its password")
+            return cls._from_plain_der(decrypt_private_key_info(bytes(data), password))
+        if password is not None:
+            raise SM2KeyError("a password was given but the key file is not encrypted")
+        return cls._from_plain_der(data)
+
+    @classmethod
+    def _from_plain_der(cls, data: bytes) -> SM2PrivateKey:
         try:
             info = asn1_keys.PrivateKeyInfo.load(bytes(data), strict=True)
             algorithm = info["private_key_algorithm"]
@@ -152,20 +220,28 @@ class SM2PrivateKey:
         return cls(scalar, public)
 
     @classmethod
-    def from_pem(cls, data: bytes) -> SM2PrivateKey:
-        """A key from an unencrypted ``PRIVATE KEY`` or ``EC PRIVATE KEY`` PEM block."""
+    def from_pem(cls, data: bytes, password: bytes | None = None) -> SM2PrivateKey:
+        """A key from the first key block of a PEM: ``PRIVATE KEY``, ``EC PRIVATE KEY`` or
+        ``SM2 PRIVATE KEY`` (no password), or ``ENCRYPTED PRIVATE KEY`` with its ``password``."""
         if len(data) > MAX_KEY_FILE_BYTES:
             raise SM2KeyError(f"key file is larger than {MAX_KEY_FILE_BYTES} bytes")
-        for label, body in _PEM.findall(bytes(data)):
-            if label in (b"PRIVATE KEY", b"EC PRIVATE KEY"):
-                try:
-                    der = base64.b64decode(b"".join(body.split()), validate=True)
-                except ValueError as exc:
-                    raise SM2KeyError("the PEM key block is not base64") from exc
-                return cls.from_der(der)
-            if label == b"ENCRYPTED PRIVATE KEY":
-                raise SM2KeyError("encrypted SM2 key files are not supported here")
-        raise SM2KeyError("no PRIVATE KEY or EC PRIVATE KEY block in the PEM")
+        if b"Proc-Type:" in data:
+            raise SM2KeyError("traditional encrypted PEM (Proc-Type, DEK-Info) is not read for SM2 keys: "
+                              "convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`")
+        for label, der in _pem_blocks(bytes(data)):
+            if label in _PLAIN_LABELS or label == _ENCRYPTED_LABEL:
+                return cls.from_der(der, password)
+        raise SM2KeyError("no PRIVATE KEY, EC PRIVATE KEY or ENCRYPTED PRIVATE KEY block in the PEM")
+
+
+def is_sm2_private_key_info(der: bytes) -> bool:
+    """Whether PKCS#8 PrivateKeyInfo DER names an SM2 key (id-ecPublicKey, sm2p256v1)."""
+    try:
+        algorithm = asn1_keys.PrivateKeyInfo.load(bytes(der), strict=True)["private_key_algorithm"]
+        return bool(algorithm["algorithm"].dotted == sm2.EC_PUBLIC_KEY_OID
+                    and _curve(algorithm["parameters"]) == sm2.CURVE_OID)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return False
 
 
 def is_sm2_key_file(data: bytes) -> bool:
@@ -185,6 +261,132 @@ def encrypt(public_key: SM2PublicKey, plaintext: bytes) -> bytes:
         return bytes(gmssl_pyx.sm2_encrypt(public_key.point, bytes(plaintext)))
     except gmssl_pyx.GmsslInnerError as exc:
         raise SM2KeyError("SM2 encryption failed") from exc
+
+
+# -- PKCS#8 encryption (PBES2) ------------------------------------------------------------
+
+
+def encrypt_private_key_info(private_key_info: bytes, password: bytes) -> bytes:
+    """PKCS#8 EncryptedPrivateKeyInfo DER of a PrivateKeyInfo: PBES2 with
+    PBKDF2-HMAC-SHA256 (`PBKDF2_ITERATIONS`, a random salt) and AES-256-CBC."""
+    if not password:
+        raise SM2KeyError("a key file password must not be empty")
+    salt, iv = os.urandom(PBKDF2_SALT_BYTES), os.urandom(_CBC_IV_BYTES)
+    key = PBKDF2HMAC(hashes.SHA256(), 32, salt, PBKDF2_ITERATIONS).derive(bytes(password))
+    padder = padding.PKCS7(algorithms.AES.block_size).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(bytes(private_key_info)) + padder.finalize()) + encryptor.finalize()
+    return asn1_keys.EncryptedPrivateKeyInfo({
+        "encryption_algorithm": {
+            "algorithm": "pbes2",
+            "parameters": {
+                "key_derivation_func": {
+                    "algorithm": "pbkdf2",
+                    "parameters": {
+                        "salt": asn1_algos.Pbkdf2Salt(name="specified", value=salt),
+                        "iteration_count": PBKDF2_ITERATIONS,
+                        # OpenSSL writes the PRF's NULL parameters; so do we.
+                        "prf": {"algorithm": "sha256", "parameters": asn1_core.Null()},
+                    },
+                },
+                "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": asn1_core.OctetString(iv)},
+            },
+        },
+        "encrypted_data": ciphertext,
+    }).dump()
+
+
+def decrypt_private_key_info(encrypted: bytes, password: bytes) -> bytes:
+    """The PrivateKeyInfo DER inside a PBES2 EncryptedPrivateKeyInfo (PBKDF2 with HMAC-SHA-*
+    or HMAC-SM3; AES-CBC or SM4-CBC). SM2KeyError names what is unsupported or wrong."""
+    # 1. The structure: PBES2 with PBKDF2 and a CBC cipher this module knows.
+    info = _encrypted_private_key_info(bytes(encrypted))
+    if info is None:
+        raise SM2KeyError("not a PKCS#8 EncryptedPrivateKeyInfo")
+    algorithm = info["encryption_algorithm"]
+    if algorithm["algorithm"].dotted != PBES2_OID:
+        raise SM2KeyError(f"key file encryption {algorithm['algorithm'].dotted} is not PBES2 "
+                          "(re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`)")
+    try:
+        params = asn1_algos.Pbes2Params.load(algorithm["parameters"].dump(), strict=True)
+        kdf, scheme = params["key_derivation_func"], params["encryption_scheme"]
+        if kdf["algorithm"].dotted != PBKDF2_OID:
+            raise SM2KeyError(f"PBES2 key derivation {kdf['algorithm'].dotted} is not PBKDF2")
+        kdf_params = asn1_algos.Pbkdf2Params.load(kdf["parameters"].dump(), strict=True)
+        if kdf_params["salt"].name != "specified":
+            raise SM2KeyError("PBKDF2 salt is not given in the file")
+        salt = bytes(kdf_params["salt"].chosen.native)
+        iterations = int(kdf_params["iteration_count"].native)
+        key_length = kdf_params["key_length"].native
+        prf_oid = kdf_params["prf"]["algorithm"].dotted
+        cipher_oid = scheme["algorithm"].dotted
+        iv = asn1_core.OctetString.load(scheme["parameters"].dump(), strict=True).native
+        ciphertext = bytes(info["encrypted_data"].native)
+    except SM2KeyError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SM2KeyError("the key file's PBES2 parameters are malformed") from exc
+    if prf_oid not in _PRFS:
+        raise SM2KeyError(f"PBKDF2 PRF {prf_oid} is not supported (HMAC with SHA-1, SHA-2 or SM3)")
+    if cipher_oid not in _CBC_CIPHERS:
+        raise SM2KeyError(f"key file cipher {cipher_oid} is not supported (AES-CBC or SM4-CBC)")
+    cipher, cipher_key_bytes = _CBC_CIPHERS[cipher_oid]
+    if key_length is not None and key_length != cipher_key_bytes:
+        raise SM2KeyError(f"PBKDF2 keyLength {key_length} does not fit the cipher's {cipher_key_bytes}-byte key")
+    if not isinstance(iv, bytes) or len(iv) != _CBC_IV_BYTES:
+        raise SM2KeyError(f"the key file's CBC IV is not {_CBC_IV_BYTES} bytes")
+    # 2. The cost the file asks for, before paying it.
+    if not 0 < iterations <= MAX_PBKDF2_ITERATIONS:
+        raise SM2KeyError(f"PBKDF2 iteration count {iterations} is outside 1..{MAX_PBKDF2_ITERATIONS}, refusing to run it")
+    if not password:
+        raise SM2KeyError("the key file is encrypted: give its password")
+    # 3. Derive the key and decrypt; a wrong password shows as bad padding or a
+    #    PrivateKeyInfo that does not parse.
+    key = PBKDF2HMAC(_PRFS[prf_oid](), cipher_key_bytes, salt, iterations).derive(bytes(password))
+    try:
+        decryptor = Cipher(cipher(key), modes.CBC(iv)).decryptor()
+        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        unpadder = padding.PKCS7(_CBC_IV_BYTES * 8).unpadder()
+        plain = unpadder.update(padded) + unpadder.finalize()
+        # A wrong key can leave valid-looking padding: the plaintext must parse as well.
+        _ = asn1_keys.PrivateKeyInfo.load(plain, strict=True)["private_key_algorithm"]["algorithm"].dotted
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SM2KeyError("cannot decrypt the key file: wrong password or a damaged file") from exc
+    return plain
+
+
+def encrypted_key_der(data: bytes) -> bytes | None:
+    """The EncryptedPrivateKeyInfo DER of a PEM ``ENCRYPTED PRIVATE KEY`` block or of DER
+    bytes, or None when ``data`` is not an encrypted PKCS#8 key."""
+    data = bytes(data)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        return None
+    if b"-----BEGIN" in data:
+        for label, der in _pem_blocks(data):
+            if label == _ENCRYPTED_LABEL:
+                return der if _encrypted_private_key_info(der) is not None else None
+        return None
+    return data if _encrypted_private_key_info(data) is not None else None
+
+
+def _encrypted_private_key_info(data: bytes) -> asn1_keys.EncryptedPrivateKeyInfo | None:
+    # asn1crypto parses lazily: touch every field so a PrivateKeyInfo or ECPrivateKey
+    # (which also start with a SEQUENCE) is told apart here rather than later.
+    try:
+        info = asn1_keys.EncryptedPrivateKeyInfo.load(data, strict=True)
+        _ = info["encryption_algorithm"]["algorithm"].dotted, info["encrypted_data"].native
+    except (ValueError, TypeError, KeyError):
+        return None
+    return info
+
+
+def _pem_blocks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(label, DER) of each PEM block, in file order."""
+    for label, body in _PEM.findall(data):
+        try:
+            yield label, base64.b64decode(b"".join(body.split()), validate=True)
+        except ValueError as exc:
+            raise SM2KeyError(f"the PEM {label.decode()} block is not base64") from exc
 
 
 def pem_armor(label: str, der: bytes) -> bytes:

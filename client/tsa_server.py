@@ -723,7 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--passphrase-file", type=Path, help=f"file holding the key's passphrase (default: ${PASSPHRASE_ENV})")
     parser.add_argument("--name", default=DEFAULT_NAME, help="common name of the TSA certificate (first start)")
     parser.add_argument("--org", help="organisation (O) of the TSA certificate (first start)")
-    parser.add_argument("--key-type", default="p256", choices=[k for k in devpki.KEY_TYPES if k != "secp256k1"],
+    parser.add_argument("--key-type", default="p256", choices=[k for k in devpki.KEY_TYPES if k not in ("secp256k1", "sm2")],
                         help="the TSA key (first start; default p256)")
     parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="certificate validity in days (first start)")
     args = parser.parse_args(argv)

@@ -1,5 +1,6 @@
-"""Certificates for the chaincode tests: three CAs (RSA root; P-256 root with an
-intermediate; P-384 root) and signer identities issued by them, at fixed times."""
+"""Certificates for the chaincode tests: four CAs (RSA root; P-256 root with an
+intermediate; P-384 root; SM2 root with an SM2 intermediate) and signer identities
+issued by them, at fixed times."""
 from __future__ import annotations
 
 import functools
@@ -70,6 +71,20 @@ def p256_ca() -> CA:
         path_length=0, not_before=NOT_BEFORE, not_after=NOT_AFTER,
     )
     return CA("p256", root, key, inter, inter_key, (inter, root))
+
+
+@functools.cache
+def sm2_ca() -> CA:
+    """An SM2 hierarchy as a Chinese CA runs one (GM/T 0015): SM2 root, SM2 intermediate
+    (pathLen 0) that issues the leaves; every signature SM3withSM2 with the default
+    distinguishing ID 1234567812345678."""
+    root, key = _root("National Trading CA Root (SM2)", "sm2")
+    inter_key = devpki.generate_key("sm2")
+    inter = devpki.issue_certificate(
+        root, key, inter_key.public_key(), common_name="National Trading CA Signing (SM2)", is_ca=True,
+        path_length=0, not_before=NOT_BEFORE, not_after=NOT_AFTER,
+    )
+    return CA("sm2", root, key, inter, inter_key, (inter, root))
 
 
 @functools.cache

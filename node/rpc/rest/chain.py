@@ -36,6 +36,7 @@ from typing import Any
 
 import rlp
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from fastapi import Path, Query, Request
@@ -43,6 +44,7 @@ from fastapi.responses import JSONResponse
 
 from chaincode import SYSTEM_CONTRACTS
 from chaincode.events import checksum_address
+from evidence.sm2 import SM2Error, SM2PublicKey
 from node.access.http import Principal
 from node.access.roles import CONTRACTS_READ
 from node.api import MAX_PAGE
@@ -288,7 +290,14 @@ def members(request: Request, after: str | None = MEMBER_AFTER, limit: int = MEM
 
 
 def _key_type(certificate: x509.Certificate) -> str:
-    key = certificate.public_key()
+    try:
+        key = certificate.public_key()
+    except UnsupportedAlgorithm:  # cryptography parses SM2 certificates but cannot build their keys
+        try:
+            SM2PublicKey.from_certificate(certificate)
+        except SM2Error:
+            return "unsupported key"
+        return "SM2"
     if isinstance(key, rsa.RSAPublicKey):
         return f"RSA {key.key_size}"
     if isinstance(key, ec.EllipticCurvePublicKey):
