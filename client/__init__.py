@@ -33,8 +33,8 @@ Documents
     CmsError          a CMS signature cannot be made with these inputs
 
 Sealed envelopes and the blob store
-    seal_envelope     encrypt content for recipient certificates (AES-256-GCM, key wrapped
-                      per recipient)
+    seal_envelope     encrypt content for recipient certificates (AES-256-GCM, or SM4-GCM
+                      when a recipient is SM2; key wrapped per recipient)
     open_envelope     decrypt an envelope with one recipient's key and certificate
     EnvelopeError         sealing or opening failed (root of the two below)
     NotARecipient     the envelope was not sealed for this certificate
