@@ -6,7 +6,8 @@ import ast
 import sys
 from pathlib import Path
 
-ALLOWED = {"cryptography", "asn1crypto", "rlp", "eth_hash", "coincurve", "evidence"}
+# gmssl_pyx: SM2 verification (evidence/sm2.py), a wheel with GmSSL inside, no system library.
+ALLOWED = {"cryptography", "asn1crypto", "rlp", "eth_hash", "coincurve", "gmssl_pyx", "evidence"}
 PACKAGE = Path(__file__).resolve().parents[3] / "evidence"
 
 
