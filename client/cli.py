@@ -17,11 +17,13 @@ import json
 import logging
 import secrets
 import sys
+from enum import Enum
 from importlib.metadata import PackageNotFoundError, version as package_version
 from pathlib import Path
 
 import typer
 
+from chaincode import CRYPTO_PROFILES
 from client.cli_audit import audit_app
 from client.cli_chain import chain_app
 from client.cli_cluster import cluster_app
@@ -253,6 +255,10 @@ def keys_show(
     _print_key_document(doc, json_output)
 
 
+# `ledger genesis new --crypto-profile`: the names of chaincode.CRYPTO_PROFILES.
+CryptoProfileChoice = Enum("CryptoProfileChoice", [(k, k) for k in CRYPTO_PROFILES], type=str)  # type: ignore[misc]
+
+
 @genesis_app.command("new")
 def genesis_new(
     validators: int = typer.Option(1, min=1, max=64, help="number of validators (a key each)"),
@@ -267,11 +273,17 @@ def genesis_new(
         None, "--consortium-ca", help="PEM certificate of the CA that issues the nodes' TLS certificates"),
     chain_name: str | None = typer.Option(
         None, "--chain-name", help='the chain\'s name, stated by its evidence receipts (default "chain CHAIN_ID")'),
+    crypto_profile: CryptoProfileChoice = typer.Option(
+        "mixed", "--crypto-profile",
+        help="certificates the chain accepts: mixed (RSA, ECDSA and SM2) or gm (national: SM2 keys, SM3withSM2 "
+             "signatures; every --trusted-root must be one)"),
 ) -> None:
     """Write a QBFT genesis and one key per validator.
 
     Each validator is a member too (role AUDITOR unless --member names it), so that the
-    blocks it proposes can raise the due commitment alerts."""
+    blocks it proposes can raise the due commitment alerts. The crypto profile is recorded
+    in genesis (evidenceLedger.cryptoProfile and the identity registry's storage), where
+    the PKI precompile applies it to every certificate for the chain's life."""
     from chaincode import ROLES
     from node.consensus.sealing import ValidatorKey
     from node.errors import ConfigError
@@ -305,8 +317,12 @@ def genesis_new(
     for path in trusted_root:
         try:
             roots.append(path.read_text())
-        except OSError as exc:
-            fail(f"--trusted-root {path}: {exc.strerror}")
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--trusted-root {path}: {getattr(exc, 'strerror', None) or exc}")
+        try:  # refused here under the file's name, not as the genesis field it would become
+            Genesis.parse_root(roots[-1], f"--trusted-root {path}", crypto_profile.value)
+        except ConfigError as exc:
+            fail(str(exc))
     consortium_pem = None
     if consortium_ca is not None:
         try:
@@ -324,7 +340,7 @@ def genesis_new(
             chain_id=chain_id, validators=addresses, alloc=balances, members=with_validator_members(members, addresses),
             trusted_roots=roots,
             block_period=block_period, empty_block_period=max(empty_block_period, block_period),
-            consortium_ca=consortium_pem, chain_name=chain_name,
+            consortium_ca=consortium_pem, chain_name=chain_name, crypto_profile=crypto_profile.value,
         )
         Genesis.parse(document)  # what we write must be what we accept
     except ConfigError as exc:
@@ -335,7 +351,7 @@ def genesis_new(
         (out / f"validator-{index}" / "address").write_text("0x" + addresses[index].hex() + "\n")
     (out / "genesis.json").write_text(json.dumps(document, indent=2) + "\n")
     typer.echo(f"wrote {out / 'genesis.json'} with {validators} validator(s), members as {VALIDATOR_ROLE} so that "
-               f"they raise commitment alerts; keys in {out}/validator-N/key")
+               f"they raise commitment alerts, crypto profile {crypto_profile.value}; keys in {out}/validator-N/key")
 
 
 @chaincode_app.command("build")
@@ -362,16 +378,19 @@ def chaincode_build(
 
 
 def refresh_genesis(path: Path) -> None:
-    """Rewrite a genesis file's system contracts (code and storage) from its evidenceLedger."""
+    """Rewrite a genesis file's system contracts (code and storage) from its evidenceLedger:
+    members, trusted roots and crypto profile."""
     from node.errors import ConfigError
-    from node.execution.genesis import Genesis, with_system_contracts
+    from node.execution.genesis import Genesis, parse_crypto_profile, with_system_contracts
 
     try:
         document = json.loads(path.read_text())
         ledger = document.get("evidenceLedger", {})
         members = [(bytes.fromhex(m["address"].removeprefix("0x")), m["role"]) for m in ledger.get("members", [])]
-        roots = [Genesis.parse_root(pem, "evidenceLedger.trustedRoots") for pem in ledger.get("trustedRoots", [])]
-        document["alloc"] = with_system_contracts(document["alloc"], members, roots)
+        profile = parse_crypto_profile(ledger)
+        roots = [Genesis.parse_root(pem, f"evidenceLedger.trustedRoots[{index}]", profile)
+                 for index, pem in enumerate(ledger.get("trustedRoots", []))]
+        document["alloc"] = with_system_contracts(document["alloc"], members, roots, profile)
         Genesis.parse(document)
     except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
         fail(f"{path}: {exc}")

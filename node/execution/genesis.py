@@ -7,9 +7,17 @@ an offline verifier reads the same document with (docs/receipt.md), so that the 
 the verifier accept the same genesis.json: a number is a JSON integer or a string of
 "0x"-hex or decimal digits; bytes are "0x"-hex without white space; an account or a
 storage slot listed twice, under two spellings, is refused rather than read last-wins.
+
+`evidenceLedger.cryptoProfile` names the algorithms certificates on the chain may use
+(`chaincode.CRYPTO_PROFILES`): "mixed" (RSA, ECDSA and SM2 side by side; what a genesis
+that names none means) or "gm" (national: SM2 keys, SM3withSM2 signatures). Genesis writes
+it into IdentityRegistry.crypto_profile, where the PKI precompile reads it, so the state
+root and the genesis hash commit to it; here a gm genesis refuses a trusted root that is
+not SM2 before any node runs it.
 """
 from __future__ import annotations
 
+import calendar
 import hashlib
 import json
 from collections.abc import Mapping
@@ -21,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from eth_utils import to_checksum_address
 
-from chaincode import IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS
+from chaincode import CRYPTO_PROFILE_NAMES, CRYPTO_PROFILES, IDENTITY_REGISTRY, ROLES, SYSTEM_CONTRACTS, load_artifact
 from chaincode.alloc import identity_storage, system_alloc
 from evidence.genesis import (
     GenesisFormatError,
@@ -32,6 +40,7 @@ from evidence.genesis import (
     parse_number,
 )
 from evidence.qbft import MIX_HASH, VANITY_LENGTH, ExtraData, HeaderFormatError
+from evidence.x509 import CertificateError, CryptoProfile, inspect_root
 from node.errors import ConfigError
 from node.fields import typed_field
 
@@ -39,6 +48,11 @@ from node.fields import typed_field
 # we keep a bound that still caps one block's work (about 3,000 storage-writing calls).
 DEFAULT_GAS_LIMIT = 150_000_000
 MAX_VALIDATORS = 64  # bounds extraData size and seal checks per block
+# What a genesis without evidenceLedger.cryptoProfile means: every chain made before
+# profiles existed took RSA and ECDSA (now SM2 too) certificates side by side.
+DEFAULT_CRYPTO_PROFILE = CryptoProfile.MIXED.value
+# How much of a refused value a message quotes (a hand-edited genesis may hold anything).
+_SHOWN_VALUE_CHARS = 40
 
 
 @dataclass(frozen=True)
@@ -81,6 +95,9 @@ class Genesis:
     # PEM of the CA that issues the validators' and observers' TLS certificates
     # (evidenceLedger.consortiumCA); None on a chain that runs no peer-to-peer network.
     consortium_ca: bytes | None = None
+    # evidenceLedger.cryptoProfile, a key of chaincode.CRYPTO_PROFILES ("mixed" when absent):
+    # the algorithms the PKI precompile lets certificates on this chain use.
+    crypto_profile: str = DEFAULT_CRYPTO_PROFILE
 
     @classmethod
     def load(cls, path: Path) -> Genesis:
@@ -147,7 +164,10 @@ class Genesis:
         roots_doc = ledger.get("trustedRoots", [])
         _expect(isinstance(roots_doc, list) and all(isinstance(r, str) for r in roots_doc),
                 "evidenceLedger.trustedRoots", "must be a list of PEM certificates")
-        roots = tuple(_pem_certificate(pem, f"evidenceLedger.trustedRoots[{i}]") for i, pem in enumerate(roots_doc))
+        crypto_profile = parse_crypto_profile(ledger)
+        roots = tuple(
+            cls.parse_root(pem, f"evidenceLedger.trustedRoots[{i}]", crypto_profile) for i, pem in enumerate(roots_doc)
+        )
         members_doc = ledger.get("members", [])
         _expect(isinstance(members_doc, list), "evidenceLedger.members", "must be a list")
         members = []
@@ -158,7 +178,7 @@ class Genesis:
             role = _field(entry, "role", str, where)
             _expect(role in ROLES, f"{where}.role", f"must be one of {', '.join(ROLES)}")
             members.append(Member(address, role))
-        _check_system_contracts(alloc, members, roots)
+        _check_system_contracts(alloc, members, roots, crypto_profile)
         chain_name = fallback_chain_name(chain_id)
         if "chainName" in ledger:
             try:
@@ -183,12 +203,16 @@ class Genesis:
             document=document,
             chain_name=chain_name,
             consortium_ca=consortium_ca,
+            crypto_profile=crypto_profile,
         )
 
     @staticmethod
-    def parse_root(pem: str, field: str) -> bytes:
-        """A trusted root's DER from its PEM, or ConfigError naming `field`."""
-        return _pem_certificate(pem, field)
+    def parse_root(pem: str, field: str, crypto_profile: str = DEFAULT_CRYPTO_PROFILE) -> bytes:
+        """A trusted root's DER from its PEM, or ConfigError naming `field`; under the gm
+        profile, also ConfigError unless the root is SM2 (`check_root_for_profile`)."""
+        der = _pem_certificate(pem, field)
+        check_root_for_profile(der, crypto_profile, field)
+        return der
 
     def to_json(self) -> str:
         return json.dumps(self.document, indent=2, sort_keys=False) + "\n"
@@ -207,11 +231,15 @@ def build_genesis_document(
     gas_limit: int = DEFAULT_GAS_LIMIT,
     consortium_ca: str | None = None,
     chain_name: str | None = None,
+    crypto_profile: str | None = None,
 ) -> dict[str, Any]:
     """A Besu-shaped QBFT genesis; every fork through Cancun active from block 0, the
-    system contracts allocated with the members and trusted roots (PEM) in their storage,
-    the consortium CA (PEM) that issues node TLS certificates and the chain's name when
-    they are given."""
+    system contracts allocated with the members, trusted roots (PEM) and crypto profile in
+    their storage, the consortium CA (PEM) that issues node TLS certificates, the chain's
+    name and its crypto profile when they are given (no profile: none recorded, "mixed")."""
+    if crypto_profile is not None:
+        crypto_profile = check_crypto_profile(crypto_profile, "crypto_profile")
+    profile = DEFAULT_CRYPTO_PROFILE if crypto_profile is None else crypto_profile
     # Sorted ascending, as Besu keeps every validator list (each block's must be).
     extra = ExtraData(b"\x00" * VANITY_LENGTH, tuple(sorted(validators)), None, 0, ())
     forks = [
@@ -239,10 +267,12 @@ def build_genesis_document(
         "alloc": with_system_contracts(
             {to_checksum_address(a)[2:]: {"balance": hex(b)} for a, b in alloc.items()},
             members,
-            [_pem_certificate(pem, "trusted_roots") for pem in trusted_roots or []],
+            [Genesis.parse_root(pem, "trusted_roots", profile) for pem in trusted_roots or []],
+            profile,
         ),
         "evidenceLedger": {
             **({} if chain_name is None else {"chainName": chain_name}),
+            **({} if crypto_profile is None else {"cryptoProfile": crypto_profile}),
             "trustedRoots": list(trusted_roots or []),
             "members": [{"address": to_checksum_address(a), "role": r} for a, r in members],
             **({} if consortium_ca is None else
@@ -252,12 +282,13 @@ def build_genesis_document(
 
 
 def with_system_contracts(
-    alloc: dict[str, Any], members: list[tuple[bytes, str]], roots: list[bytes]
+    alloc: dict[str, Any], members: list[tuple[bytes, str]], roots: list[bytes],
+    crypto_profile: str = DEFAULT_CRYPTO_PROFILE,
 ) -> dict[str, Any]:
     """`alloc` (a genesis document's) with the system contracts' entries (re)written."""
     out = dict(alloc)
     fingerprints = [hashlib.sha256(der).digest() for der in roots]
-    for address, (code, storage) in system_alloc(members, fingerprints).items():
+    for address, (code, storage) in system_alloc(members, fingerprints, CRYPTO_PROFILES[crypto_profile]).items():
         for key in list(out):
             if key.lower().removeprefix("0x") == address.hex():
                 del out[key]
@@ -269,18 +300,70 @@ def with_system_contracts(
     return out
 
 
-def _check_system_contracts(alloc: Mapping[bytes, Account], members: list[Member], roots: tuple[bytes, ...]) -> None:
+def parse_crypto_profile(ledger: Mapping[str, Any]) -> str:
+    """The crypto profile a genesis's evidenceLedger section names ("mixed" when it names
+    none), or ConfigError naming the field and the allowed values."""
+    return check_crypto_profile(ledger.get("cryptoProfile", DEFAULT_CRYPTO_PROFILE), "evidenceLedger.cryptoProfile")
+
+
+def check_crypto_profile(value: Any, field: str) -> str:
+    """`value` if it is a crypto profile's name, else ConfigError naming `field` and the
+    allowed values."""
+    if not isinstance(value, str) or value not in CRYPTO_PROFILES:
+        shown = json.dumps(value, ensure_ascii=False)
+        shown = shown if len(shown) <= _SHOWN_VALUE_CHARS else shown[:_SHOWN_VALUE_CHARS] + "…"
+        raise ConfigError(field, f"must be one of {', '.join(CRYPTO_PROFILES)}, got {shown}")
+    return value
+
+
+def check_root_for_profile(der: bytes, crypto_profile: str, field: str) -> None:
+    """Under the gm profile, ConfigError naming `field` unless the root `der` passes the
+    PKI precompile's check of a root proposed for trust under that profile
+    (`evidence.x509.inspect_root`): an SM2 CA key that signed the root with SM3withSM2
+    under GM/T 0009's distinguishing ID, and the rules for every root. Under "mixed" a
+    genesis root is taken as it is, as it always was (the precompile checks every chain
+    with the full rules as it is used).
+
+    Checked before the chain runs, so the refusal reaches whoever writes the genesis rather
+    than the first member who registers. Genesis has no clock (its timestamp is usually 0),
+    so the root is checked at its own notBefore: whether it is still valid is decided at
+    block time, whenever a chain uses it."""
+    profile = CryptoProfile(crypto_profile)
+    if profile is CryptoProfile.MIXED:
+        return
+    try:
+        at = calendar.timegm(x509.load_der_x509_certificate(der).not_valid_before_utc.utctimetuple())
+        inspect_root(der, at, profile=profile)
+    except CertificateError as exc:
+        raise ConfigError(field, f"a gm chain (evidenceLedger.cryptoProfile) cannot trust this root: {exc}") from None
+    except ValueError as exc:  # a date cryptography cannot read: the rules would refuse it too
+        raise ConfigError(field, f"not a certificate the PKI precompile can read: {exc}") from None
+
+
+def _check_system_contracts(
+    alloc: Mapping[bytes, Account], members: list[Member], roots: tuple[bytes, ...], crypto_profile: str
+) -> None:
     """The system contracts must be allocated, and the identity registry's storage must
-    say what evidenceLedger says (a hand-edited member list would otherwise be ignored)."""
+    say what evidenceLedger says (a hand-edited member list or crypto profile would
+    otherwise be ignored, or contradict what the chain enforces)."""
     names = {address: name for name, address in SYSTEM_CONTRACTS.items()}
     for address, name in names.items():
         account = alloc.get(address)
         _expect(account is not None and bool(account.code), "alloc",
                 f"system contract {name} missing at 0x{address.hex()}: write genesis with "
                 "`ledger genesis new` or refresh it with `ledger chaincode build --genesis FILE`")
-    expected = identity_storage([(m.address, m.role) for m in members], [hashlib.sha256(r).digest() for r in roots])
+    expected = identity_storage([(m.address, m.role) for m in members], [hashlib.sha256(r).digest() for r in roots],
+                                CRYPTO_PROFILES[crypto_profile])
     actual = {k: v for k, v in alloc[IDENTITY_REGISTRY].storage.items() if v != 0}
-    _expect(actual == expected, f"alloc.{IDENTITY_REGISTRY.hex()}.storage",
+    where = f"alloc.{IDENTITY_REGISTRY.hex()}.storage"
+    slot = load_artifact("IdentityRegistry").slot("crypto_profile")
+    stored = actual.get(slot, 0)
+    _expect(stored == expected.get(slot, 0), where,
+            f"IdentityRegistry.crypto_profile (slot {slot}) holds {stored} "
+            f"({CRYPTO_PROFILE_NAMES.get(stored, 'no profile')}) but evidenceLedger.cryptoProfile is "
+            f"{crypto_profile!r} ({CRYPTO_PROFILES[crypto_profile]}): refresh it with "
+            "`ledger chaincode build --genesis FILE`")
+    _expect(actual == expected, where,
             "does not match evidenceLedger.members/trustedRoots: refresh it with "
             "`ledger chaincode build --genesis FILE`")
 

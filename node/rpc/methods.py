@@ -472,10 +472,12 @@ def ledger_get_validator_history(ctx: RpcContext, to_block: Any) -> list[str]:
 
 def ledger_chain_info(ctx: RpcContext) -> dict[str, Any]:
     """The chain's identity as v2 receipts name it (docs/receipt.md): chain id, the name
-    genesis gives it (evidenceLedger.chainName, or "chain <id>") and block 0's hash."""
+    genesis gives it (evidenceLedger.chainName, or "chain <id>") and block 0's hash; and
+    its crypto profile (evidenceLedger.cryptoProfile: "mixed" or "gm"), which the genesis
+    hash commits to."""
     genesis = ctx.node.genesis
     return {"chainId": p.to_hex(genesis.chain_id), "chainName": genesis.chain_name,
-            "genesisHash": p.to_data(ctx.node.chain.genesis_header.hash)}
+            "genesisHash": p.to_data(ctx.node.chain.genesis_header.hash), "cryptoProfile": genesis.crypto_profile}
 
 
 def ledger_node_status(ctx: RpcContext) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The Chain page (node/web/static/js/chain.js) in a real browser on a real node that
 requires tokens, signed in through the session cookie (POST /web/session): as an auditor,
-the height, the validators with their organisations, recent blocks, a transaction with
+the height, the chain id and crypto profile, the validators with their organisations, recent blocks, a transaction with
 its decoded events, members and CA roots, and "Verify now" run to its result; as a
 regulator, no "Verify now" and an evidence transaction's events withheld. Every request
 but the node's own is blocked. Screenshots: tmp_path and test-artifacts/screenshots/."""
@@ -48,6 +48,10 @@ def test_an_auditor_walks_the_chain_and_verifies_it(launched: Any, desk: Desk, t
         assert page.locator("nav a[data-page=chain]").count() == 1
         head = desk.ok("/v1/blocks?limit=1")["items"][0]["number"]
         assert int(page.inner_text("#chain-height")) >= head
+        # the chain's identity: its id and the crypto profile genesis fixed (mixed here)
+        assert page.inner_text("#chain-id") == str(desk.ok("/v1/summary")["chainId"])
+        assert page.locator("#chain-profile [data-profile=mixed]").count() == 1
+        assert "RSA, ECDSA and SM2" in page.inner_text("#chain-profile")
         assert VALIDATOR_ORGANISATION in page.inner_text("#validators")
         blocks = page.locator("#blocks tbody tr")
         assert blocks.count() == min(20, head + 1)
@@ -99,6 +103,8 @@ def test_an_auditor_walks_the_chain_and_verifies_it(launched: Any, desk: Desk, t
         page.wait_for_selector("body[data-state=done]", timeout=WAIT_MS)
         assert "受信任的 CA 根证书" in page.inner_text("#page-chain")
         screenshot(page, "chain-roots-auditor-zh", tmp_path)
+        page = visit.show("chain")
+        assert "混合" in page.inner_text("#chain-profile")
     finally:
         visit.close()
 

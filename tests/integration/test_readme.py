@@ -50,7 +50,8 @@ SHOWN_LANGS = frozenset({"text", "json", "mermaid"})
 # same node on a free port) and the whole test suite (this test is part of it).
 ALLOWED_SKIPS = frozenset({"./scripts/dev-node", "./scripts/test"})
 # The example ports the README tells a reader to replace if taken.
-README_PORTS = ("8545", "8547", "3161")  # and 3161: the TSA of the evidence walk-through
+# and 3161: the TSA of the evidence walk-through; 8549: the node of "A national-crypto (国密) network".
+README_PORTS = ("8545", "8547", "3161", "8549")
 # Generous bounds for a 2-core machine shared with other tests (not timings under test; the
 # run stays inside pytest-timeout's 600 s so that the finalizers stop every node):
 # the whole README (a 5-node cluster included) and one background node becoming ready.
@@ -438,6 +439,7 @@ def test_readme_runs_as_written(workspace: Path, tmp_path: Path) -> None:
         # What the walk-throughs say happens, not only exit codes.
         assert "VALID:" in output, "the evidence receipt was not verified"
         assert "Effective" in output, "the contract did not become Effective"
+        assert '"cryptoProfile":"gm"' in output, "the national-crypto network does not say its profile"
     finally:
         if shell is not None:
             _stop_group(shell.pid)

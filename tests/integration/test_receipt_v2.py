@@ -54,7 +54,8 @@ def test_the_readme_verify_passes_and_another_genesis_is_named_as_another_chain(
         info = rpc(node.url, "ledger_chainInfo")
     finally:
         node.stop()
-    assert info == {"chainId": "0x539", "chainName": "chain 1337", "genesisHash": block_zero}
+    assert info == {"chainId": "0x539", "chainName": "chain 1337", "genesisHash": block_zero,
+                    "cryptoProfile": "mixed"}
     receipt: dict[str, Any] = json.loads((demo / "receipts" / "capture" / "index.html.receipt.json").read_text())
     assert receipt["version"] == "evidence-ledger/receipt/v2"
     assert (receipt["chainId"], receipt["chainName"], receipt["genesisHash"]) == (1337, "chain 1337", block_zero)

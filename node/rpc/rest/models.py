@@ -160,6 +160,8 @@ class EventPage(_Model):
 
 class Summary(_Model):
     chainId: int
+    cryptoProfile: str = Field(description='the certificates the chain accepts, fixed in genesis: "mixed" (RSA, '
+                                           'ECDSA and SM2) or "gm" (national: SM2 keys, SM3withSM2 signatures)')
     height: int
     head: str
     indexedHeight: int

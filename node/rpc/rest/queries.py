@@ -41,13 +41,16 @@ COMMITMENT_ID = Path(description="the commitment's id, as CommitmentTracker numb
 
 
 def summary(request: Request) -> dict[str, Any]:
-    """Height, validators, members and counts of contracts, evidence, commitments and seals."""
+    """The chain's id and crypto profile; height, validators, members and counts of
+    contracts, evidence, commitments and seals."""
     node = node_of(request)
     head = node.chain.head
     with node.chain.indexes.snapshot() as idx:
         c, indexed = idx.counters(), idx.height()
     return {
-        "chainId": node.genesis.chain_id, "height": head.block_number, "head": "0x" + head.hash.hex(),
+        # The profile is genesis's (IdentityRegistry.crypto_profile holds the same; nothing changes it).
+        "chainId": node.genesis.chain_id, "cryptoProfile": node.genesis.crypto_profile,
+        "height": head.block_number, "head": "0x" + head.hash.hex(),
         "indexedHeight": indexed,
         "validators": [to_checksum_address(v) for v in node.chain.validators_after(head)],
         "counts": {

@@ -46,6 +46,8 @@ const text = {
     chain_revoked_by: "revoked by", chain_reason: "Reason digest", chain_approved_by: "Approved by",
     chain_seals_how: "Each organisation's seal, registered with the certificate it signs with and usable once the admins approve it. The image is not on chain: its id is the SHA-256 of the image file, and its pixel digest is what a signed PDF's drawn seal is checked against.",
     seal_Proposed: "awaiting approval", seal_Approved: "approved", seal_Revoked: "revoked",
+    chain_profile: "Crypto profile", profile_mixed: "mixed: RSA, ECDSA and SM2 certificates side by side",
+    profile_gm: "gm (national, 国密): SM2 certificates with SM3withSM2 signatures only",
   },
   zh: {
     nav_chain: "区块链", chain_title: "区块链", chain_height: "区块高度", chain_head: "最新区块", chain_id: "链 ID",
@@ -74,6 +76,8 @@ const text = {
     chain_revoked_by: "撤销人", chain_reason: "原因摘要", chain_approved_by: "批准人",
     chain_seals_how: "各机构的印章：以其签名所用的证书登记，经管理员批准后方可使用。图像本身不上链：印章编号是图像文件的 SHA-256，像素摘要用于核对已签 PDF 中所绘印章。",
     seal_Proposed: "待批准", seal_Approved: "已批准", seal_Revoked: "已撤销",
+    chain_profile: "密码算法配置", profile_mixed: "混合：RSA、ECDSA 与 SM2 证书并用",
+    profile_gm: "国密（gm）：仅限 SM2 证书与 SM3withSM2 签名",
   },
 };
 
@@ -85,6 +89,13 @@ function party(p) {
 function recipient(to) {
   if (!to) return "—";
   return addressCell(to.address, to.name, undefined);
+}
+
+// The chain's crypto profile (fixed in genesis), in words; a name this page does not know
+// (a newer node's) is shown as the node gives it.
+function profileText(name) {
+  const key = `profile_${name}`;
+  return el("span", { "data-profile": String(name), text: t(key) === key ? String(name) : t(key) });
 }
 
 function facts(pairs) {
@@ -113,6 +124,7 @@ async function overview(root) {
     ["chain_height", String(summary.height), "chain-height"],
     ["chain_head", hexCell(summary.head, `#chain/block/${summary.height}`), "chain-head"],
     ["chain_id", String(summary.chainId), "chain-id"],
+    ["chain_profile", profileText(summary.cryptoProfile), "chain-profile"],
     ["chain_indexed", String(summary.indexedHeight), "chain-indexed"],
   ]));
   root.append(el("h3", { text: t("chain_validators") }), el("div", { id: "validators" }, dataTable([
