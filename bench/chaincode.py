@@ -14,6 +14,14 @@ where a complete contract is three transactions on the genesis ``ContractRegistr
   the identity registry has the precompile validate the chain and the signature. The
   second one makes the contract Effective.
 
+``--parties sm2`` (national cryptography, issue 21) makes both parties SM2, with the same
+chain shapes: the tenderer an SM2 leaf under an SM2 intermediate and root (three
+certificates), the bidder an SM2 leaf under an SM2 root (two), every certificate signed
+SM3withSM2 with GM/T 0009's identifier, each contract signature SM2 over
+SM3(Z || digest); the documents are hashed with SM3 (``digest_algorithm`` 2), as a gm
+trading center would. The dev chain's profile stays mixed; the precompile's work is the
+same under gm.
+
 What it does:
 
 1. starts ``ledger node start --dev`` on a free loopback port (``bench.common.nodes.
@@ -51,6 +59,7 @@ What it does:
 Everything stays on 127.0.0.1; every loop is bounded by a count and a deadline.
 
     .venv/bin/python -m bench.chaincode --contracts 300 --runs 3
+    .venv/bin/python -m bench.chaincode --contracts 300 --runs 3 --parties sm2
     .venv/bin/python -m bench.chaincode --smoke            # 5 contracts, 1 run, < 30 s
     .venv/bin/python -m bench.chaincode --py-spy /tmp/chaincode.stacks   # profile the node
 """
@@ -81,22 +90,44 @@ from bench.common.results import figure, print_json_line, print_table, write_fig
 from bench.common.rpc import Rpc, wait_receipt
 from bench.common.signing import tx_hash
 from bench.common.stats import percentile
-from chaincode import CONTRACT_REGISTRY, ROLE_BITS, load_artifact
+from chaincode import CONTRACT_REGISTRY, DIGEST_ALGORITHMS, ROLE_BITS, load_artifact
+from client import devpki
 from client.credentials import CertificateIdentity
 from client.ledger import Ledger, LedgerError
+from evidence.sm2 import sm3
 from tests import pki
 
 # Gas limit of a timed transaction: this times the gasUsed of the same kind in set-up.
 GAS_MARGIN = 1.3
 # Gas limit of the set-up (warm-up) transactions, far above what they use.
 WARM_UP_GAS = 3_000_000
-SHA256 = 1  # ContractRegistry.vy's digest_algorithm for SHA-256
+# ContractRegistry.vy's digest_algorithm values.
+SHA256, SM3 = DIGEST_ALGORITHMS["sha256"], DIGEST_ALGORITHMS["sm3"]
 DOCUMENT_BYTES = 4096  # size of each synthetic contract document the client hashes
 # The node's RSS is sampled this often (as bench/throughput.py does).
 RSS_SAMPLE_SECONDS = 0.05
 # The warm-up contract's three receipts must all come within this (three blocks or so).
 SETUP_RECEIPT_SECONDS = 60.0
 KINDS = ("register", "sign_tenderer", "sign_bidder")
+
+
+@dataclass(frozen=True)
+class PartySet:
+    """Who signs: the keys of the tenderer (3-certificate chain) and the bidder (2), and
+    how the documents are hashed."""
+
+    tenderer: str
+    bidder: str
+    digest_algorithm: int
+    description: str
+
+
+PARTY_SETS = {
+    "mix": PartySet("P-256", "RSA-2048", SHA256,
+                    "register + sign (P-256, 3-cert chain) + sign (RSA-2048, 2-cert chain) per contract; SHA-256 documents"),
+    "sm2": PartySet("SM2", "SM2", SM3,
+                    "register + sign (SM2, 3-cert SM2 chain) + sign (SM2, 2-cert SM2 chain) per contract; SM3 documents"),
+}
 
 
 # --------------------------------------------------------------------------
@@ -129,6 +160,7 @@ class Workload:
     center: Actor
     tenderer: Actor
     bidder: Actor
+    parties: PartySet
     register_gas: int
     sign_gas: int
     warm_up_gas_used: dict[str, int]
@@ -156,12 +188,13 @@ class Document:
     id: bytes
 
 
-def make_document(tag: str, index: int) -> Document:
+def make_document(tag: str, index: int, algorithm: int = SHA256) -> Document:
     """A synthetic contract document (DOCUMENT_BYTES), hashed as the client would."""
     project_code = f"BENCH-{tag}-{index:05d}"
     text = f"Contract {project_code}: works, price and schedule as tendered.\n".encode()
     body = (text * (DOCUMENT_BYTES // len(text) + 1))[:DOCUMENT_BYTES]
-    return Document(project_code, hashlib.sha256(body).digest(), contract_id(project_code))
+    digest = sm3(body) if algorithm == SM3 else hashlib.sha256(body).digest()
+    return Document(project_code, digest, contract_id(project_code))
 
 
 def _sign_tx(account: LocalAccount, *, nonce: int, gas: int, data: bytes, w: Workload) -> bytes:
@@ -176,7 +209,8 @@ def register_tx(w: Workload, doc: Document, nonce: int, amount: int) -> bytes:
     """The center's signed ``register`` transaction for `doc` (parties: tenderer, bidder)."""
     data = REGISTER_SELECTOR + encode(
         ["string", "bytes32", "uint8", "address[]", "uint256", "bytes32"],
-        [doc.project_code, doc.digest, SHA256, [w.tenderer.address, w.bidder.address], amount, b"\x00" * 32],
+        [doc.project_code, doc.digest, w.parties.digest_algorithm, [w.tenderer.address, w.bidder.address], amount,
+         b"\x00" * 32],
     )
     return _sign_tx(w.center.account, nonce=nonce, gas=w.register_gas, data=data, w=w)
 
@@ -191,20 +225,40 @@ def sign_tx(w: Workload, party: Actor, doc: Document, nonce: int) -> bytes:
 # --------------------------------------------------------------------------
 # set-up (not timed)
 # --------------------------------------------------------------------------
-def set_up(url: str, admin_key: str) -> Workload:
-    """Trust two CA roots, register the three actors, grant TRADING_CENTER, and measure
-    the gas of one contract's three transactions. Three blocks' worth of waiting."""
+def sm2_root_ca() -> pki.CA:
+    """An SM2 root that issues leaves itself: the SM2 bidder's two-certificate chain."""
+    key = devpki.generate_key("sm2")
+    root = devpki.make_root("Bench National CA (SM2)", key, not_before=pki.NOT_BEFORE, not_after=pki.NOT_AFTER)
+    return pki.CA("sm2-root", root, key, root, key, (root,))
+
+
+def party_identities(parties: str) -> tuple[list[pki.CA], dict[str, CertificateIdentity]]:
+    """The roots to trust and the three actors' certificates: the tenderer's chain has
+    three certificates, the bidder's two (tests/pki.py's CAs, fixed validity)."""
+    if parties == "sm2":
+        three, two = pki.sm2_ca(), sm2_root_ca()
+        return [three, two], {
+            "center": three.issue("Bench City Trading Center", "sm2"),
+            "tenderer": three.issue("Bench Tenderer Construction Group", "sm2"),
+            "bidder": two.issue("Bench Winning Bidder Engineering", "sm2"),
+        }
     rsa, p256 = pki.rsa_ca(), pki.p256_ca()
-    identities = {
+    return [rsa, p256], {
         "center": p256.issue("Bench City Trading Center", "p256"),
         "tenderer": p256.issue("Bench Tenderer Construction Group", "p256"),
         "bidder": rsa.issue("Bench Winning Bidder Engineering", "rsa2048"),
     }
+
+
+def set_up(url: str, admin_key: str, parties: str = "mix") -> Workload:
+    """Trust two CA roots, register the three actors, grant TRADING_CENTER, and measure
+    the gas of one contract's three transactions. Three blocks' worth of waiting."""
+    roots, identities = party_identities(parties)
     ledgers = {name: Ledger(url, bytes.fromhex(actor_key(name)[2:])) for name in identities}
     admin = Ledger(url, bytes.fromhex(admin_key.removeprefix("0x")))
 
     # 1. the admin trusts both roots (the dev chain's quorum is one admin)
-    trust = [admin.identity.functions.propose_trust_root(ca.root_der, "0x" + "00" * 20) for ca in (rsa, p256)]
+    trust = [admin.identity.functions.propose_trust_root(ca.root_der, "0x" + "00" * 20) for ca in roots]
     for fn, h in [(fn, admin.send(fn)) for fn in trust]:
         if "RootTrusted" not in admin.wait(h, fn).events:
             raise LedgerError("set-up: a root proposal did not execute (is the dev admin the only admin?)")
@@ -230,13 +284,14 @@ def set_up(url: str, admin_key: str) -> Workload:
         for name, ledger in ledgers.items()
     }
     abi = load_artifact("ContractRegistry").abi
+    party_set = PARTY_SETS[parties]
     provisional = Workload(
         url, chain_id, gas_price, block_gas_limit, actors["center"], actors["tenderer"], actors["bidder"],
-        WARM_UP_GAS, WARM_UP_GAS, {}, event_topic(abi, "ContractEffective"),
+        party_set, WARM_UP_GAS, WARM_UP_GAS, {}, event_topic(abi, "ContractEffective"),
     )
 
     # 3. one warm-up contract, all three in one block (arrival order), to measure gasUsed
-    doc = make_document(f"warmup-{int(time.time())}", 0)
+    doc = make_document(f"warmup-{int(time.time())}", 0, party_set.digest_algorithm)
     try:
         raws = {
             "register": register_tx(provisional, doc, rpc.pending_nonce(actors["center"].address), 1),
@@ -257,7 +312,7 @@ def set_up(url: str, admin_key: str) -> Workload:
     finally:
         rpc.close()
     return Workload(
-        url, chain_id, gas_price, block_gas_limit, actors["center"], actors["tenderer"], actors["bidder"],
+        url, chain_id, gas_price, block_gas_limit, actors["center"], actors["tenderer"], actors["bidder"], party_set,
         register_gas=int(gas_used["register"] * GAS_MARGIN),
         sign_gas=int(max(gas_used["sign_tenderer"], gas_used["sign_bidder"]) * GAS_MARGIN),
         warm_up_gas_used=gas_used, effective_topic=provisional.effective_topic,
@@ -281,7 +336,7 @@ class RunPlan:
 
 def plan_run(rpc: Rpc, w: Workload, tag: str, n: int) -> RunPlan:
     return RunPlan(
-        docs=[make_document(tag, i) for i in range(n)],
+        docs=[make_document(tag, i, w.parties.digest_algorithm) for i in range(n)],
         nonces={
             "register": rpc.pending_nonce(w.center.address),
             "sign_tenderer": rpc.pending_nonce(w.tenderer.address),
@@ -316,7 +371,7 @@ def run_once(
         doc = plan.docs[i]
         if kind == "register":
             # the client hashes the document inside the timed section too
-            doc = make_document(tag, i)
+            doc = make_document(tag, i, w.parties.digest_algorithm)
             return register_tx(w, doc, plan.nonce(kind, i), i + 1)
         party = w.tenderer if kind == "sign_tenderer" else w.bidder
         return sign_tx(w, party, doc, plan.nonce(kind, i))
@@ -493,7 +548,7 @@ def report_rows(info: dict[str, Any], args: argparse.Namespace, w: Workload, tar
                 runs: dict[str, list[dict[str, Any]]], summary: dict[str, Any], mem: dict[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = machine_rows(info) + [
         ("target", target),
-        ("workload", "register + sign (P-256, 3-cert chain) + sign (RSA-2048, 2-cert chain) per contract"),
+        ("workload", w.parties.description),
         ("contracts per run / runs", f"{args.contracts} / {args.runs}"),
         ("flow", {"queued": "all registrations, then all signatures", "after-receipt": "signatures once the registration is in a block"}[args.flow]),
         ("JSON-RPC batch size", f"{args.batch_size} registrations or {max(1, args.batch_size // 2)} contracts' signatures"),
@@ -502,7 +557,7 @@ def report_rows(info: dict[str, Any], args: argparse.Namespace, w: Workload, tar
     ]
     some = next(iter(r for rs in runs.values() for r in rs))
     g = some["gas_used"]
-    rows.append(("gas used register / sign P-256 / sign RSA (median)",
+    rows.append((f"gas used register / sign {w.parties.tenderer} 3-cert / sign {w.parties.bidder} 2-cert (median)",
                  f"{g['register']['median']} / {g['sign_tenderer']['median']} / {g['sign_bidder']['median']}"))
     for mode, label in (("end-to-end", "end to end (client signing timed)"), ("node-only", "node only (pre-signed)")):
         if mode not in summary:
@@ -540,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=("both", "end-to-end", "node-only"), default="both")
     p.add_argument("--flow", choices=("queued", "after-receipt"), default="queued",
                    help="queued: all registrations then all signatures; after-receipt: a contract's signatures once its registration is in a block")
+    p.add_argument("--parties", choices=sorted(PARTY_SETS), default="mix",
+                   help="mix: P-256 and RSA-2048 parties (default); sm2: both parties SM2 (issue 21)")
     p.add_argument("--batch-size", type=int, default=100, help="transactions per JSON-RPC batch (default 100)")
     cli.add_idle_wait(p, 30.0)
     cli.add_quick(p, "5 contracts, 1 run, no idle wait (< 30 s)", flag="--smoke")
@@ -570,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _, admin_key = node.dev_key()
             t = time.monotonic()
-            w = set_up(node.url, admin_key)
+            w = set_up(node.url, admin_key, args.parties)
             setup_s = time.monotonic() - t
             rpc = Rpc(node.url)
             for r in range(args.runs):
@@ -613,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "command": " ".join([Path(sys.executable).name, "-m", "bench.chaincode", *(argv if argv is not None else sys.argv[1:])]),
         "config": {"contracts": args.contracts, "runs": args.runs, "flow": args.flow, "batch_size": args.batch_size,
-                   "modes": list(modes), "idle_wait": args.idle_wait},
+                   "modes": list(modes), "idle_wait": args.idle_wait, "parties": args.parties},
         "setup_s": round(setup_s, 2),
         "total_s": round(time.monotonic() - t_start, 1),
         "gas": {"register_limit": w.register_gas, "sign_limit": w.sign_gas, "warm_up_gas_used": w.warm_up_gas_used},
@@ -628,12 +685,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.figures_out:
         group = "e-contracts: register + 2 certificate signatures"
         note = f"{args.contracts} contracts (3 transactions each) per run, {args.flow} flow, one --dev node"
+        # The default mix keeps its figure names (earlier runs compare with them); SM2 parties get their own.
+        prefix = "chaincode" if args.parties == "mix" else f"chaincode.{args.parties}"
+        if args.parties != "mix":
+            group, note = f"{group} ({args.parties} parties)", f"{note}, {w.parties.description}"
         figures = []
         for mode, rs in runs.items():
             figures += [
-                figure(f"chaincode.{mode}.contracts_per_s", "contracts/s", [r["contracts_per_s"] for r in rs], group=group,
+                figure(f"{prefix}.{mode}.contracts_per_s", "contracts/s", [r["contracts_per_s"] for r in rs], group=group,
                        note=f"{mode}: {note}"),
-                figure(f"chaincode.{mode}.latency_p99_s", "s", [r["latency_p99_s"] for r in rs], better="lower", group=group,
+                figure(f"{prefix}.{mode}.latency_p99_s", "s", [r["latency_p99_s"] for r in rs], better="lower", group=group,
                        note=f"{mode}: submit to final receipt, p99 of a run"),
             ]
         write_figures(args.figures_out, "chaincode", figures, config=result["config"], memory=mem)

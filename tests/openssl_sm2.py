@@ -183,7 +183,8 @@ class OpensslCA:
         out = where / f"{slug}.pem"
         result = openssl("ca", "-batch", "-config", self.config, "-notext", "-in", request, "-out", out,
                          "-startdate", START, "-enddate", end, "-extensions", extensions, *check_request,
-                         *signer, *_sign_options(self.key_type if not selfsign else key_type, distid or self.distid))
+                         *signer, *_sign_options(self.key_type if not selfsign else key_type,
+                                                 self.distid if distid is None else distid))
         # `openssl ca` exits 0 on some refusals (a request whose signature does not match).
         if not out.exists() or out.stat().st_size == 0:
             raise AssertionError(f"openssl ca wrote no certificate for {name}:\n{result.stderr}")
