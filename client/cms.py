@@ -9,7 +9,8 @@ canonicalisation), with the signer's certificate plus the given chain certificat
   `cryptography`'s PKCS#7 builder; `openssl cms -verify` accepts it as it is.
 * SM2 keys (`client.sm2keys.SM2PrivateKey`, the national profile of issue 21): SM3 digest
   (1.2.156.10197.1.401) and signatureAlgorithm SM2-with-SM3 (1.2.156.10197.1.501), both
-  with parameters absent, as GmSSL writes them; signed attributes contentType, signingTime,
+  with parameters absent (as GmSSL writes those two fields; the content types are RFC
+  5652's, not GM/T 0010's, so GmSSL's cmsverify does not read the whole); signed attributes contentType, signingTime,
   messageDigest; the SM2 signature over the DER SET of the signed attributes with GM/T
   0009's distinguishing identifier 1234567812345678. Built with `asn1crypto`:
   `cryptography` has no SM2, and OpenSSL 3.0's own `cms -sign` cannot sign with an SM2 key.

@@ -35,9 +35,6 @@ from evidence.errors import EvidenceError
 CURVE_OID: Final = "1.2.156.10197.1.301"        # sm2p256v1, as an id-ecPublicKey namedCurve
 SM3_WITH_SM2_OID: Final = "1.2.156.10197.1.501"  # SM2 signature with SM3
 SM3_OID: Final = "1.2.156.10197.1.401"
-SM2_SIGN_OID: Final = "1.2.156.10197.1.301.1"    # SM2 signature (CMS signatureAlgorithm of GM/T 0010)
-SM2_ENCRYPT_OID: Final = "1.2.156.10197.1.301.3"
-SM4_OID: Final = "1.2.156.10197.1.104"
 EC_PUBLIC_KEY_OID: Final = "1.2.840.10045.2.1"
 DEFAULT_ID: Final = b"1234567812345678"
 # Z's ENTL is a 16-bit count of the identifier's bits.
@@ -110,9 +107,14 @@ class SM2PublicKey:
             curve = None
             if algorithm == EC_PUBLIC_KEY_OID and isinstance(parameters, asn1_keys.ECDomainParameters):
                 curve = parameters.chosen.dotted if parameters.name == "named" else None
-            point = bytes(info["public_key"].contents[1:])  # past the BIT STRING's unused-bits octet
+            bits = bytes(info["public_key"].contents)
         except (ValueError, TypeError, KeyError) as exc:
             raise SM2Error("SubjectPublicKeyInfo is malformed") from exc
+        # A point is whole octets: any unused bits would give one key two encodings (and
+        # two SubjectPublicKeyInfo hashes, which revocation keys are made of).
+        if not bits or bits[0] != 0:
+            raise SM2Error("SM2 public key BIT STRING must have no unused bits")
+        point = bits[1:]
         if curve != CURVE_OID:
             raise SM2Error("not an SM2 public key (id-ecPublicKey with namedCurve sm2p256v1)")
         return cls.from_encoded(point)

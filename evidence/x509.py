@@ -501,6 +501,7 @@ class _Parsed:
         self.der = der
         self.index = index
         self.profile = profile
+        self._key: PublicKey | None = None
         self.subject_text: str | None = None
         if len(der) > MAX_CERTIFICATE_BYTES:
             self.fail(f"certificate is {len(der)} bytes, more than the {MAX_CERTIFICATE_BYTES} allowed")
@@ -581,6 +582,14 @@ class _Parsed:
             self.fail(refusal)
 
     def public_key(self) -> PublicKey:
+        # Read once per parsed certificate: the rules ask for the key several times (its
+        # role, each signature it makes, the price), and an SM2 point is decoded in Python.
+        # A refusal is not kept: it raises again, the same way, if asked again.
+        if self._key is None:
+            self._key = self._read_public_key()
+        return self._key
+
+    def _read_public_key(self) -> PublicKey:
         # The key's algorithm, from the certificate and before the library builds a key:
         # only rsaEncryption and id-ecPublicKey. Whether the library would also load, say,
         # an RSASSA-PSS key as an RSA key depends on its version — consensus code must

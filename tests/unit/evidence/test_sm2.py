@@ -119,3 +119,14 @@ def test_points_off_the_curve_are_refused() -> None:
         sm2.SM2PublicKey(key.x, key.y ^ 1)
     # The compressed encoding of the Annex key comes back to the same point.
     assert sm2.SM2PublicKey.from_encoded(bytes([2 + key.y % 2]) + key.point[:32]) == key
+
+
+def test_a_point_bit_string_with_unused_bits_is_refused() -> None:
+    # One key, two encodings (and two SubjectPublicKeyInfo hashes) if the unused-bits
+    # octet of the BIT STRING were ignored.
+    spki = bytearray(SM2PrivateKey.generate().public_key().spki_der())
+    bit_string = spki.index(bytes([0x03, 0x42, 0x00, 0x04]))  # BIT STRING, 66 octets, 0 unused, 04 point
+    assert sm2.SM2PublicKey.from_spki(bytes(spki)).encoded == bytes(spki[bit_string + 3:])
+    spki[bit_string + 2] = 1
+    with pytest.raises(sm2.SM2Error, match="no unused bits"):
+        sm2.SM2PublicKey.from_spki(bytes(spki))
