@@ -89,7 +89,7 @@ from bench.common.machine import machine_cpu, machine_info, machine_rows, wait_f
 from bench.common.nodes import find_ledger
 from bench.common.results import figure, number, print_grid, print_table, write_figures
 from bench.common.tsa import TsaProcess
-from client import devpki
+from client import devpki, pkifiles
 from client.pdf_contract_checks import ChainAttestation, ChainContract, ChainSeal, verify_contract_pdf
 from client.pdf_contracts import SignedRevision, sign_contract_pdf
 from client.pdf_signatures import SIGNING_KEY_USAGES, ProtocolSigner
@@ -298,8 +298,7 @@ def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
 
 def pyhanko_signer(identity: LocalSigner) -> signers.SimpleSigner:
     """pyHanko's own signer over the same key and chain (root embedded, as ours does)."""
-    key = asn1_keys.PrivateKeyInfo.load(identity.key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key = asn1_keys.PrivateKeyInfo.load(pkifiles.private_key_der(identity.key))
     chain = [_asn1(c) for c in identity.chain]
     return signers.SimpleSigner(signing_cert=chain[0], signing_key=key,
                                 cert_registry=SimpleCertificateStore.from_certs(chain))
@@ -431,8 +430,7 @@ def sign_batch(identity: LocalSigner, digest: bytes) -> None:
 def load_key_batch(identity: LocalSigner) -> None:
     """What pyHanko's SimpleSigner does before each raw signature: load its key from DER
     (for RSA, OpenSSL 3 checks the key's primes on every load)."""
-    der = identity.key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+    der = pkifiles.private_key_der(identity.key)
     for _ in range(PRIMITIVE_BATCH):
         serialization.load_der_private_key(der, password=None)
 

@@ -38,6 +38,7 @@ Sealed envelopes and the blob store
     open_envelope     decrypt an envelope with one recipient's key and certificate
     EnvelopeError         sealing or opening failed (root of the two below)
     NotARecipient     the envelope was not sealed for this certificate
+    KeyMismatch       the private key given is not the certificate's
     EnvelopeTampered  authentication failed: altered, or another `aad`
     put_blob          store bytes on the node (`/v1/blobs`); returns their SHA-256
     get_blob          fetch a blob by SHA-256, checked against its name
@@ -109,7 +110,14 @@ if TYPE_CHECKING:
     from client.contract_pdf import RecordingUnknown, SignedMeanwhile, sign_and_record, verify_pdf
     from client.contract_pdf_facts import AmbiguousContract, ContractNotFound, ContractPdfError
     from client.credentials import CredentialError, load_account_key
-    from client.envelope import EnvelopeError, EnvelopeTampered, NotARecipient, open_envelope, seal_envelope
+    from client.envelope import (
+        EnvelopeError,
+        EnvelopeTampered,
+        KeyMismatch,
+        NotARecipient,
+        open_envelope,
+        seal_envelope,
+    )
     from client.errors import ClientError
     from client.feed import Cursor, FeedError, FeedEvent, FeedProtocolError, FeedRefused, Follower
     from client.http import HttpError
@@ -153,6 +161,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "open_envelope": ("client.envelope", "open_envelope"),
     "EnvelopeError": ("client.envelope", "EnvelopeError"),
     "NotARecipient": ("client.envelope", "NotARecipient"),
+    "KeyMismatch": ("client.envelope", "KeyMismatch"),
     "EnvelopeTampered": ("client.envelope", "EnvelopeTampered"),
     "put_blob": ("client.blobs", "put_blob"),
     "get_blob": ("client.blobs", "get_blob"),
@@ -222,6 +231,7 @@ __all__ = [
     "LedgerError",
     "LocalSigner",
     "NotARecipient",
+    "KeyMismatch",
     "Receipt",
     "Reverted",
     "EnvelopeError",

@@ -32,7 +32,17 @@ from client.cli_evidence_certificate import (
     utc_text,
     valid_line,
 )
-from client.cli_options import DEFAULT_RPC, JsonOption, KeyOption, RpcOption, on_chain, parse_digest, reader, writer
+from client.cli_options import (
+    DEFAULT_RPC,
+    JsonOption,
+    KeyOption,
+    PasswordOption,
+    RpcOption,
+    on_chain,
+    parse_digest,
+    reader,
+    writer,
+)
 from client.render import EXIT_REFUSED, EXIT_USAGE, console, emit_json, fail, fields, hex0x, line, table, timestamp
 
 evidence_app = typer.Typer(no_args_is_help=True, help="Evidence: anchor files (sealed for recipients if asked), open "
@@ -218,27 +228,29 @@ def evidence_open(
                                  "SHA-256 on the node, or an envelope file")],
     cert: Annotated[Path, typer.Option("--cert", help="your certificate (PEM): one the envelope was sealed for")],
     cert_key: Annotated[Path, typer.Option(
-        "--cert-key", help="its private key (PEM or DER, unencrypted): RSA, EC or SM2")],
+        "--cert-key", help="its private key (PEM or DER; encrypted: give --password): RSA, EC or SM2")],
     out: Annotated[Path, typer.Option("--out", help="file to write the content to (never overwritten)")],
     aad: Annotated[str | None, typer.Option(
         "--aad", help="the associated data it was sealed with, as text (e.g. a case reference)")] = None,
     aad_hex: Annotated[str | None, typer.Option(
         "--aad-hex", help="the associated data as 0x-hex (the SDK binds a contract's document to its id)")] = None,
+    password: PasswordOption = None,
     rpc: RpcOption = DEFAULT_RPC,
     json_output: JsonOption = False,
 ) -> None:
     """Open a sealed envelope (docs/envelopes.md) with your certificate and key: any
-    content cipher (AES-256-GCM, SM4-GCM) and key (RSA, EC, SM2), fetched from the node by
-    its SHA-256 (checked) or read from a file. Writes the content to OUT and prints its
-    SHA-256 and SM3, so `ledger evidence verify RECEIPT --file OUT` can check it."""
+    content cipher (AES-256-GCM, SM4-GCM) and key (RSA, EC, SM2; encrypted with --password),
+    fetched from the node by its SHA-256 (checked) or read from a file. Writes the content
+    to OUT and prints its SHA-256 and SM3, so `ledger evidence verify RECEIPT --file OUT`
+    can check it. Exit 1 when the envelope is not for the certificate or fails to
+    authenticate; 2 for bad input (a key that is not the certificate's, a wrong password)."""
     import hashlib
 
     from cryptography import x509
 
-    from client import devpki
+    from client import pkifiles
     from client.blobs import BlobError, BlobNotFound, get_blob
-    from client.envelope import MAGIC, Envelope, EnvelopeError, fingerprint, open_envelope
-    from client.sm2keys import SM2KeyError, SM2PrivateKey, is_sm2_key_file
+    from client.envelope import MAGIC, Envelope, EnvelopeError, KeyMismatch, fingerprint, open_envelope
     from evidence.sm2 import sm3
 
     if aad is not None and aad_hex is not None:
@@ -249,14 +261,11 @@ def evidence_open(
     except (OSError, ValueError) as exc:
         fail(f"--cert {cert}: not a readable PEM certificate ({exc})")
     try:
-        key_bytes = cert_key.read_bytes()
-        if is_sm2_key_file(key_bytes):
-            key: Any = SM2PrivateKey.from_pem(key_bytes) if b"-----BEGIN" in key_bytes else SM2PrivateKey.from_der(key_bytes)
-        else:
-            key = devpki.load_private_key(key_bytes)
+        # RSA, EC or SM2, any key file format, its encryption's cost capped (client.devpki).
+        key = pkifiles.load_private_key(cert_key.read_bytes(), password.encode() if password else None)
     except OSError as exc:
         fail(f"--cert-key {cert_key}: {exc.strerror}")
-    except (SM2KeyError, ValueError) as exc:
+    except ValueError as exc:
         fail(f"--cert-key {cert_key}: {exc}")
     name = _envelope_name(source)
     if name is None:
@@ -273,6 +282,8 @@ def evidence_open(
     try:
         content = open_envelope(envelope, key, certificate, aad=associated)
         cipher = Envelope.parse(envelope).content_cipher
+    except KeyMismatch as exc:  # what was given is wrong, not the envelope
+        fail(f"--cert-key {cert_key}: {exc}", EXIT_USAGE)
     except EnvelopeError as exc:
         fail(str(exc), EXIT_REFUSED)
     try:

@@ -83,7 +83,7 @@ class Outcome:
 
 def load_roots(paths: list[Path] | None, option: str) -> list[x509.Certificate]:
     """Every certificate in the PEM (or DER) files given to `option`; exit 2 if unreadable."""
-    from client.devpki import load_certificates
+    from client.pkifiles import load_certificates
 
     roots = []
     for path in paths or []:

@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from chaincode import ACTION_GRANT_ROLES, ACTION_TRUST_ROOT, MAX_REVOKE_SERIALS, ROLE_BITS, role_names
-from client import devpki
+from client import devpki, pkifiles
 from client.cli_options import (
     DEFAULT_RPC,
     CertKeyOption,
@@ -100,7 +100,7 @@ def read_bytes(path: Path, what: str) -> bytes:
 
 def read_certificates(path: Path, what: str) -> list[x509.Certificate]:
     try:
-        return devpki.load_certificates(read_bytes(path, what))
+        return pkifiles.load_certificates(read_bytes(path, what))
     except ValueError as exc:
         fail(f"{what} {path}: {exc}")
 
@@ -145,7 +145,7 @@ class CADirectory:
     def load(cls, path: Path) -> CADirectory:
         chain = read_ca_chain(path / "chain.pem", "--ca")
         try:
-            key = devpki.load_private_key(read_bytes(path / "ca.key", "--ca"))
+            key = pkifiles.load_private_key(read_bytes(path / "ca.key", "--ca"))
         except ValueError as exc:
             fail(f"--ca {path / 'ca.key'}: {exc}")
         cert = chain[0]
@@ -215,7 +215,7 @@ def ca_new(
         chain = (cert, *parent.chain)
     write_files({
         out / "ca.pem": (cert.public_bytes(serialization.Encoding.PEM), False),
-        out / "ca.key": (devpki.private_key_pem(key), True),
+        out / "ca.key": (pkifiles.private_key_pem(key), True),
         out / "chain.pem": (devpki.chain_pem(chain), False),
     })
     document = {
@@ -262,14 +262,14 @@ def ca_issue(
     secret = password.encode() if password else None
     files = {
         out / "cert.pem": (cert.public_bytes(serialization.Encoding.PEM), False),
-        out / "key.pem": (devpki.private_key_pem(key, secret), True),
+        out / "key.pem": (pkifiles.private_key_pem(key, secret), True),
         out / "chain.pem": (devpki.chain_pem((cert, *issuer.chain)), False),
     }
     not_written: dict[str, str] = {}
     if p12 and isinstance(key, SM2PrivateKey):
-        not_written[str(out / "identity.p12")] = devpki.SM2_PKCS12_UNSUPPORTED
+        not_written[str(out / "identity.p12")] = pkifiles.SM2_PKCS12_UNSUPPORTED
     elif p12:
-        files[out / "identity.p12"] = (devpki.write_pkcs12(name, key, cert, issuer.chain, secret), True)
+        files[out / "identity.p12"] = (pkifiles.write_pkcs12(name, key, cert, issuer.chain, secret), True)
     write_files(files)
     document: dict[str, Any] = {
         "subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(), "keyType": key_type.value,

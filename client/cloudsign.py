@@ -49,7 +49,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from client import devpki
+from client import devpki, pkifiles
 from client.atomicfile import write_atomic
 from client.credentials import CertificateIdentity, CredentialError, order_chain
 from client.errors import ClientError
@@ -231,7 +231,7 @@ class UserRecord:
                 raise ValueError(f"not a version {SCHEMA_VERSION} record")
             if document["user"] != user:
                 raise ValueError(f"names user {document['user']!r}")
-            certs = devpki.load_certificates(str(document["certificates"]).encode())
+            certs = pkifiles.load_certificates(str(document["certificates"]).encode())
             chain = order_chain(certs, certs[0])
             key = document["key"]
             record = cls(
@@ -275,7 +275,7 @@ def seal_key(
     created_at: str,
 ) -> UserRecord:
     """A record holding `key` encrypted under HKDF(master, salt), bound to user, chain and token."""
-    plaintext = devpki.private_key_der(key)  # SM2 keys too: cryptography cannot serialise them
+    plaintext = pkifiles.private_key_der(key)  # SM2 keys too: cryptography cannot serialise them
     ciphertext = AESGCM(_record_key(master, salt)).encrypt(nonce, plaintext, associated_data(user, chain, token_hash))
     return UserRecord(user, chain, token_hash, salt, nonce, ciphertext, created_at)
 
@@ -288,7 +288,7 @@ def open_key(master: bytes, record: UserRecord) -> devpki.PrivateKey:
     except InvalidTag:
         raise RecordError(record.user, "does not authenticate: changed on disk, moved from another user, or another passphrase") from None
     try:
-        return devpki.load_private_key(plaintext)
+        return pkifiles.load_private_key(plaintext)
     except ValueError as exc:  # authentic but unusable: written by something else than seal_key
         raise RecordError(record.user, f"the decrypted key is unusable: {exc}") from exc
 

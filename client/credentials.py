@@ -4,7 +4,7 @@ A certificate identity comes from a PEM chain plus a PEM/DER key, or from one PK
 file; either way it is the leaf certificate first, then its issuers up to the root —
 the order the PKI precompile wants. The leaf's key is RSA, ECDSA or SM2 (an SM2 key comes
 as PEM/DER — PKCS#8, encrypted or not, or SEC 1 — never in PKCS#12, see
-`client.devpki.SM2_PKCS12_UNSUPPORTED`).
+`client.pkifiles.SM2_PKCS12_UNSUPPORTED`).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from client import devpki
+from client import devpki, pkifiles
 from client.errors import ClientError
 
 
@@ -95,11 +95,11 @@ def load_identity(
     secret = password.encode() if password else None
     try:
         if p12 is not None:
-            private, leaf, extra = devpki.load_pkcs12(_read(p12), secret)
+            private, leaf, extra = pkifiles.load_pkcs12(_read(p12), secret)
             chain = order_chain([leaf, *extra], leaf)
         elif cert is not None and key is not None:
-            certs = devpki.load_certificates(_read(cert))
-            private = devpki.load_private_key(_read(key), secret)
+            certs = pkifiles.load_certificates(_read(cert))
+            private = pkifiles.load_private_key(_read(key), secret)
             chain = order_chain(certs, certs[0] if len(certs) == 1 else None)
         else:
             raise CredentialError("give --cert and --cert-key, or --p12")

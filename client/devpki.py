@@ -18,10 +18,7 @@ way the caller gets a ``cryptography`` ``x509.Certificate`` / ``CertificateRevoc
 
 OpenSSL 3.0 checks SM2 signatures with an empty distinguishing ID unless told otherwise:
 ``openssl verify -vfyopt distid:1234567812345678`` checks our SM2 certificates.
-
-(Just over 600 lines: the two certificate paths — ``cryptography``'s builders and the
-asn1crypto one for SM2 — share the name, extension, serial and time rules here, and a
-test holds their output byte-identical; split apart they would drift.)
+Key, certificate and PKCS#12 files are `client.pkifiles`.
 """
 from __future__ import annotations
 
@@ -36,11 +33,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from client import sm2keys
-from client.sm2keys import SM2KeyError, SM2PrivateKey
+from client.sm2keys import SM2PrivateKey
 from evidence import sm2
 from evidence.sm2 import SM2PublicKey
 
@@ -79,13 +74,6 @@ _CURVES: dict[str, ec.EllipticCurve] = {
 _RSA_BITS = {"rsa2048": 2048, "rsa3072": 3072}
 _RSA_PUBLIC_EXPONENT = 65537
 DIGEST_LENGTH = 32
-
-# What a PKCS#12 request with an SM2 key is told: cryptography cannot put an SM2 key in
-# one, and the PKCS#12 MAC's key derivation (RFC 7292 appendix B) is in no library here.
-SM2_PKCS12_UNSUPPORTED = (
-    "PKCS#12 files with SM2 keys are not supported: use the PEM key and chain instead "
-    "(key.pem and chain.pem; --cert chain.pem --cert-key key.pem)"
-)
 
 # The signatureAlgorithm an RSA or ECDSA issuer's certificate or CRL carries, by hash, as
 # cryptography's builders write it (RSA with NULL parameters, ECDSA with none).
@@ -499,123 +487,3 @@ def chain_der(certs: Sequence[x509.Certificate]) -> bytes:
 def chain_pem(certs: Sequence[x509.Certificate]) -> bytes:
     """A PEM bundle of the certificates, in the order given."""
     return b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in certs)
-
-
-def private_key_pem(key: PrivateKey, password: bytes | None = None) -> bytes:
-    """PKCS#8 PEM, encrypted when a password is given: PBES2 (PBKDF2-HMAC-SHA256,
-    AES-256-CBC), cryptography's best scheme and what `SM2PrivateKey.pem` writes."""
-    if isinstance(key, SM2PrivateKey):
-        return key.pem(password)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption() if password is None else serialization.BestAvailableEncryption(password)
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-
-def private_key_der(key: PrivateKey) -> bytes:
-    """Unencrypted PKCS#8 DER of any key here (what `load_private_key` reads back)."""
-    if isinstance(key, SM2PrivateKey):
-        return key.pkcs8_der()
-    return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def load_certificates(data: bytes) -> list[x509.Certificate]:
-    """Certificates from a PEM bundle (one or more, in file order) or one DER certificate."""
-    if b"-----BEGIN" in data:
-        try:
-            return x509.load_pem_x509_certificates(data)
-        except ValueError as exc:
-            raise ValueError(f"not a PEM certificate bundle: {exc}") from exc
-    try:
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise ValueError(f"neither PEM nor a DER certificate: {exc}") from exc
-
-
-def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
-    """An RSA, EC or SM2 private key from PEM (PKCS#8 or traditional, encrypted or not) or DER.
-
-    cryptography reads what it can. It has no curve sm2p256v1 (it parses, decrypts, then
-    raises UnsupportedAlgorithm), no ``SM2 PRIVATE KEY`` label (OpenSSL's SEC 1 for SM2)
-    and no SM4-CBC or HMAC-SM3 key encryption (GmSSL's): those go to `client.sm2keys`,
-    which decrypts PBES2 itself and hands a non-SM2 key back to cryptography.
-    """
-    pem = b"-----BEGIN" in data
-    try:
-        if pem:
-            key = serialization.load_pem_private_key(data, password)
-        else:
-            key = serialization.load_der_private_key(data, password)
-    except UnsupportedAlgorithm as exc:
-        return _load_with_sm2keys(data, password, exc)
-    except (ValueError, TypeError) as exc:
-        # TypeError: a password given for an unencrypted key or missing for an encrypted one.
-        if (pem and b"SM2 PRIVATE KEY" in data) or sm2keys.encrypted_key_der(data) is not None:
-            return _load_with_sm2keys(data, password, exc)
-        raise ValueError(f"cannot load the private key: {exc}") from exc
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise ValueError(f"unsupported private key type {type(key).__name__} (RSA, EC or SM2 only)")
-    return key
-
-
-def _load_with_sm2keys(data: bytes, password: bytes | None, refusal: Exception) -> PrivateKey:
-    encrypted = sm2keys.encrypted_key_der(data)
-    # 1. Not encrypted as PKCS#8: an SM2 key file, or cryptography's refusal stands.
-    if encrypted is None and not sm2keys.is_sm2_key_file(data):
-        raise ValueError(f"cannot load the private key: {refusal}") from refusal
-    try:
-        if encrypted is None:
-            if b"-----BEGIN" in data:
-                return SM2PrivateKey.from_pem(data, password)
-            return SM2PrivateKey.from_der(data, password)
-        # 2. Encrypted PKCS#8, decrypted here: an SM2 key, or one cryptography reads in plain.
-        if password is None:
-            raise SM2KeyError("the key file is encrypted: give its password")
-        plain = sm2keys.decrypt_private_key_info(encrypted, password)
-        if sm2keys.is_sm2_private_key_info(plain):
-            return SM2PrivateKey.from_der(plain)
-    except SM2KeyError as exc:
-        raise ValueError(f"cannot load the private key: {exc}") from exc
-    try:
-        key = serialization.load_der_private_key(plain, None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise ValueError(f"cannot load the private key: {exc}") from exc
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise ValueError(f"unsupported private key type {type(key).__name__} (RSA, EC or SM2 only)")
-    return key
-
-
-def load_pkcs12(
-    data: bytes, password: bytes | None
-) -> tuple[PrivateKey, x509.Certificate, list[x509.Certificate]]:
-    """(key, its certificate, the other certificates) from a PKCS#12 / .pfx file."""
-    try:
-        key, cert, additional = pkcs12.load_key_and_certificates(data, password)
-    except UnsupportedAlgorithm as exc:
-        # Decrypted, but the key is on a curve cryptography does not have: sm2p256v1 in practice.
-        raise ValueError(f"cannot load the PKCS#12 file: {exc}. {SM2_PKCS12_UNSUPPORTED}") from exc
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"cannot load the PKCS#12 file: {exc}") from exc
-    if key is None or cert is None:
-        raise ValueError("the PKCS#12 file must hold a private key and its certificate")
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise ValueError(f"unsupported private key type {type(key).__name__} (RSA or EC only)")
-    return key, cert, list(additional)
-
-
-def write_pkcs12(
-    name: str,
-    key: PrivateKey,
-    cert: x509.Certificate,
-    additional: Sequence[x509.Certificate] = (),
-    password: bytes | None = None,
-) -> bytes:
-    """A PKCS#12 / .pfx file of the key, its certificate and the rest of its chain (not for
-    SM2 keys: ValueError `SM2_PKCS12_UNSUPPORTED`)."""
-    if isinstance(key, SM2PrivateKey):
-        raise ValueError(SM2_PKCS12_UNSUPPORTED)
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption() if password is None else serialization.BestAvailableEncryption(password)
-    )
-    return pkcs12.serialize_key_and_certificates(name.encode(), key, cert, list(additional) or None, encryption)

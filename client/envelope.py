@@ -143,6 +143,15 @@ class NotARecipient(EnvelopeError):
         self.fingerprint = fingerprint
 
 
+class KeyMismatch(EnvelopeError):
+    """The private key given to open an envelope is not the certificate's: a mistake in
+    what was passed, not something wrong with the envelope."""
+
+    def __init__(self, fingerprint: bytes) -> None:
+        super().__init__(f"the private key does not belong to the certificate {fingerprint.hex()}")
+        self.fingerprint = fingerprint
+
+
 class EnvelopeTampered(EnvelopeError):
     """Authentication failed at `step`: the envelope was altered, or the aad differs."""
 
@@ -286,15 +295,15 @@ def open_envelope(envelope: bytes, private_key: PrivateKey, certificate: x509.Ce
     """Decrypt an envelope with one recipient's certificate and private key (an RSA or EC
     key of ``cryptography``, or a `client.sm2keys.SM2PrivateKey`).
 
-    Raises MalformedEnvelope, UnsupportedVersion, NotARecipient or EnvelopeTampered (all
-    EnvelopeError); the message names the step that failed.
+    Raises MalformedEnvelope, UnsupportedVersion, NotARecipient, KeyMismatch or
+    EnvelopeTampered (all EnvelopeError); the message names the step that failed.
     """
     # 1. Parse the framing and header.
     parsed = Envelope.parse(envelope)
     # 2. Find this certificate's entry, and check the key is the certificate's.
     entry = parsed.recipient(fingerprint(certificate))
     if not _belongs(private_key, certificate):
-        raise EnvelopeError("the private key does not belong to the certificate")
+        raise KeyMismatch(entry.fingerprint)
     # 3. Unwrap the data key (its length is the content cipher's).
     data_key = _unwrap(entry, private_key, DATA_KEY_BYTES[parsed.content_cipher])
     # 4. Decrypt and authenticate content, header and aad together.

@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from client import devpki
+from client import devpki, pkifiles
 from client.credentials import CertificateIdentity, ChainFacts, CredentialError, load_identity, order_chain
 from client.errors import ClientError
 from client.http import HttpClient, HttpError, ResponseTooLarge, check_url, is_loopback_host
@@ -140,7 +140,7 @@ def _read(path: Path, limit: int | None = None) -> bytes:
 def _load_keystore_signer(cert: Path, keystore: Path, password: str | None) -> LocalSigner:
     # 1. The chain, leaf first (a bundle in any order is sorted as load_identity does).
     try:
-        certs = devpki.load_certificates(_read(cert))
+        certs = pkifiles.load_certificates(_read(cert))
     except ValueError as exc:
         raise CredentialError(f"{cert}: {exc}") from exc
     chain = order_chain(certs, certs[0] if len(certs) == 1 else None)
@@ -259,7 +259,7 @@ class CloudSigner(ChainFacts):
     def _fetch_chain(self) -> tuple[x509.Certificate, ...]:
         pem = self._request("GET", "/certificate")
         try:
-            certs = devpki.load_certificates(pem)
+            certs = pkifiles.load_certificates(pem)
             return order_chain(certs, certs[0])
         except (ValueError, CredentialError) as exc:
             raise SignerError(f"the service's certificate chain is unusable: {exc}", url=self.url) from exc

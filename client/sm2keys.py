@@ -13,8 +13,10 @@ AES-256-CBC, the structure ``openssl pkcs8 -topk8 -v2 aes-256-cbc`` (and ``opens
 genpkey -aes-256-cbc``) writes; read also with HMAC-SHA-1/224/384/512 or HMAC-SM3 and
 AES-128/192-CBC or SM4-CBC (GmSSL's ``sm2keygen -pass`` writes HMAC-SM3 with SM4-CBC).
 ``asn1crypto`` holds the structures, ``cryptography`` the primitives; `client.devpki`
-uses the same two functions for RSA and ECDSA keys encrypted with a scheme
-``cryptography``'s own loader lacks (SM4-CBC).
+decrypts every PBES2 key file with them (RSA and ECDSA keys too: ``cryptography``'s own
+loader lacks SM4-CBC and HMAC-SM3, and caps no iteration count), and checks the cost of
+any other password-based scheme with `check_key_derivation_cost` before ``cryptography``
+runs it.
 
 A signature is SM2 over ``SM3(Z || message)``, ``Z`` binding the distinguishing
 identifier (``1234567812345678`` unless named) and the public key — what
@@ -53,7 +55,12 @@ PBKDF2_SALT_BYTES = 16
 # A key file names its own iteration count. PBKDF2-HMAC-SHA256 runs about 8 million
 # iterations a second here, HMAC-SM3 about 2.5 million: 10 million bounds what one file
 # can make a load cost to a few seconds, 16x OWASP's 600,000 for those who raise -iter.
+# The same cap holds for PBES1 and the PKCS#12 KDF (key files and .p12 files), whose
+# iterations cost about what PBKDF2's do.
 MAX_PBKDF2_ITERATIONS = 10_000_000
+# PBKDF2's cost is also proportional to the key length a file may name: no cipher a key
+# file uses takes a key longer than AES-256's 32 bytes.
+MAX_DERIVED_KEY_BYTES = 32
 _CBC_IV_BYTES = 16  # the block size of AES and SM4
 
 PBES2_OID = "1.2.840.113549.1.5.13"
@@ -77,7 +84,9 @@ _CBC_CIPHERS: dict[str, tuple[Callable[[bytes], BlockCipherAlgorithm], int]] = {
     SM4_CBC_OID: (algorithms.SM4, 16),
 }
 
-_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\s+([A-Za-z0-9+/=\s]+?)-----END \1-----")
+# One class for the body, whitespace included, so a match is linear in the file: a
+# separate \s+ before it made runs of whitespace quadratic (25 s on 64 KiB of spaces).
+_PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*?)-----END \1-----")
 # Unencrypted key blocks this module reads: PKCS#8, and SEC 1 under either label OpenSSL uses.
 _PLAIN_LABELS = (b"PRIVATE KEY", b"EC PRIVATE KEY", b"SM2 PRIVATE KEY")
 _ENCRYPTED_LABEL = b"ENCRYPTED PRIVATE KEY"
@@ -85,6 +94,15 @@ _ENCRYPTED_LABEL = b"ENCRYPTED PRIVATE KEY"
 
 class SM2KeyError(ClientError, ValueError):
     """An SM2 key file or operation that cannot be used, with the reason."""
+
+
+class UnsupportedKeyEncryption(SM2KeyError):
+    """A password-based encryption scheme `decrypt_pbes2` does not decrypt (PBES1, PKCS#12
+    PBE, a PBES2 cipher or PRF not here); ``scheme`` is the OID that is not supported."""
+
+    def __init__(self, scheme: str, message: str) -> None:
+        super().__init__(message)
+        self.scheme = scheme
 
 
 class SM2PrivateKey:
@@ -301,61 +319,102 @@ def encrypt_private_key_info(private_key_info: bytes, password: bytes) -> bytes:
 
 def decrypt_private_key_info(encrypted: bytes, password: bytes) -> bytes:
     """The PrivateKeyInfo DER inside a PBES2 EncryptedPrivateKeyInfo (PBKDF2 with HMAC-SHA-*
-    or HMAC-SM3; AES-CBC or SM4-CBC). SM2KeyError names what is unsupported or wrong."""
-    # 1. The structure: PBES2 with PBKDF2 and a CBC cipher this module knows.
+    or HMAC-SM3; AES-CBC or SM4-CBC). SM2KeyError names what is unsupported or wrong
+    (UnsupportedKeyEncryption for a scheme not decrypted here)."""
     info = _encrypted_private_key_info(bytes(encrypted))
     if info is None:
         raise SM2KeyError("not a PKCS#8 EncryptedPrivateKeyInfo")
-    algorithm = info["encryption_algorithm"]
+    plain = decrypt_pbes2(info["encryption_algorithm"], bytes(info["encrypted_data"].native), password)
+    # A wrong key can leave valid-looking padding: the plaintext must parse as well.
+    try:
+        _ = asn1_keys.PrivateKeyInfo.load(plain, strict=True)["private_key_algorithm"]["algorithm"].dotted
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SM2KeyError("cannot decrypt the key file: wrong password or a damaged file") from exc
+    return plain
+
+
+def check_key_derivation_cost(algorithm: asn1_algos.EncryptionAlgorithm) -> int:
+    """The iteration count a password-based encryption scheme asks for — PBES2 with PBKDF2,
+    PBES1 or PKCS#12 PBE, as a key file or a PKCS#12 file names it — or SM2KeyError when it
+    is outside 1..`MAX_PBKDF2_ITERATIONS`, the derived key is longer than
+    `MAX_DERIVED_KEY_BYTES`, or the cost cannot be read (an unknown scheme or KDF is not
+    run: its cost is unknown; this is never UnsupportedKeyEncryption, which callers take as
+    leave to hand the file to another library). Called before any library derives a key
+    from a password."""
+    try:
+        scheme = algorithm["algorithm"].dotted
+        if scheme == PBES2_OID:
+            kdf = algorithm["parameters"]["key_derivation_func"]
+            if kdf["algorithm"].dotted != PBKDF2_OID:
+                raise SM2KeyError(f"PBES2 key derivation {kdf['algorithm'].dotted} is not PBKDF2: its cost "
+                                  "cannot be read, refusing to run it")
+            key_length = kdf["parameters"]["key_length"].native
+        else:
+            key_length = None
+        kdf_name = {"pbkdf2": "PBKDF2", "pbkdf1": "PBKDF1", "pkcs12_kdf": "PKCS#12 KDF"}[algorithm.kdf]
+        iterations = int(algorithm.kdf_iterations)
+    except SM2KeyError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SM2KeyError("the key file's encryption names no key derivation cost that can be read, "
+                          "refusing to run it") from exc
+    if not 0 < iterations <= MAX_PBKDF2_ITERATIONS:
+        raise SM2KeyError(f"{kdf_name} iteration count {iterations} is outside 1..{MAX_PBKDF2_ITERATIONS}, "
+                          "refusing to run it")
+    if key_length is not None and not 0 < key_length <= MAX_DERIVED_KEY_BYTES:
+        raise SM2KeyError(f"PBKDF2 keyLength {key_length} is outside 1..{MAX_DERIVED_KEY_BYTES}, refusing to run it")
+    return iterations
+
+
+def decrypt_pbes2(algorithm: asn1_algos.EncryptionAlgorithm, ciphertext: bytes, password: bytes) -> bytes:
+    """The plaintext of PBES2 ``ciphertext`` (a key file's or a PKCS#12 file's encrypted
+    contents) under ``algorithm``: PBKDF2 with HMAC-SHA-* or HMAC-SM3, AES-CBC or SM4-CBC.
+    UnsupportedKeyEncryption for another scheme; SM2KeyError for a cost over the cap,
+    malformed parameters or a wrong password (bad padding)."""
+    # 1. The cost the parameters ask for, before anything else is read or paid.
+    iterations = check_key_derivation_cost(algorithm)
+    # 2. The structure: PBES2 with PBKDF2 and a CBC cipher this module knows.
     if algorithm["algorithm"].dotted != PBES2_OID:
-        raise SM2KeyError(f"key file encryption {algorithm['algorithm'].dotted} is not PBES2 "
-                          "(re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`)")
+        raise UnsupportedKeyEncryption(algorithm["algorithm"].dotted,
+                                       f"key file encryption {algorithm['algorithm'].dotted} is not PBES2 "
+                                       "(re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc`)")
     try:
         params = asn1_algos.Pbes2Params.load(algorithm["parameters"].dump(), strict=True)
         kdf, scheme = params["key_derivation_func"], params["encryption_scheme"]
-        if kdf["algorithm"].dotted != PBKDF2_OID:
-            raise SM2KeyError(f"PBES2 key derivation {kdf['algorithm'].dotted} is not PBKDF2")
         kdf_params = asn1_algos.Pbkdf2Params.load(kdf["parameters"].dump(), strict=True)
         if kdf_params["salt"].name != "specified":
             raise SM2KeyError("PBKDF2 salt is not given in the file")
         salt = bytes(kdf_params["salt"].chosen.native)
-        iterations = int(kdf_params["iteration_count"].native)
         key_length = kdf_params["key_length"].native
         prf_oid = kdf_params["prf"]["algorithm"].dotted
         cipher_oid = scheme["algorithm"].dotted
         iv = asn1_core.OctetString.load(scheme["parameters"].dump(), strict=True).native
-        ciphertext = bytes(info["encrypted_data"].native)
     except SM2KeyError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise SM2KeyError("the key file's PBES2 parameters are malformed") from exc
     if prf_oid not in _PRFS:
-        raise SM2KeyError(f"PBKDF2 PRF {prf_oid} is not supported (HMAC with SHA-1, SHA-2 or SM3)")
+        raise UnsupportedKeyEncryption(prf_oid, f"PBKDF2 PRF {prf_oid} is not supported (HMAC with SHA-1, SHA-2 or SM3)")
     if cipher_oid not in _CBC_CIPHERS:
-        raise SM2KeyError(f"key file cipher {cipher_oid} is not supported (AES-CBC or SM4-CBC)")
+        raise UnsupportedKeyEncryption(cipher_oid,
+                                       f"key file cipher {cipher_oid} is not supported (AES-CBC or SM4-CBC)")
     cipher, cipher_key_bytes = _CBC_CIPHERS[cipher_oid]
     if key_length is not None and key_length != cipher_key_bytes:
         raise SM2KeyError(f"PBKDF2 keyLength {key_length} does not fit the cipher's {cipher_key_bytes}-byte key")
     if not isinstance(iv, bytes) or len(iv) != _CBC_IV_BYTES:
         raise SM2KeyError(f"the key file's CBC IV is not {_CBC_IV_BYTES} bytes")
-    # 2. The cost the file asks for, before paying it.
-    if not 0 < iterations <= MAX_PBKDF2_ITERATIONS:
-        raise SM2KeyError(f"PBKDF2 iteration count {iterations} is outside 1..{MAX_PBKDF2_ITERATIONS}, refusing to run it")
     if not password:
         raise SM2KeyError("the key file is encrypted: give its password")
-    # 3. Derive the key and decrypt; a wrong password shows as bad padding or a
-    #    PrivateKeyInfo that does not parse.
+    # 3. Derive the key and decrypt; a wrong password shows as bad padding (or, to the
+    #    caller, as a plaintext that does not parse).
     key = PBKDF2HMAC(_PRFS[prf_oid](), cipher_key_bytes, salt, iterations).derive(bytes(password))
     try:
         decryptor = Cipher(cipher(key), modes.CBC(iv)).decryptor()
-        padded = decryptor.update(ciphertext) + decryptor.finalize()
+        padded = decryptor.update(bytes(ciphertext)) + decryptor.finalize()
         unpadder = padding.PKCS7(_CBC_IV_BYTES * 8).unpadder()
-        plain = unpadder.update(padded) + unpadder.finalize()
-        # A wrong key can leave valid-looking padding: the plaintext must parse as well.
-        _ = asn1_keys.PrivateKeyInfo.load(plain, strict=True)["private_key_algorithm"]["algorithm"].dotted
-    except (ValueError, TypeError, KeyError) as exc:
+        return unpadder.update(padded) + unpadder.finalize()
+    except ValueError as exc:
         raise SM2KeyError("cannot decrypt the key file: wrong password or a damaged file") from exc
-    return plain
 
 
 def encrypted_key_der(data: bytes) -> bytes | None:
@@ -399,5 +458,8 @@ def pem_armor(label: str, der: bytes) -> bytes:
                      f"-----END {label}-----\n".encode()])
 
 
-def _curve(parameters: asn1_keys.ECDomainParameters) -> str | None:
-    return parameters.chosen.dotted if parameters.name == "named" else None
+def _curve(parameters: asn1_core.Asn1Value) -> str | None:
+    """The named curve's OID, or None: parameters absent (a Void), implicit or explicit."""
+    if isinstance(parameters, asn1_keys.ECDomainParameters) and parameters.name == "named":
+        return str(parameters.chosen.dotted)
+    return None

@@ -66,7 +66,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from client import devpki
+from client import devpki, pkifiles
 from client.atomicfile import fsync_dir, write_atomic
 from client.errors import ClientError
 from evidence.timestamp import MAX_SERIAL_BITS, TST_INFO_CONTENT_TYPE, TimeStampResp
@@ -441,14 +441,14 @@ class CADirectory:
     @classmethod
     def load(cls, path: Path) -> CADirectory:
         try:
-            chain = tuple(devpki.load_certificates((path / "chain.pem").read_bytes()))
+            chain = tuple(pkifiles.load_certificates((path / "chain.pem").read_bytes()))
             key_bytes = (path / "ca.key").read_bytes()
         except OSError as exc:
             raise TSAError(f"not a CA directory from `ledger ca new`: {exc.strerror} ({exc.filename})", path) from None
         except ValueError as exc:
             raise TSAError(f"chain.pem: {exc}", path) from None
         try:
-            key = devpki.load_private_key(key_bytes)
+            key = pkifiles.load_private_key(key_bytes)
         except ValueError as exc:
             raise TSAError(f"ca.key cannot be used (an encrypted CA key is not supported here): {exc}", path) from None
         if _spki(key.public_key()) != _spki(chain[0].public_key()):
@@ -509,20 +509,20 @@ def open_data_dir(data_dir: Path, passphrase: str, ca_dir: Path | None, *, name:
         key = devpki.generate_key(key_type)
         cert = issue_tsa_certificate(ca, key, name=name, organization=organization, now=now, days=days)
         chain = (cert, *ca.chain)
-        write_atomic(key_path, devpki.private_key_pem(key, passphrase.encode()), mode=0o600)
+        write_atomic(key_path, pkifiles.private_key_pem(key, passphrase.encode()), mode=0o600)
         write_atomic(chain_path, devpki.chain_pem(chain), mode=0o644)
         write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
         return TSAFiles(key, cert, chain, created=True)
     try:
-        cert = devpki.load_certificates(cert_path.read_bytes())[0]
-        chain = tuple(devpki.load_certificates(chain_path.read_bytes()))
+        cert = pkifiles.load_certificates(cert_path.read_bytes())[0]
+        chain = tuple(pkifiles.load_certificates(chain_path.read_bytes()))
         key_bytes = key_path.read_bytes()
     except OSError as exc:
         raise TSAError(f"cannot read {Path(exc.filename).name}: {exc.strerror}", data_dir) from None
     except ValueError as exc:
         raise TSAError(str(exc), data_dir) from None
     try:
-        key = devpki.load_private_key(key_bytes, passphrase.encode())
+        key = pkifiles.load_private_key(key_bytes, passphrase.encode())
     except ValueError:
         raise PassphraseRefused("the passphrase does not decrypt it (wrong passphrase, or the file is damaged)",
                                 key_path) from None

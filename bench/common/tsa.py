@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography import x509
 
 from bench.common.nodes import LoggedProcess, free_port, http_get_status
-from client import devpki
+from client import pkifiles
 
 # A passphrase for a throw-away key in a temporary directory (the TSA wants 12 characters).
 BENCH_PASSPHRASE = "benchmark passphrase, not a secret"
@@ -56,7 +56,7 @@ class TsaProcess(LoggedProcess):
     @property
     def root(self) -> x509.Certificate:
         """The root a verifier is given (the CA ``ledger ca new`` made)."""
-        return devpki.load_certificates((self.directory / "ca" / "ca.pem").read_bytes())[0]
+        return pkifiles.load_certificates((self.directory / "ca" / "ca.pem").read_bytes())[0]
 
     def ready(self) -> bool:
         return http_get_status("127.0.0.1", self.port, "/") == 200

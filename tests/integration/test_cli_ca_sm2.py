@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from client import devpki
+from client import pkifiles
 from client.credentials import load_identity
 from client.sm2keys import SM2PrivateKey
 from evidence.sm2 import SM3_WITH_SM2_OID, SM2PublicKey
@@ -86,7 +86,7 @@ def test_ca_new_sm2_writes_the_usual_files(made: Made) -> None:
         assert stat.S_IMODE((directory / "ca.key").stat().st_mode) == 0o600
         cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
         assert cert.signature_algorithm_oid.dotted_string == SM3_WITH_SM2_OID
-        key = devpki.load_private_key((directory / "ca.key").read_bytes())
+        key = pkifiles.load_private_key((directory / "ca.key").read_bytes())
         assert isinstance(key, SM2PrivateKey) and SM2PublicKey.from_certificate(cert) == key.public_key()
         assert "0x" + hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest() == made.json(name)["fingerprint"]
     assert x509.load_pem_x509_certificate((made.base / "root" / "ca.pem").read_bytes()).subject.rfc4514_string() == \
@@ -123,7 +123,7 @@ def test_openssl_reads_the_key_files(made: Made) -> None:
     encrypted = made.base / "alice" / "key.pem"
     assert encrypted.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
     plain = openssl("pkey", "-in", encrypted, "-passin", f"pass:{PASSWORD}").stdout.encode()
-    alice_key = devpki.load_private_key(encrypted.read_bytes(), PASSWORD.encode())
+    alice_key = pkifiles.load_private_key(encrypted.read_bytes(), PASSWORD.encode())
     assert isinstance(alice_key, SM2PrivateKey) and plain == alice_key.pem()
     assert openssl("pkey", "-in", made.base / "bob" / "key.pem", "-noout").returncode == 0
     assert openssl("pkey", "-in", made.base / "signing" / "ca.key", "-noout").returncode == 0

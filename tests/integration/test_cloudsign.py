@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from chaincode import ACTION_GRANT_ROLES, CONTRACT_STATUS, ROLE_BITS
-from client import devpki
+from client import devpki, pkifiles
 from client.credentials import CertificateIdentity
 from client.ledger import Ledger
 from client.signers import CloudSigner, Signer, SignerError
@@ -71,7 +71,7 @@ def test_a_party_registers_and_signs_through_the_signing_service(tmp_path: Path)
     identity = ca.issue("Cloud-Signed Tenderer", "p256")
     chain, key = tmp_path / "tenderer-chain.pem", tmp_path / "tenderer-key.pem"
     chain.write_bytes(devpki.chain_pem(identity.chain))
-    key.write_bytes(devpki.private_key_pem(identity.key, KEY_PASSWORD.encode()))
+    key.write_bytes(pkifiles.private_key_pem(identity.key, KEY_PASSWORD.encode()))
     directory = tmp_path / "signer"
     env = {**os.environ, "LEDGER_SIGNER_PASSPHRASE": PASSPHRASE}
     add = ["signer", "add-user", "--dir", str(directory), "--user", "tenderer",

@@ -48,7 +48,7 @@ from fpdf import FPDF
 from typer.testing import CliRunner
 
 from chaincode import ROLE_BITS
-from client import devpki
+from client import devpki, pkifiles
 from client.cli import app
 from client.contract_pdf import PDF_CHECKS, RecordingUnknown, SignedMeanwhile, check_turn, sign_and_record, verify_pdf
 from client.contract_pdf_facts import (
@@ -172,7 +172,7 @@ def write_party(base: Path, name: str) -> Party:
     chain_pem, key_pem, seal_png, account = (base / f"{name}-{what}" for what in ("chain.pem", "key.pem", "seal.png",
                                                                                    "account.key"))
     chain_pem.write_bytes(devpki.chain_pem(identity.chain))
-    key_pem.write_bytes(devpki.private_key_pem(identity.key))
+    key_pem.write_bytes(pkifiles.private_key_pem(identity.key))
     png = draw_seal(seal_name, code=seal_code)
     seal_png.write_bytes(png)
     account.write_text("0x" + account_key(name).hex() + "\n")

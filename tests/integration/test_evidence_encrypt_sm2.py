@@ -99,9 +99,9 @@ def test_encrypt_to_an_sm2_certificate_and_open_it_with_the_cli(dev_node: NodePr
     refused = ledger("evidence", "open", record, "--cert", other.cert, "--cert-key", other.key,
                      "--out", tmp_path / "other.pdf", "--rpc", dev_node.url, check=1)
     assert "not a recipient" in refused.stderr and not (tmp_path / "other.pdf").exists()
-    # The clerk's certificate with someone else's key.
+    # The clerk's certificate with someone else's key: bad input (exit 2).
     refused = ledger("evidence", "open", record, "--cert", clerk.cert, "--cert-key", other.key,
-                     "--out", tmp_path / "mixed.pdf", "--rpc", dev_node.url, check=1)
+                     "--out", tmp_path / "mixed.pdf", "--rpc", dev_node.url, check=2)
     assert "does not belong to the certificate" in refused.stderr
     # What is written is never overwritten.
     refused = ledger("evidence", "open", record, "--cert", clerk.cert, "--cert-key", clerk.key,
@@ -124,6 +124,43 @@ def test_open_reads_an_envelope_file_without_a_node(made: dict[str, Issued], tmp
     (tmp_path / "notes.json").write_text('{"file": "bid.pdf"}')
     refused = ledger("evidence", "open", tmp_path / "notes.json", *common, "--out", tmp_path / "x", check=2)
     assert "neither an envelope" in refused.stderr
+
+
+def test_open_with_an_encrypted_key_and_the_refusals_of_bad_keys(made: dict[str, Issued], tmp_path: Path) -> None:
+    """--password reads the encrypted key `ledger ca issue --password` writes; a key that is
+    not the certificate's, a missing or wrong password and a malformed key file are bad
+    input (exit 2, one line, no traceback), and nothing is written."""
+    from asn1crypto import keys as asn1_keys
+
+    from client import envelope as seal
+    from client.sm2keys import SM2PrivateKey, pem_armor
+
+    clerk, other = made["clerk"], made["other"]
+    sealed = tmp_path / "bid.pdf.sealed"
+    sealed.write_bytes(seal.seal_envelope(SECRET, [certificate(clerk)]))
+    clerk_key = SM2PrivateKey.from_pem(clerk.key.read_bytes())
+    encrypted = tmp_path / "clerk.key"
+    encrypted.write_bytes(clerk_key.pem(b"court password"))
+    common = ("--cert", clerk.cert, "--rpc", "http://127.0.0.1:9")
+    opened = json.loads(ledger("evidence", "open", sealed, *common, "--cert-key", encrypted,
+                               "--password", "court password", "--out", tmp_path / "bid.pdf", "--json").stdout)
+    assert (tmp_path / "bid.pdf").read_bytes() == SECRET and opened["recipient"] == fingerprint(clerk)
+    # An id-ecPublicKey key without its curve parameters (RFC 5480 requires them).
+    inner = asn1_keys.PrivateKeyInfo.load(clerk_key.pkcs8_der())["private_key"].parsed
+    bare = tmp_path / "bare.key"
+    bare.write_bytes(pem_armor("PRIVATE KEY", asn1_keys.PrivateKeyInfo({
+        "version": 0, "private_key_algorithm": {"algorithm": "ec"}, "private_key": inner}).dump()))
+    refusals = {
+        "does not belong to the certificate": ("--cert-key", other.key),
+        "give its password": ("--cert-key", encrypted),
+        "wrong password": ("--cert-key", encrypted, "--password", "not it"),
+        "cannot load the private key": ("--cert-key", bare),
+    }
+    for reason, args in refusals.items():
+        out = tmp_path / "refused.pdf"
+        refused = ledger("evidence", "open", sealed, *common, *args, "--out", out, check=2)
+        assert reason in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+        assert not out.exists()
 
 
 def test_a_certificate_no_envelope_can_be_for_is_refused_first(dev_node: NodeProcess, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chaincode import ROLE_BITS
-from client import Ledger, devpki
+from client import Ledger, devpki, pkifiles
 from client.credentials import CertificateIdentity
 from tests import pki
 from tests.integration.nodeproc import NodeProcess, _die_with_parent, free_port
@@ -101,7 +101,7 @@ def account_key(name: str) -> bytes:
 def write_identity(directory: Path, name: str, identity: CertificateIdentity) -> tuple[Path, Path]:
     chain, key = directory / f"{name}-chain.pem", directory / f"{name}-key.pem"
     chain.write_bytes(devpki.chain_pem(identity.chain))
-    key.write_bytes(devpki.private_key_pem(identity.key))
+    key.write_bytes(pkifiles.private_key_pem(identity.key))
     return chain, key
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from chaincode import ACTION_GRANT_ROLES, ROLE_BITS
-from client import devpki
+from client import devpki, pkifiles
 from client.credentials import CertificateIdentity
 from client.ledger import Ledger
 from tests import pki
@@ -51,7 +51,7 @@ class Desk:
 def write_identity(directory: Path, identity: CertificateIdentity) -> None:
     directory.mkdir(parents=True)
     (directory / "chain.pem").write_bytes(devpki.chain_pem(identity.chain))
-    (directory / "key.pem").write_bytes(devpki.private_key_pem(identity.key))
+    (directory / "key.pem").write_bytes(pkifiles.private_key_pem(identity.key))
 
 
 @pytest.fixture(scope="module")

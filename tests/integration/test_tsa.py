@@ -26,7 +26,7 @@ import pytest
 from asn1crypto import tsp
 from cryptography import x509
 
-from client import devpki
+from client import pkifiles
 from client.timestamping import TimestampingError, request_timestamp
 from client.tsa_server import MAX_CONCURRENT_REQUESTS, TSA_POLICY_OID
 from evidence.timestamp import TimestampError, TimestampRefused, parse_response, parse_token, verify_timestamp
@@ -138,7 +138,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Consortium]
     passphrase_file = base / "passphrase"
     passphrase_file.write_text(PASSPHRASE + "\n")
     tsa = TSAProcess(base / "data", ca_dir, passphrase_file).start()
-    root = devpki.load_certificates((ca_dir / "ca.pem").read_bytes())[0]
+    root = pkifiles.load_certificates((ca_dir / "ca.pem").read_bytes())[0]
     try:
         yield Consortium(ca_dir, ca_dir / "ca.pem", root, base / "data", passphrase_file, tsa)
     finally:
@@ -163,7 +163,7 @@ def digest_of(text: str) -> bytes:
 
 def test_first_start_issues_a_tsa_certificate_from_the_consortium_ca(consortium: Consortium) -> None:
     assert "certificate issued" in consortium.tsa.banner and TSA_POLICY_OID in consortium.tsa.banner
-    cert = devpki.load_certificates((consortium.data_dir / "tsa.pem").read_bytes())[0]
+    cert = pkifiles.load_certificates((consortium.data_dir / "tsa.pem").read_bytes())[0]
     assert cert.issuer == consortium.root.subject
     eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert eku.critical and list(eku.value) == [x509.oid.ExtendedKeyUsageOID.TIME_STAMPING]
@@ -217,7 +217,7 @@ def test_a_request_made_by_openssl_gets_a_reply_openssl_verifies(consortium: Con
     with pytest.raises(TimestampError) as caught:
         verify_timestamp(token, root, [consortium.root])
     assert caught.value.step == "signer"
-    tsa_cert = devpki.load_certificates(tsa_pem.read_bytes())
+    tsa_cert = pkifiles.load_certificates(tsa_pem.read_bytes())
     assert verify_timestamp(token, root, [consortium.root], untrusted=tsa_cert).serial >= 1
 
 
@@ -365,7 +365,7 @@ def test_a_token_from_an_independent_openssl_tsa_verifies_with_its_root_only(
     assert replied.returncode == 0, replied.stderr
     token = parse_response((tmp_path / "r.tsr").read_bytes())
 
-    independent_root = devpki.load_certificates((tmp_path / "root.pem").read_bytes())
+    independent_root = pkifiles.load_certificates((tmp_path / "root.pem").read_bytes())
     verified = verify_timestamp(token, root, independent_root, not_after=int(time.time()) + 1)
     assert verified.tsa_subject == "CN=Independent TSA,O=Independent"
     assert verified.policy == "1.3.6.1.4.1.99999.7.1" and verified.serial == 0x101  # openssl issues the one after its serial file

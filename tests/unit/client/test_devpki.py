@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from client import devpki
+from client import devpki, pkifiles
 from evidence import x509 as px
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -175,9 +175,9 @@ def test_make_crl(root: x509.Certificate, keys: dict[str, devpki.PrivateKey]) ->
 
 def test_pem_bundle_and_der_round_trip(root: x509.Certificate, keys: dict[str, devpki.PrivateKey]) -> None:
     leaf = signer(keys, root)
-    assert devpki.load_certificates(devpki.chain_pem([leaf, root])) == [leaf, root]
-    assert devpki.load_certificates(root.public_bytes(serialization.Encoding.PEM)) == [root]
-    assert devpki.load_certificates(leaf.public_bytes(serialization.Encoding.DER)) == [leaf]
+    assert pkifiles.load_certificates(devpki.chain_pem([leaf, root])) == [leaf, root]
+    assert pkifiles.load_certificates(root.public_bytes(serialization.Encoding.PEM)) == [root]
+    assert pkifiles.load_certificates(leaf.public_bytes(serialization.Encoding.DER)) == [leaf]
     blob = devpki.chain_der([leaf, root])
     assert px.split_certificates(blob) == [c.public_bytes(serialization.Encoding.DER) for c in (leaf, root)]
 
@@ -188,7 +188,7 @@ BROKEN_PEM = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
 @pytest.mark.parametrize("data", [b"", b"not a certificate", BROKEN_PEM])
 def test_load_certificates_refuses_garbage(data: bytes) -> None:
     with pytest.raises(ValueError):
-        devpki.load_certificates(data)
+        pkifiles.load_certificates(data)
 
 
 @pytest.mark.parametrize("kind", ["rsa2048", "p256", "secp256k1"])
@@ -215,25 +215,25 @@ def test_private_key_round_trip(
         serialization.NoEncryption() if password is None else serialization.BestAvailableEncryption(password)
     )
     data = key.private_bytes(encoding, private_format, encryption)
-    loaded = devpki.load_private_key(data, password)
+    loaded = pkifiles.load_private_key(data, password)
     assert loaded.private_numbers() == key.private_numbers()
 
 
 def test_private_key_pem_helper(keys: dict[str, devpki.PrivateKey]) -> None:
     key = keys["p384"]
-    plain = devpki.private_key_pem(key)
+    plain = pkifiles.private_key_pem(key)
     assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
-    encrypted = devpki.private_key_pem(key, PASSWORD)
+    encrypted = pkifiles.private_key_pem(key, PASSWORD)
     assert encrypted.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    assert devpki.load_private_key(encrypted, PASSWORD).private_numbers() == key.private_numbers()
+    assert pkifiles.load_private_key(encrypted, PASSWORD).private_numbers() == key.private_numbers()
     with pytest.raises(ValueError, match="cannot load the private key"):
-        devpki.load_private_key(encrypted, b"wrong password")
+        pkifiles.load_private_key(encrypted, b"wrong password")
     with pytest.raises(ValueError, match="cannot load the private key"):
-        devpki.load_private_key(encrypted, None)
+        pkifiles.load_private_key(encrypted, None)
     with pytest.raises(ValueError, match="cannot load the private key"):
-        devpki.load_private_key(plain, PASSWORD)
+        pkifiles.load_private_key(plain, PASSWORD)
     with pytest.raises(ValueError, match="cannot load the private key"):
-        devpki.load_private_key(b"\x30\x03\x02\x01\x00")
+        pkifiles.load_private_key(b"\x30\x03\x02\x01\x00")
 
 
 def test_load_private_key_refuses_other_key_types() -> None:
@@ -241,7 +241,7 @@ def test_load_private_key_refuses_other_key_types() -> None:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     with pytest.raises(ValueError, match="unsupported private key type"):
-        devpki.load_private_key(pem)
+        pkifiles.load_private_key(pem)
 
 
 @pytest.mark.parametrize("password", [None, PASSWORD])
@@ -249,8 +249,8 @@ def test_pkcs12_round_trip(
     root: x509.Certificate, keys: dict[str, devpki.PrivateKey], password: bytes | None
 ) -> None:
     leaf = signer(keys, root, "rsa2048")
-    data = devpki.write_pkcs12("bob", keys["rsa2048"], leaf, [root], password)
-    key, cert, additional = devpki.load_pkcs12(data, password)
+    data = pkifiles.write_pkcs12("bob", keys["rsa2048"], leaf, [root], password)
+    key, cert, additional = pkifiles.load_pkcs12(data, password)
     assert key.private_numbers() == keys["rsa2048"].private_numbers()
     assert cert == leaf
     assert additional == [root]
@@ -258,12 +258,12 @@ def test_pkcs12_round_trip(
 
 def test_pkcs12_refusals(root: x509.Certificate, keys: dict[str, devpki.PrivateKey]) -> None:
     leaf = signer(keys, root)
-    data = devpki.write_pkcs12("bob", keys["p256"], leaf, (), PASSWORD)
-    assert devpki.load_pkcs12(data, PASSWORD)[2] == []
+    data = pkifiles.write_pkcs12("bob", keys["p256"], leaf, (), PASSWORD)
+    assert pkifiles.load_pkcs12(data, PASSWORD)[2] == []
     with pytest.raises(ValueError, match="cannot load the PKCS#12 file"):
-        devpki.load_pkcs12(data, b"wrong password")
+        pkifiles.load_pkcs12(data, b"wrong password")
     with pytest.raises(ValueError, match="cannot load the PKCS#12 file"):
-        devpki.load_pkcs12(b"garbage", None)
+        pkifiles.load_pkcs12(b"garbage", None)
     certs_only = pkcs12.serialize_key_and_certificates(b"ca", None, None, [root], serialization.NoEncryption())
     with pytest.raises(ValueError, match="must hold a private key and its certificate"):
-        devpki.load_pkcs12(certs_only, None)
+        pkifiles.load_pkcs12(certs_only, None)

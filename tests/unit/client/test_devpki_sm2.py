@@ -1,9 +1,12 @@
 """SM2 in the development PKI (client.devpki): SM2 CAs, SM2 subject keys under any issuer,
 SM2-signed CRLs, SM2 key files and identities — checked with `SM2PublicKey.verify`, by
 ``cryptography`` where the issuer is RSA or ECDSA, and independently by the `openssl`
-command line (tests/openssl_sm2.py: link by link with the distinguishing ID)."""
+command line (tests/openssl_sm2.py: link by link with the distinguishing ID). And key and
+PKCS#12 files whose key derivations would cost minutes, refused before ``cryptography``
+runs them, while every scheme OpenSSL writes still loads."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -11,13 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from asn1crypto import x509 as asn1_x509
+from asn1crypto import cms as asn1_cms, keys as asn1_keys, pkcs12 as asn1_pkcs12, x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from client import devpki, signers
+from client import devpki, pkifiles, signers
 from client.credentials import CredentialError, load_identity
 from client.sm2keys import SM2PrivateKey, pem_armor
 from evidence.sm2 import SM3_WITH_SM2_OID, SM2PublicKey
@@ -291,30 +294,30 @@ def test_sign_digest_with_sm2(sm2_chain: Chain) -> None:
 
 def test_sm2_key_files_through_devpki(sm2_chain: Chain) -> None:
     key = sm2_key(sm2_chain.leaf_key)
-    plain, encrypted = devpki.private_key_pem(key), devpki.private_key_pem(key, PASSWORD)
+    plain, encrypted = pkifiles.private_key_pem(key), pkifiles.private_key_pem(key, PASSWORD)
     assert plain.startswith(b"-----BEGIN PRIVATE KEY-----")
     assert encrypted.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
-    for data, password in ((plain, None), (encrypted, PASSWORD), (devpki.private_key_der(key), None)):
-        loaded = devpki.load_private_key(data, password)
+    for data, password in ((plain, None), (encrypted, PASSWORD), (pkifiles.private_key_der(key), None)):
+        loaded = pkifiles.load_private_key(data, password)
         assert isinstance(loaded, SM2PrivateKey) and loaded.private_bytes_raw == key.private_bytes_raw
     with pytest.raises(ValueError, match="cannot load the private key: .*wrong password"):
-        devpki.load_private_key(encrypted, b"wrong password")
+        pkifiles.load_private_key(encrypted, b"wrong password")
     with pytest.raises(ValueError, match="cannot load the private key: .*give its password"):
-        devpki.load_private_key(encrypted, None)
+        pkifiles.load_private_key(encrypted, None)
     with pytest.raises(ValueError, match="cannot load the private key: .*not encrypted"):
-        devpki.load_private_key(plain, PASSWORD)
+        pkifiles.load_private_key(plain, PASSWORD)
 
 
 def test_pkcs12_is_refused_for_sm2_naming_the_alternative(sm2_chain: Chain, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="key.pem and chain.pem"):
-        devpki.write_pkcs12("alice", sm2_chain.leaf_key, sm2_chain.leaf, [sm2_chain.inter], PASSWORD)
+        pkifiles.write_pkcs12("alice", sm2_chain.leaf_key, sm2_chain.leaf, [sm2_chain.inter], PASSWORD)
     require_openssl()
     key, cert, p12 = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "alice.p12"
-    key.write_bytes(devpki.private_key_pem(sm2_chain.leaf_key))
+    key.write_bytes(pkifiles.private_key_pem(sm2_chain.leaf_key))
     cert.write_bytes(sm2_chain.leaf.public_bytes(PEM))
     openssl("pkcs12", "-export", "-inkey", key, "-in", cert, "-passout", "pass:pw", "-out", p12)
     with pytest.raises(ValueError, match="cannot load the PKCS#12 file: .*--cert chain.pem --cert-key key.pem"):
-        devpki.load_pkcs12(p12.read_bytes(), b"pw")
+        pkifiles.load_pkcs12(p12.read_bytes(), b"pw")
     with pytest.raises(CredentialError, match="PKCS#12 files with SM2 keys are not supported"):
         signers.load_signer(p12=p12, password="pw")
 
@@ -323,8 +326,8 @@ def test_identity_and_signer_from_sm2_files(sm2_chain: Chain, rsa_to_sm2: Chain,
     chain_pem = tmp_path / "chain.pem"
     chain_pem.write_bytes(devpki.chain_pem([sm2_chain.leaf, sm2_chain.inter, sm2_chain.root]))
     key_pem, other_pem = tmp_path / "key.pem", tmp_path / "other.pem"
-    key_pem.write_bytes(devpki.private_key_pem(sm2_chain.leaf_key, PASSWORD))
-    other_pem.write_bytes(devpki.private_key_pem(rsa_to_sm2.leaf_key))
+    key_pem.write_bytes(pkifiles.private_key_pem(sm2_chain.leaf_key, PASSWORD))
+    other_pem.write_bytes(pkifiles.private_key_pem(rsa_to_sm2.leaf_key))
 
     identity = load_identity(cert=chain_pem, key=key_pem, password=PASSWORD.decode())
     assert identity.chain == (sm2_chain.leaf, sm2_chain.inter, sm2_chain.root)
@@ -356,21 +359,21 @@ def test_devpki_loads_openssl_key_files(tmp_path: Path) -> None:
     for name, args in variants.items():
         out = tmp_path / f"{name}.pem"
         openssl(*args, "-out", out)
-        loaded = devpki.load_private_key(out.read_bytes(), b"pw" if "pass:pw" in args else None)
+        loaded = pkifiles.load_private_key(out.read_bytes(), b"pw" if "pass:pw" in args else None)
         assert isinstance(loaded, SM2PrivateKey), name
         if name != "genpkey-aes":
             assert loaded.private_bytes_raw == sm2_expected.private_bytes_raw, name
-    assert isinstance(devpki.load_private_key(sm2_source.read_bytes()), SM2PrivateKey)
+    assert isinstance(pkifiles.load_private_key(sm2_source.read_bytes()), SM2PrivateKey)
     # An RSA key under SM4-CBC: cryptography cannot decrypt it, sm2keys does, cryptography reads it.
     rsa_sm4 = tmp_path / "rsa-sm4.pem"
     openssl("pkcs8", "-topk8", "-v2", "sm4-cbc", "-passout", "pass:pw", "-in", rsa_source, "-out", rsa_sm4)
-    loaded_rsa = devpki.load_private_key(rsa_sm4.read_bytes(), b"pw")
+    loaded_rsa = pkifiles.load_private_key(rsa_sm4.read_bytes(), b"pw")
     assert isinstance(loaded_rsa, rsa.RSAPrivateKey)
-    expected_rsa = devpki.load_private_key(rsa_source.read_bytes())
+    expected_rsa = pkifiles.load_private_key(rsa_source.read_bytes())
     assert isinstance(expected_rsa, rsa.RSAPrivateKey)
     assert loaded_rsa.private_numbers() == expected_rsa.private_numbers()
     with pytest.raises(ValueError, match="cannot load the private key: .*wrong password"):
-        devpki.load_private_key(rsa_sm4.read_bytes(), b"nope")
+        pkifiles.load_private_key(rsa_sm4.read_bytes(), b"nope")
 
 
 # -- OpenSSL accepts what we make -----------------------------------------------------------------
@@ -446,3 +449,213 @@ def test_openssl_pkeyutl_accepts_sign_digest(sm2_chain: Chain, tmp_path: Path) -
     assert check(DEFAULT_ID) == 0
     assert check("1234567812345679") != 0
 
+
+
+# -- hostile key files: refused before they cost anything ------------------------------------------
+
+HOSTILE_ITERATIONS = 2**31 - 1  # minutes of PBKDF2 or the PKCS#12 KDF if anything ran it
+
+
+def _with_iterations(encrypted_der: bytes, iterations: int) -> bytes:
+    """The EncryptedPrivateKeyInfo with its PBKDF2 iteration count changed (nothing else)."""
+    info = asn1_keys.EncryptedPrivateKeyInfo.load(encrypted_der)
+    pbes2 = info["encryption_algorithm"]["parameters"]
+    kdf = pbes2["key_derivation_func"]["parameters"]
+    return asn1_keys.EncryptedPrivateKeyInfo({
+        "encryption_algorithm": {"algorithm": "pbes2", "parameters": {
+            "key_derivation_func": {"algorithm": "pbkdf2", "parameters": {
+                "salt": kdf["salt"], "iteration_count": iterations, "prf": kdf["prf"]}},
+            "encryption_scheme": pbes2["encryption_scheme"]}},
+        "encrypted_data": info["encrypted_data"].native,
+    }).dump()
+
+
+def _pem_der(pem: bytes) -> bytes:
+    return base64.b64decode(b"".join(line for line in pem.splitlines() if not line.startswith(b"-----")))
+
+
+@pytest.mark.timeout(20)
+def test_load_private_key_refuses_a_hostile_count_before_cryptography_runs_it(sm2_chain: Chain,
+                                                                             rsa_to_sm2: Chain) -> None:
+    hostile: dict[str, bytes] = {}
+    for name, key in (("sm2", sm2_chain.leaf_key), ("p256", rsa_to_sm2.inter_key)):
+        der = _with_iterations(_pem_der(pkifiles.private_key_pem(key, PASSWORD)), HOSTILE_ITERATIONS)
+        pem = pem_armor("ENCRYPTED PRIVATE KEY", der)
+        hostile[f"{name} PEM"], hostile[f"{name} DER"] = pem, der
+        # cryptography's PEM reader takes a block with headers (RFC 7468 allows none here).
+        hostile[f"{name} PEM with a header"] = pem.replace(b"-----\n", b"-----\nComment: hi\n\n", 1)
+        hostile[f"{name} PEM after a certificate"] = sm2_chain.root.public_bytes(PEM) + pem
+    # PKCS#12 PBE (what `openssl pkcs8 -v1 PBE-SHA1-3DES` writes) and PBES1.
+    for name in ("pkcs12_sha1_tripledes_3key", "pbes1_sha1_des"):
+        hostile[name] = asn1_keys.EncryptedPrivateKeyInfo({
+            "encryption_algorithm": {"algorithm": name, "parameters": {"salt": b"\x01" * 8,
+                                                                       "iterations": HOSTILE_ITERATIONS}},
+            "encrypted_data": b"\x00" * 160,
+        }).dump()
+    for name, data in hostile.items():
+        with pytest.raises(ValueError, match=f"cannot load the private key: .*{HOSTILE_ITERATIONS}|no headers") as refused:
+            pkifiles.load_private_key(data, PASSWORD)
+        assert "header" in name or f"iteration count {HOSTILE_ITERATIONS} is outside" in str(refused.value), name
+
+
+def test_encrypted_keys_of_every_scheme_still_load(rsa_to_sm2: Chain, tmp_path: Path) -> None:
+    require_openssl()
+    key = rsa_to_sm2.inter_key  # P-256
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    plain = tmp_path / "plain.pem"
+    plain.write_bytes(pkifiles.private_key_pem(key))
+    variants = {
+        "pbes2-aes": ["-v2", "aes-256-cbc"],
+        "pbes2-3des": ["-v2", "des3"],              # decrypted by cryptography (sm2keys lacks 3DES)
+        "pkcs12-pbe-3des": ["-v1", "PBE-SHA1-3DES"],  # decrypted by cryptography, its cost checked first
+    }
+    for name, args in variants.items():
+        out = tmp_path / f"{name}.pem"
+        openssl("pkcs8", "-topk8", *args, "-in", plain, "-passout", "pass:pw", "-out", out)
+        for data in (out.read_bytes(), _pem_der(out.read_bytes())):
+            loaded = pkifiles.load_private_key(data, b"pw")
+            assert isinstance(loaded, ec.EllipticCurvePrivateKey), name
+            assert loaded.private_numbers() == key.private_numbers(), name
+            with pytest.raises(ValueError, match="cannot load the private key"):
+                pkifiles.load_private_key(data, b"not it")
+            with pytest.raises(ValueError, match="give its password"):
+                pkifiles.load_private_key(data)
+    # Traditional PEM encryption (Proc-Type): one MD5 whatever the file says, read by cryptography.
+    legacy = key.private_bytes(PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                               serialization.BestAvailableEncryption(b"pw"))
+    assert b"Proc-Type" in legacy
+    loaded_legacy = pkifiles.load_private_key(legacy, b"pw")
+    assert isinstance(loaded_legacy, ec.EllipticCurvePrivateKey)
+    assert loaded_legacy.private_numbers() == key.private_numbers()
+    # A password for an unencrypted DER key is a mistake said as such.
+    with pytest.raises(ValueError, match="a password was given but the key file is not encrypted"):
+        pkifiles.load_private_key(pkifiles.private_key_der(key), b"pw")
+
+
+def test_load_private_key_refuses_an_ec_key_without_curve_parameters(sm2_chain: Chain) -> None:
+    inner = asn1_keys.PrivateKeyInfo.load(pkifiles.private_key_der(sm2_chain.leaf_key))["private_key"].parsed
+    der = asn1_keys.PrivateKeyInfo({"version": 0, "private_key_algorithm": {"algorithm": "ec"},
+                                    "private_key": inner}).dump()
+    for data in (der, pem_armor("PRIVATE KEY", der), pem_armor("SM2 PRIVATE KEY", der)):
+        with pytest.raises(ValueError, match="cannot load the private key"):
+            pkifiles.load_private_key(data)
+
+
+def test_ca_issue_refuses_a_ca_key_without_curve_parameters(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from client.cli import app
+
+    runner = CliRunner()
+    ca = tmp_path / "ca"
+    made = runner.invoke(app, ["ca", "new", "--name", "Court CA", "--out", str(ca), "--key-type", "sm2"])
+    assert made.exit_code == 0, made.output
+    inner = asn1_keys.PrivateKeyInfo.load(_pem_der((ca / "ca.key").read_bytes()))["private_key"].parsed
+    bare = asn1_keys.PrivateKeyInfo({"version": 0, "private_key_algorithm": {"algorithm": "ec"},
+                                     "private_key": inner}).dump()
+    for label in ("PRIVATE KEY", "SM2 PRIVATE KEY"):
+        (ca / "ca.key").write_bytes(pem_armor(label, bare))
+        result = runner.invoke(app, ["ca", "issue", "--ca", str(ca), "--name", "Clerk", "--out", str(tmp_path / label)])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (label, result.output,
+                                                                                     result.exception)
+        assert "cannot load the private key" in result.output
+        assert not (tmp_path / label).exists()
+
+
+# -- PKCS#12 -------------------------------------------------------------------------------------
+
+
+def _pfx(data: bytes) -> asn1_pkcs12.Pfx:
+    return asn1_pkcs12.Pfx.load(data)
+
+
+def _with_mac_iterations(data: bytes, iterations: int) -> bytes:
+    pfx = _pfx(data)
+    mac = pfx["mac_data"]
+    return asn1_pkcs12.Pfx({"version": pfx["version"], "auth_safe": pfx["auth_safe"], "mac_data": {
+        "mac": mac["mac"], "mac_salt": mac["mac_salt"], "iterations": iterations}}).dump()
+
+
+def _pfx_of(parts: list[asn1_cms.ContentInfo]) -> bytes:
+    """A PFX of these parts (its MAC wrong: the costs are refused before any MAC is checked)."""
+    safe = asn1_pkcs12.AuthenticatedSafe(parts).dump()
+    return asn1_pkcs12.Pfx({"version": "v3", "auth_safe": {"content_type": "data", "content": safe}, "mac_data": {
+        "mac": {"digest_algorithm": {"algorithm": "sha256"}, "digest": b"\x00" * 32},
+        "mac_salt": b"\x01" * 8, "iterations": 2048}}).dump()
+
+
+def _hostile_key_bag() -> asn1_pkcs12.SafeBag:
+    return asn1_pkcs12.SafeBag({"bag_id": "pkcs8_shrouded_key_bag", "bag_value": asn1_keys.EncryptedPrivateKeyInfo({
+        "encryption_algorithm": {"algorithm": "pkcs12_sha1_tripledes_3key",
+                                 "parameters": {"salt": b"\x01" * 8, "iterations": HOSTILE_ITERATIONS}},
+        "encrypted_data": b"\x00" * 160})})
+
+
+def _encrypted_part(bags: asn1_pkcs12.SafeContents, iterations: int = 2048) -> asn1_cms.ContentInfo:
+    """Bags encrypted PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC) as cryptography and OpenSSL 3 do."""
+    from client import sm2keys
+
+    sealed = asn1_keys.EncryptedPrivateKeyInfo.load(sm2keys.encrypt_private_key_info(bags.dump(), PASSWORD))
+    algorithm = sealed["encryption_algorithm"]
+    if iterations != 2048:
+        algorithm = asn1_keys.EncryptedPrivateKeyInfo.load(
+            _with_iterations(sealed.dump(), iterations))["encryption_algorithm"]
+    return asn1_cms.ContentInfo({"content_type": "encrypted_data", "content": {
+        "version": "v0", "encrypted_content_info": {
+            "content_type": "data", "content_encryption_algorithm": algorithm,
+            "encrypted_content": sealed["encrypted_data"].native}}})
+
+
+@pytest.mark.timeout(20)
+def test_load_pkcs12_refuses_hostile_counts_before_cryptography_runs_them(rsa_to_sm2: Chain) -> None:
+    good = pkifiles.write_pkcs12("alice", rsa_to_sm2.inter_key, rsa_to_sm2.inter, [rsa_to_sm2.root], PASSWORD)
+    assert pkifiles.load_pkcs12(good, PASSWORD)[1] == rsa_to_sm2.inter
+    # The MAC's count: cryptography derives the MAC key before it can tell the MAC is wrong.
+    with pytest.raises(pkifiles.Pkcs12TooCostly, match=f"the MAC: {HOSTILE_ITERATIONS} key derivation iterations") as refused:
+        pkifiles.load_pkcs12(_with_mac_iterations(good, HOSTILE_ITERATIONS), PASSWORD)
+    assert refused.value.part == "the MAC" and refused.value.iterations == HOSTILE_ITERATIONS
+    with pytest.raises(pkifiles.Pkcs12TooCostly, match="over the cap of 10000000"):
+        pkifiles.load_pkcs12(_with_mac_iterations(good, 0), PASSWORD)
+
+    hostile_bags = asn1_pkcs12.SafeContents([_hostile_key_bag()])
+    plain_part = asn1_cms.ContentInfo({"content_type": "data", "content": hostile_bags.dump()})
+    nested = asn1_pkcs12.SafeContents([{"bag_id": "safe_contents", "bag_value": hostile_bags}])
+    cases = {
+        "a shrouded key in plain": ([plain_part], f"a shrouded key: PKCS#12 KDF iteration count {HOSTILE_ITERATIONS}"),
+        "an encrypted part": ([_encrypted_part(asn1_pkcs12.SafeContents([]), HOSTILE_ITERATIONS)],
+                              f"an encrypted part: PBKDF2 iteration count {HOSTILE_ITERATIONS}"),
+        "a shrouded key inside a PBES2 part": ([_encrypted_part(hostile_bags)], "a shrouded key: PKCS#12 KDF"),
+        "a shrouded key in a nested bag": ([_encrypted_part(nested)], "a shrouded key: PKCS#12 KDF"),
+        # Each part within the cap, together over it.
+        "many parts": ([_encrypted_part(asn1_pkcs12.SafeContents([]), 4_000_000)] * 3,
+                       "4000000 key derivation iterations, 12002048 in all"),
+    }
+    for parts, reason in cases.values():  # keyed by what each case plants
+        with pytest.raises(pkifiles.Pkcs12TooCostly, match=reason):
+            pkifiles.load_pkcs12(_pfx_of(parts), PASSWORD)
+    deep = hostile_bags
+    for _ in range(pkifiles.MAX_PKCS12_NESTING + 1):
+        deep = asn1_pkcs12.SafeContents([{"bag_id": "safe_contents", "bag_value": deep}])
+    with pytest.raises(pkifiles.Pkcs12TooCostly, match="nested deeper than 4"):
+        pkifiles.load_pkcs12(_pfx_of([asn1_cms.ContentInfo({"content_type": "data", "content": deep.dump()})]), PASSWORD)
+    with pytest.raises(ValueError, match="cannot load the PKCS#12 file: not a well-formed PKCS#12 PFX"):
+        pkifiles.load_pkcs12(b"\x30\x03\x02\x01\x03", PASSWORD)
+
+
+@pytest.mark.parametrize("how", [
+    [],                                                                            # OpenSSL 3: PBES2, SHA-256 MAC
+    ["-certpbe", "PBE-SHA1-3DES", "-keypbe", "PBE-SHA1-3DES", "-macalg", "sha1"],  # legacy PKCS#12 PBE
+    ["-nomac"],
+    ["-iter", "600000"],
+])
+def test_pkcs12_files_openssl_writes_still_load(rsa_to_sm2: Chain, tmp_path: Path, how: list[str]) -> None:
+    require_openssl()
+    key, cert, p12 = tmp_path / "key.pem", tmp_path / "cert.pem", tmp_path / "alice.p12"
+    key.write_bytes(pkifiles.private_key_pem(rsa_to_sm2.inter_key))
+    cert.write_bytes(rsa_to_sm2.inter.public_bytes(PEM))
+    openssl("pkcs12", "-export", "-inkey", key, "-in", cert, *how, "-passout", "pass:pw", "-out", p12)
+    loaded, leaf, _ = pkifiles.load_pkcs12(p12.read_bytes(), b"pw")
+    assert leaf == rsa_to_sm2.inter and devpki.spki_der(loaded.public_key()) == devpki.spki_der(rsa_to_sm2.inter.public_key())
+    if "-nomac" not in how:
+        with pytest.raises(ValueError, match="cannot load the PKCS#12 file"):
+            pkifiles.load_pkcs12(p12.read_bytes(), b"not it")

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from eth_account import Account
 from typer.testing import CliRunner
 
-from client import cloudsign, devpki
+from client import cloudsign, devpki, pkifiles
 from client.cli import app
 from client.cloudsign import (
     AuthenticationError,
@@ -73,7 +73,7 @@ def identities() -> dict[str, CertificateIdentity]:
 def write_pem(tmp: Path, identity: CertificateIdentity, password: str | None) -> tuple[Path, Path]:
     chain, key = tmp / "chain.pem", tmp / "key.pem"
     chain.write_bytes(devpki.chain_pem(identity.chain))
-    key.write_bytes(devpki.private_key_pem(identity.key, password.encode() if password else None))
+    key.write_bytes(pkifiles.private_key_pem(identity.key, password.encode() if password else None))
     return chain, key
 
 
@@ -122,7 +122,7 @@ def test_pem_chain_and_encrypted_key(tmp_path: Path, identities: dict[str, Certi
 def test_pkcs12(tmp_path: Path, identities: dict[str, CertificateIdentity]) -> None:
     identity = identities["p256"]
     p12 = tmp_path / "member.p12"
-    p12.write_bytes(devpki.write_pkcs12("member", identity.key, identity.leaf, identity.chain[1:], PASSWORD.encode()))
+    p12.write_bytes(pkifiles.write_pkcs12("member", identity.key, identity.leaf, identity.chain[1:], PASSWORD.encode()))
     signer = load_signer(p12=p12, password=PASSWORD)
     assert signer.chain_der == identity.chain_der
     assert_signs(signer)
@@ -203,7 +203,7 @@ def test_record_holds_no_key_bytes_and_no_token(store: SignerStore, identities: 
         secret = numbers.private_value if isinstance(identity.key, ec.EllipticCurvePrivateKey) else numbers.d  # type: ignore[union-attr]
         secret_bytes = secret.to_bytes((secret.bit_length() + 7) // 8, "big")
         for form in (der, der.hex().encode(), base64.b64encode(der), secret_bytes, secret_bytes.hex().encode(),
-                     devpki.private_key_pem(identity.key).split(b"\n")[1]):
+                     pkifiles.private_key_pem(identity.key).split(b"\n")[1]):
             assert form not in everything, kind
         token = tokens[kind].encode()
         assert token not in everything

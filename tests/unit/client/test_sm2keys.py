@@ -1,6 +1,9 @@
 """SM2 key files (client.sm2keys): PKCS#8 plain and encrypted (PBES2), SEC 1, against the
 files OpenSSL 3 writes and reads, and GmSSL's HMAC-SM3 / SM4-CBC scheme built here from
-GmSSL's own primitives (gmssl-pyx), not from the code under test."""
+GmSSL's own primitives (gmssl-pyx), not from the code under test; and hostile files (a
+key-derivation count of 2^31-1 in any scheme, 64 KiB of whitespace in a PEM, an EC key
+without curve parameters) refused at once, under a pytest-timeout rather than a timing
+assertion."""
 from __future__ import annotations
 
 import base64
@@ -272,3 +275,95 @@ def test_pbes1_is_refused_naming_pbes2(tmp_path: Path) -> None:
     openssl("pkcs8", "-topk8", "-v1", "PBE-SHA1-3DES", "-in", source, "-passout", "pass:pw", "-out", out)
     with pytest.raises(SM2KeyError, match="is not PBES2"):
         SM2PrivateKey.from_pem(out.read_bytes(), b"pw")
+
+
+# -- hostile files: refused before they cost anything ---------------------------------------------
+
+HOSTILE_ITERATIONS = 2**31 - 1  # minutes of PBKDF2 if anything ran it
+
+
+def _pbes1_like(name: str, iterations: int) -> asn1_algos.EncryptionAlgorithm:
+    """A PBES1 or PKCS#12 PBE AlgorithmIdentifier (their parameters: salt, iterations)."""
+    return asn1_algos.EncryptionAlgorithm({"algorithm": name,
+                                           "parameters": {"salt": b"\x01" * 8, "iterations": iterations}})
+
+
+@pytest.mark.timeout(10)
+def test_a_hostile_pbes2_count_is_refused_before_deriving(key: SM2PrivateKey) -> None:
+    tampered = sm2keys.pem_armor("ENCRYPTED PRIVATE KEY", _reencrypt(key.pem(PASSWORD), iterations=HOSTILE_ITERATIONS))
+    with pytest.raises(SM2KeyError, match=f"PBKDF2 iteration count {HOSTILE_ITERATIONS} is outside"):
+        SM2PrivateKey.from_pem(tampered, PASSWORD)
+
+
+@pytest.mark.parametrize("algorithm, reason", [
+    (_pbes1_like("pkcs12_sha1_tripledes_3key", HOSTILE_ITERATIONS), f"PKCS#12 KDF iteration count {HOSTILE_ITERATIONS}"),
+    (_pbes1_like("pbes1_sha1_des", HOSTILE_ITERATIONS), f"PBKDF1 iteration count {HOSTILE_ITERATIONS}"),
+    (_pbes1_like("pkcs12_sha1_rc2_40", 0), "PKCS#12 KDF iteration count 0 is outside"),
+    # PBKDF2's cost grows with the key length a file asks for, too.
+    (asn1_algos.EncryptionAlgorithm({"algorithm": "pbes2", "parameters": {
+        "key_derivation_func": {"algorithm": "pbkdf2", "parameters": {
+            "salt": asn1_algos.Pbkdf2Salt(name="specified", value=b"\x01" * 16), "iteration_count": 2048,
+            "key_length": 1 << 20}},
+        "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": asn1_core.OctetString(b"\x00" * 16)}}}),
+     "keyLength 1048576 is outside 1..32"),
+    # scrypt (RFC 7914's OID): a KDF whose cost this module does not read is not run.
+    (asn1_algos.EncryptionAlgorithm({"algorithm": "pbes2", "parameters": {
+        "key_derivation_func": {"algorithm": "1.3.6.1.4.1.11591.4.11", "parameters": asn1_core.Null()},
+        "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": asn1_core.OctetString(b"\x00" * 16)}}}),
+     "is not PBKDF2: its cost cannot be read"),
+    (asn1_algos.EncryptionAlgorithm({"algorithm": "1.2.3.4", "parameters": asn1_core.Null()}),
+     "no key derivation cost that can be read"),
+])
+def test_key_derivation_costs_refused_for_every_scheme(algorithm: asn1_algos.EncryptionAlgorithm, reason: str) -> None:
+    with pytest.raises(SM2KeyError, match=reason) as refused:
+        sm2keys.check_key_derivation_cost(algorithm)
+    # Never "unsupported": that is what devpki takes as leave to let cryptography run it.
+    assert not isinstance(refused.value, sm2keys.UnsupportedKeyEncryption)
+
+
+def test_key_derivation_costs_within_the_cap_are_counted() -> None:
+    assert sm2keys.check_key_derivation_cost(_pbes1_like("pkcs12_sha1_tripledes_3key", 2048)) == 2048
+    assert sm2keys.check_key_derivation_cost(
+        _pbes1_like("pbes1_sha1_des", sm2keys.MAX_PBKDF2_ITERATIONS)) == sm2keys.MAX_PBKDF2_ITERATIONS
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("filler", [b" ", b"\n", b" \r\n\t"])
+def test_a_pem_of_whitespace_is_refused_at_once(filler: bytes) -> None:
+    # A 64 KiB key file that opens a block and never closes it: the PEM scan is linear.
+    head = b"-----BEGIN PRIVATE KEY-----"
+    data = head + filler * ((sm2keys.MAX_KEY_FILE_BYTES - len(head)) // len(filler))
+    assert len(data) <= sm2keys.MAX_KEY_FILE_BYTES
+    with pytest.raises(SM2KeyError, match="no PRIVATE KEY"):
+        SM2PrivateKey.from_pem(data)
+    assert sm2keys.encrypted_key_der(data) is None
+    assert not sm2keys.is_sm2_key_file(data)
+
+
+def test_pem_blocks_still_read_with_whitespace_around_the_body(key: SM2PrivateKey) -> None:
+    body = base64.b64encode(key.pkcs8_der())
+    for armoured in (b"-----BEGIN PRIVATE KEY-----" + body + b"-----END PRIVATE KEY-----",
+                     b"-----BEGIN PRIVATE KEY-----\r\n  " + body + b"\r\n\r\n-----END PRIVATE KEY-----\r\n"):
+        assert SM2PrivateKey.from_pem(armoured).private_bytes_raw == key.private_bytes_raw
+
+
+def parameterless(key: SM2PrivateKey) -> bytes:
+    """PKCS#8 id-ecPublicKey with the curve parameters left out (RFC 5480 requires them)."""
+    inner = asn1_keys.PrivateKeyInfo.load(key.pkcs8_der())["private_key"].parsed
+    return asn1_keys.PrivateKeyInfo({"version": 0, "private_key_algorithm": {"algorithm": "ec"},
+                                     "private_key": inner}).dump()
+
+
+def test_an_ec_key_without_curve_parameters_is_refused_not_a_crash(key: SM2PrivateKey) -> None:
+    der = parameterless(key)
+    assert asn1_keys.PrivateKeyInfo.load(der)["private_key_algorithm"]["parameters"].native is None
+    for label in ("PRIVATE KEY", "SM2 PRIVATE KEY"):
+        with pytest.raises(SM2KeyError, match="not an SM2 private key"):
+            SM2PrivateKey.from_pem(sm2keys.pem_armor(label, der))
+        assert not sm2keys.is_sm2_key_file(sm2keys.pem_armor(label, der))
+    with pytest.raises(SM2KeyError, match="not an SM2 private key"):
+        SM2PrivateKey.from_der(der)
+    assert not sm2keys.is_sm2_private_key_info(der)
+    # The same key encrypted: decrypted, then refused for what it is.
+    with pytest.raises(SM2KeyError, match="not an SM2 private key"):
+        SM2PrivateKey.from_der(sm2keys.encrypt_private_key_info(der, PASSWORD), PASSWORD)
