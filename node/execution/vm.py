@@ -4,23 +4,30 @@ Only what differs from py-evm's `CancunVM` is overridden: the header's hash (QBF
 so the seals and round do not change a block's identity), header validation (QBFT's
 difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit), the
 creation of child headers, and the PKI precompile (`node.execution.pki`) in the computation.
+Contract code and its jump-destination analysis come from the process's content-addressed
+cache (`node.execution.codecache`) instead of being read and re-analysed on every CALL.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import rlp
 from eth.abc import (
     BlockAPI,
     BlockHeaderAPI,
     ComputationAPI,
+    MessageAPI,
     ReceiptAPI,
     SignedTransactionAPI,
+    StateAPI,
+    TransactionContextAPI,
     TransactionFieldsAPI,
     WithdrawalAPI,
 )
-from eth.constants import BLANK_ROOT_HASH, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
+from eth.db.account import AccountDB
+from eth.validation import validate_canonical_address
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader, CountableList, Withdrawal
 from eth.vm.forks.cancun.computation import CancunComputation
@@ -35,6 +42,7 @@ from chaincode import PKI_PRECOMPILE
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
 from node.errors import InvalidTransaction
+from node.execution.codecache import CODE_CACHE, AnalysedCode, CodeCache
 from node.execution.pki import pki_precompile
 
 QBFT_DIFFICULTY = 1
@@ -150,13 +158,45 @@ def create_child_header(
     )
 
 
+class LedgerAccountDB(AccountDB):
+    """py-evm's account database with contract code read through the process's code cache.
+
+    The code hash still comes from the account (and so from this state's trie); only the
+    hash -> code read is shared, which is content-addressed. What a cache hit skips is
+    py-evm's bookkeeping for block witnesses (`_accessed_bytecodes`), which nothing here
+    reads: it never reaches a state root, receipt or header.
+    """
+
+    code_cache: ClassVar[CodeCache] = CODE_CACHE
+
+    def get_code(self, address: Address) -> bytes:
+        validate_canonical_address(address, title="Storage Address")
+        code_hash = self.get_code_hash(address)
+        if code_hash == EMPTY_SHA3:
+            return b""
+        cached = self.code_cache.code(code_hash)
+        if cached is not None:
+            return cached
+        return self.code_cache.remember(code_hash, super().get_code(address))
+
+
 class LedgerComputation(CancunComputation):
-    """Cancun's computation plus the PKI precompile (X.509 work in Python)."""
+    """Cancun's computation plus the PKI precompile (X.509 work in Python), with jump
+    destinations analysed once per contract code rather than once per message."""
 
     _precompiles = {**CancunComputation.get_precompiles(), Address(PKI_PRECOMPILE): pki_precompile}
+    code_cache: ClassVar[CodeCache] = CODE_CACHE
+
+    def __init__(self, state: StateAPI, message: MessageAPI, transaction_context: TransactionContextAPI) -> None:
+        super().__init__(state, message, transaction_context)
+        # Initcode runs once and is never cached; for any other code the shared marks are
+        # the cached contract's (or fresh ones if the code is not in the cache).
+        if message.code and not message.is_create:
+            self.code = AnalysedCode(message.code, self.code_cache.marks_for(message.code))
 
 
 class LedgerState(CancunState):
+    account_db_class = LedgerAccountDB
     computation_class = LedgerComputation
 
 
