@@ -261,7 +261,7 @@ def evidence_open(
     except (OSError, ValueError) as exc:
         fail(f"--cert {cert}: not a readable PEM certificate ({exc})")
     try:
-        # RSA, EC or SM2, any key file format, its encryption's cost capped (client.devpki).
+        # RSA, EC or SM2, any key file format, its encryption's cost capped (client.pkifiles).
         key = pkifiles.load_private_key(cert_key.read_bytes(), password.encode() if password else None)
     except OSError as exc:
         fail(f"--cert-key {cert_key}: {exc.strerror}")

@@ -52,7 +52,7 @@ MAX_IDLE_CONNECTIONS = 4
 _READ_CHUNK = 1024 * 1024
 # Methods safe to send again when a kept-alive connection turns out to have been closed
 # by the server before it answered (never POST: a transaction must not go twice).
-_RETRY_ON_STALE = frozenset({"GET", "HEAD", "PUT"})
+_RETRY_ON_STALE = frozenset({"GET", "HEAD", "PUT"})  # and a POST its caller marks idempotent
 
 
 class HttpError(ClientError):
@@ -242,8 +242,13 @@ class HttpClient:
         content_type: str | None = None,
         headers: Mapping[str, str] | None = None,
         limit: int | None = None,
+        idempotent: bool = False,
     ) -> Response:
-        """One request and its whole 2xx answer (at most `limit` bytes, default the client's)."""
+        """One request and its whole 2xx answer (at most `limit` bytes, default the client's).
+
+        `idempotent`: the caller knows this request may be sent twice (a JSON-RPC read
+        over POST), so it is sent again, once, when a kept-alive connection the server has
+        just closed swallows it — as GET, HEAD and PUT always are."""
         target = self._target(path, params)
         url = f"{self._scheme}://{self._netloc}{target}"
         all_headers = {**self._headers, **(headers or {})}
@@ -263,7 +268,7 @@ class HttpClient:
             except (OSError, http.client.HTTPException) as exc:
                 connection.close()
                 stale = isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
-                if reused and stale and attempt == 1 and method in _RETRY_ON_STALE:
+                if reused and stale and attempt == 1 and (idempotent or method in _RETRY_ON_STALE):
                     continue  # the server closed a kept-alive connection meanwhile: once more, afresh
                 raise HttpError(url, describe(exc)) from exc
             try:

@@ -80,7 +80,23 @@ class NodeProvider(JSONBaseProvider):
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         body = self.encode_rpc_request(method, params)
-        return self.decode_rpc_response(self.http.request("POST", "", body=body, content_type="application/json").body)
+        # A read may go twice when the node closed the kept-alive connection just as it was
+        # reused (uvicorn's keep-alive timeout); a transaction never does.
+        reply = self.http.request("POST", "", body=body, content_type="application/json",
+                                  idempotent=is_read_only(method))
+        return self.decode_rpc_response(reply.body)
+
+
+# JSON-RPC methods that change nothing on the node: safe to send again.
+_READ_ONLY_METHODS = frozenset({
+    "eth_call", "eth_estimateGas", "eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_feeHistory",
+    "eth_maxPriorityFeePerGas", "eth_syncing", "net_version", "web3_clientVersion",
+})
+
+
+def is_read_only(method: str) -> bool:
+    """Whether a JSON-RPC call only reads (eth_get…, eth_call, …), so sending it twice is harmless."""
+    return method.startswith("eth_get") or method in _READ_ONLY_METHODS
 
 
 @dataclass(frozen=True)

@@ -271,3 +271,32 @@ def test_urls_and_messages() -> None:
     assert server_message(b'{"error": "' + b"y" * 1000 + b'"}') == "y" * 300
     for body in (b"", b"[]", b'{"error": 3}', b'{"error": "  "}', b"\xff"):
         assert server_message(body) is None
+
+
+def test_a_post_goes_again_on_a_connection_just_closed_only_when_the_caller_says_it_is_idempotent(
+        server: Server) -> None:
+    # JSON-RPC reads travel as POST (client/ledger.py marks them idempotent); a transaction
+    # must never be sent twice, so a plain POST is not retried. The server here answers the
+    # first request of a connection and drops the next one unanswered, as a server closing
+    # an idle kept-alive connection just as it is reused does.
+    def answer_once(handler: BaseHTTPRequestHandler) -> Reply | None:
+        served = getattr(handler, "served", 0)
+        handler.served = served + 1  # type: ignore[attr-defined]
+        if served:
+            handler.close_connection = True
+            return None
+        return 200, {"Content-Type": "application/json"}, b"{}"
+
+    server.routes["/rpc"] = answer_once
+    with HttpClient(server.url) as client:
+        client.request("POST", "rpc", body=b"{}")
+        assert client.request("POST", "rpc", body=b"{}", idempotent=True).status == 200  # dropped, then sent again
+        with pytest.raises(HttpError, match="closed connection"):
+            client.request("POST", "rpc", body=b"{}")  # dropped: not sent again
+
+
+def test_json_rpc_reads_are_idempotent_and_transactions_are_not() -> None:
+    from client.ledger import is_read_only
+
+    assert all(is_read_only(m) for m in ("eth_call", "eth_getBalance", "eth_getTransactionReceipt", "eth_chainId"))
+    assert not any(is_read_only(m) for m in ("eth_sendRawTransaction", "eth_sendTransaction", "ledger_anything"))
