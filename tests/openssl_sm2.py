@@ -251,14 +251,7 @@ def verify(chain: Issued, *, distid: str = DEFAULT_ID) -> subprocess.CompletedPr
     signature is checked with `distid` (default 1234567812345678), each link with OpenSSL's
     path rules.
     """
-    result = None
-    for index, certificate in enumerate(chain.path[:-1]):
-        anchor = chain.path[index + 1]
-        identifier = ["-vfyopt", f"distid:{distid}"] if has_sm2_key(anchor) else []
-        result = openssl("verify", *identifier, "-partial_chain", "-CAfile", anchor, certificate, check=False)
-        if result.returncode != 0:
-            return result
-    return verify_self_signed(chain.path[-1], distid=distid)
+    return verify_path(chain.path, distid=distid)
 
 
 def verify_self_signed(root: Path, *, distid: str = DEFAULT_ID) -> subprocess.CompletedProcess[str]:
@@ -268,11 +261,18 @@ def verify_self_signed(root: Path, *, distid: str = DEFAULT_ID) -> subprocess.Co
     if not has_sm2_key(root):
         return openssl("verify", "-partial_chain", "-check_ss_sig", "-CAfile", root, root, check=False)
     certificate = x509.load_pem_x509_certificate(root.read_bytes())
-    work = root.parent / f"{root.stem}-self"
+    return _pkeyutl_sm2(root.parent / f"{root.stem}-self", certificate.tbs_certificate_bytes,
+                        certificate.signature, root, distid)
+
+
+def _pkeyutl_sm2(work: Path, signed: bytes, signature: bytes, signer: Path,
+                 distid: str) -> subprocess.CompletedProcess[str]:
+    """`openssl pkeyutl -verify` of an SM2 `signature` over `signed` (a TBSCertificate or
+    TBSCertList) by the key of the certificate in `signer`, with `distid`; files in `work`."""
     work.mkdir(exist_ok=True)
-    (work / "tbs.der").write_bytes(certificate.tbs_certificate_bytes)
-    (work / "signature.der").write_bytes(certificate.signature)
-    openssl("x509", "-in", root, "-noout", "-pubkey", "-out", work / "public.pem")
+    (work / "tbs.der").write_bytes(signed)
+    (work / "signature.der").write_bytes(signature)
+    openssl("x509", "-in", signer, "-noout", "-pubkey", "-out", work / "public.pem")
     return openssl("pkeyutl", "-verify", "-pubin", "-inkey", work / "public.pem", "-rawin", "-digest", "sm3",
                    "-pkeyopt", f"distid:{distid}", "-in", work / "tbs.der", "-sigfile", work / "signature.der",
                    check=False)
@@ -304,11 +304,5 @@ def verify_crl(crl_der: Path, issuer: Path, *, distid: str = DEFAULT_ID) -> subp
         result = openssl("crl", "-inform", "DER", "-in", crl_der, "-CAfile", issuer, "-verify", "-noout", check=False)
         ok = result.returncode == 0 and "verify OK" in result.stdout + result.stderr
         return subprocess.CompletedProcess(result.args, 0 if ok else 1, result.stdout, result.stderr)
-    work = crl_der.parent / f"{crl_der.stem}-check"
-    work.mkdir(exist_ok=True)
-    (work / "tbs.der").write_bytes(crl.tbs_certlist_bytes)
-    (work / "signature.der").write_bytes(crl.signature)
-    openssl("x509", "-in", issuer, "-noout", "-pubkey", "-out", work / "public.pem")
-    return openssl("pkeyutl", "-verify", "-pubin", "-inkey", work / "public.pem", "-rawin", "-digest", "sm3",
-                   "-pkeyopt", f"distid:{distid}", "-in", work / "tbs.der", "-sigfile", work / "signature.der",
-                   check=False)
+    return _pkeyutl_sm2(crl_der.parent / f"{crl_der.stem}-check", crl.tbs_certlist_bytes, crl.signature,
+                        issuer, distid)
