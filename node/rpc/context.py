@@ -1,5 +1,6 @@
-"""What a JSON-RPC handler is given: the node, the filter registry, the limits, and who is
-asking (their gas budget for this request); and how a block parameter names a block."""
+"""What a JSON-RPC handler is given: the node, the filter registry, the limits, the states
+kept for calls, and who is asking (their gas budget for this request); and how a block
+parameter names a block."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +10,7 @@ from typing import Any
 from node.errors import InvalidParams, NotFound
 from node.execution.vm import QBFTHeader
 from node.rpc import params as p
+from node.rpc.callstates import CallStates
 from node.rpc.filters import FilterRegistry
 from node.rpc.limits import GasBuckets, GasBudget, RpcLimits
 from node.service import Node
@@ -26,6 +28,9 @@ class RpcContext:
     caller: str = "local"
     connection: str = "local"
     budget: GasBudget | None = None
+    # States kept for eth_call / eth_estimateGas at the head (node/rpc/callstates.py);
+    # None: every call builds a fresh state, as before the pool existed.
+    call_states: CallStates | None = None
 
     def for_caller(self, caller: str, connection: str) -> RpcContext:
         """This context for one request of `caller` on `connection`, with a fresh request

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, TypeVar
 
 from node.errors import ConfigError, LimitExceeded
+from node.rpc.callstates import CALL_STATES_KEPT
 from node.storage.blobs import MAX_CALLER_BLOBS, MAX_CALLER_BYTES, MAX_STORE_BLOBS, MAX_STORE_BYTES, MIN_FREE_BYTES
 from node.storage.members import MAX_MEMBER_CALLER_BYTES, MAX_MEMBER_STORE_BYTES
 
@@ -91,6 +92,9 @@ class RpcLimits:
     # another caller always finds the other free), and waiting beyond those.
     expensive_in_flight_per_caller: int = 1
     expensive_waiting_per_caller: int = 16
+    # Idle states kept at the head for eth_call / eth_estimateGas (node/rpc/callstates.py):
+    # one per expensive thread. 0 keeps none: every call builds a fresh state.
+    call_states_kept: int = CALL_STATES_KEPT
     # Filters (eth_newFilter ...) one caller may hold; the node-wide cap is MAX_FILTERS.
     filters_per_caller: int = 100
     # WebSocket connections one caller (token, or client address) may hold, and the node's.
@@ -118,6 +122,8 @@ class RpcLimits:
                 raise ValueError(f"{name} must be positive")
         if self.expensive_waiting_per_caller < 0:
             raise ValueError("expensive_waiting_per_caller must not be negative")
+        if self.call_states_kept < 0:
+            raise ValueError("call_states_kept must not be negative")
         if self.caller_gas_burst < self.call_gas_cap:
             raise ValueError("caller_gas_burst must hold at least one call_gas_cap execution")
         if self.request_gas_cap < self.call_gas_cap:

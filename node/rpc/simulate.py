@@ -1,6 +1,10 @@
 """eth_call and eth_estimateGas: a call executed on a read overlay of a block's state, its gas
 drawn from the request's and the caller's budgets (node/rpc/limits.py).
 
+The state is leased from the context's CallStates (node/rpc/callstates.py): at the head
+it is one an earlier call used and reverted, with its read caches warm. A call that
+raises (an estimate that fails, a refused budget) drops its state rather than return it.
+
 Every execution reserves its gas limit from the budget first and returns what it did not
 use, so a caller never executes more than its bucket holds, and a request no more than
 `request_gas_cap` — an estimate's search counting once, as its first (largest) run, so
@@ -11,6 +15,8 @@ charged, not py-evm's exact search up to the block gas limit.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from eth.abc import SignedTransactionAPI, StateAPI
@@ -19,7 +25,9 @@ from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 
 from node.errors import ExecutionReverted, InvalidTransaction, LimitExceeded, NodeError
+from node.execution.vm import LedgerVM, QBFTHeader
 from node.rpc import params as p
+from node.rpc.callstates import CallLease
 from node.rpc.context import RpcContext, resolve_block
 
 # geth's estimator stops when the bracket is within this share of its upper end.
@@ -32,24 +40,32 @@ CALL_STIPEND = 2_300  # params.CallStipend: geth's optimistic guess leaves room 
 
 class _Call:
     """One call to simulate: the state after a block, and the call as a spoofed
-    transaction whose gas limit is chosen per execution."""
+    transaction whose gas limit is chosen per execution.
+
+    Built in two steps, in the order errors are reported: `__init__` parses the call and
+    resolves its block; `bind` takes the state a lease lends it (node/rpc/callstates.py)
+    and checks the sender's nonce, the intrinsic gas and the balance against it."""
 
     def __init__(self, ctx: RpcContext, spec: Any, tag: Any) -> None:
         call = p.obj(spec, "transaction")
         self.sender = p.address(call["from"], "from") if call.get("from") else b"\x00" * 20
-        to = p.address(call["to"], "to") if call.get("to") else b""
+        self.to = p.address(call["to"], "to") if call.get("to") else b""
         payload = call.get("input", call.get("data"))
-        data = p.data(payload, "input") if payload is not None else b""
+        self.data = p.data(payload, "input") if payload is not None else b""
         cap = ctx.limits.call_gas_cap
         gas = p.quantity(call["gas"], "gas") if call.get("gas") is not None else cap
-        value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
-        header = resolve_block(ctx, tag)
-        vm = ctx.node.chain.vm_at(header)
+        self.value = p.quantity(call["value"], "value") if call.get("value") is not None else 0
+        self.header = resolve_block(ctx, tag)
         self.ctx = ctx
-        self.state: StateAPI = vm.state
-        self.gas = min(gas, cap, header.gas_limit)
-        self.unsigned = vm.create_unsigned_transaction(
-            nonce=self.state.get_nonce(Address(self.sender)), gas_price=0, gas=self.gas, to=Address(to), value=value, data=data,
+        self.gas = min(gas, cap, self.header.gas_limit)
+
+    def bind(self, lease: CallLease) -> None:
+        """Run this call on `lease`'s state (which must be the state after `self.header`)."""
+        self.lease = lease
+        self.state: StateAPI = lease.state
+        self.unsigned = LedgerVM.create_unsigned_transaction(
+            nonce=self.state.get_nonce(Address(self.sender)), gas_price=0, gas=self.gas, to=Address(self.to),
+            value=self.value, data=self.data,
         )
         tx = self.transaction(self.gas)
         self.intrinsic_gas = tx.intrinsic_gas
@@ -74,6 +90,7 @@ class _Call:
             used = granted - computation.get_gas_remaining()
         finally:
             self.state.revert(snapshot)
+            self.lease.gas += used
             if budget is not None:
                 budget.settle(granted, used, repeat=repeat)
         if granted < gas and computation.is_error and isinstance(computation.error, OutOfGas):
@@ -83,9 +100,22 @@ class _Call:
         return computation
 
 
+@contextmanager
+def _leased(ctx: RpcContext, header: QBFTHeader) -> Iterator[CallLease]:
+    """A state after `header` for one call: from the context's pool, or (without one) a
+    fresh state that is dropped afterwards."""
+    if ctx.call_states is not None:
+        with ctx.call_states.lease(header) as lease:
+            yield lease
+    else:
+        yield CallLease(header.hash, ctx.node.chain.state_at(header), 0)
+
+
 def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
     call = _Call(ctx, spec, tag)
-    computation = call.execute(call.gas)
+    with _leased(ctx, call.header) as lease:
+        call.bind(lease)
+        computation = call.execute(call.gas)
     if computation.is_error:
         raise_execution_error(computation)
     return p.to_data(computation.output)
@@ -93,6 +123,12 @@ def eth_call(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
 
 def eth_estimate_gas(ctx: RpcContext, spec: Any, tag: Any = "latest") -> str:
     call = _Call(ctx, spec, tag)
+    with _leased(ctx, call.header) as lease:
+        call.bind(lease)
+        return _estimate(call)
+
+
+def _estimate(call: _Call) -> str:
     hi = call.gas
     # 1. At the cap: a call that fails with all the gas it may have fails for good.
     computation = call.execute(hi)
