@@ -5,13 +5,12 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eth_bloom import BloomFilter
 
 from node.errors import InvalidParams, LimitExceeded, NotFound
 from node.rpc import params as p
-from node.rpc.format import LogRecord
 
 MAX_TOPIC_POSITIONS = 4
 MAX_ADDRESSES = 1_000
@@ -26,6 +25,17 @@ FILTER_TIMEOUT_SECONDS = 300
 MAX_FILTERS = 10_000
 # Hashes a pending-transaction filter keeps between polls; older ones are its client's loss.
 MAX_PENDING_PER_FILTER = 10_000
+
+
+class MatchableLog(Protocol):
+    """What a filter looks at in a log (node.rpc.format's LogRecord, node.rpc.logcache's
+    EncodedLog)."""
+
+    @property
+    def address(self) -> bytes: ...
+
+    @property
+    def topics(self) -> tuple[bytes, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,13 @@ class LogCriteria:
                 return False
         return True
 
-    def matches(self, log: LogRecord) -> bool:
+    @property
+    def matches_all(self) -> bool:
+        """No address and no topic position: every log matches (a position, even a null
+        one, asks for a log with at least that many topics)."""
+        return not self.addresses and not self.topics
+
+    def matches(self, log: MatchableLog) -> bool:
         if self.addresses and log.address not in self.addresses:
             return False
         if len(self.topics) > len(log.topics):

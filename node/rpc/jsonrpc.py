@@ -34,6 +34,7 @@ from node.rpc import params as p
 from node.rpc.context import RpcContext
 from node.rpc.limits import EXPENSIVE_METHODS
 from node.rpc.methods import ROUTES, transaction_sender
+from node.rpc.rawjson import EncodedJSON
 
 log = logging.getLogger("ledger.rpc")
 
@@ -224,8 +225,22 @@ def is_expensive(payload: Any) -> bool:
 
 def encode(document: Any) -> bytes:
     """A response document as JSON bytes. ASCII-only output: a lone surrogate echoed from
-    a request id or method name becomes a \\u escape instead of failing to encode."""
+    a request id or method name becomes a \\u escape instead of failing to encode.
+
+    A result that is already JSON (EncodedJSON, eth_getLogs' pre-encoded logs) is spliced
+    in as it is, never parsed: the document is encoded with a null in its place (the
+    result is the last member of every response `dispatch` builds) and the null swapped
+    for the bytes."""
+    result = document.get("result") if isinstance(document, dict) else None
+    if isinstance(result, EncodedJSON):
+        text = json.dumps({**document, "result": None}, separators=(",", ":"), allow_nan=False).encode()
+        if text.endswith(_NULL_RESULT_END):
+            return text[:-len(_NULL_RESULT_END)] + b'"result":' + result.data + b"}"
+        return encode({**document, "result": result.value()})  # never for dispatch's responses
     return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+
+
+_NULL_RESULT_END = b'"result":null}'
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,14 @@ from trie import HexaryTrie
 
 from evidence.receipt import MAX_VALIDATOR_HISTORY
 from node.errors import InvalidParams, NotFound
+from node.execution.chain import DECODED_BLOCK_CACHE
 from node.execution.vm import LedgerBlock, QBFTHeader
 from node.rpc import params as p
 from node.rpc.context import RpcContext, block_number_of, resolve_block, with_state
 from node.rpc.filters import Filter, LogCriteria
-from node.rpc.format import LogRecord, block_json, block_logs, receipt_json, transaction_json
+from node.rpc.format import block_json, receipt_json, transaction_json
+from node.rpc.logcache import LOG_CACHE, EncodedLog, TransactionLogs, logs_of_objects, stored_block_logs
+from node.rpc.rawjson import EncodedJSON
 from node.rpc.simulate import eth_call, eth_estimate_gas
 
 CLIENT_VERSION = "evidence-ledger/v0.1.0/python"
@@ -264,7 +267,23 @@ def eth_send_raw_transaction(ctx: RpcContext, raw: Any) -> str:
 
 # -- logs and filters -----------------------------------------------------------------
 
-def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -> list[LogRecord]:
+def _read_block_logs(ctx: RpcContext, header: QBFTHeader, head: int) -> list[TransactionLogs]:
+    """A block's logs for the encoded-log cache. A block among the chain's last
+    DECODED_BLOCK_CACHE is read through the chain's decoded-block cache, which the
+    receipts clients just fetched (and startup validation) have usually filled: no
+    decoding at all. An older one is read with plain RLP (about half the cost of py-evm's
+    receipt objects) and kept out of that cache, so that a long scan does not evict the
+    blocks consensus and receipt reads use."""
+    chain = ctx.node.chain
+    if header.block_number > head - DECODED_BLOCK_CACHE:
+        txs, _ = chain.block_transactions(header)
+        return logs_of_objects(txs, chain.block_receipts(header))
+    return stored_block_logs(ctx.node.store, header.hash)
+
+
+def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -> list[EncodedLog]:
+    """The logs of blocks start..end that `criteria` matches, in chain order, from the
+    encoded-log cache (node/rpc/logcache.py)."""
     if end < start:
         return []
     if end - start + 1 > MAX_LOG_BLOCK_RANGE:
@@ -272,21 +291,24 @@ def collect_logs(ctx: RpcContext, criteria: LogCriteria, start: int, end: int) -
     if ctx.budget is not None:
         ctx.budget.scan(end - start + 1)
     chain = ctx.node.chain
-    found: list[LogRecord] = []
+    head = chain.head.block_number
+    found: list[EncodedLog] = []
     for height in range(start, end + 1):
         header = chain.header_by_number(height)
         if header.bloom == 0 or not criteria.may_match_bloom(header.bloom):
-            continue  # no logs at all, or none that can match: skip decoding the block
-        txs, _ = chain.block_transactions(header)
-        for log in block_logs(header, txs, chain.block_receipts(header)):
-            if criteria.matches(log):
-                found.append(log)
-                if len(found) > MAX_LOG_RESULTS:
-                    raise InvalidParams(f"query returned more than {MAX_LOG_RESULTS} results; narrow the range")
+            continue  # no logs at all, or none that can match: skip the block
+        logs = LOG_CACHE.logs(height, header.hash, lambda: _read_block_logs(ctx, header, head))  # noqa: B023 (called at once)
+        found.extend(logs if criteria.matches_all else [log for log in logs if criteria.matches(log)])
+        if len(found) > MAX_LOG_RESULTS:
+            raise InvalidParams(f"query returned more than {MAX_LOG_RESULTS} results; narrow the range")
     return found
 
 
-def eth_get_logs(ctx: RpcContext, spec: Any) -> list[dict[str, Any]]:
+def _encoded(logs: list[EncodedLog]) -> EncodedJSON:
+    return EncodedJSON.array(log.json for log in logs)
+
+
+def eth_get_logs(ctx: RpcContext, spec: Any) -> EncodedJSON:
     query = p.obj(spec, "filter")
     criteria = LogCriteria.parse(query)
     head = ctx.node.chain.head.block_number
@@ -298,7 +320,7 @@ def eth_get_logs(ctx: RpcContext, spec: Any) -> list[dict[str, Any]]:
     else:
         start = block_number_of(ctx, query.get("fromBlock"), head)
         end = min(block_number_of(ctx, query.get("toBlock"), head), head)
-    return [log.to_json() for log in collect_logs(ctx, criteria, start, end)]
+    return _encoded(collect_logs(ctx, criteria, start, end))
 
 
 def eth_new_filter(ctx: RpcContext, spec: Any) -> str:
@@ -318,30 +340,30 @@ def eth_new_pending_transaction_filter(ctx: RpcContext) -> str:
     return ctx.filters.install(Filter("pending", ctx.node.chain.head.block_number + 1, owner=ctx.connection))
 
 
-def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any]:
+def _filter_changes(ctx: RpcContext, flt: Filter, advance: bool) -> list[Any] | EncodedJSON:
     head = ctx.node.chain.head.block_number
     end = head if flt.to_block is None else min(head, flt.to_block)
     if flt.kind == "pending":
         hashes, flt.pending_hashes = flt.pending_hashes, []
         return [p.to_data(h) for h in hashes]
     if flt.kind == "blocks":
-        result: list[Any] = [p.to_data(ctx.node.chain.hash_by_number(h)) for h in range(flt.next_height, head + 1)]
+        result: list[Any] | EncodedJSON = [p.to_data(ctx.node.chain.hash_by_number(h)) for h in range(flt.next_height, head + 1)]
     else:
         assert flt.criteria is not None
         end = min(end, flt.next_height + MAX_LOG_BLOCK_RANGE - 1)
-        result = [log.to_json() for log in collect_logs(ctx, flt.criteria, flt.next_height, end)]
+        result = _encoded(collect_logs(ctx, flt.criteria, flt.next_height, end))
     if advance:
         flt.next_height = max(flt.next_height, end + 1)
     return result
 
 
-def eth_get_filter_changes(ctx: RpcContext, filter_id: Any) -> list[Any]:
+def eth_get_filter_changes(ctx: RpcContext, filter_id: Any) -> list[Any] | EncodedJSON:
     flt = ctx.filters.get(filter_id)
     with flt.lock:
         return _filter_changes(ctx, flt, advance=True)
 
 
-def eth_get_filter_logs(ctx: RpcContext, filter_id: Any) -> list[Any]:
+def eth_get_filter_logs(ctx: RpcContext, filter_id: Any) -> list[Any] | EncodedJSON:
     """Every log the filter matches from its fromBlock, however far polling has moved."""
     flt = ctx.filters.get(filter_id)
     if flt.kind != "logs":
