@@ -69,7 +69,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import REPO_ROOT, cli
+import chaincode.events
+import node.storage.indexes
+from bench.common import cli
 from bench.common.footprint import cpu_seconds, dir_bytes, process_tree
 from bench.common.machine import machine_cpu, machine_info, machine_rows, wait_for_idle
 from bench.common.nodes import NodeProcess, find_ledger, free_port
@@ -473,10 +475,13 @@ def prepare(base: Path, shape: Shape, args: argparse.Namespace) -> tuple[Path, d
 
 def index_code() -> str:
     """A fingerprint of the code that decides what the seeded keys hold: the key layout,
-    the indexing, and the system contracts' event codec it decodes logs with."""
+    the indexing, and the system contracts' event codec it decodes logs with. The files
+    read are the modules this process imported, not the working tree's: under
+    ``bench/run_all --baseline`` the old side imports an older commit's (a data directory
+    seeded by one side's code is not reused by the other's)."""
     digest = hashlib.sha256()
-    for name in ("node/storage/schema.py", "node/storage/indexes.py", "chaincode/events.py"):
-        digest.update((REPO_ROOT / name).read_bytes())
+    for module in (schema, node.storage.indexes, chaincode.events):
+        digest.update(Path(str(module.__file__)).read_bytes())
     return digest.hexdigest()[:16]
 
 

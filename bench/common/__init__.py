@@ -17,6 +17,8 @@
   until they are in one (the ``Storage.set`` load of throughput and consensus);
 * ``profiling`` -- py-spy on a node during a timed section, and reading its stacks;
 * ``tsa``       -- a ``ledger tsa serve`` time-stamping authority on a loopback port.
+* ``baseline``  -- an older commit exported with ``git archive`` and set up so that today's
+  benchmarks run against its code (``bench/run_all --baseline``).
 
 A benchmark runs as ``.venv/bin/python -m bench.<name>`` from the repository root
 (``bench/run_all`` runs them all). Nothing here talks to anything but a loopback address.

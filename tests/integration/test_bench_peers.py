@@ -60,6 +60,9 @@ def check_quick_run(doc: dict) -> None:
         fig = figures[f"peers.ledger.{metric}"]
         assert fig["median"] > 0 and len(fig["runs"]) == doc["sizes"]["runs"] == 1
     assert peers["ledger"]["logs"][0]["blocks_scanned"] > 0
+    # the node-side cost: a Python node's 100 eth_calls cost it well over one 10 ms clock tick
+    assert figures["peers.ledger.node_cpu_ms_per_call"]["median"] > 0
+    assert peers["ledger"]["bounds"].startswith("a block every 1 s; gas limit 150,000,000 = ")
 
     for peer in PEERS:
         status = peers[peer]["status"]
@@ -77,6 +80,9 @@ def check_quick_run(doc: dict) -> None:
             assert ratio["better"] == figures[f"peers.ledger.{metric}"]["better"]
         assert peers[peer]["package_version"] == {"ganache": "7.9.2", "anvil": "1.7.1"}[peer]
         assert peers[peer]["sealing"] and peers[peer]["fee"]
+        # a block gas limit that does not bind, given on the command line and read back from the node
+        assert peers[peer]["block_gas_limit"] == 1_000_000_000 and "1000000000" in peers[peer]["command"]
+        assert "gas limit 1,000,000,000" in peers[peer]["bounds"]
 
 
 def test_peers_without_npm_are_skipped_with_a_reason(tmp_path: Path) -> None:

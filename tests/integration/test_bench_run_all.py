@@ -105,3 +105,27 @@ def test_peers_and_the_markdown_report(quick_run: tuple[dict[str, Any], Path, in
         assert row in text
     for step in STEPS:
         assert f"#### {step}" in text
+
+
+def test_the_baseline_side_runs_the_old_tree(tmp_path: Path) -> None:
+    """``--baseline``'s old side: the step process and the ``ledger`` node it starts import the
+    exported tree, not the working tree. HEAD is exported and marked (its CLIENT_VERSION
+    changed in the export only), then ``bench.common.baseline``'s probe runs the way run_all
+    runs an old-side step (without the tree it finds REPO/node and today's version)."""
+    from bench import run_all
+    from bench.common import baseline
+
+    tree = baseline.prepare("HEAD", parent=tmp_path)
+    try:
+        methods = tree.tree / "node" / "rpc" / "methods.py"
+        text = methods.read_text()
+        assert 'CLIENT_VERSION = "' in text
+        methods.write_text(text.replace('CLIENT_VERSION = "', 'CLIENT_VERSION = "baseline-marker/', 1))
+        probe = run_all.Step("probe", "bench.common.baseline", (), (), 120, "where node comes from")
+        old = run_all.run_invocation(probe, (), tmp_path, "probe.old1", quick=False, tree=tree)
+    finally:
+        tree.remove()
+    assert old["status"] == "ok", old["error"]
+    old_found = old["details"]["probe"]
+    assert old_found["client_version"].startswith("baseline-marker/"), old_found
+    assert Path(old_found["node_package"]) == tree.tree / "node" and old_found["baseline"] == tree.commit

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import run_all
+from bench.common.baseline import BaselineTree
 from bench.common.machine import machine_info
 from bench.common.profiling import read_stacks, top_functions
 from bench.common.results import figure, number, write_figures
@@ -155,3 +156,153 @@ def test_a_stopped_run_all_stops_its_running_step(tmp_path: Path) -> None:
         for _ in range(100):
             os.kill(step_pid, 0)
             time.sleep(0.05)
+
+
+# --------------------------------------------------------------------------
+# --baseline: the order of the sides, the merging, the before/after table
+# --------------------------------------------------------------------------
+def test_side_order_alternates_per_run() -> None:
+    assert run_all.side_order(3, True) == ["old", "new", "new", "old", "old", "new"]
+    assert run_all.side_order(1, True) == ["old", "new"]
+    assert run_all.side_order(3, False) == ["old", "new"]
+    assert run_all.runs_of(("--contracts", "60", "--runs", "3", "--idle-wait", "5")) == 3
+    assert run_all.runs_of(("--smoke",)) == 1
+    assert run_all.with_one_run(("--runs", "3", "-n", "600")) == ("--runs", "1", "-n", "600")
+
+
+class FakeInvocations:
+    """Stands in for run_invocation: records each call; the old side's figure is 10 per run
+    plus the call's position, the new side's 20 plus it, so the merge can be checked run by run."""
+
+    def __init__(self, fail: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        self.calls: list[tuple[str, tuple[str, ...], bool]] = []
+        self.fail = fail
+
+    def __call__(self, step: run_all.Step, args: tuple[str, ...], out: Path, label: str, *, quick: bool,
+                 tree: object = None) -> dict:
+        self.calls.append((label, tuple(args), tree is not None))
+        value = (10.0 if tree is not None else 20.0) + len(self.calls)
+        failed = label in self.fail
+        figures = [] if failed else [
+            figure("t.rate", "tx/s", [value], group="g", note="n"),
+            figure("t.latency_ms", "ms", [100.0 / value], better="lower"),
+        ] + ([figure("t.peer_only", "x", [1.0])] if tree is None else [])
+        return {"argv": ["-m", step.module, *args], "status": "failed" if failed else "ok", "seconds": 1.0,
+                "error": "exit code 1\nboom" if failed else "", "figures": figures,
+                "details": {"which": label}, "log": f"{label}.log"}
+
+
+def _tree(tmp_path: Path) -> BaselineTree:
+    return BaselineTree(commit="57a5956" + "0" * 33, ref="57a5956", root=tmp_path, tree=tmp_path / "tree")
+
+
+def test_baseline_runs_alternate_and_merge_per_side(tmp_path: Path) -> None:
+    step = run_all.Step("t", "bench.t", ("--runs", "3", "--idle-wait", "5"), ("--quick",), 60, "things",
+                        alternate=True, baseline_args=("--nodes", "ledger"))
+    fake = FakeInvocations()
+    result = run_all.run_step_with_baseline(step, tmp_path, _tree(tmp_path), quick=False, invoke=fake)
+    assert [c[0] for c in fake.calls] == ["t.old1", "t.new1", "t.new2", "t.old2", "t.old3", "t.new3"]
+    for label, args, on_tree in fake.calls:
+        assert on_tree == label.startswith("t.old")  # the old side, and only it, runs on the exported tree
+        assert args == (("--runs", "1", "--idle-wait", "5", "--nodes", "ledger") if on_tree
+                        else ("--runs", "1", "--idle-wait", "5"))
+    new = {f["name"]: f for f in result["figures"]}
+    old = {f["name"]: f for f in result["baseline"]["figures"]}
+    # calls 2, 3, 6 were new (20 + position), calls 1, 4, 5 old (10 + position): every run kept, in order
+    assert new["t.rate"]["runs"] == [22.0, 23.0, 26.0] and new["t.rate"]["median"] == 23.0
+    assert old["t.rate"]["runs"] == [11.0, 14.0, 15.0] and old["t.rate"]["median"] == 14.0
+    assert new["t.rate"]["unit"] == "tx/s" and new["t.rate"]["group"] == "g" and new["t.rate"]["note"] == "n"
+    assert old["t.latency_ms"]["better"] == "lower" and old["t.latency_ms"]["median"] == 100.0 / 14
+    assert result["status"] == "ok" and result["baseline"]["status"] == "ok" and result["seconds"] == 6.0
+    assert result["details"] == {"which": "t.new1"} and result["order"][0] == "t.old1"
+    rows = {r["name"]: r for r in run_all.before_after_rows([result])}
+    assert set(rows) == {"t.rate", "t.latency_ms"}  # a figure only the new side has is not compared
+    assert rows["t.rate"]["ratio"] == 23.0 / 14.0
+
+    report = _report([result])
+    report["baseline"] = {"ref": "57a5956", "commit": "57a5956" + "0" * 33}
+    table = run_all.before_after_markdown(report)
+    assert "| t | old1, new1, new2, old2, old3, new3 | ok | ok |" in table
+    assert "| `t.rate` | tx/s ↑ | 14.0 (11.0, 14.0, 15.0) | 23.0 (22.0, 23.0, 26.0) | **1.64×** |" in table
+    assert "#### Before/after: 57a5956 (old) and abc123 (new)" in run_all.markdown(report)
+
+
+def test_baseline_per_step_quick_and_a_failing_old_side(tmp_path: Path) -> None:
+    step = run_all.Step("p", "bench.p", ("--runs", "3"), ("--quick",), 60, "peers", baseline_args=("--nodes", "ledger"))
+    fake = FakeInvocations(fail={"p.old1"})
+    result = run_all.run_step_with_baseline(step, tmp_path, _tree(tmp_path), quick=False, invoke=fake)
+    # not alternating: old with its full runs, then new
+    assert [(c[0], c[1]) for c in fake.calls] == [("p.old1", ("--runs", "3", "--nodes", "ledger")), ("p.new1", ("--runs", "3"))]
+    assert result["status"] == "ok" and result["baseline"]["status"] == "failed"
+    assert result["baseline"]["error"].startswith("p.old1.log: exit code 1") and result["baseline"]["figures"] == []
+    report = _report([result])
+    report["baseline"] = {"ref": "57a5956", "commit": "57a5956" + "0" * 33}
+    assert "p on the old side failed" in run_all.before_after_markdown(report)
+    # --quick: one invocation a side, whatever the step
+    quick = FakeInvocations()
+    alt = run_all.Step("q", "bench.q", ("--runs", "3"), ("--quick", "--runs", "1"), 60, "q", alternate=True)
+    run_all.run_step_with_baseline(alt, tmp_path, _tree(tmp_path), quick=True, invoke=quick)
+    assert [(c[0], c[1]) for c in quick.calls] == [("q.old1", ("--quick", "--runs", "1")), ("q.new1", ("--quick", "--runs", "1"))]
+
+
+def test_baseline_markers_are_their_own(tmp_path: Path) -> None:
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n")
+    run_all.update_benchmarks_md(md, "tables\n")
+    run_all.update_benchmarks_md(md, "before/after 1\n", begin=run_all.BASELINE_BEGIN_MARK, end=run_all.BASELINE_END_MARK,
+                                 heading="## Before and after")
+    run_all.update_benchmarks_md(md, "tables 2\n")
+    run_all.update_benchmarks_md(md, "before/after 2\n", begin=run_all.BASELINE_BEGIN_MARK, end=run_all.BASELINE_END_MARK,
+                                 heading="## Before and after")
+    doc = md.read_text()
+    assert "tables 2" in doc and "before/after 2" in doc and "before/after 1" not in doc and "tables\n" not in doc
+    assert doc.count(run_all.BASELINE_BEGIN_MARK) == 1 and doc.count("## Before and after") == 1
+
+
+def test_baseline_export_is_read_only_and_refuses_unknown_commits(tmp_path: Path) -> None:
+    from bench.common import baseline
+
+    tree = baseline.prepare("57a5956", parent=tmp_path)
+    try:
+        assert tree.commit.startswith("57a5956") and len(tree.commit) == 40
+        assert (tree.tree / "node" / "execution" / "chain.py").is_file()
+        assert not (tree.tree / "node" / "execution" / "codecache.py").exists()  # issue 22's step 2a came after
+        assert (tree.tree / "bench").resolve() == baseline.REPO_ROOT / "bench"  # today's workload
+        env = tree.env({"PATH": "/usr/bin", "PYTHONPATH": "/x"})
+        assert env["PYTHONPATH"] == f"{tree.tree}:/x" and env["PATH"] == f"{tree.root / 'bin'}:/usr/bin"
+        assert os.access(tree.root / "bin" / "ledger", os.X_OK)
+    finally:
+        tree.remove()
+    assert not tree.root.exists()
+    with pytest.raises(baseline.BaselineError, match="not a commit"):
+        baseline.prepare("no-such-commit-anywhere", parent=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind by the refused one
+
+
+def test_main_with_a_baseline_writes_only_the_before_after_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """run_all's main with --baseline: the tree is prepared and removed, each step runs through
+    run_step_with_baseline, the report carries the before/after rows, and --update-benchmarks-md
+    touches the baseline markers only (a partial run must not replace the full run's tables)."""
+    from bench.common import baseline
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text(f"# B\n\n{run_all.BEGIN_MARK}\nthe full run's tables\n{run_all.END_MARK}\n")
+    removed: list[bool] = []
+    tree = _tree(tmp_path)
+    monkeypatch.setattr(baseline, "prepare", lambda ref: tree)
+    monkeypatch.setattr(baseline.BaselineTree, "remove", lambda self: removed.append(True))
+    monkeypatch.setattr(run_all, "REPO_ROOT", tmp_path)
+    fake = FakeInvocations(fail={"throughput.old1"})
+    real = run_all.run_step_with_baseline
+    monkeypatch.setattr(run_all, "run_step_with_baseline",
+                        lambda step, out, t, *, quick: real(step, out, t, quick=quick, invoke=fake))
+    code = run_all.main(["--quick", "--only", "throughput", "--baseline", "57a5956", "--out", str(tmp_path / "out"),
+                         "--update-benchmarks-md"])
+    assert code == 1  # the old side failed: the run says so
+    assert removed == [True] and [c[0] for c in fake.calls] == ["throughput.old1", "throughput.new1"]
+    report = json.loads((tmp_path / "out" / "run_all.json").read_text())
+    assert report["baseline"]["commit"] == tree.commit and report["steps"][0]["baseline"]["status"] == "failed"
+    doc = md.read_text()
+    assert "the full run's tables" in doc and run_all.BASELINE_BEGIN_MARK in doc
+    assert "throughput on the old side failed" in doc
+    assert "Before/after" in (tmp_path / "out" / "run_all.md").read_text()
