@@ -17,8 +17,10 @@ import logging
 import os
 import shutil
 import struct
+import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +116,72 @@ def copy_database(source: Path, target: Path) -> CopyStats:
     return CopyStats(linked, copied, copied_bytes)
 
 
+# State trie nodes and contract code kept in memory by `StateNodeCache`: a node is ~100-550
+# bytes, so 32 MiB holds ~100,000 nodes (the account trie's upper levels and the system
+# contracts' storage tries many times over) inside the node's 300 MB budget.
+STATE_NODE_CACHE_BYTES = 32 * 1024 * 1024
+# What an entry costs beyond its key and value bytes: two bytes objects' headers and the
+# ordered map's slot and links (~200 bytes measured with sys.getsizeof; rounded up).
+STATE_NODE_OVERHEAD_BYTES = 256
+
+
+class StateNodeCache:
+    """Values under `schema.STATE_PREFIX` (node hash -> trie node, code hash -> code) kept
+    in memory, least recently used out first, bounded in bytes; thread-safe.
+
+    Those keys are content-addressed (the key is the keccak of the value), so an entry is
+    never stale: a key can only ever be written with the same value. The one way a value
+    could go is a delete, and `LevelStore.write_items` drops the key here when it deletes
+    one (nothing prunes state today). Missing keys are not remembered: a key that is
+    written later must be found then."""
+
+    def __init__(self, max_bytes: int = STATE_NODE_CACHE_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, bytes] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: bytes, value: bytes) -> None:
+        cost = len(key) + len(value) + STATE_NODE_OVERHEAD_BYTES
+        if cost > self._max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(key) + len(old) + STATE_NODE_OVERHEAD_BYTES
+            self._entries[key] = value
+            self._bytes += cost
+            while self._bytes > self._max_bytes:
+                evicted_key, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted_key) + len(evicted) + STATE_NODE_OVERHEAD_BYTES
+
+    def discard(self, key: bytes) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(key) + len(old) + STATE_NODE_OVERHEAD_BYTES
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_STATE_NODES_LOCK = threading.Lock()
+
+
 class LevelStore:
-    """The node's LevelDB. Reads are direct; writes only through `write_batch`."""
+    """The node's LevelDB. Reads are direct (state values through `state_nodes`); writes
+    only through `write_batch`."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
@@ -138,8 +204,30 @@ class LevelStore:
         # Close on interpreter exit too: plyvel's destructor fails noisily during teardown.
         self._finalizer = weakref.finalize(self, self._db.close)
 
+    _state_nodes: StateNodeCache | None = None
+
+    @property
+    def state_nodes(self) -> StateNodeCache:
+        """This store's trie-node cache, made on first use (so subclasses that open the
+        database their own way, node/verify/sources.py's ReadOnlyStore, have one too)."""
+        if self._state_nodes is None:
+            with _STATE_NODES_LOCK:
+                if self._state_nodes is None:
+                    self._state_nodes = StateNodeCache()
+        return self._state_nodes
+
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
+
+    def get_state(self, node_hash: bytes) -> bytes | None:
+        """The trie node or code stored under `schema.state_key(node_hash)`, through the
+        in-memory cache of those content-addressed values."""
+        value = self.state_nodes.get(node_hash)
+        if value is None:
+            value = self._db.get(schema.STATE_PREFIX + node_hash)
+            if value is not None:
+                self.state_nodes.put(node_hash, value)
+        return value
 
     def scan(
         self, lower: bytes, upper: bytes, *, after: bytes | None = None, reverse: bool = False, limit: int,
@@ -163,12 +251,18 @@ class LevelStore:
         same key wins. `sync=False` returns once LevelDB has the batch in its log, without
         an fsync: for writes that a later synced batch commits (node/storage/members.py
         writes a batch's members in such slices); the next synced write makes them durable."""
+        state_prefix = schema.STATE_PREFIX
         with self._db.write_batch(transaction=True, sync=sync) as batch:
             for key, value in items:
                 if value is None:
                     batch.delete(key)
+                    if key[:1] == state_prefix:
+                        self.state_nodes.discard(key[1:])
                 else:
                     batch.put(key, value)
+                    if key[:1] == state_prefix:
+                        # A block's new nodes are the paths the next block walks first.
+                        self.state_nodes.put(key[1:], value)
 
     def level0_files(self) -> int:
         """The table files in LevelDB's level 0: compaction's backlog. LevelDB slows every
@@ -235,13 +329,21 @@ class StateOverlay(BaseAtomicDB):
 
     def __init__(self, store: LevelStore) -> None:
         self._store = store
+        # Through the store's trie-node cache; a stand-in store with only `get` (the
+        # in-memory genesis of node/verify/replay.py) is read key by key.
+        get_state = getattr(store, "get_state", None)
+        self._get_state: Callable[[bytes], bytes | None] = (
+            get_state if get_state is not None else lambda node_hash: store.get(schema.state_key(node_hash)))
         self.pending: dict[bytes, bytes | None] = {}
+        # The execution room's flat account/storage cache for states on this view
+        # (node.execution.statecache), set by the chain; storage never looks inside it.
+        self.flat_state: object | None = None
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self.pending:
             value = self.pending[key]
         else:
-            value = self._store.get(schema.state_key(key))
+            value = self._get_state(key)
         if value is None:
             raise KeyError(key)
         return value
@@ -257,7 +359,7 @@ class StateOverlay(BaseAtomicDB):
     def _exists(self, key: bytes) -> bool:
         if key in self.pending:
             return self.pending[key] is not None
-        return self._store.get(schema.state_key(key)) is not None
+        return self._get_state(key) is not None
 
     @contextlib.contextmanager
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
