@@ -34,13 +34,11 @@ from evidence.mpt import ordered_trie_root
 from node.errors import InvalidBlock, NotFound, StorageError
 from node.execution.genesis import Genesis
 from node.execution.permissions import Membership
-from node.execution.statecache import FlatStateCache, StateWrites
 from node.execution.vm import (
     QBFT_DIFFICULTY,
     QBFT_NONCE,
     TRANSACTION_BUILDER,
     LedgerBlock,
-    LedgerState,
     LedgerVM,
     QBFTHeader,
     create_child_header,
@@ -78,8 +76,6 @@ class BuiltBlock:
     receipts: tuple[ReceiptAPI, ...]
     overlay: StateOverlay
     rejected: list[Rejected] = field(default_factory=list)
-    # The block's net state writes, for the flat cache to move by (None: it starts afresh).
-    state_writes: StateWrites | None = None
 
 
 class ExecutionDB:
@@ -140,8 +136,6 @@ class Chain:
             raise StorageError(f"{store.path} was initialised with a different genesis")
         self._head = self.header_by_hash(head_hash)
         self.genesis_header = self.header_by_number(0)
-        # The head state's accounts and slots read so far, moved block by block in `commit`.
-        self.flat_state = FlatStateCache(self._head.state_root)
         self._tallies: OrderedDict[bytes, qbft.VoteTally] = OrderedDict()
         self._tally_lock = threading.Lock()
         last_vote = store.get(schema.LAST_VOTE_KEY)
@@ -220,13 +214,7 @@ class Chain:
 
     def read_overlay(self) -> StateOverlay:
         """A state view for reads: nothing written to it is ever committed."""
-        return self._state_overlay()
-
-    def _state_overlay(self) -> StateOverlay:
-        # States on it read through the flat cache only while built on the head's root.
-        overlay = StateOverlay(self._store)
-        overlay.flat_state = self.flat_state
-        return overlay
+        return StateOverlay(self._store)
 
     def vm_at(self, header: QBFTHeader, overlay: StateOverlay | None = None) -> LedgerVM:
         overlay = overlay if overlay is not None else self.read_overlay()
@@ -350,7 +338,7 @@ class Chain:
                     rejected.append(Rejected(tx, f"sender 0x{tx.sender.hex()} is not a member"))
             remaining = admitted
         while True:
-            overlay = self._state_overlay()
+            overlay = StateOverlay(self._store)
             base = create_child_header(parent, coinbase=Address(coinbase), timestamp=timestamp, extra_data=extra.encode())
             vm = self.vm_at(base, overlay)
             try:
@@ -372,9 +360,7 @@ class Chain:
             # re-derives what this function just computed (the transaction root, among
             # others). Blocks from elsewhere are checked by comparing them with a rebuild.
             result = vm.finalize_block(vm.pack_block(block))
-            state_writes = cast(LedgerState, vm.state).state_writes
-            return BuiltBlock(cast(QBFTHeader, result.block.header), tuple(remaining), receipts, overlay, rejected,
-                              state_writes)
+            return BuiltBlock(cast(QBFTHeader, result.block.header), tuple(remaining), receipts, overlay, rejected)
 
     def commit(self, header: QBFTHeader, built: BuiltBlock, senders: Sequence[bytes]) -> None:
         """Store a sealed block and move the head, in one atomic write batch."""
@@ -395,9 +381,6 @@ class Chain:
             index_block(IndexBatch(self._store.get, writes), header.block_number, header.hash, header.timestamp,
                         built.transactions, built.receipts)
             self._store.write_batch(writes)
-            # Exactly this block's writes move the flat cache to the new root (or it starts
-            # afresh there); before the head moves, so no state on the new head misses them.
-            self.flat_state.advance(parent.state_root, header.state_root, built.state_writes)
             if carries_vote:
                 self._last_vote = header.block_number
             self._head = header

@@ -5,9 +5,7 @@ so the seals and round do not change a block's identity), header validation (QBF
 difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit), the
 creation of child headers, and the PKI precompile (`node.execution.pki`) in the computation.
 Contract code and its jump-destination analysis come from the process's content-addressed
-cache (`node.execution.codecache`) instead of being read and re-analysed on every CALL;
-a state built on the head's root reads accounts and storage slots through the chain's flat
-cache (`node.execution.statecache`) before walking the tries.
+cache (`node.execution.codecache`) instead of being read and re-analysed on every CALL.
 """
 from __future__ import annotations
 
@@ -16,14 +14,10 @@ from typing import Any, ClassVar, cast
 
 import rlp
 from eth.abc import (
-    AccountStorageDatabaseAPI,
-    AtomicDatabaseAPI,
     BlockAPI,
     BlockHeaderAPI,
     ComputationAPI,
-    DatabaseAPI,
     MessageAPI,
-    MetaWitnessAPI,
     ReceiptAPI,
     SignedTransactionAPI,
     StateAPI,
@@ -33,12 +27,6 @@ from eth.abc import (
 )
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3, EMPTY_UNCLE_HASH, SECPK1_N, ZERO_HASH32
 from eth.db.account import AccountDB
-from eth.db.backends.base import BaseDB
-from eth.db.cache import CacheDB
-from eth.db.hash_trie import HashTrie
-from eth.db.journal import JournalDB
-from eth.db.storage import AccountStorageDB, StorageLookup
-from eth.rlp.accounts import Account
 from eth.validation import validate_canonical_address
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.blocks import CancunBlock, CancunBlockHeader, CountableList, Withdrawal
@@ -56,7 +44,6 @@ from evidence.mpt import ordered_trie_root
 from node.errors import InvalidTransaction
 from node.execution.codecache import CODE_CACHE, AnalysedCode, CodeCache
 from node.execution.pki import pki_precompile
-from node.execution.statecache import FlatStateCache, StateWrites, capture_state_writes
 
 QBFT_DIFFICULTY = 1
 QBFT_NONCE = b"\x00" * 8
@@ -171,109 +158,16 @@ def create_child_header(
     )
 
 
-class FlatAccountReads(BaseDB):
-    """The account trie's reads, answered from the head's flat cache while the trie is at
-    the cache's root (checked on every read: the root moves at block end)."""
-
-    def __init__(self, trie_db: DatabaseAPI, trie: HashTrie, flat: FlatStateCache) -> None:
-        self._db = trie_db
-        self._trie = trie
-        self._flat = flat
-
-    def __getitem__(self, address: bytes) -> bytes:
-        root = self._trie.root_hash
-        cached = self._flat.account(root, address)
-        if cached is not None:
-            return cached
-        encoded = self._db[address]
-        self._flat.fill_account(root, address, encoded)
-        return encoded
-
-    def __setitem__(self, address: bytes, value: bytes) -> None:
-        self._db[address] = value
-
-    def __delitem__(self, address: bytes) -> None:
-        del self._db[address]
-
-    def _exists(self, address: bytes) -> bool:
-        return address in self._db
-
-
-class FlatStorageLookup(StorageLookup):
-    """An account's storage-trie reads, answered from the head's flat cache while this
-    lookup reads the head's storage trie: opened on the head's storage root for the
-    account, not wiped or re-rooted since, no pending trie writes."""
-
-    def __init__(self, db: DatabaseAPI, storage_root: Hash32, address: Address,
-                 flat: FlatStateCache, state_root: bytes) -> None:
-        super().__init__(db, storage_root, address)
-        self._flat = flat
-        self._flat_state_root = state_root
-        self._head_storage_root = storage_root
-
-    def __getitem__(self, key: bytes) -> bytes:
-        if self._write_trie is not None or self._starting_root_hash != self._head_storage_root:
-            return super().__getitem__(key)
-        cached = self._flat.slot(self._flat_state_root, self._address, key)
-        if cached is not None:
-            return cached
-        value = super().__getitem__(key)
-        self._flat.fill_slot(self._flat_state_root, self._address, key, value)
-        return value
-
-
-class LedgerAccountStorageDB(AccountStorageDB):
-    """py-evm's account storage with its trie reads through `FlatStorageLookup`."""
-
-    def __init__(self, db: AtomicDatabaseAPI, storage_root: Hash32, address: Address,
-                 flat: FlatStateCache, state_root: bytes) -> None:
-        super().__init__(db, storage_root, address)
-        # The same pipe as py-evm's (lookup -> cache -> locked changes -> journal), fresh.
-        self._storage_lookup = FlatStorageLookup(db, storage_root, address, flat, state_root)
-        self._storage_cache = CacheDB(self._storage_lookup)
-        self._locked_changes = JournalDB(self._storage_cache)
-        self._journal_storage = JournalDB(self._locked_changes)
-
-
 class LedgerAccountDB(AccountDB):
-    """py-evm's account database with contract code read through the process's code cache
-    and, for a state built on the head's root, account and storage reads through the
-    chain's flat cache (`node.execution.statecache`; why it is exact is said there).
+    """py-evm's account database with contract code read through the process's code cache.
 
     The code hash still comes from the account (and so from this state's trie); only the
     hash -> code read is shared, which is content-addressed. What a cache hit skips is
-    py-evm's bookkeeping for block witnesses (`_accessed_bytecodes`, the trie-key access
-    logs), which nothing here reads: it never reaches a state root, receipt or header.
-    Only read paths are changed here; block end (`make_state_root`, `persist`) is py-evm's.
+    py-evm's bookkeeping for block witnesses (`_accessed_bytecodes`), which nothing here
+    reads: it never reaches a state root, receipt or header.
     """
 
     code_cache: ClassVar[CodeCache] = CODE_CACHE
-
-    def __init__(self, db: AtomicDatabaseAPI, state_root: Hash32 = BLANK_ROOT_HASH) -> None:
-        super().__init__(db, state_root)
-        flat = getattr(db, "flat_state", None)
-        self._flat: FlatStateCache | None = flat if isinstance(flat, FlatStateCache) else None
-        if self._flat is not None:
-            # py-evm's account pipe with the flat reads slotted in just above the trie.
-            self._trie_cache = CacheDB(FlatAccountReads(self._trie_logger, self._trie, self._flat))
-            self._journaltrie = JournalDB(self._trie_cache)
-
-    def _get_address_store(self, address: Address) -> AccountStorageDatabaseAPI:
-        store = self._account_stores.get(address)
-        if store is not None:
-            return store
-        storage_root = self._get_storage_root(address)
-        if self._flat is None or storage_root == BLANK_ROOT_HASH:
-            # An empty storage trie answers without reading anything.
-            return super()._get_address_store(address)
-        root = self.state_root
-        head_encoded = self._trie_cache[address]  # the account in the trie, below the journal
-        head_storage_root = rlp.decode(head_encoded, sedes=Account).storage_root if head_encoded else BLANK_ROOT_HASH
-        if head_storage_root != storage_root:
-            return super()._get_address_store(address)
-        store = LedgerAccountStorageDB(self._raw_store_db, storage_root, address, self._flat, root)
-        self._account_stores[address] = store
-        return store
 
     def get_code(self, address: Address) -> bytes:
         validate_canonical_address(address, title="Storage Address")
@@ -304,21 +198,6 @@ class LedgerComputation(CancunComputation):
 class LedgerState(CancunState):
     account_db_class = LedgerAccountDB
     computation_class = LedgerComputation
-
-    # The net writes of the block this state persisted, for the chain's flat cache to move
-    # by when the block is committed (None: not captured, the cache then starts afresh).
-    state_writes: StateWrites | None = None
-
-    def persist(self) -> MetaWitnessAPI:
-        account_db = self._account_db
-        writes = None
-        if isinstance(account_db, LedgerAccountDB) and account_db._flat is not None:
-            writes = capture_state_writes(account_db)
-        witness = super().persist()
-        if writes is not None:
-            writes.new_root = bytes(self.state_root)
-            self.state_writes = writes
-        return witness
 
 
 class LedgerVM(CancunVM):

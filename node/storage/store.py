@@ -335,9 +335,6 @@ class StateOverlay(BaseAtomicDB):
         self._get_state: Callable[[bytes], bytes | None] = (
             get_state if get_state is not None else lambda node_hash: store.get(schema.state_key(node_hash)))
         self.pending: dict[bytes, bytes | None] = {}
-        # The execution room's flat account/storage cache for states on this view
-        # (node.execution.statecache), set by the chain; storage never looks inside it.
-        self.flat_state: object | None = None
 
     def __getitem__(self, key: bytes) -> bytes:
         if key in self.pending:
