@@ -5,7 +5,9 @@ so the seals and round do not change a block's identity), header validation (QBF
 difficulty 1, mixHash constant, longer extraData, base fee 0, constant gas limit), the
 creation of child headers, and the PKI precompile (`node.execution.pki`) in the computation.
 Contract code and its jump-destination analysis come from the process's content-addressed
-cache (`node.execution.codecache`) instead of being read and re-analysed on every CALL.
+cache (`node.execution.codecache`) instead of being read and re-analysed on every CALL, and
+the block end updates each storage trie and the account trie in one pass
+(`node.execution.blockend`).
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from chaincode import PKI_PRECOMPILE
 from evidence import qbft
 from evidence.mpt import ordered_trie_root
 from node.errors import InvalidTransaction
+from node.execution.blockend import OnePassBlockEnd
 from node.execution.codecache import CODE_CACHE, AnalysedCode, CodeCache
 from node.execution.pki import pki_precompile
 
@@ -158,8 +161,9 @@ def create_child_header(
     )
 
 
-class LedgerAccountDB(AccountDB):
-    """py-evm's account database with contract code read through the process's code cache.
+class LedgerAccountDB(OnePassBlockEnd, AccountDB):
+    """py-evm's account database with contract code read through the process's code cache
+    and the block end's trie updates made in one pass per trie (`node.execution.blockend`).
 
     The code hash still comes from the account (and so from this state's trie); only the
     hash -> code read is shared, which is content-addressed. What a cache hit skips is
