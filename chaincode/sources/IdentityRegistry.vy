@@ -162,16 +162,18 @@ def _chain_revoked(keys: DynArray[bytes32, MAX_LINKS]) -> bool:
 @internal
 @view
 def _is_active(who: address) -> bool:
-    m: Member = self.members[who]
-    if m.roles == 0:
+    # Field by field, in the order the checks need them: every role check of every
+    # registry comes here, and copying the whole Member (seven words and the chain's
+    # keys) cost a storage read per word that most answers never look at.
+    if self.members[who].roles == 0:
         return False
-    if m.cert_fingerprint == empty(bytes32):
+    if self.members[who].cert_fingerprint == empty(bytes32):
         return True  # a genesis member, admitted by the consortium without a certificate
-    if block.timestamp > m.not_after:
+    if block.timestamp > self.members[who].not_after:
         return False
-    if not self.roots[m.root_fingerprint].trusted:
+    if not self.roots[self.members[who].root_fingerprint].trusted:
         return False
-    return not self._chain_revoked(m.chain_keys)
+    return not self._chain_revoked(self.members[who].chain_keys)
 
 
 @external

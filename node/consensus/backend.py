@@ -7,14 +7,24 @@ hash, so a re-proposal in a later round and the commit reuse that execution.
 
 How much a block may carry is bounded by execution time as well as gas
 (`ExecutionBudget`): in a multi-validator network a proposal is executed by the proposer
-and then by every other validator before the round timer runs out.
+and then by every other validator before the round timer runs out. Both are counted in
+gas *used*, which is what execution costs: the budget learns seconds per unit of gas
+used, and the pool's transactions are chosen by an estimate of the gas each will use
+(`GasEstimates`, from the receipts of recent transactions to the same function) rather
+than by their gas limits, which clients set well above use (x1.3 is common). The block
+stays valid whatever the estimates say: the chosen transactions' limits still fit in the
+block gas limit (`select_by_estimate`).
 """
 from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
 
+from eth.abc import ReceiptAPI, SignedTransactionAPI
 from eth_hash.auto import keccak
 
 from evidence import qbft
@@ -22,7 +32,7 @@ from node.consensus.interface import Backend, Decided, InvalidProposal
 from node.consensus.sealing import VANITY, with_seals
 from node.errors import InvalidBlock
 from node.execution.chain import BuiltBlock
-from node.execution.txpool import PoolEntry
+from node.execution.txpool import PoolEntry, TxPool
 from node.execution.vm import QBFTHeader
 from node.network import importer
 from node.service import Node
@@ -38,15 +48,28 @@ DECODE_CACHE = 16
 EXECUTION_SHARE_OF_TIMEOUT = 0.25
 FIRST_BLOCK_GAS = 20_000_000     # before anything was measured (~200 contract calls)
 MIN_BLOCK_GAS = 2_000_000
-MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less are not measured
+MIN_BUDGET_SAMPLE_GAS = 500_000  # blocks with less gas used are not measured
 BUDGET_WEIGHT = 0.3
+# Gas estimates per (to, 4-byte selector): the highest gasUsed/gas ratio among the last
+# ESTIMATE_WINDOW transactions to that function. The highest, not the mean: an estimate
+# too low only makes a block take longer than its time budget, but erring that way all
+# the time would make the budget a fiction. Eight covers the alternation seen in practice
+# (a first signature and a last, Effective-making one; a write from zero and an overwrite).
+ESTIMATE_WINDOW = 8
+# Functions remembered (least recently seen forgotten first): the system contracts have
+# ~60 and a deployment's own contracts a few hundred; 4,096 entries of ~1 KB is ~4 MB.
+MAX_ESTIMATE_KEYS = 4096
+# No estimate is below this share of a transaction's limit, so a block never holds more
+# than 1/MIN_USED_RATIO times what it would by limits (it bounds how many candidates are
+# asked of the pool, and what one wrong estimate can cost in time).
+MIN_USED_RATIO = 0.25
 
 
 class ExecutionBudget:
-    """How much gas one block may carry so that executing it takes about `seconds` here:
+    """How much gas one block may use so that executing it takes about `seconds` here:
     learnt from this node's own block builds and proposal checks (an exponentially
-    weighted average of seconds per unit of the transactions' gas limits, which is what
-    the pool selects by)."""
+    weighted average of seconds per unit of gas used, which is what `select_by_estimate`
+    fills a block by)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
@@ -65,6 +88,82 @@ class ExecutionBudget:
         return max(MIN_BLOCK_GAS, int(self.seconds / self.per_gas))
 
 
+def function_key(tx: SignedTransactionAPI) -> tuple[bytes, bytes]:
+    """What a transaction's gas use is estimated by: its target and 4-byte selector
+    (a contract creation: empty target)."""
+    return bytes(tx.to), bytes(tx.data[:4])
+
+
+class GasEstimates:
+    """How much gas a transaction will use, from what recent transactions to the same
+    function used (as a share of their limits): at most its limit, at least
+    MIN_USED_RATIO of it, its limit for a function not seen yet.
+
+    Used on the consensus thread only (create_block, validate_block), so it takes no
+    lock. Nothing consensus-critical depends on it: it only chooses which valid
+    transactions a proposal carries."""
+
+    def __init__(self, window: int = ESTIMATE_WINDOW, max_keys: int = MAX_ESTIMATE_KEYS) -> None:
+        self._window = window
+        self._max_keys = max_keys
+        self._ratios: OrderedDict[tuple[bytes, bytes], deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._ratios)
+
+    def observe(self, transactions: Sequence[SignedTransactionAPI], receipts: Sequence[ReceiptAPI]) -> None:
+        """Learn from an executed block (a receipt's gas_used is the block's running total)."""
+        previous = 0
+        for tx, receipt in zip(transactions, receipts, strict=True):
+            used, previous = receipt.gas_used - previous, receipt.gas_used
+            if tx.gas <= 0:
+                continue
+            key = function_key(tx)
+            ratios = self._ratios.get(key)
+            if ratios is None:
+                ratios = self._ratios[key] = deque(maxlen=self._window)
+                while len(self._ratios) > self._max_keys:
+                    self._ratios.popitem(last=False)
+            else:
+                self._ratios.move_to_end(key)
+            ratios.append(used / tx.gas)
+
+    def estimate(self, tx: SignedTransactionAPI) -> int:
+        ratios = self._ratios.get(function_key(tx))
+        if not ratios:
+            return int(tx.gas)
+        ratio = min(1.0, max(MIN_USED_RATIO, max(ratios)))
+        return min(int(tx.gas), math.ceil(tx.gas * ratio))
+
+
+def select_by_estimate(
+    pool: TxPool, estimates: GasEstimates, gas_budget: int, block_gas_limit: int
+) -> list[PoolEntry]:
+    """Ready transactions in the pool's order whose *estimated* gas use fits in
+    `gas_budget` and whose gas *limits* fit in `block_gas_limit`.
+
+    The second bound keeps the block valid whatever the estimates: py-evm refuses a
+    transaction whose limit exceeds the gas the block has left (gas used so far), and
+    the gas used before any transaction is at most the sum of the limits before it. A
+    transaction that does not fit waits for the next block, and so does every later one
+    of its sender (nonce order), as in `TxPool.select`."""
+    candidates = pool.select(min(block_gas_limit, int(gas_budget / MIN_USED_RATIO)))
+    chosen: list[PoolEntry] = []
+    waiting: set[bytes] = set()
+    used = limits = 0
+    for entry in candidates:
+        if entry.sender in waiting:
+            continue
+        estimate = estimates.estimate(entry.tx)
+        if used + estimate > gas_budget or limits + entry.tx.gas > block_gas_limit:
+            waiting.add(entry.sender)
+            continue
+        used += estimate
+        limits += entry.tx.gas
+        chosen.append(entry)
+    return chosen
+
+
 class NodeBackend(Backend):
     """What the machine asks of the chain. Runs on the consensus thread only."""
 
@@ -78,6 +177,7 @@ class NodeBackend(Backend):
         self.execution_budget = ExecutionBudget(
             EXECUTION_SHARE_OF_TIMEOUT * node.genesis.qbft.request_timeout
         )
+        self.gas_estimates = GasEstimates()
 
     def new_height(self) -> None:
         self._built.clear()
@@ -105,7 +205,7 @@ class NodeBackend(Backend):
         escalator = node.escalator
         escalation = escalator.plan(parent, timestamp, gas_budget) if escalator is not None else None
         reserved = escalation.gas if escalation is not None else 0
-        entries = node.pool.select(gas_budget - reserved)
+        entries = select_by_estimate(node.pool, self.gas_estimates, gas_budget - reserved, parent.gas_limit - reserved)
         if not entries and gas_budget < parent.gas_limit:
             entries = node.pool.select(parent.gas_limit - reserved)[:1]  # one large transaction still goes
         entries = _within_bytes(entries, importer.MAX_BLOCK_BYTES - importer.BLOCK_OVERHEAD_BYTES)
@@ -123,7 +223,8 @@ class NodeBackend(Backend):
                 [tx for tx in transactions if tx is not escalate_tx], timestamp=timestamp,
                 coinbase=node.key.address, extra=extra, parent=parent,
             )
-        self.execution_budget.observe(sum(tx.gas for tx in built.transactions), time.perf_counter() - started)
+        self.execution_budget.observe(built.header.gas_used, time.perf_counter() - started)
+        self.gas_estimates.observe(built.transactions, built.receipts)
         if built.rejected:
             # (an escalation refused here is in no pool: on_block passes over it)
             node.pool.on_block((), [r.transaction for r in built.rejected])
@@ -156,8 +257,9 @@ class NodeBackend(Backend):
             return  # our own proposal, or one we already executed
         started = time.perf_counter()
         try:
-            self._built[header.hash] = importer.execute(node.chain, wire, parent)
-            self.execution_budget.observe(sum(tx.gas for tx in wire.transactions), time.perf_counter() - started)
+            built = self._built[header.hash] = importer.execute(node.chain, wire, parent)
+            self.execution_budget.observe(built.header.gas_used, time.perf_counter() - started)
+            self.gas_estimates.observe(built.transactions, built.receipts)
         except InvalidBlock as exc:
             raise InvalidProposal(f"{exc.step}: {exc.detail}") from exc
 

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[3]
 REPO_GENESIS = json.loads((ROOT / "genesis.json").read_text())
 # Block 0 of the repo's genesis.json, as a node started from it reports it
 # (tests/integration/test_receipt_v2.py asks a real node; pinned here).
-REPO_GENESIS_HASH = bytes.fromhex("12fdbb36d6cad62fe35fa39d3b5be170b204eb342ea96c18844a57125ff63c12")
+REPO_GENESIS_HASH = bytes.fromhex("b13439c1966f7f29ec7b3d60d9816182f00d7c874a168b7546f80f93a80e98eb")
 ADMIN = b"\xa1" * 20
 # A contract that forwards its call data: enough code to have a code hash of its own.
 FORWARDER_CODE = bytes.fromhex("365f5f375f5f365f5f6110045af16014575f5ffd5b00")
