@@ -136,6 +136,9 @@ def node_start(
     auto_escalate: bool | None = typer.Option(
         None, "--auto-escalate/--no-auto-escalate", help="as a validator, put the due commitment alerts (reminder, "
         "warning, demand) into the blocks it proposes (default: node.json's validator.auto_escalate, else on)"),
+    precheck_worker: bool = typer.Option(
+        True, "--precheck-worker/--no-precheck-worker", help="decode transactions and recover their senders in a "
+        "worker process on another core (default on; off: all admission in the node's process)"),
 ) -> None:
     """Start a node: JSON-RPC on http://HOST:PORT (POST /, WebSocket /ws)."""
     from node.access.roles import AUTH_MODES
@@ -177,7 +180,7 @@ def node_start(
             http_corsdomain=cors if cors is not None else (rpc_file.http_corsdomain if rpc_file is not None else ()),
             ws_origins=ws if ws is not None else (rpc_file.ws_origins if rpc_file is not None else ()),
             limits=(rpc_file.limits if rpc_file is not None else RpcLimits()).overridden(limit_settings, "--rpc-limit"),
-            auto_escalate=auto_escalate,
+            auto_escalate=auto_escalate, precheck_worker=precheck_worker,
         )
         host = f"[{rpc_host}]" if ":" in rpc_host else rpc_host
         typer.echo(f"console (open in a browser): http://{host}:{rpc_port}/", err=False)

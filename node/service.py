@@ -10,10 +10,11 @@ on the RPC's loop, and `stop` reaches every loop that waits for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +30,7 @@ from node.execution.chain import Chain
 from node.execution.escalation import Escalator
 from node.execution.genesis import Genesis
 from node.execution.permissions import Membership, is_registration
+from node.execution.precheck import PrecheckWorker
 from node.execution.txpool import TxPool
 from node.execution.vm import QBFTHeader
 from node.ops.metrics import Metrics
@@ -81,6 +83,10 @@ class NodeConfig:
     # A validator's proposals carry the due commitment alerts (node/execution/escalation.py);
     # `--no-auto-escalate` / node.json validator.auto_escalate false turn it off.
     auto_escalate: bool = True
+    # Admission's stateless checks (decode, signature recovery, hashing) in a worker process
+    # on the second core (node/execution/precheck.py), started with the first transaction;
+    # False: all in the node's process (no second process, ~60 MB less).
+    precheck_worker: bool = True
 
     def auth_mode(self) -> str:
         """The resolved authentication mode, "required" or "off"."""
@@ -147,6 +153,14 @@ class Node:
         self.votes = PendingVotes()  # qbft_proposeValidatorVote's, for the next proposals
         self._block_listeners: list[Callable[[QBFTHeader], None]] = []
         self._tx_listeners: list[Callable[[bytes], None]] = []
+        # Transactions a JSON-RPC batch's `prechecked` block had checked by the worker, per
+        # RPC thread (each thread answers one request at a time): raw -> checked transaction.
+        self._prechecked = threading.local()
+        # Started by the first transaction (checked here meanwhile): a node that is only read
+        # never pays for a second process; `close` stops it.
+        self.precheck: PrecheckWorker | None = None
+        if config.precheck_worker:
+            self.precheck = PrecheckWorker(chain_id=genesis.chain_id, block_gas_limit=genesis.gas_limit)
 
     # -- reads used by the pool and the RPC -------------------------------------------
 
@@ -190,8 +204,43 @@ class Node:
 
     # -- writes ---------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def prechecked(self, raws: Sequence[bytes]) -> Iterator[None]:
+        """Within the block, on this thread, `submit` of any of `raws` finds its stateless
+        checks done: one round trip to the precheck worker for the whole batch, made here
+        (node/rpc/jsonrpc.py wraps a batch's calls in it). Without a worker, or with one
+        that cannot answer now, a no-op: `submit` checks each transaction itself."""
+        checked = self._precheck(raws)
+        previous = getattr(self._prechecked, "txs", None)
+        self._prechecked.txs = checked
+        try:
+            yield
+        finally:
+            self._prechecked.txs = previous
+
+    def _precheck(self, raws: Sequence[bytes]) -> dict[bytes, SignedTransactionAPI]:
+        """raw -> transaction for those of `raws` the worker checked (none without one)."""
+        if self.precheck is None or not raws:
+            return {}
+        answers = self.precheck.check(raws)
+        if answers is None:
+            return {}
+        return {raw: tx for raw, tx in zip(raws, answers, strict=True) if tx is not None}
+
+    def _admit(self, raw: bytes, checked: SignedTransactionAPI | None) -> SignedTransactionAPI:
+        """The pool's admission, its stateless half skipped when the worker did it; a
+        transaction the worker refused (or never saw) is checked here, which raises the
+        refusal's own error."""
+        if checked is None:
+            return self.pool.add(raw)
+        return self.pool.admit(checked, len(raw))
+
     def submit(self, raw: bytes) -> bytes:
-        tx = self.pool.add(raw)
+        batch: dict[bytes, SignedTransactionAPI] | None = getattr(self._prechecked, "txs", None)
+        checked = batch.pop(raw, None) if batch else None
+        if checked is None and batch is None:
+            checked = self._precheck([raw]).get(raw)  # a single call: its own round trip
+        tx = self._admit(raw, checked)
         self.metrics.tx_received.inc()
         for listener in self._tx_listeners:
             listener(tx.hash)
@@ -250,9 +299,10 @@ class Node:
     def add_from_peer(self, raws: Sequence[bytes]) -> int:
         """Admit transactions a peer gossiped (not passed on again); returns how many were new."""
         added = 0
+        checked = self._precheck(raws)
         for raw in raws:
             try:
-                tx = self.pool.add(raw)
+                tx = self._admit(raw, checked.get(raw))
             except NodeError:
                 continue  # already known, nonce too low, not a member...: the peer's pool differs
             added += 1
@@ -284,6 +334,8 @@ class Node:
                 pass  # that loop has ended already
 
     def close(self) -> None:
+        if self.precheck is not None:
+            self.precheck.close()
         self.store.close()
 
 

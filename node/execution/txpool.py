@@ -35,6 +35,46 @@ QUEUED_LIFETIME_SECONDS = 15 * 60
 AccountReader = Callable[[bytes], "tuple[int, int]"]  # address -> (nonce, balance) at head
 
 
+def check_stateless(raw: bytes, *, chain_id: int, block_gas_limit: int) -> SignedTransactionAPI:
+    """The admission checks that read no state: size, decoding, type, chain id, intrinsic
+    gas, the signature rules (node/execution/vm.py check_transaction_signature) and sender
+    recovery, initcode size, the block gas limit, the fee fields. Returns the transaction
+    with its sender and hash computed (py-evm caches both on the object) or raises
+    InvalidTransaction. A pure function of its arguments: the precheck worker runs this
+    same function, so both paths refuse with the same words in the same order."""
+    if len(raw) > MAX_TX_BYTES:
+        raise InvalidTransaction(f"oversized data: transaction size {len(raw)}, limit {MAX_TX_BYTES}")
+    tx = decode_transaction(raw)
+    if tx.type_id == BLOB_TX_TYPE:
+        raise InvalidTransaction("transaction type not supported: blob transactions need a blob pool")
+    if tx.chain_id is None:
+        raise InvalidTransaction("only replay-protected (EIP-155) transactions allowed over RPC")
+    if tx.chain_id != chain_id:
+        raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} want {chain_id}")
+    try:
+        intrinsic = tx.intrinsic_gas
+    except Exception as exc:
+        raise InvalidTransaction(f"invalid transaction: {exc}") from exc
+    if tx.gas < intrinsic:
+        raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
+    try:
+        tx.validate()
+    except Exception as exc:  # py-evm raises ValidationError/ValueError alike
+        raise InvalidTransaction(f"invalid transaction: {exc}") from exc
+    try:
+        _ = tx.sender
+    except Exception as exc:  # BadSignature, ValidationError, ValueError from recovery
+        raise InvalidTransaction(f"invalid sender: {exc}") from exc
+    if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
+        raise InvalidTransaction(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
+    if tx.gas > block_gas_limit:
+        raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {block_gas_limit}")
+    if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+        raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
+    _ = tx.hash  # typed transactions cache it: computed where this runs, not in the pool's lock
+    return tx
+
+
 @dataclass(frozen=True)
 class PoolEntry:
     tx: SignedTransactionAPI
@@ -72,38 +112,18 @@ class TxPool:
 
     def add(self, raw: bytes) -> SignedTransactionAPI:
         """Admit a raw signed transaction or raise InvalidTransaction / PermissionDenied."""
-        if len(raw) > MAX_TX_BYTES:
-            raise InvalidTransaction(f"oversized data: transaction size {len(raw)}, limit {MAX_TX_BYTES}")
-        tx = decode_transaction(raw)
-        if tx.type_id == BLOB_TX_TYPE:
-            raise InvalidTransaction("transaction type not supported: blob transactions need a blob pool")
-        if tx.chain_id is None:
-            raise InvalidTransaction("only replay-protected (EIP-155) transactions allowed over RPC")
-        if tx.chain_id != self._chain_id:
-            raise InvalidTransaction(f"invalid chain id for signer: have {tx.chain_id} want {self._chain_id}")
-        try:
-            intrinsic = tx.intrinsic_gas
-        except Exception as exc:
-            raise InvalidTransaction(f"invalid transaction: {exc}") from exc
-        if tx.gas < intrinsic:
-            raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {intrinsic}")
-        try:
-            tx.validate()
-        except Exception as exc:  # py-evm raises ValidationError/ValueError alike
-            raise InvalidTransaction(f"invalid transaction: {exc}") from exc
-        try:
-            sender = tx.sender
-        except Exception as exc:  # BadSignature, ValidationError, ValueError from recovery
-            raise InvalidTransaction(f"invalid sender: {exc}") from exc
-        if not tx.to and len(tx.data) > MAX_INITCODE_SIZE:
-            raise InvalidTransaction(f"max initcode size exceeded: code size {len(tx.data)}, limit {MAX_INITCODE_SIZE}")
-        if tx.gas > self._gas_limit:
-            raise InvalidTransaction(f"exceeds block gas limit: gas {tx.gas}, limit {self._gas_limit}")
-        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
-            raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
+        tx = check_stateless(raw, chain_id=self._chain_id, block_gas_limit=self._gas_limit)
+        return self.admit(tx, len(raw))
+
+    def admit(self, tx: SignedTransactionAPI, size: int) -> SignedTransactionAPI:
+        """Admit a transaction that passed `check_stateless` (here or in the precheck
+        worker, node/execution/precheck.py) and whose raw encoding is `size` bytes: the
+        checks against the head state and the pool. Raises like `add`."""
+        sender = tx.sender  # cached by check_stateless: no second recovery
+        tx_hash = tx.hash  # a legacy transaction's is recomputed on each access
         self._check_permission(tx)  # raises PermissionDenied
         with self._lock:
-            if tx.hash in self._by_hash:
+            if tx_hash in self._by_hash:
                 raise InvalidTransaction("already known")
             nonce, balance = self._account(sender)
             if tx.nonce < nonce:
@@ -123,20 +143,20 @@ class TxPool:
                 )
             if tx.nonce in queue:
                 raise InvalidTransaction("replacement transaction underpriced")
-            if self._is_committed(tx.hash):
+            if self._is_committed(tx_hash):
                 raise InvalidTransaction("already known")
-            while len(self._by_hash) >= MAX_POOL_TXS or self._bytes + len(raw) > MAX_POOL_BYTES:
+            while len(self._by_hash) >= MAX_POOL_TXS or self._bytes + size > MAX_POOL_BYTES:
                 # Full: an executable transaction displaces the oldest one that waits for
                 # a nonce gap; a gapped one is refused.
                 victim = self._oldest_queued() if tx.nonce == next_nonce else None
                 if victim is None:
                     raise InvalidTransaction("txpool is full")
                 self._remove(victim)
-            entry = PoolEntry(tx, sender, len(raw), next(self._seq), self._clock())
+            entry = PoolEntry(tx, sender, size, next(self._seq), self._clock())
             self._nonces[sender] = nonce
             self._by_sender.setdefault(sender, {})[tx.nonce] = entry
-            self._by_hash[tx.hash] = entry
-            self._bytes += len(raw)
+            self._by_hash[tx_hash] = entry
+            self._bytes += size
         return tx
 
     def _account(self, sender: bytes) -> tuple[int, int]:

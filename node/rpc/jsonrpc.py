@@ -282,19 +282,37 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
         return encode(error_response(None, INVALID_REQUEST, f"batch too large: {len(payload)} calls, limit {MAX_BATCH_CALLS}"))
     parts: list[bytes] = []
     size = 2
-    for call in payload:
-        if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
-            answer: dict[str, Any] | None = _too_large(ctx, request_id(call))
-        else:
-            answer = dispatch(ctx, call, principal)
-        if answer is None:
-            continue
-        part = encode(answer)
-        if size + len(part) > MAX_RESPONSE_BYTES:
-            part = encode(_too_large(ctx, answer.get("id")))
-        parts.append(part)
-        size += len(part) + 1
+    # The batch's transactions are decoded and their senders recovered in one round trip
+    # to the precheck worker, on the other core (node/execution/precheck.py).
+    with ctx.node.prechecked(raw_transactions(payload)):
+        for call in payload:
+            if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
+                answer: dict[str, Any] | None = _too_large(ctx, request_id(call))
+            else:
+                answer = dispatch(ctx, call, principal)
+            if answer is None:
+                continue
+            part = encode(answer)
+            if size + len(part) > MAX_RESPONSE_BYTES:
+                part = encode(_too_large(ctx, answer.get("id")))
+            parts.append(part)
+            size += len(part) + 1
     return b"[" + b",".join(parts) + b"]" if parts else None
+
+
+def raw_transactions(payload: list[Any]) -> list[bytes]:
+    """The raw transactions of a batch's eth_sendRawTransaction calls (Node.prechecked);
+    a malformed one is left to its call, which answers with its own error."""
+    raws: list[bytes] = []
+    for call in payload:
+        if isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction":
+            params = call.get("params")
+            if isinstance(params, list) and len(params) == 1:
+                try:
+                    raws.append(p.data(params[0], "transaction"))
+                except InvalidParams:
+                    pass
+    return raws
 
 
 def _too_large(ctx: RpcContext, req_id: Any) -> dict[str, Any]:
