@@ -18,7 +18,7 @@ from typing import Any
 from eth.exceptions import VMError
 
 from node.access.http import Principal
-from node.access.roles import is_public_call
+from node.access.roles import RPC_SEND, is_public_call
 from node.api import MAX_BATCH_CALLS, UNAUTHORIZED
 from node.errors import (
     ExecutionReverted,
@@ -284,7 +284,7 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
     size = 2
     # The batch's transactions are decoded and their senders recovered in one round trip
     # to the precheck worker, on the other core (node/execution/precheck.py).
-    with ctx.node.prechecked(raw_transactions(payload)):
+    with ctx.node.prechecked(raw_transactions(payload, principal)):
         for call in payload:
             if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
                 answer: dict[str, Any] | None = _too_large(ctx, request_id(call))
@@ -300,9 +300,13 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
     return b"[" + b",".join(parts) + b"]" if parts else None
 
 
-def raw_transactions(payload: list[Any]) -> list[bytes]:
+def raw_transactions(payload: list[Any], principal: Principal | None) -> list[bytes]:
     """The raw transactions of a batch's eth_sendRawTransaction calls (Node.prechecked);
-    a malformed one is left to its call, which answers with its own error."""
+    a malformed one is left to its call, which answers with its own error. None for a
+    caller who may not send at all: its calls are refused one by one, and a batch of them
+    must not keep the worker (and so the second core) busy for nothing."""
+    if principal is None or not principal.may(RPC_SEND):
+        return []
     raws: list[bytes] = []
     for call in payload:
         if isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction":

@@ -252,17 +252,22 @@ class LevelStore:
         an fsync: for writes that a later synced batch commits (node/storage/members.py
         writes a batch's members in such slices); the next synced write makes them durable."""
         state_prefix = schema.STATE_PREFIX
+        state_writes: list[tuple[bytes, bytes | None]] = []
         with self._db.write_batch(transaction=True, sync=sync) as batch:
             for key, value in items:
                 if value is None:
                     batch.delete(key)
-                    if key[:1] == state_prefix:
-                        self.state_nodes.discard(key[1:])
                 else:
                     batch.put(key, value)
-                    if key[:1] == state_prefix:
-                        # A block's new nodes are the paths the next block walks first.
-                        self.state_nodes.put(key[1:], value)
+                if key[:1] == state_prefix:
+                    state_writes.append((key[1:], value))
+        # Only once the batch is in LevelDB: a batch that fails leaves the cache as it was.
+        for node_hash, value in state_writes:
+            if value is None:
+                self.state_nodes.discard(node_hash)
+            else:
+                # A block's new nodes are the paths the next block walks first.
+                self.state_nodes.put(node_hash, value)
 
     def level0_files(self) -> int:
         """The table files in LevelDB's level 0: compaction's backlog. LevelDB slows every

@@ -74,34 +74,34 @@ def propose(chain: Chain, pool: TxPool, estimates: GasEstimates, gas_budget: int
 
 
 def test_a_block_holds_more_than_its_budget_in_limits(chain: Chain) -> None:
-    """Transfers with a 100,000 limit use 21,000: once one block has shown it, a block
-    with a 400,000 budget holds 16 of them (the estimate's floor, a quarter of the
+    """Transfers with a 100,000 limit use 21,000: once a block has shown it for each
+    sender, a block with a 400,000 budget holds 8 of them (the estimate's floor, half the
     limit), not the 4 that the limits allow."""
     pool, estimates = pool_of(chain), GasEstimates()
     for nonce in range(6):
         for sender in SENDERS:
             pool.add(transfer(sender, nonce, 100_000))
-    first = propose(chain, pool, estimates, 400_000)
-    assert len(first.transactions) == 400_000 // 100_000  # nothing known yet: by limits
+    first = propose(chain, pool, estimates, 100_000 * len(SENDERS))
+    assert len(first.transactions) == len(SENDERS)  # nothing known yet: by limits, one per sender
     second = propose(chain, pool, estimates, 400_000)
     assert len(second.transactions) == int(400_000 // (100_000 * MIN_USED_RATIO)) > 400_000 // 100_000
     assert second.rejected == [] and second.header.gas_used == 21_000 * len(second.transactions) <= 400_000
     # the pool's order kept: arrival order, each sender's nonces in turn
     assert [(tx.sender, tx.nonce) for tx in second.transactions] == \
-        [(address(s), n) for n in range(6) for s in SENDERS][4:20]
+        [(address(s), n) for n in range(6) for s in SENDERS][len(SENDERS):len(SENDERS) + 8]
 
 
 def test_too_low_an_estimate_never_makes_an_invalid_block_or_loses_a_transaction(chain: Chain) -> None:
-    """Transfers first sent with a limit four times their use teach a quarter; then the
-    same transfers come with limits equal to their use. The estimate is four times too
+    """Transfers first sent with a limit twice their use teach a half (the floor); then the
+    same transfers come with limits equal to their use. The estimate is twice too
     low, yet every block is valid, no transaction is refused, and all are included in
     nonce order: a block's limits still fit in the block gas limit (2,000,000), so py-evm's
     "exceeds gas limit" refusal cannot happen."""
     pool, estimates = pool_of(chain), GasEstimates()
     for sender in SENDERS:
-        pool.add(transfer(sender, 0, 84_000))
+        pool.add(transfer(sender, 0, 42_000))
     propose(chain, pool, estimates, 2_000_000)
-    assert estimates.estimate(TRANSACTION_BUILDER.decode(transfer(SENDERS[0], 1, 21_000))) == 5_250
+    assert estimates.estimate(TRANSACTION_BUILDER.decode(transfer(SENDERS[0], 1, 21_000))) == 10_500
     sent = [(address(s), n) for n in range(1, 21) for s in SENDERS]  # 160 x 21,000 = 1.7 blocks
     for n in range(1, 21):
         for sender in SENDERS:
@@ -137,15 +137,15 @@ def test_estimates_take_the_highest_recent_share_within_bounds() -> None:
     estimates = GasEstimates(window=3, max_keys=2)
 
     class Receipt:
-        def __init__(self, gas_used: int) -> None:
+        def __init__(self, gas_used: int, succeeded: bool = True) -> None:
             self.gas_used = gas_used
+            self.state_root = b"\x01" if succeeded else b""  # py-evm's Byzantium status
 
-    def learn(txs: list[Any], running_totals: list[int]) -> None:
-        receipts: list[Any] = [Receipt(total) for total in running_totals]
+    def learn(txs: list[Any], running_totals: list[int], succeeded: bool = True) -> None:
+        receipts: list[Any] = [Receipt(total, succeeded) for total in running_totals]
         estimates.observe(txs, receipts)
 
-    def tx(to: bytes, data: bytes, gas: int) -> Any:
-        account = SENDERS[0]
+    def tx(to: bytes, data: bytes, gas: int, account: LocalAccount = SENDERS[0]) -> Any:
         return TRANSACTION_BUILDER.decode(bytes(account.sign_transaction(
             {"nonce": 0, "gas": gas, "gasPrice": 0, "value": 0, "data": data, "chainId": CHAIN_ID,
              "to": "0x" + to.hex()}).raw_transaction))
@@ -157,10 +157,38 @@ def test_estimates_take_the_highest_recent_share_within_bounds() -> None:
     assert estimates.estimate(tx(a, b"\xaa\xbb\xcc\xdd", 200_000)) == 160_000  # the highest share, 0.8
     assert estimates.estimate(tx(a, b"\xaa\xbb\xcc\xde", 200_000)) == 200_000  # another function
     learn([call_a] * 3, [10_000, 20_000, 30_000])
-    assert estimates.estimate(call_a) == int(100_000 * MIN_USED_RATIO)  # 0.1, held at the floor
+    assert estimates.estimate(call_a) == int(100_000 * MIN_USED_RATIO)  # 0.1, held at the floor (0.5)
     assert ESTIMATE_WINDOW >= 3
     # bounded in functions, least recently seen forgotten first
     learn([tx(b, b"", 50_000)], [21_000])
     learn([tx(c, b"", 50_000)], [21_000])
     assert len(estimates) == 2 and estimates.estimate(call_a) == 100_000
-    assert function_key(call_a) == (a, b"\xaa\xbb\xcc\xdd")
+    assert function_key(call_a) == (address(SENDERS[0]), a, b"\xaa\xbb\xcc\xdd")
+
+
+def test_no_one_lowers_another_senders_estimates_and_reverts_teach_nothing() -> None:
+    """A sender that sends cheap calls to a shared function (reverting early, say) must not
+    make other senders' calls to it look cheap: their blocks would then overrun the time
+    budget. And a reverted call's gas says nothing about the function's path."""
+    estimates = GasEstimates()
+
+    class Receipt:
+        def __init__(self, gas_used: int, succeeded: bool) -> None:
+            self.gas_used = gas_used
+            self.state_root = b"\x01" if succeeded else b""
+
+    def call(account: LocalAccount, nonce: int, gas: int) -> Any:
+        return TRANSACTION_BUILDER.decode(bytes(account.sign_transaction(
+            {"nonce": nonce, "gas": gas, "gasPrice": 0, "value": 0, "data": b"\x12\x34\x56\x78",
+             "chainId": CHAIN_ID, "to": "0x" + TARGET.hex()}).raw_transaction))
+
+    honest, attacker = SENDERS[0], SENDERS[1]
+    estimates.observe([call(honest, 0, 350_000)], [Receipt(270_000, True)])
+    assert estimates.estimate(call(honest, 1, 350_000)) == 270_000
+    cheap = [call(attacker, n, 100_000) for n in range(ESTIMATE_WINDOW)]
+    estimates.observe(cheap, [Receipt(25_000 * (i + 1), True) for i in range(len(cheap))])
+    assert estimates.estimate(call(honest, 1, 350_000)) == 270_000  # untouched by the other sender
+    assert estimates.estimate(call(attacker, 9, 100_000)) == int(100_000 * MIN_USED_RATIO)  # its own, floored
+    reverted = [call(SENDERS[2], n, 100_000) for n in range(3)]
+    estimates.observe(reverted, [Receipt(10_000 * (i + 1), False) for i in range(3)])
+    assert estimates.estimate(call(SENDERS[2], 3, 100_000)) == 100_000  # nothing learnt: its limit
