@@ -80,7 +80,25 @@ class Sender:
         return "0x" + bytes(self.account.sign_transaction(tx).raw_transaction).hex()
 
     def send(self) -> str:
-        return str(rpc(self.node.url, "eth_sendRawTransaction", self.raw()))
+        """Two transactions in one JSON-RPC batch (a single one is checked in the node and
+        never reaches the worker: node/service.py MIN_PRECHECK_BATCH); the first's hash."""
+        answers = post(self.node.url, [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                                        "params": [self.raw()]} for i in range(2)])
+        by_id = {a["id"]: a for a in answers}
+        assert all("result" in a for a in answers), answers
+        return str(by_id[0]["result"])
+
+
+def test_a_single_transaction_is_checked_in_the_node_without_starting_a_worker(node: NodeProcess) -> None:
+    sender = Sender(node)
+    for _ in range(3):
+        assert str(rpc(node.url, "eth_sendRawTransaction", sender.raw())).startswith("0x")
+    assert not worker_pids(node)
+    sender.send()  # a batch
+    deadline = time.monotonic() + WORKER_DEADLINE_SECONDS
+    while not worker_pids(node):
+        assert time.monotonic() < deadline, "a batch of transactions started no worker"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -159,3 +177,26 @@ def test_a_stopped_or_killed_node_leaves_no_process_behind(node: NodeProcess, ho
     while time.monotonic() < deadline and any(alive(p) for p in left):
         time.sleep(0.1)
     assert not [p for p in left if alive(p)], [cmdline(p) for p in left if alive(p)]
+
+
+def test_a_stopped_worker_costs_a_batch_one_deadline_and_does_not_hang_shutdown(node: NodeProcess) -> None:
+    sender = Sender(node)
+    worker = wait_for_worker(node, sender)
+    os.kill(worker, signal.SIGSTOP)  # it stops reading mid-batch: the request blocks mid-write
+    try:
+        # 1,000 refused ~1.2 KB "transactions" (distinct, so the request is ~1.2 MB, well over
+        # a socket pair's buffer): before the fix the node's send to the worker blocked forever.
+        calls = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                  "params": ["0x" + "01" * 1200 + i.to_bytes(2, "big").hex()]} for i in range(1000)]
+        answers = post(node.url, calls)  # within ANSWER_DEADLINE_SECONDS (urllib's timeout)
+        assert len(answers) == 1000 and all("error" in a for a in answers)
+        assert "checking transactions in the node" in node.log_text()
+        assert not alive(worker)  # the node killed it
+    finally:
+        if alive(worker):
+            os.kill(worker, signal.SIGKILL)
+    assert sender.send().startswith("0x")  # admission goes on (in the node until the restart)
+    assert node.proc is not None
+    proc = node.proc
+    node.stop()
+    assert proc.returncode == 0, node.log_text()[-2000:]

@@ -1,13 +1,18 @@
 """The precheck worker (node/execution/precheck.py): what it hands the pool equals what the
-pool computes itself, refusals keep their errors, and a dead, hung or closed worker never
-stalls admission."""
+pool computes itself, refusals keep their errors, and a dead, hung, stalled, garbled or closed
+worker never stalls admission (nor node shutdown)."""
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import signal
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import rlp
@@ -17,6 +22,7 @@ from eth_account import Account
 from hypothesis import given, settings, strategies as st
 
 from node.errors import InvalidTransaction, PermissionDenied
+from node.execution import precheck as precheck_module, vm as vm_module
 from node.execution.precheck import RESTART_PAUSE_SECONDS, PrecheckWorker, precheck_batch
 from node.execution.txpool import TxPool, check_stateless
 from node.execution.vm import MAX_TX_BYTES
@@ -27,6 +33,14 @@ ALICE = Account.from_key(b"\x05" * 32)
 SINK = "0x" + "22" * 20
 # A started worker answers once py-evm is imported; on a loaded machine that takes a while.
 READY_DEADLINE_SECONDS = 90.0
+# The round-trip deadline the stall tests give their worker, and the slack on top of the
+# bound under test that a loaded machine may need before the test calls it a hang.
+ROUND_TRIP_SECONDS = 2.0
+SLACK_SECONDS = 20.0
+# A chunk of refused 8 KB "transactions": an 8 MB request, far over a socket pair's buffer,
+# so sending it to a worker that does not read blocks mid-write (distinct objects: pickle
+# would write one repeated object once).
+LARGE_BATCH = [bytes([0x01]) * 8192 + i.to_bytes(2, "big") for i in range(1000)]
 
 
 def sign(nonce: int, **overrides: object) -> bytes:
@@ -245,3 +259,221 @@ def test_any_transaction_crosses_the_pipe_as_the_node_would_build_it(
         assert got is None
     else:
         assert_same_transaction(got, raw)
+
+
+def stop(pid: int) -> None:
+    """Kill a worker a test stopped (SIGKILL reaches a stopped process too)."""
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def in_thread(target: object, *args: object) -> tuple[threading.Thread, list[object]]:
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(target(*args)), daemon=True)  # type: ignore[operator]
+    thread.start()
+    return thread, result
+
+
+def test_a_worker_stalled_mid_read_costs_one_deadline_then_the_next_batch_works(
+        worker: tuple[PrecheckWorker, list[float]]) -> None:
+    started, now = worker
+    answered(started, VALID[:1])
+    pid = started.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # it stops reading: the 8 MB request blocks mid-write
+    thread, result = in_thread(started.check, LARGE_BATCH)
+    try:
+        thread.join(ROUND_TRIP_SECONDS + SLACK_SECONDS)
+        assert not thread.is_alive(), "check blocked past its deadline on a worker that stopped reading"
+    finally:
+        stop(pid)
+        thread.join(SLACK_SECONDS)
+    assert result == [None] and started.pid is None and not alive(pid)
+    now[0] += RESTART_PAUSE_SECONDS
+    checked = answered(started, VALID)
+    assert started.pid not in (None, pid)
+    assert_same_transaction(checked[0], VALID[0])
+
+
+def test_an_answer_that_does_not_unpickle_falls_back_and_the_worker_is_replaced(
+        worker: tuple[PrecheckWorker, list[float]], monkeypatch: pytest.MonkeyPatch) -> None:
+    started, now = worker
+    answered(started, VALID[:1])
+    pid = started.pid
+    assert pid is not None
+    # As if the worker ran newer on-disk code: its answer names a class the node lacks.
+    monkeypatch.delattr(vm_module, "LedgerLegacyTransaction")
+    assert started.check(VALID) is None  # an AttributeError here before the fix
+    assert started.pid is None and not alive(pid)
+    monkeypatch.undo()
+    now[0] += RESTART_PAUSE_SECONDS
+    checked = answered(started, VALID)
+    assert started.pid not in (None, pid)
+    assert_same_transaction(checked[0], VALID[0])
+
+
+def test_close_returns_within_its_bound_while_a_batch_is_stuck_on_a_stalled_worker(
+        worker: tuple[PrecheckWorker, list[float]]) -> None:
+    started, _ = worker
+    answered(started, VALID[:1])
+    pid = started.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    checking, _ = in_thread(started.check, LARGE_BATCH)
+    closing: threading.Thread | None = None
+    try:
+        deadline = time.monotonic() + SLACK_SECONDS
+        while not started._lock.locked():  # the batch is in flight
+            assert time.monotonic() < deadline and checking.is_alive()
+            time.sleep(0.01)
+        closing, _ = in_thread(started.close)
+        # close waits for the batch's deadline, then the worker's exit (STOP_TIMEOUT_SECONDS).
+        closing.join(ROUND_TRIP_SECONDS + precheck_module.STOP_TIMEOUT_SECONDS + SLACK_SECONDS)
+        assert not closing.is_alive(), "close hung behind a batch stuck on a stalled worker"
+    finally:
+        stop(pid)
+        checking.join(SLACK_SECONDS)
+        if closing is not None:
+            closing.join(SLACK_SECONDS)
+    assert not alive(pid) and started.pid is None
+
+
+def test_close_kills_the_worker_when_the_lock_is_not_released_in_time() -> None:
+    started = PrecheckWorker(chain_id=CHAIN_ID, block_gas_limit=GAS_LIMIT, timeout=0.2, stop_timeout=0.2)
+    started.start()
+    pid = started.pid
+    assert pid is not None
+    started._lock.acquire()  # a holder stuck past every deadline (cannot happen; close must not care)
+    try:
+        closing, _ = in_thread(started.close)
+        closing.join(SLACK_SECONDS)
+        assert not closing.is_alive()
+        deadline = time.monotonic() + SLACK_SECONDS
+        while alive(pid):
+            assert time.monotonic() < deadline, "close did not kill the worker"
+            time.sleep(0.01)
+    finally:
+        started._lock.release()
+        stop(pid)
+        started.close()
+    assert started.check(VALID) is None
+
+
+def test_a_failed_restart_is_tried_again_after_the_pause(
+        worker: tuple[PrecheckWorker, list[float]], monkeypatch: pytest.MonkeyPatch) -> None:
+    started, now = worker
+    answered(started, VALID[:1])
+    first = started.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert started.check(VALID) is None and started.pid is None
+    real_popen = subprocess.Popen
+    failures = [OSError(errno.EMFILE, "Too many open files")]
+
+    def popen_failing_once(*args: object, **kwargs: object) -> object:
+        if failures:
+            raise failures.pop()
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(precheck_module.subprocess, "Popen", popen_failing_once)
+    now[0] += RESTART_PAUSE_SECONDS
+    assert started.check(VALID) is None and started.pid is None  # the restart failed
+    assert not failures
+    assert started.check(VALID) is None and started.pid is None  # not again before the pause
+    now[0] += RESTART_PAUSE_SECONDS
+    assert started.check(VALID) is None  # launches (the answer comes once it is ready)
+    assert started.pid not in (None, first)  # closed for good here before the fix
+    checked = answered(started, VALID)
+    assert_same_transaction(checked[0], VALID[0])
+
+
+# A worker the test controls (argv: MODE FD CHAIN_ID GAS_LIMIT): it says it is ready, reads one
+# request, then in "half" mode writes half of an answer's frame and stalls; in "odd" mode it
+# answers with items that name a class the node does not have.
+FAKE_WORKER = """
+import pickle, socket, struct, sys, time
+class Odd:
+    pass
+mode, fd = sys.argv[1], int(sys.argv[2])
+sock = socket.socket(fileno=fd)
+def send(message):
+    payload = pickle.dumps(message)
+    sock.sendall(struct.pack("!Q", len(payload)) + payload)
+def recv(size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            sys.exit(0)
+        data += chunk
+    return data
+send("ready")
+while True:
+    raws = pickle.loads(recv(struct.unpack("!Q", recv(8))[0]))
+    if mode == "half":
+        payload = pickle.dumps([None] * len(raws))
+        sock.sendall(struct.pack("!Q", len(payload)) + payload[: len(payload) // 2])
+        time.sleep(120)  # bounded: killed by the node long before
+        sys.exit(0)
+    send([pickle.dumps(Odd())] * len(raws))
+"""
+
+
+@pytest.fixture
+def fake_worker(tmp_path: Path) -> Path:
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    return script
+
+
+def until_discarded(worker: PrecheckWorker, raws: list[bytes]) -> None:
+    """Send batches until the fake worker has been discarded: each is checked in the node
+    (None) while it starts, and the first it takes once ready is the round trip under test."""
+    deadline = time.monotonic() + SLACK_SECONDS
+    while worker.pid is not None:
+        assert time.monotonic() < deadline, "the fake worker was never discarded"
+        assert worker.check(raws) is None
+        time.sleep(0.01)
+
+
+def test_a_worker_that_stops_mid_answer_costs_one_deadline(fake_worker: Path, caplog: pytest.LogCaptureFixture) -> None:
+    started = PrecheckWorker(chain_id=CHAIN_ID, block_gas_limit=GAS_LIMIT, timeout=0.5, stop_timeout=1.0,
+                             command=(sys.executable, str(fake_worker), "half"))
+    started.start()
+    pid = started.pid
+    assert pid is not None
+    try:
+        until_discarded(started, VALID)
+        assert not alive(pid)
+        assert "no answer for 5 transactions within 0.5 s" in caplog.text
+    finally:
+        stop(pid)
+        started.close()
+
+
+def test_a_fake_worker_answer_naming_an_unknown_class_falls_back_and_is_replaced(
+        fake_worker: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    started = PrecheckWorker(chain_id=CHAIN_ID, block_gas_limit=GAS_LIMIT, timeout=5.0, stop_timeout=1.0,
+                             clock=lambda: now[0], command=(sys.executable, str(fake_worker), "odd"))
+    started.start()
+    pid = started.pid
+    assert pid is not None
+    try:
+        until_discarded(started, VALID)  # AttributeError unpickling: discarded, not raised
+        assert not alive(pid)
+        assert "AttributeError" in caplog.text
+        now[0] += RESTART_PAUSE_SECONDS
+        assert started.check(VALID) is None and started.pid not in (None, pid)  # replaced
+    finally:
+        stop(pid)
+        started.close()
+
+
+def test_the_worker_pickles_each_answer_on_its_own() -> None:
+    checked = precheck_batch(VALID[:2], chain_id=CHAIN_ID, block_gas_limit=GAS_LIMIT)
+    pickled = precheck_module.pickle_each([checked[0], lambda: None, None, checked[1]])
+    assert pickled[1] is None and pickled[2] is None
+    for raw, item in zip(VALID[:2], (pickled[0], pickled[3]), strict=True):
+        assert item is not None
+        assert_same_transaction(pickle.loads(item), raw)
