@@ -39,6 +39,12 @@ from node.storage import commitment_counts, schema
 from node.storage.store import LevelStore
 
 log = logging.getLogger("ledger.node")
+# The fewest transactions sent to the admission worker at once. A single transaction is
+# checked in the node: the worker pays where a batch's checks run on the second core while
+# this one builds blocks; for one transaction the round trip (pickling both ways, two socket
+# hops) costs about what it saves, and a client that sends one transaction at a time (the
+# SDK, wallets) never starts a second process.
+MIN_PRECHECK_BATCH = 2
 
 
 class ConsensusView(Protocol):
@@ -83,9 +89,10 @@ class NodeConfig:
     # A validator's proposals carry the due commitment alerts (node/execution/escalation.py);
     # `--no-auto-escalate` / node.json validator.auto_escalate false turn it off.
     auto_escalate: bool = True
-    # Admission's stateless checks (decode, signature recovery, hashing) in a worker process
-    # on the second core (node/execution/precheck.py), started with the first transaction;
-    # False: all in the node's process (no second process, ~60 MB less).
+    # Admission's stateless checks (decode, signature recovery, hashing) of batches of
+    # transactions in a worker process on the second core (node/execution/precheck.py),
+    # started with the first such batch; False: all in the node's process (no second
+    # process, ~60 MB less).
     precheck_worker: bool = True
 
     def auth_mode(self) -> str:
@@ -156,8 +163,9 @@ class Node:
         # Transactions a JSON-RPC batch's `prechecked` block had checked by the worker, per
         # RPC thread (each thread answers one request at a time): raw -> checked transaction.
         self._prechecked = threading.local()
-        # Started by the first transaction (checked here meanwhile): a node that is only read
-        # never pays for a second process; `close` stops it.
+        # Started by the first batch of transactions (checked here meanwhile): a node that is
+        # only read, or sent one transaction at a time, never pays for a second process;
+        # `close` stops it.
         self.precheck: PrecheckWorker | None = None
         if config.precheck_worker:
             self.precheck = PrecheckWorker(chain_id=genesis.chain_id, block_gas_limit=genesis.gas_limit)
@@ -220,7 +228,7 @@ class Node:
 
     def _precheck(self, raws: Sequence[bytes]) -> dict[bytes, SignedTransactionAPI]:
         """raw -> transaction for those of `raws` the worker checked (none without one)."""
-        if self.precheck is None or not raws:
+        if self.precheck is None or len(raws) < MIN_PRECHECK_BATCH:
             return {}
         answers = self.precheck.check(raws)
         if answers is None:
@@ -237,9 +245,7 @@ class Node:
 
     def submit(self, raw: bytes) -> bytes:
         batch: dict[bytes, SignedTransactionAPI] | None = getattr(self._prechecked, "txs", None)
-        checked = batch.pop(raw, None) if batch else None
-        if checked is None and batch is None:
-            checked = self._precheck([raw]).get(raw)  # a single call: its own round trip
+        checked = batch.pop(raw, None) if batch else None  # a single call: checked here
         tx = self._admit(raw, checked)
         self.metrics.tx_received.inc()
         for listener in self._tx_listeners:

@@ -9,6 +9,7 @@ too, never on the event loop: a large answer costs a worker, not the node's I/O.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -284,7 +285,8 @@ def answer_document(ctx: RpcContext, payload: Any, principal: Principal | None) 
     size = 2
     # The batch's transactions are decoded and their senders recovered in one round trip
     # to the precheck worker, on the other core (node/execution/precheck.py).
-    with ctx.node.prechecked(raw_transactions(payload, principal)):
+    raws = raw_transactions(payload, principal)
+    with ctx.node.prechecked(raws) if raws else contextlib.nullcontext():
         for call in payload:
             if size > MAX_RESPONSE_BYTES:  # geth: the calls after the cap are answered with errors
                 answer: dict[str, Any] | None = _too_large(ctx, request_id(call))
