@@ -33,7 +33,7 @@ anything `decode_node` does not read to its exact end goes to `rlp.decode`.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import rlp
@@ -160,6 +160,20 @@ def _shared_length(a: bytes, b: bytes, start: int) -> int:
     return index - start
 
 
+
+def _nibble_groups(items: Sequence[Change], lo: int, hi: int, depth: int) -> Iterator[tuple[int, int, int]]:
+    """(nibble, start, end) for each run of items[lo:hi] (sorted, every key longer than
+    `depth`) that shares the nibble at `depth`: a branch's children, in order."""
+    index = lo
+    while index < hi:
+        nibble = items[index][0][depth]
+        end = index + 1
+        while end < hi and items[end][0][depth] == nibble:
+            end += 1
+        yield nibble, index, end
+        index = end
+
+
 class _Update:
     """One trie's update: holds the loader, the new nodes and the root for error reports."""
 
@@ -197,13 +211,8 @@ class _Update:
         if len(first) == split:  # a key that ends here is the branch's value
             branch[16] = items[index][1]
             index += 1
-        while index < hi:
-            nibble = items[index][0][split]
-            end = index + 1
-            while end < hi and items[end][0][split] == nibble:
-                end += 1
-            branch[nibble] = self.build(items, index, end, split + 1)
-            index = end
+        for nibble, start, end in _nibble_groups(items, index, hi, split):
+            branch[nibble] = self.build(items, start, end, split + 1)
         if split > depth:
             return [encode_path(first[depth:split], False), branch]
         return branch
@@ -242,14 +251,9 @@ class _Update:
         if len(items[index][0]) == depth:
             branch[16] = items[index][1]
             index += 1
-        while index < hi:
-            nibble = items[index][0][depth]
-            end = index + 1
-            while end < hi and items[end][0][depth] == nibble:
-                end += 1
+        for nibble, start, end in _nibble_groups(items, index, hi, depth):
             branch[nibble] = self.update(
-                self.resolve(branch[nibble], items[index][0], depth + 1), items, index, end, depth + 1)
-            index = end
+                self.resolve(branch[nibble], items[start][0], depth + 1), items, start, end, depth + 1)
         return self._normalise_branch(branch, items[lo][0], depth)
 
     def _normalise_branch(self, branch: list[Node], key: bytes, depth: int) -> Node:

@@ -167,6 +167,13 @@ def answered(worker: PrecheckWorker, raws: list[bytes]) -> list[object | None]:
     raise AssertionError(f"the precheck worker did not answer within {READY_DEADLINE_SECONDS} s")
 
 
+def ready_pid(worker: PrecheckWorker) -> int:
+    """The pid of the worker once it has answered a batch."""
+    answered(worker, VALID[:1])
+    assert worker.pid is not None
+    return worker.pid
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -190,9 +197,7 @@ def test_a_worker_process_answers_a_whole_batch_as_the_node_would(worker: tuple[
 def test_a_killed_worker_means_checking_in_the_node_then_a_new_worker(
         worker: tuple[PrecheckWorker, list[float]], caplog: pytest.LogCaptureFixture) -> None:
     started, now = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     os.kill(pid, signal.SIGKILL)
     assert started.check(VALID) is None  # at once, not after a timeout: the pipe reports EOF
     assert started.pid is None and not alive(pid)
@@ -207,9 +212,7 @@ def test_a_killed_worker_means_checking_in_the_node_then_a_new_worker(
 
 def test_a_hung_worker_is_killed_after_its_deadline(worker: tuple[PrecheckWorker, list[float]]) -> None:
     started, _ = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     os.kill(pid, signal.SIGSTOP)
     try:
         assert started.check(VALID) is None
@@ -222,9 +225,7 @@ def test_a_hung_worker_is_killed_after_its_deadline(worker: tuple[PrecheckWorker
 def test_close_stops_the_worker_and_later_batches_are_checked_in_the_node(
         worker: tuple[PrecheckWorker, list[float]]) -> None:
     started, now = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     started.close()
     assert not alive(pid)
     now[0] += RESTART_PAUSE_SECONDS
@@ -277,9 +278,7 @@ def in_thread(target: object, *args: object) -> tuple[threading.Thread, list[obj
 def test_a_worker_stalled_mid_read_costs_one_deadline_then_the_next_batch_works(
         worker: tuple[PrecheckWorker, list[float]]) -> None:
     started, now = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     os.kill(pid, signal.SIGSTOP)  # it stops reading: the 8 MB request blocks mid-write
     thread, result = in_thread(started.check, LARGE_BATCH)
     try:
@@ -298,9 +297,7 @@ def test_a_worker_stalled_mid_read_costs_one_deadline_then_the_next_batch_works(
 def test_an_answer_that_does_not_unpickle_falls_back_and_the_worker_is_replaced(
         worker: tuple[PrecheckWorker, list[float]], monkeypatch: pytest.MonkeyPatch) -> None:
     started, now = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     # As if the worker ran newer on-disk code: its answer names a class the node lacks.
     monkeypatch.delattr(vm_module, "LedgerLegacyTransaction")
     assert started.check(VALID) is None  # an AttributeError here before the fix
@@ -315,9 +312,7 @@ def test_an_answer_that_does_not_unpickle_falls_back_and_the_worker_is_replaced(
 def test_close_returns_within_its_bound_while_a_batch_is_stuck_on_a_stalled_worker(
         worker: tuple[PrecheckWorker, list[float]]) -> None:
     started, _ = worker
-    answered(started, VALID[:1])
-    pid = started.pid
-    assert pid is not None
+    pid = ready_pid(started)
     os.kill(pid, signal.SIGSTOP)
     checking, _ = in_thread(started.check, LARGE_BATCH)
     closing: threading.Thread | None = None
@@ -362,9 +357,7 @@ def test_close_kills_the_worker_when_the_lock_is_not_released_in_time() -> None:
 def test_a_failed_restart_is_tried_again_after_the_pause(
         worker: tuple[PrecheckWorker, list[float]], monkeypatch: pytest.MonkeyPatch) -> None:
     started, now = worker
-    answered(started, VALID[:1])
-    first = started.pid
-    assert first is not None
+    first = ready_pid(started)
     os.kill(first, signal.SIGKILL)
     assert started.check(VALID) is None and started.pid is None
     real_popen = subprocess.Popen
